@@ -1,0 +1,272 @@
+"""Browsa: the one service object. Its lifespan owns the database, the engine, workers and the browser.
+
+The MCP tools, the CLI and the tests all drive this object; it is the only place that composes
+storage, engine, browser and (later) LLM and webhooks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from mcp_browsa.browser.host import BrowserHost
+from mcp_browsa.browser.pool import BurnerPool
+from mcp_browsa.config import Settings
+from mcp_browsa.engine.events import EventBus
+from mcp_browsa.engine.jobs import JobEngine, ProgressFn
+from mcp_browsa.engine.readonly import ReadOnlyRunners
+from mcp_browsa.engine.scrape import FORMATS
+from mcp_browsa.engine.worker import WorkerPool
+from mcp_browsa.errors import BadRequest
+from mcp_browsa.models import Capacity, Credits, Job, JobList, PriceTable
+from mcp_browsa.storage.db import Database
+from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
+from mcp_browsa.validation import check_http_url
+
+__all__ = ["Browsa", "Caller"]
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH_URLS = 1000
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: the workspace every read and write is scoped to, and the request id."""
+
+    workspace_id: str = DEFAULT_WORKSPACE
+    request_id: str | None = None
+
+
+@dataclass
+class Browsa:
+    settings: Settings
+    prices: PriceTable = field(default_factory=lambda: PriceTable())
+    db: Database = field(init=False)
+    bus: EventBus = field(init=False)
+    engine: JobEngine = field(init=False)
+    host: BrowserHost = field(init=False)
+    pool: BurnerPool = field(init=False)
+    workers: WorkerPool = field(init=False)
+    readonly: ReadOnlyRunners = field(init=False)
+    tg: TaskGroup | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.db = Database(s.db_path)
+        self.bus = EventBus()
+        self.engine = JobEngine(self.db, self.bus, poll_interval=s.poll_interval)
+        self.host = BrowserHost(s)
+        self.pool = BurnerPool(self.host, s)
+        self.readonly = ReadOnlyRunners(self.pool, s, self.prices)
+        for kind in ("scrape", "extract", "screenshot"):
+            self.engine.register(kind, self.readonly.single)
+        self.engine.register("batch", self.readonly.batch)
+        self.workers = WorkerPool(
+            self.engine, slots=s.max_burners, lease_seconds=s.lease_seconds, sweep_interval=s.sweep_interval
+        )
+
+    @asynccontextmanager
+    async def running(self, *, workers: bool = True) -> AsyncIterator[Browsa]:
+        """Open everything; on exit cancel the workers and close the browser (no orphan Chromium)."""
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        await self.db.open()
+        try:
+            await self.engine.ledger.ensure_workspace(DEFAULT_WORKSPACE, initial_credits=self.settings.initial_credits)
+            await self.host.start()
+            try:
+                async with anyio.create_task_group() as tg:
+                    self.tg = tg
+                    if workers:
+                        self.pool.bind(tg)
+                        await self.workers.run(tg)
+                    try:
+                        yield self
+                    finally:
+                        tg.cancel_scope.cancel()
+            finally:
+                self.tg = None
+                await self.pool.close()
+                await self.host.close()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.db.close()
+
+    # -- one-call tools -----------------------------------------------------------------------
+
+    async def _submit_and_wait(
+        self, caller: Caller, kind: str, params: dict[str, Any], *, wait: float, on_progress: ProgressFn | None = None
+    ) -> Job:
+        job = await self.engine.submit(
+            caller.workspace_id, kind, params, request_id=caller.request_id, progress_total=1
+        )
+        if wait > 0:
+            job = await self.engine.wait(caller.workspace_id, job.id, wait, on_progress=on_progress)
+        return _with_hint(job)
+
+    async def scrape(
+        self,
+        caller: Caller,
+        url: str,
+        *,
+        formats: list[str],
+        max_chars: int = 50_000,
+        full_page: bool = True,
+        wait_until: str = "load",
+        timeout_seconds: float = 30,
+        wait: float = 0,
+        allowed_domains: list[str] | None = None,
+    ) -> Job:
+        url = check_http_url(url)
+        unknown = [f for f in formats if f not in FORMATS]
+        if unknown or not formats:
+            raise BadRequest(f"unknown format(s) {unknown}; choose from {list(FORMATS)}")
+        params = {
+            "url": url,
+            "formats": list(dict.fromkeys(formats)),
+            "max_chars": max_chars,
+            "full_page": full_page,
+            "wait_until": wait_until,
+            "timeout_ms": int(timeout_seconds * 1000),
+            "allowed_domains": allowed_domains,
+        }
+        return await self._submit_and_wait(caller, "scrape", params, wait=wait)
+
+    async def extract(
+        self,
+        caller: Caller,
+        url: str,
+        *,
+        schema: dict[str, Any] | None,
+        prompt: str | None,
+        max_chars: int = 50_000,
+        wait: float = 0,
+        allowed_domains: list[str] | None = None,
+    ) -> Job:
+        url = check_http_url(url)
+        if (schema is None) == (not prompt):
+            raise BadRequest("give exactly one of `schema` (a JSON Schema object) or `prompt` (what to extract)")
+        if schema is not None:
+            _check_json_schema(schema)
+        params = {
+            "url": url,
+            "formats": ["markdown"],
+            "schema": schema,
+            "prompt": prompt,
+            "max_chars": max_chars,
+            "allowed_domains": allowed_domains,
+        }
+        return await self._submit_and_wait(caller, "extract", params, wait=wait)
+
+    async def screenshot(
+        self,
+        caller: Caller,
+        url: str,
+        *,
+        full_page: bool = True,
+        wait: float = 0,
+        allowed_domains: list[str] | None = None,
+    ) -> Job:
+        url = check_http_url(url)
+        params = {"url": url, "formats": ["screenshot"], "full_page": full_page, "allowed_domains": allowed_domains}
+        return await self._submit_and_wait(caller, "screenshot", params, wait=wait)
+
+    async def batch_urls(
+        self,
+        caller: Caller,
+        urls: list[str],
+        *,
+        formats: list[str],
+        max_chars: int = 20_000,
+        concurrency: int | None = None,
+        allowed_domains: list[str] | None = None,
+    ) -> Job:
+        if not urls:
+            raise BadRequest("urls is empty; give at least one URL")
+        if len(urls) > MAX_BATCH_URLS:
+            raise BadRequest(f"{len(urls)} URLs; a batch takes at most {MAX_BATCH_URLS}")
+        unknown = [f for f in formats if f not in FORMATS]
+        if unknown or not formats:
+            raise BadRequest(f"unknown format(s) {unknown}; choose from {list(FORMATS)}")
+        checked = [check_http_url(u, field=f"urls[{i}]") for i, u in enumerate(urls)]
+        items = [
+            {"kind": "url", "url": u, "formats": formats, "max_chars": max_chars, "allowed_domains": allowed_domains}
+            for u in checked
+        ]
+        params = {"concurrency": concurrency, "count": len(items)}
+        return await self.engine.submit(
+            caller.workspace_id, "batch", params, request_id=caller.request_id, progress_total=len(items), items=items
+        )
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    async def get_job(
+        self, caller: Caller, job_id: str, *, wait: float = 0, on_progress: ProgressFn | None = None
+    ) -> Job:
+        if wait > 0:
+            return _with_hint(await self.engine.wait(caller.workspace_id, job_id, wait, on_progress=on_progress))
+        return _with_hint(await self.engine.get(caller.workspace_id, job_id))
+
+    async def list_jobs(
+        self, caller: Caller, *, status: str | None = None, kind: str | None = None, limit: int = 20
+    ) -> JobList:
+        jobs = await self.engine.jobs.list_jobs(caller.workspace_id, status=status, kind=kind, limit=limit)
+        return JobList(jobs=jobs, count=len(jobs))
+
+    async def cancel_job(self, caller: Caller, job_id: str) -> Job:
+        return await self.engine.cancel(caller.workspace_id, job_id)
+
+    async def screenshot_files(self, job_id: str) -> list[tuple[int, str]]:
+        rows = await self.db.fetchall("SELECT n, path FROM screenshots WHERE job_id=? ORDER BY n", (job_id,))
+        return [(int(r["n"]), str(r["path"])) for r in rows]
+
+    # -- account ------------------------------------------------------------------------------
+
+    async def credits(self, caller: Caller, *, limit: int = 10) -> Credits:
+        ledger = self.engine.ledger
+        return Credits(
+            workspace_id=caller.workspace_id,
+            balance=await ledger.balance(caller.workspace_id),
+            prices=self.prices,
+            ledger=await ledger.entries(caller.workspace_id, limit),
+            usd_spent=await ledger.usd_spent(caller.workspace_id),
+        )
+
+    async def capacity(self) -> Capacity:
+        counts = await self.engine.jobs.counts()
+        oldest = await self.engine.jobs.oldest_queued()
+        in_use = self.pool.in_use
+        return Capacity(
+            queued=counts.get("queued", 0),
+            running=counts.get("running", 0),
+            input_required=counts.get("input_required", 0),
+            burners_in_use=in_use,
+            burners_max=self.pool.max,
+            utilization=round(in_use / self.pool.max, 3),
+            oldest_queued_age_seconds=round(time.time() - oldest, 2) if oldest else None,
+            browser=self.host.describe(),
+        )
+
+
+def _with_hint(job: Job) -> Job:
+    if job.status in ("queued", "running"):
+        job.hint = f"still {job.status}; call get_job(job_id={job.id!r}, wait=25) to wait for the result"
+    elif job.status == "input_required":
+        job.hint = f"the job asks: {job.question!r}; answer with respond_to_job(job_id={job.id!r}, answer=...)"
+    return job
+
+
+def _check_json_schema(schema: dict[str, Any]) -> None:
+    import jsonschema
+
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise BadRequest(f"schema is not a valid JSON Schema: {exc.message}") from exc

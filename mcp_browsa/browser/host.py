@@ -1,0 +1,111 @@
+"""The one shared Chromium of this process: launched lazily, relaunched after a crash, closed on exit.
+
+With BROWSA_BROWSER_WS set, it connects to a remote Playwright server or CDP endpoint instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import anyio
+from playwright.async_api import Browser, Playwright, async_playwright
+
+from mcp_browsa.browser.discovery import FoundBrowser, chromium_args, find_chromium
+from mcp_browsa.config import Settings
+from mcp_browsa.errors import UpstreamUnavailable
+
+__all__ = ["BrowserHost"]
+
+log = logging.getLogger(__name__)
+
+
+class BrowserHost:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._pw: Playwright | None = None
+        self._pw_cm: Any = None
+        self._browser: Browser | None = None
+        self._lock = anyio.Lock()
+        self.found: FoundBrowser | None = None
+        self.launches = 0
+        self.version: str | None = None
+        # Set when the browser goes away so holders of contexts can fail fast.
+        self.generation = 0
+        self._closing = False
+
+    async def start(self) -> None:
+        self._pw_cm = async_playwright()
+        self._pw = await self._pw_cm.__aenter__()
+
+    @property
+    def playwright(self) -> Playwright:
+        assert self._pw is not None, "BrowserHost.start() was not called"
+        return self._pw
+
+    def describe(self) -> str | None:
+        if self.settings.browser_ws:
+            return f"remote {self.settings.browser_ws}"
+        return self.found.describe() if self.found else None
+
+    async def browser(self) -> Browser:
+        """The connected browser, launching (or relaunching after a crash) as needed."""
+        if self._browser is not None and self._browser.is_connected():
+            return self._browser
+        async with self._lock:
+            if self._browser is not None and self._browser.is_connected():
+                return self._browser
+            self._browser = await self._launch()
+            self.launches += 1
+            self.generation += 1
+            self.version = self._browser.version
+            self._browser.on("disconnected", lambda _b: self._on_disconnect())
+            return self._browser
+
+    def _on_disconnect(self) -> None:
+        if self._closing:
+            return
+        log.warning("browser disconnected; it will be relaunched on next use")
+        self.generation += 1
+
+    async def _launch(self) -> Browser:
+        pw = self.playwright
+        if self.settings.browser_ws:
+            ws = self.settings.browser_ws
+            try:
+                if ws.startswith(("http://", "https://")) or "/devtools/" in ws:
+                    return await pw.chromium.connect_over_cdp(ws)
+                return await pw.chromium.connect(ws)
+            except Exception as exc:
+                raise UpstreamUnavailable(f"cannot connect to BROWSA_BROWSER_WS={ws}: {exc}") from exc
+        self.found = find_chromium(self.settings.chromium)
+        try:
+            return await pw.chromium.launch(
+                executable_path=self.found.executable,
+                headless=not self.settings.headed,
+                args=chromium_args(headed=self.settings.headed),
+                handle_sigint=False,
+                handle_sigterm=False,
+                handle_sighup=False,
+            )
+        except Exception as exc:
+            raise UpstreamUnavailable(
+                f"Chromium at {self.found.describe()} failed to start: {str(exc).splitlines()[0]}."
+                " Run `mcp-browsa doctor` to diagnose."
+            ) from exc
+
+    async def close(self) -> None:
+        self._closing = True
+        with anyio.CancelScope(shield=True):
+            if self._browser is not None:
+                try:
+                    await self._browser.close()
+                except Exception:
+                    log.debug("browser close failed", exc_info=True)
+                self._browser = None
+            if self._pw_cm is not None:
+                try:
+                    await self._pw_cm.__aexit__(None, None, None)
+                except Exception:
+                    log.debug("playwright stop failed", exc_info=True)
+                self._pw_cm = self._pw = None

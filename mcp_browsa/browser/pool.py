@@ -1,0 +1,161 @@
+"""The burner pool: throw-away browser contexts, at most BROWSA_MAX_BURNERS at once, with warm spares.
+
+A spare context+page for the default fingerprint is built ahead of time so acquiring one is a
+hand-over, not a launch. Every context is wired to the URL guard before any page can load.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+from playwright.async_api import BrowserContext, Page
+
+from mcp_browsa.browser.host import BrowserHost
+from mcp_browsa.config import Settings
+
+__all__ = ["Burner", "BurnerPool", "ContextWiring"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Burner:
+    """One leased browser context and its first page."""
+
+    context: BrowserContext
+    page: Page
+    generation: int
+    wiring: Any = None  # per-context guard state (see ContextWiring)
+    acquired_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.page.is_closed()
+
+
+class ContextWiring:
+    """How a new context is made safe. The default does nothing; the URL guard replaces it."""
+
+    async def context_options(self) -> tuple[dict[str, Any], Any]:
+        """Options for `browser.new_context` plus a handle passed to `attach` and `configure`."""
+        return {"service_workers": "block"}, None
+
+    async def attach(self, context: BrowserContext, handle: Any) -> None:
+        return None
+
+    def configure(self, handle: Any, policy: Any, on_block: Callable[[Any], None] | None) -> None:
+        return None
+
+    async def release(self, handle: Any) -> None:
+        return None
+
+
+class BurnerPool:
+    def __init__(self, host: BrowserHost, settings: Settings, wiring: ContextWiring | None = None) -> None:
+        self.host = host
+        self.settings = settings
+        self.wiring = wiring or ContextWiring()
+        self.max = settings.max_burners
+        self._slots = anyio.Semaphore(self.max)
+        self._spares: list[Burner] = []
+        self._tg: TaskGroup | None = None
+        self._refilling = False
+        self.in_use = 0
+
+    def bind(self, tg: TaskGroup) -> None:
+        """Give the pool a task group for background refills; spares start filling now."""
+        self._tg = tg
+        self._schedule_refill()
+
+    def _schedule_refill(self) -> None:
+        if self._tg is None or self._refilling or self.settings.warm_spares <= 0:
+            return
+        self._refilling = True
+        self._tg.start_soon(self._refill)
+
+    async def _refill(self) -> None:
+        try:
+            while len(self._spares) < self.settings.warm_spares and self.in_use + len(self._spares) < self.max + 1:
+                self._spares.append(await self._new_burner())
+        except Exception as exc:
+            log.warning("could not prepare a spare burner: %s", exc)
+        finally:
+            self._refilling = False
+
+    async def _new_burner(self, context_options: dict[str, Any] | None = None) -> Burner:
+        browser = await self.host.browser()
+        generation = self.host.generation
+        options, handle = await self.wiring.context_options()
+        options.update(context_options or {})
+        context = await browser.new_context(**options)
+        try:
+            await self.wiring.attach(context, handle)
+            context.set_default_navigation_timeout(self.settings.nav_timeout_ms)
+            page = await context.new_page()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await _close_quietly(context)
+                await self.wiring.release(handle)
+            raise
+        return Burner(context=context, page=page, generation=generation, wiring=handle)
+
+    def _take_spare(self) -> Burner | None:
+        while self._spares:
+            spare = self._spares.pop()
+            if spare.generation == self.host.generation and spare.healthy:
+                return spare
+            if self._tg is not None:
+                self._tg.start_soon(self._dispose, spare)
+        return None
+
+    @asynccontextmanager
+    async def acquire(
+        self,
+        *,
+        policy: Any = None,
+        on_block: Callable[[Any], None] | None = None,
+        context_options: dict[str, Any] | None = None,
+    ) -> AsyncIterator[Burner]:
+        """Lease a burner for the duration of the block; it is closed (never reused) afterwards."""
+        async with self._slots:
+            self.in_use += 1
+            burner: Burner | None = None
+            try:
+                burner = None if context_options else self._take_spare()
+                if burner is None:
+                    burner = await self._new_burner(context_options)
+                self.wiring.configure(burner.wiring, policy, on_block)
+                burner.acquired_at = time.monotonic()
+                self._schedule_refill()
+                yield burner
+            finally:
+                self.in_use -= 1
+                if burner is not None:
+                    with anyio.CancelScope(shield=True):
+                        await self._dispose(burner)
+                self._schedule_refill()
+
+    async def _dispose(self, burner: Burner) -> None:
+        await _close_quietly(burner.context)
+        await self.wiring.release(burner.wiring)
+
+    async def close(self) -> None:
+        with anyio.CancelScope(shield=True):
+            spares, self._spares = self._spares, []
+            for spare in spares:
+                await self._dispose(spare)
+
+
+async def _close_quietly(context: BrowserContext) -> None:
+    try:
+        with anyio.fail_after(10):
+            await context.close()
+    except Exception:
+        log.debug("context close failed", exc_info=True)

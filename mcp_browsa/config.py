@@ -1,0 +1,104 @@
+"""Settings: the BROWSA_* environment, CLI overrides, the data dir and the limits.
+
+One frozen object built once per process and handed down; nothing reads the environment later.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+__all__ = ["Settings", "load_settings"]
+
+
+def _env_int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _env_bool(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the process needs to know before it starts; immutable once built."""
+
+    home: Path
+    max_burners: int = 4
+    initial_credits: int = 1000
+    chromium: str | None = None  # BROWSA_CHROMIUM: explicit browser executable
+    browser_ws: str | None = None  # BROWSA_BROWSER_WS: connect to a remote browser instead of launching
+    headed: bool = False
+    # BROWSA_ALLOW_PRIVATE_NETWORK: "" (deny), "1" (allow all), or a comma list of hosts/host:port/CIDRs.
+    allow_private_network: str = ""
+    screenshot_retention_days: int = 5
+    lease_seconds: int = 30
+    sweep_interval: float = 5.0
+    poll_interval: float = 1.0
+    warm_spares: int = 1
+    nav_timeout_ms: int = 30_000
+    llm_api_key: str | None = None
+    vault_key: str | None = None
+    log_level: str = "WARNING"
+    warmup_recipes: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "browsa.db"
+
+    @property
+    def screenshots_dir(self) -> Path:
+        return self.home / "screenshots"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _parse_recipes(raw: str | None) -> dict[str, list[str]]:
+    """`name=url1|url2;other=url3`: warm-up recipes an operator defines for identities."""
+    recipes: dict[str, list[str]] = {}
+    if not raw:
+        return recipes
+    for part in raw.split(";"):
+        if "=" not in part:
+            continue
+        name, urls = part.split("=", 1)
+        recipes[name.strip()] = [u.strip() for u in urls.split("|") if u.strip()]
+    return recipes
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from an environment mapping (default: os.environ) plus explicit overrides."""
+    env = dict(os.environ if env is None else env)
+    home = Path(env.get("BROWSA_HOME") or platformdirs.user_data_dir("mcp-browsa", appauthor=False))
+    settings = Settings(
+        home=home.expanduser(),
+        max_burners=max(1, _env_int(env, "BROWSA_MAX_BURNERS", 4)),
+        initial_credits=_env_int(env, "BROWSA_INITIAL_CREDITS", 1000),
+        chromium=env.get("BROWSA_CHROMIUM") or None,
+        browser_ws=env.get("BROWSA_BROWSER_WS") or None,
+        headed=_env_bool(env, "BROWSA_HEADED", False),
+        allow_private_network=env.get("BROWSA_ALLOW_PRIVATE_NETWORK", "").strip(),
+        screenshot_retention_days=_env_int(env, "BROWSA_SCREENSHOT_RETENTION_DAYS", 5),
+        lease_seconds=max(3, _env_int(env, "BROWSA_LEASE_SECONDS", 30)),
+        warm_spares=max(0, _env_int(env, "BROWSA_WARM_SPARES", 1)),
+        nav_timeout_ms=max(1000, _env_int(env, "BROWSA_NAV_TIMEOUT_MS", 30_000)),
+        llm_api_key=env.get("BROWSA_LLM_API_KEY") or None,
+        vault_key=env.get("BROWSA_VAULT_KEY") or None,
+        log_level=env.get("BROWSA_LOG_LEVEL", "WARNING").upper(),
+        warmup_recipes=_parse_recipes(env.get("BROWSA_WARMUP_RECIPES")),
+    )
+    return settings.with_overrides(**overrides)

@@ -1,0 +1,142 @@
+"""What a runner gets while it works on one claimed job: events, progress, charges and cancellation.
+
+Every write checks the lease token in the same transaction, so a worker that lost its lease
+cannot touch the job any more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import aiosqlite
+import anyio
+
+from mcp_browsa.engine.events import EngineEvent
+from mcp_browsa.models import JobStatus
+from mcp_browsa.storage.jobs import ClaimedJob, JobRepo
+from mcp_browsa.storage.ledger import LedgerRepo
+
+if TYPE_CHECKING:
+    from mcp_browsa.engine.jobs import JobEngine
+
+__all__ = ["JobContext", "LeaseLost", "Outcome", "Runner"]
+
+
+class LeaseLost(Exception):
+    """Another worker owns this job now (our lease expired); stop without writing anything."""
+
+
+@dataclass
+class Outcome:
+    status: JobStatus
+    result: dict[str, Any] | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+    @classmethod
+    def ok(cls, result: dict[str, Any]) -> Outcome:
+        return cls(JobStatus.COMPLETED, result=result)
+
+    @classmethod
+    def fail(cls, code: str, message: str, result: dict[str, Any] | None = None) -> Outcome:
+        return cls(JobStatus.FAILED, result=result, error_code=code, error_message=message)
+
+
+@dataclass
+class JobContext:
+    job: ClaimedJob
+    engine: JobEngine
+    cancel_event: anyio.Event = field(default_factory=anyio.Event)
+    lost: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.job.id
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.job.params
+
+    @property
+    def workspace_id(self) -> str:
+        return self.job.workspace_id
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    async def write(
+        self,
+        fn: Callable[[aiosqlite.Connection], Awaitable[Any]] | None = None,
+        *,
+        event: tuple[str, dict[str, Any]] | None = None,
+    ) -> Any:
+        """Run `fn(conn)` and/or record an event in one transaction, only while this worker owns the job."""
+        async with self.engine.db.transaction() as conn:
+            if not await JobRepo.owns(conn, self.job.id, self.job.token):
+                self.lost = True
+                raise LeaseLost(self.job.id)
+            value = await fn(conn) if fn is not None else None
+            if event is not None:
+                await JobRepo.add_event(conn, self.job.id, event[0], event[1])
+        self.engine.bus.job_changed(self.job.id)
+        return value
+
+    async def event(self, type_: str, data: dict[str, Any]) -> None:
+        await self.write(event=(type_, data))
+
+    async def progress(self, done: int, total: int | None = None, *, last_action: str | None = None) -> None:
+        async def update(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "UPDATE jobs SET progress_done=?, progress_total=COALESCE(?, progress_total),"
+                " last_action=COALESCE(?, last_action) WHERE id=?",
+                (done, total, last_action, self.job.id),
+            )
+
+        await self.write(update)
+
+    async def set_fields(self, **fields: Any) -> None:
+        """Update plain job columns (step_count, live_url, cost_usd, …) under the lease check."""
+        cols = ", ".join(f"{k}=?" for k in fields)
+
+        async def update(conn: aiosqlite.Connection) -> None:
+            await conn.execute(f"UPDATE jobs SET {cols} WHERE id=?", (*fields.values(), self.job.id))
+
+        await self.write(update)
+
+    async def charge(
+        self,
+        amount: int,
+        description: str,
+        *,
+        usd: float = 0.0,
+        allow_partial: bool = False,
+        event: tuple[str, dict[str, Any]] | None = None,
+        also: Callable[[aiosqlite.Connection], Awaitable[Any]] | None = None,
+    ) -> int:
+        """Charge credits with a ledger row, atomically with an optional event and extra writes."""
+
+        async def apply(conn: aiosqlite.Connection) -> int:
+            applied = await LedgerRepo.apply(
+                conn,
+                self.job.workspace_id,
+                -amount,
+                kind="charge",
+                description=description,
+                job_id=self.job.id,
+                usd=usd,
+                allow_partial=allow_partial,
+            )
+            if also is not None:
+                await also(conn)
+            return -applied
+
+        return int(await self.write(apply, event=event))
+
+    async def emit(self, type_: str, data: dict[str, Any]) -> None:
+        await self.engine.bus.emit(EngineEvent(type_, self.job.workspace_id, data, job_id=self.job.id))
+
+
+Runner = Callable[[JobContext], Awaitable[Outcome]]

@@ -1,0 +1,139 @@
+"""The job engine's front: submit, read, long-poll and cancel jobs; runners are registered per kind.
+
+Workers (engine/worker.py) claim what is submitted here; both sides meet only in SQLite and
+the in-process event bus.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiosqlite
+
+from mcp_browsa.engine.context import Runner
+from mcp_browsa.engine.events import EngineEvent, EventBus
+from mcp_browsa.errors import AgentNotRunning, BadRequest, InsufficientCredit, NotFound
+from mcp_browsa.models import TERMINAL, Job, JobStatus
+from mcp_browsa.storage.db import Database
+from mcp_browsa.storage.jobs import JobRepo
+from mcp_browsa.storage.ledger import LedgerRepo
+
+__all__ = ["FinishHook", "JobEngine", "ProgressFn"]
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[Job], Awaitable[None]]
+# Called inside the transaction that ends a job (the webhook outbox writes its rows there).
+FinishHook = Callable[[aiosqlite.Connection, EngineEvent], Awaitable[None]]
+
+_UUID_CHARS = set("0123456789abcdef-")
+
+
+def check_job_id(job_id: str) -> str:
+    jid = job_id.strip().lower()
+    if len(jid) != 36 or not set(jid) <= _UUID_CHARS or jid.count("-") != 4:
+        raise BadRequest(f"job_id {job_id[:60]!r} is not a job id; job ids are UUIDs like 3f2b…-…, see list_jobs")
+    return jid
+
+
+class JobEngine:
+    def __init__(self, db: Database, bus: EventBus, *, poll_interval: float = 1.0) -> None:
+        self.db = db
+        self.bus = bus
+        self.jobs = JobRepo(db)
+        self.ledger = LedgerRepo(db)
+        self.runners: dict[str, Runner] = {}
+        self.finish_hooks: list[FinishHook] = []
+        self.poll_interval = poll_interval
+
+    def register(self, kind: str, runner: Runner) -> None:
+        self.runners[kind] = runner
+
+    async def submit(
+        self,
+        workspace_id: str,
+        kind: str,
+        params: dict[str, Any],
+        *,
+        request_id: str | None,
+        progress_total: int = 0,
+        items: list[dict[str, Any]] | None = None,
+        agent_id: str | None = None,
+        extra: Callable[[aiosqlite.Connection, str], Awaitable[None]] | None = None,
+    ) -> Job:
+        """Queue a job. Refused with INSUFFICIENT_CREDIT when the balance is already 0."""
+        if kind not in self.runners:
+            raise BadRequest(f"no runner for job kind {kind!r}")
+        async with self.db.transaction() as conn:
+            cur = await conn.execute("SELECT balance FROM workspaces WHERE id=?", (workspace_id,))
+            row = await cur.fetchone()
+            if row is None:
+                raise NotFound(f"workspace {workspace_id!r} not found")
+            if int(row[0]) <= 0:
+                raise InsufficientCredit(
+                    "the credit balance is 0; top up with `mcp-browsa credits add N` before starting new work",
+                    balance=int(row[0]),
+                )
+            job_id = await JobRepo.insert(
+                conn,
+                workspace_id=workspace_id,
+                kind=kind,
+                params=params,
+                request_id=request_id,
+                progress_total=progress_total,
+                agent_id=agent_id,
+            )
+            if items:
+                await JobRepo.insert_items(conn, job_id, items)
+            await JobRepo.add_event(conn, job_id, "job.queued", {"kind": kind})
+            if extra is not None:
+                await extra(conn, job_id)
+        self.bus.work_available()
+        job = await self.jobs.get(job_id)
+        assert job is not None
+        return job
+
+    async def get(self, workspace_id: str, job_id: str, *, with_items: bool = True) -> Job:
+        job = await self.jobs.get(check_job_id(job_id), workspace_id)
+        if job is None:
+            raise NotFound(f"job {job_id} not found; list_jobs shows the jobs you can see")
+        if with_items and job.kind == "batch":
+            job.items = await self.jobs.items(job.id)
+        return job
+
+    async def wait(
+        self, workspace_id: str, job_id: str, timeout: float, *, on_progress: ProgressFn | None = None
+    ) -> Job:
+        """Long-poll: return as soon as the job ends or needs input, or when `timeout` runs out."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        job = await self.get(workspace_id, job_id, with_items=False)
+        last_seen = (job.status, job.step_count, job.progress_done, job.last_action)
+        while job.status not in TERMINAL and job.status != JobStatus.INPUT_REQUIRED:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            await self.bus.wait_job(job.id, min(remaining, self.poll_interval))
+            job = await self.get(workspace_id, job_id, with_items=False)
+            seen = (job.status, job.step_count, job.progress_done, job.last_action)
+            if on_progress is not None and seen != last_seen:
+                await on_progress(job)
+            last_seen = seen
+        return await self.get(workspace_id, job_id)
+
+    async def cancel(self, workspace_id: str, job_id: str) -> Job:
+        job = await self.get(workspace_id, job_id, with_items=False)
+        if job.status in TERMINAL:
+            raise AgentNotRunning(
+                f"job {job.id} already ended ({job.status}); nothing to cancel", job_id=job.id, status=job.status
+            )
+        await self.jobs.request_cancel(job.id)
+        self.bus.job_changed(job.id)
+        await self.bus.emit(EngineEvent("job.cancel_requested", workspace_id, {"job_id": job.id}, job_id=job.id))
+        return await self.get(workspace_id, job.id)
+
+    async def finish_event(self, conn: aiosqlite.Connection, event: EngineEvent) -> None:
+        for hook in self.finish_hooks:
+            await hook(conn, event)

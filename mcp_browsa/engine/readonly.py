@@ -1,0 +1,234 @@
+"""Runners for the read-only kinds: scrape, extract, screenshot, and batches of URLs.
+
+Each unit takes a burner, pays for it through the ledger before the browser starts, loads one
+URL behind the URL guard and records what it saw. Safe to run again after a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import anyio
+
+from mcp_browsa.browser.pool import BurnerPool
+from mcp_browsa.config import Settings
+from mcp_browsa.engine.context import JobContext, Outcome
+from mcp_browsa.engine.scrape import PageFailure, load_page, page_content
+from mcp_browsa.models import JobStatus, PriceTable
+from mcp_browsa.storage.db import dumps, now
+
+__all__ = ["ItemRunner", "ReadOnlyRunners"]
+
+log = logging.getLogger(__name__)
+
+# A batch row runner: (ctx, row index, row params) -> (status, result, error_code, error_message)
+ItemRunner = Callable[[JobContext, int, dict[str, Any]], Awaitable[Outcome]]
+PolicyFactory = Callable[[dict[str, Any]], Any]
+
+
+class ReadOnlyRunners:
+    def __init__(
+        self,
+        pool: BurnerPool,
+        settings: Settings,
+        prices: PriceTable,
+        policy_for: PolicyFactory | None = None,
+    ) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.prices = prices
+        self.policy_for = policy_for or (lambda _params: None)
+        # Batch rows that are agent tasks are run by the agent runner, which registers here.
+        self.task_item_runner: ItemRunner | None = None
+
+    def screenshot_path(self, job_id: str, n: int) -> Path:
+        return self.settings.screenshots_dir / job_id / f"{n:04d}.png"
+
+    async def _charge_minutes(self, ctx: JobContext, started: float, label: str) -> None:
+        minutes = math.ceil(max(0.0, time.monotonic() - started) / 60.0)
+        extra = max(0, minutes - 1) * self.prices.burner_minute
+        if extra:
+            await ctx.charge(extra, f"{label}: {minutes} burner-minutes", allow_partial=True)
+
+    async def fetch(self, ctx: JobContext, params: dict[str, Any], *, shot_n: int = 0) -> dict[str, Any]:
+        """Load one URL in a fresh burner and collect the formats asked for. Raises PageFailure."""
+        url = params["url"]
+        formats: list[str] = list(params.get("formats") or ["markdown"])
+        blocked: list[dict[str, Any]] = []
+
+        def on_block(b: Any) -> None:
+            blocked.append({"url": getattr(b, "url", str(b)), "rule": getattr(b, "rule", "guard")})
+
+        await ctx.charge(self.prices.burner_start, f"burner for {url[:80]}")
+        started = time.monotonic()
+        try:
+            async with self.pool.acquire(policy=self.policy_for(params), on_block=on_block) as burner:
+                t0 = time.monotonic()
+                try:
+                    status = await load_page(
+                        burner.page,
+                        url,
+                        wait_until=params.get("wait_until", "load"),
+                        timeout_ms=int(params.get("timeout_ms") or self.settings.nav_timeout_ms),
+                    )
+                except PageFailure as failure:
+                    top = next((b for b in blocked if _same_target(b["url"], url)), None) or (
+                        blocked[0] if blocked and failure.code != "TIMEOUT" else None
+                    )
+                    if top is not None:
+                        raise PageFailure("BLOCKED", f"{url} was blocked by the URL guard ({top['rule']})") from None
+                    raise
+                shot = self.screenshot_path(ctx.id, shot_n) if "screenshot" in formats else None
+                content = await page_content(
+                    burner.page,
+                    formats,
+                    max_chars=int(params.get("max_chars") or 50_000),
+                    full_page=bool(params.get("full_page", True)),
+                    screenshot_path=shot,
+                )
+                content.update(url=url, status=status, load_ms=round((time.monotonic() - t0) * 1000))
+                if shot is not None:
+                    await ctx.write(_screenshot_row(ctx.id, shot_n, shot, content["final_url"]))
+                if blocked:
+                    content["blocked_requests"] = blocked[:50]
+                return content
+        finally:
+            with anyio.CancelScope(shield=True):
+                if blocked:
+                    await ctx.event("blocked_requests", {"url": url, "blocked": blocked[:50]})
+                await self._charge_minutes(ctx, started, url[:80])
+
+    async def single(self, ctx: JobContext) -> Outcome:
+        """scrape / extract / screenshot: one URL, one burner."""
+        params = dict(ctx.params)
+        try:
+            content = await self.fetch(ctx, params)
+        except PageFailure as failure:
+            return Outcome.fail(failure.code, failure.message)
+        if ctx.job.kind == "extract":
+            content = _extract_result(content, params)
+        await ctx.progress(1, 1, last_action=f"loaded {content.get('final_url', params['url'])[:100]}")
+        return Outcome.ok(content)
+
+    async def url_item(self, ctx: JobContext, idx: int, params: dict[str, Any]) -> Outcome:
+        try:
+            return Outcome.ok(await self.fetch(ctx, params, shot_n=idx))
+        except PageFailure as failure:
+            return Outcome.fail(failure.code, failure.message)
+
+    async def batch(self, ctx: JobContext) -> Outcome:
+        """Run the unfinished rows (all of them, or what a crash left) with bounded concurrency."""
+        pending = await ctx.engine.jobs.pending_items(ctx.id)
+        concurrency = max(1, min(int(ctx.params.get("concurrency") or self.pool.max), 20))
+        limiter = anyio.CapacityLimiter(concurrency)
+
+        async def run_row(idx: int, item: dict[str, Any]) -> None:
+            async with limiter:
+                if ctx.cancelled:
+                    return
+                await ctx.write(_item_update(ctx.id, idx, status="running", started_at=now()))
+                runner = self.task_item_runner if item.get("kind") == "task" else self.url_item
+                if runner is None:
+                    outcome = Outcome.fail("BAD_REQUEST", "this server cannot run agent tasks")
+                else:
+                    try:
+                        outcome = await runner(ctx, idx, item)
+                    except Exception as exc:
+                        if getattr(exc, "code", None) == "INSUFFICIENT_CREDIT":
+                            outcome = Outcome.fail("INSUFFICIENT_CREDIT", str(exc))
+                        else:
+                            log.exception("batch row %s/%s crashed", ctx.id, idx)
+                            outcome = Outcome.fail("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+                await ctx.write(
+                    _item_finish(ctx.id, idx, outcome),
+                    event=(
+                        "batch.item",
+                        {"index": idx, "status": outcome.status.value, "error_code": outcome.error_code},
+                    ),
+                )
+                await ctx.progress(await _done_count(ctx), last_action=f"row {idx} {outcome.status.value}")
+
+        async with anyio.create_task_group() as tg:
+            for idx, item in pending:
+                tg.start_soon(run_row, idx, item)
+
+        if ctx.cancelled:
+            await ctx.write(_cancel_rest(ctx.id))
+            return Outcome(JobStatus.CANCELLED, error_message="cancelled; finished rows are kept")
+        items = await ctx.engine.jobs.items(ctx.id)
+        ok = len([i for i in items if i.status == JobStatus.COMPLETED])
+        return Outcome.ok({"total": len(items), "completed": ok, "failed": len(items) - ok})
+
+
+def _same_target(blocked_url: str, url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    a, b = urlsplit(blocked_url if "://" in blocked_url else "http://" + blocked_url), urlsplit(url)
+    return (a.hostname or "") == (b.hostname or "")
+
+
+def _extract_result(content: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """The cleaned page text beside the caller's schema or prompt, ready for their own extraction."""
+    out: dict[str, Any] = {k: content[k] for k in ("url", "final_url", "title", "status", "truncated") if k in content}
+    out["content"] = content.get("markdown", "")
+    if params.get("schema") is not None:
+        out["schema"] = params["schema"]
+        out["instructions"] = "Fill the JSON Schema in `schema` from `content`; use null where the page has no value."
+    else:
+        out["prompt"] = params.get("prompt")
+        out["instructions"] = "Answer `prompt` using only `content`."
+    return out
+
+
+def _screenshot_row(job_id: str, n: int, path: Path, url: str) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
+    async def write(conn: aiosqlite.Connection) -> None:
+        await conn.execute(
+            "INSERT OR REPLACE INTO screenshots(job_id, n, path, url, created_at) VALUES (?,?,?,?,?)",
+            (job_id, n, str(path), url, now()),
+        )
+
+    return write
+
+
+def _item_update(job_id: str, idx: int, **fields: Any) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
+    cols = ", ".join(f"{k}=?" for k in fields)
+
+    async def write(conn: aiosqlite.Connection) -> None:
+        await conn.execute(f"UPDATE batch_items SET {cols} WHERE job_id=? AND idx=?", (*fields.values(), job_id, idx))
+
+    return write
+
+
+def _item_finish(job_id: str, idx: int, outcome: Outcome) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
+    return _item_update(
+        job_id,
+        idx,
+        status=outcome.status.value,
+        result=dumps(outcome.result) if outcome.result is not None else None,
+        error_code=outcome.error_code,
+        error_message=outcome.error_message,
+        completed_at=now(),
+    )
+
+
+def _cancel_rest(job_id: str) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
+    async def write(conn: aiosqlite.Connection) -> None:
+        await conn.execute(
+            "UPDATE batch_items SET status='cancelled', completed_at=? WHERE job_id=? AND status IN ('queued','running')",
+            (now(), job_id),
+        )
+
+    return write
+
+
+async def _done_count(ctx: JobContext) -> int:
+    row = await ctx.engine.db.fetchone(
+        "SELECT COUNT(*) FROM batch_items WHERE job_id=? AND status IN ('completed','failed','cancelled')", (ctx.id,)
+    )
+    return int(row[0]) if row else 0

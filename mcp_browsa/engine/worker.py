@@ -1,0 +1,217 @@
+"""Workers: claim queued jobs with a lease, keep it alive, run the kind's runner, write the end state.
+
+Also the sweeper that rescues jobs whose owner died: read-only kinds go back to the queue,
+agent tasks end INTERRUPTED (they may have clicked "Buy"; they are never silently re-run).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from mcp_browsa.engine.context import JobContext, LeaseLost, Outcome
+from mcp_browsa.engine.events import EngineEvent
+from mcp_browsa.engine.jobs import JobEngine
+from mcp_browsa.models import JobStatus
+from mcp_browsa.storage.jobs import READ_ONLY_KINDS, ClaimedJob, JobRepo
+
+__all__ = ["WorkerPool", "process_owner_id"]
+
+log = logging.getLogger(__name__)
+
+_EVENT_FOR = {
+    JobStatus.COMPLETED: "job.completed",
+    JobStatus.FAILED: "job.failed",
+    JobStatus.CANCELLED: "job.cancelled",
+}
+
+
+def process_owner_id() -> str:
+    """host:pid:random — the pid lets a restart on this host rescue a dead process's jobs at once."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class _Held:
+    ctx: JobContext
+    scope: anyio.CancelScope
+
+
+class WorkerPool:
+    def __init__(self, engine: JobEngine, *, slots: int, lease_seconds: float, sweep_interval: float) -> None:
+        self.engine = engine
+        self.slots = slots
+        self.lease_seconds = lease_seconds
+        self.sweep_interval = sweep_interval
+        self.owner = process_owner_id()
+        self.held: dict[str, _Held] = {}
+        # A semaphore, not a CapacityLimiter: the claim loop acquires and the job's own task releases.
+        self._limiter = anyio.Semaphore(slots)
+        engine.bus.subscribe(self._on_event)
+
+    async def _on_event(self, event: EngineEvent) -> None:
+        if event.type == "job.cancel_requested" and event.job_id in self.held:
+            self._cancel_local(event.job_id)
+
+    def _cancel_local(self, job_id: str) -> None:
+        held = self.held.get(job_id)
+        if held is None:
+            return
+        held.ctx.cancel_event.set()
+        # Read-only work has nothing to wind down: stop it now. Agent tasks stop between steps.
+        if held.ctx.job.kind in READ_ONLY_KINDS and held.ctx.job.kind != "batch":
+            held.scope.cancel()
+
+    async def recover_dead(self) -> None:
+        """Expire the leases of dead processes on this host, then rescue every expired lease."""
+        host = socket.gethostname()
+        rows = await self.engine.db.fetchall(
+            "SELECT id, lease_owner FROM jobs WHERE status IN ('running','input_required') AND lease_owner LIKE ?",
+            (host + ":%",),
+        )
+        dead = []
+        for row in rows:
+            parts = str(row["lease_owner"]).split(":")
+            if len(parts) >= 3 and parts[1].isdigit() and row["lease_owner"] != self.owner:
+                pid = int(parts[1])
+                if pid != os.getpid() and not _pid_alive(pid):
+                    dead.append(row["id"])
+        if dead:
+            marks = ",".join("?" * len(dead))
+            await self.engine.db.execute(f"UPDATE jobs SET lease_expires_at=0 WHERE id IN ({marks})", dead)
+        for job_id, workspace_id, new_status in await self.engine.jobs.recover_expired():
+            log.warning("recovered job %s from a dead worker: now %s", job_id, new_status)
+            if new_status == "failed":
+                await self.engine.bus.emit(
+                    EngineEvent("job.failed", workspace_id, {"job_id": job_id, "error_code": "INTERRUPTED"}, job_id)
+                )
+            else:
+                self.engine.bus.job_changed(job_id)
+        if await self.engine.jobs.next_queued_hint():
+            self.engine.bus.work_available()
+
+    async def run(self, tg: TaskGroup) -> None:
+        """Start the claim loop, the heartbeat and the sweeper in `tg`."""
+        await self.recover_dead()
+        tg.start_soon(self._claim_loop, tg)
+        tg.start_soon(self._heartbeat_loop)
+        tg.start_soon(self._sweep_loop)
+
+    async def _claim_loop(self, tg: TaskGroup) -> None:
+        while True:
+            await self._limiter.acquire()
+            try:
+                claimed = await self.engine.jobs.claim(self.owner, self.lease_seconds)
+            except Exception:
+                self._limiter.release()
+                log.exception("claiming a job failed")
+                await anyio.sleep(1)
+                continue
+            if claimed is None:
+                self._limiter.release()
+                await self.engine.bus.wait_for_work(self.engine.poll_interval * 2)
+                continue
+            tg.start_soon(self._run_job, claimed)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await anyio.sleep(self.lease_seconds / 3)
+            held = [(job_id, h.ctx.job.token) for job_id, h in self.held.items()]
+            try:
+                lost = await self.engine.jobs.heartbeat(held, self.lease_seconds)
+                for job_id in lost:
+                    h = self.held.get(job_id)
+                    if h is not None:
+                        log.warning("lost the lease on job %s; stopping work on it", job_id)
+                        h.ctx.lost = True
+                        h.scope.cancel()
+                for job_id in list(self.held):
+                    if not self.held[job_id].ctx.cancelled and await self.engine.jobs.cancel_requested(job_id):
+                        self._cancel_local(job_id)
+            except Exception:
+                log.exception("heartbeat failed")
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await anyio.sleep(self.sweep_interval)
+            try:
+                await self.recover_dead()
+            except Exception:
+                log.exception("sweeper failed")
+
+    async def _run_job(self, job: ClaimedJob) -> None:
+        try:
+            ctx = JobContext(job=job, engine=self.engine)
+            with anyio.CancelScope() as scope:
+                self.held[job.id] = _Held(ctx, scope)
+                if await self.engine.jobs.cancel_requested(job.id):
+                    ctx.cancel_event.set()
+                outcome = await self._execute(ctx)
+            if scope.cancelled_caught and not ctx.lost:
+                outcome = Outcome(JobStatus.CANCELLED, error_message="cancelled while running")
+            if not ctx.lost:
+                await self._finish(ctx, outcome)
+        except Exception:
+            log.exception("finishing job %s failed", job.id)
+        finally:
+            self.held.pop(job.id, None)
+            self._limiter.release()
+
+    async def _execute(self, ctx: JobContext) -> Outcome:
+        runner = self.engine.runners.get(ctx.job.kind)
+        if runner is None:
+            return Outcome.fail("INTERNAL_ERROR", f"this server has no runner for {ctx.job.kind!r} jobs")
+        if ctx.cancelled:
+            return Outcome(JobStatus.CANCELLED, error_message="cancelled before it started")
+        try:
+            return await runner(ctx)
+        except LeaseLost:
+            ctx.lost = True
+            return Outcome.fail("INTERRUPTED", "lease lost")
+        except Exception as exc:
+            if getattr(exc, "code", None) == "INSUFFICIENT_CREDIT":
+                return Outcome.fail("INSUFFICIENT_CREDIT", str(exc))
+            log.exception("job %s crashed", ctx.job.id)
+            return Outcome.fail("INTERNAL_ERROR", f"internal error: {type(exc).__name__}: {exc}")
+
+    async def _finish(self, ctx: JobContext, outcome: Outcome) -> None:
+        event_type = _EVENT_FOR[outcome.status]
+        data: dict[str, Any] = {"job_id": ctx.job.id, "kind": ctx.job.kind, "status": outcome.status.value}
+        if outcome.error_code:
+            data["error_code"] = outcome.error_code
+            data["error_message"] = outcome.error_message
+        event = EngineEvent(event_type, ctx.job.workspace_id, data, job_id=ctx.job.id)
+        with anyio.CancelScope(shield=True):
+            async with self.engine.db.transaction() as conn:
+                done = await JobRepo.finish(
+                    conn,
+                    ctx.job.id,
+                    ctx.job.token,
+                    outcome.status,
+                    result=outcome.result,
+                    error_code=outcome.error_code,
+                    error_message=outcome.error_message,
+                )
+                if not done:
+                    log.warning("job %s was taken over before it finished here; result dropped", ctx.job.id)
+                    return
+                await JobRepo.add_event(conn, ctx.job.id, event_type, data)
+                await self.engine.finish_event(conn, event)
+            await self.engine.bus.emit(event)

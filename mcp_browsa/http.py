@@ -1,0 +1,40 @@
+"""The HTTP transports: streamable HTTP at /mcp and legacy SSE at /sse, in one Starlette app.
+
+Binds loopback by default and validates Host/Origin against DNS rebinding.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import uvicorn
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+
+from mcp_browsa.server import BrowsaServer
+
+__all__ = ["build_http_app", "serve_http", "transport_security"]
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def transport_security(host: str, port: int, extra_hosts: list[str] | None = None) -> TransportSecuritySettings:
+    hosts = [f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"]
+    if host not in LOOPBACK and host not in ("0.0.0.0", "::"):
+        hosts.append(f"{host}:{port}")
+    hosts += extra_hosts or []
+    origins = [f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts]
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+
+
+def build_http_app(server: BrowsaServer, *, host: str, port: int, extra_hosts: list[str] | None = None) -> Starlette:
+    security = transport_security(host, port, extra_hosts)
+    app = server.streamable_http_app(host=host, transport_security=security)
+    sse = server.sse_app(host=host, transport_security=security)
+    app.router.routes.extend(sse.routes)
+    return app
+
+
+async def serve_http(app: Any, *, host: str, port: int, log_level: str = "warning") -> None:
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(), lifespan="on")
+    await uvicorn.Server(config).serve()

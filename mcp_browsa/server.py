@@ -1,0 +1,113 @@
+"""build_server(app) -> the MCP server: tool groups, resources, and errors turned into envelopes.
+
+Every failure a tool call can meet becomes an MCP tool error whose text is the envelope
+`{"code", "error", "request_id"}`; argument validation errors included. Nothing crashes the server.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+from typing import Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, InputRequiredResult, TextContent
+from pydantic import ValidationError
+
+from mcp_browsa import __version__
+from mcp_browsa.app import Browsa, Caller
+from mcp_browsa.errors import BadRequest, BrowsaError, InternalError, NotFound, new_request_id
+from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
+
+__all__ = ["TOOL_GROUPS", "BrowsaServer", "build_server", "caller_for", "current_workspace"]
+
+log = logging.getLogger(__name__)
+
+# Set per request by the HTTP auth layer; stdio callers use the default workspace.
+current_workspace: contextvars.ContextVar[str] = contextvars.ContextVar("current_workspace", default=DEFAULT_WORKSPACE)
+_current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("browsa_request_id", default=None)
+
+INSTRUCTIONS = """\
+mcp-browsa runs browser work as jobs. One-call tools (scrape, extract, screenshot) return the page
+content directly when it is ready within `wait` seconds; otherwise they return a job. Long work
+(run_task, batch) returns a job at once: poll it with get_job(job_id, wait=25), which returns as soon
+as the job ends. Keep each call's wait under 60 seconds. A job in `input_required` has a question:
+answer it with respond_to_job. Errors come back as {"code", "error", "request_id"}.
+"""
+
+
+def caller_for(ctx: Context[Any, Any] | None = None) -> Caller:
+    rid = _current_request_id.get() or new_request_id()
+    return Caller(workspace_id=current_workspace.get(), request_id=rid)
+
+
+def _describe_validation(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:6]:
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "arguments"
+        msg = str(err.get("msg", "invalid"))
+        parts.append(f"{loc}: {msg}")
+    more = len(exc.errors()) - 6
+    if more > 0:
+        parts.append(f"… and {more} more")
+    return "invalid arguments — " + "; ".join(parts)
+
+
+def error_result(err: BrowsaError, request_id: str) -> CallToolResult:
+    envelope = err.envelope(request_id)
+    return CallToolResult(
+        content=[TextContent(type="text", text=json.dumps(envelope, ensure_ascii=False))],
+        structured_content=None,
+        is_error=True,
+    )
+
+
+class BrowsaServer(MCPServer[Any]):
+    """MCPServer whose tool errors are always our envelope, with a request id per call."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        request_id = new_request_id()
+        token = _current_request_id.set(request_id)
+        try:
+            if not isinstance(arguments, dict):
+                raise BadRequest("arguments must be a JSON object")
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, BrowsaError):
+                return error_result(cause, request_id)
+            if isinstance(cause, ValidationError):
+                return error_result(BadRequest(_describe_validation(cause)), request_id)
+            if cause is None and str(exc).startswith("Unknown tool"):
+                return error_result(NotFound(f"{exc}; call tools/list to see the tools"), request_id)
+            log.error("tool %s failed [%s]: %s", name, request_id, exc, exc_info=cause)
+            return error_result(InternalError("internal error; the server log has details"), request_id)
+        except BrowsaError as exc:
+            return error_result(exc, request_id)
+        except Exception:
+            log.exception("tool %s crashed [%s]", name, request_id)
+            return error_result(InternalError("internal error; the server log has details"), request_id)
+        finally:
+            _current_request_id.reset(token)
+
+
+TOOL_GROUPS = ("tasks", "quick", "identities", "webhooks", "account")
+
+
+def build_server(app: Browsa, *, groups: tuple[str, ...] | None = None) -> BrowsaServer:
+    from mcp_browsa.tools import register_all
+
+    server = BrowsaServer(
+        name="mcp-browsa",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        log_level=app.settings.log_level
+        if app.settings.log_level in ("DEBUG", "INFO", "WARNING", "ERROR")
+        else "WARNING",  # type: ignore[arg-type]
+    )
+    register_all(server, app, set(groups or TOOL_GROUPS))
+    return server

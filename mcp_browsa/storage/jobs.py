@@ -1,0 +1,305 @@
+"""Jobs, batch rows and job events in SQLite: creation, leases, completion and recovery.
+
+A claim hands out a fresh lease token; completion and heartbeats check it, so a job rescued
+from a dead (or merely slow) worker is never completed twice.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from typing import Any
+
+import aiosqlite
+
+from mcp_browsa.models import TERMINAL, BatchItem, Job, JobEvent, JobStatus
+from mcp_browsa.storage.db import Database, dumps, loads, now
+
+__all__ = ["READ_ONLY_KINDS", "ClaimedJob", "JobRepo", "job_from_row"]
+
+# Kinds that never change anything outside the browser: safe to run again after a crash.
+READ_ONLY_KINDS = ("scrape", "extract", "screenshot", "batch")
+_ACTIVE = ("queued", "running", "input_required")
+
+
+def job_from_row(row: sqlite3.Row) -> Job:
+    data = dict(row)
+    data["result"] = loads(data.get("result"))
+    return Job.model_validate(data)
+
+
+class ClaimedJob:
+    """A job this worker holds: its row at claim time plus the lease token proving ownership."""
+
+    def __init__(self, row: sqlite3.Row, token: str) -> None:
+        self.id: str = row["id"]
+        self.kind: str = row["kind"]
+        self.workspace_id: str = row["workspace_id"]
+        self.params: dict[str, Any] = loads(row["params"]) or {}
+        self.attempts: int = row["attempts"]
+        self.created_at: float = row["created_at"]
+        self.answer: str | None = row["answer"]
+        self.step_count: int = row["step_count"]
+        self.token = token
+
+
+class JobRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- creation and reads -------------------------------------------------------------------
+
+    @staticmethod
+    async def insert(
+        conn: aiosqlite.Connection,
+        *,
+        workspace_id: str,
+        kind: str,
+        params: dict[str, Any],
+        request_id: str | None,
+        progress_total: int = 0,
+        job_id: str | None = None,
+        agent_id: str | None = None,
+    ) -> str:
+        job_id = job_id or str(uuid.uuid4())
+        await conn.execute(
+            "INSERT INTO jobs(id, workspace_id, kind, status, params, progress_total, created_at, request_id, agent_id)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            (job_id, workspace_id, kind, "queued", dumps(params), progress_total, now(), request_id, agent_id),
+        )
+        return job_id
+
+    @staticmethod
+    async def insert_items(conn: aiosqlite.Connection, job_id: str, items: list[dict[str, Any]]) -> None:
+        await conn.executemany(
+            "INSERT INTO batch_items(job_id, idx, params, status) VALUES (?,?,?, 'queued')",
+            [(job_id, i, dumps(p)) for i, p in enumerate(items)],
+        )
+
+    async def get(self, job_id: str, workspace_id: str | None = None) -> Job | None:
+        if workspace_id is None:
+            row = await self.db.fetchone("SELECT * FROM jobs WHERE id=?", (job_id,))
+        else:
+            row = await self.db.fetchone("SELECT * FROM jobs WHERE id=? AND workspace_id=?", (job_id, workspace_id))
+        return job_from_row(row) if row else None
+
+    async def params(self, job_id: str) -> dict[str, Any]:
+        row = await self.db.fetchone("SELECT params FROM jobs WHERE id=?", (job_id,))
+        return (loads(row["params"]) or {}) if row else {}
+
+    async def list_jobs(
+        self, workspace_id: str, *, status: str | None = None, kind: str | None = None, limit: int = 20
+    ) -> list[Job]:
+        sql = "SELECT * FROM jobs WHERE workspace_id=?"
+        args: list[Any] = [workspace_id]
+        if status:
+            sql += " AND status=?"
+            args.append(status)
+        if kind:
+            sql += " AND kind=?"
+            args.append(kind)
+        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        args.append(limit)
+        return [job_from_row(r) for r in await self.db.fetchall(sql, args)]
+
+    async def items(self, job_id: str) -> list[BatchItem]:
+        rows = await self.db.fetchall("SELECT * FROM batch_items WHERE job_id=? ORDER BY idx", (job_id,))
+        out = []
+        for r in rows:
+            params = loads(r["params"]) or {}
+            out.append(
+                BatchItem(
+                    index=r["idx"],
+                    url=params.get("url"),
+                    status=JobStatus(r["status"]),
+                    result=loads(r["result"]),
+                    error_code=r["error_code"],
+                    error_message=r["error_message"],
+                )
+            )
+        return out
+
+    async def pending_items(self, job_id: str) -> list[tuple[int, dict[str, Any]]]:
+        rows = await self.db.fetchall(
+            "SELECT idx, params FROM batch_items WHERE job_id=? AND status NOT IN ('completed','failed','cancelled')"
+            " ORDER BY idx",
+            (job_id,),
+        )
+        return [(r["idx"], loads(r["params"]) or {}) for r in rows]
+
+    async def events(self, job_id: str, *, after: int = 0, limit: int = 50) -> list[JobEvent]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM job_events WHERE job_id=? AND id>? ORDER BY id LIMIT ?", (job_id, after, limit)
+        )
+        return [
+            JobEvent(id=r["id"], type=r["type"], created_at=r["created_at"], data=loads(r["data"]) or {}) for r in rows
+        ]
+
+    async def counts(self) -> dict[str, int]:
+        rows = await self.db.fetchall(
+            "SELECT status, COUNT(*) AS n FROM jobs WHERE status IN ('queued','running','input_required') GROUP BY status"
+        )
+        return {r["status"]: int(r["n"]) for r in rows}
+
+    async def oldest_queued(self) -> float | None:
+        row = await self.db.fetchone("SELECT MIN(created_at) FROM jobs WHERE status='queued'")
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def next_queued_hint(self) -> bool:
+        return await self.db.fetchone("SELECT 1 FROM jobs WHERE status='queued' LIMIT 1") is not None
+
+    # -- events -------------------------------------------------------------------------------
+
+    @staticmethod
+    async def add_event(conn: aiosqlite.Connection, job_id: str, type_: str, data: dict[str, Any]) -> int:
+        cur = await conn.execute(
+            "INSERT INTO job_events(job_id, type, created_at, data) VALUES (?,?,?,?)",
+            (job_id, type_, now(), dumps(data)),
+        )
+        return int(cur.lastrowid or 0)
+
+    # -- leases -------------------------------------------------------------------------------
+
+    async def claim(self, owner: str, lease_seconds: float) -> ClaimedJob | None:
+        """Take the oldest queued job with a fresh lease, or None when the queue is empty."""
+        token = uuid.uuid4().hex
+        t = now()
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE jobs SET status='running', lease_owner=?, lease_token=?, lease_expires_at=?,"
+                " started_at=COALESCE(started_at, ?), attempts=attempts+1"
+                " WHERE id=(SELECT id FROM jobs WHERE status='queued' ORDER BY created_at, rowid LIMIT 1)"
+                " RETURNING *",
+                (owner, token, t + lease_seconds, t),
+            )
+            row = await cur.fetchone()
+            await cur.close()
+            if row is None:
+                return None
+            await self.add_event(conn, row["id"], "job.started", {"attempt": row["attempts"], "worker": owner})
+        return ClaimedJob(row, token)
+
+    async def heartbeat(self, job_ids_tokens: list[tuple[str, str]], lease_seconds: float) -> set[str]:
+        """Extend leases; returns the ids this worker no longer owns (it must stop working on them)."""
+        lost: set[str] = set()
+        if not job_ids_tokens:
+            return lost
+        async with self.db.transaction() as conn:
+            for job_id, token in job_ids_tokens:
+                cur = await conn.execute(
+                    "UPDATE jobs SET lease_expires_at=? WHERE id=? AND lease_token=? AND status IN ('running','input_required')",
+                    (now() + lease_seconds, job_id, token),
+                )
+                if cur.rowcount == 0:
+                    lost.add(job_id)
+        return lost
+
+    @staticmethod
+    async def owns(conn: aiosqlite.Connection, job_id: str, token: str) -> bool:
+        cur = await conn.execute("SELECT 1 FROM jobs WHERE id=? AND lease_token=?", (job_id, token))
+        return await cur.fetchone() is not None
+
+    @staticmethod
+    async def finish(
+        conn: aiosqlite.Connection,
+        job_id: str,
+        token: str,
+        status: JobStatus,
+        *,
+        result: dict[str, Any] | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> bool:
+        """Write the end state if this worker still owns the job; False means someone else does."""
+        assert status in TERMINAL
+        cur = await conn.execute(
+            "UPDATE jobs SET status=?, result=?, error_code=?, error_message=?, completed_at=?, question=NULL,"
+            " lease_owner=NULL, lease_token=NULL, lease_expires_at=NULL, live_url=NULL"
+            " WHERE id=? AND lease_token=? AND status IN ('running','input_required')",
+            (
+                status.value,
+                dumps(result) if result is not None else None,
+                error_code,
+                error_message,
+                now(),
+                job_id,
+                token,
+            ),
+        )
+        return cur.rowcount == 1
+
+    async def request_cancel(self, job_id: str) -> sqlite3.Row | None:
+        """Mark a job for cancellation. A queued job is cancelled at once; returns the row before."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute("SELECT * FROM jobs WHERE id=?", (job_id,))
+            row = await cur.fetchone()
+            if row is None or row["status"] not in _ACTIVE:
+                return row  # type: ignore[no-any-return]
+            if row["status"] == "queued":
+                await conn.execute(
+                    "UPDATE jobs SET status='cancelled', completed_at=?, cancel_requested=1,"
+                    " error_message='cancelled before it started' WHERE id=?",
+                    (now(), job_id),
+                )
+                await conn.execute(
+                    "UPDATE batch_items SET status='cancelled' WHERE job_id=? AND status='queued'", (job_id,)
+                )
+            else:
+                await conn.execute("UPDATE jobs SET cancel_requested=1 WHERE id=?", (job_id,))
+            await self.add_event(conn, job_id, "job.cancel_requested", {"status_before": row["status"]})
+            return row  # type: ignore[no-any-return]
+
+    async def cancel_requested(self, job_id: str) -> bool:
+        row = await self.db.fetchone("SELECT cancel_requested FROM jobs WHERE id=?", (job_id,))
+        return bool(row and row["cancel_requested"])
+
+    async def recover_expired(self) -> list[tuple[str, str, str]]:
+        """Jobs whose lease ran out: read-only kinds go back to the queue, agent tasks fail INTERRUPTED.
+
+        Returns (job_id, workspace_id, new_status) for each job touched.
+        """
+        touched: list[tuple[str, str, str]] = []
+        t = now()
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "SELECT id, kind, workspace_id, cancel_requested, lease_owner FROM jobs"
+                " WHERE status IN ('running','input_required') AND lease_expires_at < ?",
+                (t,),
+            )
+            for row in await cur.fetchall():
+                job_id, kind = row["id"], row["kind"]
+                if row["cancel_requested"]:
+                    new = "cancelled"
+                    await conn.execute(
+                        "UPDATE jobs SET status='cancelled', completed_at=?, lease_owner=NULL, lease_token=NULL,"
+                        " lease_expires_at=NULL WHERE id=?",
+                        (t, job_id),
+                    )
+                elif kind in READ_ONLY_KINDS:
+                    new = "queued"
+                    await conn.execute(
+                        "UPDATE jobs SET status='queued', lease_owner=NULL, lease_token=NULL, lease_expires_at=NULL"
+                        " WHERE id=?",
+                        (job_id,),
+                    )
+                    await conn.execute(
+                        "UPDATE batch_items SET status='queued', started_at=NULL WHERE job_id=? AND status='running'",
+                        (job_id,),
+                    )
+                else:
+                    new = "failed"
+                    await conn.execute(
+                        "UPDATE jobs SET status='failed', error_code='INTERRUPTED', completed_at=?,"
+                        " error_message=?, lease_owner=NULL, lease_token=NULL, lease_expires_at=NULL WHERE id=?",
+                        (
+                            t,
+                            "the server running this task stopped mid-run; agent tasks are not re-run automatically"
+                            " because they may have changed something (submit it again if that is safe)",
+                            job_id,
+                        ),
+                    )
+                await self.add_event(
+                    conn, job_id, "job.recovered", {"new_status": new, "dead_owner": row["lease_owner"]}
+                )
+                touched.append((job_id, row["workspace_id"], new))
+        return touched

@@ -1,0 +1,28 @@
+"""Account tools: credits (balance, prices, recent ledger rows) and capacity (a live snapshot)."""
+
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context
+from mcp_types import ToolAnnotations
+from pydantic import Field
+
+from mcp_browsa.app import Browsa
+from mcp_browsa.models import Capacity, Credits
+from mcp_browsa.server import BrowsaServer, caller_for
+
+__all__ = ["register"]
+
+
+def register(server: BrowsaServer, app: Browsa) -> None:
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
+    async def credits(
+        ledger_rows: Annotated[int, Field(ge=0, le=200, description="How many recent ledger rows to include.")] = 10,
+        ctx: Context[Any, Any] | None = None,
+    ) -> Credits:
+        """Credit balance, the price table, LLM spend in USD and the latest ledger rows."""
+        return await app.credits(caller_for(ctx), limit=ledger_rows)
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
+    async def capacity() -> Capacity:
+        """Live load: queued and running jobs, burners in use of the maximum, oldest queued job's age."""
+        return await app.capacity()

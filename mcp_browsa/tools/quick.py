@@ -1,0 +1,157 @@
+"""The one-call tools: scrape, extract, screenshot and batch — no LLM, no key needed.
+
+scrape/extract/screenshot answer in the same call when the page is ready in time (or at once with
+`async=true`); batch always returns a job to poll.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context
+from mcp_types import CallToolResult, ToolAnnotations
+from pydantic import Field
+
+from mcp_browsa.app import Browsa
+from mcp_browsa.models import Job
+from mcp_browsa.server import BrowsaServer, caller_for
+from mcp_browsa.tools.params import keyword_param
+from mcp_browsa.tools.results import job_result, raise_if_failed
+
+__all__ = ["register"]
+
+Format = Literal["html", "text", "links", "markdown", "screenshot"]
+WaitUntil = Literal["load", "domcontentloaded", "networkidle", "commit"]
+# Hosts cut tool calls near 60 s; an answer must come back before that.
+SYNC_WAIT_CAP = 50.0
+
+Url = Annotated[str, Field(description="Absolute http(s) URL of the page.", max_length=4096)]
+MaxChars = Annotated[
+    int, Field(ge=100, le=500_000, description="Cap on each text format's length; longer content is cut and marked.")
+]
+Async = Annotated[
+    bool,
+    Field(alias="async", description="Return the job at once instead of waiting for the page; poll it with get_job."),
+]
+AllowedDomains = Annotated[
+    list[Annotated[str, Field(max_length=253)]] | None,
+    Field(
+        max_length=100,
+        description='Only these hosts may be contacted (`*.example.com` wildcards; ["*"] = any). Default: any.',
+    ),
+]
+READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=True)
+
+
+def register(server: BrowsaServer, app: Browsa) -> None:
+    def sync_wait(async_: bool, timeout_seconds: float) -> float:
+        return 0.0 if async_ else min(SYNC_WAIT_CAP, timeout_seconds + 15.0)
+
+    @server.tool(annotations=READ_ONLY)
+    @keyword_param("async_", "async")
+    async def scrape(
+        url: Url,
+        formats: Annotated[
+            list[Format],
+            Field(min_length=1, max_length=5, description="What to return: html, text, links, markdown, screenshot."),
+        ] = ["markdown"],  # noqa: B006 - pydantic copies defaults
+        max_chars: MaxChars = 50_000,
+        full_page: Annotated[bool, Field(description="Screenshot the whole page, not only the viewport.")] = True,
+        wait_until: Annotated[WaitUntil, Field(description="Load state to wait for before reading.")] = "load",
+        timeout_seconds: Annotated[float, Field(ge=1, le=120, description="Page load timeout.")] = 30,
+        async_: Async = False,
+        allowed_domains: AllowedDomains = None,
+        ctx: Context[Any, Any] | None = None,
+    ) -> Annotated[CallToolResult, Job]:
+        """Load a page in a real browser and return its rendered content (markdown by default).
+
+        Answers in the same call when the page is ready in time; otherwise returns a job to poll with get_job.
+        A screenshot comes back as image content too.
+        """
+        job = await app.scrape(
+            caller_for(ctx),
+            url,
+            formats=list(formats),
+            max_chars=max_chars,
+            full_page=full_page,
+            wait_until=wait_until,
+            timeout_seconds=timeout_seconds,
+            wait=sync_wait(async_, timeout_seconds),
+            allowed_domains=allowed_domains,
+        )
+        return await job_result(app, raise_if_failed(job), images="screenshot" in formats)
+
+    @server.tool(annotations=READ_ONLY)
+    @keyword_param("async_", "async")
+    async def extract(
+        url: Url,
+        schema: Annotated[
+            dict[str, Any] | None, Field(description="JSON Schema of the data wanted (give this or prompt).")
+        ] = None,
+        prompt: Annotated[
+            str | None, Field(max_length=4000, description="What to extract, in words (give this or schema).")
+        ] = None,
+        max_chars: MaxChars = 50_000,
+        async_: Async = False,
+        allowed_domains: AllowedDomains = None,
+        ctx: Context[Any, Any] | None = None,
+    ) -> Annotated[CallToolResult, Job]:
+        """Get a page's cleaned text beside your schema or prompt, ready for you to extract from.
+
+        Exactly one of `schema` or `prompt` is required. The result's `content` is the page as markdown.
+        """
+        job = await app.extract(
+            caller_for(ctx),
+            url,
+            schema=schema,
+            prompt=prompt,
+            max_chars=max_chars,
+            wait=sync_wait(async_, 30),
+            allowed_domains=allowed_domains,
+        )
+        return await job_result(app, job)
+
+    @server.tool(annotations=READ_ONLY)
+    @keyword_param("async_", "async")
+    async def screenshot(
+        url: Url,
+        full_page: Annotated[bool, Field(description="Capture the whole page, not only the viewport.")] = True,
+        async_: Async = False,
+        allowed_domains: AllowedDomains = None,
+        ctx: Context[Any, Any] | None = None,
+    ) -> Annotated[CallToolResult, Job]:
+        """Take a PNG screenshot of a page; it comes back as image content."""
+        job = await app.screenshot(
+            caller_for(ctx), url, full_page=full_page, wait=sync_wait(async_, 30), allowed_domains=allowed_domains
+        )
+        return await job_result(app, raise_if_failed(job), images=True)
+
+    @server.tool(annotations=READ_ONLY)
+    async def batch(
+        urls: Annotated[
+            list[Annotated[str, Field(max_length=4096)]],
+            Field(min_length=1, max_length=1000, description="URLs to scrape, each in its own burner."),
+        ],
+        formats: Annotated[
+            list[Format], Field(min_length=1, max_length=5, description="Formats per URL, as in scrape.")
+        ] = ["markdown"],  # noqa: B006
+        max_chars: MaxChars = 20_000,
+        concurrency: Annotated[
+            int | None, Field(ge=1, le=20, description="How many URLs at once (capped by the burner limit).")
+        ] = None,
+        allowed_domains: AllowedDomains = None,
+        ctx: Context[Any, Any] | None = None,
+    ) -> Annotated[CallToolResult, Job]:
+        """Scrape many URLs as one job. Returns at once; poll get_job for per-row status and results.
+
+        One failing URL never fails the batch: each row has its own status.
+        """
+        job = await app.batch_urls(
+            caller_for(ctx),
+            list(urls),
+            formats=list(formats),
+            max_chars=max_chars,
+            concurrency=concurrency,
+            allowed_domains=allowed_domains,
+        )
+        return await job_result(app, job)

@@ -1,0 +1,81 @@
+"""Turning jobs into MCP tool results: structured content, compact JSON text, and screenshots as images.
+
+Shared by every tool that returns a job, so all of them look alike to the host.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+from mcp.server.mcpserver import Context
+from mcp_types import CallToolResult, ContentBlock, ImageContent, TextContent
+
+from mcp_browsa.app import Browsa
+from mcp_browsa.engine.jobs import ProgressFn
+from mcp_browsa.errors import BrowsaError, Forbidden, InsufficientCredit, InternalError, UpstreamUnavailable
+from mcp_browsa.models import Job
+
+__all__ = ["MAX_IMAGE_BYTES", "job_result", "progress_reporter", "raise_if_failed"]
+
+MAX_IMAGE_BYTES = 8 * 1024 * 1024
+
+
+def _image(path: str) -> ImageContent | None:
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError:
+        return None
+    if len(data) > MAX_IMAGE_BYTES:
+        return None
+    return ImageContent(type="image", data=base64.b64encode(data).decode("ascii"), mime_type="image/png")
+
+
+async def job_result(app: Browsa, job: Job, *, images: bool = False) -> CallToolResult:
+    """The job as structuredContent and JSON text; its screenshots as image content when `images`."""
+    data: dict[str, Any] = job.model_dump(mode="json", exclude_none=True)
+    content: list[ContentBlock] = [TextContent(type="text", text=json.dumps(data, ensure_ascii=False))]
+    if images and job.status == "completed":
+        for n, path in await app.screenshot_files(job.id):
+            img = _image(path)
+            if img is not None:
+                content.append(img)
+                data.setdefault("screenshot_resources", []).append(f"browsa://jobs/{job.id}/screenshots/{n}")
+    return CallToolResult(content=content, structured_content=data)
+
+
+def progress_reporter(ctx: Context[Any, Any] | None) -> ProgressFn | None:
+    """Send `notifications/progress` (step N of max, the last action) while a call waits on a job."""
+    if ctx is None:
+        return None
+
+    async def report(job: Job) -> None:
+        total = job.progress_total or None
+        message = f"{job.status}: {job.last_action}" if job.last_action else str(job.status)
+        try:
+            await ctx.report_progress(
+                float(job.progress_done or job.step_count), float(total) if total else None, message
+            )
+        except Exception:
+            pass  # a client that went away must not fail the wait
+
+    return report
+
+
+_FAILURE_ERRORS: dict[str, type[BrowsaError]] = {
+    "BLOCKED": Forbidden,
+    "INSUFFICIENT_CREDIT": InsufficientCredit,
+    "INTERNAL_ERROR": InternalError,
+}
+
+
+def raise_if_failed(job: Job) -> Job:
+    """A one-call tool that waited and failed answers with the error envelope, naming the job and its code."""
+    if job.status != "failed":
+        return job
+    code = job.error_code or "INTERNAL_ERROR"
+    error = _FAILURE_ERRORS.get(code, UpstreamUnavailable)
+    raise error(job.error_message or code, job_id=job.id, job_error_code=code)
