@@ -89,7 +89,9 @@ async def _serve_http(settings: Settings, args: argparse.Namespace, groups: tupl
         server = build_server(app, groups=groups)
         http_app = build_http_app(server, host=args.host, port=args.port)
         _say(f"mcp-browsa {__version__}: streamable HTTP at http://{args.host}:{args.port}/mcp, SSE at /sse")
-        await serve_http(http_app, host=args.host, port=args.port, log_level=settings.log_level)
+        await _run_until_signal(
+            lambda: serve_http(http_app, host=args.host, port=args.port, log_level=settings.log_level)
+        )
 
 
 # -- terminal commands -------------------------------------------------------------------------

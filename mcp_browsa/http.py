@@ -5,6 +5,8 @@ Binds loopback by default and validates Host/Origin against DNS rebinding.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
@@ -35,6 +37,14 @@ def build_http_app(server: BrowsaServer, *, host: str, port: int, extra_hosts: l
     return app
 
 
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: the CLI owns SIGTERM/SIGINT and shuts down in order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def serve_http(app: Any, *, host: str, port: int, log_level: str = "warning") -> None:
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(), lifespan="on")
-    await uvicorn.Server(config).serve()
+    await _Server(config).serve()
