@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from mcp_browsa.llm.base import (
     ChatModel,
+    ClosableChatModel,
     Completion,
     LLMError,
     LLMErrorCode,
@@ -34,6 +35,7 @@ __all__ = [
     "KEYLESS_PLACEHOLDER",
     "PRICES",
     "ChatModel",
+    "ClosableChatModel",
     "Completion",
     "LLMError",
     "LLMErrorCode",

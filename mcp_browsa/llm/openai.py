@@ -1,0 +1,184 @@
+"""`ChatModel` over OpenAI Chat Completions (and compatible servers): `tools`, `tool_calls`, role "tool" turns.
+
+The only module that imports the `openai` SDK; every SDK failure leaves here as `LLMError`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import openai
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessageCustomToolCall,
+    ChatCompletionMessageFunctionToolCall,
+    ChatCompletionMessageFunctionToolCallParam,
+    ChatCompletionMessageParam,
+)
+
+from mcp_browsa.llm.base import Completion, LLMError, Message, ToolCall, ToolChoice, ToolSpec, Usage
+from mcp_browsa.llm.pricing import cost_usd
+from mcp_browsa.llm.retry import RetryPolicy, call_with_retries, redact, retry_after_seconds
+
+__all__ = ["OpenAIChatModel", "parse_arguments", "to_openai_messages"]
+
+
+class OpenAIChatModel:
+    """An OpenAI or OpenAI-compatible model.
+
+    `base_url=None` lets the SDK use OPENAI_BASE_URL or the public API; an explicit `base_url`
+    marks an OpenAI-compatible server (Ollama, vLLM, LM Studio).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        api_key: str,
+        *,
+        base_url: str | None = None,
+        timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.model = model
+        self._api_key = api_key
+        self._timeout = timeout
+        self._retry = retry if retry is not None else RetryPolicy()
+        # OpenAI's own reasoning models refuse `max_tokens`; many compatible servers know only `max_tokens`.
+        self._max_tokens_field = "max_tokens" if base_url is not None else "max_completion_tokens"
+        self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
+
+    def __repr__(self) -> str:
+        return f"OpenAIChatModel(model={self.model!r}, base_url={str(self._client.base_url)!r})"
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def __aenter__(self) -> OpenAIChatModel:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def ainvoke(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        *,
+        system: str,
+        tool_choice: ToolChoice = "required",
+        max_tokens: int = 1024,
+    ) -> Completion:
+        wire_messages: list[ChatCompletionMessageParam] = []
+        if system:
+            wire_messages.append({"role": "system", "content": system})
+        wire_messages.extend(to_openai_messages(messages))
+        wire_tools: list[ChatCompletionFunctionToolParam] = [
+            {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+            for t in tools
+        ]
+        # The token cap goes through extra_body because its field name depends on the server (see __init__).
+        limit = {self._max_tokens_field: max_tokens}
+
+        async def attempt() -> ChatCompletion:
+            return await self._client.chat.completions.create(
+                model=self.model,
+                messages=wire_messages,
+                tools=wire_tools or openai.omit,
+                # tool_choice without tools is a 400.
+                tool_choice=tool_choice if wire_tools else openai.omit,
+                extra_body=limit,
+            )
+
+        reply = await call_with_retries(attempt, self._to_error, self._retry)
+        return self._completion(reply)
+
+    def _completion(self, reply: ChatCompletion) -> Completion:
+        if not reply.choices:
+            raise LLMError("LLM_ERROR", f"{self.model} returned no choices")
+        choice = reply.choices[0]
+        calls: list[ToolCall] = []
+        for call in choice.message.tool_calls or []:
+            if isinstance(call, ChatCompletionMessageFunctionToolCall):
+                calls.append(ToolCall(call.id, call.function.name, parse_arguments(call.function.arguments)))
+            elif isinstance(call, ChatCompletionMessageCustomToolCall):
+                calls.append(ToolCall(call.id, call.custom.name, {"input": call.custom.input}))
+        # Compatible servers sometimes omit usage; such calls count as free rather than failing.
+        u = reply.usage
+        usage = Usage(input_tokens=u.prompt_tokens, output_tokens=u.completion_tokens) if u else Usage()
+        model = reply.model or self.model
+        return Completion(
+            text=choice.message.content or "",
+            tool_calls=calls,
+            usage=usage,
+            cost_usd=cost_usd(model, usage),
+            model=model,
+            stop_reason=choice.finish_reason,
+        )
+
+    def _to_error(self, exc: Exception) -> LLMError | None:
+        if isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            body = exc.body if isinstance(exc.body, dict) else {}
+            vendor_message = body.get("message")
+            message = redact(vendor_message if isinstance(vendor_message, str) else exc.message, self._api_key)
+            if status in (401, 403):
+                return LLMError("INVALID_API_KEY", message, status=status)
+            retry_after = retry_after_seconds(exc.response.headers)
+            if status == 429 and exc.code == "insufficient_quota":
+                # Billing, not pace: waiting will not help, and it is not a rate limit the user can wait out.
+                return LLMError("LLM_ERROR", message, status=status)
+            if status == 429:
+                return LLMError("RATE_LIMIT", message, status=status, retryable=True, retry_after=retry_after)
+            transient = status in (408, 409) or status >= 500
+            return LLMError("LLM_ERROR", message, status=status, retryable=transient, retry_after=retry_after)
+        if isinstance(exc, openai.APITimeoutError):
+            # Not retried: a timeout already spent the whole budget once.
+            return LLMError("LLM_ERROR", f"the model did not answer within {self._timeout:g} s")
+        if isinstance(exc, openai.APIConnectionError):
+            cause = f" ({exc.__cause__})" if exc.__cause__ else ""
+            message = redact(f"cannot reach {self._client.base_url}: {exc.message}{cause}", self._api_key)
+            return LLMError("LLM_ERROR", message, retryable=True)
+        if isinstance(exc, openai.OpenAIError):
+            return LLMError("LLM_ERROR", redact(str(exc), self._api_key))
+        return None
+
+
+def to_openai_messages(messages: Sequence[Message]) -> list[ChatCompletionMessageParam]:
+    """Neutral turns as Chat Completions messages (the system prompt is added by the caller)."""
+    wire: list[ChatCompletionMessageParam] = []
+    for m in messages:
+        if m.role == "tool":
+            wire.append({"role": "tool", "tool_call_id": m.tool_call_id or "", "content": m.content})
+        elif m.role == "assistant":
+            calls: list[ChatCompletionMessageFunctionToolCallParam] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
+                for c in m.tool_calls
+            ]
+            if calls:
+                wire.append({"role": "assistant", "content": m.content or None, "tool_calls": calls})
+            else:
+                wire.append({"role": "assistant", "content": m.content})
+        else:
+            wire.append({"role": "user", "content": m.content})
+    return wire
+
+
+def parse_arguments(raw: str | None) -> dict[str, Any]:
+    """A tool call's JSON arguments as a dict.
+
+    Small local models sometimes send invalid JSON, a JSON-encoded string of JSON, or nothing.
+    Unusable arguments become `{}` so the agent loop's schema check tells the model what is missing,
+    instead of the whole job failing on one malformed step.
+    """
+    value: Any = raw or "{}"
+    for _ in range(2):
+        if not isinstance(value, str):
+            break
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}
