@@ -6,35 +6,45 @@ storage, engine, browser and (later) LLM and webhooks.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import anyio
 from anyio.abc import TaskGroup
+from pydantic import BaseModel
 
+from mcp_browsa.browser.guard import EgressProxy
 from mcp_browsa.browser.host import BrowserHost
+from mcp_browsa.browser.netpolicy import Policy, PrivateNetworkRule, check_url
 from mcp_browsa.browser.pool import BurnerPool
+from mcp_browsa.browser.wiring import GuardWiring, make_policy
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.events import EventBus
 from mcp_browsa.engine.jobs import JobEngine, ProgressFn
 from mcp_browsa.engine.readonly import ReadOnlyRunners
 from mcp_browsa.engine.scrape import FORMATS
 from mcp_browsa.engine.worker import WorkerPool
-from mcp_browsa.errors import BadRequest
+from mcp_browsa.errors import BadRequest, Forbidden
+from mcp_browsa.idempotency import IdempotencyRunner, Recover
 from mcp_browsa.models import Capacity, Credits, Job, JobList, PriceTable
 from mcp_browsa.storage.db import Database
+from mcp_browsa.storage.keys import ApiKeyRepo
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
 from mcp_browsa.validation import check_http_url
+from mcp_browsa.webhooks.service import WebhookService
 
 __all__ = ["Browsa", "Caller"]
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH_URLS = 1000
+MAX_SCHEMA_CHARS = 100_000  # an extraction schema is a few KB; more is a mistake or abuse
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -56,48 +66,120 @@ class Browsa:
     pool: BurnerPool = field(init=False)
     workers: WorkerPool = field(init=False)
     readonly: ReadOnlyRunners = field(init=False)
+    keys: ApiKeyRepo = field(init=False)
+    webhooks: WebhookService = field(init=False)
+    idempotency: IdempotencyRunner = field(init=False)
     tg: TaskGroup | None = field(init=False, default=None)
+    private: PrivateNetworkRule = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
+        self.private = PrivateNetworkRule.parse(s.allow_private_network)
         self.db = Database(s.db_path)
         self.bus = EventBus()
         self.engine = JobEngine(self.db, self.bus, poll_interval=s.poll_interval)
         self.host = BrowserHost(s)
         self.pool = BurnerPool(self.host, s)
-        self.readonly = ReadOnlyRunners(self.pool, s, self.prices)
+        self.readonly = ReadOnlyRunners(self.pool, s, self.prices, policy_for=self.readonly_policy)
         for kind in ("scrape", "extract", "screenshot"):
             self.engine.register(kind, self.readonly.single)
         self.engine.register("batch", self.readonly.batch)
         self.workers = WorkerPool(
             self.engine, slots=s.max_burners, lease_seconds=s.lease_seconds, sweep_interval=s.sweep_interval
         )
+        self.keys = ApiKeyRepo(self.db)
+        self.idempotency = IdempotencyRunner(self.db, owner=self.workers.owner)
+        self.webhooks = WebhookService(self.db, private_network=s.allow_private_network, owner=self.workers.owner)
+        self.webhooks.attach(self.engine, self.bus)
 
     @asynccontextmanager
     async def running(self, *, workers: bool = True) -> AsyncIterator[Browsa]:
         """Open everything; on exit cancel the workers and close the browser (no orphan Chromium)."""
         self.settings.home.mkdir(parents=True, exist_ok=True)
         await self.db.open()
+        # The caller's own exception is re-raised as itself once every task group is closed, not wrapped
+        # in the groups' ExceptionGroups, so callers can catch BrowsaError from inside the block.
+        failure: Exception | None = None
         try:
             await self.engine.ledger.ensure_workspace(DEFAULT_WORKSPACE, initial_credits=self.settings.initial_credits)
             await self.host.start()
-            try:
-                async with anyio.create_task_group() as tg:
-                    self.tg = tg
-                    if workers:
-                        self.pool.bind(tg)
-                        await self.workers.run(tg)
-                    try:
-                        yield self
-                    finally:
-                        tg.cancel_scope.cancel()
-            finally:
-                self.tg = None
-                await self.pool.close()
-                await self.host.close()
+            async with EgressProxy() as proxy:
+                self.pool.wiring = GuardWiring(proxy, self.private)
+                try:
+                    async with anyio.create_task_group() as tg:
+                        self.tg = tg
+                        if workers:
+                            self.pool.bind(tg)
+                            await self.workers.run(tg)
+                            self.webhooks.start(tg)
+                        try:
+                            yield self
+                        except Exception as exc:
+                            failure = exc
+                        finally:
+                            tg.cancel_scope.cancel()
+                finally:
+                    self.tg = None
+                    await self.pool.close()
+                    await self.host.close()
         finally:
             with anyio.CancelScope(shield=True):
                 await self.db.close()
+        if failure is not None:
+            raise failure
+
+    # -- idempotency --------------------------------------------------------------------------
+
+    async def idempotent(
+        self,
+        caller: Caller,
+        tool: str,
+        key: str | None,
+        params: Mapping[str, Any],
+        fn: Callable[[], Awaitable[M]],
+        *,
+        model: type[M] | None = None,
+        recover: Recover[M] | None = None,
+    ) -> M:
+        """Run `fn` at most once per (workspace, idempotency key); see mcp_browsa/idempotency.py.
+
+        `fn` must create its work with `caller.request_id`. `model` is what `fn` returns (default Job) and must
+        have an `idempotent_replay` field; `recover(job_id)` answers for a job whose first caller died before
+        responding (default: the job as get_job shows it).
+        """
+
+        async def from_job(job_id: str) -> M:
+            return cast("M", await self.get_job(caller, job_id))
+
+        return await self.idempotency.run(
+            caller.workspace_id,
+            caller.request_id,
+            tool,
+            key,
+            params,
+            fn,
+            model=model if model is not None else cast("type[M]", Job),
+            recover=recover or from_job,
+        )
+
+    # -- URL guard policies --------------------------------------------------------------------
+
+    def policy(self, allowed_domains: list[str] | None, *, allow_writes: bool) -> Policy:
+        """The guard policy for a job; a malformed allowed_domains pattern is the caller's error."""
+        try:
+            return make_policy(self.private, allowed_domains=allowed_domains, allow_writes=allow_writes)
+        except ValueError as exc:
+            raise BadRequest(f"allowed_domains: {exc}") from exc
+
+    def precheck(self, url: str, policy: Policy) -> None:
+        """Refuse at once what the guard would refuse anyway (scheme, allowlist, literal private IPs)."""
+        decision = check_url(url, policy)
+        if not decision.allowed:
+            raise Forbidden(f"{url[:200]} is blocked by the URL guard ({decision.rule}): {decision.reason}")
+
+    def readonly_policy(self, params: dict[str, Any]) -> Policy:
+        # One-call tools never send writes: a page cannot post a form or a fetch body on their behalf.
+        return self.policy(params.get("allowed_domains"), allow_writes=False)
 
     # -- one-call tools -----------------------------------------------------------------------
 
@@ -125,6 +207,7 @@ class Browsa:
         allowed_domains: list[str] | None = None,
     ) -> Job:
         url = check_http_url(url)
+        self.precheck(url, self.policy(allowed_domains, allow_writes=False))
         unknown = [f for f in formats if f not in FORMATS]
         if unknown or not formats:
             raise BadRequest(f"unknown format(s) {unknown}; choose from {list(FORMATS)}")
@@ -151,6 +234,7 @@ class Browsa:
         allowed_domains: list[str] | None = None,
     ) -> Job:
         url = check_http_url(url)
+        self.precheck(url, self.policy(allowed_domains, allow_writes=False))
         if (schema is None) == (not prompt):
             raise BadRequest("give exactly one of `schema` (a JSON Schema object) or `prompt` (what to extract)")
         if schema is not None:
@@ -175,6 +259,7 @@ class Browsa:
         allowed_domains: list[str] | None = None,
     ) -> Job:
         url = check_http_url(url)
+        self.precheck(url, self.policy(allowed_domains, allow_writes=False))
         params = {"url": url, "formats": ["screenshot"], "full_page": full_page, "allowed_domains": allowed_domains}
         return await self._submit_and_wait(caller, "screenshot", params, wait=wait)
 
@@ -196,6 +281,7 @@ class Browsa:
         if unknown or not formats:
             raise BadRequest(f"unknown format(s) {unknown}; choose from {list(FORMATS)}")
         checked = [check_http_url(u, field=f"urls[{i}]") for i, u in enumerate(urls)]
+        self.policy(allowed_domains, allow_writes=False)
         items = [
             {"kind": "url", "url": u, "formats": formats, "max_chars": max_chars, "allowed_domains": allowed_domains}
             for u in checked
@@ -266,6 +352,11 @@ def _with_hint(job: Job) -> Job:
 def _check_json_schema(schema: dict[str, Any]) -> None:
     import jsonschema
 
+    size = len(json.dumps(schema, ensure_ascii=False, default=str))
+    if size > MAX_SCHEMA_CHARS:
+        raise BadRequest(
+            f"schema is {size:,} characters as JSON; the limit is {MAX_SCHEMA_CHARS:,}: describe only the fields you need"
+        )
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:

@@ -101,4 +101,11 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         log_level=env.get("BROWSA_LOG_LEVEL", "WARNING").upper(),
         warmup_recipes=_parse_recipes(env.get("BROWSA_WARMUP_RECIPES")),
     )
-    return settings.with_overrides(**overrides)
+    settings = settings.with_overrides(**overrides)
+    from mcp_browsa.browser.netpolicy import PrivateNetworkRule
+
+    try:
+        PrivateNetworkRule.parse(settings.allow_private_network)
+    except ValueError as exc:
+        raise ValueError(f"BROWSA_ALLOW_PRIVATE_NETWORK: {exc}") from exc
+    return settings

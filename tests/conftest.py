@@ -16,7 +16,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def chromium() -> FoundBrowser:
     """A Chromium on this machine, installed on first use exactly as `mcp-browsa install-browser` would."""
     found, _log = install_browser()

@@ -12,6 +12,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from mcp_browsa.browser.guard import GUARD_LAUNCH_ARGS
+
 __all__ = [
     "BrowserNotFound",
     "FoundBrowser",
@@ -103,6 +105,7 @@ def chromium_args(*, headed: bool = False) -> list[str]:
         "--metrics-recording-only",
         "--password-store=basic",
         "--use-mock-keychain",
+        *GUARD_LAUNCH_ARGS,
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         args.append("--no-sandbox")

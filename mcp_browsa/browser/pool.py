@@ -69,6 +69,11 @@ class BurnerPool:
         self._refilling = False
         self.in_use = 0
 
+    @property
+    def spares(self) -> int:
+        """Warm contexts ready for hand-over right now."""
+        return len(self._spares)
+
     def bind(self, tg: TaskGroup) -> None:
         """Give the pool a task group for background refills; spares start filling now."""
         self._tg = tg

@@ -72,9 +72,10 @@ class JobContext:
         fn: Callable[[aiosqlite.Connection], Awaitable[Any]] | None = None,
         *,
         event: tuple[str, dict[str, Any]] | None = None,
+        durable: bool = False,
     ) -> Any:
         """Run `fn(conn)` and/or record an event in one transaction, only while this worker owns the job."""
-        async with self.engine.db.transaction() as conn:
+        async with self.engine.db.transaction(durable=durable) as conn:
             if not await JobRepo.owns(conn, self.job.id, self.job.token):
                 self.lost = True
                 raise LeaseLost(self.job.id)
@@ -133,7 +134,7 @@ class JobContext:
                 await also(conn)
             return -applied
 
-        return int(await self.write(apply, event=event))
+        return int(await self.write(apply, event=event, durable=True))
 
     async def emit(self, type_: str, data: dict[str, Any]) -> None:
         await self.engine.bus.emit(EngineEvent(type_, self.job.workspace_id, data, job_id=self.job.id))

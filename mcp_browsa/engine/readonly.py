@@ -16,6 +16,7 @@ from typing import Any
 import aiosqlite
 import anyio
 
+from mcp_browsa.browser.guard import BlockedRequest
 from mcp_browsa.browser.pool import BurnerPool
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.context import JobContext, Outcome
@@ -62,8 +63,8 @@ class ReadOnlyRunners:
         formats: list[str] = list(params.get("formats") or ["markdown"])
         blocked: list[dict[str, Any]] = []
 
-        def on_block(b: Any) -> None:
-            blocked.append({"url": getattr(b, "url", str(b)), "rule": getattr(b, "rule", "guard")})
+        def on_block(b: BlockedRequest) -> None:
+            blocked.append({"url": b.url_or_host, "rule": b.rule, "reason": b.reason, "navigation": b.navigation})
 
         await ctx.charge(self.prices.burner_start, f"burner for {url[:80]}")
         started = time.monotonic()
@@ -77,12 +78,12 @@ class ReadOnlyRunners:
                         wait_until=params.get("wait_until", "load"),
                         timeout_ms=int(params.get("timeout_ms") or self.settings.nav_timeout_ms),
                     )
-                except PageFailure as failure:
-                    top = next((b for b in blocked if _same_target(b["url"], url)), None) or (
-                        blocked[0] if blocked and failure.code != "TIMEOUT" else None
-                    )
+                except PageFailure:
+                    top = next((b for b in blocked if b["navigation"] or _same_target(b["url"], url)), None)
                     if top is not None:
-                        raise PageFailure("BLOCKED", f"{url} was blocked by the URL guard ({top['rule']})") from None
+                        raise PageFailure(
+                            "BLOCKED", f"{url} was blocked by the URL guard ({top['rule']}: {top['reason']})"
+                        ) from None
                     raise
                 shot = self.screenshot_path(ctx.id, shot_n) if "screenshot" in formats else None
                 content = await page_content(

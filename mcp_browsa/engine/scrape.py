@@ -24,11 +24,13 @@ _LINKS_JS = """() => Array.from(document.querySelectorAll('a[href]')).map(a => (
   url: a.href, text: (a.innerText || a.getAttribute('aria-label') || '').trim().replace(/\\s+/g, ' ').slice(0, 200)
 })).filter(l => /^https?:/.test(l.url))"""
 
-# Content that is never part of the readable text: scripts, styles and page chrome.
+# Content that is never part of the readable text: scripts, styles and page chrome. Links are made
+# absolute (`a.href` resolves against the page's base URL) so a reader of the markdown can follow them.
 _CLEAN_JS = """() => {
   const root = document.body ? document.body.cloneNode(true) : document.documentElement.cloneNode(true);
   root.querySelectorAll('script,style,noscript,template,svg,iframe,nav,footer,header,aside,[hidden],[aria-hidden=true]')
       .forEach(n => n.remove());
+  root.querySelectorAll('a[href]').forEach(a => a.setAttribute('href', a.href));
   return root.innerHTML;
 }"""
 
@@ -58,6 +60,7 @@ _NET_ERRORS = {
     "ERR_BLOCKED_BY_CLIENT": "the URL guard refused the request",
     "ERR_ABORTED": "the navigation was aborted",
     "ERR_EMPTY_RESPONSE": "the server sent an empty response",
+    "ERR_UNSAFE_PORT": "browsers refuse this port (it belongs to another protocol); use the site's web port",
 }
 
 
@@ -82,12 +85,21 @@ def classify_navigation_error(exc: BaseException, url: str) -> PageFailure:
 
 
 async def load_page(page: Page, url: str, *, wait_until: WaitUntil = "load", timeout_ms: int = 30_000) -> int | None:
-    """Navigate; returns the HTTP status. Raises PageFailure with a code the caller can report."""
+    """Navigate; returns the HTTP status. Raises PageFailure with a code the caller can report.
+
+    A plain-HTTP hop refused by the egress proxy arrives as its 403 page, marked with X-Browsa-Guard:
+    that is a blocked navigation, not content.
+    """
     try:
         response = await page.goto(url, wait_until=wait_until, timeout=timeout_ms)
     except (PlaywrightError, PlaywrightTimeout) as exc:
         raise classify_navigation_error(exc, url) from exc
-    return response.status if response is not None else None
+    if response is None:
+        return None
+    rule = await response.header_value("x-browsa-guard")
+    if rule:
+        raise PageFailure("BLOCKED", f"{url} was blocked by the URL guard ({rule}) at {response.url}")
+    return response.status
 
 
 def _trim(text: str, max_chars: int) -> tuple[str, bool]:

@@ -1,7 +1,8 @@
 """The SQLite connection pair (one writer, one reader), write transactions and migrations.
 
-Several processes may share one data dir: WAL, `BEGIN IMMEDIATE` for every write, a busy timeout,
-and `synchronous=FULL` so a ledger row that was committed survives power loss.
+Several processes may share one data dir: WAL, `BEGIN IMMEDIATE` for every write, a busy timeout.
+Durable transactions (ledger, idempotency) commit with `synchronous=FULL` so they survive power loss;
+the rest use NORMAL, which in WAL mode survives a process crash and saves an fsync per commit.
 """
 
 from __future__ import annotations
@@ -58,13 +59,14 @@ class Database:
         self._reader: aiosqlite.Connection | None = None
         # One write transaction at a time per process; other processes wait on SQLite's lock.
         self._write_lock = anyio.Lock()
+        self._writer_full = False
 
     async def _connect(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(str(self.path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         conn.row_factory = sqlite3.Row
         await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         await conn.execute("PRAGMA foreign_keys=ON")
-        await conn.execute("PRAGMA synchronous=FULL")
+        await conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 
     async def open(self) -> None:
@@ -105,11 +107,17 @@ class Database:
         return int(row[0]) if row else 0
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A `BEGIN IMMEDIATE` transaction: committed on exit, rolled back on any exception."""
+    async def transaction(self, *, durable: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        """A `BEGIN IMMEDIATE` transaction: committed on exit, rolled back on any exception.
+
+        `durable=True` (money, idempotency records) fsyncs the commit (synchronous=FULL).
+        """
         assert self._writer is not None, "database is not open"
         async with self._write_lock:
             conn = self._writer
+            if durable != self._writer_full:
+                await conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+                self._writer_full = durable
             await conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn

@@ -83,7 +83,7 @@ class LedgerRepo:
         return amount
 
     async def top_up(self, workspace_id: str, amount: int, description: str = "top-up") -> int:
-        async with self.db.transaction() as conn:
+        async with self.db.transaction(durable=True) as conn:
             await self.apply(conn, workspace_id, amount, kind="topup", description=description)
         return await self.balance(workspace_id)
 

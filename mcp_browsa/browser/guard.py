@@ -1,0 +1,509 @@
+"""The URL guard's enforcement: an egress proxy every browser context is forced through, and a route() hook.
+
+Why a proxy and not route() alone: route() sees URLs, not the addresses names resolve to (so no defence against DNS
+rebinding or a public name pointing at 10.0.0.1), is not called for redirect hops, and never sees WebSockets. The
+proxy resolves each host itself, refuses if any address is forbidden, connects to exactly the address it checked, and
+past the request head only copies bytes. route() keeps what TLS hides from the proxy: the scheme and the method.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from anyio.abc import ByteStream, Listener, SocketAttribute, SocketStream, TaskGroup
+
+from mcp_browsa.browser.netpolicy import (
+    SAFE_METHODS,
+    Decision,
+    IPAddress,
+    Policy,
+    check_addresses,
+    check_host,
+    check_url,
+    normalize_host,
+    parse_web_url,
+    split_host_port,
+)
+
+if TYPE_CHECKING:
+    from playwright.async_api import BrowserContext, ProxySettings, Request, Route
+
+__all__ = [
+    "GUARD_LAUNCH_ARGS",
+    "BlockedRequest",
+    "EgressProxy",
+    "OnBlock",
+    "ProxyLease",
+    "Resolver",
+    "context_options",
+    "install_route_guard",
+    "system_resolver",
+]
+
+log = logging.getLogger(__name__)
+
+Resolver = Callable[[str, int], Awaitable[Sequence[IPAddress]]]
+
+# WebRTC can send UDP straight to any address (STUN/TURN), past every HTTP proxy; this keeps it on the proxy.
+GUARD_LAUNCH_ARGS: tuple[str, ...] = ("--webrtc-ip-handling-policy=disable_non_proxied_udp",)
+
+CHUNK = 256 * 1024
+MAX_HEAD = 64 * 1024
+_STATUS_TEXT = {
+    400: "Bad Request",
+    403: "Forbidden",
+    408: "Request Timeout",
+    431: "Request Header Fields Too Large",
+    502: "Bad Gateway",
+    504: "Gateway Timeout",
+}
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")
+_STREAM_ERRORS = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+_HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate", "te", "trailer"}
+)
+
+
+@dataclass(frozen=True)
+class BlockedRequest:
+    """One refused request: what was asked for, the rule that refused it, and why."""
+
+    url_or_host: str  # full URL when known (plain HTTP, route hook); host:port for a CONNECT tunnel
+    rule: str
+    reason: str
+    method: str | None = None
+    source: str = "proxy"  # "proxy" | "route"
+    navigation: bool = False  # a main-frame navigation (known to the route hook only)
+
+
+OnBlock = Callable[[BlockedRequest], None]
+
+
+def _report(on_block: OnBlock | None, blocked: BlockedRequest) -> None:
+    log.info("guard blocked %s (%s): %s", blocked.url_or_host, blocked.rule, blocked.reason)
+    if on_block is None:
+        return
+    try:
+        on_block(blocked)
+    except Exception:
+        log.exception("on_block callback failed")  # a faulty listener must not open the gate
+
+
+async def system_resolver(host: str, port: int) -> list[IPAddress]:
+    """Every A and AAAA address of a name, in the system's preferred order."""
+    infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    seen: dict[IPAddress, None] = {}
+    for _family, _type, _proto, _canon, sockaddr in infos:
+        seen.setdefault(ipaddress.ip_address(sockaddr[0]), None)
+    return list(seen)
+
+
+class _Refused(Exception):
+    """Answer the client with this status and stop; `blocked` is set when a policy refused."""
+
+    def __init__(self, status: int, message: str, blocked: Decision | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.blocked = status, message, blocked
+
+
+class _Buffered:
+    """A stream with read-ahead, so a head can be parsed and whatever followed it still piped untouched."""
+
+    def __init__(self, stream: ByteStream) -> None:
+        self.stream = stream
+        self.buf = bytearray()
+
+    async def fill(self) -> None:
+        self.buf += await self.stream.receive(CHUNK)
+
+    async def read_until(self, delimiter: bytes, limit: int) -> bytes:
+        start = 0
+        while (index := self.buf.find(delimiter, start, limit + len(delimiter))) < 0:
+            if len(self.buf) >= limit + len(delimiter):
+                raise _Refused(431, "request head too large")
+            start = max(0, len(self.buf) - len(delimiter) + 1)
+            await self.fill()
+        end = index + len(delimiter)
+        data = bytes(self.buf[:end])
+        del self.buf[:end]
+        return data
+
+    def take(self, limit: int = CHUNK) -> bytes:
+        data = bytes(self.buf[:limit])
+        del self.buf[:limit]
+        return data
+
+
+def _parse_head(head: bytes) -> tuple[list[str], list[tuple[str, str]]]:
+    """(start-line parts, headers) of an HTTP/1.x head, strict enough that no smuggling trick reaches upstream."""
+    lines = head[:-4].decode("latin-1").split("\r\n")
+    start = lines[0].split(" ")
+    headers: list[tuple[str, str]] = []
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon or not _TOKEN.fullmatch(name) or "\n" in value or "\r" in value or "\0" in value:
+            raise _Refused(400, "malformed header line")  # includes obsolete line folding
+        headers.append((name, value.strip(" \t")))
+    return start, headers
+
+
+def _header(headers: list[tuple[str, str]], name: str) -> list[str]:
+    return [v for k, v in headers if k.lower() == name]
+
+
+async def _pump(src: ByteStream, dst: ByteStream, first: bytes = b"") -> None:
+    """Copy until EOF, then pass the EOF on. Errors end the copy; the caller's scope tears the pair down."""
+    try:
+        if first:
+            await dst.send(first)
+        while True:
+            await dst.send(await src.receive(CHUNK))
+    except anyio.EndOfStream:
+        try:
+            await dst.send_eof()
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError, NotImplementedError):
+            pass
+
+
+async def _splice(client: _Buffered, upstream: _Buffered, linger: float) -> None:
+    """Both directions at once; once one side has finished, the other gets `linger` seconds to finish too."""
+
+    async def one_way(tg: TaskGroup, src: ByteStream, dst: ByteStream, first: bytes) -> None:
+        try:
+            await _pump(src, dst, first)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            tg.cancel_scope.cancel()
+            return
+        tg.cancel_scope.deadline = min(tg.cancel_scope.deadline, anyio.current_time() + linger)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(one_way, tg, client.stream, upstream.stream, client.take(len(client.buf)))
+        tg.start_soon(one_way, tg, upstream.stream, client.stream, upstream.take(len(upstream.buf)))
+
+
+class ProxyLease:
+    """One policy's listener. Give `playwright_proxy` to `browser.new_context(proxy=…)`; `close()` when done."""
+
+    def __init__(self, policy: Policy, on_block: OnBlock | None, port: int) -> None:
+        self.policy = policy
+        self.on_block = on_block
+        self.port = port
+        self._scope = anyio.CancelScope()
+        self._done = anyio.Event()
+
+    @property
+    def playwright_proxy(self) -> ProxySettings:
+        # "<-loopback>" removes Chromium's implicit bypass of localhost/127.0.0.1/[::1], so those go through us too.
+        return {"server": f"http://127.0.0.1:{self.port}", "bypass": "<-loopback>"}
+
+    async def close(self) -> None:
+        """Stop listening and cut every connection made under this policy."""
+        self._scope.cancel()
+        await self._done.wait()
+
+
+class EgressProxy:
+    """Async context manager running the proxy; `register(policy)` gives each browser context its own port.
+
+    A port per policy rather than proxy credentials naming it: Chromium sends each CONNECT without credentials first
+    and pays a 407 round trip, while a port needs nothing from the browser, cannot be switched mid-connection, and
+    closing it (`lease.close()`) revokes the policy and cuts its live tunnels at once.
+    """
+
+    def __init__(
+        self,
+        resolver: Resolver | None = None,
+        *,
+        connect_timeout: float = 10.0,
+        head_timeout: float = 30.0,
+        linger: float = 60.0,
+    ) -> None:
+        self._resolve: Resolver = resolver or system_resolver
+        self.connect_timeout = connect_timeout
+        self.head_timeout = head_timeout
+        self.linger = linger
+        self._tg: TaskGroup | None = None
+        self._leases: set[ProxyLease] = set()
+
+    async def __aenter__(self) -> EgressProxy:
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        assert self._tg is not None
+        self._tg.cancel_scope.cancel()
+        try:
+            return await self._tg.__aexit__(exc_type, exc, tb)
+        finally:
+            for lease in self._leases:
+                lease._done.set()  # a lease whose task never started must not hang close()
+            self._tg = None
+
+    async def register(self, policy: Policy, on_block: OnBlock | None = None) -> ProxyLease:
+        """Open a listener on 127.0.0.1 (ephemeral port) that enforces `policy`; blocks are passed to on_block."""
+        if self._tg is None:
+            raise RuntimeError("EgressProxy is not running; use `async with EgressProxy() as proxy`")
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+        lease = ProxyLease(policy, on_block, listener.extra(SocketAttribute.local_port))
+        self._leases.add(lease)
+        self._tg.start_soon(self._serve, lease, listener)
+        return lease
+
+    async def _serve(self, lease: ProxyLease, listener: Listener[SocketStream]) -> None:
+        try:
+            with lease._scope:
+                async with listener:
+                    await listener.serve(partial(self._handle, lease))
+        finally:
+            self._leases.discard(lease)
+            lease._done.set()
+
+    async def _handle(self, lease: ProxyLease, stream: SocketStream) -> None:
+        async with stream:
+            client = _Buffered(stream)
+            try:
+                await self._handle_request(lease, client)
+            except _Refused as refused:
+                await self._answer(client, refused)
+            except (*_STREAM_ERRORS, TimeoutError):
+                pass
+            except Exception:
+                log.exception("egress proxy connection failed")  # one odd client must not stop the listener
+
+    async def _answer(self, client: _Buffered, refused: _Refused) -> None:
+        rule = refused.blocked.rule if refused.blocked else "proxy"
+        body = f"mcp-browsa URL guard: {refused.message}\nrule: {rule}\n".encode()
+        head = (
+            f"HTTP/1.1 {refused.status} {_STATUS_TEXT.get(refused.status, 'Error')}\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\nContent-Length: {len(body)}\r\n"
+            f"X-Browsa-Guard: {rule}\r\nConnection: close\r\nProxy-Connection: close\r\n\r\n"
+        )
+        try:
+            await client.stream.send(head.encode("latin-1") + body)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            pass
+
+    async def _handle_request(self, lease: ProxyLease, client: _Buffered) -> None:
+        head = b""
+        with anyio.move_on_after(self.head_timeout):
+            head = await client.read_until(b"\r\n\r\n", MAX_HEAD)
+        if not head:
+            if client.buf:
+                raise _Refused(408, "request head not completed in time")
+            return  # an unused preconnected socket: close quietly, as a server closes idle keep-alives
+        start, headers = _parse_head(head)
+        if len(start) != 3 or start[2] not in ("HTTP/1.1", "HTTP/1.0"):
+            raise _Refused(400, "malformed request line")
+        method, target, version = start
+        if method == "CONNECT":
+            await self._tunnel(lease, client, target)
+        else:
+            await self._forward(lease, client, method, target, version, headers)
+
+    def _refuse(self, lease: ProxyLease, what: str, decision: Decision, method: str | None) -> _Refused:
+        _report(lease.on_block, BlockedRequest(what, decision.rule, decision.reason, method=method))
+        return _Refused(403, f"blocked: {decision.reason}", decision)
+
+    async def _open(self, lease: ProxyLease, host: str | IPAddress, port: int, what: str, method: str) -> SocketStream:
+        """Check, resolve, check every address, and connect to one of exactly those addresses."""
+        decision = check_host(host, port, lease.policy)
+        if not decision.allowed:
+            raise self._refuse(lease, what, decision, method)
+        with anyio.move_on_after(self.connect_timeout) as scope:
+            if isinstance(host, str):
+                try:
+                    addresses = list(await self._resolve(host, port))
+                except OSError as exc:
+                    raise _Refused(502, f"cannot resolve {host}: {exc}") from None
+            else:
+                addresses = [host]
+            decision = check_addresses(host, port, addresses, lease.policy)
+            if not decision.allowed:
+                raise self._refuse(lease, what, decision, method)
+            last: OSError | None = None
+            for ip in addresses:  # pinned: the checked address, never the name again
+                try:
+                    return await anyio.connect_tcp(str(ip), port)
+                except OSError as exc:
+                    last = exc
+            raise _Refused(502, f"cannot connect to {what}: {last}")
+        assert scope.cancelled_caught
+        raise _Refused(504, f"timed out connecting to {what}")
+
+    async def _tunnel(self, lease: ProxyLease, client: _Buffered, target: str) -> None:
+        try:
+            host_text, port_text = split_host_port(target)
+            host = normalize_host(host_text)
+            if port_text is None or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+                raise ValueError("CONNECT needs host:port")
+        except ValueError as exc:
+            raise _Refused(400, f"bad CONNECT target {target!r}: {exc}") from None
+        upstream = await self._open(lease, host, int(port_text), target, "CONNECT")
+        async with upstream:
+            await client.stream.send(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+            await _splice(client, _Buffered(upstream), self.linger)
+
+    async def _forward(
+        self,
+        lease: ProxyLease,
+        client: _Buffered,
+        method: str,
+        target: str,
+        version: str,
+        headers: list[tuple[str, str]],
+    ) -> None:
+        if not target.lower().startswith("http://"):
+            raise _Refused(400, "a forward request needs an absolute http:// URL (use CONNECT for TLS)")
+        try:
+            _scheme, host, port = parse_web_url(target)
+        except ValueError as exc:
+            raise _Refused(400, f"bad URL: {exc}") from None
+        rest = target[len("http://") :]
+        authority, _slash, path = rest.partition("/")
+        if any(c in authority for c in "@\\?#"):
+            raise _Refused(400, "request target must be a plain absolute URL")
+        if not lease.policy.allow_writes and method not in SAFE_METHODS:
+            decision = Decision(False, "writes", f"{method} is a write and allow_writes is off")
+            raise self._refuse(lease, target, decision, method)
+
+        lengths = set(_header(headers, "content-length"))
+        encodings = _header(headers, "transfer-encoding")
+        if (lengths and encodings) or len(lengths) > 1 or any(not v.isdigit() for v in lengths):
+            raise _Refused(400, "ambiguous request body length")
+        if encodings and [e.lower() for e in encodings] != ["chunked"]:
+            raise _Refused(400, "unsupported transfer-encoding")
+        connection = {t.strip().lower() for v in _header(headers, "connection") for t in v.split(",")}
+        # Only WebSocket may turn a connection into a tunnel; h2c and friends would carry unchecked requests.
+        upgrades = [v.strip().lower() for v in _header(headers, "upgrade")]
+        websocket = method == "GET" and "upgrade" in connection and upgrades == ["websocket"]
+        dropped = _HOP_BY_HOP | connection | {"host", "upgrade"}
+        out = [f"{method} /{path} {version}", f"Host: {authority}"]
+        out += [f"{k}: {v}" for k, v in headers if k.lower() not in dropped]
+        # One request per connection: the next request on this client connection would otherwise skip the check.
+        out += ["Upgrade: websocket", "Connection: Upgrade"] if websocket else ["Connection: close"]
+        request_head = ("\r\n".join(out) + "\r\n\r\n").encode("latin-1")
+
+        upstream = _Buffered(await self._open(lease, host, port, target, method))
+        async with upstream.stream:
+            await upstream.stream.send(request_head)
+            async with anyio.create_task_group() as tg:
+                if not websocket:
+                    tg.start_soon(
+                        _send_body, tg, client, upstream.stream, bool(encodings), int(next(iter(lengths), "0"))
+                    )
+                try:
+                    status = await _relay_head(upstream, client.stream)
+                    if websocket and status == 101:
+                        await _splice(client, upstream, self.linger)
+                    else:
+                        await _pump(upstream.stream, client.stream, upstream.take(len(upstream.buf)))
+                except _STREAM_ERRORS:
+                    pass
+                tg.cancel_scope.cancel()  # bytes after the body would be a second, unchecked request
+
+
+async def _send_body(tg: TaskGroup, client: _Buffered, upstream: ByteStream, chunked: bool, length: int) -> None:
+    try:
+        await _copy_body(client, upstream, chunked, length)
+    except (_Refused, *_STREAM_ERRORS):
+        tg.cancel_scope.cancel()  # a broken body leaves nothing worth waiting for upstream
+
+
+async def _copy_body(client: _Buffered, upstream: ByteStream, chunked: bool, length: int) -> None:
+    if not chunked:
+        await _send_exactly(client, upstream, length)
+        return
+    while True:
+        line = await client.read_until(b"\r\n", 4096)
+        size_text = line[:-2].split(b";", 1)[0]
+        if not _CHUNK_SIZE.fullmatch(size_text):
+            raise _Refused(400, "malformed chunk size")  # strict, so upstream cannot frame the body differently
+        size = int(size_text, 16)
+        await upstream.send(line)
+        if size == 0:
+            while (trailer := await client.read_until(b"\r\n", MAX_HEAD)) != b"\r\n":
+                await upstream.send(trailer)
+            await upstream.send(trailer)
+            return
+        await _send_exactly(client, upstream, size + 2)
+
+
+async def _send_exactly(client: _Buffered, upstream: ByteStream, count: int) -> None:
+    while count > 0:
+        if not client.buf:
+            await client.fill()
+        data = client.take(count)
+        count -= len(data)
+        await upstream.send(data)
+
+
+async def _relay_head(upstream: _Buffered, client: ByteStream) -> int | None:
+    """Pass interim heads through and the final one with `Connection: close` (a 101 untouched); its status or None."""
+    while True:
+        try:
+            head = await upstream.read_until(b"\r\n\r\n", MAX_HEAD)
+        except (_Refused, anyio.EndOfStream):
+            return None  # no parsable head (HTTP/0.9, huge head, early close): the bytes are relayed as they are
+        lines = head[:-4].split(b"\r\n")
+        parts = lines[0].split(b" ", 2)
+        status = int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else None
+        if status == 101 or status is None:
+            await client.send(head)
+            return status
+        if 100 <= status < 200:
+            await client.send(head)
+            continue
+        kept = [ln for ln in lines[1:] if ln.split(b":", 1)[0].strip().lower() not in (b"connection", b"keep-alive")]
+        await client.send(b"\r\n".join([lines[0], *kept, b"Connection: close", b"", b""]))
+        return status
+
+
+async def install_route_guard(
+    context: BrowserContext, policy: Policy | ProxyLease, on_block: OnBlock | None = None
+) -> None:
+    """Abort non-web schemes, denied hosts and (with allow_writes off) non-GET/HEAD/OPTIONS requests of a context.
+
+    Given a ProxyLease, the lease's current policy and on_block are read at each request, so a warm context
+    made ahead of time gets the job's policy at hand-over. route() is called for the first request only, not
+    for redirect hops, and never for WebSockets: the proxy re-checks those. Install this after any other route
+    so it runs first (the newest route handler runs first).
+    """
+    from playwright.async_api import Error as PlaywrightError
+
+    async def guard(route: Route, request: Request) -> None:
+        current = policy.policy if isinstance(policy, ProxyLease) else policy
+        report_to = policy.on_block if isinstance(policy, ProxyLease) else on_block
+        decision = check_url(request.url, current, method=request.method)
+        try:
+            if decision.allowed:
+                await route.fallback()
+                return
+            try:
+                navigation = request.is_navigation_request() and request.frame.parent_frame is None
+            except PlaywrightError:
+                navigation = False  # service-worker requests have no frame
+            blocked = BlockedRequest(request.url, decision.rule, decision.reason, request.method, "route", navigation)
+            _report(report_to, blocked)
+            await route.abort("blockedbyclient")
+        except PlaywrightError:
+            pass  # the page or context went away while the request was paused
+
+    await context.route("**/*", guard)
+
+
+def context_options(lease: ProxyLease) -> dict[str, Any]:
+    """Keyword arguments for `browser.new_context(**…)`: the lease's proxy, and no service workers to dodge route()."""
+    return {"proxy": dict(lease.playwright_proxy), "service_workers": "block"}

@@ -1,0 +1,54 @@
+"""Wiring every browser context to the URL guard: its own proxy port plus the route hook, before any page loads.
+
+Warm spares are wired with a deny-all policy; the job's policy is set on the lease at hand-over,
+so a spare can never load anything under another job's rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from playwright.async_api import BrowserContext
+
+from mcp_browsa.browser.guard import EgressProxy, OnBlock, ProxyLease, context_options, install_route_guard
+from mcp_browsa.browser.netpolicy import Policy, PrivateNetworkRule
+from mcp_browsa.browser.pool import ContextWiring
+
+__all__ = ["GuardWiring", "make_policy"]
+
+
+def make_policy(
+    private: PrivateNetworkRule, *, allowed_domains: Sequence[str] | None = None, allow_writes: bool = True
+) -> Policy:
+    """A job's guard policy; `allowed_domains` is validated here (ValueError names the bad pattern)."""
+    domains = tuple(allowed_domains) if allowed_domains is not None else None
+    return Policy(allowed_domains=domains, allow_writes=allow_writes, private=private)
+
+
+class GuardWiring(ContextWiring):
+    def __init__(self, proxy: EgressProxy, private: PrivateNetworkRule) -> None:
+        self.proxy = proxy
+        self.private = private
+        # Nothing may load through a context that has not been handed to a job yet.
+        self._closed_policy = Policy(allowed_domains=(), allow_writes=False, private=private)
+
+    async def context_options(self) -> tuple[dict[str, Any], Any]:
+        lease = await self.proxy.register(self._closed_policy)
+        return context_options(lease), lease
+
+    async def attach(self, context: BrowserContext, handle: Any) -> None:
+        await install_route_guard(context, handle)
+
+    def configure(self, handle: Any, policy: Any, on_block: Callable[[Any], None] | None) -> None:
+        lease: ProxyLease = handle
+        lease.policy = policy if isinstance(policy, Policy) else make_policy(self.private)
+        lease.on_block = _as_on_block(on_block)
+
+    async def release(self, handle: Any) -> None:
+        if handle is not None:
+            await handle.close()
+
+
+def _as_on_block(fn: Callable[[Any], None] | None) -> OnBlock | None:
+    return fn
