@@ -72,7 +72,7 @@ def serve_site(host: str = "127.0.0.1", port: int = 0) -> Iterator[Site]:
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     site.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield site

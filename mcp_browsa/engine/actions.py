@@ -1,0 +1,405 @@
+"""The actions the model can take: their tool specs, and code that performs them on the active tab.
+
+Each action resolves its element with one locator, and then waits (bounded) for what it set off:
+a navigation, requests, a new tab.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+from jsonschema import Draft202012Validator
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Locator
+
+from mcp_browsa.engine.activity import EXPECTING_GRACE, GRACE, Activity, short_url
+from mcp_browsa.engine.observation import ElementRef, Observation, PageUnreadable, mask_text, read_page
+from mcp_browsa.engine.tabs import Tabs
+
+__all__ = ["ACTION_NAMES", "ACTION_SPECS", "LOOP_ACTIONS", "SECRET_PATTERN", "ActionResult", "execute"]
+
+SECRET_PATTERN = re.compile(r"\{\{\s*secret:([A-Za-z0-9_.\-]+)\s*\}\}")
+
+_INDEX = {"type": "integer", "minimum": 1, "description": "element number from the observation"}
+_STR = {"type": "string"}
+
+
+def _spec(name: str, description: str, props: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    # Copied so a caller adjusting one tool's schema (say, done's result) cannot change another's.
+    schema = {"type": "object", "properties": copy.deepcopy(props), "required": required, "additionalProperties": False}
+    return {"name": name, "description": description, "parameters": schema}
+
+
+# fmt: off
+ACTION_SPECS: list[dict[str, Any]] = [
+    _spec("navigate", "Open a URL in the current tab.", {"url": _STR}, ["url"]),
+    _spec("click", "Click element [index].", {"index": _INDEX}, ["index"]),
+    _spec("type", "Replace the text in field [index]; {{secret:NAME}} is filled from the vault. submit=true presses Enter.",
+          {"index": _INDEX, "text": _STR, "submit": {"type": "boolean", "default": False}}, ["index", "text"]),
+    _spec("select", "Choose an option of dropdown [index] by its label or value.",
+          {"index": _INDEX, "option": _STR}, ["index", "option"]),
+    _spec("press", "Press a key or chord: Enter, Escape, Tab, ArrowDown, Control+A.", {"key": _STR}, ["key"]),
+    _spec("scroll", "Scroll the page by screens.",
+          {"direction": {"type": "string", "enum": ["up", "down"]},
+           "amount": {"type": "number", "minimum": 0.1, "maximum": 10, "default": 1}}, ["direction"]),
+    _spec("go_back", "Go back to the previous page in this tab.", {}, []),
+    _spec("switch_tab", "Make tab N (0-based, as listed in TABS) the active one.", {"tab": {"type": "integer"}}, ["tab"]),
+    _spec("wait", "Wait for the page to change, up to 10 seconds.",
+          {"seconds": {"type": "number", "minimum": 0, "maximum": 10}}, ["seconds"]),
+    _spec("read_page", "Get all visible text of the page, to read or extract details.",
+          {"instruction": {"type": "string", "description": "what you are looking for"}}, []),
+    _spec("ask_human", "Ask the user (codes, choices, missing details) and wait.", {"question": _STR}, ["question"]),
+    _spec("done", "Finish the task with its result.",
+          {"result": _STR, "success": {"type": "boolean", "default": True}}, ["result"]),
+]
+# fmt: on
+ACTION_NAMES: tuple[str, ...] = tuple(spec["name"] for spec in ACTION_SPECS)
+LOOP_ACTIONS = frozenset({"ask_human", "done"})  # the agent loop answers these, not the browser
+
+_VALIDATORS = {spec["name"]: Draft202012Validator(spec["parameters"]) for spec in ACTION_SPECS}
+_ACT_TIMEOUT_MS = 2500  # actionability wait; a covered element is retried through script instead
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    ok: bool
+    summary: str  # a few words for the step log and the model, e.g. "clicked [4] <a> Wireless Earbuds X"
+    error: str | None = None  # what went wrong, phrased so the model can act on it
+    navigated: bool = False  # the active page's URL changed or another tab became active
+    extracted: str | None = None  # read_page text
+
+
+@dataclass
+class _Call:
+    tabs: Tabs
+    obs: Observation
+    nav_timeout: float  # seconds
+    resolve_secret: Callable[[str], str] | None
+    masks: tuple[str, ...]
+    revealed: list[str]  # secret values filled during this call, masked out of whatever is returned
+
+
+def _fail(summary: str, error: str) -> ActionResult:
+    return ActionResult(ok=False, summary=summary, error=error)
+
+
+def _reason(exc: PlaywrightError) -> str:
+    """First line of a Playwright error, without the API name, plus the cause from its call log."""
+    text = str(exc.message if hasattr(exc, "message") else exc)
+    first = re.sub(r"^[A-Za-z]+\.[A-Za-z_]+: ", "", text.strip().splitlines()[0] if text.strip() else "error")
+    if "intercepts pointer events" in text:
+        first += " (another element covers it)"
+    elif "element is not visible" in text:
+        first += " (element is not visible)"
+    elif "element is not enabled" in text:
+        first += " (element is disabled)"
+    return first[:300]
+
+
+def _element(call: _Call, index: int) -> ElementRef | ActionResult:
+    ref = call.obs.elements.get(index)
+    if ref is None:
+        count = call.obs.element_count
+        where = f"indices go 1..{count}" if count else "it has no interactive elements"
+        return _fail(f"no element [{index}]", f"no element [{index}] on this page; {where}")
+    if ref.frame.is_detached() or ref.frame.page is not call.tabs.active:
+        return _fail(f"[{index}] is gone", f"element [{index}] is no longer on the active page; look at the new page")
+    return ref
+
+
+async def _locate(ref: ElementRef) -> Locator | ActionResult:
+    loc = ref.frame.locator(ref.selector).first
+    if await loc.count() == 0:
+        return _fail(
+            f"[{ref.index}] is gone", f"element [{ref.index}] is no longer on the page (it changed since it was listed)"
+        )
+    return loc
+
+
+async def _target(call: _Call, args: dict[str, Any]) -> tuple[ElementRef, Locator] | ActionResult:
+    ref = _element(call, args["index"])
+    if isinstance(ref, ActionResult):
+        return ref
+    loc = await _locate(ref)
+    return loc if isinstance(loc, ActionResult) else (ref, loc)
+
+
+async def _navigate(call: _Call, args: dict[str, Any]) -> ActionResult:
+    url = args["url"].strip()
+    if not re.match(r"^[a-zA-Z][a-zA-Z0-9+.\-]*:(?!\d)", url):  # no scheme ("host:8080/x" has none either)
+        url = "https://" + url.lstrip("/")
+    if urlsplit(url).scheme not in ("http", "https"):
+        return _fail("navigate refused", f"only http and https URLs can be opened, not {url[:80]!r}")
+    page = call.tabs.active
+    try:
+        response = await page.goto(url, wait_until="domcontentloaded", timeout=call.nav_timeout * 1000)
+    except PlaywrightError as exc:
+        return _fail(f"could not open {url[:100]}", _reason(exc))
+    status = f" (HTTP {response.status})" if response is not None and response.status >= 400 else ""
+    return ActionResult(ok=True, summary=f"opened {page.url[:200]}{status}", navigated=True)
+
+
+def _leads_somewhere(ref: ElementRef) -> bool:
+    """A link to another document: worth waiting for its navigation or tab to start."""
+    href = ref.attrs.get("href")
+    return ref.tag == "a" and isinstance(href, str) and not href.startswith(("#", "javascript:"))
+
+
+async def _click(call: _Call, args: dict[str, Any]) -> ActionResult:
+    found = await _target(call, args)
+    if isinstance(found, ActionResult):
+        return found
+    ref, loc = found
+    if ref.attrs.get("disabled"):
+        return _fail(f"{ref.describe()} is disabled", f"{ref.describe()} is disabled; complete the form first")
+    note = ""
+    with Activity(call.tabs) as act:
+        try:
+            await loc.click(timeout=_ACT_TIMEOUT_MS)
+        except PlaywrightError as exc:
+            reason = _reason(exc)
+            if "covers" not in reason and "not visible" not in reason:
+                return _fail(f"could not click {ref.describe()}", reason)
+            # An overlay or a styled proxy sits on top; the element itself still takes a click from script.
+            try:
+                await loc.evaluate("el => el.click()")
+            except PlaywrightError as again:
+                if "context was destroyed" not in again.message:  # destroyed = the click navigated away
+                    return _fail(f"could not click {ref.describe()}", reason)
+            note = " (by script: it was covered)"
+        await act.settle(call.nav_timeout, EXPECTING_GRACE if _leads_somewhere(ref) else GRACE)
+    return ActionResult(ok=True, summary=f"clicked {ref.describe()}{note}{act.describe()}", navigated=act.navigated)
+
+
+def _fill_secrets(call: _Call, text: str) -> str | ActionResult:
+    names = SECRET_PATTERN.findall(text)
+    if not names:
+        return text
+    if call.resolve_secret is None:
+        return _fail("no secrets available", "this task has no stored secrets; ask_human for the value")
+    values: dict[str, str] = {}
+    for name in names:
+        try:
+            values[name] = call.resolve_secret(name)
+        except Exception:
+            return _fail(f"unknown secret {name}", f"there is no secret named {name}")
+    call.revealed.extend(values.values())
+    return SECRET_PATTERN.sub(lambda m: values[m.group(1)], text)
+
+
+async def _type(call: _Call, args: dict[str, Any]) -> ActionResult:
+    found = await _target(call, args)
+    if isinstance(found, ActionResult):
+        return found
+    ref, loc = found
+    if ref.tag == "select":
+        return _fail(f"{ref.describe()} is a dropdown", f"{ref.describe()} is a dropdown; use select")
+    value = _fill_secrets(call, args["text"])
+    if isinstance(value, ActionResult):
+        return value
+    shown = args["text"] if len(args["text"]) <= 60 else args["text"][:59] + "…"
+    summary = f'typed "{shown}" into {ref.describe()}'
+    try:
+        await loc.fill(value, timeout=_ACT_TIMEOUT_MS)
+    except PlaywrightError as exc:
+        return _fail(f"could not type into {ref.describe()}", _reason(exc))
+    if not args.get("submit"):
+        return ActionResult(ok=True, summary=summary)
+    with Activity(call.tabs) as act:
+        await loc.press("Enter", timeout=_ACT_TIMEOUT_MS)
+        await act.settle(call.nav_timeout, EXPECTING_GRACE)
+    return ActionResult(ok=True, summary=f"{summary} and pressed Enter{act.describe()}", navigated=act.navigated)
+
+
+async def _select(call: _Call, args: dict[str, Any]) -> ActionResult:
+    found = await _target(call, args)
+    if isinstance(found, ActionResult):
+        return found
+    ref, loc = found
+    if ref.tag != "select":
+        return _fail(f"{ref.describe()} is not a dropdown", f"{ref.describe()} is not a <select>; click it instead")
+    options: list[list[str]] = await loc.evaluate("s => Array.from(s.options, o => [o.value, o.label || o.text])")
+    want = args["option"].strip().casefold()
+    labels = [" ".join(label.split()).casefold() for _value, label in options]
+    values = [value.casefold() for value, _label in options]
+    matches = [i for i, label in enumerate(labels) if label == want] or [i for i, v in enumerate(values) if v == want]
+    matches = matches or [i for i, label in enumerate(labels) if want and want in label]
+    if len(matches) != 1:
+        listing = " | ".join(label for _value, label in options[:20])
+        problem = "matches several options" if matches else "is not an option"
+        return _fail(f"no option {args['option']!r}", f"{args['option']!r} {problem} of {ref.describe()}: {listing}")
+    with Activity(call.tabs) as act:
+        await loc.select_option(index=matches[0], timeout=_ACT_TIMEOUT_MS)
+        await act.settle(call.nav_timeout)
+    label = options[matches[0]][1]
+    return ActionResult(
+        ok=True, summary=f'selected "{label}" in {ref.describe()}{act.describe()}', navigated=act.navigated
+    )
+
+
+async def _press(call: _Call, args: dict[str, Any]) -> ActionResult:
+    with Activity(call.tabs) as act:
+        try:
+            await call.tabs.active.keyboard.press(args["key"])
+        except PlaywrightError as exc:
+            return _fail(f"could not press {args['key']}", _reason(exc))
+        await act.settle(call.nav_timeout)
+    return ActionResult(ok=True, summary=f"pressed {args['key']}{act.describe()}", navigated=act.navigated)
+
+
+# Scrolls the document, or, where the document itself cannot scroll, its largest scrollable box.
+_SCROLL_JS = """(screens) => {
+  let box = document.scrollingElement || document.documentElement;
+  if (box.scrollHeight <= box.clientHeight + 1) {
+    let best = 0;
+    for (const el of document.querySelectorAll('body *')) {
+      const oy = getComputedStyle(el).overflowY;
+      if ((oy === 'auto' || oy === 'scroll') && el.scrollHeight > el.clientHeight + 1) {
+        const area = el.clientWidth * el.clientHeight;
+        if (area > best) { best = area; box = el; }
+      }
+    }
+  }
+  const view = box === document.scrollingElement ? window.innerHeight : box.clientHeight;
+  const before = box.scrollTop;
+  box.scrollBy({ top: screens * view, behavior: 'instant' });
+  return [before, box.scrollTop, box.scrollHeight, view];
+}"""
+
+
+async def _scroll(call: _Call, args: dict[str, Any]) -> ActionResult:
+    amount = float(args.get("amount", 1.0))
+    sign = -1 if args["direction"] == "up" else 1
+    with Activity(call.tabs) as act:
+        before, after, height, view = await call.tabs.active.evaluate(_SCROLL_JS, sign * amount)
+        await act.settle(call.nav_timeout)  # lazy loaders fetch more as the page moves
+    where = f"{round(100 * after / max(1, height - view))}% of {height / max(1, view):.1f} screens"
+    if height <= view + 1:
+        return ActionResult(ok=True, summary="did not move: the page fits on one screen")
+    if abs(after - before) < 1:
+        edge = "top" if sign < 0 else "bottom"
+        return ActionResult(ok=True, summary=f"did not move: already at the {edge} ({where})")
+    return ActionResult(ok=True, summary=f"scrolled {args['direction']} {amount:g} screen(s), now at {where}")
+
+
+async def _go_back(call: _Call, args: dict[str, Any]) -> ActionResult:
+    page = call.tabs.active
+    before = page.url
+    try:
+        await page.go_back(wait_until="domcontentloaded", timeout=call.nav_timeout * 1000)
+    except PlaywrightError as exc:
+        return _fail("could not go back", _reason(exc))
+    if page.url == before:
+        return _fail("could not go back", "there is no previous page in this tab")
+    return ActionResult(ok=True, summary=f"went back to {short_url(page.url, before)}", navigated=True)
+
+
+async def _switch_tab(call: _Call, args: dict[str, Any]) -> ActionResult:
+    try:
+        page = await call.tabs.switch(args["tab"])
+    except IndexError as exc:
+        return _fail(f"no tab {args['tab']}", str(exc))
+    return ActionResult(ok=True, summary=f"switched to tab {args['tab']}: {page.url[:200]}", navigated=True)
+
+
+async def _wait(call: _Call, args: dict[str, Any]) -> ActionResult:
+    seconds = float(args["seconds"])
+    await anyio.sleep(seconds)
+    return ActionResult(ok=True, summary=f"waited {seconds:g}s")
+
+
+async def _read_page(call: _Call, args: dict[str, Any]) -> ActionResult:
+    text = await read_page(call.tabs, mask_values=call.masks)
+    return ActionResult(ok=True, summary=f"read the page ({len(text)} chars)", extracted=text)
+
+
+_HANDLERS: dict[str, Callable[[_Call, dict[str, Any]], Awaitable[ActionResult]]] = {
+    "navigate": _navigate,
+    "click": _click,
+    "type": _type,
+    "select": _select,
+    "press": _press,
+    "scroll": _scroll,
+    "go_back": _go_back,
+    "switch_tab": _switch_tab,
+    "wait": _wait,
+    "read_page": _read_page,
+}
+
+
+def _coerce(name: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Forgive what models commonly send: "4" or "[4]" for 4, "true" for true, unknown extra keys."""
+    props: dict[str, Any] = next(s for s in ACTION_SPECS if s["name"] == name)["parameters"]["properties"]
+    out: dict[str, Any] = {}
+    for key, value in args.items():
+        kind = props.get(key, {}).get("type")
+        if kind is None:
+            continue
+        if kind == "integer" and isinstance(value, str) and value.strip(" []").lstrip("-").isdigit():
+            value = int(value.strip(" []"))
+        elif kind == "integer" and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        elif kind == "number" and isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        elif kind == "boolean" and isinstance(value, str) and value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        out[key] = value
+    if name == "wait" and isinstance(out.get("seconds"), (int, float)):
+        out["seconds"] = min(10.0, max(0.0, float(out["seconds"])))  # a long wait is a shorter wait, not an error
+    return out
+
+
+async def execute(
+    tabs: Tabs,
+    obs: Observation,
+    name: str,
+    args: dict[str, Any],
+    *,
+    resolve_secret: Callable[[str], str] | None = None,
+    nav_timeout_ms: int = 15000,
+    mask_values: Collection[str] | None = None,
+) -> ActionResult:
+    """Perform browser action `name` against the page `obs` was taken from.
+
+    Bad arguments and vanished elements come back as ok=False with a message for the model; only
+    `ask_human` and `done` raise ValueError, because the loop, not the browser, answers them.
+    Summaries and errors are masked with `mask_values` (default: the observation's) and any secret filled.
+    """
+    if name in LOOP_ACTIONS:
+        raise ValueError(f"{name} is handled by the agent loop, not executed in the browser")
+    handler = _HANDLERS.get(name)
+    if handler is None:
+        known = ", ".join(n for n in ACTION_NAMES)
+        return _fail(f"unknown action {name[:40]}", f"there is no action {name[:40]!r}; use one of {known}")
+    args = _coerce(name, args if isinstance(args, dict) else {})
+    problems = sorted(_VALIDATORS[name].iter_errors(args), key=lambda e: list(e.path))
+    if problems:
+        where = ".".join(str(p) for p in problems[0].path)
+        return _fail(f"bad arguments for {name}", f"{name}: {where + ': ' if where else ''}{problems[0].message}")
+    masks = tuple(obs.mask_values if mask_values is None else mask_values)
+    call = _Call(tabs, obs, nav_timeout_ms / 1000, resolve_secret, masks, [])
+    try:
+        result = await handler(call, args)
+    except PlaywrightError as exc:
+        result = _fail(f"{name} failed", _reason(exc))
+    except PageUnreadable as exc:
+        result = _fail(f"{name} failed", str(exc))
+    masks = (*masks, *call.revealed)
+    if not masks:
+        return result
+    return ActionResult(
+        ok=result.ok,
+        summary=mask_text(result.summary, masks),
+        error=mask_text(result.error, masks) if result.error else None,
+        navigated=result.navigated,
+        extracted=mask_text(result.extracted, masks) if result.extracted else result.extracted,
+    )
