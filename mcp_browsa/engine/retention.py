@@ -40,11 +40,15 @@ async def purge_screenshots(db: Database, screenshots_dir: Path, days: int) -> i
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             await db.execute(f"DELETE FROM screenshots WHERE id IN ({','.join('?' * len(chunk))})", chunk)
-    if screenshots_dir.is_dir():
-        for job_dir in screenshots_dir.iterdir():
+    await anyio.to_thread.run_sync(_remove_empty_dirs, screenshots_dir)
+    return removed
+
+
+def _remove_empty_dirs(root: Path) -> None:
+    if root.is_dir():
+        for job_dir in root.iterdir():
             if job_dir.is_dir() and not any(job_dir.iterdir()):
                 job_dir.rmdir()
-    return removed
 
 
 async def retention_loop(db: Database, screenshots_dir: Path, days: int, interval: float = 3600.0) -> None:
