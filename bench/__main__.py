@@ -7,6 +7,8 @@ import sys
 
 BENCHES = {
     "foundation": "bench.foundation",
+    "observation": "bench.observation",
+    "steploop": "bench.steploop",
 }
 
 

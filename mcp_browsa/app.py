@@ -21,21 +21,27 @@ from pydantic import BaseModel
 from mcp_browsa.browser.guard import EgressProxy
 from mcp_browsa.browser.host import BrowserHost
 from mcp_browsa.browser.netpolicy import Policy, PrivateNetworkRule, check_url
-from mcp_browsa.browser.pool import BurnerPool
+from mcp_browsa.browser.pool import Burner, BurnerPool
 from mcp_browsa.browser.wiring import GuardWiring, make_policy
 from mcp_browsa.config import Settings
+from mcp_browsa.engine.agent_runner import AgentRunner
+from mcp_browsa.engine.agent_tasks import AgentTasks, ScreenshotOptions, TaskRow
 from mcp_browsa.engine.events import EventBus
 from mcp_browsa.engine.jobs import JobEngine, ProgressFn
+from mcp_browsa.engine.login import LoginRunner
 from mcp_browsa.engine.readonly import ReadOnlyRunners
+from mcp_browsa.engine.retention import retention_loop
 from mcp_browsa.engine.scrape import FORMATS
 from mcp_browsa.engine.worker import WorkerPool
 from mcp_browsa.errors import BadRequest, Forbidden
 from mcp_browsa.idempotency import IdempotencyRunner, Recover
+from mcp_browsa.identities import IdentityCore, IdentityService
 from mcp_browsa.models import Capacity, Credits, Job, JobList, PriceTable
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.keys import ApiKeyRepo
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
 from mcp_browsa.validation import check_http_url
+from mcp_browsa.vault import Vault
 from mcp_browsa.webhooks.service import WebhookService
 
 __all__ = ["Browsa", "Caller"]
@@ -69,7 +75,13 @@ class Browsa:
     keys: ApiKeyRepo = field(init=False)
     webhooks: WebhookService = field(init=False)
     idempotency: IdempotencyRunner = field(init=False)
+    vault: Vault = field(init=False)
+    logins: LoginRunner = field(init=False)
+    identities: IdentityService = field(init=False)
+    tasks: AgentTasks = field(init=False)
+    agents: AgentRunner = field(init=False)
     tg: TaskGroup | None = field(init=False, default=None)
+    proxy: EgressProxy | None = field(init=False, default=None)  # the URL guard's egress proxy while running
     private: PrivateNetworkRule = field(init=False)
 
     def __post_init__(self) -> None:
@@ -91,6 +103,41 @@ class Browsa:
         self.idempotency = IdempotencyRunner(self.db, owner=self.workers.owner)
         self.webhooks = WebhookService(self.db, private_network=s.allow_private_network, owner=self.workers.owner)
         self.webhooks.attach(self.engine, self.bus)
+        self.vault = Vault(self.db, s)
+        self.engine.finish_hooks.append(self.vault.finish_hook)  # a job's secret answers end with it
+        self.logins = LoginRunner(
+            self.engine,
+            self.vault,
+            self.prices,
+            s,
+            browser_for=self.browser_for,
+            policy=self.policy,
+            precheck=self.precheck,
+        )
+        self.engine.register("login", self.logins.run)
+        self.identities = IdentityService(
+            IdentityCore(
+                self.db,
+                self.bus,
+                self.host,
+                self.pool,
+                s,
+                self.prices,
+                owner=self.workers.owner,
+                policy_for=lambda domains: self.policy(domains, allow_writes=True),
+            )
+        )
+        self.tasks = AgentTasks(self.engine, self.vault, s, owner=self.workers.owner)
+        self.agents = AgentRunner(
+            tasks=self.tasks,
+            vault=self.vault,
+            settings=s,
+            prices=self.prices,
+            browser_for=self.browser_for,
+            policy_for=self.task_policy,
+        )
+        self.engine.register("task", self.agents.run)
+        self.readonly.task_item_runner = self.agents.batch_row
 
     @asynccontextmanager
     async def running(self, *, workers: bool = True) -> AsyncIterator[Browsa]:
@@ -104,6 +151,7 @@ class Browsa:
             await self.engine.ledger.ensure_workspace(DEFAULT_WORKSPACE, initial_credits=self.settings.initial_credits)
             await self.host.start()
             async with EgressProxy() as proxy:
+                self.proxy = proxy
                 self.pool.wiring = GuardWiring(proxy, self.private)
                 try:
                     async with anyio.create_task_group() as tg:
@@ -111,15 +159,23 @@ class Browsa:
                         if workers:
                             self.pool.bind(tg)
                             await self.workers.run(tg)
+                            tg.start_soon(
+                                retention_loop,
+                                self.db,
+                                self.settings.screenshots_dir,
+                                self.settings.screenshot_retention_days,
+                            )
                             self.webhooks.start(tg)
                         try:
-                            yield self
+                            # Identities end (burners stop, sessions save their state) before anything else closes.
+                            async with self.identities.running(proxy):
+                                yield self
                         except Exception as exc:
                             failure = exc
                         finally:
                             tg.cancel_scope.cancel()
                 finally:
-                    self.tg = None
+                    self.tg = self.proxy = None
                     await self.pool.close()
                     await self.host.close()
         finally:
@@ -162,6 +218,31 @@ class Browsa:
             recover=recover or from_job,
         )
 
+    # -- browsers for jobs ----------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def browser_for(
+        self,
+        workspace_id: str,
+        params: dict[str, Any],
+        *,
+        policy: Policy,
+        on_block: Any = None,
+        job_id: str | None = None,
+    ) -> AsyncIterator[Burner]:
+        """The browser a job runs in: a fresh burner, or (with `identity_id`) a persistent identity's session.
+
+        Every job kind that drives a page gets its browser here, so identities, fingerprints and the
+        URL guard apply the same way to all of them. `params` may carry `identity_id` (a persistent identity:
+        its cookies and storage restored, written back at the end), or `os_type` / `country` (a burner with
+        that fingerprint). The runner pays for the browser (burner_start or persistent_session); a country
+        surcharge is charged here, on `job_id` when given.
+        """
+        async with self.identities.sessions.job_browser(
+            workspace_id, params, policy=policy, on_block=on_block, job_id=job_id
+        ) as burner:
+            yield burner
+
     # -- URL guard policies --------------------------------------------------------------------
 
     def policy(self, allowed_domains: list[str] | None, *, allow_writes: bool) -> Policy:
@@ -180,6 +261,9 @@ class Browsa:
     def readonly_policy(self, params: dict[str, Any]) -> Policy:
         # One-call tools never send writes: a page cannot post a form or a fetch body on their behalf.
         return self.policy(params.get("allowed_domains"), allow_writes=False)
+
+    def task_policy(self, params: dict[str, Any]) -> Policy:
+        return self.policy(params.get("allowed_domains"), allow_writes=bool(params.get("allow_writes", True)))
 
     # -- one-call tools -----------------------------------------------------------------------
 
@@ -291,14 +375,132 @@ class Browsa:
             caller.workspace_id, "batch", params, request_id=caller.request_id, progress_total=len(items), items=items
         )
 
+    # -- agent tasks --------------------------------------------------------------------------
+
+    async def run_task(
+        self,
+        caller: Caller,
+        task: str,
+        *,
+        llm: str | None = None,
+        llm_api_key: str | None = None,
+        initial_url: str | None = None,
+        max_steps: int = 20,
+        output: dict[str, Any] | None = None,
+        input: dict[str, Any] | None = None,
+        success_condition: str | None = None,
+        timeout_seconds: float = 900,
+        screenshots: ScreenshotOptions | dict[str, Any] | None = None,
+        fanout: int = 1,
+        max_credits: int | None = None,
+        allowed_domains: list[str] | None = None,
+        allow_writes: bool = True,
+        os_type: str | None = None,
+        country: str | None = None,
+        identity_id: str | None = None,
+        wait: float = 0,
+        on_progress: ProgressFn | None = None,
+    ) -> Job:
+        """Start a browser agent task (a job of kind "task"); with `wait`, long-poll it as get_job does.
+
+        `llm_api_key` is held in this process's memory only, never stored; see engine/agent_tasks.py.
+        """
+        policy = self.policy(allowed_domains, allow_writes=allow_writes)
+        if initial_url is not None:
+            initial_url = check_http_url(initial_url, field="initial_url")
+            self.precheck(initial_url, policy)
+        params, key = await self.tasks.task_params(
+            caller.workspace_id,
+            task,
+            llm=llm,
+            llm_api_key=llm_api_key,
+            initial_url=initial_url,
+            max_steps=max_steps,
+            output=output,
+            input=input,
+            success_condition=success_condition,
+            timeout_seconds=timeout_seconds,
+            screenshots=screenshots,
+            fanout=fanout,
+            max_credits=max_credits,
+            allowed_domains=allowed_domains,
+            allow_writes=allow_writes,
+            os_type=os_type,
+            country=country,
+            identity_id=identity_id,
+        )
+        job = await self.tasks.submit(
+            caller.workspace_id, caller.request_id, "task", params, key, progress_total=max_steps
+        )
+        if wait > 0:
+            job = await self.engine.wait(caller.workspace_id, job.id, wait, on_progress=on_progress)
+        return _with_hint(job)
+
+    async def batch_tasks(
+        self,
+        caller: Caller,
+        tasks: list[TaskRow],
+        *,
+        llm: str | None = None,
+        llm_api_key: str | None = None,
+        max_steps: int = 20,
+        concurrency: int | None = None,
+        allowed_domains: list[str] | None = None,
+        allow_writes: bool = True,
+    ) -> Job:
+        """A batch of agent tasks: each row its own status and result; one failing row never fails the batch."""
+        policy = self.policy(allowed_domains, allow_writes=allow_writes)
+
+        def check(url: str, name: str) -> str:
+            checked = check_http_url(url, field=name)
+            self.precheck(checked, policy)
+            return checked
+
+        params, items, key = await self.tasks.batch_params(
+            caller.workspace_id,
+            tasks,
+            check_url=check,
+            llm=llm,
+            llm_api_key=llm_api_key,
+            max_steps=max_steps,
+            concurrency=concurrency,
+            allowed_domains=allowed_domains,
+            allow_writes=allow_writes,
+        )
+        return _with_hint(
+            await self.tasks.submit(
+                caller.workspace_id, caller.request_id, "batch", params, key, progress_total=len(items), items=items
+            )
+        )
+
+    async def respond_to_job(self, caller: Caller, job_id: str, answer: str, *, secret: bool = False) -> Job:
+        """Answer a job in input_required; a secret answer is sealed in the vault and never shown to the model."""
+        return _with_hint(await self.tasks.respond(caller.workspace_id, job_id, answer, secret=secret))
+
     # -- jobs ---------------------------------------------------------------------------------
 
     async def get_job(
-        self, caller: Caller, job_id: str, *, wait: float = 0, on_progress: ProgressFn | None = None
+        self,
+        caller: Caller,
+        job_id: str,
+        *,
+        wait: float = 0,
+        on_progress: ProgressFn | None = None,
+        events_after: int | None = None,
+        events_limit: int = 20,
     ) -> Job:
+        """The job (long-polled with `wait`), its screenshots as resource URIs, and with `events_after` (an event
+        id, 0 for the start) the next `events_limit` events of its timeline."""
         if wait > 0:
-            return _with_hint(await self.engine.wait(caller.workspace_id, job_id, wait, on_progress=on_progress))
-        return _with_hint(await self.engine.get(caller.workspace_id, job_id))
+            job = await self.engine.wait(caller.workspace_id, job_id, wait, on_progress=on_progress)
+        else:
+            job = await self.engine.get(caller.workspace_id, job_id)
+        shots = await self.screenshot_files(job.id)
+        if shots:
+            job.screenshots = [f"browsa://jobs/{job.id}/screenshots/{n}" for n, _path in shots]
+        if events_after is not None:
+            job.events = await self.engine.jobs.events(job.id, after=max(0, events_after), limit=events_limit)
+        return _with_hint(job)
 
     async def list_jobs(
         self, caller: Caller, *, status: str | None = None, kind: str | None = None, limit: int = 20

@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 
-from mcp_browsa import __version__
+from mcp_browsa import __version__, admin, vault_cli
 from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.browser.discovery import BrowserNotFound, find_chromium, install_browser
 from mcp_browsa.config import Settings, load_settings
@@ -74,11 +74,13 @@ def ensure_browser(settings: Settings) -> None:
 
 async def _serve_stdio(settings: Settings, groups: tuple[str, ...] | None) -> None:
     from mcp_browsa.server import build_server
+    from mcp_browsa.stdio import serve_stdio
 
     async with Browsa(settings).running() as app:
         server = build_server(app, groups=groups)
-        # Returns when stdin reaches EOF: the host closed us. Leaving the block closes Chromium.
-        await _run_until_signal(server.run_stdio_async)
+        # Returns when stdin reaches EOF (the host closed us) or on SIGTERM/SIGINT, even with stdin still open.
+        # Leaving the block closes Chromium.
+        await _run_until_signal(lambda: serve_stdio(server))
 
 
 async def _serve_http(settings: Settings, args: argparse.Namespace, groups: tuple[str, ...] | None) -> None:
@@ -87,8 +89,13 @@ async def _serve_http(settings: Settings, args: argparse.Namespace, groups: tupl
 
     async with Browsa(settings).running() as app:
         server = build_server(app, groups=groups)
-        http_app = build_http_app(server, host=args.host, port=args.port)
+        keys = None if args.no_auth else app.keys
+        http_app = build_http_app(server, host=args.host, port=args.port, keys=keys, extra_hosts=args.allowed_host)
         _say(f"mcp-browsa {__version__}: streamable HTTP at http://{args.host}:{args.port}/mcp, SSE at /sse")
+        if keys is None:
+            _say("API keys are off (--no-auth): anything on this machine can use this server")
+        elif not await keys.active_count():
+            _say("no API key minted yet: every request gets 401 until you run `mcp-browsa keys mint`")
         await _run_until_signal(
             lambda: serve_http(http_app, host=args.host, port=args.port, log_level=settings.log_level)
         )
@@ -180,10 +187,11 @@ async def _cmd_job(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _cmd_credits(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "add" and (args.amount is None or args.amount <= 0):
+        _say("usage: mcp-browsa credits add N  (N > 0)")
+        return 2
     async with Browsa(settings).running(workers=False) as app:
         if args.action == "add":
-            if args.amount is None or args.amount <= 0:
-                raise SystemExit("usage: mcp-browsa credits add N  (N > 0)")
             await app.engine.ledger.top_up(Caller().workspace_id, args.amount, "top-up from the command line")
         credits = await app.credits(Caller(), limit=args.limit)
 
@@ -269,6 +277,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--transport", choices=["stdio", "http", "sse"], default="stdio")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8931)
+    s.add_argument("--no-auth", action="store_true", help="serve HTTP without API keys (loopback addresses only)")
+    s.add_argument(
+        "--allowed-host", action="append", metavar="HOST:PORT", help="another Host header to accept (repeat)"
+    )
 
     s = sub.add_parser("scrape", help="scrape one URL and print it")
     s.add_argument("url")
@@ -296,7 +308,20 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("doctor", help="check the browser, the data dir and the database")
     sub.add_parser("demo", help="serve a small local site and scrape it end to end")
+    admin.add_parsers(sub)
+    vault_cli.add_parser(sub)
+    _json_after_subcommands(p)
     return p
+
+
+def _json_after_subcommands(parser: argparse.ArgumentParser) -> None:
+    """Accept `--json` after any sub-command too (`mcp-browsa jobs --json`), not only before it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                # SUPPRESS: when absent here, the value parsed before the sub-command stands.
+                child.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="JSON output")
+                _json_after_subcommands(child)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,6 +343,10 @@ def main(argv: list[str] | None = None) -> int:
             anyio.run(_serve_stdio, settings, groups)
             return 0
         if command == "serve":
+            refusal = admin.no_auth_refusal(args)
+            if refusal:
+                _say(refusal)
+                return 2
             anyio.run(_serve_http, settings, args, groups)
             return 0
         if command == "install-browser":
@@ -330,6 +359,9 @@ def main(argv: list[str] | None = None) -> int:
             "credits": _cmd_credits,
             "doctor": _cmd_doctor,
             "demo": _cmd_demo,
+            "keys": admin.run_keys,
+            "webhooks": admin.run_webhooks,
+            "vault": vault_cli.run_vault,
         }
         return anyio.run(handlers[command], settings, args)
     except BrowsaError as exc:

@@ -11,6 +11,7 @@
     ├── TooManyRequests         TOO_MANY_REQUESTS      429 (retry_after)
     ├── UpstreamUnavailable     UPSTREAM_UNAVAILABLE   502
     └── InternalError           INTERNAL_ERROR         500
+        └── StorageUnavailable  INTERNAL_ERROR         507 (the data dir is full, read-only or failing)
 
 A tool call that fails returns `envelope()` as an MCP tool error; nothing else leaks out.
 """
@@ -29,6 +30,7 @@ __all__ = [
     "InsufficientCredit",
     "InternalError",
     "NotFound",
+    "StorageUnavailable",
     "TooManyRequests",
     "Unauthorized",
     "UpstreamUnavailable",
@@ -111,3 +113,9 @@ class UpstreamUnavailable(BrowsaError):
 class InternalError(BrowsaError):
     code = "INTERNAL_ERROR"
     status = 500
+
+
+class StorageUnavailable(InternalError):
+    """The database in the data dir cannot be written (or read): nothing of the failed call was saved."""
+
+    status = 507

@@ -1,6 +1,7 @@
 """The HTTP transports: streamable HTTP at /mcp and legacy SSE at /sse, in one Starlette app.
 
-Binds loopback by default and validates Host/Origin against DNS rebinding.
+Binds loopback by default; every request passes `auth.HttpSecurity` first (Host/Origin against DNS rebinding,
+then the API key, which picks the workspace).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 
+from mcp_browsa.auth import HttpSecurity
 from mcp_browsa.server import BrowsaServer
+from mcp_browsa.storage.keys import ApiKeyRepo
 
 __all__ = ["build_http_app", "serve_http", "transport_security"]
 
@@ -29,11 +32,20 @@ def transport_security(host: str, port: int, extra_hosts: list[str] | None = Non
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
-def build_http_app(server: BrowsaServer, *, host: str, port: int, extra_hosts: list[str] | None = None) -> Starlette:
+def build_http_app(
+    server: BrowsaServer,
+    *,
+    host: str,
+    port: int,
+    keys: ApiKeyRepo | None,
+    extra_hosts: list[str] | None = None,
+) -> Starlette:
+    """The ASGI app for /mcp, /sse and /messages/. `keys=None` serves without API keys (--no-auth, loopback only)."""
     security = transport_security(host, port, extra_hosts)
     app = server.streamable_http_app(host=host, transport_security=security)
     sse = server.sse_app(host=host, transport_security=security)
     app.router.routes.extend(sse.routes)
+    app.add_middleware(HttpSecurity, keys=keys, security=security)
     return app
 
 

@@ -43,6 +43,7 @@ class JobKind(str, Enum):
     EXTRACT = "extract"
     SCREENSHOT = "screenshot"
     BATCH = "batch"
+    LOGIN = "login"  # the login tool: vaulted credentials filled into one site's form
 
 
 class _Model(BaseModel):
@@ -60,13 +61,15 @@ class BatchItem(_Model):
 
 class Job(_Model):
     id: str = Field(description="Job id (UUID). Poll it with get_job.")
-    kind: JobKind = Field(description="task | scrape | extract | screenshot | batch")
+    kind: JobKind = Field(description="task | scrape | extract | screenshot | batch | login")
     status: JobStatus = Field(description="queued | running | input_required | completed | failed | cancelled")
     step_count: int = Field(0, description="Agent steps taken so far.")
     progress_done: int = Field(0, description="Units finished (steps, or batch rows).")
     progress_total: int = Field(0, description="Units planned (max steps, or batch rows).")
     credits_charged: int = Field(0, description="Credits this job has cost so far.")
     cost_usd: float = Field(0.0, description="LLM spend in USD recorded for this job.")
+    input_tokens: int = Field(0, description="LLM input tokens this job has used.")
+    output_tokens: int = Field(0, description="LLM output tokens this job has used.")
     agent_id: str | None = Field(None, description="Identity the job ran on, if any.")
     live_url: str | None = Field(None, description="Page the job is on now (while running).")
     created_at: float = Field(description="Unix time the job was created.")
@@ -79,7 +82,12 @@ class Job(_Model):
     request_id: str | None = Field(None, description="Id of the request that created the job.")
     last_action: str | None = Field(None, description="The newest step, in a few words.")
     items: list[BatchItem] | None = Field(None, description="Per-row status and results (batch jobs).")
-    events: list[JobEvent] | None = Field(None, description="Step timeline, when asked for.")
+    events: list[JobEvent] | None = Field(
+        None, description="Step timeline, when asked for (get_job events_after); the last id is the next cursor."
+    )
+    screenshots: list[str] | None = Field(
+        None, description="Resource URIs of the job's screenshots (browsa://jobs/{id}/screenshots/{n})."
+    )
     idempotent_replay: bool | None = Field(None, description="True when this response replays an earlier call.")
     hint: str | None = Field(None, description="What to do next, e.g. when to poll again.")
 

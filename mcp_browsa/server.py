@@ -21,13 +21,25 @@ from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.errors import BadRequest, BrowsaError, InternalError, NotFound, new_request_id
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
 
-__all__ = ["TOOL_GROUPS", "BrowsaServer", "build_server", "caller_for", "current_workspace"]
+__all__ = [
+    "REQUEST_ID_STATE_KEY",
+    "TOOL_GROUPS",
+    "WORKSPACE_STATE_KEY",
+    "BrowsaServer",
+    "build_server",
+    "caller_for",
+    "current_workspace",
+]
 
 log = logging.getLogger(__name__)
 
 # Set per request by the HTTP auth layer; stdio callers use the default workspace.
 current_workspace: contextvars.ContextVar[str] = contextvars.ContextVar("current_workspace", default=DEFAULT_WORKSPACE)
 _current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("browsa_request_id", default=None)
+# Keys of the ASGI scope state where the HTTP layer (auth.py) leaves the caller's workspace and request id. The
+# scope travels with the request into the tool's Context, so it does not depend on contextvars crossing tasks.
+WORKSPACE_STATE_KEY = "browsa.workspace"
+REQUEST_ID_STATE_KEY = "browsa.request_id"
 
 INSTRUCTIONS = """\
 mcp-browsa runs browser work as jobs. One-call tools (scrape, extract, screenshot) return the page
@@ -38,9 +50,21 @@ answer it with respond_to_job. Errors come back as {"code", "error", "request_id
 """
 
 
+def _http_state(ctx: Context[Any, Any] | None) -> dict[str, Any]:
+    """The HTTP layer's per-request state, or {} on stdio and outside a request."""
+    try:
+        request = ctx.request_context.request if ctx is not None else None
+    except ValueError:
+        return {}
+    scope = getattr(request, "scope", None)
+    state = scope.get("state") if isinstance(scope, dict) else None
+    return state if isinstance(state, dict) else {}
+
+
 def caller_for(ctx: Context[Any, Any] | None = None) -> Caller:
-    rid = _current_request_id.get() or new_request_id()
-    return Caller(workspace_id=current_workspace.get(), request_id=rid)
+    state = _http_state(ctx)
+    rid = _current_request_id.get() or state.get(REQUEST_ID_STATE_KEY) or new_request_id()
+    return Caller(workspace_id=state.get(WORKSPACE_STATE_KEY) or current_workspace.get(), request_id=rid)
 
 
 def _describe_validation(exc: ValidationError) -> str:
@@ -57,10 +81,12 @@ def _describe_validation(exc: ValidationError) -> str:
 
 def error_result(err: BrowsaError, request_id: str) -> CallToolResult:
     envelope = err.envelope(request_id)
+    log.info("tool error %s [%s]: %s", envelope["code"], envelope["request_id"], err.message)
     return CallToolResult(
         content=[TextContent(type="text", text=json.dumps(envelope, ensure_ascii=False))],
         structured_content=None,
         is_error=True,
+        _meta={"request_id": envelope["request_id"]},
     )
 
 
@@ -70,12 +96,16 @@ class BrowsaServer(MCPServer[Any]):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
-        request_id = new_request_id()
+        # Over HTTP the call shares the request id of the HTTP request carrying it (its X-Request-Id header).
+        request_id = _http_state(context).get(REQUEST_ID_STATE_KEY) or new_request_id()
         token = _current_request_id.set(request_id)
         try:
             if not isinstance(arguments, dict):
                 raise BadRequest("arguments must be a JSON object")
-            return await super().call_tool(name, arguments, context)
+            result = await super().call_tool(name, arguments, context)
+            if isinstance(result, CallToolResult):
+                result.meta = {**(result.meta or {}), "request_id": request_id}
+            return result
         except ToolError as exc:
             cause = exc.__cause__
             if isinstance(cause, BrowsaError):

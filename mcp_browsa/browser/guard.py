@@ -286,10 +286,12 @@ class EgressProxy:
     async def _answer(self, client: _Buffered, refused: _Refused) -> None:
         rule = refused.blocked.rule if refused.blocked else "proxy"
         body = f"mcp-browsa URL guard: {refused.message}\nrule: {rule}\n".encode()
+        # X-Browsa-Guard marks a policy refusal; a site the proxy could not reach (502/504) is not one.
+        mark = f"X-Browsa-Guard: {rule}" if refused.blocked else f"X-Browsa-Upstream-Error: {refused.status}"
         head = (
             f"HTTP/1.1 {refused.status} {_STATUS_TEXT.get(refused.status, 'Error')}\r\n"
             f"Content-Type: text/plain; charset=utf-8\r\nContent-Length: {len(body)}\r\n"
-            f"X-Browsa-Guard: {rule}\r\nConnection: close\r\nProxy-Connection: close\r\n\r\n"
+            f"{mark}\r\nConnection: close\r\nProxy-Connection: close\r\n\r\n"
         )
         try:
             await client.stream.send(head.encode("latin-1") + body)

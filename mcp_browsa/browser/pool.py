@@ -120,6 +120,22 @@ class BurnerPool:
                 self._tg.start_soon(self._dispose, spare)
         return None
 
+    def reserve_nowait(self) -> bool:
+        """Take a slot for a browser that lives outside the pool (an identity's own Chromium); False when full.
+
+        Identities count against BROWSA_MAX_BURNERS like contexts do; `unreserve()` gives the slot back.
+        """
+        try:
+            self._slots.acquire_nowait()
+        except anyio.WouldBlock:
+            return False
+        self.in_use += 1
+        return True
+
+    def unreserve(self) -> None:
+        self.in_use -= 1
+        self._slots.release()
+
     @asynccontextmanager
     async def acquire(
         self,

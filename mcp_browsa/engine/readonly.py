@@ -21,6 +21,7 @@ from mcp_browsa.browser.pool import BurnerPool
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.context import JobContext, Outcome
 from mcp_browsa.engine.scrape import PageFailure, load_page, page_content
+from mcp_browsa.errors import BrowsaError
 from mcp_browsa.models import JobStatus, PriceTable
 from mcp_browsa.storage.db import dumps, now
 
@@ -93,6 +94,14 @@ class ReadOnlyRunners:
                     full_page=bool(params.get("full_page", True)),
                     screenshot_path=shot,
                 )
+                # A script or meta refresh that sends the page to a refused URL after it loaded: what was read is
+                # the browser's "blocked" page, not content.
+                moved = next((b for b in blocked if b["navigation"]), None)
+                if moved is not None:
+                    raise PageFailure(
+                        "BLOCKED",
+                        f"{url} navigated to {moved['url']}, blocked by the URL guard ({moved['rule']}: {moved['reason']})",
+                    )
                 content.update(url=url, status=status, load_ms=round((time.monotonic() - t0) * 1000))
                 if shot is not None:
                     await ctx.write(_screenshot_row(ctx.id, shot_n, shot, content["final_url"]))
@@ -140,6 +149,8 @@ class ReadOnlyRunners:
                 else:
                     try:
                         outcome = await runner(ctx, idx, item)
+                    except BrowsaError as exc:
+                        outcome = Outcome.fail(exc.code, exc.message)
                     except Exception as exc:
                         if getattr(exc, "code", None) == "INSUFFICIENT_CREDIT":
                             outcome = Outcome.fail("INSUFFICIENT_CREDIT", str(exc))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import anyio
 from markdownify import markdownify
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
@@ -20,19 +21,34 @@ __all__ = ["FORMATS", "PageFailure", "WaitUntil", "load_page", "page_content"]
 FORMATS = ("html", "text", "links", "markdown", "screenshot")
 WaitUntil = Literal["load", "domcontentloaded", "networkidle", "commit"]
 
-_LINKS_JS = """() => Array.from(document.querySelectorAll('a[href]')).map(a => ({
+_LINKS_JS = """() => Array.from(document.querySelectorAll('a[href]')).slice(0, 5000).map(a => ({
   url: a.href, text: (a.innerText || a.getAttribute('aria-label') || '').trim().replace(/\\s+/g, ' ').slice(0, 200)
 })).filter(l => /^https?:/.test(l.url))"""
 
 # Content that is never part of the readable text: scripts, styles and page chrome. Links are made
 # absolute (`a.href` resolves against the page's base URL) so a reader of the markdown can follow them.
-_CLEAN_JS = """() => {
+_CLEAN_JS = """(cap) => {
   const root = document.body ? document.body.cloneNode(true) : document.documentElement.cloneNode(true);
   root.querySelectorAll('script,style,noscript,template,svg,iframe,nav,footer,header,aside,[hidden],[aria-hidden=true]')
       .forEach(n => n.remove());
   root.querySelectorAll('a[href]').forEach(a => a.setAttribute('href', a.href));
-  return root.innerHTML;
+  const html = root.innerHTML;
+  return [html.slice(0, cap), html.length];
 }"""
+_HTML_JS = """(cap) => {
+  const d = document.doctype;
+  const html = (d ? '<!DOCTYPE ' + d.name + '>' : '') + document.documentElement.outerHTML;
+  return [html.slice(0, cap), html.length];
+}"""
+_TEXT_JS = (
+    """(cap) => { const t = document.body ? document.body.innerText : ''; return [t.slice(0, cap), t.length]; }"""
+)
+
+# Only this much of a page's HTML or text leaves the browser, as a multiple of max_chars (markup and blank runs
+# shrink on the way to text), so a 50 MB page costs what a page of a few hundred KB does: converting it to
+# markdown all at once would hold the server up for half a minute.
+_READ_FACTOR = 8
+_READ_MIN = 200_000
 
 
 @dataclass
@@ -56,7 +72,8 @@ _NET_ERRORS = {
     "ERR_CERT": "the site's TLS certificate is not valid",
     "ERR_SSL": "TLS handshake failed",
     "ERR_TOO_MANY_REDIRECTS": "the page redirects in a loop",
-    "ERR_TUNNEL_CONNECTION_FAILED": "the URL guard refused the connection",
+    # Through the egress proxy this is any failed CONNECT; the runner calls it BLOCKED when the guard reported a block.
+    "ERR_TUNNEL_CONNECTION_FAILED": "no connection could be made (the host may not resolve, or refuses or ignores it)",
     "ERR_BLOCKED_BY_CLIENT": "the URL guard refused the request",
     "ERR_ABORTED": "the navigation was aborted",
     "ERR_EMPTY_RESPONSE": "the server sent an empty response",
@@ -68,16 +85,16 @@ def classify_navigation_error(exc: BaseException, url: str) -> PageFailure:
     text = str(exc)
     if isinstance(exc, PlaywrightTimeout) or "Timeout" in text.split("\n", 1)[0]:
         return PageFailure("TIMEOUT", f"{url} did not finish loading in time; try wait_until='domcontentloaded'")
+    if "Page crashed" in text or "Target crashed" in text:
+        return PageFailure(
+            "UPSTREAM_UNAVAILABLE", f"{url}: the page crashed its browser tab (most often by using too much memory)"
+        )
     m = re.search(r"net::(ERR_[A-Z_]+)", text)
     if m:
         err = m.group(1)
         for key, meaning in _NET_ERRORS.items():
             if err.startswith(key):
-                code = (
-                    "BLOCKED"
-                    if key in ("ERR_TUNNEL_CONNECTION_FAILED", "ERR_BLOCKED_BY_CLIENT")
-                    else ("UPSTREAM_UNAVAILABLE")
-                )
+                code = "BLOCKED" if key == "ERR_BLOCKED_BY_CLIENT" else "UPSTREAM_UNAVAILABLE"
                 return PageFailure(code, f"{url}: {meaning} ({err})")
         return PageFailure("UPSTREAM_UNAVAILABLE", f"{url}: {err}")
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
@@ -99,13 +116,29 @@ async def load_page(page: Page, url: str, *, wait_until: WaitUntil = "load", tim
     rule = await response.header_value("x-browsa-guard")
     if rule:
         raise PageFailure("BLOCKED", f"{url} was blocked by the URL guard ({rule}) at {response.url}")
+    if await response.header_value("x-browsa-upstream-error"):
+        # The proxy's own answer when it could not reach the site: the site is down, not blocked.
+        reason = (await response.text()).splitlines()[0].removeprefix("mcp-browsa URL guard: ")
+        raise PageFailure("UPSTREAM_UNAVAILABLE", f"{url}: {reason}; check the URL and that the site is up")
     return response.status
 
 
-def _trim(text: str, max_chars: int) -> tuple[str, bool]:
-    if len(text) <= max_chars:
+def _trim(text: str, max_chars: int, total: int | None = None) -> tuple[str, bool]:
+    """Cut `text` to max_chars; `total` is the length of the whole when only a prefix was read."""
+    unread = max(0, (total or 0) - len(text)) if total is not None else 0
+    if len(text) <= max_chars and not unread:
         return text, False
-    return text[:max_chars] + f"\n… [truncated: {len(text) - max_chars} more characters]", True
+    more = max(0, len(text) - max_chars) + unread
+    return text[:max_chars] + f"\n… [truncated: {more} more characters]", True
+
+
+async def _read(page: Page, script: str, cap: int) -> tuple[str, int]:
+    piece, total = await page.evaluate(script, cap)
+    return str(piece), int(total)
+
+
+def _markdown(html: str) -> str:
+    return _squeeze(markdownify(html, heading_style="ATX", strip=["img"]))
 
 
 async def page_content(
@@ -115,21 +148,42 @@ async def page_content(
     max_chars: int = 50_000,
     full_page: bool = True,
     screenshot_path: Path | None = None,
+    timeout: float = 30.0,
 ) -> dict[str, Any]:
-    """Collect the asked formats from a loaded page. Text formats are capped at max_chars each."""
+    """Collect the asked formats from a loaded page. Text formats are capped at max_chars each.
+
+    Raises PageFailure(TIMEOUT) when the page keeps the browser too busy to answer within `timeout` seconds
+    (a script spinning forever, endless dialogs).
+    """
+    try:
+        with anyio.fail_after(timeout):
+            return await _collect(page, formats, max_chars, full_page, screenshot_path)
+    except TimeoutError:
+        raise PageFailure(
+            "TIMEOUT", f"{page.url}: the page kept the browser busy; its content could not be read in {timeout:g} s"
+        ) from None
+
+
+async def _collect(
+    page: Page, formats: list[str], max_chars: int, full_page: bool, screenshot_path: Path | None
+) -> dict[str, Any]:
+    cap = max(_READ_MIN, max_chars * _READ_FACTOR)
     out: dict[str, Any] = {"final_url": page.url, "title": await page.title()}
     truncated = False
     if "html" in formats:
-        out["html"], t = _trim(await page.content(), max_chars)
+        html, total = await _read(page, _HTML_JS, cap)
+        out["html"], t = _trim(html, max_chars, total)
         truncated |= t
     if "text" in formats:
-        raw = await page.evaluate("() => document.body ? document.body.innerText : ''")
-        out["text"], t = _trim(_squeeze(str(raw)), max_chars)
+        raw, total = await _read(page, _TEXT_JS, cap)
+        text = _squeeze(raw)
+        out["text"], t = _trim(text, max_chars, len(text) + max(0, total - len(raw)))
         truncated |= t
     if "markdown" in formats:
-        cleaned = await page.evaluate(_CLEAN_JS)
-        md = markdownify(str(cleaned), heading_style="ATX", strip=["img"])
-        out["markdown"], t = _trim(_squeeze(md), max_chars)
+        cleaned, total = await _read(page, _CLEAN_JS, cap)
+        # Off the event loop: converting a few MB of HTML takes seconds the server would not answer in.
+        md = await anyio.to_thread.run_sync(_markdown, cleaned)
+        out["markdown"], t = _trim(md, max_chars, None if total <= len(cleaned) else len(md) + 1)
         truncated |= t
     if "links" in formats:
         links = await page.evaluate(_LINKS_JS)

@@ -13,12 +13,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import aiosqlite
 import anyio
 from anyio.abc import TaskGroup
 
 from mcp_browsa.engine.context import JobContext, LeaseLost, Outcome
 from mcp_browsa.engine.events import EngineEvent
 from mcp_browsa.engine.jobs import JobEngine
+from mcp_browsa.errors import BrowsaError
 from mcp_browsa.models import JobStatus
 from mcp_browsa.storage.jobs import READ_ONLY_KINDS, ClaimedJob, JobRepo
 
@@ -31,6 +33,13 @@ _EVENT_FOR = {
     JobStatus.FAILED: "job.failed",
     JobStatus.CANCELLED: "job.cancelled",
 }
+
+
+def _rescued_event(job_id: str, workspace_id: str, new_status: str) -> EngineEvent:
+    data: dict[str, Any] = {"job_id": job_id, "status": new_status}
+    if new_status == "failed":
+        data["error_code"] = "INTERRUPTED"
+    return EngineEvent(f"job.{new_status}", workspace_id, data, job_id=job_id)
 
 
 def process_owner_id() -> str:
@@ -80,10 +89,14 @@ class WorkerPool:
             held.scope.cancel()
 
     async def recover_dead(self) -> None:
-        """Expire the leases of dead processes on this host, then rescue every expired lease."""
+        """Expire the leases of dead processes on this host, then rescue every expired lease.
+
+        Queued jobs pinned to a dead process (agent tasks whose key it held) are rescued the same way.
+        """
         host = socket.gethostname()
         rows = await self.engine.db.fetchall(
-            "SELECT id, lease_owner FROM jobs WHERE status IN ('running','input_required') AND lease_owner LIKE ?",
+            "SELECT id, lease_owner FROM jobs WHERE status IN ('queued','running','input_required')"
+            " AND lease_owner LIKE ?",
             (host + ":%",),
         )
         dead = []
@@ -96,12 +109,14 @@ class WorkerPool:
         if dead:
             marks = ",".join("?" * len(dead))
             await self.engine.db.execute(f"UPDATE jobs SET lease_expires_at=0 WHERE id IN ({marks})", dead)
-        for job_id, workspace_id, new_status in await self.engine.jobs.recover_expired():
+
+        async def announce_end(conn: aiosqlite.Connection, job_id: str, workspace_id: str, new_status: str) -> None:
+            await self.engine.finish_event(conn, _rescued_event(job_id, workspace_id, new_status))
+
+        for job_id, workspace_id, new_status in await self.engine.jobs.recover_expired(announce_end):
             log.warning("recovered job %s from a dead worker: now %s", job_id, new_status)
-            if new_status == "failed":
-                await self.engine.bus.emit(
-                    EngineEvent("job.failed", workspace_id, {"job_id": job_id, "error_code": "INTERRUPTED"}, job_id)
-                )
+            if new_status in ("failed", "cancelled"):
+                await self.engine.bus.emit(_rescued_event(job_id, workspace_id, new_status))
             else:
                 self.engine.bus.job_changed(job_id)
         if await self.engine.jobs.next_queued_hint():
@@ -185,6 +200,9 @@ class WorkerPool:
         except LeaseLost:
             ctx.lost = True
             return Outcome.fail("INTERRUPTED", "lease lost")
+        except BrowsaError as exc:
+            # Expected failures (a browser that will not start, no credit left) keep their code and advice.
+            return Outcome.fail(exc.code, exc.message)
         except Exception as exc:
             if getattr(exc, "code", None) == "INSUFFICIENT_CREDIT":
                 return Outcome.fail("INSUFFICIENT_CREDIT", str(exc))

@@ -3,11 +3,13 @@
 Several processes may share one data dir: WAL, `BEGIN IMMEDIATE` for every write, a busy timeout.
 Durable transactions (ledger, idempotency) commit with `synchronous=FULL` so they survive power loss;
 the rest use NORMAL, which in WAL mode survives a process crash and saves an fsync per commit.
+A full, read-only or failing disk surfaces as StorageUnavailable naming the file, never as a raw SQLite error.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -19,10 +21,37 @@ from typing import Any
 import aiosqlite
 import anyio
 
-__all__ = ["Database", "Row", "dumps", "loads", "now"]
+from mcp_browsa.errors import StorageUnavailable
+
+__all__ = ["Database", "Row", "dumps", "loads", "now", "storage_fault"]
+
+log = logging.getLogger(__name__)
 
 Row = sqlite3.Row
 BUSY_TIMEOUT_MS = 15_000
+
+# SQLite result codes that blame the disk rather than the statement (primary codes; extended ones are masked),
+# with the message text for Pythons whose sqlite3 errors carry no code.
+_STORAGE_FAULTS: dict[int, tuple[str, str]] = {
+    13: ("database or disk is full", "the disk is full; free some space"),
+    8: ("readonly database", "the database is read-only (file permissions or a read-only mount)"),
+    10: ("disk i/o error", "the disk fails (an I/O error; it may have gone read-only)"),
+    14: ("unable to open database file", "the database file cannot be opened"),
+}
+
+
+def storage_fault(exc: BaseException, path: Path, *, writing: bool = True) -> StorageUnavailable | None:
+    """The StorageUnavailable that `exc` amounts to, or None when it is not the disk's fault."""
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    code = getattr(exc, "sqlite_errorcode", None)
+    text = str(exc).lower()
+    for primary, (needle, meaning) in _STORAGE_FAULTS.items():
+        if (code is not None and code & 0xFF == primary) or (code is None and needle in text):
+            if writing:
+                return StorageUnavailable(f"the data dir cannot be written: {meaning} ({path}); nothing was saved")
+            return StorageUnavailable(f"the data dir cannot be read: {meaning} ({path})")
+    return None
 
 
 def now() -> float:
@@ -115,19 +144,40 @@ class Database:
         assert self._writer is not None, "database is not open"
         async with self._write_lock:
             conn = self._writer
-            if durable != self._writer_full:
-                await conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-                self._writer_full = durable
-            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                # A transaction a failed ROLLBACK left open would make every later BEGIN fail.
+                await self._rollback(conn)
+                if durable != self._writer_full:
+                    await conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+                    self._writer_full = durable
+                await conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                fault = storage_fault(exc, self.path)
+                if fault is None:
+                    raise
+                raise fault from exc
             try:
                 yield conn
-            except BaseException:
-                with anyio.CancelScope(shield=True):
-                    await conn.execute("ROLLBACK")
-                raise
-            else:
                 with anyio.CancelScope(shield=True):
                     await conn.execute("COMMIT")
+            except BaseException as exc:
+                with anyio.CancelScope(shield=True):
+                    await self._rollback(conn)
+                fault = storage_fault(exc, self.path)
+                if fault is not None:
+                    raise fault from exc
+                raise
+
+    @staticmethod
+    async def _rollback(conn: aiosqlite.Connection) -> None:
+        """Roll back what is open. SQLite itself rolls back on a full disk or an I/O error, and a second ROLLBACK
+        would then raise "no transaction is active" over the error that matters."""
+        if not conn.in_transaction:
+            return
+        try:
+            await conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.warning("rollback failed; the transaction is retried on the next write", exc_info=True)
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """One statement in its own write transaction; returns the number of rows changed."""
@@ -136,18 +186,28 @@ class Database:
             return cur.rowcount
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
-        assert self._reader is not None, "database is not open"
-        cur = await self._reader.execute(sql, tuple(params))
-        row = await cur.fetchone()
-        await cur.close()
-        return row  # type: ignore[no-any-return]
+        rows = await self._read(sql, params, one=True)
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        return await self._read(sql, params, one=False)
+
+    async def _read(self, sql: str, params: Iterable[Any], *, one: bool) -> list[sqlite3.Row]:
         assert self._reader is not None, "database is not open"
-        cur = await self._reader.execute(sql, tuple(params))
-        rows = await cur.fetchall()
-        await cur.close()
-        return list(rows)
+        try:
+            cur = await self._reader.execute(sql, tuple(params))
+            try:
+                if one:
+                    row = await cur.fetchone()
+                    return [] if row is None else [row]
+                return list(await cur.fetchall())
+            finally:
+                await cur.close()
+        except sqlite3.Error as exc:
+            fault = storage_fault(exc, self.path, writing=False)
+            if fault is None:
+                raise
+            raise fault from exc
 
     async def integrity_check(self) -> str:
         row = await self.fetchone("PRAGMA integrity_check")

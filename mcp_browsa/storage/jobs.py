@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiosqlite
@@ -15,11 +16,18 @@ import aiosqlite
 from mcp_browsa.models import TERMINAL, BatchItem, Job, JobEvent, JobStatus
 from mcp_browsa.storage.db import Database, dumps, loads, now
 
-__all__ = ["READ_ONLY_KINDS", "ClaimedJob", "JobRepo", "job_from_row"]
+# (conn, job_id, workspace_id, new_status) called inside the transaction that ends a rescued job.
+EndHook = Callable[[aiosqlite.Connection, str, str, str], Awaitable[None]]
+
+__all__ = ["READ_ONLY_KINDS", "ClaimedJob", "EndHook", "JobRepo", "job_from_row"]
 
 # Kinds that never change anything outside the browser: safe to run again after a crash.
 READ_ONLY_KINDS = ("scrape", "extract", "screenshot", "batch")
 _ACTIVE = ("queued", "running", "input_required")
+_INTERRUPTED = (
+    "the server running this task stopped mid-run; agent tasks are not re-run automatically"
+    " because they may have changed something (submit it again if that is safe)"
+)
 
 
 def job_from_row(row: sqlite3.Row) -> Job:
@@ -161,16 +169,21 @@ class JobRepo:
     # -- leases -------------------------------------------------------------------------------
 
     async def claim(self, owner: str, lease_seconds: float) -> ClaimedJob | None:
-        """Take the oldest queued job with a fresh lease, or None when the queue is empty."""
+        """Take the oldest queued job with a fresh lease, or None when the queue is empty.
+
+        A queued job may be pinned to one worker (its lease_owner is set): agent tasks whose API key only that
+        process holds in memory. Other workers pass over it.
+        """
         token = uuid.uuid4().hex
         t = now()
         async with self.db.transaction() as conn:
             cur = await conn.execute(
                 "UPDATE jobs SET status='running', lease_owner=?, lease_token=?, lease_expires_at=?,"
                 " started_at=COALESCE(started_at, ?), attempts=attempts+1"
-                " WHERE id=(SELECT id FROM jobs WHERE status='queued' ORDER BY created_at, rowid LIMIT 1)"
+                " WHERE id=(SELECT id FROM jobs WHERE status='queued' AND (lease_owner IS NULL OR lease_owner=?)"
+                " ORDER BY created_at, rowid LIMIT 1)"
                 " RETURNING *",
-                (owner, token, t + lease_seconds, t),
+                (owner, token, t + lease_seconds, t, owner),
             )
             row = await cur.fetchone()
             await cur.close()
@@ -253,17 +266,21 @@ class JobRepo:
         row = await self.db.fetchone("SELECT cancel_requested FROM jobs WHERE id=?", (job_id,))
         return bool(row and row["cancel_requested"])
 
-    async def recover_expired(self) -> list[tuple[str, str, str]]:
+    async def recover_expired(self, on_end: EndHook | None = None) -> list[tuple[str, str, str]]:
         """Jobs whose lease ran out: read-only kinds go back to the queue, agent tasks fail INTERRUPTED.
 
-        Returns (job_id, workspace_id, new_status) for each job touched.
+        `on_end(conn, job_id, workspace_id, new_status)` runs in the same transaction for each job that ends
+        here, so whatever announces a job's end (the webhook outbox) commits with it.
+
+        A queued job pinned to a dead worker is included (its lease_expires_at is set to 0 by the sweeper),
+        as are the agent task rows a batch was running. Returns (job_id, workspace_id, new_status) per job.
         """
         touched: list[tuple[str, str, str]] = []
         t = now()
         async with self.db.transaction() as conn:
             cur = await conn.execute(
                 "SELECT id, kind, workspace_id, cancel_requested, lease_owner FROM jobs"
-                " WHERE status IN ('running','input_required') AND lease_expires_at < ?",
+                " WHERE status IN ('queued','running','input_required') AND lease_expires_at < ?",
                 (t,),
             )
             for row in await cur.fetchall():
@@ -277,6 +294,12 @@ class JobRepo:
                     )
                 elif kind in READ_ONLY_KINDS:
                     new = "queued"
+                    # Agent task rows of a batch may have changed something: they end INTERRUPTED, never re-run.
+                    await conn.execute(
+                        "UPDATE batch_items SET status='failed', error_code='INTERRUPTED', error_message=?,"
+                        " completed_at=? WHERE job_id=? AND status='running' AND json_extract(params, '$.kind')='task'",
+                        (_INTERRUPTED, t, job_id),
+                    )
                     await conn.execute(
                         "UPDATE jobs SET status='queued', lease_owner=NULL, lease_token=NULL, lease_expires_at=NULL"
                         " WHERE id=?",
@@ -291,15 +314,12 @@ class JobRepo:
                     await conn.execute(
                         "UPDATE jobs SET status='failed', error_code='INTERRUPTED', completed_at=?,"
                         " error_message=?, lease_owner=NULL, lease_token=NULL, lease_expires_at=NULL WHERE id=?",
-                        (
-                            t,
-                            "the server running this task stopped mid-run; agent tasks are not re-run automatically"
-                            " because they may have changed something (submit it again if that is safe)",
-                            job_id,
-                        ),
+                        (t, _INTERRUPTED, job_id),
                     )
                 await self.add_event(
                     conn, job_id, "job.recovered", {"new_status": new, "dead_owner": row["lease_owner"]}
                 )
+                if on_end is not None and new != "queued":
+                    await on_end(conn, job_id, row["workspace_id"], new)
                 touched.append((job_id, row["workspace_id"], new))
         return touched

@@ -15,12 +15,18 @@ __all__ = ["register_all"]
 
 
 def register_all(server: BrowsaServer, app: Browsa, groups: set[str]) -> None:
-    from mcp_browsa.tools import account, jobs, quick, resources
+    from mcp_browsa.tools import account, identities, jobs, login, quick, resources, tasks, webhooks
 
     if "quick" in groups:
         quick.register(server, app)
     if "tasks" in groups:
         jobs.register(server, app)
+        tasks.register(server, app)
     if "account" in groups:
         account.register(server, app)
+    if "webhooks" in groups:
+        webhooks.register(server, app)
+    if "identities" in groups:
+        identities.register(server, app)
+        login.register(server, app)
     resources.register(server, app)

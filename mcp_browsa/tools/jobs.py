@@ -3,22 +3,24 @@
 A host that cuts calls at ~60 s polls get_job with wait ≤ 50; it returns the moment the job ends.
 """
 
+import time
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
-from mcp_types import CallToolResult, ToolAnnotations
+from mcp_types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import Field
 
 from mcp_browsa.app import Browsa
 from mcp_browsa.models import Job, JobList
 from mcp_browsa.server import BrowsaServer, caller_for
-from mcp_browsa.tools.results import job_result, progress_reporter
+from mcp_browsa.tools.results import job_result
+from mcp_browsa.tools.waiting import QuestionState, follow_job, job_call, resume
 
 __all__ = ["JobId", "register"]
 
 JobId = Annotated[str, Field(min_length=1, max_length=100, description="The job id (UUID) a tool returned.")]
 Status = Literal["queued", "running", "input_required", "completed", "failed", "cancelled"]
-Kind = Literal["task", "scrape", "extract", "screenshot", "batch"]
+Kind = Literal["task", "scrape", "extract", "screenshot", "batch", "login"]
 
 
 def register(server: BrowsaServer, app: Browsa) -> None:
@@ -32,14 +34,40 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             ),
         ] = 25,
         include_screenshots: Annotated[bool, Field(description="Attach the job's screenshots as images.")] = False,
+        events_after: Annotated[
+            int | None,
+            Field(
+                ge=0,
+                description="Include the step timeline: events after this event id (0 = from the start). Page"
+                " through it by passing the last id you got.",
+            ),
+        ] = None,
+        events_limit: Annotated[int, Field(ge=1, le=200, description="Most events per call.")] = 20,
         ctx: Context[Any, Any] | None = None,
-    ) -> Annotated[CallToolResult, Job]:
+    ) -> Annotated[CallToolResult, Job] | InputRequiredResult:
         """Get a job's status and result, waiting up to `wait` seconds for it to finish.
 
         Sends progress notifications (step N of max, last action) while waiting. Poll again if still running.
+        A task in input_required has a `question`: your client may be asked it directly; else use respond_to_job.
+        Screenshots are listed as resources (browsa://jobs/{id}/screenshots/{n}).
         """
-        job = await app.get_job(caller_for(ctx), job_id, wait=wait, on_progress=progress_reporter(ctx))
-        return await job_result(app, job, images=include_screenshots)
+        caller = caller_for(ctx)
+        state = QuestionState.parse(ctx)
+        if state is not None and ctx is not None:
+            return await resume(
+                app,
+                ctx,
+                caller,
+                state,
+                images=include_screenshots,
+                events_after=events_after,
+                events_limit=events_limit,
+            )
+        until = time.time() + wait
+        job = await follow_job(
+            app, ctx, caller, job_id, until=until, events_after=events_after, events_limit=events_limit
+        )
+        return await job_call(app, ctx, caller, job, until=until, images=include_screenshots)
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=True))
     async def list_jobs(

@@ -7,9 +7,29 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-__all__ = ["keyword_param"]
+from pydantic import Field
+
+__all__ = ["LlmKey", "LlmSpec", "keyword_param"]
+
+# The model and key of agent work, shared by run_task and batch (tasks).
+LlmSpec = Annotated[
+    str | None,
+    Field(
+        max_length=500,
+        description='Model as "provider:model" or "openai:MODEL@http://host:port/v1" (any OpenAI-compatible server).'
+        ' Default: the server\'s BROWSA_LLM, else "anthropic:claude-haiku-4-5".',
+    ),
+]
+LlmKey = Annotated[
+    str | None,
+    Field(
+        max_length=1000,
+        description="The vendor API key for this work only: kept in the server's memory, never stored or logged."
+        " Default: the server's BROWSA_LLM_API_KEY / ANTHROPIC_API_KEY / OPENAI_API_KEY.",
+    ),
+]
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 

@@ -13,9 +13,11 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from mcp_browsa.app import Browsa
+from mcp_browsa.engine.agent_tasks import MAX_BATCH_TASKS, TaskRow
+from mcp_browsa.errors import BadRequest
 from mcp_browsa.models import Job
 from mcp_browsa.server import BrowsaServer, caller_for
-from mcp_browsa.tools.params import keyword_param
+from mcp_browsa.tools.params import LlmKey, LlmSpec, keyword_param
 from mcp_browsa.tools.results import job_result, raise_if_failed
 
 __all__ = ["register"]
@@ -40,6 +42,16 @@ AllowedDomains = Annotated[
         description='Only these hosts may be contacted (`*.example.com` wildcards; ["*"] = any). Default: any.',
     ),
 ]
+IdempotencyKey = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=255,
+        description="Makes retrying safe: the first response is stored for 24 h, and a retry with the same key and"
+        " arguments returns it (idempotent_replay: true) instead of starting new work. The same key with other"
+        " arguments is IDEMPOTENCY_CONFLICT.",
+    ),
+]
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 
 
@@ -61,6 +73,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         timeout_seconds: Annotated[float, Field(ge=1, le=120, description="Page load timeout.")] = 30,
         async_: Async = False,
         allowed_domains: AllowedDomains = None,
+        idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
         """Load a page in a real browser and return its rendered content (markdown by default).
@@ -68,16 +81,33 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         Answers in the same call when the page is ready in time; otherwise returns a job to poll with get_job.
         A screenshot comes back as image content too.
         """
-        job = await app.scrape(
-            caller_for(ctx),
-            url,
-            formats=list(formats),
-            max_chars=max_chars,
-            full_page=full_page,
-            wait_until=wait_until,
-            timeout_seconds=timeout_seconds,
-            wait=sync_wait(async_, timeout_seconds),
-            allowed_domains=allowed_domains,
+        caller = caller_for(ctx)
+        params = {
+            "url": url,
+            "formats": list(formats),
+            "max_chars": max_chars,
+            "full_page": full_page,
+            "wait_until": wait_until,
+            "timeout_seconds": timeout_seconds,
+            "async": async_,
+            "allowed_domains": allowed_domains,
+        }
+        job = await app.idempotent(
+            caller,
+            "scrape",
+            idempotency_key,
+            params,
+            lambda: app.scrape(
+                caller,
+                url,
+                formats=list(formats),
+                max_chars=max_chars,
+                full_page=full_page,
+                wait_until=wait_until,
+                timeout_seconds=timeout_seconds,
+                wait=sync_wait(async_, timeout_seconds),
+                allowed_domains=allowed_domains,
+            ),
         )
         return await job_result(app, raise_if_failed(job), images="screenshot" in formats)
 
@@ -94,22 +124,38 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         max_chars: MaxChars = 50_000,
         async_: Async = False,
         allowed_domains: AllowedDomains = None,
+        idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
         """Get a page's cleaned text beside your schema or prompt, ready for you to extract from.
 
         Exactly one of `schema` or `prompt` is required. The result's `content` is the page as markdown.
         """
-        job = await app.extract(
-            caller_for(ctx),
-            url,
-            schema=schema,
-            prompt=prompt,
-            max_chars=max_chars,
-            wait=sync_wait(async_, 30),
-            allowed_domains=allowed_domains,
+        caller = caller_for(ctx)
+        params = {
+            "url": url,
+            "schema": schema,
+            "prompt": prompt,
+            "max_chars": max_chars,
+            "async": async_,
+            "allowed_domains": allowed_domains,
+        }
+        job = await app.idempotent(
+            caller,
+            "extract",
+            idempotency_key,
+            params,
+            lambda: app.extract(
+                caller,
+                url,
+                schema=schema,
+                prompt=prompt,
+                max_chars=max_chars,
+                wait=sync_wait(async_, 30),
+                allowed_domains=allowed_domains,
+            ),
         )
-        return await job_result(app, job)
+        return await job_result(app, raise_if_failed(job))
 
     @server.tool(annotations=READ_ONLY)
     @keyword_param("async_", "async")
@@ -118,40 +164,109 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         full_page: Annotated[bool, Field(description="Capture the whole page, not only the viewport.")] = True,
         async_: Async = False,
         allowed_domains: AllowedDomains = None,
+        idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
         """Take a PNG screenshot of a page; it comes back as image content."""
-        job = await app.screenshot(
-            caller_for(ctx), url, full_page=full_page, wait=sync_wait(async_, 30), allowed_domains=allowed_domains
+        caller = caller_for(ctx)
+        params = {"url": url, "full_page": full_page, "async": async_, "allowed_domains": allowed_domains}
+        job = await app.idempotent(
+            caller,
+            "screenshot",
+            idempotency_key,
+            params,
+            lambda: app.screenshot(
+                caller, url, full_page=full_page, wait=sync_wait(async_, 30), allowed_domains=allowed_domains
+            ),
         )
         return await job_result(app, raise_if_failed(job), images=True)
 
-    @server.tool(annotations=READ_ONLY)
+    # Not read-only: a batch of agent tasks may submit forms.
+    @server.tool(annotations=ToolAnnotations(open_world_hint=True))
     async def batch(
         urls: Annotated[
-            list[Annotated[str, Field(max_length=4096)]],
+            list[Annotated[str, Field(max_length=4096)]] | None,
             Field(min_length=1, max_length=1000, description="URLs to scrape, each in its own burner."),
-        ],
+        ] = None,
         formats: Annotated[
             list[Format], Field(min_length=1, max_length=5, description="Formats per URL, as in scrape.")
         ] = ["markdown"],  # noqa: B006
         max_chars: MaxChars = 20_000,
         concurrency: Annotated[
-            int | None, Field(ge=1, le=20, description="How many URLs at once (capped by the burner limit).")
+            int | None, Field(ge=1, le=20, description="How many rows at once (capped by the burner limit).")
         ] = None,
         allowed_domains: AllowedDomains = None,
+        tasks: Annotated[
+            list[TaskRow] | None,
+            Field(
+                min_length=1,
+                max_length=MAX_BATCH_TASKS,
+                description="Agent tasks instead of URLs: each row {instruction, url, input, output,"
+                " success_condition, timeout_seconds} runs as its own browser agent.",
+            ),
+        ] = None,
+        llm: LlmSpec = None,
+        llm_api_key: LlmKey = None,
+        max_steps: Annotated[int, Field(ge=1, le=100, description="Most steps per agent task.")] = 20,
+        allow_writes: Annotated[bool, Field(description="Let agent tasks submit forms and send writes.")] = True,
+        idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
-        """Scrape many URLs as one job. Returns at once; poll get_job for per-row status and results.
+        """Scrape many URLs, or run many agent tasks (`tasks`), as one job. Returns at once; poll get_job.
 
-        One failing URL never fails the batch: each row has its own status.
+        Give exactly one of `urls` or `tasks`. One failing row never fails the batch: each row has its own
+        status, result and error code.
         """
-        job = await app.batch_urls(
-            caller_for(ctx),
-            list(urls),
-            formats=list(formats),
-            max_chars=max_chars,
-            concurrency=concurrency,
-            allowed_domains=allowed_domains,
+        caller = caller_for(ctx)
+        if (urls is None) == (tasks is None):
+            raise BadRequest("give exactly one of `urls` (pages to scrape) or `tasks` (agent tasks)")
+        if tasks is not None:
+            rows = list(tasks)
+            task_params = {
+                "tasks": [r.model_dump() for r in rows],
+                "llm": llm,
+                "max_steps": max_steps,
+                "concurrency": concurrency,
+                "allowed_domains": allowed_domains,
+                "allow_writes": allow_writes,
+            }
+            job = await app.idempotent(
+                caller,
+                "batch",
+                idempotency_key,
+                task_params,
+                lambda: app.batch_tasks(
+                    caller,
+                    rows,
+                    llm=llm,
+                    llm_api_key=llm_api_key,
+                    max_steps=max_steps,
+                    concurrency=concurrency,
+                    allowed_domains=allowed_domains,
+                    allow_writes=allow_writes,
+                ),
+            )
+            return await job_result(app, job)
+        urls = list(urls or [])
+        params = {
+            "urls": list(urls),
+            "formats": list(formats),
+            "max_chars": max_chars,
+            "concurrency": concurrency,
+            "allowed_domains": allowed_domains,
+        }
+        job = await app.idempotent(
+            caller,
+            "batch",
+            idempotency_key,
+            params,
+            lambda: app.batch_urls(
+                caller,
+                list(urls),
+                formats=list(formats),
+                max_chars=max_chars,
+                concurrency=concurrency,
+                allowed_domains=allowed_domains,
+            ),
         )
         return await job_result(app, job)

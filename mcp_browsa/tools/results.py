@@ -37,14 +37,16 @@ def _image(path: str) -> ImageContent | None:
 async def job_result(app: Browsa, job: Job, *, images: bool = False) -> CallToolResult:
     """The job as structuredContent and JSON text; its screenshots as image content when `images`."""
     data: dict[str, Any] = job.model_dump(mode="json", exclude_none=True)
-    content: list[ContentBlock] = [TextContent(type="text", text=json.dumps(data, ensure_ascii=False))]
+    pictures: list[ContentBlock] = []
     if images and job.status == "completed":
         for n, path in await app.screenshot_files(job.id):
             img = _image(path)
             if img is not None:
-                content.append(img)
+                pictures.append(img)
                 data.setdefault("screenshot_resources", []).append(f"browsa://jobs/{job.id}/screenshots/{n}")
-    return CallToolResult(content=content, structured_content=data)
+    # The text is the structured content serialized, resource links included, for hosts that read only text.
+    text = TextContent(type="text", text=json.dumps(data, ensure_ascii=False))
+    return CallToolResult(content=[text, *pictures], structured_content=data)
 
 
 def progress_reporter(ctx: Context[Any, Any] | None) -> ProgressFn | None:

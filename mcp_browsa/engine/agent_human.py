@@ -1,0 +1,119 @@
+"""The `input_required` hand-off: the running task asks a human, `respond_to_job` answers, the task goes on.
+
+The worker keeps its lease and its browser while it waits. An answer reaches it through the jobs table, so a
+respond_to_job in another process works too. A secret answer is sealed into the vault under a name for this job
+(deleted when the job ends); the jobs table, the events and the model only ever see that name.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+import anyio
+
+from mcp_browsa.engine.context import JobContext
+from mcp_browsa.engine.observation import MASK
+from mcp_browsa.storage.db import Database
+from mcp_browsa.storage.jobs import JobRepo
+from mcp_browsa.vault import Vault
+from mcp_browsa.webhooks import enqueue_event
+from mcp_browsa.webhooks.events import job_event_data
+
+__all__ = ["ASKED_EVENT", "HUMAN_WAIT_SECONDS", "HumanAnswer", "HumanChannel", "deliver_answer"]
+
+ASKED_EVENT = "job.input_required"
+HUMAN_WAIT_SECONDS = 3600.0  # how long a task holds its browser waiting for an answer
+
+
+@dataclass(frozen=True)
+class HumanAnswer:
+    """`text` is the answer itself, or for a secret answer the vault name to write as {{secret:NAME}}."""
+
+    text: str
+    secret: bool
+
+
+async def deliver_answer(
+    db: Database, vault: Vault, workspace_id: str, job_id: str, answer: str, *, secret: bool
+) -> bool:
+    """Store the answer for the waiting worker; False when the job is not waiting (or was answered already)."""
+    if secret:
+        stored = {"secret": True, "name": await vault.put_job_answer(workspace_id, job_id, answer)}
+    else:
+        stored = {"secret": False, "text": answer}
+    async with db.transaction() as conn:
+        cur = await conn.execute(
+            "UPDATE jobs SET answer=? WHERE id=? AND status='input_required' AND answer IS NULL",
+            (json.dumps(stored), job_id),
+        )
+        if cur.rowcount != 1:
+            return False
+        shown = MASK if secret else answer[:500]
+        await JobRepo.add_event(conn, job_id, "human.answered", {"secret": secret, "answer": shown})
+    return True
+
+
+class HumanChannel:
+    """Asks the human for one running task and waits (cancellable) for the answer."""
+
+    def __init__(self, ctx: JobContext, *, poll_interval: float, max_wait: float = HUMAN_WAIT_SECONDS) -> None:
+        self.ctx = ctx
+        self.poll_interval = poll_interval
+        self.max_wait = max_wait
+        self.asked = 0
+
+    async def ask(self, question: str, *, step: int, on_wait: Callable[[], None] | None = None) -> HumanAnswer | str:
+        """The human's answer, or a reason string when none came (cancelled, or no answer in time)."""
+        self.asked += 1
+        ctx = self.ctx
+        asked = {"question": question, "step": step}
+
+        async def enter(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "UPDATE jobs SET status='input_required', question=?, answer=NULL, last_action=? WHERE id=?",
+                (question, f"step {step}: asked the user: {question[:120]}", ctx.id),
+            )
+            base = {"job_id": ctx.id, "kind": ctx.job.kind, "status": "input_required", "question": question}
+            await enqueue_event(conn, ctx.workspace_id, ASKED_EVENT, await job_event_data(conn, ctx.id, base))
+
+        await ctx.write(enter, event=(ASKED_EVENT, asked))
+        await ctx.emit(ASKED_EVENT, {"job_id": ctx.id, "question": question})
+        if on_wait is not None:
+            on_wait()
+        try:
+            raw = await self._wait()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await ctx.write(_resume(ctx.id))
+        if raw is None:
+            return "cancelled" if ctx.cancelled else f"no answer within {self.max_wait / 60:g} minutes"
+        stored = json.loads(raw)
+        if stored.get("secret"):
+            return HumanAnswer(str(stored.get("name", "")), secret=True)
+        return HumanAnswer(str(stored.get("text", "")), secret=False)
+
+    async def _wait(self) -> str | None:
+        deadline = time.monotonic() + self.max_wait
+        db, bus = self.ctx.engine.db, self.ctx.engine.bus
+        while not self.ctx.cancelled and time.monotonic() < deadline:
+            row = await db.fetchone("SELECT answer FROM jobs WHERE id=?", (self.ctx.id,))
+            if row is not None and row["answer"] is not None:
+                return str(row["answer"])
+            # Woken at once by an answer or a cancel in this process; the poll sees other processes' answers.
+            await bus.wait_job(self.ctx.id, min(self.poll_interval, max(0.0, deadline - time.monotonic())))
+        return None
+
+
+def _resume(job_id: str) -> Callable[[aiosqlite.Connection], Any]:
+    async def write(conn: aiosqlite.Connection) -> None:
+        await conn.execute(
+            "UPDATE jobs SET status='running', question=NULL, answer=NULL WHERE id=? AND status='input_required'",
+            (job_id,),
+        )
+
+    return write

@@ -1,0 +1,273 @@
+"""The job runner for agent tasks: the model with the task's key, a browser per attempt, fanout, batch task rows.
+
+Each attempt pays for its burner before it starts and for its minutes after; `fanout=N` races N burners,
+the first success wins and the others are cancelled, having paid only for the steps they took.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import time
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+import anyio
+
+from mcp_browsa.browser.netpolicy import Policy
+from mcp_browsa.browser.pool import Burner
+from mcp_browsa.config import Settings
+from mcp_browsa.engine.agent import AgentAttempt, TaskSetup
+from mcp_browsa.engine.agent_human import HumanChannel
+from mcp_browsa.engine.agent_steps import ScreenshotPlan, StepRecorder
+from mcp_browsa.engine.agent_tasks import AgentTasks
+from mcp_browsa.engine.agent_walls import GuardWatch
+from mcp_browsa.engine.context import JobContext, LeaseLost, Outcome
+from mcp_browsa.engine.tabs import Tabs
+from mcp_browsa.errors import BrowsaError
+from mcp_browsa.llm import DEFAULT_TIMEOUT, ClosableChatModel, LLMError, RetryPolicy, make_chat_model, parse_llm_spec
+from mcp_browsa.models import JobStatus, PriceTable
+from mcp_browsa.vault import Vault
+
+__all__ = ["AgentRunner", "BrowserFor"]
+
+log = logging.getLogger(__name__)
+
+KEY_LOST = (
+    "the API key given with this task was held only in the memory of the server process that accepted it, and that"
+    " process stopped; submit the task again"
+)
+
+
+class BrowserFor(Protocol):
+    """`Browsa.browser_for`: the browser a job runs in (a burner, or an identity's session)."""
+
+    def __call__(
+        self,
+        workspace_id: str,
+        params: dict[str, Any],
+        *,
+        policy: Policy,
+        on_block: Any = None,
+        job_id: str | None = None,
+    ) -> AbstractAsyncContextManager[Burner]: ...
+
+
+class PolicyFor(Protocol):
+    def __call__(self, params: dict[str, Any]) -> Policy: ...
+
+
+class AgentRunner:
+    def __init__(
+        self,
+        *,
+        tasks: AgentTasks,
+        vault: Vault,
+        settings: Settings,
+        prices: PriceTable,
+        browser_for: BrowserFor,
+        policy_for: PolicyFor,
+        retry: RetryPolicy | None = None,
+        llm_timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.tasks = tasks
+        self.vault = vault
+        self.settings = settings
+        self.prices = prices
+        self.browser_for = browser_for
+        self.policy_for = policy_for
+        self.retry = retry
+        self.llm_timeout = llm_timeout
+
+    # -- jobs of kind "task" -----------------------------------------------------------------------------
+
+    async def run(self, ctx: JobContext) -> Outcome:
+        params = ctx.params
+        try:
+            model = self._model(ctx, params)
+        except LLMError as exc:
+            self.tasks.keys.pop(ctx.id, None)
+            return Outcome.fail(exc.code, exc.message)
+        if model is None:
+            return Outcome.fail("INTERRUPTED", KEY_LOST)
+        try:
+            setup = _setup(params, self.settings, task=params["task"], url=params.get("initial_url"))
+            options = params.get("screenshots") or {}
+            shots = ScreenshotPlan(
+                options.get("mode", "final_only"),
+                bool(options.get("full_page", False)),
+                self.settings.screenshots_dir,
+                itertools.count(await _next_shot(ctx)),
+            )
+            fanout = max(1, int(params.get("fanout") or 1))
+            if fanout == 1:
+                return await self._attempt(ctx, model, setup, params, shots=shots, human=True)
+            return await self._race(ctx, model, setup, params, shots, fanout)
+        finally:
+            self.tasks.keys.pop(ctx.id, None)
+            with anyio.CancelScope(shield=True):
+                await model.aclose()
+
+    def _model(self, ctx: JobContext, params: dict[str, Any]) -> ClosableChatModel | None:
+        """The task's model, or None when its key died with another process. Raises LLMError without a key."""
+        spec = parse_llm_spec(params["llm"])
+        key = self.tasks.key_for(ctx.id, spec, params.get("key_source", "env"))
+        if key is None and params.get("key_source") == "call":
+            return None
+        return make_chat_model(spec, key, timeout=self.llm_timeout, retry=self.retry)
+
+    async def _race(
+        self, ctx: JobContext, model: ClosableChatModel, setup: TaskSetup, params: dict[str, Any],
+        shots: ScreenshotPlan, n: int,
+    ) -> Outcome:  # fmt: skip
+        outcomes: dict[int, Outcome] = {}
+        winner: list[int] = []
+        lease_lost = False
+
+        async with anyio.create_task_group() as tg:
+
+            async def one(i: int) -> None:
+                nonlocal lease_lost
+                try:
+                    out = await self._attempt(ctx, model, setup, params, shots=shots, attempt=i, human=False)
+                except LeaseLost:
+                    lease_lost = True
+                    tg.cancel_scope.cancel()
+                    return
+                outcomes[i] = out
+                if out.status == JobStatus.COMPLETED and not winner:
+                    winner.append(i)
+                    tg.cancel_scope.cancel()  # the others stop where they are; their steps so far are paid
+
+            for i in range(n):
+                tg.start_soon(one, i)
+
+        if lease_lost:
+            raise LeaseLost(ctx.id)
+        stopped = [i for i in range(n) if i not in outcomes]
+        if winner:
+            won = outcomes[winner[0]]
+            await ctx.event("fanout.won", {"attempt": winner[0], "cancelled": stopped, "of": n})
+            return Outcome.ok({**(won.result or {}), "attempt": winner[0], "fanout": n})
+        if ctx.cancelled:
+            return Outcome(JobStatus.CANCELLED, error_message="cancelled; every attempt stopped")
+        first = min(outcomes)
+        out = outcomes[first]
+        codes = {str(i): o.error_code or o.status.value for i, o in sorted(outcomes.items())}
+        message = f"all {n} attempts failed; attempt {first}: {out.error_message}"
+        return Outcome.fail(
+            out.error_code or "INTERNAL_ERROR", message, result={**(out.result or {}), "attempts": codes}
+        )
+
+    # -- batch rows of kind "task" ---------------------------------------------------------------------------
+
+    async def batch_row(self, ctx: JobContext, idx: int, item: dict[str, Any]) -> Outcome:
+        """One agent task of a batch: no human to ask, no screenshots; events and charges go to the batch job."""
+        params = ctx.params
+        try:
+            model = self._model(ctx, params)
+        except LLMError as exc:
+            return Outcome.fail(exc.code, exc.message)
+        if model is None:
+            return Outcome.fail("INTERRUPTED", KEY_LOST)
+        try:
+            setup = _setup(
+                {**params, **item}, self.settings, task=item["instruction"], url=item.get("url"), screenshots=False
+            )
+            return await self._attempt(ctx, model, setup, params, shots=None, row=idx, human=False)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await model.aclose()
+
+    # -- one attempt on one browser -----------------------------------------------------------------------
+
+    async def _attempt(
+        self,
+        ctx: JobContext,
+        model: ClosableChatModel,
+        setup: TaskSetup,
+        params: dict[str, Any],
+        *,
+        shots: ScreenshotPlan | None,
+        human: bool,
+        attempt: int | None = None,
+        row: int | None = None,
+    ) -> Outcome:
+        recorder = StepRecorder(
+            ctx, self.prices, shots=shots, attempt=attempt, row=row, max_credits=params.get("max_credits")
+        )
+        watch = GuardWatch()
+        channel = HumanChannel(ctx, poll_interval=ctx.engine.poll_interval) if human else None
+        label = recorder.prefix()
+        identity = bool(params.get("identity_id"))
+        try:
+            policy = self.policy_for(params)
+            secrets = await self.vault.resolver(ctx.workspace_id, job_id=ctx.id)
+            price = self.prices.persistent_session if identity else self.prices.burner_start
+            await ctx.charge(price, f"{label}{'identity session' if identity else 'burner'} for an agent task")
+        except BrowsaError as exc:
+            return Outcome.fail(exc.code, exc.message)
+        started = time.monotonic()
+        try:
+            async with self.browser_for(
+                ctx.workspace_id, params, policy=policy, on_block=watch.on_block, job_id=ctx.id
+            ) as burner:
+                tabs = await Tabs.create(burner.context)
+                watch.attach(burner.context)
+                try:
+                    agent = AgentAttempt(
+                        ctx,
+                        model,
+                        recorder,
+                        watch,
+                        setup,
+                        secrets=secrets,
+                        human=channel,
+                        human_waiting=lambda: self.tasks.human_is_waiting(ctx.id),
+                    )
+                    return await agent.run(tabs)
+                finally:
+                    watch.detach()
+                    tabs.close()
+        except LeaseLost:
+            raise
+        except BrowsaError as exc:
+            return Outcome.fail(exc.code, exc.message)
+        except Exception as exc:
+            log.exception("agent attempt of job %s crashed", ctx.id)
+            return Outcome.fail("INTERNAL_ERROR", f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._charge_minutes(ctx, started, label)
+
+    async def _charge_minutes(self, ctx: JobContext, started: float, label: str) -> None:
+        minutes = math.ceil(max(0.0, time.monotonic() - started) / 60.0)
+        extra = max(0, minutes - 1) * self.prices.burner_minute
+        if extra and not ctx.lost:
+            try:
+                await ctx.charge(extra, f"{label}agent task: {minutes} burner-minutes", allow_partial=True)
+            except LeaseLost:
+                pass
+
+
+def _setup(
+    params: dict[str, Any], settings: Settings, *, task: str, url: str | None, screenshots: bool = True
+) -> TaskSetup:
+    mode = (params.get("screenshots") or {}).get("mode", "final_only") if screenshots else None
+    return TaskSetup(
+        task=task,
+        max_steps=int(params.get("max_steps") or 20),
+        timeout_seconds=float(params.get("timeout_seconds") or 900),
+        initial_url=url,
+        input=params.get("input"),
+        output=params.get("output"),
+        success_condition=params.get("success_condition"),
+        screenshot_mode=mode,
+        nav_timeout_ms=min(settings.nav_timeout_ms, 20_000),
+    )
+
+
+async def _next_shot(ctx: JobContext) -> int:
+    row = await ctx.engine.db.fetchone("SELECT COALESCE(MAX(n), 0) + 1 FROM screenshots WHERE job_id=?", (ctx.id,))
+    return int(row[0]) if row else 1

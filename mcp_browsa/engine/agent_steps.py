@@ -1,0 +1,186 @@
+"""Recording an agent's steps: each step's event, charge and job fields in one transaction; screenshots to files.
+
+Shared by the attempts of one job (fanout) and by the task rows of a batch, which write into their batch job.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import aiosqlite
+import anyio
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page
+
+from mcp_browsa.engine.context import JobContext
+from mcp_browsa.llm import Usage
+from mcp_browsa.models import PriceTable
+from mcp_browsa.storage.db import now
+
+__all__ = ["ScreenshotMode", "ScreenshotPlan", "Shot", "StepRecorder"]
+
+log = logging.getLogger(__name__)
+
+ScreenshotMode = Literal["final_only", "every_step", "on_navigation"]
+
+
+@dataclass
+class ScreenshotPlan:
+    """When to take screenshots, and the job-wide counter that numbers the files (1, 2, …)."""
+
+    mode: ScreenshotMode | None
+    full_page: bool
+    directory: Path
+    counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+
+class StepRecorder:
+    """Writes for one attempt. `attempt` (fanout) and `row` (batch task row) label the events."""
+
+    def __init__(
+        self,
+        ctx: JobContext,
+        prices: PriceTable,
+        *,
+        shots: ScreenshotPlan | None = None,
+        attempt: int | None = None,
+        row: int | None = None,
+        max_credits: int | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.prices = prices
+        self.shots = shots
+        self.attempt = attempt
+        self.row = row
+        self.max_credits = max_credits
+
+    def label(self, data: dict[str, Any]) -> dict[str, Any]:
+        if self.attempt is not None:
+            data["attempt"] = self.attempt
+        if self.row is not None:
+            data["row"] = self.row
+        return data
+
+    def prefix(self) -> str:
+        if self.row is not None:
+            return f"row {self.row} "
+        if self.attempt is not None:
+            return f"#{self.attempt} "
+        return ""
+
+    async def budget_problem(self) -> str | None:
+        """Why another step cannot be paid for, or None: the balance, or the task's max_credits."""
+        row = await self.ctx.engine.db.fetchone(
+            "SELECT w.balance AS balance, j.credits_charged AS charged FROM jobs j JOIN workspaces w"
+            " ON w.id = j.workspace_id WHERE j.id=?",
+            (self.ctx.id,),
+        )
+        if row is None:
+            return None
+        step = self.prices.agent_step
+        if int(row["balance"]) < step:
+            return (
+                f"the credit balance ({row['balance']}) cannot pay another step ({step} credits);"
+                " top up with `mcp-browsa credits add N`"
+            )
+        if self.max_credits is not None and int(row["charged"]) + step > self.max_credits:
+            return f"max_credits ({self.max_credits}) reached: this task has been charged {row['charged']} credits"
+        return None
+
+    async def step(
+        self,
+        step: int,
+        data: dict[str, Any],
+        *,
+        summary: str,
+        url: str | None,
+        usage: Usage,
+        usd: float,
+        shot: Shot | None = None,
+    ) -> None:
+        """One step's event, its charge (credits + USD), its screenshot row and the job's counters, atomically."""
+        ctx = self.ctx
+        last_action = f"{self.prefix()}step {step}: {summary}"[:300]
+
+        async def counters(conn: aiosqlite.Connection) -> None:
+            progress = ", progress_done=MAX(progress_done, ?)" if self.row is None else ""
+            args: list[Any] = [usage.input_tokens, usage.output_tokens, usd, last_action, url]
+            if self.row is None:
+                args.append(step)
+            await conn.execute(
+                "UPDATE jobs SET step_count=step_count+1, input_tokens=input_tokens+?, output_tokens=output_tokens+?,"
+                f" cost_usd=cost_usd+?, last_action=?, live_url=COALESCE(?, live_url){progress} WHERE id=?",
+                (*args, ctx.id),
+            )
+            if self.row is not None:
+                await conn.execute(
+                    "UPDATE batch_items SET step_count=step_count+1 WHERE job_id=? AND idx=?", (ctx.id, self.row)
+                )
+            if shot is not None:
+                await _shot_row(conn, ctx.id, shot)
+
+        if shot is not None:
+            data["screenshot"] = shot.n
+        event = ("step", self.label({"step": step, **data}))
+        # A step that ran is paid for even if the task is being cancelled or timed out meanwhile.
+        with anyio.CancelScope(shield=True):
+            await ctx.charge(
+                self.prices.agent_step,
+                f"{self.prefix()}agent step {step}",
+                usd=round(usd, 6),
+                allow_partial=True,
+                event=event,
+                also=counters,
+            )
+
+    async def event(self, type_: str, data: dict[str, Any]) -> None:
+        with anyio.CancelScope(shield=True):
+            await self.ctx.event(type_, self.label(data))
+
+    async def take(self, page: Page) -> Shot | None:
+        """Save the page as the job's next numbered PNG (the file only); None if the page cannot be shot."""
+        if self.shots is None:
+            return None
+        n = next(self.shots.counter)
+        path = self.shots.directory / self.ctx.id / f"{n:04d}.png"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=str(path), full_page=self.shots.full_page, timeout=15_000)
+        except (PlaywrightError, OSError) as exc:
+            log.info("screenshot %s of job %s failed: %s", n, self.ctx.id, exc)
+            return None
+        return Shot(n, path, page.url)
+
+    async def screenshot(self, page: Page, why: str) -> int | None:
+        """A screenshot outside any step (the final page, the first page), with its row and event."""
+        shot = await self.take(page)
+        if shot is None:
+            return None
+
+        async def row(conn: aiosqlite.Connection) -> None:
+            await _shot_row(conn, self.ctx.id, shot)
+
+        with anyio.CancelScope(shield=True):
+            await self.ctx.write(
+                row, event=("screenshot", self.label({"n": shot.n, "why": why, "url": shot.url[:300]}))
+            )
+        return shot.n
+
+
+@dataclass(frozen=True)
+class Shot:
+    n: int
+    path: Path
+    url: str
+
+
+async def _shot_row(conn: aiosqlite.Connection, job_id: str, shot: Shot) -> None:
+    await conn.execute(
+        "INSERT OR REPLACE INTO screenshots(job_id, n, path, url, created_at) VALUES (?,?,?,?,?)",
+        (job_id, shot.n, str(shot.path), shot.url, now()),
+    )

@@ -1,0 +1,137 @@
+"""Identity tools: create, list, get (with live trust and fingerprint), destroy, and sessions on persistent identities.
+
+Thin adapters over `app.identities`; every call acts in the caller's workspace, so another workspace's identity is
+NOT_FOUND.
+"""
+
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context
+from mcp_types import ToolAnnotations
+from pydantic import Field
+
+from mcp_browsa.app import Browsa
+from mcp_browsa.identities import Agent, AgentList, SessionClosed, build_spec, parse_ttl
+from mcp_browsa.identities.models import Include, OsTypeName
+from mcp_browsa.server import BrowsaServer, caller_for
+
+__all__ = ["register"]
+
+IdentityId = Annotated[str, Field(min_length=1, max_length=100, description="The identity id (`agt_…`).")]
+Ttl = Annotated[
+    str | None,
+    Field(max_length=20, description='How long the browser lives: "90s", "5m", "1h" (at most 1h).'),
+]
+TtlSeconds = Annotated[float | None, Field(ge=5, le=3600, description="The same as ttl, in seconds.")]
+
+
+def register(server: BrowsaServer, app: Browsa) -> None:
+    @server.tool(annotations=ToolAnnotations(destructive_hint=False, open_world_hint=True))
+    async def create_identity(
+        mode: Annotated[
+            Literal["burner", "persistent"] | None,
+            Field(
+                description="burner: its own browser with a CDP URL until the TTL, nothing kept. persistent: "
+                "cookies and localStorage kept between sessions. Default: persistent when persona or "
+                "warmup_recipe is given without a ttl, else burner."
+            ),
+        ] = None,
+        ttl: Ttl = None,
+        ttl_seconds: TtlSeconds = None,
+        initial_url: Annotated[
+            str | None, Field(max_length=4096, description="Page the browser opens on (http/https).")
+        ] = None,
+        os_type: Annotated[
+            OsTypeName | None, Field(description="Operating system the fingerprint presents. Default OS_TYPE_LINUX.")
+        ] = None,
+        country: Annotated[
+            str | None,
+            Field(
+                min_length=2,
+                max_length=2,
+                description="ISO 3166-1 alpha-2 code: locale, languages and time zone follow it (e.g. DE, JP).",
+            ),
+        ] = None,
+        persona: Annotated[str | None, Field(max_length=200, description="Your label for the identity.")] = None,
+        warmup_recipe: Annotated[
+            str | None, Field(max_length=100, description="Name of an operator-defined list of URLs visited first.")
+        ] = None,
+        allowed_domains: Annotated[
+            list[Annotated[str, Field(max_length=253)]] | None,
+            Field(max_length=100, description='Only these hosts may be reached (`*.example.com`; ["*"] = any).'),
+        ] = None,
+        ctx: Context[Any, Any] | None = None,
+    ) -> Agent:
+        """Create a browser identity and return it once ready, with its trust score (0–1000) and cost.
+
+        A burner gets its own Chromium: connect with Playwright's `chromium.connect_over_cdp(cdp_url)` and use
+        `browser.contexts[0]`; it is destroyed at its TTL. A persistent identity keeps a pinned fingerprint and
+        its cookies/localStorage: open_session gives a CDP URL on it, and tasks can run on it.
+        """
+        spec = build_spec(
+            mode=mode,
+            ttl=ttl,
+            ttl_seconds=ttl_seconds,
+            os_type=os_type,
+            country=country,
+            persona=persona,
+            warmup_recipe=warmup_recipe,
+            initial_url=initial_url,
+            allowed_domains=allowed_domains,
+            recipes=app.settings.warmup_recipes,
+        )
+        return await app.identities.create(caller_for(ctx).workspace_id, spec)
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
+    async def list_identities(
+        mode: Annotated[Literal["burner", "persistent"] | None, Field(description="Only this mode.")] = None,
+        status: Annotated[
+            Literal["queued", "running", "destroyed", "failed"] | None, Field(description="Only this status.")
+        ] = None,
+        limit: Annotated[int, Field(ge=1, le=200, description="How many, newest first.")] = 20,
+        ctx: Context[Any, Any] | None = None,
+    ) -> AgentList:
+        """List identities, newest first."""
+        return await app.identities.list_identities(caller_for(ctx).workspace_id, mode=mode, status=status, limit=limit)
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
+    async def get_identity(
+        id: IdentityId,
+        include: Annotated[
+            list[Include] | None,
+            Field(
+                max_length=3,
+                description='Measure the live browser now: "trust" (score and band), "detection" (every check with'
+                ' its detail), "fingerprint" (what a page in it reports). AGENT_NOT_RUNNING once it has ended.',
+            ),
+        ] = None,
+        ctx: Context[Any, Any] | None = None,
+    ) -> Agent:
+        """Get an identity; with `include`, re-measure its trust or read its fingerprint back from the live browser."""
+        return await app.identities.get(caller_for(ctx).workspace_id, id, include=list(include or []))
+
+    @server.tool(annotations=ToolAnnotations(destructive_hint=True, idempotent_hint=True))
+    async def destroy_identity(id: IdentityId, ctx: Context[Any, Any] | None = None) -> Agent:
+        """Stop the identity's browser and end it; a persistent identity's stored cookies and storage are deleted."""
+        return await app.identities.destroy(caller_for(ctx).workspace_id, id)
+
+    @server.tool(annotations=ToolAnnotations(destructive_hint=False, open_world_hint=True))
+    async def open_session(
+        id: IdentityId,
+        ttl: Ttl = None,
+        ttl_seconds: TtlSeconds = None,
+        ctx: Context[Any, Any] | None = None,
+    ) -> Agent:
+        """Open a browser on a persistent identity (its cookies and localStorage restored) and return its cdp_url.
+
+        The session ends with close_session, at its TTL (default 15 minutes), or when the server stops; its state
+        is then written back for the next session. One session at a time per identity. For a burner, returns its
+        running browser's CDP URL.
+        """
+        seconds = parse_ttl(ttl, ttl_seconds)
+        return await app.identities.sessions.open(caller_for(ctx).workspace_id, id, ttl_seconds=seconds)
+
+    @server.tool(annotations=ToolAnnotations(destructive_hint=False, idempotent_hint=False))
+    async def close_session(id: IdentityId, ctx: Context[Any, Any] | None = None) -> SessionClosed:
+        """Close a persistent identity's open session, saving its cookies and localStorage for the next one."""
+        return await app.identities.sessions.close(caller_for(ctx).workspace_id, id)

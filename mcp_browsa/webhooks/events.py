@@ -1,0 +1,142 @@
+"""The webhook event catalogue, the event envelope, and writing events to the outbox inside the caller's transaction.
+
+`enqueue_event` is what other modules call in the same transaction as the state change an event reports, so an
+event is delivered if and only if its change committed. Job end events come through `job_finish_hook`.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import datetime, timezone
+from typing import Any
+
+import aiosqlite
+
+from mcp_browsa.engine.events import EngineEvent
+from mcp_browsa.storage.db import dumps, loads, now
+from mcp_browsa.storage.jobs import job_from_row
+
+__all__ = [
+    "EVENT_TYPES",
+    "MAX_RESULT_BYTES",
+    "build_envelope",
+    "check_event_types",
+    "enqueue_event",
+    "job_event_data",
+    "job_finish_hook",
+    "new_event_id",
+]
+
+EVENT_TYPES: tuple[str, ...] = (
+    "job.completed",
+    "job.failed",
+    "job.input_required",
+    "agent.provisioned",
+    "agent.destroyed",
+    "agent.failed",
+    "agent.session.started",
+    "agent.session.ended",
+    "webhook.test",
+)
+# A job's result (a scraped page, a batch) can be large; past this the event carries a pointer, not the result.
+MAX_RESULT_BYTES = 64 * 1024
+_JOB_EVENTS = ("job.completed", "job.failed")
+_JOB_EXCLUDE = {"hint", "events", "items", "idempotent_replay", "last_action", "live_url"}
+
+
+def new_event_id() -> str:
+    return "evt_" + secrets.token_hex(12)
+
+
+def check_event_types(types: list[str]) -> list[str]:
+    """Validated, de-duplicated event types for a subscription; ValueError names the unknown ones."""
+    unknown = [t for t in types if t not in EVENT_TYPES]
+    if unknown:
+        raise ValueError(f"unknown event type(s) {unknown}; choose from {list(EVENT_TYPES)}")
+    return list(dict.fromkeys(types))
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def build_envelope(event_id: str, event_type: str, workspace_id: str, data: dict[str, Any], created_at: float) -> str:
+    """The exact body every attempt of this event sends (stored once, so retries are byte-identical)."""
+    envelope = {
+        "id": event_id,
+        "type": event_type,
+        "created_at": _iso(created_at),
+        "workspace_id": workspace_id,
+        "data": data,
+    }
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+async def enqueue_event(
+    conn: aiosqlite.Connection,
+    workspace_id: str,
+    type: str,  # the envelope's own field name, as the issue names the parameter
+    data: dict[str, Any],
+    *,
+    webhook_id: str | None = None,
+) -> str | None:
+    """Write one outbox row per active webhook of the workspace subscribed to `type`; call inside your transaction.
+
+    Returns the event id, or None when no webhook wants the event (nothing is written). `webhook_id` limits the
+    event to that one webhook (used by ping).
+    """
+    if type not in EVENT_TYPES:
+        raise ValueError(f"{type!r} is not a webhook event type; the catalogue is {list(EVENT_TYPES)}")
+    sql = "SELECT id, events FROM webhooks WHERE workspace_id=? AND disabled_at IS NULL"
+    args: list[Any] = [workspace_id]
+    if webhook_id is not None:
+        sql += " AND id=?"
+        args.append(webhook_id)
+    cur = await conn.execute(sql, args)
+    targets = [str(r["id"]) for r in await cur.fetchall() if _wants(loads(r["events"]), type, webhook_id)]
+    if not targets:
+        return None
+    event_id = new_event_id()
+    t = now()
+    body = build_envelope(event_id, type, workspace_id, data, t)
+    await conn.executemany(
+        "INSERT INTO webhook_outbox(webhook_id, event_id, event_type, body, status, next_attempt_at, created_at)"
+        " VALUES (?,?,?,?, 'pending', ?, ?)",
+        [(hook, event_id, type, body, t, t) for hook in targets],
+    )
+    return event_id
+
+
+def _wants(events: Any, type_: str, explicit: str | None) -> bool:
+    # A ping names its webhook and is always delivered; otherwise an empty list subscribes to everything.
+    return explicit is not None or not events or type_ in events
+
+
+async def job_finish_hook(conn: aiosqlite.Connection, event: EngineEvent) -> None:
+    """JobEngine finish hook: job.completed / job.failed into the outbox, in the transaction that ended the job."""
+    if event.type not in _JOB_EVENTS or event.job_id is None:
+        return
+    cur = await conn.execute(
+        "SELECT 1 FROM webhooks WHERE workspace_id=? AND disabled_at IS NULL", (event.workspace_id,)
+    )
+    if await cur.fetchone() is None:
+        return  # the common case: nobody listens, so do not even read the job
+    await enqueue_event(conn, event.workspace_id, event.type, await job_event_data(conn, event.job_id, event.data))
+
+
+async def job_event_data(conn: aiosqlite.Connection, job_id: str, base: dict[str, Any]) -> dict[str, Any]:
+    """The event's own fields (job_id, kind, status, error_code …) plus the job as get_job shows it."""
+    data = dict(base)
+    cur = await conn.execute("SELECT * FROM jobs WHERE id=?", (job_id,))
+    row = await cur.fetchone()
+    if row is None:
+        return data
+    job = job_from_row(row).model_dump(mode="json", exclude_none=True, exclude=_JOB_EXCLUDE)
+    result = job.get("result")
+    if result is not None and len(dumps(result).encode("utf-8")) > MAX_RESULT_BYTES:
+        job.pop("result")
+        job["result_truncated"] = True
+        data["hint"] = f"the result is larger than {MAX_RESULT_BYTES} bytes; fetch it with get_job({job_id!r})"
+    data["job"] = job
+    return data

@@ -1,0 +1,66 @@
+"""Fixtures for agent tests: one shop site, one fake LLM vendor and one running Browsa per module.
+
+The Browsa is driven directly (fast); the MCP tests spawn real servers instead. Models are named with an
+explicit base URL, so no key or endpoint from the environment is ever used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from mcp_browsa.app import Browsa
+from mcp_browsa.config import load_settings
+from mcp_browsa.llm import RetryPolicy
+from tests.agent.support import FormInbox
+from tests.support.fake_llm import FakeLLM
+from tests.support.sites import Site, serve_site
+
+
+@pytest.fixture(scope="module")
+def shop() -> Iterator[Site]:
+    with serve_site() as site:
+        yield site
+
+
+@pytest.fixture(scope="module")
+def inbox(shop: Site) -> FormInbox:
+    box = FormInbox()
+    shop.routes["/agent/submit"] = box.route()
+    return box
+
+
+@pytest.fixture(scope="module")
+def vendor() -> Iterator[FakeLLM]:
+    with FakeLLM() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake(vendor: FakeLLM) -> Iterator[FakeLLM]:
+    """The module's fake vendor, reset for this test; a policy that raised fails the test."""
+    vendor.reset()
+    yield vendor
+    vendor.check()
+
+
+@pytest.fixture(scope="module")
+def claude(vendor: FakeLLM) -> str:
+    return f"anthropic:claude-haiku-4-5@{vendor.anthropic_base_url}"
+
+
+@pytest.fixture(scope="module")
+def gpt(vendor: FakeLLM) -> str:
+    return f"openai:gpt-4.1-mini@{vendor.openai_base_url}"
+
+
+@pytest.fixture(scope="module")
+async def app(shop: Site, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Browsa]:
+    home = tmp_path_factory.mktemp("agent")
+    exempt = f"127.0.0.1:{shop.port},localhost:{shop.port}"
+    settings = load_settings({"BROWSA_HOME": str(home), "BROWSA_ALLOW_PRIVATE_NETWORK": exempt})
+    async with Browsa(settings).running() as running:
+        # Vendor retries in milliseconds, not seconds: the rate-limit test waits them all out.
+        running.agents.retry = RetryPolicy(max_retries=2, base_delay=0.02, max_delay=0.1)
+        yield running

@@ -1,0 +1,282 @@
+"""Burner identities on the app object: their own Chromium driven from a separate Playwright, TTL, cap, trust, meter.
+
+Every browser here is real: the identity's Chromium is launched by the app, and the "user" connects to its CDP URL
+with a Playwright of its own, as a customer's script would.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from playwright.async_api import async_playwright
+
+from mcp_browsa.app import Browsa
+from mcp_browsa.browser.fingerprint import Fingerprint, country_timezones, make_fingerprint
+from mcp_browsa.config import load_settings
+from mcp_browsa.errors import AgentNotRunning, TooManyRequests, UpstreamUnavailable
+from mcp_browsa.identities import Agent, build_spec
+from mcp_browsa.identities.spec import CreateSpec
+from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE as WS
+from tests.identities.conftest import WHOAMI, AppFactory, record_events
+from tests.support.sites import Site, serve_site
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+async def app(tmp_path_factory: pytest.TempPathFactory, id_site: Site) -> AsyncIterator[Browsa]:
+    """One app for the tests that need no settings of their own: starting one costs seconds."""
+    settings = load_settings(
+        {
+            "BROWSA_HOME": str(tmp_path_factory.mktemp("burners")),
+            "BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{id_site.port}",
+            "BROWSA_WARM_SPARES": "0",
+        }
+    )
+    async with Browsa(settings).running() as running:
+        yield running
+
+
+AGENT_ID = re.compile(r"^agt_[0-9a-f]{20}$")
+UA_TOKEN = {"OS_TYPE_WINDOWS": "Windows NT 10.0", "OS_TYPE_MACOS": "Macintosh", "OS_TYPE_LINUX": "X11; Linux"}
+PLATFORM = {"OS_TYPE_WINDOWS": "Win32", "OS_TYPE_MACOS": "MacIntel", "OS_TYPE_LINUX": "Linux x86_64"}
+HINT_PLATFORM = {"OS_TYPE_WINDOWS": "Windows", "OS_TYPE_MACOS": "macOS", "OS_TYPE_LINUX": "Linux"}
+PAGE_FACTS = """() => ({
+  ua: navigator.userAgent, platform: navigator.platform, languages: navigator.languages,
+  webdriver: navigator.webdriver, intl: Intl.DateTimeFormat().resolvedOptions(),
+  hints: navigator.userAgentData && navigator.userAgentData.platform,
+  screen: [screen.width, screen.height], dpr: devicePixelRatio,
+})"""
+
+
+def spec(**kw: Any) -> CreateSpec:
+    args: dict[str, Any] = dict(
+        mode=None,
+        ttl=None,
+        ttl_seconds=None,
+        os_type=None,
+        country=None,
+        persona=None,
+        warmup_recipe=None,
+        initial_url=None,
+        allowed_domains=None,
+        recipes={},
+    )
+    args.update(kw)
+    return build_spec(**args)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").exists() and " Z " not in Path(f"/proc/{pid}/stat").read_text()
+
+
+async def until(predicate: Callable[[], Any], timeout: float = 20.0) -> None:
+    """Poll `predicate` (sync or async) until it is true; the test fails after `timeout` seconds."""
+    with anyio.fail_after(timeout):
+        while True:
+            value = predicate()
+            if inspect.isawaitable(value):
+                value = await value
+            if value:
+                return
+            await anyio.sleep(0.1)
+
+
+async def test_burner_is_driven_over_cdp_through_the_guard_and_destroyed(app: Browsa, id_site: Site) -> None:
+    events = record_events(app)
+    agent = await app.identities.create(WS, spec(ttl="5m", os_type="OS_TYPE_WINDOWS", country="DE"))
+    assert AGENT_ID.match(agent.id) and agent.mode == "burner" and agent.status == "running"
+    assert agent.cdp_url and agent.cdp_url.startswith("ws://127.0.0.1:")
+    assert agent.cdp_http and agent.cdp_http.startswith("http://127.0.0.1:")
+    assert agent.expires_at is not None and abs(agent.expires_at - (time.time() + 300)) < 30
+    assert agent.trust_score is not None and agent.trust_score >= 850 and agent.trust_band == "high"
+    assert agent.cost_credits == app.prices.burner_start + app.prices.non_default_country
+    row = await app.identities.core.repo.get(agent.id)
+    assert row is not None and pid_alive(row["pid"])
+
+    async with httpx.AsyncClient() as http:
+        version = (await http.get(agent.cdp_http + "/json/version")).json()
+        targets = (await http.get(agent.cdp_http + "/json/list")).json()
+    assert version["webSocketDebuggerUrl"] == agent.cdp_url
+    assert "Headless" not in version["User-Agent"] and "Windows NT" in version["User-Agent"]
+    assert any(t["type"] == "page" for t in targets)
+
+    with serve_site() as other:  # a second loopback site that the guard was not told about
+        async with async_playwright() as pw:
+            browser = await pw.chromium.connect_over_cdp(agent.cdp_url)
+            page = await browser.contexts[0].new_page()  # a page the user opens, not one we prepared
+            await page.goto(id_site.url(WHOAMI))
+            seen = json.loads(await page.inner_text("#seen"))
+            facts = await page.evaluate(PAGE_FACTS)
+            refused = await page.goto(other.url("/"))
+            assert refused is not None and refused.status == 403
+            assert refused.headers.get("x-browsa-guard")
+            await browser.close()  # a CDP client disconnects; the burner stays up
+        assert not other.requests
+    assert "Windows NT 10.0" in seen["user_agent"] and seen["accept_language"].startswith("de-DE")
+    assert facts["platform"] == "Win32" and facts["webdriver"] is False and facts["hints"] == "Windows"
+    assert facts["intl"]["locale"] == "de-DE" and facts["intl"]["timeZone"] in country_timezones("DE")
+    assert pid_alive(row["pid"])
+
+    # The read-back fingerprint comes from the live browser and agrees with the pinned one.
+    got = await app.identities.get(WS, agent.id, include=["fingerprint", "trust", "detection"])
+    assert got.fingerprint is not None and got.fingerprint_pinned is not None
+    assert got.fingerprint["navigator"]["platform"] == "Win32"
+    assert got.fingerprint["navigator"]["userAgent"] == got.fingerprint_pinned["user_agent"]
+    assert got.fingerprint["timezone"]["name"] == got.fingerprint_pinned["timezone"]
+    assert got.trust is not None and got.trust["band"] == "high"
+    assert got.detection and {c["name"] for c in got.detection} >= {"webdriver", "platform_coherence"}
+
+    gone = await app.identities.destroy(WS, agent.id)
+    assert gone.status == "destroyed" and gone.cdp_url is None and gone.destroyed_at is not None
+    await until(lambda: not pid_alive(row["pid"]))
+    assert not await anyio.Path(row["profile_dir"]).exists()
+    with pytest.raises(AgentNotRunning):
+        await app.identities.get(WS, agent.id, include=["trust"])
+    with pytest.raises(AgentNotRunning):
+        await app.identities.sessions.open(WS, agent.id)
+    assert (await app.identities.destroy(WS, agent.id)).status == "destroyed"  # idempotent
+    types = [e.type for e in events if e.type.startswith("agent.")]
+    assert types == ["agent.provisioned", "agent.destroyed"]
+    assert app.pool.in_use == 0
+
+
+@pytest.mark.parametrize(
+    ("os_type", "country"),
+    [("OS_TYPE_MACOS", "JP"), ("OS_TYPE_LINUX", None), ("OS_TYPE_WINDOWS", "BR")],
+)
+async def test_fingerprint_is_coherent_per_os_and_country(
+    app: Browsa, id_site: Site, os_type: str, country: str | None
+) -> None:
+    agent = await app.identities.create(WS, spec(ttl_seconds=120, os_type=os_type, country=country))
+    assert agent.os_type == os_type and agent.country == country
+    row = await app.identities.core.repo.get(agent.id)
+    assert row is not None
+    pinned = Fingerprint.from_dict(json.loads(row["fingerprint"]))
+    async with async_playwright() as pw:
+        browser = await pw.chromium.connect_over_cdp(agent.cdp_url or "")
+        page = await browser.contexts[0].new_page()
+        await page.goto(id_site.url(WHOAMI))
+        facts = await page.evaluate(PAGE_FACTS)
+        await browser.close()
+    assert UA_TOKEN[os_type] in facts["ua"] and "Headless" not in facts["ua"]
+    assert facts["platform"] == PLATFORM[os_type] and facts["hints"] == HINT_PLATFORM[os_type]
+    assert facts["languages"] == list(pinned.languages) and facts["intl"]["locale"] == pinned.locale
+    assert facts["intl"]["timeZone"] == pinned.timezone
+    assert facts["screen"] == [pinned.screen_width, pinned.screen_height]
+    assert facts["dpr"] == pinned.device_scale_factor
+    if country:
+        assert pinned.timezone in country_timezones(country)
+    assert agent.trust_band == "high", agent.trust
+    await app.identities.destroy(WS, agent.id)
+
+
+async def test_ttl_expiry_stops_the_browser_and_the_meter(app: Browsa) -> None:
+    events = record_events(app)
+    agent = await app.identities.create(WS, spec(ttl_seconds=5))
+    row = await app.identities.core.repo.get(agent.id)
+    assert row is not None
+
+    async def ended() -> bool:
+        current = await app.identities.core.repo.get(agent.id)
+        return current is not None and current["status"] == "destroyed"
+
+    await until(ended, timeout=30)
+    final = await app.identities.get(WS, agent.id)
+    assert final.error_message == "its TTL ended" and final.cdp_url is None
+    assert final.destroyed_at is not None and final.destroyed_at >= (agent.expires_at or 0) - 0.5
+    await until(lambda: not pid_alive(row["pid"]))
+    assert agent.id not in app.identities.core.live
+    assert [e.type for e in events if e.type.startswith("agent.")] == ["agent.provisioned", "agent.destroyed"]
+    assert final.cost_credits == app.prices.burner_start  # five seconds: the first minute only
+
+
+async def test_meter_charges_each_started_minute(app: Browsa) -> None:
+    agent = await app.identities.create(WS, spec(ttl="1h"))
+    # Pretend the burner has been up for two minutes and ten seconds: the third minute has started.
+    await app.db.execute("UPDATE agents SET started_at=started_at-130 WHERE id=?", (agent.id,))
+    await app.identities.reaper.meter()
+    await app.identities.reaper.meter()  # a second pass in the same minute charges nothing more
+    assert (
+        await app.identities.get(WS, agent.id)
+    ).cost_credits == app.prices.burner_start + 2 * app.prices.burner_minute
+    ledger = await app.engine.ledger.entries(WS, 5)
+    assert ledger[0].agent_id == agent.id and "minute 3" in ledger[0].description
+    await app.identities.destroy(WS, agent.id)
+    assert (await app.identities.get(WS, agent.id)).cost_credits == app.prices.burner_start + 2
+
+
+async def test_more_burners_than_the_cap_is_too_many_requests(make_app: AppFactory) -> None:
+    async with make_app(BROWSA_MAX_BURNERS="1") as app:
+        first = await app.identities.create(WS, spec(ttl_seconds=60))
+        assert (await app.capacity()).burners_in_use == 1
+        balance = await app.engine.ledger.balance(WS)
+        with pytest.raises(TooManyRequests) as refused:
+            await app.identities.create(WS, spec(ttl_seconds=60))
+        retry = refused.value.envelope()["retry_after"]
+        assert 1 <= retry <= 61  # when the soonest TTL ends
+        assert await app.engine.ledger.balance(WS) == balance  # refused before anything was charged
+        await app.identities.destroy(WS, first.id)
+        second = await app.identities.create(WS, spec(ttl_seconds=60))
+        assert second.status == "running"
+        await app.identities.destroy(WS, second.id)
+        assert app.pool.in_use == 0
+
+
+async def test_trust_score_falls_when_the_fingerprint_has_a_tell(app: Browsa) -> None:
+    good = await app.identities.create(WS, spec(ttl_seconds=120, os_type="OS_TYPE_WINDOWS"))
+
+    def broken(**kw: Any) -> Fingerprint:
+        # Two classic tells: a Windows UA on a page whose navigator.platform says Linux, and a German
+        # identity whose clock runs on New York time.
+        fp = make_fingerprint(**kw)
+        return Fingerprint.from_dict({**fp.to_dict(), "platform": "Linux x86_64", "timezone": "America/New_York"})
+
+    factory = app.identities.core.fingerprint_factory
+    app.identities.core.fingerprint_factory = broken
+    try:
+        bad = await app.identities.create(WS, spec(ttl_seconds=120, os_type="OS_TYPE_WINDOWS", country="DE"))
+    finally:
+        app.identities.core.fingerprint_factory = factory
+    assert good.trust_score is not None and bad.trust_score is not None
+    assert bad.trust_score < good.trust_score and bad.trust_band != "high"
+    assert bad.trust is not None and {"platform_coherence", "timezone_country"} <= set(bad.trust["failed"])
+    measured: Agent = await app.identities.get(WS, bad.id, include=["detection"])
+    checks = {c["name"]: c for c in measured.detection or []}
+    assert not checks["platform_coherence"]["passed"] and "Linux" in checks["platform_coherence"]["detail"]
+    assert measured.trust_score == bad.trust_score  # measured again, same browser, same verdict
+    for agent in (good, bad):
+        await app.identities.destroy(WS, agent.id)
+
+
+async def test_events_and_refund_when_the_browser_cannot_start(make_app: AppFactory, tmp_path: Path) -> None:
+    broken = tmp_path / "not-chromium"
+    broken.write_text(
+        '#!/bin/sh\nif [ "$1" = --version ]; then echo "Chromium 156.0.8078.79"; exit 0; fi\n'
+        "echo 'this is not a browser' >&2\nexit 3\n"
+    )
+    broken.chmod(0o755)
+    async with make_app(BROWSA_CHROMIUM=str(broken)) as app:
+        events = record_events(app)
+        before = await app.engine.ledger.balance(WS)
+        with pytest.raises(UpstreamUnavailable, match=r"not a browser"):
+            await app.identities.create(WS, spec(ttl_seconds=60))
+        assert await app.engine.ledger.balance(WS) == before  # charged, then refunded
+        failed = (await app.identities.list_identities(WS, status="failed")).agents
+        assert len(failed) == 1 and failed[0].cost_credits == 0 and "not a browser" in (failed[0].error_message or "")
+        assert [e.type for e in events if e.type.startswith("agent.")] == ["agent.failed"]
+        assert app.pool.in_use == 0

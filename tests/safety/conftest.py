@@ -1,0 +1,122 @@
+"""Fixtures for the end-to-end safety tests: a "public" site, "private" servers, and a stdio server whose log is kept.
+
+The public site's port is exempted with BROWSA_ALLOW_PRIVATE_NETWORK, as an operator would for a local dev
+server; the private servers listen on other loopback ports and addresses and must never see a request.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client import Transport
+from mcp.client.stdio import stdio_client
+
+from tests.support.fake_llm import FakeLLM
+from tests.support.guard_pages import add_guard_pages
+from tests.support.login_site import LoginLog, add_login_pages
+from tests.support.mcp_server import server_env
+from tests.support.sites import Site, serve_site
+from tests.webhooks.receiver import Receiver, serve_receiver
+
+__all__ = ["PASSWORD", "USERNAME", "Stack", "logged_stdio_client", "vault_set"]
+
+USERNAME = "grace.hopper+vault@example.com"
+PASSWORD = "open sesame&cobol=1959!"  # spaces, & and = take other spellings in URLs and form bodies
+
+
+@dataclass
+class Stack:
+    """One stdio server for the package, and everything around it."""
+
+    client: Client
+    home: Path
+    log: Path  # the server's stderr, at DEBUG
+    fake: FakeLLM  # the LLM vendor the server talks to
+    hooks: Receiver  # a webhook endpoint (public too)
+    logins: LoginLog  # what the login pages on `public` received
+
+
+@asynccontextmanager
+async def logged_stdio_client(home: Path, log: Path, *args: str, **env: str) -> AsyncIterator[Client]:
+    """`python -m mcp_browsa ARGS` over stdio, its stderr written to `log` so a test can read what it logged."""
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "mcp_browsa", *args], env=server_env(home, **env)
+    )
+    with log.open("w", encoding="utf-8") as errlog:
+        transport: Transport = stdio_client(params, errlog=errlog)  # type: ignore[assignment]
+        async with Client(transport, read_timeout_seconds=180) as client:
+            yield client
+
+
+@pytest.fixture(scope="package")
+def public() -> Iterator[Site]:
+    with serve_site("127.0.0.1") as site:
+        add_guard_pages(site)
+        yield site
+
+
+@pytest.fixture(scope="package")
+def cdn() -> Iterator[Site]:
+    """A second public host (127.0.0.2, exempted too), for allowed_domains to tell apart from the first."""
+    with serve_site("127.0.0.2") as site:
+        yield site
+
+
+@pytest.fixture(scope="package")
+def private() -> Iterator[Site]:
+    """Loopback, not exempted: what an attacker would like the browser to reach."""
+    with serve_site("127.0.0.1") as site:
+        yield site
+
+
+@pytest.fixture(scope="package")
+def private_other() -> Iterator[Site]:
+    """Another loopback address (127.0.0.2), not exempted either."""
+    with serve_site("127.0.0.2") as site:
+        yield site
+
+
+@pytest.fixture(scope="package")
+def hooks() -> Iterator[Receiver]:
+    with serve_receiver() as receiver:
+        yield receiver
+
+
+def vault_set(home: Path, name: str, value: str) -> subprocess.CompletedProcess[str]:
+    """`mcp-browsa vault set NAME` with the value piped on stdin, as a script would do it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "mcp_browsa", "vault", "set", name],
+        input=value,
+        env=server_env(home),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+@pytest.fixture(scope="package")
+async def stack(
+    tmp_path_factory: pytest.TempPathFactory, public: Site, cdn: Site, hooks: Receiver
+) -> AsyncIterator[Stack]:
+    home = tmp_path_factory.mktemp("safety-home")
+    log = home.parent / "safety-server.log"
+    logins = add_login_pages(public, USERNAME, PASSWORD)
+    for name, value in (("site_username", USERNAME), ("site_password", PASSWORD)):
+        vault_set(home, name, value)
+    # Only `public` (by address and by name), `cdn` and the webhook endpoint count as public hosts.
+    exempt = f"127.0.0.1:{public.port},localhost:{public.port},127.0.0.2:{cdn.port},127.0.0.1:{hooks.port}"
+    with FakeLLM() as fake:
+        env = {"BROWSA_ALLOW_PRIVATE_NETWORK": exempt, "BROWSA_LOG_LEVEL": "DEBUG", "ANTHROPIC_API_KEY": "sk-ant-test"}
+        async with logged_stdio_client(home, log, **env, **fake.env()) as client:
+            yield Stack(client, home, log, fake, hooks, logins)
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]

@@ -1,0 +1,228 @@
+"""Idempotency keys: one job and one charge for concurrent duplicates, byte-for-byte replays, conflicts, takeover.
+
+End to end through the real server (stdio, real Chromium, a slow local page), plus the reservation logic on a real
+SQLite file: a caller that dies after creating its job is answered from that job, never with a second one.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from http.server import SimpleHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp_types import CallToolResult
+
+from mcp_browsa.errors import BadRequest, IdempotencyConflict
+from mcp_browsa.idempotency import IdempotencyRunner
+from mcp_browsa.models import Job
+from mcp_browsa.storage.db import Database
+from mcp_browsa.storage.idempotency import IdempotencyRepo, params_hash
+from mcp_browsa.storage.jobs import JobRepo
+from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo
+from tests.support.mcp_server import envelope, stdio_client
+from tests.support.sites import Site
+
+pytestmark = pytest.mark.anyio
+
+WS = DEFAULT_WORKSPACE
+PAGE = b"<html><head><title>Slow</title></head><body><h1>Slow page</h1></body></html>"
+
+
+@pytest.fixture
+def home() -> Iterator[Path]:
+    # Short on purpose: Chromium's singleton socket under the server's TMPDIR must stay under 108 bytes.
+    path = Path(tempfile.mkdtemp(prefix="mb-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def slow_page(gate: threading.Event) -> Any:
+    def handle(handler: SimpleHTTPRequestHandler) -> None:
+        gate.wait(10)  # held until every duplicate call has been sent
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/html")
+        handler.send_header("Content-Length", str(len(PAGE)))
+        handler.end_headers()
+        handler.wfile.write(PAGE)
+
+    return handle
+
+
+def text(result: CallToolResult) -> str:
+    assert not result.is_error, result.content
+    return result.content[0].text  # type: ignore[union-attr]
+
+
+async def test_duplicates_make_one_job_and_replays_are_exact(home: Path, site: Site) -> None:
+    gate = threading.Event()
+    site.routes["/slow"] = slow_page(gate)
+    env = {"BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{site.port}"}
+    args = {"url": site.url("/slow"), "formats": ["markdown", "links"], "idempotency_key": "order-42"}
+
+    async with stdio_client(home, **env) as client:
+        results: list[CallToolResult] = []
+
+        async def call() -> None:
+            results.append(await client.call_tool("scrape", args))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(6):
+                tg.start_soon(call)
+            await wait_until(lambda: any(path == "/slow" for _m, path in site.requests))
+            gate.set()
+
+        bodies = [json.loads(text(r)) for r in results]
+        assert len({b["id"] for b in bodies}) == 1 and bodies[0]["status"] == "completed"
+        assert sorted(bool(b.get("idempotent_replay")) for b in bodies) == [False] + [True] * 5
+        assert [path for _m, path in site.requests].count("/slow") == 1
+        job_id = bodies[0]["id"]
+        jobs = (await client.call_tool("list_jobs", {})).structured_content or {}
+        assert jobs["count"] == 1
+        ledger = ((await client.call_tool("credits", {"ledger_rows": 50})).structured_content or {})["ledger"]
+        assert [e["kind"] for e in ledger if e.get("job_id") == job_id] == ["charge"]
+
+        first = next(text(r) for r in results if "idempotent_replay" not in text(r))
+        replay = text(await client.call_tool("scrape", args))
+        assert replay.replace(', "idempotent_replay": true', "") == first  # the stored response, byte for byte
+
+        other = await client.call_tool("scrape", {**args, "formats": ["html"]})
+        assert envelope(other)["code"] == "IDEMPOTENCY_CONFLICT"
+        other_tool = await client.call_tool("batch", {"urls": [args["url"]], "idempotency_key": "order-42"})
+        assert envelope(other_tool)["code"] == "IDEMPOTENCY_CONFLICT"
+
+        # A call refused before doing anything leaves the key free for the corrected call.
+        bad = await client.call_tool("scrape", {"url": "ftp://example.com/x", "idempotency_key": "fix-me"})
+        assert envelope(bad)["code"] == "BAD_REQUEST"
+        fixed = json.loads(
+            text(await client.call_tool("screenshot", {"url": args["url"], "idempotency_key": "fix-me"}))
+        )
+        assert fixed["status"] == "completed" and "idempotent_replay" not in fixed
+
+        batch_args = {"urls": [args["url"]] * 2, "idempotency_key": "batch-1"}
+        batch_first = json.loads(text(await client.call_tool("batch", batch_args)))
+        batch_again = json.loads(text(await client.call_tool("batch", batch_args)))
+        assert batch_again["id"] == batch_first["id"] and batch_again["idempotent_replay"] is True
+
+    # Stored in SQLite: a restarted server replays the same response.
+    async with stdio_client(home, **env) as client:
+        after = json.loads(text(await client.call_tool("scrape", args)))
+        assert after["id"] == job_id and after["idempotent_replay"] is True
+        assert ((await client.call_tool("list_jobs", {"kind": "scrape"})).structured_content or {})["count"] == 1
+
+
+async def wait_until(predicate: Any, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await anyio.sleep(0.02)
+
+
+# -- the reservation logic on a real SQLite file -------------------------------------------------
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    db = Database(tmp_path / "browsa.db")
+    await db.open()
+    await LedgerRepo(db).ensure_workspace(WS, initial_credits=10)
+    yield db
+    await db.close()
+
+
+async def insert_job(db: Database, request_id: str) -> str:
+    async with db.transaction() as conn:
+        return await JobRepo.insert(conn, workspace_id=WS, kind="scrape", params={}, request_id=request_id)
+
+
+async def test_concurrent_calls_in_one_process_run_once(db: Database) -> None:
+    runner = IdempotencyRunner(db, owner="me", poll_interval=0.05)
+    calls = 0
+
+    async def work() -> Job:
+        nonlocal calls
+        calls += 1
+        await anyio.sleep(0.2)
+        job = await JobRepo(db).get(await insert_job(db, "req_1"))
+        assert job is not None
+        return job
+
+    async def recover(job_id: str) -> Job:
+        raise AssertionError("no owner died here")
+
+    results: list[Job] = []
+
+    async def call() -> None:
+        results.append(await runner.run(WS, "req_1", "scrape", "k", {"url": "u"}, work, model=Job, recover=recover))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(10):
+            tg.start_soon(call)
+    assert calls == 1 and len({r.id for r in results}) == 1
+    assert sum(1 for r in results if r.idempotent_replay) == 9
+    with pytest.raises(IdempotencyConflict):
+        await runner.run(WS, "req_2", "scrape", "k", {"url": "other"}, work, model=Job, recover=recover)
+    with pytest.raises(BadRequest):
+        await runner.run(WS, "req_3", "scrape", "", {}, work, model=Job, recover=recover)
+
+
+async def test_a_dead_owner_is_answered_from_its_job_not_run_again(db: Database) -> None:
+    repo = IdempotencyRepo(db)
+    phash = params_hash("run_task", {"task": "buy"})
+    job_id = await insert_job(db, "req_dead")
+    # The first caller reserved the key and created its job, then its process died (the lease is over).
+    claim = await repo.reserve(WS, "buy-1", "run_task", phash, owner="dead", request_id="req_dead", lease_seconds=0)
+    assert claim.kind == "owner"
+
+    async def never() -> Job:
+        raise AssertionError("the task must not run twice")
+
+    async def recover(found: str) -> Job:
+        job = await JobRepo(db).get(found)
+        assert job is not None
+        return job
+
+    runner = IdempotencyRunner(db, owner="alive")
+    taken = await runner.run(WS, "req_new", "run_task", "buy-1", {"task": "buy"}, never, model=Job, recover=recover)
+    assert taken.id == job_id and taken.idempotent_replay is True
+    again = await runner.run(WS, "req_x", "run_task", "buy-1", {"task": "buy"}, never, model=Job, recover=recover)
+    assert again.id == job_id
+
+    # Died before creating anything: the next caller runs the work itself, once.
+    await repo.reserve(WS, "buy-2", "run_task", phash, owner="dead", request_id="req_gone", lease_seconds=0)
+    ran: list[str] = []
+
+    async def work() -> Job:
+        ran.append("x")
+        return await recover(await insert_job(db, "req_new2"))
+
+    fresh = await runner.run(WS, "req_new2", "run_task", "buy-2", {"task": "buy"}, work, model=Job, recover=recover)
+    assert ran == ["x"] and fresh.idempotent_replay is None
+
+    # A failure before any job frees the key; a failure after the job leaves the key on that job.
+    async def fails() -> Job:
+        raise BadRequest("nope")
+
+    with pytest.raises(BadRequest):
+        await runner.run(WS, "req_f", "run_task", "buy-3", {"task": "buy"}, fails, model=Job, recover=recover)
+    assert (await repo.state(WS, "buy-3"))[0] is False
+
+    async def creates_then_fails() -> Job:
+        await insert_job(db, "req_g")
+        raise RuntimeError("client went away")
+
+    with pytest.raises(RuntimeError):
+        await runner.run(
+            WS, "req_g", "run_task", "buy-4", {"task": "buy"}, creates_then_fails, model=Job, recover=recover
+        )
+    retried = await runner.run(WS, "req_h", "run_task", "buy-4", {"task": "buy"}, never, model=Job, recover=recover)
+    assert retried.idempotent_replay is True and retried.id == await repo.job_for_request(WS, "req_g")

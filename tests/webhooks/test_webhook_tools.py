@@ -1,0 +1,143 @@
+"""Webhooks end to end through the real server: the MCP tools, job events from real jobs, a restart, the CLI.
+
+The server runs as a subprocess (stdio or HTTP), the endpoint is a real local receiver verifying both signatures,
+and the pages come from the local `site` server.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+
+from tests.support.mcp_server import envelope, free_port, run_cli, spawn_http, stdio_client
+from tests.support.sites import Site
+from tests.webhooks.receiver import Receiver, Reply, serve_receiver
+
+pytestmark = pytest.mark.anyio
+
+PAGE = b"<html><head><title>Hook page</title></head><body><h1>Hello hooks</h1><p>Some text.</p></body></html>"
+
+
+def page(handler: SimpleHTTPRequestHandler) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/html")
+    handler.send_header("Content-Length", str(len(PAGE)))
+    handler.end_headers()
+    handler.wfile.write(PAGE)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with serve_receiver() as r:
+        yield r
+
+
+def env_for(receiver: Receiver, site: Site | None = None, **extra: str) -> dict[str, str]:
+    allowed = [f"127.0.0.1:{receiver.port}"] + ([f"127.0.0.1:{site.port}"] if site else [])
+    return {"BROWSA_ALLOW_PRIVATE_NETWORK": ",".join(allowed), "BROWSA_WEBHOOK_POLL_INTERVAL": "0.2", **extra}
+
+
+async def tool(client: Client, name: str, **arguments: Any) -> dict[str, Any]:
+    result = await client.call_tool(name, arguments)
+    assert not result.is_error, result.content
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+async def wait_for(receiver: Receiver, count: int, event_type: str) -> None:
+    await anyio.to_thread.run_sync(lambda: receiver.wait_for(lambda _d: len(receiver.of_type(event_type)) >= count))
+
+
+async def test_tools_and_job_events(home: Path, receiver: Receiver, site: Site) -> None:
+    site.routes["/hook-page"] = page
+    async with stdio_client(home, **env_for(receiver, site)) as client:
+        created = await tool(client, "create_webhook", url=receiver.url, events=["job.completed", "job.failed"])
+        receiver.secret = created["secret"]
+        assert created["secret"].startswith("whsec_") and created["status"] == "active"
+        listing = await tool(client, "list_webhooks")
+        assert listing["count"] == 1 and "secret" not in listing["webhooks"][0]
+
+        done = await tool(client, "scrape", url=site.url("/hook-page"))
+        # A name passes the up-front check; the guard then finds it resolves to an unexempted private address.
+        blocked = await client.call_tool("scrape", {"url": f"http://localhost:{free_port()}/"})
+        assert done["status"] == "completed" and envelope(blocked)["code"] == "FORBIDDEN"
+        failed_job_id = envelope(blocked)["job_id"]
+
+        await wait_for(receiver, 1, "job.completed")
+        await wait_for(receiver, 1, "job.failed")
+        (completed,) = receiver.of_type("job.completed")
+        (failed,) = receiver.of_type("job.failed")
+        assert completed.standard_ok and completed.agents_ok and failed.standard_ok and failed.agents_ok
+        event = completed.event
+        assert event["workspace_id"] == "ws_default" and event["id"].startswith("evt_")
+        assert event["data"]["job_id"] == done["id"] and event["data"]["job"]["status"] == "completed"
+        assert "Hello hooks" in event["data"]["job"]["result"]["markdown"]
+        assert failed.event["data"]["job_id"] == failed_job_id and failed.event["data"]["error_code"] == "BLOCKED"
+
+        ping = await tool(client, "ping_webhook", webhook_id=created["id"])
+        assert ping["delivered"] and ping["status_code"] == 200
+        assert receiver.of_type("webhook.test")[0].standard_ok
+
+        log = await tool(client, "webhook_deliveries", webhook_id=created["id"], limit=10)
+        assert log["count"] == 3 and {a["delivery_status"] for a in log["attempts"]} == {"delivered"}
+
+        bad_event = await client.call_tool("create_webhook", {"url": receiver.url, "events": ["job.exploded"]})
+        assert envelope(bad_event)["code"] == "BAD_REQUEST"
+        too_many = await client.call_tool("webhook_deliveries", {"webhook_id": created["id"], "limit": 201})
+        assert envelope(too_many)["code"] == "BAD_REQUEST"
+        private = await client.call_tool("create_webhook", {"url": f"http://127.0.0.1:{free_port()}/x"})
+        assert "BROWSA_ALLOW_PRIVATE_NETWORK" in envelope(private)["error"]
+
+        await tool(client, "delete_webhook", webhook_id=created["id"])
+        assert (await tool(client, "list_webhooks"))["count"] == 0
+        gone = await client.call_tool("webhook_deliveries", {"webhook_id": created["id"]})
+        assert envelope(gone)["code"] == "NOT_FOUND"
+
+
+async def test_pending_deliveries_survive_a_restart(home: Path, receiver: Receiver) -> None:
+    # The endpoint is down while the first server runs; it comes back only after that server has stopped.
+    receiver.script = lambda _n: Reply(503)
+    env = env_for(receiver, BROWSA_WEBHOOK_RETRY_SCHEDULE="2s,2s", BROWSA_WARM_SPARES="0")
+    with spawn_http(home, "--no-auth", **env) as server:
+        async with Client(server.url) as client:
+            created = await tool(client, "create_webhook", url=receiver.url)
+            receiver.secret = created["secret"]
+            first = await tool(client, "ping_webhook", webhook_id=created["id"])
+        assert not first["delivered"] and first["status_code"] == 503
+    assert len(receiver.deliveries) == 1
+
+    receiver.script = lambda _n: Reply(200)
+    with spawn_http(home, "--no-auth", **env) as server:
+        await anyio.to_thread.run_sync(lambda: receiver.wait_for(lambda ds: ds[-1].answered == 200))
+        async with Client(server.url) as client:
+            log = await tool(client, "webhook_deliveries", webhook_id=created["id"])
+
+    ids = {d.headers["webhook-id"] for d in receiver.deliveries}
+    assert ids == {first["event_id"]} and len(receiver.deliveries) == 2
+    assert all(d.standard_ok and d.agents_ok for d in receiver.deliveries)
+    assert [a["status_code"] for a in log["attempts"]] == [200, 503]
+
+
+def test_cli_manages_webhooks(tmp_path: Path, receiver: Receiver) -> None:
+    env = env_for(receiver)
+    made = run_cli(tmp_path, "--json", "webhooks", "create", receiver.url, "--event", "job.failed", **env)
+    assert made.returncode == 0, made.stderr
+    created = json.loads(made.stdout)
+    receiver.secret = created["secret"]
+
+    pinged = run_cli(tmp_path, "webhooks", "ping", created["id"], **env)
+    assert pinged.returncode == 0 and "delivered (HTTP 200" in pinged.stdout
+    assert receiver.deliveries[0].standard_ok and receiver.deliveries[0].agents_ok
+
+    log = run_cli(tmp_path, "--json", "webhooks", "deliveries", created["id"], "--limit", "5", **env)
+    assert json.loads(log.stdout)["attempts"][0]["status_code"] == 200
+    assert run_cli(tmp_path, "webhooks", "delete", created["id"], **env).returncode == 0
+    missing = run_cli(tmp_path, "webhooks", "deliveries", created["id"], **env)
+    assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr
