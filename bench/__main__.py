@@ -7,6 +7,7 @@ import sys
 
 BENCHES = {
     "foundation": "bench.foundation",
+    "identities": "bench.identities",
     "observation": "bench.observation",
     "steploop": "bench.steploop",
 }

@@ -80,7 +80,7 @@ def choose(obs: Observation, step: int, rng: random.Random, start: str) -> tuple
     return "scroll", {"direction": "down" if step % 4 else "up", "amount": 1}
 
 
-async def _select_label(tabs: Tabs, obs: Observation, args: dict[str, Any], rng: random.Random) -> None:
+async def _select_label(obs: Observation, args: dict[str, Any], rng: random.Random) -> None:
     ref = obs.elements[args["index"]]
     labels: list[str] = await ref.frame.locator(ref.selector).evaluate("s => Array.from(s.options, o => o.label)")
     args["option"] = rng.choice([label for label in labels if label.strip()] or ["?"])
@@ -122,7 +122,7 @@ async def run_site(
                 t1 = time.perf_counter()
                 action, args = choose(obs, i, rng, start)
                 if action == "select":
-                    await _select_label(tabs, obs, args, rng)  # the model reads labels off the observation
+                    await _select_label(obs, args, rng)  # the model reads labels off the observation
                 t2 = time.perf_counter()
                 res = await execute(tabs, obs, action, args)
                 t3 = time.perf_counter()

@@ -540,6 +540,7 @@ class Browsa:
             utilization=round(in_use / self.pool.max, 3),
             oldest_queued_age_seconds=round(time.time() - oldest, 2) if oldest else None,
             browser=self.host.describe(),
+            browser_contexts=self.host.open_contexts(),
         )
 
 

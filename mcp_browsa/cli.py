@@ -21,6 +21,7 @@ from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.browser.discovery import BrowserNotFound, find_chromium, install_browser
 from mcp_browsa.config import Settings, load_settings
 from mcp_browsa.errors import BrowsaError
+from mcp_browsa.identities import cli as identities_cli
 from mcp_browsa.models import Job
 
 __all__ = ["main"]
@@ -309,6 +310,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor", help="check the browser, the data dir and the database")
     sub.add_parser("demo", help="serve a small local site and scrape it end to end")
     admin.add_parsers(sub)
+    identities_cli.add_parser(sub)
     vault_cli.add_parser(sub)
     _json_after_subcommands(p)
     return p
@@ -361,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
             "demo": _cmd_demo,
             "keys": admin.run_keys,
             "webhooks": admin.run_webhooks,
+            "identities": identities_cli.run,
             "vault": vault_cli.run_vault,
         }
         return anyio.run(handlers[command], settings, args)

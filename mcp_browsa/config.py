@@ -102,6 +102,8 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         warmup_recipes=_parse_recipes(env.get("BROWSA_WARMUP_RECIPES")),
     )
     settings = settings.with_overrides(**overrides)
+    if not isinstance(settings.home, Path):  # --home arrives as text
+        settings = replace(settings, home=Path(settings.home).expanduser())
     from mcp_browsa.browser.netpolicy import PrivateNetworkRule
 
     try:

@@ -49,6 +49,8 @@ class SealedDataError(ValueError):
 def parse_key(raw: str) -> bytes:
     """A 32-byte key from 64 hex digits or base64 (standard or URL-safe, padding optional); VaultKeyError otherwise."""
     text = raw.strip()
+    if not text:
+        raise VaultKeyError("BROWSA_VAULT_KEY is empty; unset it to use the key file, or give 32 random bytes")
     if len(text) == 2 * KEY_BYTES:
         try:
             return bytes.fromhex(text)

@@ -141,6 +141,11 @@ class Capacity(_Model):
     utilization: float = Field(description="burners_in_use / burners_max.")
     oldest_queued_age_seconds: float | None = Field(description="Age of the oldest queued job.")
     browser: str | None = Field(None, description="The browser this process drives.")
+    browser_contexts: int = Field(
+        0,
+        description="Contexts open in this process's shared browser: burners in use plus warm spares (more means"
+        " contexts of finished work are not being closed).",
+    )
 
 
 Job.model_rebuild()

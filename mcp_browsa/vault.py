@@ -67,7 +67,8 @@ def mask_variants(values: Iterable[str]) -> tuple[str, ...]:
     for value in values:
         if not value:
             continue
-        for variant in (value, quote(value, safe=""), quote_plus(value), quote(value), html.escape(value)):
+        form = quote_plus(value, safe="*").replace("~", "%7E")  # what a browser sends for a submitted form field
+        for variant in (value, quote(value, safe=""), quote_plus(value), form, quote(value), html.escape(value)):
             out.setdefault(variant, None)
     return tuple(out)
 

@@ -59,9 +59,6 @@ def test_doctor_reports_the_browser_the_data_dir_and_the_schema_version(home: Pa
     assert report["browser_version"] and "FAILED" not in report["browser_version"]
     assert report["schema_version"] == LATEST_VERSION
     assert report["integrity"] == "ok"
-    text = cli(home, "doctor")
-    assert text.returncode == 0
-    assert f"schema_version: {LATEST_VERSION}" in text.stdout
 
 
 def test_scrape_prints_the_page_as_markdown(home: Path, pages: Site) -> None:
@@ -88,8 +85,6 @@ def test_jobs_lists_and_job_shows_one(home: Path, scraped: dict[str, Any]) -> No
     listing = as_json(cli(home, "--json", "jobs", "--status", "completed", "--limit", "5"))
     assert {j["status"] for j in listing["jobs"]} == {"completed"}
     assert scraped["id"] in [j["id"] for j in listing["jobs"]]
-    text = cli(home, "jobs")
-    assert text.returncode == 0 and scraped["id"] in text.stdout
 
     job = as_json(cli(home, "--json", "job", scraped["id"]))
     assert job["result"] == scraped["result"]

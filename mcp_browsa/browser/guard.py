@@ -90,7 +90,9 @@ OnBlock = Callable[[BlockedRequest], None]
 
 
 def _report(on_block: OnBlock | None, blocked: BlockedRequest) -> None:
-    log.info("guard blocked %s (%s): %s", blocked.url_or_host, blocked.rule, blocked.reason)
+    # Without the query: a form sent with GET puts what was typed there, and logs are not masked.
+    where = blocked.url_or_host.split("#", 1)[0].split("?", 1)[0]
+    log.info("guard blocked %s (%s): %s", where, blocked.rule, blocked.reason)
     if on_block is None:
         return
     try:

@@ -48,6 +48,12 @@ class BrowserHost:
             return f"remote {self.settings.browser_ws}"
         return self.found.describe() if self.found else None
 
+    def open_contexts(self) -> int:
+        """Contexts Playwright holds open in the shared browser (0 before the first launch or after a crash)."""
+        if self._browser is None or not self._browser.is_connected():
+            return 0
+        return len(self._browser.contexts)
+
     async def browser(self) -> Browser:
         """The connected browser, launching (or relaunching after a crash) as needed."""
         if self._browser is not None and self._browser.is_connected():
@@ -84,6 +90,9 @@ class BrowserHost:
                 executable_path=self.found.executable,
                 headless=not self.settings.headed,
                 args=chromium_args(headed=self.settings.headed),
+                # Playwright turns Chromium's popup blocker off; a page could then open windows without a click
+                # (100 of them take Playwright half a minute to attach). Clicks still open windows as for a user.
+                ignore_default_args=["--disable-popup-blocking"],
                 handle_sigint=False,
                 handle_sigterm=False,
                 handle_sighup=False,

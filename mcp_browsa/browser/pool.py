@@ -120,6 +120,21 @@ class BurnerPool:
                 self._tg.start_soon(self._dispose, spare)
         return None
 
+    async def browser_lost(self, burner: Burner, error: BaseException, grace: float = 2.0) -> bool:
+        """Whether `error` came from the burner's browser dying (a crash, the OOM killer), not from its page.
+
+        The browser's "disconnected" event can trail the call that failed by a moment, hence the grace; it is
+        only waited for when the error says the page is gone.
+        """
+        if burner.generation != self.host.generation:
+            return True
+        if "closed" not in str(error).split("\n", 1)[0].lower() and not burner.page.is_closed():
+            return False
+        with anyio.move_on_after(grace):
+            while burner.generation == self.host.generation:
+                await anyio.sleep(0.05)
+        return burner.generation != self.host.generation
+
     def reserve_nowait(self) -> bool:
         """Take a slot for a browser that lives outside the pool (an identity's own Chromium); False when full.
 

@@ -64,6 +64,7 @@ LOOP_ACTIONS = frozenset({"ask_human", "done"})  # the agent loop answers these,
 
 _VALIDATORS = {spec["name"]: Draft202012Validator(spec["parameters"]) for spec in ACTION_SPECS}
 _ACT_TIMEOUT_MS = 2500  # actionability wait; a covered element is retried through script instead
+_HIDE_VALUE_JS = "el => el.style.setProperty('-webkit-text-security', 'disc', 'important')"
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,9 @@ async def _type(call: _Call, args: dict[str, Any]) -> ActionResult:
     summary = f'typed "{shown}" into {ref.describe()}'
     try:
         await loc.fill(value, timeout=_ACT_TIMEOUT_MS)
+        if value != args["text"]:
+            # A field holding a vault value draws it as dots, so no screenshot can show it.
+            await loc.evaluate(_HIDE_VALUE_JS)
     except PlaywrightError as exc:
         return _fail(f"could not type into {ref.describe()}", _reason(exc))
     if not args.get("submit"):

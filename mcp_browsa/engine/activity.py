@@ -16,7 +16,7 @@ from mcp_browsa.engine.tabs import Tabs
 
 __all__ = ["EXPECTING_GRACE", "GRACE", "Activity", "short_url"]
 
-GRACE = 0.15  # how long an action gets to start a navigation, request or tab before we call it quiet
+GRACE = 0.08  # how long an action gets to start a navigation, request or tab before we call it quiet
 EXPECTING_GRACE = 2.0  # the same, for actions that should lead somewhere (a link, Enter); a busy host is slow
 _QUIET = 2.0  # cap on waiting for XHR/fetch to drain (long-polling pages never drain)
 _POLL = 0.02

@@ -94,6 +94,7 @@ class AgentAttempt:
         self.ctx = ctx
         self.model = model
         self.rec = recorder
+        recorder.mask = lambda text: mask_text(text, self.masks)
         self.watch = watch
         self.setup = setup
         self.human = human
@@ -112,6 +113,9 @@ class AgentAttempt:
     def masks(self) -> tuple[str, ...]:
         return self.secrets.mask_values if self.secrets is not None else ()
 
+    def _masked(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {k: mask_text(v, self.masks) if isinstance(v, str) else v for k, v in data.items()}
+
     def _left(self) -> float:
         return self.deadline - time.monotonic()
 
@@ -121,7 +125,7 @@ class AgentAttempt:
 
     def _blocked(self, refusal: Refusal) -> Outcome:
         message = f"{refusal.url[:200]} was blocked by the URL guard ({refusal.rule}): {refusal.reason}"
-        return self._fail("BLOCKED", message, blocked=refusal.as_dict())
+        return self._fail("BLOCKED", message, blocked=self._masked(refusal.as_dict()))
 
     # -- the attempt ----------------------------------------------------------------------------------------
 
@@ -148,7 +152,7 @@ class AgentAttempt:
             return self._fail(failure.code, failure.message)
         if self.watch.navigation is not None:
             return self._blocked(self.watch.navigation)
-        self.url = tabs.active.url
+        self.url = mask_text(tabs.active.url, self.masks)
         if self.setup.screenshot_mode in ("every_step", "on_navigation"):
             await self.rec.screenshot(tabs.active, "start")
         return None
@@ -382,7 +386,7 @@ class AgentAttempt:
     async def _record(self, step: _Step, tabs: Tabs) -> None:
         writes = self.watch.take_writes()
         if writes:
-            step.data["blocked_writes"] = [w.as_dict() for w in writes[:10]]
+            step.data["blocked_writes"] = [self._masked(w.as_dict()) for w in writes[:10]]
             first = writes[0]
             self.state.notes.append(
                 f"A write request ({first.method} {first.url[:120]}) was blocked: this task runs with"
@@ -390,13 +394,13 @@ class AgentAttempt:
             )
         other = self.watch.take_other()
         if other:
-            step.data["blocked"] = [o.as_dict() for o in other[:10]]
+            step.data["blocked"] = [self._masked(o.as_dict()) for o in other[:10]]
         page = tabs.active
         shot = None
         mode = self.setup.screenshot_mode
         if not page.is_closed() and (mode == "every_step" or (mode == "on_navigation" and step.navigated)):
             shot = await self.rec.take(page)
-        url = None if page.is_closed() else page.url
+        url = None if page.is_closed() else mask_text(page.url, self.masks)
         self.url = url or self.url
         summary = mask_text(step.summary, self.masks)
         step.data.update(

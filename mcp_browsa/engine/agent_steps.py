@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -58,6 +58,8 @@ class StepRecorder:
         self.attempt = attempt
         self.row = row
         self.max_credits = max_credits
+        # Set by the attempt to its secrets' masks: a page URL can carry a filled value (a form sent with GET).
+        self.mask: Callable[[str], str] = lambda text: text
 
     def label(self, data: dict[str, Any]) -> dict[str, Any]:
         if self.attempt is not None:
@@ -154,7 +156,7 @@ class StepRecorder:
         except (PlaywrightError, OSError) as exc:
             log.info("screenshot %s of job %s failed: %s", n, self.ctx.id, exc)
             return None
-        return Shot(n, path, page.url)
+        return Shot(n, path, self.mask(page.url))
 
     async def screenshot(self, page: Page, why: str) -> int | None:
         """A screenshot outside any step (the final page, the first page), with its row and event."""

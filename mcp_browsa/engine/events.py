@@ -50,19 +50,28 @@ class EventBus:
         with anyio.move_on_after(timeout):
             await self._queue_event.wait()
 
-    async def wait_job(self, job_id: str, timeout: float) -> None:
-        """Return when `job_changed(job_id)` fires or the timeout passes, whichever is first."""
+    def watch(self, job_id: str) -> anyio.Event:
+        """An event the next `job_changed(job_id)` sets. Take it *before* reading the job, then wait on it
+        (`wait_job(..., watch=ev)`), so a change between the read and the wait is not missed."""
         ev = anyio.Event()
         self._waiters.setdefault(job_id, []).append(ev)
+        return ev
+
+    def unwatch(self, job_id: str, ev: anyio.Event) -> None:
+        waiters = self._waiters.get(job_id)
+        if waiters and ev in waiters:
+            waiters.remove(ev)
+            if not waiters:
+                del self._waiters[job_id]
+
+    async def wait_job(self, job_id: str, timeout: float, *, watch: anyio.Event | None = None) -> None:
+        """Return when `job_changed(job_id)` fires (since `watch` was taken, if given) or the timeout passes."""
+        ev = watch if watch is not None else self.watch(job_id)
         try:
             with anyio.move_on_after(timeout):
                 await ev.wait()
         finally:
-            waiters = self._waiters.get(job_id)
-            if waiters and ev in waiters:
-                waiters.remove(ev)
-                if not waiters:
-                    del self._waiters[job_id]
+            self.unwatch(job_id, ev)
 
     async def emit(self, event: EngineEvent) -> None:
         if event.job_id:

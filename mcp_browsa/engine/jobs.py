@@ -109,18 +109,24 @@ class JobEngine:
     ) -> Job:
         """Long-poll: return as soon as the job ends or needs input, or when `timeout` runs out."""
         deadline = time.monotonic() + max(0.0, timeout)
-        job = await self.get(workspace_id, job_id, with_items=False)
-        last_seen = (job.status, job.step_count, job.progress_done, job.last_action)
-        while job.status not in TERMINAL and job.status != JobStatus.INPUT_REQUIRED:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            await self.bus.wait_job(job.id, min(remaining, self.poll_interval))
+        job_id = check_job_id(job_id)
+        change = self.bus.watch(job_id)  # armed before each read: a change right after the read still wakes us
+        try:
             job = await self.get(workspace_id, job_id, with_items=False)
-            seen = (job.status, job.step_count, job.progress_done, job.last_action)
-            if on_progress is not None and seen != last_seen:
-                await on_progress(job)
-            last_seen = seen
+            last_seen = (job.status, job.step_count, job.progress_done, job.last_action)
+            while job.status not in TERMINAL and job.status != JobStatus.INPUT_REQUIRED:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                await self.bus.wait_job(job_id, min(remaining, self.poll_interval), watch=change)
+                change = self.bus.watch(job_id)
+                job = await self.get(workspace_id, job_id, with_items=False)
+                seen = (job.status, job.step_count, job.progress_done, job.last_action)
+                if on_progress is not None and seen != last_seen:
+                    await on_progress(job)
+                last_seen = seen
+        finally:
+            self.bus.unwatch(job_id, change)
         return await self.get(workspace_id, job_id)
 
     async def cancel(self, workspace_id: str, job_id: str) -> Job:

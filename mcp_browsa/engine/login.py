@@ -30,13 +30,13 @@ from mcp_browsa.engine.observation import mask_text
 from mcp_browsa.engine.scrape import PageFailure, load_page
 from mcp_browsa.engine.tabs import Tabs
 from mcp_browsa.errors import BadRequest, BrowsaError
-from mcp_browsa.models import Job, PriceTable
+from mcp_browsa.models import Job, JobStatus, PriceTable
 from mcp_browsa.validation import check_http_url
 from mcp_browsa.vault import MissingSecret, Vault, check_secret_name
 
 __all__ = ["LOGIN_STEPS", "LoginRunner"]
 
-BrowserFor = Callable[..., AbstractAsyncContextManager[Burner]]  # (workspace_id, params, *, policy, on_block)
+BrowserFor = Callable[..., AbstractAsyncContextManager[Burner]]  # (workspace_id, params, *, policy, on_block, job_id)
 PolicyFor = Callable[..., Policy]  # (allowed_domains, *, allow_writes)
 
 LOGIN_STEPS = 4  # open, fill, submit, verify: the job's progress_total
@@ -48,6 +48,8 @@ _ACT_TIMEOUT_MS = 5000
 
 
 class LoginFailed(Exception):
+    """The login ended early with a job error code (LOGIN_FAILED, BLOCKED, …) and a masked-later message."""
+
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
@@ -134,12 +136,14 @@ class LoginRunner:
         try:
             with anyio.fail_after(p["timeout_ms"] / 1000):
                 async with self.browser_for(
-                    ctx.workspace_id, dict(p), policy=self._policy(p["url"]), on_block=attempt.on_block
+                    ctx.workspace_id, dict(p), policy=self._policy(p["url"]), on_block=attempt.on_block, job_id=ctx.id
                 ) as burner:
                     return await attempt.run(burner, username, password)
         except TimeoutError:
             return attempt.outcome(False, "TIMEOUT", f"the login did not finish within {p['timeout_ms'] / 1000:g} s")
         except LoginFailed as failed:
+            if failed.code == "CANCELLED":
+                return Outcome(JobStatus.CANCELLED, result=attempt.result, error_message=failed.message)
             return attempt.outcome(False, failed.code, failed.message)
         except BrowsaError as exc:
             return attempt.outcome(False, exc.code, exc.message)
@@ -182,6 +186,8 @@ class _Attempt:
 
     async def note(self, text: str, *, progress: int | None = None) -> None:
         """Record one step (masked) as an event, and as the job's progress when `progress` is given."""
+        if self.ctx.cancelled:
+            raise LoginFailed("CANCELLED", f"cancelled during the login, after: {'; '.join(self.steps) or 'nothing'}")
         shown = self.mask(text)
         self.steps.append(shown)
         await self.ctx.event("login.step", {"step": shown})

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiosqlite
 import anyio
+from playwright.async_api import Error as PlaywrightError
 
 from mcp_browsa.browser.guard import BlockedRequest
 from mcp_browsa.browser.pool import BurnerPool
@@ -59,9 +60,12 @@ class ReadOnlyRunners:
             await ctx.charge(extra, f"{label}: {minutes} burner-minutes", allow_partial=True)
 
     async def fetch(self, ctx: JobContext, params: dict[str, Any], *, shot_n: int = 0) -> dict[str, Any]:
-        """Load one URL in a fresh burner and collect the formats asked for. Raises PageFailure."""
+        """Load one URL in a fresh burner and collect the formats asked for. Raises PageFailure.
+
+        A browser that crashes under the page is relaunched by the pool and the page is tried once more, on
+        the house: loading it again changes nothing anywhere.
+        """
         url = params["url"]
-        formats: list[str] = list(params.get("formats") or ["markdown"])
         blocked: list[dict[str, Any]] = []
 
         def on_block(b: BlockedRequest) -> None:
@@ -70,14 +74,43 @@ class ReadOnlyRunners:
         await ctx.charge(self.prices.burner_start, f"burner for {url[:80]}")
         started = time.monotonic()
         try:
-            async with self.pool.acquire(policy=self.policy_for(params), on_block=on_block) as burner:
-                t0 = time.monotonic()
+            for attempt in (1, 2):
+                try:
+                    return await self._visit(ctx, params, on_block, blocked, shot_n)
+                except _BrowserLost as lost:
+                    if attempt == 2:
+                        raise PageFailure(
+                            "INTERNAL_ERROR",
+                            f"the browser crashed twice while loading {url} ({lost}); it is relaunched for the next"
+                            " job, so submitting this one again is safe",
+                        ) from None
+                    log.warning("the browser crashed under job %s (%s); loading %s again", ctx.id, lost, url)
+                    await ctx.event("browser.crashed", {"url": url, "error": str(lost)[:300], "retrying": True})
+                    blocked.clear()
+            raise AssertionError("unreachable")
+        finally:
+            with anyio.CancelScope(shield=True):
+                if blocked:
+                    await ctx.event("blocked_requests", {"url": url, "blocked": blocked[:50]})
+                await self._charge_minutes(ctx, started, url[:80])
+
+    async def _visit(
+        self,
+        ctx: JobContext,
+        params: dict[str, Any],
+        on_block: Callable[[BlockedRequest], None],
+        blocked: list[dict[str, Any]],
+        shot_n: int,
+    ) -> dict[str, Any]:
+        url = params["url"]
+        formats: list[str] = list(params.get("formats") or ["markdown"])
+        timeout_ms = int(params.get("timeout_ms") or self.settings.nav_timeout_ms)
+        async with self.pool.acquire(policy=self.policy_for(params), on_block=on_block) as burner:
+            t0 = time.monotonic()
+            try:
                 try:
                     status = await load_page(
-                        burner.page,
-                        url,
-                        wait_until=params.get("wait_until", "load"),
-                        timeout_ms=int(params.get("timeout_ms") or self.settings.nav_timeout_ms),
+                        burner.page, url, wait_until=params.get("wait_until", "load"), timeout_ms=timeout_ms
                     )
                 except PageFailure:
                     top = next((b for b in blocked if b["navigation"] or _same_target(b["url"], url)), None)
@@ -93,26 +126,28 @@ class ReadOnlyRunners:
                     max_chars=int(params.get("max_chars") or 50_000),
                     full_page=bool(params.get("full_page", True)),
                     screenshot_path=shot,
+                    # Reading a loaded page takes well under a second; a page that holds it up longer than its
+                    # own load was allowed to take is spinning or flooding dialogs.
+                    timeout=max(10.0, timeout_ms / 1000),
                 )
-                # A script or meta refresh that sends the page to a refused URL after it loaded: what was read is
-                # the browser's "blocked" page, not content.
-                moved = next((b for b in blocked if b["navigation"]), None)
-                if moved is not None:
-                    raise PageFailure(
-                        "BLOCKED",
-                        f"{url} navigated to {moved['url']}, blocked by the URL guard ({moved['rule']}: {moved['reason']})",
-                    )
-                content.update(url=url, status=status, load_ms=round((time.monotonic() - t0) * 1000))
-                if shot is not None:
-                    await ctx.write(_screenshot_row(ctx.id, shot_n, shot, content["final_url"]))
-                if blocked:
-                    content["blocked_requests"] = blocked[:50]
-                return content
-        finally:
-            with anyio.CancelScope(shield=True):
-                if blocked:
-                    await ctx.event("blocked_requests", {"url": url, "blocked": blocked[:50]})
-                await self._charge_minutes(ctx, started, url[:80])
+            except (PageFailure, PlaywrightError) as exc:
+                if await self.pool.browser_lost(burner, exc):
+                    raise _BrowserLost(str(exc).splitlines()[0][:200]) from exc
+                raise
+            # A script or meta refresh that sends the page to a refused URL after it loaded: what was read is
+            # the browser's "blocked" page, not content.
+            moved = next((b for b in blocked if b["navigation"]), None)
+            if moved is not None:
+                raise PageFailure(
+                    "BLOCKED",
+                    f"{url} navigated to {moved['url']}, blocked by the URL guard ({moved['rule']}: {moved['reason']})",
+                )
+            content.update(url=url, status=status, load_ms=round((time.monotonic() - t0) * 1000))
+            if shot is not None:
+                await ctx.write(_screenshot_row(ctx.id, shot_n, shot, content["final_url"]))
+            if blocked:
+                content["blocked_requests"] = blocked[:50]
+            return content
 
     async def single(self, ctx: JobContext) -> Outcome:
         """scrape / extract / screenshot: one URL, one burner."""
@@ -176,6 +211,10 @@ class ReadOnlyRunners:
         items = await ctx.engine.jobs.items(ctx.id)
         ok = len([i for i in items if i.status == JobStatus.COMPLETED])
         return Outcome.ok({"total": len(items), "completed": ok, "failed": len(items) - ok})
+
+
+class _BrowserLost(Exception):
+    """The browser process went away under a page (crashed or killed), not the page failing on its own."""
 
 
 def _same_target(blocked_url: str, url: str) -> bool:

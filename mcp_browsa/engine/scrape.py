@@ -123,12 +123,11 @@ async def load_page(page: Page, url: str, *, wait_until: WaitUntil = "load", tim
     return response.status
 
 
-def _trim(text: str, max_chars: int, total: int | None = None) -> tuple[str, bool]:
-    """Cut `text` to max_chars; `total` is the length of the whole when only a prefix was read."""
-    unread = max(0, (total or 0) - len(text)) if total is not None else 0
-    if len(text) <= max_chars and not unread:
+def _trim(text: str, max_chars: int, unread: int = 0) -> tuple[str, bool]:
+    """Cut `text` to max_chars; `unread` counts what stayed in the browser when only a prefix was read."""
+    if len(text) <= max_chars and unread <= 0:
         return text, False
-    more = max(0, len(text) - max_chars) + unread
+    more = max(0, len(text) - max_chars) + max(0, unread)
     return text[:max_chars] + f"\n… [truncated: {more} more characters]", True
 
 
@@ -172,18 +171,17 @@ async def _collect(
     truncated = False
     if "html" in formats:
         html, total = await _read(page, _HTML_JS, cap)
-        out["html"], t = _trim(html, max_chars, total)
+        out["html"], t = _trim(html, max_chars, total - len(html))
         truncated |= t
     if "text" in formats:
         raw, total = await _read(page, _TEXT_JS, cap)
-        text = _squeeze(raw)
-        out["text"], t = _trim(text, max_chars, len(text) + max(0, total - len(raw)))
+        out["text"], t = _trim(_squeeze(raw), max_chars, total - len(raw))
         truncated |= t
     if "markdown" in formats:
         cleaned, total = await _read(page, _CLEAN_JS, cap)
         # Off the event loop: converting a few MB of HTML takes seconds the server would not answer in.
         md = await anyio.to_thread.run_sync(_markdown, cleaned)
-        out["markdown"], t = _trim(md, max_chars, None if total <= len(cleaned) else len(md) + 1)
+        out["markdown"], t = _trim(md, max_chars, total - len(cleaned))
         truncated |= t
     if "links" in formats:
         links = await page.evaluate(_LINKS_JS)

@@ -121,8 +121,8 @@ class FingerprintKeeper:
         session = params["sessionId"]
         kind = params["targetInfo"]["type"]
         fp = self.fp
-        try:
-            await self.call(
+        steps: list[tuple[str, dict[str, Any]]] = [
+            (
                 "Network.setUserAgentOverride",
                 {
                     "userAgent": fp.user_agent,
@@ -130,24 +130,28 @@ class FingerprintKeeper:
                     "platform": fp.platform,
                     "userAgentMetadata": fp.user_agent_metadata(),
                 },
-                session,
             )
-            if kind in _PAGES:
-                await self.call("Emulation.setLocaleOverride", {"locale": fp.locale}, session)
-                await self.call(
-                    "Emulation.setHardwareConcurrencyOverride",
-                    {"hardwareConcurrency": fp.hardware_concurrency},
-                    session,
-                )
-                await self.call("Page.enable", {}, session)  # addScriptToEvaluateOnNewDocument needs the Page domain
-                await self.call(
-                    "Page.addScriptToEvaluateOnNewDocument", {"source": self._script, "runImmediately": True}, session
-                )
+        ]
+        if kind in _PAGES:
+            steps += [
+                ("Emulation.setLocaleOverride", {"locale": fp.locale}),
+                ("Emulation.setHardwareConcurrencyOverride", {"hardwareConcurrency": fp.hardware_concurrency}),
+                ("Page.enable", {}),  # addScriptToEvaluateOnNewDocument needs the Page domain
+                ("Page.addScriptToEvaluateOnNewDocument", {"source": self._script, "runImmediately": True}),
                 # Dedicated workers and out-of-process iframes are this page's children: hold them for us too.
-                await self.call("Target.setAutoAttach", _AUTO_ATTACH, session)
-            self.prepared += 1
-        except CdpError as exc:
-            log.debug("fingerprinting a %s target failed: %s", kind, exc)
+                ("Target.setAutoAttach", _AUTO_ATTACH),
+            ]
+        try:
+            failed = 0
+            for method, args in steps:
+                # Each override on its own: one refused command must not leave the others unset.
+                try:
+                    await self.call(method, args, session)
+                except CdpError as exc:
+                    failed += 1
+                    log.debug("fingerprinting a %s target: %s", kind, exc)
+            if not failed:
+                self.prepared += 1
         finally:
             if params.get("waitingForDebugger"):
                 try:

@@ -53,7 +53,10 @@ class IdentityService:
             async with anyio.create_task_group() as tg:
                 core.tg = tg
                 try:
-                    await self.reaper.sweep()
+                    try:
+                        await self.reaper.sweep()
+                    except Exception:  # a failed clean-up must not keep the server from starting
+                        log.exception("reaping identities at start-up failed")
                     tg.start_soon(self.reaper.loop)
                     try:
                         yield self
@@ -224,14 +227,15 @@ class IdentityService:
         """End an agent: stop its browser (ours, or an orphan on this host), settle burner minutes, record why."""
         core = self.core
         async with core.lock(agent_id):
-            row = await core.repo.get(agent_id)
-            if row is None or row["status"] in ("destroyed", "failed"):
-                return
+            # Our browser goes (and its slot comes back) even if another process has already ended the agent.
             live = core.live.pop(agent_id, None)
             if live is not None:
                 await live.stop()
                 core.unreserve()
-            elif row["owner"] != core.owner:
+            row = await core.repo.get(agent_id)
+            if row is None or row["status"] in ("destroyed", "failed"):
+                return
+            if live is None and row["owner"] != core.owner:
                 await anyio.to_thread.run_sync(kill_orphan, row["pid"], row["profile_dir"])
             await core.commit(lambda conn, box: self._record_end(conn, box, row, status, reason, charge=charge))
 

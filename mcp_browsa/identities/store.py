@@ -92,9 +92,9 @@ class AgentRepo:
         return await self.db.fetchall(sql, args)
 
     async def live_rows(self) -> list[sqlite3.Row]:
-        """Agents whose browser may still be up somewhere: running burners and identities with a live process."""
+        """Agents a dead server may have left: any being provisioned, running burners, identities with a live process."""
         return await self.db.fetchall(
-            "SELECT * FROM agents WHERE status IN ('queued','running') AND (mode='burner' OR pid IS NOT NULL)"
+            "SELECT * FROM agents WHERE status='queued' OR (status='running' AND (mode='burner' OR pid IS NOT NULL))"
         )
 
     async def costs(self, agent_ids: list[str]) -> dict[str, int]:

@@ -6,14 +6,16 @@ explicit base URL, so no key or endpoint from the environment is ever used.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from mcp_browsa.app import Browsa
 from mcp_browsa.config import load_settings
+from mcp_browsa.errors import AgentNotRunning
 from mcp_browsa.llm import RetryPolicy
-from tests.agent.support import FormInbox
+from tests.agent.support import CALLER, FormInbox, ended
 from tests.support.fake_llm import FakeLLM
 from tests.support.sites import Site, serve_site
 
@@ -38,10 +40,19 @@ def vendor() -> Iterator[FakeLLM]:
 
 
 @pytest.fixture
-def fake(vendor: FakeLLM) -> Iterator[FakeLLM]:
-    """The module's fake vendor, reset for this test; a policy that raised fails the test."""
+async def fake(vendor: FakeLLM, app: Browsa) -> AsyncIterator[FakeLLM]:
+    """The module's fake vendor, reset for this test; a policy that raised fails the test.
+
+    Jobs a test left running are cancelled and waited for, so they never talk to the next test's policy.
+    """
     vendor.reset()
     yield vendor
+    active = await app.db.fetchall("SELECT id FROM jobs WHERE status IN ('queued','running','input_required')")
+    for row in active:
+        with contextlib.suppress(AgentNotRunning):
+            await app.cancel_job(CALLER, row["id"])
+    for row in active:
+        await ended(app, row["id"], timeout=30)
     vendor.check()
 
 

@@ -21,7 +21,6 @@ import anyio
 from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.models import TERMINAL, Job
 from tests.support.fake_llm import PolicyReply, PolicyRequest, find_index
-from tests.support.sites import Site
 
 __all__ = [
     "CALLER",

@@ -191,7 +191,9 @@ async def test_a_link_that_opens_a_new_tab(app: Browsa, fake: FakeLLM, shop: Sit
         return tool("done", result=found.group(1))
 
     fake.policy = policy
-    job = await app.run_task(CALLER, "How much are the Earbuds Pro?", llm=gpt, initial_url=shop.url("/agent/newtab.html"))
+    job = await app.run_task(
+        CALLER, "How much are the Earbuds Pro?", llm=gpt, initial_url=shop.url("/agent/newtab.html")
+    )
     job = await ended(app, job.id)
     assert job.status == "completed", job.error_message
     assert job.result is not None and job.result["final_result"] == "89.00"

@@ -252,6 +252,28 @@ async def test_wait_returns_the_moment_the_job_ends(db: Database, engine: JobEng
     assert seen and seen[-1] == "completed"
 
 
+async def test_a_job_ending_between_the_read_and_the_wait_still_wakes_the_waiter(
+    db: Database, engine: JobEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = await engine.submit(WS, "scrape", {"url": "http://x.test/"}, request_id=None)
+    claimed = await engine.jobs.claim("worker-a", LEASE)
+    assert claimed is not None
+    read = engine.get
+
+    async def read_then_end(workspace_id: str, job_id: str, **kw: Any) -> Any:
+        seen = await read(workspace_id, job_id, **kw)
+        if seen.status == "running":  # the waiter saw it running; it ends before the waiter parks
+            assert await finish(db, claimed)
+            engine.bus.job_changed(job_id)
+        return seen
+
+    monkeypatch.setattr(engine, "get", read_then_end)
+    t0 = time.monotonic()
+    done = await engine.wait(WS, job.id, timeout=20)
+    assert done.status == "completed"
+    assert time.monotonic() - t0 < 5  # not the 20 s timeout: the wake-up was not lost
+
+
 async def test_wait_gives_up_after_its_timeout(engine: JobEngine) -> None:
     job = await engine.submit(WS, "scrape", {"url": "http://x.test/"}, request_id=None)
     t0 = time.monotonic()

@@ -17,6 +17,7 @@ import pytest
 from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.config import load_settings
 from mcp_browsa.errors import BrowsaError, Forbidden, NotFound
+from mcp_browsa.identities.spec import build_spec
 from mcp_browsa.models import Job
 from tests.support.login_site import LoginLog, add_login_pages
 from tests.support.sites import Site, serve_site
@@ -92,6 +93,12 @@ async def test_a_one_step_form_is_filled_submitted_and_confirmed(app: Browsa, si
     assert [e for e in recorded if e["type"] == "login.step"]
     assert USERNAME not in json.dumps(recorded) and PASSWORD not in json.dumps(recorded)
     assert job.progress_done == job.progress_total == 4
+    # Charged like a burner, through the ledger, with the job named.
+    assert job.credits_charged == app.prices.burner_start
+    rows = await app.db.fetchall("SELECT amount, description FROM ledger WHERE job_id=?", (job.id,))
+    assert [(r["amount"], r["description"]) for r in rows] == [
+        (-app.prices.burner_start, "burner for login to 127.0.0.1")
+    ]
 
 
 async def test_a_refused_password_fails_with_the_page_error_masked(app: Browsa, site: tuple[Site, LoginLog]) -> None:
@@ -182,14 +189,27 @@ async def test_a_login_url_the_guard_refuses_is_refused_at_once(app: Browsa) -> 
     assert bad.value.code == "BAD_REQUEST"
 
 
-async def test_a_login_is_charged_like_a_burner(app: Browsa, site: tuple[Site, LoginLog]) -> None:
+async def test_a_login_on_a_persistent_identity_keeps_its_session(app: Browsa, site: tuple[Site, LoginLog]) -> None:
     pages, _log = site
-    job = await login(app, pages.url("/login"))
-    assert job.credits_charged == app.prices.burner_start
-    rows = await app.db.fetchall("SELECT amount, description FROM ledger WHERE job_id=?", (job.id,))
-    assert [(r["amount"], r["description"]) for r in rows] == [
-        (-app.prices.burner_start, "burner for login to 127.0.0.1")
-    ]
+    ws = Caller().workspace_id
+    spec = build_spec(
+        mode="persistent",
+        ttl=None,
+        ttl_seconds=None,
+        os_type=None,
+        country=None,
+        persona="a returning customer",
+        warmup_recipe=None,
+        initial_url=None,
+        allowed_domains=None,
+        recipes={},
+    )
+    identity = await app.identities.create(ws, spec)
+    job = await login(app, pages.url("/login"), identity_id=identity.id)
+    assert job.status == "completed", job.error_message
+    assert job.credits_charged >= app.prices.persistent_session
+    state = await app.identities.core.load_state(ws, identity.id) or {}
+    assert any(c["name"] == "session" and c["value"] == "signed-in" for c in state.get("cookies", [])), state
 
 
 async def test_no_value_is_stored_in_clear_in_the_database(app: Browsa) -> None:

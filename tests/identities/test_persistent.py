@@ -14,6 +14,7 @@ import pytest
 from mcp_browsa.app import Browsa
 from mcp_browsa.browser.fingerprint import country_timezones
 from mcp_browsa.config import load_settings
+from mcp_browsa.crypto import SealedDataError, open_sealed
 from mcp_browsa.errors import AgentNotRunning, BadRequest, TooManyRequests
 from mcp_browsa.identities import build_spec
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE as WS
@@ -86,8 +87,13 @@ async def test_a_login_in_one_job_session_is_there_in_the_next(app: Browsa, id_s
     seen, token, platform = await whoami(app, agent.id, id_site)
     assert "sid=alice42" in seen["cookie"] and token == "tok-alice42"
     assert platform == "MacIntel" and seen["accept_language"].startswith("fr-FR")
-    sealed = await app.db.fetchone("SELECT ciphertext FROM identity_state WHERE agent_id=?", (agent.id,))
-    assert sealed is not None and b"alice42" not in bytes(sealed[0])  # encrypted at rest
+    sealed = await app.db.fetchone("SELECT nonce, ciphertext FROM identity_state WHERE agent_id=?", (agent.id,))
+    assert sealed is not None and b"alice42" not in bytes(sealed[1])  # encrypted at rest
+    # Bound to its row: the same blob under another identity does not open.
+    with pytest.raises(SealedDataError):
+        open_sealed(app.identities.core.key(), bytes(sealed[0]), bytes(sealed[1]), b"another identity")
+    state = await app.identities.core.load_state(WS, agent.id)
+    assert state is not None and any(c["name"] == "sid" for c in state["cookies"])
 
     types = [e.type for e in events if e.type.startswith("agent.")]
     assert types == ["agent.provisioned"] + ["agent.session.started", "agent.session.ended"] * 2

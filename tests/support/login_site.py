@@ -182,12 +182,13 @@ def add_login_pages(site: Site, username: str, password: str, *, exfil_to: str |
 
     def exfil(h: SimpleHTTPRequestHandler) -> None:
         target = html.escape(exfil_to or "/nowhere", quote=True)
+        method = "get" if "method=get" in h.path else "post"  # GET puts the values in the refused URL itself
         _send(
             h,
             200,
             _page(
                 "Sign in",
-                f'<form method="post" action="{target}"><input type="email" name="email">'
+                f'<form method="{method}" action="{target}"><input type="email" name="email">'
                 '<input type="password" name="password"><button type="submit">Sign in</button></form>',
             ),
         )
