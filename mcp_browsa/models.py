@@ -90,6 +90,10 @@ class Job(_Model):
     )
     idempotent_replay: bool | None = Field(None, description="True when this response replays an earlier call.")
     hint: str | None = Field(None, description="What to do next, e.g. when to poll again.")
+    routed_via: Literal["scrape", "task"] | None = Field(
+        None, description="auto only: which path the request took (scrape needs no LLM)."
+    )
+    routing_reason: str | None = Field(None, description="auto only: why it was routed that way.")
 
 
 class JobEvent(_Model):

@@ -15,13 +15,14 @@ __all__ = ["register_all"]
 
 
 def register_all(server: BrowsaServer, app: Browsa, groups: set[str]) -> None:
-    from mcp_browsa.tools import account, identities, jobs, login, quick, resources, tasks, webhooks
+    from mcp_browsa.tools import account, auto, identities, jobs, login, quick, resources, tasks, webhooks
 
     if "quick" in groups:
         quick.register(server, app)
     if "tasks" in groups:
         jobs.register(server, app)
         tasks.register(server, app)
+        auto.register(server, app)
     if "account" in groups:
         account.register(server, app)
     if "webhooks" in groups:
