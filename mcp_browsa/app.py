@@ -409,6 +409,8 @@ class Browsa:
         if initial_url is not None:
             initial_url = check_http_url(initial_url, field="initial_url")
             self.precheck(initial_url, policy)
+        if identity_id is not None:
+            await self.identities.check_usable(caller.workspace_id, identity_id)
         params, key = await self.tasks.task_params(
             caller.workspace_id,
             task,

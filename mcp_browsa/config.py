@@ -50,8 +50,8 @@ class Settings:
     poll_interval: float = 1.0
     warm_spares: int = 1
     nav_timeout_ms: int = 30_000
-    llm_api_key: str | None = None
-    vault_key: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)  # secrets never appear in a repr, a log or a traceback
+    vault_key: str | None = field(default=None, repr=False)
     log_level: str = "WARNING"
     warmup_recipes: dict[str, list[str]] = field(default_factory=dict)
 

@@ -156,10 +156,8 @@ async def test_scrape_cuts_text_at_max_chars_and_says_so(client: Client, pages: 
 
 
 async def test_scrape_async_returns_a_job_at_once_and_get_job_returns_when_it_ends(client: Client, pages: Site) -> None:
-    t0 = time.monotonic()
     job = ok(await call(client, "scrape", {"url": pages.url(f"{SLOW}?s=3"), "async": True}))
-    assert time.monotonic() - t0 < 3
-    assert job["status"] in ("queued", "running")
+    assert job["status"] in ("queued", "running")  # back before the page could have loaded
     assert "get_job" in job["hint"]
     t0 = time.monotonic()
     done = ok(await call(client, "get_job", {"job_id": job["id"], "wait": 60}))
@@ -209,7 +207,7 @@ async def test_work_beyond_max_burners_queues_and_capacity_shows_it_live(client:
 
     async def both_running() -> bool:
         snap = await capacity()
-        return snap["running"] == 2 and snap["burners_in_use"] == 2
+        return bool(snap["running"] == 2 and snap["burners_in_use"] == 2)
 
     await wait_until(both_running)
     queued = ok(await call(client, "scrape", {"url": pages.url(f"{STALLED}?t=queued"), "async": True}))
@@ -232,7 +230,7 @@ async def test_work_beyond_max_burners_queues_and_capacity_shows_it_live(client:
 
     async def idle() -> bool:
         snap = await capacity()
-        return snap["running"] == 0 and snap["queued"] == 0 and snap["burners_in_use"] == 0
+        return bool(snap["running"] == snap["queued"] == snap["burners_in_use"] == 0)
 
     await wait_until(idle)
     assert not [p for _m, p in pages.requests if "t=queued" in p]  # the queued job never reached a browser

@@ -389,8 +389,8 @@ class AgentAttempt:
             step.data["blocked_writes"] = [self._masked(w.as_dict()) for w in writes[:10]]
             first = writes[0]
             self.state.notes.append(
-                f"A write request ({first.method} {first.url[:120]}) was blocked: this task runs with"
-                " allow_writes=false, so forms cannot be sent and nothing can be changed on the site."
+                f"A write request ({first.method} {mask_text(first.url[:120], self.masks)}) was blocked: this task"
+                " runs with allow_writes=false, so forms cannot be sent and nothing can be changed on the site."
             )
         other = self.watch.take_other()
         if other:

@@ -221,6 +221,14 @@ async def test_without_elicitation_the_job_waits_for_respond_to_job(
         final = await finished(client, job["id"])
         assert final["status"] == "completed" and final["result"]["final_result"] == "USB-C Charger 65W"
 
+        once = {"task": "Count the orders", "initial_url": shop.url("/agent/list.html"), "idempotency_key": "count-1"}
+        first = ok(await client.call_tool("run_task", once))
+        again = ok(await client.call_tool("run_task", {**once, "llm_api_key": "sk-another-key"}))
+        assert again["id"] == first["id"] and again["idempotent_replay"] is True and "idempotent_replay" not in first
+        conflict = await client.call_tool("run_task", {**once, "task": "Count them twice"})
+        assert envelope(conflict)["code"] == "IDEMPOTENCY_CONFLICT"
+        assert (await finished(client, first["id"]))["result"]["final_result"] == "5"
+
         both = await client.call_tool(
             "batch", {"urls": [shop.url("/agent/list.html")], "tasks": [{"instruction": "x"}]}
         )

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from mcp_browsa.browser.guard import BlockedRequest
+from mcp_browsa.config import load_settings
 from mcp_browsa.engine.agent_output import check_output_schema, parse_done
 from mcp_browsa.engine.agent_prompt import HISTORY_LINES, PromptState, tool_specs
 from mcp_browsa.engine.agent_walls import GuardWatch
@@ -87,3 +88,8 @@ def test_guard_refusals_are_sorted_into_navigations_writes_and_the_rest() -> Non
     assert [o.url for o in watch.take_other()] == ["tracker.example:443"]
     watch.on_block(BlockedRequest("http://evil.example/", "allowed_domains", "not allowed", "GET", "route", True))
     assert watch.navigation is not None and watch.navigation.url == "http://evil.example/"
+
+
+def test_keys_in_settings_never_show_in_a_repr() -> None:
+    settings = load_settings({"BROWSA_HOME": "/tmp/unused", "BROWSA_LLM_API_KEY": "sk-env-0123456789"})
+    assert settings.llm_api_key == "sk-env-0123456789" and "sk-env-0123456789" not in repr(settings)

@@ -325,3 +325,15 @@ async def test_a_blocked_write_is_told_to_the_model_and_recorded(
     steps = [e.data for e in (await app.get_job(CALLER, job.id, events_after=0)).events or [] if e.type == "step"]
     blocked = steps[1]["blocked_writes"][0]
     assert blocked["rule"] == "writes" and blocked["method"] == "POST" and "/agent/submit" in blocked["url"]
+
+
+async def test_a_navigation_the_egress_proxy_refuses_ends_the_task_blocked(
+    app: Browsa, fake: FakeLLM, shop: Site, gpt: str
+) -> None:
+    # A name, not an address: only the proxy, resolving it, sees that it points at a loopback port not exempted.
+    fake.policy = lambda request: tool("navigate", url="http://localhost:8899/admin")
+    job = await app.run_task(CALLER, "Open the admin page", llm=gpt, initial_url=shop.url(PRODUCT))
+    job = await ended(app, job.id)
+    assert job.status == "failed" and job.error_code == "BLOCKED", job.error_message
+    assert job.result is not None and job.result["blocked"]["rule"].startswith("ssrf")
+    assert job.error_message is not None and "localhost:8899" in job.error_message

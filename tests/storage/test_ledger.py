@@ -47,9 +47,11 @@ async def assert_consistent(db: Database, workspace: str = WS) -> None:
     assert await LedgerRepo(db).balance(workspace) == running
 
 
-async def charge(db: Database, amount: int, **kw: bool) -> int:
+async def charge(db: Database, amount: int, *, allow_partial: bool = False) -> int:
     async with db.transaction(durable=True) as conn:
-        return await LedgerRepo.apply(conn, WS, -amount, kind="charge", description="test charge", **kw)
+        return await LedgerRepo.apply(
+            conn, WS, -amount, kind="charge", description="test charge", allow_partial=allow_partial
+        )
 
 
 async def test_the_database_is_wal_and_fully_migrated(tmp_path: Path) -> None:
@@ -77,9 +79,13 @@ async def test_two_processes_opening_one_workspace_grant_it_once(tmp_path: Path)
     await first.open()
     await second.open()
     try:
+
+        async def open_workspace(database: Database) -> None:
+            await LedgerRepo(database).ensure_workspace(WS, initial_credits=50)
+
         async with anyio.create_task_group() as tg:
             for database in (first, second):
-                tg.start_soon(lambda d=database: LedgerRepo(d).ensure_workspace(WS, initial_credits=50))
+                tg.start_soon(open_workspace, database)
         assert await rows(first) == [("grant", 50, 50)]
     finally:
         await first.close()

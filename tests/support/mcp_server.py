@@ -112,7 +112,7 @@ def ok(result: CallToolResult) -> dict[str, Any]:
     """The structured content of a successful call (asserting it succeeded)."""
     assert not result.is_error, result.content[0].text  # type: ignore[union-attr]
     assert result.structured_content is not None
-    return result.structured_content
+    return dict(result.structured_content)
 
 
 TERMINAL = ("completed", "failed", "cancelled")
@@ -134,7 +134,7 @@ class HttpServer:
     proc: subprocess.Popen[bytes]
     port: int
     home: Path
-    marker: str  # its TMPDIR: named on the command line of every Chromium it launched
+    marker: str  # its TMPDIR: in the `--user-data-dir` of each Chromium it launched
     log: Path  # its stderr
 
     @property
@@ -243,7 +243,7 @@ class StdioServer:
 
     process: Process
     home: Path
-    marker: str  # its TMPDIR: named on the command line of every Chromium it launched
+    marker: str  # its TMPDIR: in the `--user-data-dir` of each Chromium it launched
 
     @property
     def pid(self) -> int:
@@ -257,7 +257,7 @@ class StdioServer:
         assert self.process.stdin is not None
         await self.process.stdin.aclose()
 
-    def send_signal(self, sig: int) -> None:
+    def send_signal(self, sig: signal.Signals) -> None:
         self.process.send_signal(sig)
 
     async def wait_exit(self, timeout: float) -> int | None:

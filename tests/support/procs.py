@@ -1,7 +1,8 @@
 """Finding a server's processes through /proc: its descendants, and browsers launched under its temp dir.
 
-Each spawned server gets its own TMPDIR; Playwright puts Chromium's `--user-data-dir` there, so every
-Chromium process of that server (even one reparented after its parent died) names that dir on its command line.
+Each spawned server gets its own TMPDIR; Playwright puts Chromium's `--user-data-dir` there, so the browser of
+that server (even one reparented after its parent died) names that dir on its command line. Helpers may not:
+Chromium retitles its children and can cut their command lines short, so record descendants while they live.
 """
 
 from __future__ import annotations
