@@ -176,6 +176,8 @@ class Browsa:
                             tg.cancel_scope.cancel()
                 finally:
                     self.tg = self.proxy = None
+                    if workers:
+                        await self.workers.release_all()
                     await self.pool.close()
                     await self.host.close()
         finally:

@@ -88,6 +88,20 @@ class WorkerPool:
         if held.ctx.job.kind in READ_ONLY_KINDS and held.ctx.job.kind != "batch":
             held.scope.cancel()
 
+    async def release_all(self) -> None:
+        """On a clean shutdown, give up every lease this process holds at once instead of letting it time out:
+        read-only work goes straight back to the queue for a neighbour (or the next start), agent tasks end
+        INTERRUPTED now rather than after a lease period."""
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.engine.db.execute(
+                    "UPDATE jobs SET lease_expires_at=0 WHERE lease_owner=? AND status IN ('running','input_required')",
+                    (self.owner,),
+                )
+                await self.recover_dead()
+            except Exception:
+                log.exception("releasing leases at shutdown failed; they will expire on their own")
+
     async def recover_dead(self) -> None:
         """Expire the leases of dead processes on this host, then rescue every expired lease.
 

@@ -350,3 +350,30 @@ async def test_results_survive_a_reopen_of_the_database(tmp_path: Path, db: Data
     await db.open()
     row = await db.fetchone("SELECT status, result FROM jobs WHERE id=?", (job_id,))
     assert row is not None and row["status"] == "completed" and loads(row["result"]) == {"by": claimed.token}
+
+
+async def test_clean_shutdown_gives_running_work_back_at_once(tmp_path: Path) -> None:
+    """Regression: a job running at a clean shutdown stayed `running` until its lease ran out."""
+    from tests.support.pages import GATED, add_pages
+
+    with serve_site() as site:
+        gate = add_pages(site)
+        try:
+            app = Browsa(settings_for(tmp_path))
+            async with app.running():
+                job = await app.scrape(Caller(), site.url(GATED), formats=["text"])
+                with anyio.fail_after(60):
+                    while (await app.get_job(Caller(), job.id)).status != "running":
+                        await anyio.sleep(0.05)
+            async with Browsa(settings_for(tmp_path)).running(workers=False) as after:
+                again = await after.get_job(Caller(), job.id)
+        finally:
+            gate.set()
+    assert again.status == "queued", "read-only work must go straight back to the queue"
+    db = Database(tmp_path / "browsa.db")
+    await db.open()
+    try:
+        types = [r["type"] for r in await db.fetchall("SELECT type FROM job_events WHERE job_id=?", (job.id,))]
+    finally:
+        await db.close()
+    assert "job.recovered" in types
