@@ -92,7 +92,9 @@ class Browsa:
         self.engine = JobEngine(self.db, self.bus, poll_interval=s.poll_interval)
         self.host = BrowserHost(s)
         self.pool = BurnerPool(self.host, s)
-        self.readonly = ReadOnlyRunners(self.pool, s, self.prices, policy_for=self.readonly_policy)
+        self.readonly = ReadOnlyRunners(
+            self.pool, s, self.prices, policy_for=self.readonly_policy, browser_for=self.browser_for
+        )
         for kind in ("scrape", "extract", "screenshot"):
             self.engine.register(kind, self.readonly.single)
         self.engine.register("batch", self.readonly.batch)

@@ -17,6 +17,8 @@ import anyio
 from anyio.abc import TaskGroup
 from playwright.async_api import BrowserContext, Page
 
+from mcp_browsa.browser.fingerprint import Fingerprint, apply_fingerprint, fingerprint_page, make_fingerprint
+from mcp_browsa.browser.fingerprint import context_options as fingerprint_options
 from mcp_browsa.browser.host import BrowserHost
 from mcp_browsa.config import Settings
 
@@ -68,6 +70,7 @@ class BurnerPool:
         self._tg: TaskGroup | None = None
         self._refilling = False
         self.in_use = 0
+        self._default_fp: Fingerprint | None = None
 
     @property
     def spares(self) -> int:
@@ -98,18 +101,32 @@ class BurnerPool:
         browser = await self.host.browser()
         generation = self.host.generation
         options, handle = await self.wiring.context_options()
-        options.update(context_options or {})
+        # A context the caller did not dress gets the default fingerprint: a plain headless context says
+        # "HeadlessChrome" and webdriver=true to every site, which is what bot walls look for first.
+        fp = None if context_options else self._default_fingerprint(browser.version)
+        options.update(context_options or fingerprint_options(fp))  # type: ignore[arg-type]  # fp is set here
         context = await browser.new_context(**options)
         try:
             await self.wiring.attach(context, handle)
             context.set_default_navigation_timeout(self.settings.nav_timeout_ms)
+            if fp is not None:
+                await apply_fingerprint(context, fp)
             page = await context.new_page()
+            if fp is not None:
+                await fingerprint_page(page)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await _close_quietly(context)
                 await self.wiring.release(handle)
             raise
         return Burner(context=context, page=page, generation=generation, wiring=handle)
+
+    def _default_fingerprint(self, version: str) -> Fingerprint:
+        """One fingerprint for every plain burner of this data dir: the same page looks (and screenshots) the
+        same from one job to the next, as it would from one person's machine."""
+        if self._default_fp is None or self._default_fp.chromium_version != version:
+            self._default_fp = make_fingerprint(chromium_version=version, seed=f"default:{self.settings.home}")
+        return self._default_fp
 
     def _take_spare(self) -> Burner | None:
         while self._spares:

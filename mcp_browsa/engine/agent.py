@@ -9,31 +9,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
 
 from mcp_browsa.engine.actions import execute
 from mcp_browsa.engine.agent_human import HumanAnswer, HumanChannel
-from mcp_browsa.engine.agent_output import parse_done
-from mcp_browsa.engine.agent_prompt import (
-    VERDICT_TOOL,
-    VERIFY_SYSTEM,
-    PromptState,
-    args_text,
-    system_prompt,
-    tool_specs,
-    verify_message,
-)
-from mcp_browsa.engine.agent_steps import StepRecorder
+from mcp_browsa.engine.agent_output import judge_condition, parse_done
+from mcp_browsa.engine.agent_prompt import PromptState, args_text, system_prompt, tool_specs
+from mcp_browsa.engine.agent_steps import StepRecord, StepRecorder
 from mcp_browsa.engine.agent_walls import GuardWatch, Refusal, detect_captcha
 from mcp_browsa.engine.context import JobContext, Outcome
 from mcp_browsa.engine.loop_guard import LoopGuard
 from mcp_browsa.engine.observation import Observation, PageUnreadable, mask_text, observe
 from mcp_browsa.engine.scrape import PageFailure, load_page
 from mcp_browsa.engine.tabs import Tabs
-from mcp_browsa.llm import ChatModel, Completion, LLMError, Message, Usage
+from mcp_browsa.llm import ChatModel, Completion, LLMError, Message
 from mcp_browsa.models import JobStatus
 from mcp_browsa.vault import SecretResolver
 
@@ -55,25 +47,6 @@ class TaskSetup:
     success_condition: str | None = None
     screenshot_mode: str | None = "final_only"
     nav_timeout_ms: int = 15_000
-
-
-@dataclass
-class _Step:
-    """What one step did, gathered for its event and its line in the history."""
-
-    n: int
-    action: str = "(none)"
-    args: dict[str, Any] = field(default_factory=dict)
-    summary: str = ""
-    navigated: bool = False
-    usage: Usage = field(default_factory=Usage)
-    usd: float = 0.0
-    data: dict[str, Any] = field(default_factory=dict)
-    outcome: Outcome | None = None
-
-    def add(self, completion: Completion) -> None:
-        self.usage = self.usage + completion.usage
-        self.usd += completion.cost_usd
 
 
 class AgentAttempt:
@@ -220,8 +193,8 @@ class AgentAttempt:
 
     # -- one step -------------------------------------------------------------------------------------------
 
-    async def _step(self, n: int, tabs: Tabs, obs: Observation, captcha: str | None) -> _Step:
-        step = _Step(n)
+    async def _step(self, n: int, tabs: Tabs, obs: Observation, captcha: str | None) -> StepRecord:
+        step = StepRecord(n)
         step.data = {
             "url": obs.url[:500],
             "title": obs.title,
@@ -239,7 +212,7 @@ class AgentAttempt:
             step.outcome = self._blocked(self.watch.navigation)
         return step
 
-    async def _decide(self, step: _Step, obs: Observation) -> Completion | None:
+    async def _decide(self, step: StepRecord, obs: Observation) -> Completion | None:
         message = self.state.message(step.n, obs.text)
         max_tokens = 4096 if self.setup.output is not None else 2048
         try:
@@ -269,7 +242,7 @@ class AgentAttempt:
         return completion
 
     async def _act(
-        self, step: _Step, completion: Completion, tabs: Tabs, obs: Observation, captcha: str | None
+        self, step: StepRecord, completion: Completion, tabs: Tabs, obs: Observation, captcha: str | None
     ) -> None:
         call = completion.tool_calls[0] if completion.tool_calls else None
         if call is None:
@@ -295,7 +268,7 @@ class AgentAttempt:
         else:
             await self._browse(step, tabs, obs)
 
-    async def _browse(self, step: _Step, tabs: Tabs, obs: Observation) -> None:
+    async def _browse(self, step: StepRecord, tabs: Tabs, obs: Observation) -> None:
         t0 = time.monotonic()
         with anyio.move_on_after(max(0.5, self._left())) as scope:
             result = await execute(
@@ -318,7 +291,7 @@ class AgentAttempt:
         if result.extracted is not None:
             self.state.extracted = result.extracted
 
-    async def _done(self, step: _Step, tabs: Tabs) -> None:
+    async def _done(self, step: StepRecord, tabs: Tabs) -> None:
         done = parse_done(step.args, self.setup.output)
         said = mask_text(done.result, self.masks)
         final: dict[str, Any] = {"final_result": said, "steps": step.n, "final_url": self.url}
@@ -344,7 +317,7 @@ class AgentAttempt:
             final["data"] = done.data
         step.outcome = Outcome.ok({**final, "success": True})
 
-    def _reject(self, step: _Step, kind: str, problem: str) -> None:
+    def _reject(self, step: StepRecord, kind: str, problem: str) -> None:
         self.fixes[kind] += 1
         step.summary = f"done rejected: {problem}"
         if self.fixes[kind] > MAX_DONE_FIXES:
@@ -353,19 +326,14 @@ class AgentAttempt:
         else:
             self.state.notes.append(f"Your done() was rejected: {problem}. Fix it, then call done again.")
 
-    async def _verify(self, step: _Step, tabs: Tabs, result: str, data: Any) -> tuple[bool, str]:
+    async def _verify(self, step: StepRecord, tabs: Tabs, result: str, data: Any) -> tuple[bool, str]:
         """Ask the model, in a separate call that sees only the condition, the result and the page, if it holds."""
-        condition = self.setup.success_condition or ""
         obs = await self._observe(tabs)
         page = obs.text if obs is not None else "(the page could not be read)"
         try:
             with anyio.move_on_after(max(0.5, self._left())) as scope:
-                completion = await self.model.ainvoke(
-                    [Message.user(verify_message(condition, result, data, page))],
-                    [VERDICT_TOOL],
-                    system=VERIFY_SYSTEM,
-                    tool_choice="required",
-                    max_tokens=400,
+                met, reason, completion = await judge_condition(
+                    self.model, self.setup.success_condition or "", result, data, page
                 )
         except LLMError as exc:
             step.outcome = self._fail(exc.code, f"{self.model.model}: {exc.message}", status=exc.status)
@@ -374,16 +342,11 @@ class AgentAttempt:
             step.outcome = self._fail("TIMEOUT", f"the task ran out of its {self.setup.timeout_seconds:g} s")
             return False, ""
         step.add(completion)
-        verdict = next((c.arguments for c in completion.tool_calls if c.name == "verdict"), None)
-        if verdict is None:
-            return False, "the check gave no verdict"
-        met = verdict.get("met")
-        met = met.strip().lower() == "true" if isinstance(met, str) else bool(met)
-        return met, str(verdict.get("reason") or "")[:300]
+        return met, reason
 
     # -- after the action -----------------------------------------------------------------------------------
 
-    async def _record(self, step: _Step, tabs: Tabs) -> None:
+    async def _record(self, step: StepRecord, tabs: Tabs) -> None:
         writes = self.watch.take_writes()
         if writes:
             step.data["blocked_writes"] = [self._masked(w.as_dict()) for w in writes[:10]]
@@ -418,7 +381,7 @@ class AgentAttempt:
             step.n, f"{step.action} {args_text(step.args)}".strip(), summary, long=step.action == "ask_human"
         )
 
-    async def _ask(self, step: _Step) -> str:
+    async def _ask(self, step: StepRecord) -> str:
         """Hand the question to the human; the wait does not count against timeout_seconds."""
         question = str(step.args.get("question", "")).strip()
         if self.human is None:

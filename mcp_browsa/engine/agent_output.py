@@ -1,7 +1,8 @@
-"""The task's `output` JSON Schema: checked when the task is submitted, and applied to each `done` the model sends.
+"""Judging a `done`: the task's `output` JSON Schema (checked at submit, applied to each done) and its success condition.
 
 An invalid `done` is not an error yet: its problems are phrased for the model, which gets a bounded number
-of tries to fix them.
+of tries to fix them. The success condition is judged by a separate model call that sees only the condition,
+the reported result and the final page.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, SchemaError
 
-__all__ = ["MAX_SCHEMA_CHARS", "DoneCall", "check_output_schema", "parse_done"]
+from mcp_browsa.engine.agent_prompt import VERDICT_TOOL, VERIFY_SYSTEM, verify_message
+from mcp_browsa.llm import ChatModel, Completion, Message
+
+__all__ = ["MAX_SCHEMA_CHARS", "DoneCall", "check_output_schema", "judge_condition", "parse_done"]
 
 MAX_SCHEMA_CHARS = 20_000  # the schema travels in every step's message
 _MAX_PROBLEMS = 4
@@ -77,3 +81,22 @@ def _json_or(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return None
+
+
+async def judge_condition(
+    model: ChatModel, condition: str, result: str, data: Any, page: str
+) -> tuple[bool, str, Completion]:
+    """(met, reason, the call) for a success condition on the final page. Raises LLMError like any model call."""
+    completion = await model.ainvoke(
+        [Message.user(verify_message(condition, result, data, page))],
+        [VERDICT_TOOL],
+        system=VERIFY_SYSTEM,
+        tool_choice="required",
+        max_tokens=400,
+    )
+    verdict = next((c.arguments for c in completion.tool_calls if c.name == "verdict"), None)
+    if verdict is None:
+        return False, "the check gave no verdict", completion
+    met = verdict.get("met")
+    met = met.strip().lower() == "true" if isinstance(met, str) else bool(met)
+    return met, str(verdict.get("reason") or "")[:300], completion

@@ -85,7 +85,7 @@ class AgentRunner:
     async def run(self, ctx: JobContext) -> Outcome:
         params = ctx.params
         try:
-            model = self._model(ctx, params)
+            model = await self._model(ctx, params)
         except LLMError as exc:
             self.tasks.keys.pop(ctx.id, None)
             return Outcome.fail(exc.code, exc.message)
@@ -109,13 +109,19 @@ class AgentRunner:
             with anyio.CancelScope(shield=True):
                 await model.aclose()
 
-    def _model(self, ctx: JobContext, params: dict[str, Any]) -> ClosableChatModel | None:
-        """The task's model, or None when its key died with another process. Raises LLMError without a key."""
+    async def _model(self, ctx: JobContext, params: dict[str, Any]) -> ClosableChatModel | None:
+        """The task's model, or None when its key died with another process. Raises LLMError without a key.
+
+        Built in a worker thread: the first one imports its vendor's SDK, seconds in which the event loop would
+        otherwise answer no call and run no other job.
+        """
         spec = parse_llm_spec(params["llm"])
         key = self.tasks.key_for(ctx.id, spec, params.get("key_source", "env"))
         if key is None and params.get("key_source") == "call":
             return None
-        return make_chat_model(spec, key, timeout=self.llm_timeout, retry=self.retry)
+        return await anyio.to_thread.run_sync(
+            lambda: make_chat_model(spec, key, timeout=self.llm_timeout, retry=self.retry)
+        )
 
     async def _race(
         self, ctx: JobContext, model: ClosableChatModel, setup: TaskSetup, params: dict[str, Any],
@@ -166,7 +172,7 @@ class AgentRunner:
         """One agent task of a batch: no human to ask, no screenshots; events and charges go to the batch job."""
         params = ctx.params
         try:
-            model = self._model(ctx, params)
+            model = await self._model(ctx, params)
         except LLMError as exc:
             return Outcome.fail(exc.code, exc.message)
         if model is None:

@@ -17,12 +17,12 @@ import anyio
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 
-from mcp_browsa.engine.context import JobContext
-from mcp_browsa.llm import Usage
+from mcp_browsa.engine.context import JobContext, Outcome
+from mcp_browsa.llm import Completion, Usage
 from mcp_browsa.models import PriceTable
 from mcp_browsa.storage.db import now
 
-__all__ = ["ScreenshotMode", "ScreenshotPlan", "Shot", "StepRecorder"]
+__all__ = ["ScreenshotMode", "ScreenshotPlan", "Shot", "StepRecord", "StepRecorder"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,25 @@ class ScreenshotPlan:
     full_page: bool
     directory: Path
     counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+
+@dataclass
+class StepRecord:
+    """What one step did, gathered for its event and its line in the history."""
+
+    n: int
+    action: str = "(none)"
+    args: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+    navigated: bool = False
+    usage: Usage = field(default_factory=Usage)
+    usd: float = 0.0
+    data: dict[str, Any] = field(default_factory=dict)
+    outcome: Outcome | None = None
+
+    def add(self, completion: Completion) -> None:
+        self.usage = self.usage + completion.usage
+        self.usd += completion.cost_usd
 
 
 class StepRecorder:
@@ -152,7 +171,7 @@ class StepRecorder:
         path = self.shots.directory / self.ctx.id / f"{n:04d}.png"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            await page.screenshot(path=str(path), full_page=self.shots.full_page, timeout=15_000)
+            await page.screenshot(path=str(path), full_page=self.shots.full_page, timeout=15_000, scale="css")
         except (PlaywrightError, OSError) as exc:
             log.info("screenshot %s of job %s failed: %s", n, self.ctx.id, exc)
             return None

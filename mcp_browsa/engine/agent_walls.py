@@ -15,7 +15,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from mcp_browsa.browser.guard import BlockedRequest
 
-__all__ = ["GuardWatch", "detect_captcha"]
+__all__ = ["GuardWatch", "Refusal", "detect_captcha"]
 
 log = logging.getLogger(__name__)
 

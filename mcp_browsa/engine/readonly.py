@@ -10,15 +10,16 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
 import anyio
 from playwright.async_api import Error as PlaywrightError
 
 from mcp_browsa.browser.guard import BlockedRequest
-from mcp_browsa.browser.pool import BurnerPool
+from mcp_browsa.browser.pool import Burner, BurnerPool
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.context import JobContext, Outcome
 from mcp_browsa.engine.scrape import PageFailure, load_page, page_content
@@ -35,6 +36,12 @@ ItemRunner = Callable[[JobContext, int, dict[str, Any]], Awaitable[Outcome]]
 PolicyFactory = Callable[[dict[str, Any]], Any]
 
 
+class BrowserFactory(Protocol):
+    def __call__(
+        self, workspace_id: str, params: dict[str, Any], *, policy: Any, on_block: Any, job_id: str | None
+    ) -> AbstractAsyncContextManager[Burner]: ...
+
+
 class ReadOnlyRunners:
     def __init__(
         self,
@@ -42,8 +49,13 @@ class ReadOnlyRunners:
         settings: Settings,
         prices: PriceTable,
         policy_for: PolicyFactory | None = None,
+        browser_for: BrowserFactory | None = None,
     ) -> None:
         self.pool = pool
+        # The app's browser_for: identities, fingerprints and the guard applied as for every other job.
+        self.browser_for: BrowserFactory = browser_for or (
+            lambda _ws, _params, *, policy, on_block, job_id: pool.acquire(policy=policy, on_block=on_block)
+        )
         self.settings = settings
         self.prices = prices
         self.policy_for = policy_for or (lambda _params: None)
@@ -105,7 +117,9 @@ class ReadOnlyRunners:
         url = params["url"]
         formats: list[str] = list(params.get("formats") or ["markdown"])
         timeout_ms = int(params.get("timeout_ms") or self.settings.nav_timeout_ms)
-        async with self.pool.acquire(policy=self.policy_for(params), on_block=on_block) as burner:
+        async with self.browser_for(
+            ctx.workspace_id, params, policy=self.policy_for(params), on_block=on_block, job_id=ctx.id
+        ) as burner:
             t0 = time.monotonic()
             try:
                 try:

@@ -190,7 +190,8 @@ async def _collect(
         out["links"] = unique[:1000]
     if "screenshot" in formats and screenshot_path is not None:
         screenshot_path.parent.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(screenshot_path), full_page=full_page, timeout=30_000)
+        # CSS pixels: the same page gives the same image size whatever device scale the fingerprint has.
+        await page.screenshot(path=str(screenshot_path), full_page=full_page, timeout=30_000, scale="css")
         out["screenshot"] = str(screenshot_path)
     out["truncated"] = truncated
     return out

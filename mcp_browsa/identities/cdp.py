@@ -75,6 +75,9 @@ def identity_args(fp: Fingerprint, *, profile_dir: Path, proxy_port: int, headed
     # Windows keeps its taskbar at the bottom; macOS and GNOME bars sit on top.
     bar = physical(fp.screen_height - fp.avail_height)
     inset = f"workAreaBottom={bar}" if fp.os_type == "OS_TYPE_WINDOWS" else f"workAreaTop={bar}"
+    # At a fractional scale (1.25) headless rounds the window up by a pixel or two, past the screen's edge,
+    # which is a tell (a viewport wider than the screen); a window two pixels short of maximised is not.
+    slack = 0 if float(dsf).is_integer() else 2
     args = [
         "--remote-debugging-port=0",  # Chromium picks a free port and writes it to DevToolsActivePort: no race
         "--remote-debugging-address=127.0.0.1",
@@ -88,7 +91,7 @@ def identity_args(fp: Fingerprint, *, profile_dir: Path, proxy_port: int, headed
         f"--user-agent={fp.user_agent}",
         f"--lang={fp.locale}",
         f"--accept-lang={','.join(fp.languages)}",
-        f"--window-size={fp.outer_width},{fp.outer_height}",
+        f"--window-size={fp.outer_width - slack},{fp.outer_height - slack}",
     ]
     if not headed:
         args += [

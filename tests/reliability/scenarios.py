@@ -220,6 +220,7 @@ async def load(
     client: Client, pid: int, site: Site, db: Path, *, tasks: int, batches: int, urls_per_batch: int = 3, key: str
 ) -> LoadReport:
     """Submit `tasks` run_task and `batches` URL batches all at once through one client, then wait them out."""
+    await tiny_scrape(client, site, "warm-up")  # the browser, its helpers and a renderer are up: a fair baseline
     baseline = await settled(client, pid)
     ids: dict[str, str] = {}
 
