@@ -159,18 +159,22 @@ class WorkerPool:
                 continue
             tg.start_soon(self._run_job, claimed)
 
+    async def _renew(self) -> None:
+        """Extend the leases of the jobs running here; stop work on any that another worker has taken over."""
+        held = [(job_id, h.ctx.job.token) for job_id, h in self.held.items()]
+        lost = await self.engine.jobs.heartbeat(held, self.lease_seconds)
+        for job_id in lost:
+            h = self.held.get(job_id)
+            if h is not None:
+                log.warning("lost the lease on job %s; stopping work on it", job_id)
+                h.ctx.lost = True
+                h.scope.cancel()
+
     async def _heartbeat_loop(self) -> None:
         while True:
             await anyio.sleep(self.lease_seconds / 3)
-            held = [(job_id, h.ctx.job.token) for job_id, h in self.held.items()]
             try:
-                lost = await self.engine.jobs.heartbeat(held, self.lease_seconds)
-                for job_id in lost:
-                    h = self.held.get(job_id)
-                    if h is not None:
-                        log.warning("lost the lease on job %s; stopping work on it", job_id)
-                        h.ctx.lost = True
-                        h.scope.cancel()
+                await self._renew()
                 for job_id in list(self.held):
                     if not self.held[job_id].ctx.cancelled and await self.engine.jobs.cancel_requested(job_id):
                         self._cancel_local(job_id)
@@ -181,6 +185,9 @@ class WorkerPool:
         while True:
             await anyio.sleep(self.sweep_interval)
             try:
+                # A process that stalled past its leases (a suspended laptop, a starved machine) renews what it is
+                # still running before judging leases, so it never rescues its own live jobs from itself.
+                await self._renew()
                 await self.recover_dead()
             except Exception:
                 log.exception("sweeper failed")

@@ -125,7 +125,7 @@ async def test_a_new_server_reaps_what_a_killed_one_left(tmp_path: Path, id_site
     async with spawn_stdio(tmp_path, **env) as doomed:
         async with doomed.client() as client:
             long = ok(await call(client, "create_identity", {"ttl": "10m"}))
-            short = ok(await call(client, "create_identity", {"ttl_seconds": 5}))  # killed well before it ends
+            short = ok(await call(client, "create_identity", {"ttl_seconds": 10}))  # killed well before it ends
         orphans = processes_naming(f"browsa-agent-{short['id']}") + processes_naming(f"browsa-agent-{long['id']}")
         os.kill(doomed.pid, signal.SIGKILL)  # no shutdown at all: its Chromiums live on, reparented
         assert await doomed.wait_exit(10) == -signal.SIGKILL

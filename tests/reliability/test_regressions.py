@@ -1,0 +1,120 @@
+"""Regression tests for what the reliability work found broken, each named after what broke, run without MCP
+against the engine and storage directly (fast, and the fault is exact).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from mcp_browsa.engine.context import JobContext, Outcome
+from mcp_browsa.engine.events import EventBus
+from mcp_browsa.engine.jobs import JobEngine
+from mcp_browsa.engine.worker import WorkerPool
+from mcp_browsa.errors import StorageUnavailable
+from mcp_browsa.models import JobStatus
+from mcp_browsa.storage.db import Database
+from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo
+
+pytestmark = pytest.mark.anyio
+
+WS = DEFAULT_WORKSPACE
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(tmp_path / "browsa.db")
+    await database.open()
+    await LedgerRepo(database).ensure_workspace(WS, initial_credits=1000)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def test_a_stalled_process_does_not_rescue_its_own_running_jobs(db: Database) -> None:
+    # A process whose event loop stalled past its lease (a suspended laptop, a starved machine) found its own
+    # running task expired, and its sweeper ended it INTERRUPTED while it was still running.
+    release = anyio.Event()
+    started = anyio.Event()
+
+    async def task(ctx: JobContext) -> Outcome:
+        started.set()
+        await release.wait()
+        return Outcome.ok({"final_result": "done"})
+
+    engine = JobEngine(db, EventBus(), poll_interval=0.05)
+    engine.register("task", task)
+    workers = WorkerPool(engine, slots=1, lease_seconds=30, sweep_interval=0.05)
+    job = await engine.submit(WS, "task", {}, request_id=None)
+    async with anyio.create_task_group() as tg:
+        await workers.run(tg)
+        with anyio.fail_after(10):
+            await started.wait()
+        await db.execute("UPDATE jobs SET lease_expires_at=0 WHERE id=?", (job.id,))  # what the stall did
+
+        async def lease() -> float:
+            row = await db.fetchone("SELECT lease_expires_at FROM jobs WHERE id=?", (job.id,))
+            return float(row[0] or 0) if row else 0.0
+
+        with anyio.fail_after(10):
+            while await lease() < time.time():  # the sweeper renews it before it judges anyone's lease
+                await anyio.sleep(0.02)
+        assert (await engine.get(WS, job.id)).status == JobStatus.RUNNING
+        release.set()
+        with anyio.fail_after(10):
+            done = await engine.wait(WS, job.id, 10)
+        tg.cancel_scope.cancel()
+    assert (done.status, done.error_code) == (JobStatus.COMPLETED, None)
+
+
+async def test_a_full_disk_is_reported_as_storage_unavailable_not_as_a_rollback_error(db: Database) -> None:
+    # SQLite rolls a transaction back itself on SQLITE_FULL; the second ROLLBACK raised "cannot rollback - no
+    # transaction is active" over the real error, and the caller saw an internal error with no cause.
+    await _fill(db)
+    with pytest.raises(StorageUnavailable, match="the disk is full"):
+        async with db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO job_events(job_id, type, created_at, data) VALUES ('x', 'y', 0, ?)", ("z" * 65536,)
+            )
+
+
+async def test_a_failed_write_does_not_wedge_the_writer(db: Database) -> None:
+    # After a write failed on a full disk, the next one must work as soon as there is room again.
+    limit = await _fill(db)
+    for _ in range(3):
+        with pytest.raises(StorageUnavailable):
+            await LedgerRepo(db).top_up(WS, 5)
+    await _unfill(db, limit)
+    assert await LedgerRepo(db).top_up(WS, 5) == 1005
+    assert await db.integrity_check() == "ok"
+
+
+async def _fill(db: Database) -> int:
+    """Cap the database at its current size, as a full disk would (SQLITE_FULL on the next page it needs)."""
+    assert db._writer is not None
+    pages = (await (await db._writer.execute("PRAGMA page_count")).fetchone())[0]  # type: ignore[index]
+    await db._writer.execute(f"PRAGMA max_page_count={pages}")
+    return int(pages)
+
+
+async def _unfill(db: Database, _pages: int) -> None:
+    assert db._writer is not None
+    await db._writer.execute("PRAGMA max_page_count=1073741823")
+
+
+def test_storage_faults_are_told_apart_from_statement_errors(tmp_path: Path) -> None:
+    from mcp_browsa.storage.db import storage_fault
+
+    full = sqlite3.OperationalError("database or disk is full")
+    full.sqlite_errorcode = 13  # type: ignore[attr-defined]
+    full.sqlite_errorname = "SQLITE_FULL"  # type: ignore[attr-defined]
+    assert isinstance(storage_fault(full, tmp_path / "browsa.db"), StorageUnavailable)
+    syntax = sqlite3.OperationalError("near 'SELEC': syntax error")
+    syntax.sqlite_errorcode = 1  # type: ignore[attr-defined]
+    assert storage_fault(syntax, tmp_path / "browsa.db") is None
