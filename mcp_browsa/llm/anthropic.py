@@ -20,7 +20,7 @@ from anthropic.types import (
 )
 from anthropic.types import Message as WireReply
 
-from mcp_browsa.llm.base import Completion, LLMError, Message, ToolCall, ToolChoice, ToolSpec, Usage
+from mcp_browsa.llm.base import Completion, LLMError, Message, ToolCall, ToolChoice, ToolSpec, Usage, VendorModel
 from mcp_browsa.llm.pricing import cost_usd
 from mcp_browsa.llm.retry import RetryPolicy, call_with_retries, redact, retry_after_seconds
 
@@ -30,7 +30,7 @@ __all__ = ["AnthropicChatModel", "to_anthropic_messages"]
 _EMPTY = "(empty)"
 
 
-class AnthropicChatModel:
+class AnthropicChatModel(VendorModel):
     """An Anthropic model. `base_url=None` lets the SDK use ANTHROPIC_BASE_URL or the public API."""
 
     def __init__(
@@ -46,19 +46,9 @@ class AnthropicChatModel:
         self._api_key = api_key
         self._timeout = timeout
         self._retry = retry if retry is not None else RetryPolicy()
-        self._client = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
-
-    def __repr__(self) -> str:
-        return f"AnthropicChatModel(model={self.model!r}, base_url={str(self._client.base_url)!r})"
-
-    async def aclose(self) -> None:
-        await self._client.close()
-
-    async def __aenter__(self) -> AnthropicChatModel:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
+        self._client: anthropic.AsyncAnthropic = anthropic.AsyncAnthropic(
+            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0
+        )
 
     async def ainvoke(
         self,

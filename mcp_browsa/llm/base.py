@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from typing_extensions import Self
+
 __all__ = [
     "ChatModel",
     "ClosableChatModel",
@@ -21,6 +23,7 @@ __all__ = [
     "ToolChoice",
     "ToolSpec",
     "Usage",
+    "VendorModel",
 ]
 
 Role = Literal["user", "assistant", "tool"]
@@ -119,6 +122,25 @@ class ClosableChatModel(ChatModel, Protocol):
     """A `ChatModel` holding a connection pool; whoever builds one closes it (`make_chat_model` returns these)."""
 
     async def aclose(self) -> None: ...
+
+
+class VendorModel:
+    """What every vendor model shares: a repr without the key, and closing its SDK client (also as `async with`)."""
+
+    model: str
+    _client: Any  # the vendor SDK's async client
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.model!r}, base_url={str(self._client.base_url)!r})"
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
 class LLMError(Exception):

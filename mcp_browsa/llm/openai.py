@@ -19,14 +19,14 @@ from openai.types.chat import (
     ChatCompletionMessageParam,
 )
 
-from mcp_browsa.llm.base import Completion, LLMError, Message, ToolCall, ToolChoice, ToolSpec, Usage
+from mcp_browsa.llm.base import Completion, LLMError, Message, ToolCall, ToolChoice, ToolSpec, Usage, VendorModel
 from mcp_browsa.llm.pricing import cost_usd
 from mcp_browsa.llm.retry import RetryPolicy, call_with_retries, redact, retry_after_seconds
 
 __all__ = ["OpenAIChatModel", "parse_arguments", "to_openai_messages"]
 
 
-class OpenAIChatModel:
+class OpenAIChatModel(VendorModel):
     """An OpenAI or OpenAI-compatible model.
 
     `base_url=None` lets the SDK use OPENAI_BASE_URL or the public API; an explicit `base_url`
@@ -48,19 +48,9 @@ class OpenAIChatModel:
         self._retry = retry if retry is not None else RetryPolicy()
         # OpenAI's own reasoning models refuse `max_tokens`; many compatible servers know only `max_tokens`.
         self._max_tokens_field = "max_tokens" if base_url is not None else "max_completion_tokens"
-        self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
-
-    def __repr__(self) -> str:
-        return f"OpenAIChatModel(model={self.model!r}, base_url={str(self._client.base_url)!r})"
-
-    async def aclose(self) -> None:
-        await self._client.close()
-
-    async def __aenter__(self) -> OpenAIChatModel:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
+        self._client: openai.AsyncOpenAI = openai.AsyncOpenAI(
+            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0
+        )
 
     async def ainvoke(
         self,
