@@ -57,7 +57,7 @@ async def test_search_open_a_result_and_extract_into_the_output_schema(
         initial_url=shop.url("/agent/search.html"),
         output=PRODUCT,
     )
-    assert job.status == "queued" and job.progress_total == 20
+    assert job.status in ("queued", "running") and job.progress_total == 20  # a free worker may claim it at once
     job = await ended(app, job.id)
     assert job.status == "completed", job.error_message
     assert job.result is not None
