@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RESULTS_DIR", "descendants", "pss_kib", "print_table", "stats_ms", "write_json"]
+__all__ = ["RESULTS_DIR", "descendants", "print_table", "pss_kib", "stats_ms", "write_json"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 

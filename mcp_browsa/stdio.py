@@ -3,22 +3,29 @@
 The SDK reads stdin in a worker thread that cannot be cancelled, so on SIGTERM or SIGINT the server would
 hang until the host wrote another line or closed the pipe. Here a daemon thread reads stdin and hands each
 line over through a portal: cancelling stops the hand-over at once, and the thread ends with the process.
+A request the SDK cannot parse (arguments nested deeper than its parser goes) is answered here with the error
+envelope; the SDK would drop it silently and leave the client waiting forever.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
+from collections.abc import Awaitable, Callable
 from typing import IO, Any, cast
 
 import anyio
+import mcp_types
 from anyio.from_thread import BlockingPortal
 from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
 
+from mcp_browsa.errors import BadRequest
 from mcp_browsa.server import BrowsaServer
 
-__all__ = ["StdinLines", "serve_stdio"]
+__all__ = ["StdinLines", "refusal", "serve_stdio"]
 
 
 class StdinLines:
@@ -29,6 +36,8 @@ class StdinLines:
         self._portal = portal
         self._send, self._receive = anyio.create_memory_object_stream[str](0)
         self._reader: threading.Thread | None = None
+        # Where answers to requests the SDK cannot parse go (the server's outgoing stream), once it exists.
+        self.answer: Callable[[SessionMessage], Awaitable[None]] | None = None
 
     def __aiter__(self) -> StdinLines:
         return self
@@ -37,10 +46,16 @@ class StdinLines:
         if self._reader is None:
             self._reader = threading.Thread(target=self._pump, name="mcp-browsa stdin", daemon=True)
             self._reader.start()
-        try:
-            return await self._receive.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            raise StopAsyncIteration from None
+        while True:
+            try:
+                line = await self._receive.receive()
+            except (anyio.EndOfStream, anyio.ClosedResourceError):
+                raise StopAsyncIteration from None
+            answer = self.answer
+            refused = refusal(line) if answer is not None else None
+            if answer is None or refused is None:
+                return line
+            await answer(refused)
 
     def close(self) -> None:
         """Stop taking lines; a hand-over the thread is blocked in fails, and the thread returns."""
@@ -74,6 +89,43 @@ async def serve_stdio(server: BrowsaServer) -> None:
         lines = StdinLines(fp, portal)
         try:
             async with stdio_server(stdin=cast("Any", lines)) as (read_stream, write_stream):  # it only iterates
+                lines.answer = write_stream.send
                 await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
         finally:
             lines.close()
+
+
+_UNREADABLE = (
+    "the request could not be read: it is not valid JSON-RPC, or its arguments nest deeper than the server reads"
+    " (about 190 levels); send flatter arguments"
+)
+
+
+def refusal(line: str) -> SessionMessage | None:
+    """The answer to a request line the SDK cannot parse, or None when it can (or when there is no id to answer)."""
+    try:
+        mcp_types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+        return None
+    except ValueError:
+        pass
+    try:
+        raw = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("method"), str):
+        return None
+    request_id = raw.get("id")
+    if isinstance(request_id, bool) or not isinstance(request_id, (int, str)):
+        return None  # a notification, or no id to answer to
+    message: mcp_types.JSONRPCMessage
+    if raw["method"] == "tools/call":
+        envelope = BadRequest(_UNREADABLE).envelope()
+        result = mcp_types.CallToolResult(
+            content=[mcp_types.TextContent(type="text", text=json.dumps(envelope))], is_error=True
+        )
+        body = result.model_dump(by_alias=True, exclude_none=True, mode="json")
+        message = mcp_types.JSONRPCResponse(jsonrpc="2.0", id=request_id, result=body)
+    else:
+        error = mcp_types.ErrorData(code=mcp_types.INVALID_REQUEST, message=_UNREADABLE)
+        message = mcp_types.JSONRPCError(jsonrpc="2.0", id=request_id, error=error)
+    return SessionMessage(message)

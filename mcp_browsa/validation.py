@@ -23,7 +23,10 @@ def check_http_url(url: str, *, field: str = "url") -> str:
         raise BadRequest(f"{field} is {len(url)} characters long; the limit is {MAX_URL_LENGTH}")
     if any(ord(c) < 0x20 or c == "\x7f" for c in url):
         raise BadRequest(f"{field} contains control characters")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)  # raises on a broken IPv6 literal ("http://[::1")
+    except ValueError as exc:
+        raise BadRequest(f"{field} {url[:200]!r} is not a valid URL: {exc}") from exc
     scheme = parts.scheme.lower()
     if not scheme:
         raise BadRequest(f"{field} {url[:200]!r} is relative; give an absolute URL like https://example.com/page")

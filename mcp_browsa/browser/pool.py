@@ -22,7 +22,7 @@ from mcp_browsa.browser.fingerprint import context_options as fingerprint_option
 from mcp_browsa.browser.host import BrowserHost
 from mcp_browsa.config import Settings
 
-__all__ = ["Burner", "BurnerPool", "ContextWiring"]
+__all__ = ["Burner", "BurnerPool", "ContextWiring", "browser_gone"]
 
 log = logging.getLogger(__name__)
 
@@ -137,21 +137,6 @@ class BurnerPool:
                 self._tg.start_soon(self._dispose, spare)
         return None
 
-    async def browser_lost(self, burner: Burner, error: BaseException, grace: float = 2.0) -> bool:
-        """Whether `error` came from the burner's browser dying (a crash, the OOM killer), not from its page.
-
-        The browser's "disconnected" event can trail the call that failed by a moment, hence the grace; it is
-        only waited for when the error says the page is gone.
-        """
-        if burner.generation != self.host.generation:
-            return True
-        if "closed" not in str(error).split("\n", 1)[0].lower() and not burner.page.is_closed():
-            return False
-        with anyio.move_on_after(grace):
-            while burner.generation == self.host.generation:
-                await anyio.sleep(0.05)
-        return burner.generation != self.host.generation
-
     def reserve_nowait(self) -> bool:
         """Take a slot for a browser that lives outside the pool (an identity's own Chromium); False when full.
 
@@ -212,3 +197,22 @@ async def _close_quietly(context: BrowserContext) -> None:
             await context.close()
     except Exception:
         log.debug("context close failed", exc_info=True)
+
+
+async def browser_gone(burner: Burner, error: BaseException | None = None, grace: float = 2.0) -> bool:
+    """Whether the browser under `burner` died (a crash, the OOM killer), as opposed to its page failing.
+
+    Given the `error` a call just raised, waits up to `grace` for the browser's "disconnected" event, which can
+    trail that error by a moment; only when the error says something was closed, so other failures cost nothing.
+    """
+    browser = burner.context.browser
+    if browser is None:
+        return False
+    if not browser.is_connected():
+        return True
+    if error is None or ("closed" not in str(error).split("\n", 1)[0].lower() and not burner.page.is_closed()):
+        return False
+    with anyio.move_on_after(grace):
+        while browser.is_connected():
+            await anyio.sleep(0.05)
+    return not browser.is_connected()

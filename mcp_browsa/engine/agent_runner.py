@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import anyio
 
 from mcp_browsa.browser.netpolicy import Policy
-from mcp_browsa.browser.pool import Burner
+from mcp_browsa.browser.pool import Burner, browser_gone
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.agent import AgentAttempt, TaskSetup
 from mcp_browsa.engine.agent_human import HumanChannel
@@ -215,10 +215,13 @@ class AgentRunner:
         except BrowsaError as exc:
             return Outcome.fail(exc.code, exc.message)
         started = time.monotonic()
+        held: list[Burner] = []
+        agents: list[AgentAttempt] = []  # what the crash handler below can still reach
         try:
             async with self.browser_for(
                 ctx.workspace_id, params, policy=policy, on_block=watch.on_block, job_id=ctx.id
             ) as burner:
+                held.append(burner)
                 tabs = await Tabs.create(burner.context)
                 watch.attach(burner.context)
                 try:
@@ -232,7 +235,11 @@ class AgentRunner:
                         human=channel,
                         human_waiting=lambda: self.tasks.human_is_waiting(ctx.id),
                     )
-                    return await agent.run(tabs)
+                    agents.append(agent)
+                    outcome = await agent.run(tabs)
+                    if outcome.status == JobStatus.FAILED and await browser_gone(burner):
+                        return _browser_crashed(agent.steps)
+                    return outcome
                 finally:
                     watch.detach()
                     tabs.close()
@@ -241,6 +248,9 @@ class AgentRunner:
         except BrowsaError as exc:
             return Outcome.fail(exc.code, exc.message)
         except Exception as exc:
+            if held and await browser_gone(held[0], exc):
+                log.warning("the browser crashed under job %s: %s", ctx.id, str(exc).split("\n", 1)[0])
+                return _browser_crashed(agents[0].steps if agents else 0)
             log.exception("agent attempt of job %s crashed", ctx.id)
             return Outcome.fail("INTERNAL_ERROR", f"internal error: {type(exc).__name__}: {exc}")
         finally:
@@ -255,6 +265,15 @@ class AgentRunner:
                 await ctx.charge(extra, f"{label}agent task: {minutes} burner-minutes", allow_partial=True)
             except LeaseLost:
                 pass
+
+
+def _browser_crashed(steps: int) -> Outcome:
+    return Outcome.fail(
+        "INTERRUPTED",
+        f"the browser crashed under this task after {steps} steps; it is relaunched for the next job, but an agent"
+        " task is not re-run on its own because it may have changed something (submit it again if that is safe)",
+        result={"steps": steps},
+    )
 
 
 def _setup(

@@ -6,6 +6,7 @@ cannot touch the job any more.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ import aiosqlite
 import anyio
 
 from mcp_browsa.engine.events import EngineEvent
+from mcp_browsa.errors import StorageUnavailable
 from mcp_browsa.models import JobStatus
 from mcp_browsa.storage.jobs import ClaimedJob, JobRepo
 from mcp_browsa.storage.ledger import LedgerRepo
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from mcp_browsa.engine.jobs import JobEngine
 
 __all__ = ["JobContext", "LeaseLost", "Outcome", "Runner"]
+
+log = logging.getLogger(__name__)
 
 
 class LeaseLost(Exception):
@@ -96,7 +100,11 @@ class JobContext:
                 (done, total, last_action, self.job.id),
             )
 
-        await self.write(update)
+        try:
+            await self.write(update)
+        except StorageUnavailable as exc:
+            # Progress only informs whoever is watching; the job's outcome, written when it ends, is what counts.
+            log.warning("progress of job %s not recorded: %s", self.job.id, exc)
 
     async def set_fields(self, **fields: Any) -> None:
         """Update plain job columns (step_count, live_url, cost_usd, …) under the lease check."""

@@ -19,7 +19,7 @@ import anyio
 from playwright.async_api import Error as PlaywrightError
 
 from mcp_browsa.browser.guard import BlockedRequest
-from mcp_browsa.browser.pool import Burner, BurnerPool
+from mcp_browsa.browser.pool import Burner, BurnerPool, browser_gone
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.context import JobContext, Outcome
 from mcp_browsa.engine.scrape import PageFailure, load_page, page_content
@@ -145,7 +145,7 @@ class ReadOnlyRunners:
                     timeout=max(10.0, timeout_ms / 1000),
                 )
             except (PageFailure, PlaywrightError) as exc:
-                if await self.pool.browser_lost(burner, exc):
+                if await browser_gone(burner, exc):
                     raise _BrowserLost(str(exc).splitlines()[0][:200]) from exc
                 raise
             # A script or meta refresh that sends the page to a refused URL after it loaded: what was read is

@@ -20,7 +20,7 @@ from anyio.abc import TaskGroup
 from mcp_browsa.engine.context import JobContext, LeaseLost, Outcome
 from mcp_browsa.engine.events import EngineEvent
 from mcp_browsa.engine.jobs import JobEngine
-from mcp_browsa.errors import BrowsaError
+from mcp_browsa.errors import BrowsaError, StorageUnavailable
 from mcp_browsa.models import JobStatus
 from mcp_browsa.storage.jobs import READ_ONLY_KINDS, ClaimedJob, JobRepo
 
@@ -176,7 +176,8 @@ class WorkerPool:
             try:
                 await self._renew()
                 for job_id in list(self.held):
-                    if not self.held[job_id].ctx.cancelled and await self.engine.jobs.cancel_requested(job_id):
+                    held = self.held.get(job_id)  # a job may end while this loop awaits
+                    if held is not None and not held.ctx.cancelled and await self.engine.jobs.cancel_requested(job_id):
                         self._cancel_local(job_id)
             except Exception:
                 log.exception("heartbeat failed")
@@ -203,7 +204,7 @@ class WorkerPool:
             if scope.cancelled_caught and not ctx.lost:
                 outcome = Outcome(JobStatus.CANCELLED, error_message="cancelled while running")
             if not ctx.lost:
-                await self._finish(ctx, outcome)
+                await self._finish_patiently(ctx, outcome)
         except Exception:
             log.exception("finishing job %s failed", job.id)
         finally:
@@ -229,6 +230,22 @@ class WorkerPool:
                 return Outcome.fail("INSUFFICIENT_CREDIT", str(exc))
             log.exception("job %s crashed", ctx.job.id)
             return Outcome.fail("INTERNAL_ERROR", f"internal error: {type(exc).__name__}: {exc}")
+
+    async def _finish_patiently(self, ctx: JobContext, outcome: Outcome) -> None:
+        """Write the end state; while the disk refuses it (full, read-only), keep the outcome and try again.
+
+        The job stays held meanwhile (its lease renewed whenever the disk allows), so a result is not thrown
+        away, nor the job run again, because the disk filled up for a while.
+        """
+        delay = 0.5
+        while True:
+            try:
+                await self._finish(ctx, outcome)
+                return
+            except StorageUnavailable as exc:
+                log.warning("cannot record the end of job %s yet, retrying in %g s: %s", ctx.job.id, delay, exc)
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     async def _finish(self, ctx: JobContext, outcome: Outcome) -> None:
         event_type = _EVENT_FOR[outcome.status]

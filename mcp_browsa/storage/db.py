@@ -145,12 +145,15 @@ class Database:
         async with self._write_lock:
             conn = self._writer
             try:
-                # A transaction a failed ROLLBACK left open would make every later BEGIN fail.
-                await self._rollback(conn)
-                if durable != self._writer_full:
-                    await conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-                    self._writer_full = durable
-                await conn.execute("BEGIN IMMEDIATE")
+                # Shielded: a BEGIN cancelled while queued still runs on the connection's thread afterwards, and
+                # would leave a transaction nobody owns ("cannot start a transaction within a transaction").
+                with anyio.CancelScope(shield=True):
+                    # A transaction a failed ROLLBACK left open would make every later BEGIN fail.
+                    await self._rollback(conn)
+                    if durable != self._writer_full:
+                        await conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+                        self._writer_full = durable
+                    await conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 fault = storage_fault(exc, self.path)
                 if fault is None:

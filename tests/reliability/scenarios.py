@@ -31,14 +31,17 @@ __all__ = [
     "Ledger",
     "LoadReport",
     "Prober",
+    "SoakReport",
     "always_done",
     "db_state",
     "hostile_pages",
+    "job_ids",
     "ledger",
     "load",
     "probing",
     "settled",
     "site_env",
+    "soak",
     "tiny_scrape",
     "wait_until",
 ]
@@ -108,6 +111,10 @@ def ledger(db: Path) -> Ledger:
         " WHERE j.credits_charged != COALESCE(l.charged, 0)",
     )
     return Ledger(rows, int(balance), running_ok, not mismatched)
+
+
+def job_ids(db: Path) -> set[str]:
+    return {r[0] for r in _query(db, "SELECT id FROM jobs")}
 
 
 def db_state(db: Path) -> dict[str, Any]:
@@ -276,6 +283,56 @@ async def load(
         after=after,
         peak=max(prober.samples, key=lambda s: s.total_pss_mib, default=None),
     )
+
+
+# -- soak --------------------------------------------------------------------------------------
+
+
+@dataclass
+class SoakReport:
+    seconds: float
+    rounds: int
+    jobs: int
+    failed: int
+    samples: list[ProcSample]  # taken idle, after each round
+    warm: int  # samples taken during warm-up, left out of the growth figures
+
+    def _mid(self, field_name: str, part: slice) -> float:
+        values = sorted(getattr(s, field_name) for s in self.samples[self.warm :][part])
+        return float(values[len(values) // 2]) if values else 0.0
+
+    def growth(self, field_name: str) -> float:
+        """Median of the last three idle samples minus the median of the first three after warm-up."""
+        return round(self._mid(field_name, slice(-3, None)) - self._mid(field_name, slice(0, 3)), 1)
+
+    @property
+    def peak_mib(self) -> float:
+        return max((s.total_pss_mib for s in self.samples), default=0.0)
+
+
+async def soak(client: Client, pid: int, site: Site, *, seconds: float, key: str, warm_rounds: int = 3) -> SoakReport:
+    """Rounds of mixed work (scrapes with and without a screenshot, a small batch, an agent task) until `seconds`
+    have passed, with the server's memory and descriptors sampled idle after every round."""
+    samples: list[ProcSample] = []
+    jobs = failed = rounds = 0
+    t0 = time.monotonic()
+    while rounds < warm_rounds + 6 or time.monotonic() - t0 < seconds:
+        n = rounds
+        calls = [
+            ("scrape", {"url": site.url(f"{TINY}?n=s{n}"), "async": True}),
+            ("scrape", {"url": site.url(f"{TINY}?n=p{n}"), "formats": ["markdown", "screenshot"], "async": True}),
+            ("batch", {"urls": [site.url(f"{TINY}?n=b{n}-{j}") for j in range(2)]}),
+            ("run_task", {"task": f"Say it ({n})", "initial_url": site.url(f"{TINY}?n=t{n}"), "llm_api_key": key}),
+        ]
+        ids = [ok(await call(client, tool, args))["id"] for tool, args in calls]
+        for job_id in ids:
+            job = await finished(client, job_id, timeout=120)
+            jobs += 1
+            failed += job["status"] != "completed"
+        await settled(client, pid)
+        samples.append(await anyio.to_thread.run_sync(sample, pid))
+        rounds += 1
+    return SoakReport(round(time.monotonic() - t0, 1), rounds, jobs, failed, samples, warm_rounds)
 
 
 # -- hostile pages -----------------------------------------------------------------------------

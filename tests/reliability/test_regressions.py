@@ -78,21 +78,26 @@ async def test_a_full_disk_is_reported_as_storage_unavailable_not_as_a_rollback_
     # transaction is active" over the real error, and the caller saw an internal error with no cause.
     await _fill(db)
     with pytest.raises(StorageUnavailable, match="the disk is full"):
-        async with db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO job_events(job_id, type, created_at, data) VALUES ('x', 'y', 0, ?)", ("z" * 65536,)
-            )
+        await _big_write(db)
 
 
 async def test_a_failed_write_does_not_wedge_the_writer(db: Database) -> None:
     # After a write failed on a full disk, the next one must work as soon as there is room again.
-    limit = await _fill(db)
+    await _fill(db)
     for _ in range(3):
         with pytest.raises(StorageUnavailable):
-            await LedgerRepo(db).top_up(WS, 5)
-    await _unfill(db, limit)
+            await _big_write(db)
+    await _unfill(db)
     assert await LedgerRepo(db).top_up(WS, 5) == 1005
     assert await db.integrity_check() == "ok"
+
+
+async def _big_write(db: Database) -> None:
+    """A write that needs pages the database does not have yet."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO workspaces(id, name, balance, created_at) VALUES ('ws_big', ?, 0, 0)", ("z" * 65536,)
+        )
 
 
 async def _fill(db: Database) -> int:
@@ -103,7 +108,7 @@ async def _fill(db: Database) -> int:
     return int(pages)
 
 
-async def _unfill(db: Database, _pages: int) -> None:
+async def _unfill(db: Database) -> None:
     assert db._writer is not None
     await db._writer.execute("PRAGMA max_page_count=1073741823")
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -269,11 +269,14 @@ class StdioServer:
 
 
 @asynccontextmanager
-async def spawn_stdio(home: Path, *args: str, **env: str) -> AsyncIterator[StdioServer]:
-    """`mcp-browsa` over stdio in its own session; on exit anything left of it is killed (a test failure)."""
+async def spawn_stdio(home: Path, *args: str, wrapper: Sequence[str] = (), **env: str) -> AsyncIterator[StdioServer]:
+    """`mcp-browsa` over stdio in its own session; on exit anything left of it is killed (a test failure).
+
+    `wrapper` is a command prefix the server runs under (e.g. one that gives it a network of its own).
+    """
     tmp = _private_tmpdir()
     process = await anyio.open_process(
-        [sys.executable, "-m", "mcp_browsa", *args],
+        [*wrapper, sys.executable, "-m", "mcp_browsa", *args],
         env=server_env(home, TMPDIR=str(tmp), **env),
         start_new_session=True,
         stderr=None,
