@@ -481,9 +481,10 @@ async def test_redirects_are_checked_at_every_hop(
                 assert response is not None and response.status == 403  # the proxy's refusal page
             except PlaywrightError as exc:
                 assert "ERR_TUNNEL_CONNECTION_FAILED" in str(exc) or "ERR_BLOCKED_BY_CLIENT" in str(exc)
-            assert {b.rule for b in blocked} == {rule}, path  # the refusal page's favicon may follow
+            assert rule in {b.rule for b in blocked}, path  # favicons of this or the previous refusal page may follow
             hop = location if location.startswith("http:") else "169.254.169.254:443"  # TLS: the proxy sees the host
-            assert blocked[0].url_or_host == hop, path
+            # A late favicon request of the previous page may be reported first; the hop must be among them.
+            assert hop in [b.url_or_host for b in blocked], path
             await page.close()
         page = await context.new_page()
         await page.goto(f"http://shop.test:{site.port}/guard/frame.html")
