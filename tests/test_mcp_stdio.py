@@ -260,7 +260,7 @@ async def test_screenshot_is_png_image_content_full_page_or_viewport(client: Cli
     full_w, full_h = png_size(full_png)
     view_w, view_h = png_size(view_png)
     assert full_w == view_w
-    assert view_h < 1000 < 2000 < full_h
+    assert view_h < full_h and full_h > 2000  # the viewport's height is the fingerprint's, the page is longer
 
 
 async def test_batch_rows_each_have_a_status_and_progress_moves_as_they_finish(client: Client, pages: Site) -> None:
