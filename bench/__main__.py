@@ -9,6 +9,7 @@ BENCHES = {
     "foundation": "bench.foundation",
     "identities": "bench.identities",
     "observation": "bench.observation",
+    "reliability": "bench.reliability",
     "steploop": "bench.steploop",
 }
 

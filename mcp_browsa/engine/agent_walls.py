@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import anyio
 from playwright.async_api import BrowserContext, Page, Request, Response
 from playwright.async_api import Error as PlaywrightError
 
@@ -20,6 +21,7 @@ __all__ = ["GuardWatch", "Refusal", "detect_captcha"]
 log = logging.getLogger(__name__)
 
 # Widgets by their frames and mount points, then challenge pages by their words (title or the top of the text).
+_CAPTCHA_SECONDS = 5.0
 _CAPTCHA_JS = r"""() => {
   const widgets = [
     [/recaptcha|google\.com\/recaptcha/i, 'reCAPTCHA'],
@@ -46,9 +48,14 @@ _CAPTCHA_JS = r"""() => {
 
 
 async def detect_captcha(page: Page) -> str | None:
-    """What kind of CAPTCHA or human check the page shows, or None. Best effort: an unreadable page is None."""
+    """What kind of CAPTCHA or human check the page shows, or None. Best effort: an unreadable page is None.
+
+    Bounded: a page whose script never yields its main thread would otherwise hold the task past its own timeout.
+    """
+    found = None
     try:
-        found = await page.evaluate(_CAPTCHA_JS)
+        with anyio.move_on_after(_CAPTCHA_SECONDS):
+            found = await page.evaluate(_CAPTCHA_JS)
     except PlaywrightError:
         return None
     return str(found) if found else None

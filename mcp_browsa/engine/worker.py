@@ -42,6 +42,14 @@ def _rescued_event(job_id: str, workspace_id: str, new_status: str) -> EngineEve
     return EngineEvent(f"job.{new_status}", workspace_id, data, job_id=job_id)
 
 
+def _log_failure(what: str, exc: Exception) -> None:
+    """A disk that refuses writes is an expected failure with its own clear message; anything else needs the trace."""
+    if isinstance(exc, StorageUnavailable):
+        log.warning("%s: %s", what, exc.message)
+    else:
+        log.error("%s", what, exc_info=exc)
+
+
 def process_owner_id() -> str:
     """host:pid:random — the pid lets a restart on this host rescue a dead process's jobs at once."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -99,8 +107,8 @@ class WorkerPool:
                     (self.owner,),
                 )
                 await self.recover_dead()
-            except Exception:
-                log.exception("releasing leases at shutdown failed; they will expire on their own")
+            except Exception as exc:
+                _log_failure("releasing leases at shutdown failed; they will expire on their own", exc)
 
     async def recover_dead(self) -> None:
         """Expire the leases of dead processes on this host, then rescue every expired lease.
@@ -148,9 +156,9 @@ class WorkerPool:
             await self._limiter.acquire()
             try:
                 claimed = await self.engine.jobs.claim(self.owner, self.lease_seconds)
-            except Exception:
+            except Exception as exc:
                 self._limiter.release()
-                log.exception("claiming a job failed")
+                _log_failure("claiming a job failed", exc)
                 await anyio.sleep(1)
                 continue
             if claimed is None:
@@ -179,8 +187,8 @@ class WorkerPool:
                     held = self.held.get(job_id)  # a job may end while this loop awaits
                     if held is not None and not held.ctx.cancelled and await self.engine.jobs.cancel_requested(job_id):
                         self._cancel_local(job_id)
-            except Exception:
-                log.exception("heartbeat failed")
+            except Exception as exc:
+                _log_failure("heartbeat failed", exc)
 
     async def _sweep_loop(self) -> None:
         while True:
@@ -190,8 +198,8 @@ class WorkerPool:
                 # still running before judging leases, so it never rescues its own live jobs from itself.
                 await self._renew()
                 await self.recover_dead()
-            except Exception:
-                log.exception("sweeper failed")
+            except Exception as exc:
+                _log_failure("sweeper failed", exc)
 
     async def _run_job(self, job: ClaimedJob) -> None:
         try:

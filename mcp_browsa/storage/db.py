@@ -189,23 +189,19 @@ class Database:
             return cur.rowcount
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
-        rows = await self._read(sql, params, one=True)
+        rows = await self._read(sql, params)
         return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        return await self._read(sql, params, one=False)
+        return await self._read(sql, params)
 
-    async def _read(self, sql: str, params: Iterable[Any], *, one: bool) -> list[sqlite3.Row]:
+    async def _read(self, sql: str, params: Iterable[Any]) -> list[sqlite3.Row]:
+        """One statement run to its end in a single hop to the reader's thread. Stepping a cursor across awaits
+        let other coroutines' reads run inside its read transaction, on its snapshot: they missed writes
+        committed meanwhile (a row just inserted was "not found")."""
         assert self._reader is not None, "database is not open"
         try:
-            cur = await self._reader.execute(sql, tuple(params))
-            try:
-                if one:
-                    row = await cur.fetchone()
-                    return [] if row is None else [row]
-                return list(await cur.fetchall())
-            finally:
-                await cur.close()
+            return list(await self._reader.execute_fetchall(sql, tuple(params)))
         except sqlite3.Error as exc:
             fault = storage_fault(exc, self.path, writing=False)
             if fault is None:

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.procs import Proc, alive, descendants
+from tests.support.procs import Proc, descendants
 
 __all__ = [
     "ProcSample",
@@ -32,11 +32,10 @@ __all__ = [
     "free_disk",
     "kill_browser",
     "loopback_only",
-    "renderers",
+    "repair",
     "sample",
     "small_disk",
     "turn_read_only",
-    "wait_for",
 ]
 
 
@@ -51,11 +50,6 @@ def chromium(pid: int) -> list[Proc]:
 def browser_mains(pid: int) -> list[Proc]:
     """The server's Chromium browser processes (not their renderers or helpers)."""
     return [p for p in chromium(pid) if "--type=" not in p.cmdline]
-
-
-def renderers(pid: int) -> list[Proc]:
-    """Renderer processes: one per site per live context, so their count follows the contexts held open."""
-    return [p for p in chromium(pid) if "--type=renderer" in p.cmdline]
 
 
 def kill_browser(pid: int) -> list[Proc]:
@@ -113,15 +107,6 @@ def sample(pid: int) -> ProcSample:
         chromium=len(browsers),
         renderers=len([p for p in browsers if "--type=renderer" in p.cmdline]),
     )
-
-
-def wait_for(predicate: object, timeout: float, what: str, interval: float = 0.1) -> None:
-    """Poll a plain predicate until it holds; fail naming `what` after `timeout` seconds."""
-    assert callable(predicate)
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what}: not reached in {timeout} s"
-        time.sleep(interval)
 
 
 # -- a loopback-only network -------------------------------------------------------------------
@@ -265,7 +250,3 @@ def repair(disk: Disk) -> None:
         return
     for sub in [disk.path, *disk.path.rglob("*")]:
         sub.chmod(0o700 if sub.is_dir() else 0o600)
-
-
-def survivors(procs: list[Proc]) -> list[Proc]:
-    return [p for p in procs if alive(p)]

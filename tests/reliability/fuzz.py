@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from mcp import Client
 from mcp_types import CallToolResult, Tool
 
-__all__ = ["FuzzReport", "arguments_for", "fuzz_tools"]
+__all__ = ["FUZZ_ENV", "FuzzReport", "arguments_for", "fuzz_tools"]
 
 # Every code the error envelope may carry (DESIGN.md, "MCP surface").
 CODES = {
@@ -36,6 +36,18 @@ CODES = {
     "IDEMPOTENCY_CONFLICT",
     "UPSTREAM_UNAVAILABLE",
     "INTERNAL_ERROR",
+}
+_CLOSED = "http://127.0.0.1:9"  # nothing listens on the discard port: a model call fails at once, locally
+# The server's environment: no private address exempt from the URL guard, model endpoints pointing nowhere.
+FUZZ_ENV = {
+    "BROWSA_ALLOW_PRIVATE_NETWORK": "",
+    "BROWSA_INITIAL_CREDITS": "1000000",
+    "BROWSA_MAX_BURNERS": "3",
+    "BROWSA_NAV_TIMEOUT_MS": "5000",
+    "ANTHROPIC_BASE_URL": _CLOSED,
+    "OPENAI_BASE_URL": _CLOSED + "/v1",
+    "ANTHROPIC_API_KEY": "",
+    "OPENAI_API_KEY": "",
 }
 CALL_TIMEOUT = 60.0  # a call the server does not answer in this long counts as a hang
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

@@ -1,23 +1,21 @@
 """Reliability scenarios driven through a real MCP client, shared by tests/reliability and `python -m bench
-reliability`: the tests assert on what they return, the benchmark reports it.
+reliability`: load, soak and hostile pages. The tests assert on what they return; the benchmark reports it.
 
-Each scenario takes a connected client (and the server's pid where processes are measured) and returns plain
-figures; none of them sleeps blindly: every wait polls a condition with a deadline.
+Each takes a connected client (and the server's pid where processes are measured) and returns plain figures;
+none sleeps blindly: every wait polls a condition with a deadline.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
 from mcp import Client
 
+from tests.reliability.common import Idle, Ledger, db_state, ledger, probing, query, settled, tiny_scrape
 from tests.reliability.faults import ProcSample, sample
 from tests.reliability.pages import HOSTILE, TINY
 from tests.support.mcp_server import call, finished, ok
@@ -26,173 +24,15 @@ from tests.support.sites import Site
 
 __all__ = [
     "HOSTILE_TIMEOUTS",
+    "TASK_TIMEOUT",
     "HostileOutcome",
-    "Idle",
-    "Ledger",
     "LoadReport",
-    "Prober",
     "SoakReport",
     "always_done",
-    "db_state",
     "hostile_pages",
-    "job_ids",
-    "ledger",
     "load",
-    "probing",
-    "settled",
-    "site_env",
     "soak",
-    "tiny_scrape",
-    "wait_until",
 ]
-
-TERMINAL = ("completed", "failed", "cancelled")
-
-
-def site_env(site: Site, **extra: str) -> dict[str, str]:
-    """Server environment that lets the browser reach this site's port on loopback, and nothing else private."""
-    return {"BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{site.port}", **extra}
-
-
-async def wait_until(
-    predicate: Callable[[], Awaitable[bool]], timeout: float, what: str | Callable[[], str], interval: float = 0.1
-) -> float:
-    """Poll an async predicate until it holds; returns the seconds it took, fails naming `what` after `timeout`."""
-    t0 = time.monotonic()
-    while not await predicate():
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"{what() if callable(what) else what}: not reached in {timeout} s")
-        await anyio.sleep(interval)
-    return time.monotonic() - t0
-
-
-# -- what the data dir holds -------------------------------------------------------------------
-
-
-def _query(db: Path, sql: str, *args: Any) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=15)
-    conn.row_factory = sqlite3.Row
-    try:
-        return list(conn.execute(sql, args))
-    finally:
-        conn.close()
-
-
-@dataclass(frozen=True)
-class Ledger:
-    rows: list[tuple[int, str, int, int, str | None]]  # (id, kind, amount, balance_after, job_id)
-    balance: int
-    running_ok: bool  # each row's balance_after is the sum of the amounts up to it
-    jobs_ok: bool  # every job's credits_charged is what its ledger rows charged
-
-    @property
-    def total(self) -> int:
-        return sum(r[2] for r in self.rows)
-
-    @property
-    def consistent(self) -> bool:
-        return self.running_ok and self.jobs_ok and self.total == self.balance
-
-
-def ledger(db: Path) -> Ledger:
-    rows = [
-        (r["id"], r["kind"], r["amount"], r["balance_after"], r["job_id"])
-        for r in _query(db, "SELECT id, kind, amount, balance_after, job_id FROM ledger ORDER BY id")
-    ]
-    running, running_ok = 0, True
-    for _id, _kind, amount, after, _job in rows:
-        running += amount
-        running_ok &= after == running
-    [balance] = [r[0] for r in _query(db, "SELECT balance FROM workspaces")]
-    mismatched = _query(
-        db,
-        "SELECT j.id FROM jobs j LEFT JOIN (SELECT job_id, -SUM(amount) AS charged FROM ledger"
-        " WHERE job_id IS NOT NULL AND amount < 0 GROUP BY job_id) l ON l.job_id = j.id"
-        " WHERE j.credits_charged != COALESCE(l.charged, 0)",
-    )
-    return Ledger(rows, int(balance), running_ok, not mismatched)
-
-
-def job_ids(db: Path) -> set[str]:
-    return {r[0] for r in _query(db, "SELECT id FROM jobs")}
-
-
-def db_state(db: Path) -> dict[str, Any]:
-    """Integrity, job counts per status, and jobs that ended more than once (two end events)."""
-    [integrity] = [r[0] for r in _query(db, "PRAGMA integrity_check")]
-    statuses = {r[0]: r[1] for r in _query(db, "SELECT status, COUNT(*) FROM jobs GROUP BY status")}
-    twice = _query(
-        db,
-        "SELECT job_id FROM job_events WHERE type IN ('job.completed','job.failed','job.cancelled')"
-        " GROUP BY job_id HAVING COUNT(*) > 1",
-    )
-    return {"integrity": integrity, "statuses": statuses, "ended_twice": [r[0] for r in twice]}
-
-
-# -- is the server answering? ------------------------------------------------------------------
-
-
-@dataclass
-class Prober:
-    """Latencies of a cheap tool call made every `interval` seconds while something else runs."""
-
-    interval: float = 0.5
-    latencies: list[float] = field(default_factory=list)
-    samples: list[ProcSample] = field(default_factory=list)
-
-    @property
-    def worst(self) -> float:
-        return max(self.latencies, default=0.0)
-
-    @property
-    def peak_mib(self) -> float:
-        return max((s.total_pss_mib for s in self.samples), default=0.0)
-
-
-@asynccontextmanager
-async def probing(client: Client, pid: int | None = None, interval: float = 0.5) -> AsyncIterator[Prober]:
-    """Call `capacity` (and sample the server's processes) every `interval` seconds for the block's duration."""
-    prober = Prober(interval)
-
-    async def probe() -> None:
-        while True:
-            t0 = time.monotonic()
-            ok(await call(client, "capacity"))
-            prober.latencies.append(time.monotonic() - t0)
-            if pid is not None:
-                prober.samples.append(await anyio.to_thread.run_sync(sample, pid))
-            await anyio.sleep(interval)
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(probe)
-        yield prober
-        tg.cancel_scope.cancel()
-
-
-# -- idle state --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Idle:
-    """A server with nothing to do: its processes, and the contexts its browser holds (the warm spare)."""
-
-    procs: ProcSample
-    contexts: int  # capacity's browser_contexts: what Playwright holds open
-
-
-async def settled(client: Client, pid: int, like: Idle | None = None, timeout: float = 30) -> Idle:
-    """Wait until nothing runs or waits and the warm spare is back (with `like`: no more contexts than then)."""
-    last: list[Any] = []
-
-    async def calm() -> bool:
-        cap = ok(await call(client, "capacity"))
-        last[:] = [Idle(await anyio.to_thread.run_sync(sample, pid), cap["browser_contexts"]), cap]
-        if cap["burners_in_use"] or cap["running"] or cap["queued"] or not cap["browser_contexts"]:
-            return False
-        return like is None or cap["browser_contexts"] <= like.contexts
-
-    await wait_until(calm, timeout, lambda: f"the server idle again (last: {last})")
-    return last[0]  # type: ignore[no-any-return]
 
 
 # -- load --------------------------------------------------------------------------------------
@@ -266,7 +106,7 @@ async def load(
             if item.get("error_code"):
                 codes[item["error_code"]] = codes.get(item["error_code"], 0) + 1
     state = db_state(db)
-    again = [r[0] for r in _query(db, "SELECT id FROM jobs WHERE attempts > 1")]
+    again = [r[0] for r in query(db, "SELECT id FROM jobs WHERE attempts > 1")]
     return LoadReport(
         tasks=tasks,
         batches=batches,
@@ -353,10 +193,19 @@ class HostileOutcome:
 HOSTILE_TIMEOUTS = {"redirect-loop": 45.0, "memory-eater": 45.0, "50mb-page": 90.0}
 
 
+TASK_TIMEOUT = 15.0  # timeout_seconds of the agent tasks sent to hostile pages
+
+
 async def hostile_pages(
-    client: Client, site: Site, *, timeout_seconds: float = 8, timeouts: dict[str, float] | None = None
+    client: Client,
+    site: Site,
+    *,
+    timeout_seconds: float = 8,
+    timeouts: dict[str, float] | None = None,
+    task_key: str | None = None,
 ) -> dict[str, HostileOutcome]:
-    """Scrape every hostile page at once (plus a page that never finishes loading); how and when each ended."""
+    """Scrape every hostile page at once (plus a page that never finishes loading) and, given `task_key`, start an
+    agent task on each too (named "task:<page>"); how and when each ended."""
     timeouts = {**HOSTILE_TIMEOUTS, **(timeouts or {})}
     targets = {**HOSTILE, "never-loads": f"{STALLED}?t=hostile"}
     started: dict[str, tuple[str, float]] = {}
@@ -367,6 +216,16 @@ async def hostile_pages(
             args["formats"] = ["markdown", "text", "html"]
         job = ok(await call(client, "scrape", args))
         started[name] = (job["id"], time.monotonic())
+    if task_key is not None:
+        for name, path in targets.items():
+            url = site.url(path.replace("t=hostile", "t=task"))
+            args = {
+                "task": "Read this page",
+                "initial_url": url,
+                "llm_api_key": task_key,
+                "timeout_seconds": TASK_TIMEOUT,
+            }
+            started[f"task:{name}"] = (ok(await call(client, "run_task", args))["id"], time.monotonic())
     outcomes: dict[str, HostileOutcome] = {}
 
     async def follow(name: str, job_id: str, t0: float) -> None:
@@ -384,10 +243,3 @@ async def hostile_pages(
         for name, (job_id, t0) in started.items():
             tg.start_soon(follow, name, job_id, t0)
     return outcomes
-
-
-async def tiny_scrape(client: Client, site: Site, tag: str = "next") -> tuple[dict[str, Any], float]:
-    """A plain small page, the way any next job would ask for one; the job and its wall time."""
-    t0 = time.monotonic()
-    job = ok(await call(client, "scrape", {"url": site.url(f"{TINY}?n={tag}")}))
-    return job, time.monotonic() - t0

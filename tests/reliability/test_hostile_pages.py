@@ -2,29 +2,22 @@
 alerts, a page that spins its main thread, 100 popups and a memory eater. Each ends in bounded time with a clear
 code, the server keeps answering meanwhile, and the next job is unaffected.
 
-All of them run at once in one server (the worst case for the shared browser); each test checks one page.
+All of them run at once in one server (the worst case for the shared browser), as scrapes and as agent tasks;
+each test checks one page.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.reliability.common import Idle, Prober, probing, settled, site_env, tiny_scrape
 from tests.reliability.faults import browser_mains
-from tests.reliability.scenarios import (
-    HOSTILE_TIMEOUTS,
-    HostileOutcome,
-    Idle,
-    Prober,
-    hostile_pages,
-    probing,
-    settled,
-    site_env,
-    tiny_scrape,
-)
+from tests.reliability.scenarios import HOSTILE_TIMEOUTS, TASK_TIMEOUT, HostileOutcome, always_done, hostile_pages
+from tests.support.fake_llm import FakeLLM
 from tests.support.mcp_server import spawn_stdio
 from tests.support.sites import Site
 
@@ -33,6 +26,18 @@ pytestmark = pytest.mark.anyio
 TIMEOUT = 8  # timeout_seconds given to every hostile scrape but the 50 MB one
 SLACK = 25  # what a loaded 2-core machine may add on top of a job's own timeout
 MAX_CHARS = 50_000  # scrape's default
+KEY = "sk-ant-hostile-pages-key"
+# How an agent task on each page may end: the page's own failure, or its wallclock limit; never a hang, nor an
+# internal error. (The 50 MB page and the spinning one may also let the model answer, depending on the machine.)
+TASK_ENDS = {
+    "never-loads": {("failed", "TIMEOUT")},
+    "redirect-loop": {("failed", "UPSTREAM_UNAVAILABLE"), ("failed", "TIMEOUT")},
+    "50mb-page": {("failed", "TIMEOUT"), ("completed", None)},
+    "endless-alerts": {("failed", "TIMEOUT"), ("completed", None)},
+    "busy-main-thread": {("failed", "TIMEOUT"), ("completed", None)},
+    "100-popups": {("completed", None)},
+    "memory-eater": {("failed", "UPSTREAM_UNAVAILABLE"), ("failed", "TIMEOUT")},
+}
 
 
 @dataclass
@@ -46,14 +51,21 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-async def run(pages: Site, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Run]:
+def vendor() -> Iterator[FakeLLM]:
+    with FakeLLM(always_done, valid_keys={KEY}) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+async def run(pages: Site, vendor: FakeLLM, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Run]:
     home: Path = tmp_path_factory.mktemp("hostile")
     # Enough burners that every hostile page holds one at the same time.
-    async with spawn_stdio(home, **site_env(pages, BROWSA_MAX_BURNERS="8")) as server, server.client() as client:
+    env = site_env(pages, BROWSA_MAX_BURNERS="16", **vendor.env())
+    async with spawn_stdio(home, **env) as server, server.client() as client:
         await tiny_scrape(client, pages, "warm-up")
         baseline = await settled(client, server.pid)
         async with probing(client, server.pid) as prober:
-            outcomes = await hostile_pages(client, pages, timeout_seconds=TIMEOUT)
+            outcomes = await hostile_pages(client, pages, timeout_seconds=TIMEOUT, task_key=KEY)
         job, next_seconds = await tiny_scrape(client, pages)
         assert job["status"] == "completed" and job["result"]["title"] == "Tiny"
         after = await settled(client, server.pid, like=baseline)
@@ -87,9 +99,10 @@ async def test_a_50mb_page_is_read_in_part_without_stalling_the_server(run: Run)
         assert "All work and no play" in page[fmt]
         assert len(page[fmt]) < MAX_CHARS + 100, fmt
         assert "more characters]" in page[fmt][-60:], fmt
-    # Converting all 50 MB to markdown on the event loop held every call up for half a minute; now no call made
-    # every half second meanwhile waits more than a couple of seconds.
-    assert run.prober.worst < 3.0, sorted(run.prober.latencies)[-5:]
+    # Converting all 50 MB to markdown on the event loop held every call up for half a minute. Now a call made
+    # every half second meanwhile is answered in well under a second on a quiet machine; the bound leaves room
+    # for a 2-core machine that is busy with other work too.
+    assert run.prober.worst < 10.0, sorted(run.prober.latencies)[-5:]
 
 
 async def test_endless_alerts_end_in_a_timeout(run: Run) -> None:
@@ -117,6 +130,15 @@ async def test_a_memory_eater_crashes_only_its_tab_and_soon(run: Run) -> None:
     # Chromium's own heap limit let one tab take 4.7 GB; the server caps a tab's JavaScript heap at 512 MB. With
     # the 50 MB page and the others loading at the same time the whole family stays well under that.
     assert run.prober.peak_mib < 3500, run.prober.peak_mib
+
+
+@pytest.mark.parametrize("page", sorted(TASK_ENDS))
+async def test_an_agent_task_on_a_hostile_page_ends_within_its_timeout_with_a_clear_code(run: Run, page: str) -> None:
+    # A page spinning its main thread held the task's CAPTCHA check forever, far past the task's own timeout.
+    outcome = run.outcomes[f"task:{page}"]
+    assert (outcome.status, outcome.error_code) in TASK_ENDS[page], outcome
+    # Its wallclock limit, plus the final screenshot's own bound and closing the browser on a loaded machine.
+    assert outcome.seconds < TASK_TIMEOUT + 15 + SLACK, outcome
 
 
 async def test_the_next_job_is_unaffected_and_nothing_is_left_open(run: Run) -> None:

@@ -4,6 +4,7 @@ against the engine and storage directly (fast, and the fault is exact).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -73,6 +74,28 @@ async def test_a_stalled_process_does_not_rescue_its_own_running_jobs(db: Databa
     assert (done.status, done.error_code) == (JobStatus.COMPLETED, None)
 
 
+async def test_a_row_just_written_is_read_back_while_other_reads_are_in_flight(db: Database) -> None:
+    # Reads stepped their cursor across awaits on the one reader connection; a read that ran meanwhile shared
+    # that cursor's snapshot and missed a write committed just before it (create_webhook: "webhook not found").
+    stale = 0
+    async with anyio.create_task_group() as tg:
+
+        async def busy_reader() -> None:
+            while True:
+                await db.fetchall("SELECT * FROM ledger")
+
+        for _ in range(4):
+            tg.start_soon(busy_reader)
+        for i in range(200):
+            async with db.transaction() as conn:
+                await conn.execute(
+                    "INSERT INTO workspaces(id, name, balance, created_at) VALUES (?, 'x', 0, 0)", (f"w{i}",)
+                )
+            stale += await db.fetchone("SELECT 1 FROM workspaces WHERE id=?", (f"w{i}",)) is None
+        tg.cancel_scope.cancel()
+    assert stale == 0
+
+
 async def test_a_full_disk_is_reported_as_storage_unavailable_not_as_a_rollback_error(db: Database) -> None:
     # SQLite rolls a transaction back itself on SQLITE_FULL; the second ROLLBACK raised "cannot rollback - no
     # transaction is active" over the real error, and the caller saw an internal error with no cause.
@@ -123,3 +146,35 @@ def test_storage_faults_are_told_apart_from_statement_errors(tmp_path: Path) -> 
     syntax = sqlite3.OperationalError("near 'SELEC': syntax error")
     syntax.sqlite_errorcode = 1  # type: ignore[attr-defined]
     assert storage_fault(syntax, tmp_path / "browsa.db") is None
+
+
+def test_a_request_nested_too_deep_for_the_sdk_is_answered_with_an_envelope_not_dropped() -> None:
+    # The SDK's stdio reader could not parse arguments nested ~200 deep and dropped the request without a word:
+    # the client waited forever. Now the server answers it (a tool call with the envelope, anything else with a
+    # JSON-RPC error), and leaves what the SDK can parse to the SDK.
+    from mcp_types import JSONRPCError, JSONRPCResponse
+
+    from mcp_browsa.stdio import refusal
+
+    deep: object = "x"
+    for _ in range(220):
+        deep = [deep]
+    call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "scrape", "arguments": {"u": deep}}}
+    answer = refusal(json.dumps(call))
+    assert answer is not None and isinstance(answer.message, JSONRPCResponse)
+    assert answer.message.id == 7 and answer.message.result["isError"] is True
+    envelope = json.loads(answer.message.result["content"][0]["text"])
+    assert envelope["code"] == "BAD_REQUEST" and "nest deeper" in envelope["error"]
+    other = refusal(json.dumps({**call, "method": "resources/read"}))
+    assert other is not None and isinstance(other.message, JSONRPCError) and other.message.id == 7
+    assert refusal(json.dumps({**call, "params": {"name": "scrape", "arguments": {"u": "x"}}})) is None
+    assert refusal(json.dumps({"jsonrpc": "2.0", "method": "notifications/x", "params": {"d": deep}})) is None
+
+
+def test_a_broken_ipv6_url_is_a_bad_request_not_an_internal_error() -> None:
+    # urlsplit raises on "http://[::1" before any check ran; the tool call ended in INTERNAL_ERROR.
+    from mcp_browsa.errors import BadRequest
+    from mcp_browsa.validation import check_http_url
+
+    with pytest.raises(BadRequest, match="is not a valid URL"):
+        check_http_url("http://[::1")

@@ -1,0 +1,202 @@
+"""What the reliability scenarios share: the data dir read from outside (ledger, job states, integrity), a
+server's idle state, a probe of how fast it answers, and polling with a deadline instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp import Client
+
+from tests.reliability.faults import ProcSample, sample
+from tests.reliability.pages import TINY
+from tests.support.mcp_server import call, ok
+from tests.support.sites import Site
+
+__all__ = [
+    "Idle",
+    "Ledger",
+    "Prober",
+    "db_state",
+    "job_ids",
+    "ledger",
+    "probing",
+    "query",
+    "settled",
+    "site_env",
+    "tiny_scrape",
+    "wait_until",
+]
+
+
+def site_env(site: Site, **extra: str) -> dict[str, str]:
+    """Server environment that lets the browser reach this site's port on loopback, and nothing else private."""
+    return {"BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{site.port}", **extra}
+
+
+async def wait_until(
+    predicate: Callable[[], Awaitable[bool]], timeout: float, what: str | Callable[[], str], interval: float = 0.1
+) -> float:
+    """Poll an async predicate until it holds; returns the seconds it took, fails naming `what` after `timeout`."""
+    t0 = time.monotonic()
+    while not await predicate():
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"{what() if callable(what) else what}: not reached in {timeout} s")
+        await anyio.sleep(interval)
+    return time.monotonic() - t0
+
+
+# -- what the data dir holds -------------------------------------------------------------------
+
+
+def query(db: Path, sql: str, *args: Any) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=15)
+    conn.row_factory = sqlite3.Row
+    try:
+        return list(conn.execute(sql, args))
+    finally:
+        conn.close()
+
+
+@dataclass(frozen=True)
+class Ledger:
+    rows: list[tuple[int, str, int, int, str | None]]  # (id, kind, amount, balance_after, job_id)
+    balance: int
+    running_ok: bool  # each row's balance_after is the sum of the amounts up to it
+    jobs_ok: bool  # every job's credits_charged is what its ledger rows charged
+
+    @property
+    def total(self) -> int:
+        return sum(r[2] for r in self.rows)
+
+    @property
+    def consistent(self) -> bool:
+        return self.running_ok and self.jobs_ok and self.total == self.balance
+
+
+def ledger(db: Path) -> Ledger:
+    rows = [
+        (r["id"], r["kind"], r["amount"], r["balance_after"], r["job_id"])
+        for r in query(db, "SELECT id, kind, amount, balance_after, job_id FROM ledger ORDER BY id")
+    ]
+    running, running_ok = 0, True
+    for _id, _kind, amount, after, _job in rows:
+        running += amount
+        running_ok &= after == running
+    [balance] = [r[0] for r in query(db, "SELECT balance FROM workspaces")]
+    mismatched = query(
+        db,
+        "SELECT j.id FROM jobs j LEFT JOIN (SELECT job_id, -SUM(amount) AS charged FROM ledger"
+        " WHERE job_id IS NOT NULL AND amount < 0 GROUP BY job_id) l ON l.job_id = j.id"
+        " WHERE j.credits_charged != COALESCE(l.charged, 0)",
+    )
+    return Ledger(rows, int(balance), running_ok, not mismatched)
+
+
+def job_ids(db: Path) -> set[str]:
+    return {r[0] for r in query(db, "SELECT id FROM jobs")}
+
+
+def db_state(db: Path) -> dict[str, Any]:
+    """Integrity, job counts per status, and jobs that ended more than once (two end events)."""
+    [integrity] = [r[0] for r in query(db, "PRAGMA integrity_check")]
+    statuses = {r[0]: r[1] for r in query(db, "SELECT status, COUNT(*) FROM jobs GROUP BY status")}
+    twice = query(
+        db,
+        "SELECT job_id FROM job_events WHERE type IN ('job.completed','job.failed','job.cancelled')"
+        " GROUP BY job_id HAVING COUNT(*) > 1",
+    )
+    return {"integrity": integrity, "statuses": statuses, "ended_twice": [r[0] for r in twice]}
+
+
+# -- is the server answering? ------------------------------------------------------------------
+
+
+@dataclass
+class Prober:
+    """Latencies of a cheap tool call made every `interval` seconds while something else runs."""
+
+    interval: float = 0.5
+    latencies: list[float] = field(default_factory=list)
+    samples: list[ProcSample] = field(default_factory=list)
+
+    @property
+    def worst(self) -> float:
+        return max(self.latencies, default=0.0)
+
+    @property
+    def peak_mib(self) -> float:
+        return max((s.total_pss_mib for s in self.samples), default=0.0)
+
+
+@asynccontextmanager
+async def probing(client: Client, pid: int | None = None, interval: float = 0.5) -> AsyncIterator[Prober]:
+    """Call `capacity` (and sample the server's processes) every `interval` seconds for the block's duration."""
+    prober = Prober(interval)
+
+    async def probe() -> None:
+        while True:
+            t0 = time.monotonic()
+            ok(await call(client, "capacity"))
+            prober.latencies.append(time.monotonic() - t0)
+            if pid is not None:
+                prober.samples.append(await anyio.to_thread.run_sync(sample, pid))
+            await anyio.sleep(interval)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(probe)
+        yield prober
+        tg.cancel_scope.cancel()
+
+
+# -- idle state --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Idle:
+    """A server with nothing to do: its processes, and the contexts its browser holds (the warm spare)."""
+
+    procs: ProcSample
+    contexts: int  # capacity's browser_contexts: what Playwright holds open
+
+
+async def settled(client: Client, pid: int, like: Idle | None = None, timeout: float = 30) -> Idle:
+    """Wait until nothing runs or waits and the warm spare is back (with `like`: no more contexts than then)."""
+    last: list[Any] = []
+
+    async def calm() -> bool:
+        cap = ok(await call(client, "capacity"))
+        last[:] = [Idle(await anyio.to_thread.run_sync(sample, pid), cap["browser_contexts"]), cap]
+        if cap["burners_in_use"] or cap["running"] or cap["queued"] or not cap["browser_contexts"]:
+            return False
+        return like is None or cap["browser_contexts"] <= like.contexts
+
+    await wait_until(calm, timeout, lambda: f"the server idle again (last: {last})")
+    idle: Idle = last[0]
+    if like is not None:
+        # Closed contexts' renderers take a moment to exit, longer on a busy machine: give them that, then report
+        # whatever is left. (Chromium may keep one spare renderer of its own, hence the one extra.)
+        deadline = time.monotonic() + 30
+
+        def extra() -> bool:
+            procs = idle.procs
+            return procs.chromium > like.procs.chromium + 1 or procs.renderers > like.procs.renderers + 1
+
+        while extra() and time.monotonic() < deadline:
+            await anyio.sleep(0.2)
+            idle = Idle(await anyio.to_thread.run_sync(sample, pid), idle.contexts)
+    return idle
+
+
+async def tiny_scrape(client: Client, site: Site, tag: str = "next") -> tuple[dict[str, Any], float]:
+    """A plain small page, the way any next job would ask for one; the job and its wall time."""
+    t0 = time.monotonic()
+    job = ok(await call(client, "scrape", {"url": site.url(f"{TINY}?n={tag}")}))
+    return job, time.monotonic() - t0
