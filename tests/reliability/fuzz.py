@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from mcp import Client
 from mcp_types import CallToolResult, Tool
 
-__all__ = ["FUZZ_ENV", "FuzzReport", "arguments_for", "fuzz_tools"]
+__all__ = ["FUZZ_ENV", "FuzzReport", "arguments_for", "fuzz_tools", "release_identities"]
 
 # Every code the error envelope may carry (DESIGN.md, "MCP surface").
 CODES = {
@@ -265,6 +265,7 @@ class FuzzReport:
     ok_by_tool: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # hangs, dead server, non-envelope errors, internal errors
     slowest: float = 0.0
+    slow_calls: list[tuple[float, str]] = field(default_factory=list)  # (seconds, call) of the five slowest
     created: set[str] = field(default_factory=set)  # ids of what successful calls returned (jobs among them)
     known: list[str] = field(default_factory=list)  # the same, for the strategies to draw from
     seconds: float = 0.0
@@ -288,6 +289,7 @@ def _judge(report: FuzzReport, tool: str, args: dict[str, Any], result: CallTool
     report.calls += 1
     report.slowest = max(report.slowest, took)
     shown = json.dumps(args, ensure_ascii=True, default=str)[:300]
+    report.slow_calls = sorted([*report.slow_calls, (round(took, 2), f"{tool} {shown}")], reverse=True)[:5]
     if not result.is_error:
         report.ok_by_tool[tool] = report.ok_by_tool.get(tool, 0) + 1
         if not isinstance(result.structured_content, dict):
@@ -309,6 +311,14 @@ def _judge(report: FuzzReport, tool: str, args: dict[str, Any], result: CallTool
         report.bad.append(tool + ": " + re.sub(r"[0-9]+|'[^']*'", "#", body["error"])[:90])
     if code == "INTERNAL_ERROR":
         report.problems.append(f"{tool}: INTERNAL_ERROR ({body['error'][:200]}) for {shown}")
+
+
+async def release_identities(client: Client) -> None:
+    """Destroy every running identity. Each holds a burner slot until its TTL: left alone, the identities one
+    tool's examples created would make the next tools' jobs queue for minutes behind them."""
+    listed = await client.call_tool("list_identities", {"status": "running", "limit": 200})
+    for agent in (listed.structured_content or {}).get("agents", []):
+        await client.call_tool("destroy_identity", {"id": agent["id"]})
 
 
 async def fuzz_tools(
@@ -364,5 +374,6 @@ async def fuzz_tools(
     for count in (examples - examples // 2, examples // 2):
         for tool in tools:
             await anyio.to_thread.run_sync(run, tool, count)
+            await release_identities(client)
     report.seconds = round(time.monotonic() - t0, 1)
     return report
