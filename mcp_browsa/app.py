@@ -547,6 +547,7 @@ class Browsa:
             oldest_queued_age_seconds=round(time.time() - oldest, 2) if oldest else None,
             browser=self.host.describe(),
             browser_contexts=self.host.open_contexts(),
+            spares_ready=self.pool.spares,
         )
 
 

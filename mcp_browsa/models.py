@@ -150,6 +150,7 @@ class Capacity(_Model):
         description="Contexts open in this process's shared browser: burners in use plus warm spares (more means"
         " contexts of finished work are not being closed).",
     )
+    spares_ready: int = Field(0, description="Warm contexts ready for hand-over now (BROWSA_WARM_SPARES at most).")
 
 
 Job.model_rebuild()

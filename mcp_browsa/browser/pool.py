@@ -2,6 +2,10 @@
 
 A spare context+page for the default fingerprint is built ahead of time so acquiring one is a
 hand-over, not a launch. Every context is wired to the URL guard before any page can load.
+
+Spares are built when the pool is quiet: right after a burner is given back, or a moment after one is handed
+over. Building one (a new renderer process) while the job that just took the last spare loads its first page
+made that load three times slower on a 2-core machine, and the first load is what a caller waits for.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ from mcp_browsa.config import Settings
 __all__ = ["Burner", "BurnerPool", "ContextWiring", "browser_gone"]
 
 log = logging.getLogger(__name__)
+
+REFILL_DELAY = 1.5  # seconds after a hand-over before a new spare is built, unless a burner is given back first
+SPARE_WAIT = 5.0  # how long an acquire waits for a spare already being built rather than building its own
 
 
 @dataclass
@@ -69,6 +76,8 @@ class BurnerPool:
         self._spares: list[Burner] = []
         self._tg: TaskGroup | None = None
         self._refilling = False
+        self._given_back = anyio.Event()  # set when a burner is given back: a delayed refill starts at once
+        self._spare_ready: anyio.Event | None = None  # set when the spare being built is ready
         self.in_use = 0
         self._default_fp: Fingerprint | None = None
 
@@ -82,20 +91,37 @@ class BurnerPool:
         self._tg = tg
         self._schedule_refill()
 
-    def _schedule_refill(self) -> None:
+    def _schedule_refill(self, delay: float = 0.0) -> None:
         if self._tg is None or self._refilling or self.settings.warm_spares <= 0:
             return
         self._refilling = True
-        self._tg.start_soon(self._refill)
+        self._tg.start_soon(self._refill, delay)
 
-    async def _refill(self) -> None:
+    async def _refill(self, delay: float = 0.0) -> None:
         try:
+            if delay:
+                with anyio.move_on_after(delay):
+                    await self._given_back.wait()
             while len(self._spares) < self.settings.warm_spares and self.in_use + len(self._spares) < self.max + 1:
-                self._spares.append(await self._new_burner())
+                self._spare_ready = ready = anyio.Event()
+                try:
+                    self._spares.append(await self._new_burner())
+                finally:
+                    ready.set()
         except Exception as exc:
             log.warning("could not prepare a spare burner: %s", exc)
         finally:
             self._refilling = False
+
+    async def _wait_for_spare(self) -> Burner | None:
+        """A spare: one ready now, or the one being built (sooner than building another beside it)."""
+        spare = self._take_spare()
+        ready = self._spare_ready
+        if spare is None and ready is not None and not ready.is_set():
+            with anyio.move_on_after(SPARE_WAIT):
+                await ready.wait()
+            spare = self._take_spare()
+        return spare
 
     async def _new_burner(self, context_options: dict[str, Any] | None = None) -> Burner:
         browser = await self.host.browser()
@@ -166,18 +192,20 @@ class BurnerPool:
             self.in_use += 1
             burner: Burner | None = None
             try:
-                burner = None if context_options else self._take_spare()
+                burner = None if context_options else await self._wait_for_spare()
                 if burner is None:
                     burner = await self._new_burner(context_options)
                 self.wiring.configure(burner.wiring, policy, on_block)
                 burner.acquired_at = time.monotonic()
-                self._schedule_refill()
+                self._given_back = anyio.Event()
+                self._schedule_refill(REFILL_DELAY)
                 yield burner
             finally:
                 self.in_use -= 1
                 if burner is not None:
                     with anyio.CancelScope(shield=True):
                         await self._dispose(burner)
+                self._given_back.set()
                 self._schedule_refill()
 
     async def _dispose(self, burner: Burner) -> None:

@@ -23,7 +23,7 @@ from mcp_browsa.storage.ledger import LedgerRepo
 if TYPE_CHECKING:
     from mcp_browsa.engine.jobs import JobEngine
 
-__all__ = ["JobContext", "LeaseLost", "Outcome", "Runner"]
+__all__ = ["JobContext", "LeaseLost", "Outcome", "Runner", "progress_write"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,21 @@ class Outcome:
     @classmethod
     def fail(cls, code: str, message: str, result: dict[str, Any] | None = None) -> Outcome:
         return cls(JobStatus.FAILED, result=result, error_code=code, error_message=message)
+
+
+def progress_write(
+    job_id: str, done: int, total: int | None = None, last_action: str | None = None
+) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
+    """The write that moves a job's progress, for a transaction that also records what made it move."""
+
+    async def update(conn: aiosqlite.Connection) -> None:
+        await conn.execute(
+            "UPDATE jobs SET progress_done=?, progress_total=COALESCE(?, progress_total),"
+            " last_action=COALESCE(?, last_action) WHERE id=?",
+            (done, total, last_action, job_id),
+        )
+
+    return update
 
 
 @dataclass
@@ -93,15 +108,8 @@ class JobContext:
         await self.write(event=(type_, data))
 
     async def progress(self, done: int, total: int | None = None, *, last_action: str | None = None) -> None:
-        async def update(conn: aiosqlite.Connection) -> None:
-            await conn.execute(
-                "UPDATE jobs SET progress_done=?, progress_total=COALESCE(?, progress_total),"
-                " last_action=COALESCE(?, last_action) WHERE id=?",
-                (done, total, last_action, self.job.id),
-            )
-
         try:
-            await self.write(update)
+            await self.write(progress_write(self.job.id, done, total, last_action))
         except StorageUnavailable as exc:
             # Progress only informs whoever is watching; the job's outcome, written when it ends, is what counts.
             log.warning("progress of job %s not recorded: %s", self.job.id, exc)

@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from itertools import count
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,7 +22,8 @@ from playwright.async_api import Error as PlaywrightError
 from mcp_browsa.browser.guard import BlockedRequest
 from mcp_browsa.browser.pool import Burner, BurnerPool, browser_gone
 from mcp_browsa.config import Settings
-from mcp_browsa.engine.context import JobContext, Outcome
+from mcp_browsa.engine.context import JobContext, Outcome, progress_write
+from mcp_browsa.engine.lanes import Lane, OpenBurner
 from mcp_browsa.engine.scrape import PageFailure, load_page, page_content
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.models import JobStatus, PriceTable
@@ -71,10 +73,28 @@ class ReadOnlyRunners:
         if extra:
             await ctx.charge(extra, f"{label}: {minutes} burner-minutes", allow_partial=True)
 
-    async def fetch(self, ctx: JobContext, params: dict[str, Any], *, shot_n: int = 0) -> dict[str, Any]:
-        """Load one URL in a fresh burner and collect the formats asked for. Raises PageFailure.
+    def _opener(self, ctx: JobContext) -> OpenBurner:
+        def open_burner(
+            params: dict[str, Any], on_block: Callable[[BlockedRequest], None]
+        ) -> AbstractAsyncContextManager[Burner]:
+            return self.browser_for(
+                ctx.workspace_id, params, policy=self.policy_for(params), on_block=on_block, job_id=ctx.id
+            )
 
-        A browser that crashes under the page is relaunched by the pool and the page is tried once more, on
+        return open_burner
+
+    async def fetch(
+        self,
+        ctx: JobContext,
+        params: dict[str, Any],
+        *,
+        shot_n: int = 0,
+        lane: Lane | None = None,
+        also: Callable[[aiosqlite.Connection], Awaitable[None]] | None = None,
+    ) -> dict[str, Any]:
+        """Load one URL in a fresh burner (or the lane's) and collect the formats asked for. Raises PageFailure.
+
+        `also` is written in the same transaction as the charge. A browser that crashes under the page is relaunched by the pool and the page is tried once more, on
         the house: loading it again changes nothing anywhere.
         """
         url = params["url"]
@@ -83,12 +103,12 @@ class ReadOnlyRunners:
         def on_block(b: BlockedRequest) -> None:
             blocked.append({"url": b.url_or_host, "rule": b.rule, "reason": b.reason, "navigation": b.navigation})
 
-        await ctx.charge(self.prices.burner_start, f"burner for {url[:80]}")
+        await ctx.charge(self.prices.burner_start, f"burner for {url[:80]}", also=also)
         started = time.monotonic()
         try:
             for attempt in (1, 2):
                 try:
-                    return await self._visit(ctx, params, on_block, blocked, shot_n)
+                    return await self._visit(ctx, params, on_block, blocked, shot_n, lane)
                 except _BrowserLost as lost:
                     if attempt == 2:
                         raise PageFailure(
@@ -113,13 +133,13 @@ class ReadOnlyRunners:
         on_block: Callable[[BlockedRequest], None],
         blocked: list[dict[str, Any]],
         shot_n: int,
+        lane: Lane | None,
     ) -> dict[str, Any]:
         url = params["url"]
         formats: list[str] = list(params.get("formats") or ["markdown"])
         timeout_ms = int(params.get("timeout_ms") or self.settings.nav_timeout_ms)
-        async with self.browser_for(
-            ctx.workspace_id, params, policy=self.policy_for(params), on_block=on_block, job_id=ctx.id
-        ) as burner:
+        lease = lane.lease if lane is not None else self._opener(ctx)
+        async with lease(params, on_block) as burner:
             t0 = time.monotonic()
             try:
                 try:
@@ -175,49 +195,62 @@ class ReadOnlyRunners:
         await ctx.progress(1, 1, last_action=f"loaded {content.get('final_url', params['url'])[:100]}")
         return Outcome.ok(content)
 
-    async def url_item(self, ctx: JobContext, idx: int, params: dict[str, Any]) -> Outcome:
+    async def url_item(self, ctx: JobContext, idx: int, params: dict[str, Any], lane: Lane | None = None) -> Outcome:
+        running = _item_update(ctx.id, idx, status="running", started_at=now())
         try:
-            return Outcome.ok(await self.fetch(ctx, params, shot_n=idx))
+            return Outcome.ok(await self.fetch(ctx, params, shot_n=idx, lane=lane, also=running))
         except PageFailure as failure:
             return Outcome.fail(failure.code, failure.message)
 
     async def batch(self, ctx: JobContext) -> Outcome:
-        """Run the unfinished rows (all of them, or what a crash left) with bounded concurrency."""
-        pending = await ctx.engine.jobs.pending_items(ctx.id)
+        """Run the unfinished rows (all of them, or what a crash left), `concurrency` workers taking them in
+        order; each worker keeps its burner from one URL row to the next (see engine/lanes.py)."""
+        pending = iter(await ctx.engine.jobs.pending_items(ctx.id))
         concurrency = max(1, min(int(ctx.params.get("concurrency") or self.pool.max), 20))
-        limiter = anyio.CapacityLimiter(concurrency)
+        done = count(await _done_count(ctx) + 1)
 
-        async def run_row(idx: int, item: dict[str, Any]) -> None:
-            async with limiter:
-                if ctx.cancelled:
-                    return
-                await ctx.write(_item_update(ctx.id, idx, status="running", started_at=now()))
-                runner = self.task_item_runner if item.get("kind") == "task" else self.url_item
-                if runner is None:
+        async def run_row(idx: int, item: dict[str, Any], lane: Lane) -> None:
+            try:
+                if item.get("kind") != "task":
+                    outcome = await self.url_item(ctx, idx, item, lane)  # marks the row running as it pays
+                elif self.task_item_runner is None:
                     outcome = Outcome.fail("BAD_REQUEST", "this server cannot run agent tasks")
                 else:
-                    try:
-                        outcome = await runner(ctx, idx, item)
-                    except BrowsaError as exc:
-                        outcome = Outcome.fail(exc.code, exc.message)
-                    except Exception as exc:
-                        if getattr(exc, "code", None) == "INSUFFICIENT_CREDIT":
-                            outcome = Outcome.fail("INSUFFICIENT_CREDIT", str(exc))
-                        else:
-                            log.exception("batch row %s/%s crashed", ctx.id, idx)
-                            outcome = Outcome.fail("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
-                await ctx.write(
-                    _item_finish(ctx.id, idx, outcome),
-                    event=(
-                        "batch.item",
-                        {"index": idx, "status": outcome.status.value, "error_code": outcome.error_code},
-                    ),
-                )
-                await ctx.progress(await _done_count(ctx), last_action=f"row {idx} {outcome.status.value}")
+                    await ctx.write(_item_update(ctx.id, idx, status="running", started_at=now()))
+                    outcome = await self.task_item_runner(ctx, idx, item)
+            except BrowsaError as exc:
+                outcome = Outcome.fail(exc.code, exc.message)
+            except Exception as exc:
+                if getattr(exc, "code", None) == "INSUFFICIENT_CREDIT":
+                    outcome = Outcome.fail("INSUFFICIENT_CREDIT", str(exc))
+                else:
+                    log.exception("batch row %s/%s crashed", ctx.id, idx)
+                    outcome = Outcome.fail("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+            finish = _item_finish(ctx.id, idx, outcome)
+            moved = progress_write(ctx.id, next(done), last_action=f"row {idx} {outcome.status.value}")
+
+            async def finish_row(conn: aiosqlite.Connection) -> None:
+                await finish(conn)
+                await moved(conn)
+
+            await ctx.write(
+                finish_row,
+                event=("batch.item", {"index": idx, "status": outcome.status.value, "error_code": outcome.error_code}),
+            )
+
+        async def worker() -> None:
+            lane = Lane(self._opener(ctx), lambda: self.pool.host.generation)
+            try:
+                for idx, item in pending:  # one iterator shared by the workers: each row is taken once
+                    if ctx.cancelled:
+                        return
+                    await run_row(idx, item, lane)
+            finally:
+                await lane.close()
 
         async with anyio.create_task_group() as tg:
-            for idx, item in pending:
-                tg.start_soon(run_row, idx, item)
+            for _ in range(concurrency):
+                tg.start_soon(worker)
 
         if ctx.cancelled:
             await ctx.write(_cancel_rest(ctx.id))

@@ -21,28 +21,34 @@ __all__ = ["FORMATS", "PageFailure", "WaitUntil", "load_page", "page_content"]
 FORMATS = ("html", "text", "links", "markdown", "screenshot")
 WaitUntil = Literal["load", "domcontentloaded", "networkidle", "commit"]
 
-_LINKS_JS = """() => Array.from(document.querySelectorAll('a[href]')).slice(0, 5000).map(a => ({
-  url: a.href, text: (a.innerText || a.getAttribute('aria-label') || '').trim().replace(/\\s+/g, ' ').slice(0, 200)
-})).filter(l => /^https?:/.test(l.url))"""
-
-# Content that is never part of the readable text: scripts, styles and page chrome. Links are made
-# absolute (`a.href` resolves against the page's base URL) so a reader of the markdown can follow them.
-_CLEAN_JS = """(cap) => {
-  const root = document.body ? document.body.cloneNode(true) : document.documentElement.cloneNode(true);
-  root.querySelectorAll('script,style,noscript,template,svg,iframe,nav,footer,header,aside,[hidden],[aria-hidden=true]')
-      .forEach(n => n.remove());
-  root.querySelectorAll('a[href]').forEach(a => a.setAttribute('href', a.href));
-  const html = root.innerHTML;
-  return [html.slice(0, cap), html.length];
+# Everything the text formats need in one round trip to the page: the title, and for each format asked a prefix
+# of at most `cap` characters with the full length. For markdown, content that is never part of the readable
+# text (scripts, styles, page chrome) is dropped and links are made absolute (`a.href` resolves against the
+# page's base URL) so a reader of the markdown can follow them.
+_READ_JS = r"""({cap, html, text, clean, links}) => {
+  const out = {title: document.title};
+  const part = (s) => [s.slice(0, cap), s.length];
+  if (html) {
+    const d = document.doctype;
+    out.html = part((d ? '<!DOCTYPE ' + d.name + '>' : '') + document.documentElement.outerHTML);
+  }
+  if (text) out.text = part(document.body ? document.body.innerText : '');
+  if (clean) {
+    const root = (document.body || document.documentElement).cloneNode(true);
+    root.querySelectorAll(
+      'script,style,noscript,template,svg,iframe,nav,footer,header,aside,[hidden],[aria-hidden=true]'
+    ).forEach(n => n.remove());
+    root.querySelectorAll('a[href]').forEach(a => a.setAttribute('href', a.href));
+    out.clean = part(root.innerHTML);
+  }
+  if (links) {
+    out.links = Array.from(document.querySelectorAll('a[href]')).slice(0, 5000).map(a => ({
+      url: a.href,
+      text: (a.innerText || a.getAttribute('aria-label') || '').trim().replace(/\s+/g, ' ').slice(0, 200)
+    })).filter(l => /^https?:/.test(l.url));
+  }
+  return out;
 }"""
-_HTML_JS = """(cap) => {
-  const d = document.doctype;
-  const html = (d ? '<!DOCTYPE ' + d.name + '>' : '') + document.documentElement.outerHTML;
-  return [html.slice(0, cap), html.length];
-}"""
-_TEXT_JS = (
-    """(cap) => { const t = document.body ? document.body.innerText : ''; return [t.slice(0, cap), t.length]; }"""
-)
 
 # Only this much of a page's HTML or text leaves the browser, as a multiple of max_chars (markup and blank runs
 # shrink on the way to text), so a 50 MB page costs what a page of a few hundred KB does: converting it to
@@ -131,11 +137,6 @@ def _trim(text: str, max_chars: int, unread: int = 0) -> tuple[str, bool]:
     return text[:max_chars] + f"\n… [truncated: {more} more characters]", True
 
 
-async def _read(page: Page, script: str, cap: int) -> tuple[str, int]:
-    piece, total = await page.evaluate(script, cap)
-    return str(piece), int(total)
-
-
 def _markdown(html: str) -> str:
     return _squeeze(markdownify(html, heading_style="ATX", strip=["img"]))
 
@@ -167,26 +168,27 @@ async def _collect(
     page: Page, formats: list[str], max_chars: int, full_page: bool, screenshot_path: Path | None
 ) -> dict[str, Any]:
     cap = max(_READ_MIN, max_chars * _READ_FACTOR)
-    out: dict[str, Any] = {"final_url": page.url, "title": await page.title()}
+    wanted = {"html": "html" in formats, "text": "text" in formats, "clean": "markdown" in formats}
+    read = await page.evaluate(_READ_JS, {"cap": cap, "links": "links" in formats, **wanted})
+    out: dict[str, Any] = {"final_url": page.url, "title": str(read.get("title") or "")}
     truncated = False
     if "html" in formats:
-        html, total = await _read(page, _HTML_JS, cap)
+        html, total = read["html"]
         out["html"], t = _trim(html, max_chars, total - len(html))
         truncated |= t
     if "text" in formats:
-        raw, total = await _read(page, _TEXT_JS, cap)
+        raw, total = read["text"]
         out["text"], t = _trim(_squeeze(raw), max_chars, total - len(raw))
         truncated |= t
     if "markdown" in formats:
-        cleaned, total = await _read(page, _CLEAN_JS, cap)
+        cleaned, total = read["clean"]
         # Off the event loop: converting a few MB of HTML takes seconds the server would not answer in.
         md = await anyio.to_thread.run_sync(_markdown, cleaned)
         out["markdown"], t = _trim(md, max_chars, total - len(cleaned))
         truncated |= t
     if "links" in formats:
-        links = await page.evaluate(_LINKS_JS)
         seen: set[str] = set()
-        unique = [lk for lk in links if not (lk["url"] in seen or seen.add(lk["url"]))]  # type: ignore[func-returns-value]
+        unique = [lk for lk in read["links"] if not (lk["url"] in seen or seen.add(lk["url"]))]  # type: ignore[func-returns-value]
         out["links"] = unique[:1000]
     if "screenshot" in formats and screenshot_path is not None:
         screenshot_path.parent.mkdir(parents=True, exist_ok=True)

@@ -168,13 +168,13 @@ class Idle:
 
 
 async def settled(client: Client, pid: int, like: Idle | None = None, timeout: float = 30) -> Idle:
-    """Wait until nothing runs or waits and the warm spare is back (with `like`: no more contexts than then)."""
+    """Wait until nothing runs or waits and the warm spare is ready (with `like`: no more contexts than then)."""
     last: list[Any] = []
 
     async def calm() -> bool:
         cap = ok(await call(client, "capacity"))
         last[:] = [Idle(await anyio.to_thread.run_sync(sample, pid), cap["browser_contexts"]), cap]
-        if cap["burners_in_use"] or cap["running"] or cap["queued"] or not cap["browser_contexts"]:
+        if cap["burners_in_use"] or cap["running"] or cap["queued"] or not cap["spares_ready"]:
             return False
         return like is None or cap["browser_contexts"] <= like.contexts
 
