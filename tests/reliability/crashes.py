@@ -279,6 +279,32 @@ class DiskFault:
     recovery_seconds: float = 0.0  # from giving the disk back until the held job had ended
 
 
+def _disk_fault(
+    kind: str,
+    site: Site,
+    home: Path,
+    refused: dict[str, Any] | None,
+    reads_ok: bool,
+    held: dict[str, Any],
+    next_job: dict[str, Any],
+    recovery: float,
+    **more: Any,
+) -> DiskFault:
+    """The figures of a disk fault run, with what the data dir holds afterwards."""
+    return DiskFault(
+        kind=kind,
+        refused=refused,
+        reads_ok=reads_ok,
+        held=held,
+        held_fetches=_hits(site, "n=held"),
+        next_job=next_job,
+        state=db_state(home / "browsa.db"),
+        ledger_ok=ledger(home / "browsa.db").consistent,
+        recovery_seconds=round(recovery, 2),
+        **{"held_while_refused": None, **more},
+    )
+
+
 async def _start_held(client: Client, site: Site) -> str:
     job_id = str(ok(await call(client, "scrape", {"url": site.url(f"{GATED}?n=held"), "async": True}))["id"])
     await _until(lambda: _hits(site, "n=held") == 1, 30, "the held page requested")
@@ -312,18 +338,7 @@ async def disk_full() -> DiskFault:
             job = await finished(client, held, 60)
             recovery = time.monotonic() - t0
             nxt, _seconds = await tiny_scrape(client, site, "after")
-        return DiskFault(
-            kind=disk.kind,
-            refused=refused,
-            reads_ok=reads_ok,
-            held_while_refused=meanwhile,
-            held=job,
-            held_fetches=_hits(site, "n=held"),
-            next_job=nxt,
-            state=db_state(home / "browsa.db"),
-            ledger_ok=ledger(home / "browsa.db").consistent,
-            recovery_seconds=round(recovery, 2),
-        )
+        return _disk_fault(disk.kind, site, home, refused, reads_ok, job, nxt, recovery, held_while_refused=meanwhile)
 
 
 async def disk_read_only() -> DiskFault:
@@ -349,16 +364,4 @@ async def disk_read_only() -> DiskFault:
             job = await finished(client, held, 60)
             recovery = time.monotonic() - t0
             nxt, _seconds = await tiny_scrape(client, site, "after")
-        return DiskFault(
-            kind=disk.kind,
-            refused=refused,
-            reads_ok=reads_ok,
-            held_while_refused=None,
-            held=job,
-            held_fetches=_hits(site, "n=held"),
-            next_job=nxt,
-            restart=restart,
-            state=db_state(home / "browsa.db"),
-            ledger_ok=ledger(home / "browsa.db").consistent,
-            recovery_seconds=round(recovery, 2),
-        )
+        return _disk_fault(disk.kind, site, home, refused, reads_ok, job, nxt, recovery, restart=restart)
