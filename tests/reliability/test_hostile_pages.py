@@ -8,15 +8,16 @@ each test checks one page.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.reliability.common import Idle, Prober, probing, settled, site_env, tiny_scrape
+from tests.reliability.conftest import KEY
 from tests.reliability.faults import browser_mains
-from tests.reliability.scenarios import HOSTILE_TIMEOUTS, TASK_TIMEOUT, HostileOutcome, always_done, hostile_pages
+from tests.reliability.scenarios import HOSTILE_TIMEOUTS, TASK_TIMEOUT, HostileOutcome, hostile_pages
 from tests.support.fake_llm import FakeLLM
 from tests.support.mcp_server import spawn_stdio
 from tests.support.sites import Site
@@ -26,7 +27,6 @@ pytestmark = pytest.mark.anyio
 TIMEOUT = 8  # timeout_seconds given to every hostile scrape but the 50 MB one
 SLACK = 25  # what a loaded 2-core machine may add on top of a job's own timeout
 MAX_CHARS = 50_000  # scrape's default
-KEY = "sk-ant-hostile-pages-key"
 # How an agent task on each page may end: the page's own failure, or its wallclock limit; never a hang, nor an
 # internal error. (The 50 MB page and the spinning one may also let the model answer, depending on the machine.)
 TASK_ENDS = {
@@ -48,12 +48,6 @@ class Run:
     after: Idle
     next_seconds: float
     browsers_after: int
-
-
-@pytest.fixture(scope="module")
-def vendor() -> Iterator[FakeLLM]:
-    with FakeLLM(always_done, valid_keys={KEY}) as fake:
-        yield fake
 
 
 @pytest.fixture(scope="module")

@@ -6,27 +6,20 @@ credits are its rows), and the browser goes back to its idle processes and conte
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.reliability.common import site_env
-from tests.reliability.scenarios import always_done, load
+from tests.reliability.conftest import KEY
+from tests.reliability.scenarios import load
 from tests.support.fake_llm import FakeLLM
 from tests.support.mcp_server import spawn_stdio
 from tests.support.sites import Site
 
 pytestmark = pytest.mark.anyio
 
-KEY = "sk-ant-load-test-key"
 TASKS, BATCHES, URLS_PER_BATCH = 50, 20, 3
-
-
-@pytest.fixture(scope="module")
-def vendor() -> Iterator[FakeLLM]:
-    with FakeLLM(always_done, valid_keys={KEY}) as fake:
-        yield fake
 
 
 async def test_fifty_tasks_and_twenty_batches_at_once_all_end_once_and_leave_nothing_behind(

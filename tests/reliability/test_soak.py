@@ -8,30 +8,23 @@ idle after every round. Nothing may grow past these bounds (the benchmark runs t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.reliability.common import settled, site_env, tiny_scrape
-from tests.reliability.scenarios import always_done, soak
+from tests.reliability.conftest import KEY
+from tests.reliability.scenarios import soak
 from tests.support.fake_llm import FakeLLM
 from tests.support.mcp_server import spawn_stdio
 from tests.support.sites import Site
 
 pytestmark = pytest.mark.anyio
 
-KEY = "sk-ant-soak-test-key"
 SECONDS = 45
 MAX_SERVER_FD_GROWTH = 0
 MAX_SERVER_PSS_GROWTH_MIB = 30
 MAX_CHROMIUM_GROWTH = 2  # Chromium starts a spare renderer (and may drop it) at its own discretion
-
-
-@pytest.fixture(scope="module")
-def vendor() -> Iterator[FakeLLM]:
-    with FakeLLM(always_done, valid_keys={KEY}) as fake:
-        yield fake
 
 
 async def test_repeated_jobs_leak_no_descriptors_memory_processes_or_contexts(
