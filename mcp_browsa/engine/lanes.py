@@ -50,7 +50,6 @@ class Lane:
         self._key: str | None = None
         self._rows = 0
         self._on_block: Callable[[BlockedRequest], None] | None = None
-        self.opened = 0  # burners this lane has opened, for the job's figures
 
     def _report(self, blocked: BlockedRequest) -> None:
         # Whichever row holds the lane now; a late request of the previous page lands with this row, harmlessly.
@@ -84,7 +83,6 @@ class Lane:
                     await stack.aclose()
                 raise
             self._stack, self._key, self._rows = stack, key, 0
-            self.opened += 1
         assert self._burner is not None
         await _close_other_tabs(self._burner)
         self._on_block = on_block

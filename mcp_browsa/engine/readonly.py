@@ -94,8 +94,8 @@ class ReadOnlyRunners:
     ) -> dict[str, Any]:
         """Load one URL in a fresh burner (or the lane's) and collect the formats asked for. Raises PageFailure.
 
-        `also` is written in the same transaction as the charge. A browser that crashes under the page is relaunched by the pool and the page is tried once more, on
-        the house: loading it again changes nothing anywhere.
+        `also` is written in the same transaction as the charge. A browser that crashes under the page is
+        relaunched by the pool and the page is tried once more, on the house: loading it again changes nothing.
         """
         url = params["url"]
         blocked: list[dict[str, Any]] = []
