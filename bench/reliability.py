@@ -9,6 +9,7 @@ The scenarios are the ones tests/reliability asserts on (tests/reliability/scena
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import sys
@@ -28,7 +29,7 @@ from tests.reliability.crashes import browser_crash, browser_crash_twice, disk_f
 from tests.reliability.faults import loopback_only
 from tests.reliability.fuzz import FUZZ_ENV, fuzz_tools
 from tests.reliability.pages import add_reliability_pages
-from tests.reliability.scenarios import always_done, hostile_pages, load, soak
+from tests.reliability.scenarios import SOAK_BOUNDS, always_done, hostile_pages, load, soak
 from tests.support.fake_llm import FakeLLM
 from tests.support.mcp_server import StdioServer, spawn_stdio
 from tests.support.pages import add_pages
@@ -38,10 +39,6 @@ __all__ = ["main"]
 
 KEY = "sk-ant-bench-reliability-key"
 PARTS = ("load", "crash", "browser", "disk", "fuzz", "hostile", "soak")
-# Bounds a run is judged by, the same as tests/reliability's (see test_soak.py for why these).
-SOAK_MAX_SERVER_FD_GROWTH = 0
-SOAK_MAX_SERVER_PSS_GROWTH_MIB = 30
-SOAK_MAX_CHROMIUM_GROWTH = 2
 
 
 @asynccontextmanager
@@ -207,35 +204,23 @@ async def part_soak(base: Path, site: Site, quick: bool, seconds: float) -> dict
         report = await soak(client, server.pid, site, seconds=seconds, key=KEY)
         after = await settled(client, server.pid, like=before)
     growth = {f: report.growth(f) for f in ("server_fds", "total_fds", "server_pss_mib", "total_pss_mib", "chromium")}
-    leaks = []
-    if growth["server_fds"] > SOAK_MAX_SERVER_FD_GROWTH:
-        leaks.append(f"server file descriptors grew by {growth['server_fds']}")
-    if growth["server_pss_mib"] > SOAK_MAX_SERVER_PSS_GROWTH_MIB:
-        leaks.append(f"server memory grew by {growth['server_pss_mib']} MiB")
-    if growth["chromium"] > SOAK_MAX_CHROMIUM_GROWTH:
-        leaks.append(f"Chromium processes grew by {growth['chromium']}")
+    leaks = SOAK_BOUNDS.leaks(report)
     if after.contexts > before.contexts:
         leaks.append(f"browser contexts {before.contexts} -> {after.contexts}")
-    half = report.samples[len(report.samples) // 2 :]
-    jobs_per_round = report.jobs / max(report.rounds, 1)
-    slope = (half[-1].server_pss_mib - half[0].server_pss_mib) / max(jobs_per_round * (len(half) - 1), 1) * 100
     return {
         "seconds": report.seconds,
         "rounds": report.rounds,
         "jobs": report.jobs,
         "failed": report.failed,
         "growth_after_warmup": growth,
-        "server_pss_mib_per_100_jobs_second_half": round(slope, 2),
+        "server_pss_mib_per_100_jobs_second_half": report.mib_per_100_jobs(),
+        "jobs_in_second_half": report.jobs_in_second_half(),
         "server_pss_mib": [s.server_pss_mib for s in report.samples],
         "server_fds": [s.server_fds for s in report.samples],
         "peak_pss_mib": report.peak_mib,
         "contexts_before": before.contexts,
         "contexts_after": after.contexts,
-        "bounds": {
-            "server_fd_growth": SOAK_MAX_SERVER_FD_GROWTH,
-            "server_pss_growth_mib": SOAK_MAX_SERVER_PSS_GROWTH_MIB,
-            "chromium_growth": SOAK_MAX_CHROMIUM_GROWTH,
-        },
+        "bounds": dataclasses.asdict(SOAK_BOUNDS),
         "leaks_found": leaks,
     }
 
@@ -358,7 +343,8 @@ def _summary(results: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "part": "soak",
                 "figures": f"{soak_r['jobs']} jobs in {soak_r['seconds']} s; server +{g['server_pss_mib']} MiB "
-                f"+{g['server_fds']} fds; peak {soak_r['peak_pss_mib']} MiB",
+                f"+{g['server_fds']} fds; {soak_r['server_pss_mib_per_100_jobs_second_half']} MiB/100 jobs once warm; "
+                f"peak {soak_r['peak_pss_mib']} MiB",
                 "verdict": "ok" if not soak_r["leaks_found"] and not soak_r["failed"] else "PROBLEM",
             }
         )

@@ -20,7 +20,17 @@ from anthropic.types import (
 )
 from anthropic.types import Message as WireReply
 
-from mcp_browsa.llm.base import Completion, LLMError, Message, ToolCall, ToolChoice, ToolSpec, Usage, VendorModel
+from mcp_browsa.llm.base import (
+    Completion,
+    LLMError,
+    Message,
+    ToolCall,
+    ToolChoice,
+    ToolSpec,
+    Usage,
+    VendorModel,
+    vendor_http_client,
+)
 from mcp_browsa.llm.pricing import cost_usd
 from mcp_browsa.llm.retry import RetryPolicy, call_with_retries, redact, retry_after_seconds
 
@@ -47,7 +57,11 @@ class AnthropicChatModel(VendorModel):
         self._timeout = timeout
         self._retry = retry if retry is not None else RetryPolicy()
         self._client: anthropic.AsyncAnthropic = anthropic.AsyncAnthropic(
-            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=0,
+            http_client=vendor_http_client(anthropic.DefaultAsyncHttpxClient, timeout=timeout),
         )
 
     async def ainvoke(

@@ -19,7 +19,17 @@ from openai.types.chat import (
     ChatCompletionMessageParam,
 )
 
-from mcp_browsa.llm.base import Completion, LLMError, Message, ToolCall, ToolChoice, ToolSpec, Usage, VendorModel
+from mcp_browsa.llm.base import (
+    Completion,
+    LLMError,
+    Message,
+    ToolCall,
+    ToolChoice,
+    ToolSpec,
+    Usage,
+    VendorModel,
+    vendor_http_client,
+)
 from mcp_browsa.llm.pricing import cost_usd
 from mcp_browsa.llm.retry import RetryPolicy, call_with_retries, redact, retry_after_seconds
 
@@ -49,7 +59,11 @@ class OpenAIChatModel(VendorModel):
         # OpenAI's own reasoning models refuse `max_tokens`; many compatible servers know only `max_tokens`.
         self._max_tokens_field = "max_tokens" if base_url is not None else "max_completion_tokens"
         self._client: openai.AsyncOpenAI = openai.AsyncOpenAI(
-            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=0,
+            http_client=vendor_http_client(openai.DefaultAsyncHttpxClient, timeout=timeout),
         )
 
     async def ainvoke(

@@ -8,12 +8,14 @@ from __future__ import annotations
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 
@@ -399,6 +401,20 @@ async def test_make_chat_model_builds_the_vendor_adapter() -> None:
     assert isinstance(model, ClosableChatModel)
     assert model.model == "claude-haiku-4-5"
     await model.aclose()
+
+
+@pytest.mark.anyio
+async def test_every_vendor_client_shares_one_verifying_tls_context() -> None:
+    """Every agent task builds its own model. When each loaded the CA store into a TLS context of its own, the
+    server kept native memory from every one (about 10 MiB per 100 tasks in a soak); one shared context ends that,
+    and must still verify certificates and host names."""
+    contexts: list[ssl.SSLContext] = []
+    for spec in (SPECS["anthropic"], SPECS["openai"], SPECS["anthropic"], "openai:llama3@http://127.0.0.1:9/v1"):
+        async with chat_model(spec) as model:
+            sdk_client: Any = vars(model)["_client"]
+            contexts.append(sdk_client._client._transport._pool._ssl_context)
+    assert all(c is contexts[0] for c in contexts)
+    assert contexts[0].verify_mode == ssl.CERT_REQUIRED and contexts[0].check_hostname
 
 
 # --- spec parsing ----------------------------------------------------------------------------

@@ -24,9 +24,11 @@ from tests.support.sites import Site
 
 __all__ = [
     "HOSTILE_TIMEOUTS",
+    "SOAK_BOUNDS",
     "TASK_TIMEOUT",
     "HostileOutcome",
     "LoadReport",
+    "SoakBounds",
     "SoakReport",
     "always_done",
     "hostile_pages",
@@ -128,6 +130,44 @@ async def load(
 # -- soak --------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SoakBounds:
+    """What a soak may grow by after warm-up; the test (45 s) and the benchmark (5 min) judge by the same.
+
+    - the server's own descriptors: not one more (a leaked socket or file per job would show at once);
+    - the server's memory (PSS): it warms up by a few MiB and levels off near 140 MiB. A 5-minute soak grows it
+      by about 8 MiB in all, and by under 1 MiB per 100 jobs in its second half;
+    - the browser: no extra processes (Chromium starts a spare renderer, and may drop it, at its own discretion).
+    """
+
+    server_fds: int = 0
+    server_pss_mib: float = 15.0
+    server_mib_per_100_jobs: float = 2.0  # judged over the second half, once that spans `slope_jobs` jobs
+    slope_jobs: int = 200
+    chromium: int = 2
+
+    def leaks(self, report: SoakReport) -> list[str]:
+        """What grew past these bounds, in words; empty when nothing did."""
+        found = []
+        if (fds := report.growth("server_fds")) > self.server_fds:
+            found.append(f"server file descriptors grew by {fds}")
+        if (mib := report.growth("server_pss_mib")) > self.server_pss_mib:
+            found.append(f"server memory grew by {mib} MiB")
+        slope = report.mib_per_100_jobs()
+        if (
+            slope is not None
+            and report.jobs_in_second_half() >= self.slope_jobs
+            and slope > self.server_mib_per_100_jobs
+        ):
+            found.append(f"server memory still grows by {slope} MiB per 100 jobs")
+        if (procs := report.growth("chromium")) > self.chromium:
+            found.append(f"Chromium processes grew by {procs}")
+        return found
+
+
+SOAK_BOUNDS = SoakBounds()
+
+
 @dataclass
 class SoakReport:
     seconds: float
@@ -144,6 +184,24 @@ class SoakReport:
     def growth(self, field_name: str) -> float:
         """Median of the last three idle samples minus the median of the first three after warm-up."""
         return round(self._mid(field_name, slice(-3, None)) - self._mid(field_name, slice(0, 3)), 1)
+
+    def _second_half(self) -> list[ProcSample]:
+        kept = self.samples[self.warm :]
+        return kept[len(kept) // 2 :]
+
+    def jobs_in_second_half(self) -> int:
+        return round((len(self._second_half()) - 1) * self.jobs / max(self.rounds, 1))
+
+    def mib_per_100_jobs(self) -> float | None:
+        """How fast the server's memory still grows once warm: over the second half, median of its first three
+        samples to median of its last three, per 100 jobs. None for a soak too short to tell."""
+        half = self._second_half()
+        jobs = self.jobs_in_second_half()
+        if len(half) < 6 or jobs <= 0:
+            return None
+        first = sorted(s.server_pss_mib for s in half[:3])[1]
+        last = sorted(s.server_pss_mib for s in half[-3:])[1]
+        return round((last - first) / jobs * 100, 2)
 
     @property
     def peak_mib(self) -> float:
