@@ -13,7 +13,7 @@ import logging
 import re
 import socket
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -84,6 +84,7 @@ class BlockedRequest:
     method: str | None = None
     source: str = "proxy"  # "proxy" | "route"
     navigation: bool = False  # a main-frame navigation (known to the route hook only)
+    page: Any = field(default=None, compare=False, repr=False)  # the tab that asked (known to the route hook only)
 
 
 OnBlock = Callable[[BlockedRequest], None]
@@ -496,10 +497,13 @@ async def install_route_guard(
                 await route.fallback()
                 return
             try:
-                navigation = request.is_navigation_request() and request.frame.parent_frame is None
+                frame = request.frame
+                navigation, page = request.is_navigation_request() and frame.parent_frame is None, frame.page
             except PlaywrightError:
-                navigation = False  # service-worker requests have no frame
-            blocked = BlockedRequest(request.url, decision.rule, decision.reason, request.method, "route", navigation)
+                navigation, page = False, None  # service-worker requests have no frame
+            blocked = BlockedRequest(
+                request.url, decision.rule, decision.reason, request.method, "route", navigation, page
+            )
             _report(report_to, blocked)
             await route.abort("blockedbyclient")
         except PlaywrightError:

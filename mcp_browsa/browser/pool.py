@@ -180,6 +180,17 @@ class BurnerPool:
         self._slots.release()
 
     @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """A slot for one more tab of a burner already leased (a batch's lanes share one context): a tab counts
+        against BROWSA_MAX_BURNERS like a burner does, and waits like one when there is none free."""
+        async with self._slots:
+            self.in_use += 1
+            try:
+                yield
+            finally:
+                self.in_use -= 1
+
+    @asynccontextmanager
     async def acquire(
         self,
         *,

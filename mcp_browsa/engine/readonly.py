@@ -23,7 +23,7 @@ from mcp_browsa.browser.guard import BlockedRequest
 from mcp_browsa.browser.pool import Burner, BurnerPool, browser_gone
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.context import JobContext, Outcome, progress_write
-from mcp_browsa.engine.lanes import Lane, OpenBurner
+from mcp_browsa.engine.lanes import Lane, LaneGroup, OpenBurner
 from mcp_browsa.engine.scrape import PageFailure, load_page, page_content
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.models import JobStatus, PriceTable
@@ -204,7 +204,7 @@ class ReadOnlyRunners:
 
     async def batch(self, ctx: JobContext) -> Outcome:
         """Run the unfinished rows (all of them, or what a crash left), `concurrency` workers taking them in
-        order; each worker keeps its burner from one URL row to the next (see engine/lanes.py)."""
+        order, each in a tab of one shared burner kept from row to row (see engine/lanes.py)."""
         pending = iter(await ctx.engine.jobs.pending_items(ctx.id))
         concurrency = max(1, min(int(ctx.params.get("concurrency") or self.pool.max), 20))
         done = count(await _done_count(ctx) + 1)
@@ -238,8 +238,10 @@ class ReadOnlyRunners:
                 event=("batch.item", {"index": idx, "status": outcome.status.value, "error_code": outcome.error_code}),
             )
 
+        lanes = LaneGroup(self._opener(ctx), lambda: self.pool.host.generation, self.pool.slot)
+
         async def worker() -> None:
-            lane = Lane(self._opener(ctx), lambda: self.pool.host.generation)
+            lane = lanes.lane()
             try:
                 for idx, item in pending:  # one iterator shared by the workers: each row is taken once
                     if ctx.cancelled:

@@ -119,10 +119,13 @@ async def load_page(page: Page, url: str, *, wait_until: WaitUntil = "load", tim
         raise classify_navigation_error(exc, url) from exc
     if response is None:
         return None
-    rule = await response.header_value("x-browsa-guard")
+    # The headers the navigation event carried: reading the raw ones costs a round trip to the browser per page,
+    # and the proxy's own marks are plain headers that are always among these.
+    headers = response.headers
+    rule = headers.get("x-browsa-guard")
     if rule:
         raise PageFailure("BLOCKED", f"{url} was blocked by the URL guard ({rule}) at {response.url}")
-    if await response.header_value("x-browsa-upstream-error"):
+    if headers.get("x-browsa-upstream-error"):
         # The proxy's own answer when it could not reach the site: the site is down, not blocked.
         reason = (await response.text()).splitlines()[0].removeprefix("mcp-browsa URL guard: ")
         raise PageFailure("UPSTREAM_UNAVAILABLE", f"{url}: {reason}; check the URL and that the site is up")

@@ -1,5 +1,6 @@
-"""Batch lanes: the URL rows one worker runs in turn share its burner, like one visitor going from page to page,
-and start over with a fresh one after a failed row; tabs a page opened are closed; another batch never shares.
+"""Batch lanes: the URL rows of a batch share one burner, each worker in a tab of its own, like one visitor going
+from page to page in a few tabs. A lone worker starts over with a fresh burner after a failed row; tabs a page
+opened are closed; every tab holds a burner slot; another batch never shares.
 
 Cookies show which: each page sets one and prints the ones it was sent.
 """
@@ -7,14 +8,17 @@ Cookies show which: each page sets one and prints the ones it was sent.
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
+import anyio
 import pytest
 
 from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.config import load_settings
+from mcp_browsa.engine import lanes
 from mcp_browsa.models import Job
 from tests.support.sites import Site, serve_site
 
@@ -35,9 +39,22 @@ def _page(handler: SimpleHTTPRequestHandler, script: str = "") -> None:
 
 @pytest.fixture
 def site() -> Iterator[Site]:
+    barrier = threading.Barrier(3, timeout=20)
+
+    def together(handler: SimpleHTTPRequestHandler) -> None:
+        barrier.wait()  # answered only once three tabs have asked at the same time
+        _page(handler)
+
     with serve_site() as s:
         s.routes["/visit"] = _page
+        s.routes["/together"] = together
         s.routes["/opener"] = lambda h: _page(h, "<script>window.open('/visit?n=popup')</script>")
+        # A synchronous request: refused before the page's load event, and asked for once (an image is retried).
+        s.routes["/leaky"] = lambda h: _page(
+            h,
+            f"<script>try {{ const x = new XMLHttpRequest(); x.open('GET', '{LEAK}', false); x.send() }}"
+            " catch (e) {}</script>",
+        )
         yield s
 
 
@@ -45,6 +62,9 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+LEAK = f"http://127.0.0.1:{_closed_port()}/private"  # a private address the guard refuses
 
 
 def _sent(job: Job) -> list[str]:
@@ -84,3 +104,64 @@ async def test_rows_share_a_burner_until_one_fails_or_opens_a_tab_and_batches_ne
     assert "visitedc=1" in last and "visitedd=1" in last
     assert tabs in ([], [1])  # at most the warm spare and its one page: the batch's burner is closed, popup too
     assert _sent(other) == ["none"]
+
+
+async def test_workers_are_tabs_of_one_burner_and_refusals_reach_their_own_row(tmp_path: Path, site: Site) -> None:
+    settings = load_settings({"BROWSA_HOME": str(tmp_path), "BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{site.port}"})
+    urls = [
+        site.url("/together?n=a"),
+        site.url("/together?n=b"),
+        site.url("/together?n=c"),
+        f"http://127.0.0.1:{site.port}/missing-host-port".replace(str(site.port), str(_closed_port())),  # refused
+        site.url("/leaky?n=d"),  # asks for a private address the guard refuses: reported on this row alone
+        site.url("/visit?n=e"),
+        site.url("/visit?n=f"),
+    ]
+    async with Browsa(settings).running() as app:
+        job = await app.batch_urls(Caller(), urls, formats=["markdown"], concurrency=3)
+        job = await app.get_job(Caller(), job.id, wait=120)
+        tabs = [len(c.pages) for c in (await app.host.browser()).contexts]
+        in_use = app.pool.in_use
+    assert job.status == "completed", job
+    items = job.items or []
+    assert [i.status for i in items] == ["completed"] * 3 + ["failed"] + ["completed"] * 3
+    assert items[3].error_code == "BLOCKED"
+    # The three first rows ran at once (the server answered none until all three asked), in one context: the
+    # last row was sent the cookies all three were given.
+    last = _sent(job)[-1]
+    assert all(f"visited{n}=1" in last for n in "abc"), last
+    refused = {i.index: [b["url"] for b in i.result.get("blocked_requests", [])] for i in items if i.result}
+    assert refused == {0: [], 1: [], 2: [], 4: [LEAK], 5: [], 6: []}
+    assert tabs in ([], [1]) and in_use == 0
+
+
+async def test_tabs_hold_burner_slots_and_a_burner_retires_after_its_rows(
+    tmp_path: Path, site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lanes, "MAX_ROWS", 2)
+    settings = load_settings(
+        {"BROWSA_HOME": str(tmp_path), "BROWSA_ALLOW_PRIVATE_NETWORK": "1", "BROWSA_MAX_BURNERS": "2"}
+    )
+    urls = [site.url(f"/visit?n={n}") for n in "abcdefgh"]
+    peak = 0
+    async with Browsa(settings).running() as app:
+
+        async def watch() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, app.pool.in_use)
+                await anyio.sleep(0.005)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch)
+            job = await app.batch_urls(Caller(), urls, formats=["markdown"], concurrency=4)
+            job = await app.get_job(Caller(), job.id, wait=120)
+            tg.cancel_scope.cancel()
+        tabs = [len(c.pages) for c in (await app.host.browser()).contexts]
+    assert job.status == "completed" and all(i.status == "completed" for i in job.items or [])
+    assert peak == 2  # four workers, two slots: two tabs at a time, the other workers wait
+    sent = _sent(job)
+    # Eight rows, two tabs, two rows a tab: at least three burners in turn, and the first page each loaded was sent
+    # no cookie (without the limit there would be one burner, and at most two such rows).
+    assert sent.count("none") >= 3, sent
+    assert tabs in ([], [1])
