@@ -142,6 +142,9 @@ class LaneGroup:
     async def _open_shared(self, key: str, params: dict[str, Any]) -> _Shared:
         opened: list[_Shared] = []
         stack = AsyncExitStack()
+        # The pool's lease outlives this burner in places (the context's route hook holds it), so the hook it
+        # reports to must not hold the burner: closing empties `opened`.
+        stack.callback(opened.clear)
         try:
             burner = await stack.enter_async_context(
                 self._open(params, lambda blocked: opened[0].report(blocked) if opened else None)
