@@ -7,17 +7,27 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
+from types import MappingProxyType
 from typing import Any, Literal
 
 from playwright.async_api import Page
 
 from mcp_browsa.browser.fingerprint import Fingerprint, canonical_timezone, country_timezones
 
-__all__ = ["Band", "TrustCheck", "TrustReport", "band_for", "read_fingerprint", "score_checks", "trust_report"]
+__all__ = [
+    "WEIGHTS",
+    "Band",
+    "TrustCheck",
+    "TrustReport",
+    "band_for",
+    "read_fingerprint",
+    "score_checks",
+    "trust_report",
+]
 
 Band = Literal["high", "medium", "low"]
 
@@ -116,30 +126,64 @@ async def trust_report(page: Page, *, expected: Fingerprint | None = None, count
 
 _Check = Callable[[dict[str, Any]], TrustCheck]
 
+# How much each check counts toward the score. A tell that every detector flags on sight (the webdriver flag, a
+# HeadlessChrome UA, a UA naming an OS that navigator.platform contradicts) outweighs 15 % of the total, so on its
+# own it takes an otherwise clean browser out of the high band; no other single check does.
+WEIGHTS: Mapping[str, int] = MappingProxyType(
+    {
+        "webdriver": 8,
+        "headless_user_agent": 8,
+        "platform_coherence": 8,
+        "expected_fingerprint": 3,
+        "headless_client_hints": 2,
+        "version_coherence": 2,
+        "languages_locale": 2,
+        "timezone_country": 2,
+        "plugins": 2,
+        "permissions": 2,
+        "webgl_renderer": 2,
+        "screen_viewport": 2,
+        "timezone_offset": 1,
+        "window_chrome": 1,
+        "window_frame": 1,
+        "native_getters": 1,
+        "worker_coherence": 1,
+    }
+)
+
+
+def _check(name: str, passed: bool, detail: str) -> TrustCheck:
+    return TrustCheck(name, WEIGHTS[name], passed, detail)
+
+
+def _not_scored(name: str, detail: str) -> TrustCheck:
+    """Not measurable in this page: listed in the breakdown, left out of the score."""
+    return TrustCheck(name, 0, True, detail)
+
 
 def _webdriver(raw: dict[str, Any]) -> TrustCheck:
     value = raw["navigator"]["webdriver"]
-    return TrustCheck("webdriver", 3, value is not True, f"navigator.webdriver = {value!r}")
+    return _check("webdriver", value is not True, f"navigator.webdriver = {value!r}")
 
 
 def _headless_ua(raw: dict[str, Any]) -> TrustCheck:
     ua = raw["navigator"]["userAgent"] + " " + raw["navigator"]["appVersion"]
     bad = "Headless" in ua
-    return TrustCheck("headless_user_agent", 3, not bad, "UA says HeadlessChrome" if bad else "no headless token in UA")
+    return _check("headless_user_agent", not bad, "UA says HeadlessChrome" if bad else "no headless token in UA")
 
 
 def _headless_hints(raw: dict[str, Any]) -> TrustCheck:
     uad = raw["userAgentData"]
     if uad is None:
         if not raw["secure"]:
-            return TrustCheck("headless_client_hints", 0, True, "userAgentData is not exposed on insecure pages")
-        return TrustCheck("headless_client_hints", 2, False, "userAgentData missing on a secure page")
+            return _not_scored("headless_client_hints", "userAgentData is not exposed on insecure pages")
+        return _check("headless_client_hints", False, "userAgentData missing on a secure page")
     names = [b["brand"] for b in uad["brands"]]
     if any("Headless" in n for n in names):
-        return TrustCheck("headless_client_hints", 2, False, f"brands name a headless browser: {names}")
+        return _check("headless_client_hints", False, f"brands name a headless browser: {names}")
     if "Chromium" not in names:
-        return TrustCheck("headless_client_hints", 2, False, f"brands lack Chromium: {names}")
-    return TrustCheck("headless_client_hints", 2, True, f"brands: {names}")
+        return _check("headless_client_hints", False, f"brands lack Chromium: {names}")
+    return _check("headless_client_hints", True, f"brands: {names}")
 
 
 def _platform_coherence(raw: dict[str, Any]) -> TrustCheck:
@@ -158,14 +202,14 @@ def _platform_coherence(raw: dict[str, Any]) -> TrustCheck:
     if "Mobile" in ua or (uad is not None and uad["mobile"]):
         problems.append("claims to be mobile")
     detail = "; ".join(problems) or f"UA, navigator.platform ({platform}) and client hints agree"
-    return TrustCheck("platform_coherence", 3, not problems, detail)
+    return _check("platform_coherence", not problems, detail)
 
 
 def _version_coherence(raw: dict[str, Any]) -> TrustCheck:
     m = re.search(r"Chrome/(\d+)", raw["navigator"]["userAgent"])
     uad = raw["userAgentData"]
     if m is None:
-        return TrustCheck("version_coherence", 2, False, "UA carries no Chrome/ version")
+        return _check("version_coherence", False, "UA carries no Chrome/ version")
     major = m.group(1)
     seen = {"UA": major}
     if uad is not None:
@@ -175,7 +219,7 @@ def _version_coherence(raw: dict[str, Any]) -> TrustCheck:
             seen["uaFullVersion"] = high["uaFullVersion"].split(".")[0]
     bad = {k: v for k, v in seen.items() if v != major}
     detail = f"mismatch with UA {major}: {bad}" if bad else f"all report {major}"
-    return TrustCheck("version_coherence", 2, not bad, detail)
+    return _check("version_coherence", not bad, detail)
 
 
 def _languages_locale(raw: dict[str, Any]) -> TrustCheck:
@@ -191,16 +235,16 @@ def _languages_locale(raw: dict[str, Any]) -> TrustCheck:
     ):
         problems.append(f"navigator.language {nav['language']!r} but Intl locale {intl!r}")
     detail = "; ".join(problems) or f"{nav['language']} everywhere ({', '.join(langs)})"
-    return TrustCheck("languages_locale", 2, not problems, detail)
+    return _check("languages_locale", not problems, detail)
 
 
 def _timezone_country(raw: dict[str, Any], country: str | None, zones: tuple[str, ...] | None) -> TrustCheck:
     name = raw["timezone"]["name"]
     if country is None or zones is None:
-        return TrustCheck("timezone_country", 0, True, f"no country claimed; time zone {name}")
+        return _not_scored("timezone_country", f"no country claimed; time zone {name}")
     ok = canonical_timezone(name) in {canonical_timezone(z) for z in zones}
     detail = f"{name} {'is' if ok else 'is not'} a time zone of {country.upper()} ({', '.join(zones)})"
-    return TrustCheck("timezone_country", 2, ok, detail)
+    return _check("timezone_country", ok, detail)
 
 
 def _timezone_offset(raw: dict[str, Any]) -> TrustCheck:
@@ -208,40 +252,40 @@ def _timezone_offset(raw: dict[str, Any]) -> TrustCheck:
     minutes: int = tz["offsetMinutes"]
     m = re.fullmatch(r"GMT(?:([+-])(\d\d):(\d\d))?", tz["intlOffset"] or "")
     if m is None:
-        return TrustCheck("timezone_offset", 1, False, f"Intl offset unreadable: {tz['intlOffset']!r}")
+        return _check("timezone_offset", False, f"Intl offset unreadable: {tz['intlOffset']!r}")
     intl = 0 if m.group(1) is None else (1 if m.group(1) == "+" else -1) * (int(m.group(2)) * 60 + int(m.group(3)))
-    return TrustCheck("timezone_offset", 1, intl == minutes, f"Date says {minutes} min, Intl says {intl} min")
+    return _check("timezone_offset", intl == minutes, f"Date says {minutes} min, Intl says {intl} min")
 
 
 def _plugins(raw: dict[str, Any]) -> TrustCheck:
     plugins, mimes = raw["plugins"], raw["mimeTypes"]
     ok = bool(plugins) and "application/pdf" in mimes and raw["pluginsNative"]
     detail = f"{len(plugins)} plugins, mime types {mimes}" + ("" if raw["pluginsNative"] else ", not native arrays")
-    return TrustCheck("plugins", 2, ok, detail)
+    return _check("plugins", ok, detail)
 
 
 def _window_chrome(raw: dict[str, Any]) -> TrustCheck:
     chrome = raw["chrome"]
-    return TrustCheck("window_chrome", 1, chrome["present"], f"window.chrome keys: {chrome['keys']}")
+    return _check("window_chrome", chrome["present"], f"window.chrome keys: {chrome['keys']}")
 
 
 def _permissions(raw: dict[str, Any]) -> TrustCheck:
     perm = raw["permissions"]
     note, query = perm["notification"], perm["query"]
     if note is None or query is None:
-        return TrustCheck("permissions", 0, True, "Notification or permissions API unavailable here")
+        return _not_scored("permissions", "Notification or permissions API unavailable here")
     ok = _PERMISSION_PAIRS.get(note) == query
-    return TrustCheck("permissions", 2, ok, f"Notification.permission={note!r}, permissions.query={query!r}")
+    return _check("permissions", ok, f"Notification.permission={note!r}, permissions.query={query!r}")
 
 
 def _webgl(raw: dict[str, Any]) -> TrustCheck:
     gl = raw["webgl"]
     if not gl:
-        return TrustCheck("webgl_renderer", 2, False, "no WebGL context (desktop Chrome always has one)")
+        return _check("webgl_renderer", False, "no WebGL context (desktop Chrome always has one)")
     renderer = gl["unmaskedRenderer"] or gl["renderer"]
     software = bool(_SOFTWARE_GL.search(renderer or ""))
     detail = f"{'software renderer' if software else 'renderer'}: {renderer}"
-    return TrustCheck("webgl_renderer", 2, not software, detail)
+    return _check("webgl_renderer", not software, detail)
 
 
 def _screen_viewport(raw: dict[str, Any]) -> TrustCheck:
@@ -254,14 +298,14 @@ def _screen_viewport(raw: dict[str, Any]) -> TrustCheck:
     if w["outerWidth"] < w["innerWidth"] or w["outerHeight"] < w["innerHeight"]:
         problems.append("window smaller than its viewport")
     detail = "; ".join(problems) or f"screen {s['width']}x{s['height']} ≥ viewport {w['innerWidth']}x{w['innerHeight']}"
-    return TrustCheck("screen_viewport", 2, not problems, detail)
+    return _check("screen_viewport", not problems, detail)
 
 
 def _window_frame(raw: dict[str, Any]) -> TrustCheck:
     w = raw["window"]
     ok = w["outerHeight"] > w["innerHeight"]
     detail = f"outer {w['outerWidth']}x{w['outerHeight']}, inner {w['innerWidth']}x{w['innerHeight']}"
-    return TrustCheck("window_frame", 1, ok, detail + ("" if ok else " (no browser UI: headless)"))
+    return _check("window_frame", ok, detail + ("" if ok else " (no browser UI: headless)"))
 
 
 def _native_getters(raw: dict[str, Any]) -> TrustCheck:
@@ -271,13 +315,13 @@ def _native_getters(raw: dict[str, Any]) -> TrustCheck:
     problems = [f"non-native {', '.join(bad)}"] if bad or not native else []
     if own:
         problems.append(f"navigator has own properties {own}")
-    return TrustCheck("native_getters", 1, not problems, "; ".join(problems) or "navigator accessors look native")
+    return _check("native_getters", not problems, "; ".join(problems) or "navigator accessors look native")
 
 
 def _worker_coherence(raw: dict[str, Any]) -> TrustCheck:
     wk = raw.get("worker") or {}
     if "error" in wk or not wk:
-        return TrustCheck("worker_coherence", 0, True, f"worker not measurable: {wk.get('error', 'no result')}")
+        return _not_scored("worker_coherence", f"worker not measurable: {wk.get('error', 'no result')}")
     nav, uad = raw["navigator"], raw["userAgentData"]
     window = {
         "userAgent": nav["userAgent"],
@@ -288,12 +332,12 @@ def _worker_coherence(raw: dict[str, Any]) -> TrustCheck:
         "timezone": raw["timezone"]["name"],
     }
     bad = [f"{k}: page {v!r} vs worker {wk.get(k)!r}" for k, v in window.items() if wk.get(k) != v]
-    return TrustCheck("worker_coherence", 1, not bad, "; ".join(bad) or "a worker sees the same browser")
+    return _check("worker_coherence", not bad, "; ".join(bad) or "a worker sees the same browser")
 
 
 def _expected_match(raw: dict[str, Any], fp: Fingerprint | None) -> TrustCheck:
     if fp is None:
-        return TrustCheck("expected_fingerprint", 0, True, "no fingerprint to compare with")
+        return _not_scored("expected_fingerprint", "no fingerprint to compare with")
     nav, uad, win, gl = raw["navigator"], raw["userAgentData"], raw["window"], raw["webgl"] or {}
     pairs: dict[str, tuple[object, object]] = {
         "userAgent": (nav["userAgent"], fp.user_agent),
@@ -311,7 +355,7 @@ def _expected_match(raw: dict[str, Any], fp: Fingerprint | None) -> TrustCheck:
     if gl.get("unmaskedRenderer"):
         pairs["webglRenderer"] = (gl["unmaskedRenderer"], fp.webgl_renderer)
     bad = [f"{k}: {got!r} ≠ {want!r}" for k, (got, want) in pairs.items() if got != want]
-    return TrustCheck("expected_fingerprint", 3, not bad, "; ".join(bad) or f"matches on {len(pairs)} properties")
+    return _check("expected_fingerprint", not bad, "; ".join(bad) or f"matches on {len(pairs)} properties")
 
 
 _CHECKS: tuple[_Check, ...] = (

@@ -17,7 +17,7 @@ from mcp_browsa.browser.fingerprint import (
     fingerprint_page,
     make_fingerprint,
 )
-from mcp_browsa.browser.trust import TrustCheck, TrustReport, band_for, score_checks, trust_report
+from mcp_browsa.browser.trust import WEIGHTS, TrustCheck, TrustReport, band_for, score_checks, trust_report
 from tests.support.sites import Site, serve_site
 
 pytestmark = pytest.mark.anyio
@@ -134,3 +134,14 @@ def test_score_and_bands() -> None:
     assert [c.name for c in report.failed] == ["b"]
     assert report.to_dict()["checks"][1] == {"name": "b", "weight": 1, "passed": False, "detail": "why"}
     assert score_checks([]).score == 0
+
+
+def test_an_obvious_tell_alone_leaves_the_high_band_and_a_soft_signal_does_not() -> None:
+    def all_but(failing: str) -> TrustReport:
+        return score_checks([TrustCheck(name, weight, name != failing, "") for name, weight in WEIGHTS.items()])
+
+    tells = {"webdriver", "headless_user_agent", "platform_coherence"}
+    for name in WEIGHTS:
+        report = all_but(name)
+        assert [c.name for c in report.failed] == [name]
+        assert (report.band != "high") == (name in tells), (name, report.score)

@@ -41,6 +41,10 @@ def add_identity_pages(site: Site) -> None:
             "cookie": req.headers.get("Cookie", ""),
             "user_agent": req.headers.get("User-Agent", ""),
             "accept_language": req.headers.get("Accept-Language", ""),
+            # Low-entropy client hints: Chromium sends these to every trustworthy origin, asked for or not.
+            "sec_ch_ua": req.headers.get("Sec-CH-UA", ""),
+            "sec_ch_ua_mobile": req.headers.get("Sec-CH-UA-Mobile", ""),
+            "sec_ch_ua_platform": req.headers.get("Sec-CH-UA-Platform", ""),
         }
         page = f"<!doctype html><title>whoami</title><pre id=seen>{json.dumps(seen)}</pre>".encode()
         _send(req, page, "text/html", ("Accept-CH", "Sec-CH-UA-Platform"))

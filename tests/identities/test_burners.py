@@ -11,7 +11,8 @@ import json
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from mcp_browsa.errors import AgentNotRunning, TooManyRequests, UpstreamUnavaila
 from mcp_browsa.identities import Agent, build_spec
 from mcp_browsa.identities.spec import CreateSpec
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE as WS
-from tests.identities.conftest import WHOAMI, AppFactory, record_events
+from tests.identities.conftest import LOGIN, WHOAMI, AppFactory, record_events
 from tests.support.sites import Site, serve_site
 
 pytestmark = pytest.mark.anyio
@@ -48,6 +49,7 @@ async def app(tmp_path_factory: pytest.TempPathFactory, id_site: Site) -> AsyncI
 
 
 AGENT_ID = re.compile(r"^agt_[0-9a-f]{20}$")
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
 UA_TOKEN = {"OS_TYPE_WINDOWS": "Windows NT 10.0", "OS_TYPE_MACOS": "Macintosh", "OS_TYPE_LINUX": "X11; Linux"}
 PLATFORM = {"OS_TYPE_WINDOWS": "Win32", "OS_TYPE_MACOS": "MacIntel", "OS_TYPE_LINUX": "Linux x86_64"}
 HINT_PLATFORM = {"OS_TYPE_WINDOWS": "Windows", "OS_TYPE_MACOS": "macOS", "OS_TYPE_LINUX": "Linux"}
@@ -82,6 +84,32 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return Path(f"/proc/{pid}/stat").exists() and " Z " not in Path(f"/proc/{pid}/stat").read_text()
+
+
+@contextmanager
+def fingerprints_from(app: Browsa, factory: Callable[..., Fingerprint]) -> Iterator[None]:
+    """Identities created inside get their fingerprint from `factory` (which takes make_fingerprint's arguments)."""
+    saved = app.identities.core.fingerprint_factory
+    app.identities.core.fingerprint_factory = factory
+    try:
+        yield
+    finally:
+        app.identities.core.fingerprint_factory = saved
+
+
+def tampered(change: Callable[[Fingerprint], dict[str, Any]]) -> Callable[..., Fingerprint]:
+    """A fingerprint factory that makes the usual fingerprint, then replaces the fields `change` returns for it."""
+
+    def factory(**kw: Any) -> Fingerprint:
+        fp = make_fingerprint(**kw)
+        return Fingerprint.from_dict({**fp.to_dict(), **change(fp)})
+
+    return factory
+
+
+def client_hints(seen: dict[str, str]) -> dict[str, str]:
+    """Brand -> major version from a Sec-CH-UA header such as `"Chromium";v="156", "Not-A.Brand";v="24"`."""
+    return dict(re.findall(r'"([^"]+)";v="([^"]+)"', seen["sec_ch_ua"]))
 
 
 async def until(predicate: Callable[[], Any], timeout: float = 20.0) -> None:
@@ -138,6 +166,13 @@ async def test_burner_is_driven_over_cdp_through_the_guard_and_destroyed(app: Br
     assert got.fingerprint["navigator"]["platform"] == "Win32"
     assert got.fingerprint["navigator"]["userAgent"] == got.fingerprint_pinned["user_agent"]
     assert got.fingerprint["timezone"]["name"] == got.fingerprint_pinned["timezone"]
+    screen = got.fingerprint["screen"]
+    assert (screen["width"], screen["height"]) == (
+        got.fingerprint_pinned["screen_width"],
+        got.fingerprint_pinned["screen_height"],
+    )
+    assert got.fingerprint["webgl"]["unmaskedRenderer"] == got.fingerprint_pinned["webgl_renderer"]
+    assert HEX64.match(got.fingerprint["canvas_hash"] or "") and HEX64.match(got.fingerprint["audio_hash"] or "")
     assert got.trust is not None and got.trust["band"] == "high"
     assert got.detection and {c["name"] for c in got.detection} >= {"webdriver", "platform_coherence"}
 
@@ -163,12 +198,8 @@ async def test_burner_is_driven_over_cdp_through_the_guard_and_destroyed(app: Br
 async def test_fingerprint_is_coherent_per_os_and_country(
     app: Browsa, id_site: Site, os_type: str, country: str | None, seed: str
 ) -> None:
-    factory = app.identities.core.fingerprint_factory
-    app.identities.core.fingerprint_factory = lambda **kw: make_fingerprint(**kw, seed=seed)
-    try:
+    with fingerprints_from(app, lambda **kw: make_fingerprint(**kw, seed=seed)):
         agent = await app.identities.create(WS, spec(ttl_seconds=120, os_type=os_type, country=country))
-    finally:
-        app.identities.core.fingerprint_factory = factory
     assert agent.os_type == os_type and agent.country == country
     row = await app.identities.core.repo.get(agent.id)
     assert row is not None
@@ -178,8 +209,14 @@ async def test_fingerprint_is_coherent_per_os_and_country(
         page = await browser.contexts[0].new_page()
         await page.goto(id_site.url(WHOAMI))
         facts = await page.evaluate(PAGE_FACTS)
+        seen = json.loads(await page.inner_text("#seen"))
         await browser.close()
     assert UA_TOKEN[os_type] in facts["ua"] and "Headless" not in facts["ua"]
+    # The request headers come from the browser process itself, not from page script: they must agree too.
+    brands = client_hints(seen)
+    assert brands["Chromium"] == str(pinned.major_version) == pinned.chromium_version.split(".")[0]
+    assert brands == {b["brand"]: b["version"] for b in pinned.brands}
+    assert seen["sec_ch_ua_platform"] == f'"{HINT_PLATFORM[os_type]}"' and seen["sec_ch_ua_mobile"] == "?0"
     assert facts["platform"] == PLATFORM[os_type] and facts["hints"] == HINT_PLATFORM[os_type]
     assert facts["languages"] == list(pinned.languages) and facts["intl"]["locale"] == pinned.locale
     assert facts["intl"]["timeZone"] == pinned.timezone
@@ -190,6 +227,32 @@ async def test_fingerprint_is_coherent_per_os_and_country(
     assert agent.trust_band == "high", agent.trust
     # Dedicated workers keep the host's navigator.platform: no CDP override reaches them, so that one may fail.
     assert agent.trust is not None and set(agent.trust["failed"]) <= {"worker_coherence"}, agent.trust
+    await app.identities.destroy(WS, agent.id)
+
+
+async def test_burner_warms_up_then_waits_on_its_initial_url(app: Browsa, id_site: Site) -> None:
+    tour = [id_site.url("/foundation/article.html"), id_site.url(LOGIN)]
+    start = id_site.url(WHOAMI)
+    mark = len(id_site.requests)
+    agent = await app.identities.create(
+        WS, spec(ttl_seconds=120, warmup_recipe="tour", initial_url=start, recipes={"tour": tour})
+    )
+    assert agent.mode == "burner" and agent.warmup_recipe == "tour" and agent.initial_url == start
+    assert [(v.url, v.ok, v.status) for v in agent.warmup or []] == [(url, True, 200) for url in tour]
+    wanted = {"/foundation/article.html", LOGIN, WHOAMI}
+    assert [path for _method, path in id_site.requests[mark:] if path in wanted] == [
+        "/foundation/article.html",
+        LOGIN,
+        WHOAMI,
+    ]
+    async with async_playwright() as pw:
+        browser = await pw.chromium.connect_over_cdp(agent.cdp_url or "")
+        pages = browser.contexts[0].pages
+        urls = [p.url for p in pages]
+        seen = json.loads(await pages[0].inner_text("#seen"))
+        await browser.close()
+    assert urls == [start]  # the probe page is gone; the user finds the page they asked for
+    assert "sid=alice42" in seen["cookie"]  # set by the warm-up's login visit, in this same browser
     await app.identities.destroy(WS, agent.id)
 
 
@@ -247,19 +310,15 @@ async def test_more_burners_than_the_cap_is_too_many_requests(make_app: AppFacto
 
 async def test_trust_score_falls_when_the_fingerprint_has_a_tell(app: Browsa) -> None:
     good = await app.identities.create(WS, spec(ttl_seconds=120, os_type="OS_TYPE_WINDOWS"))
-
-    def broken(**kw: Any) -> Fingerprint:
-        # Two classic tells: a Windows UA on a page whose navigator.platform says Linux, and a German
-        # identity whose clock runs on New York time.
-        fp = make_fingerprint(**kw)
-        return Fingerprint.from_dict({**fp.to_dict(), "platform": "Linux x86_64", "timezone": "America/New_York"})
-
-    factory = app.identities.core.fingerprint_factory
-    app.identities.core.fingerprint_factory = broken
-    try:
+    # Two classic tells: a Windows UA on a page whose navigator.platform says Linux, and a German identity whose
+    # clock runs on New York time.
+    with fingerprints_from(app, tampered(lambda _fp: {"platform": "Linux x86_64", "timezone": "America/New_York"})):
         bad = await app.identities.create(WS, spec(ttl_seconds=120, os_type="OS_TYPE_WINDOWS", country="DE"))
-    finally:
-        app.identities.core.fingerprint_factory = factory
+    # The tell every detector flags: the UA headless Chromium sends by default, everything else as `good`.
+    with fingerprints_from(
+        app, tampered(lambda fp: {"user_agent": fp.user_agent.replace("Chrome/", "HeadlessChrome/")})
+    ):
+        headless = await app.identities.create(WS, spec(ttl_seconds=120, os_type="OS_TYPE_WINDOWS"))
     assert good.trust_score is not None and bad.trust_score is not None
     assert bad.trust_score < good.trust_score and bad.trust_band != "high"
     assert bad.trust is not None and {"platform_coherence", "timezone_country"} <= set(bad.trust["failed"])
@@ -267,7 +326,18 @@ async def test_trust_score_falls_when_the_fingerprint_has_a_tell(app: Browsa) ->
     checks = {c["name"]: c for c in measured.detection or []}
     assert not checks["platform_coherence"]["passed"] and "Linux" in checks["platform_coherence"]["detail"]
     assert measured.trust_score == bad.trust_score  # measured again, same browser, same verdict
-    for agent in (good, bad):
+
+    async with httpx.AsyncClient() as http:
+        version = (await http.get(f"{headless.cdp_http}/json/version")).json()
+    assert "HeadlessChrome/" in version["User-Agent"]  # the browser itself says it, not only the pinned record
+    assert headless.trust_score is not None and headless.trust_score < good.trust_score
+    assert headless.trust_band != "high", headless.trust
+    assert good.trust is not None and headless.trust is not None
+    assert set(headless.trust["failed"]) - set(good.trust["failed"]) == {"headless_user_agent"}
+    measured = await app.identities.get(WS, headless.id, include=["detection"])
+    check = next(c for c in measured.detection or [] if c["name"] == "headless_user_agent")
+    assert not check["passed"] and "HeadlessChrome" in check["detail"]
+    for agent in (good, bad, headless):
         await app.identities.destroy(WS, agent.id)
 
 

@@ -113,6 +113,39 @@ async def test_a_login_in_one_job_session_is_there_in_the_next(app: Browsa, id_s
             pass
 
 
+async def test_an_interactive_session_is_charged_and_announced(app: Browsa) -> None:
+    agent = await app.identities.create(WS, spec(app, persona="interactive"))
+    balance = await app.engine.ledger.balance(WS)
+    events = record_events(app)
+    opened = await app.identities.sessions.open(WS, agent.id, ttl_seconds=300)
+    assert opened.cdp_url and opened.session is not None and opened.session.kind == "interactive"
+    price = app.prices.persistent_session
+    assert opened.cost_credits == agent.cost_credits + price
+    assert await app.engine.ledger.balance(WS) == balance - price
+    charge = (await app.engine.ledger.entries(WS, 1))[0]
+    assert charge.agent_id == agent.id and charge.amount == -price and opened.session.id in charge.description
+
+    closed = await app.identities.sessions.close(WS, agent.id)
+    assert closed.session_id == opened.session.id and closed.state_saved
+    assert (await app.identities.get(WS, agent.id)).cost_credits == opened.cost_credits  # closing costs nothing
+    lifecycle = [e for e in events if e.type.startswith("agent.")]
+    assert [(e.type, e.data["agent_id"], e.data["kind"], e.data["session_id"]) for e in lifecycle] == [
+        ("agent.session.started", agent.id, "interactive", closed.session_id),
+        ("agent.session.ended", agent.id, "interactive", closed.session_id),
+    ]
+    assert lifecycle[-1].data["state_saved"]
+    await app.identities.destroy(WS, agent.id)
+
+
+async def test_list_identities_gives_the_newest_first_up_to_the_limit(app: Browsa) -> None:
+    made = [await app.identities.create(WS, spec(app, persona=f"listed {n}")) for n in range(3)]
+    listing = await app.identities.list_identities(WS, limit=2)
+    assert listing.count == 2
+    assert [a.id for a in listing.agents] == [made[2].id, made[1].id]
+    for agent in made:
+        await app.identities.destroy(WS, agent.id)
+
+
 async def test_warmup_recipe_is_visited_at_creation_and_kept(app: Browsa, id_site: Site) -> None:
     agent = await app.identities.create(WS, spec(app, warmup_recipe="shop"))
     assert agent.mode == "persistent" and agent.warmup_recipe == "shop"

@@ -1,15 +1,17 @@
 """Identity tools over stdio MCP, the way Claude Desktop runs the server: real processes, real restarts.
 
-A persistent login must survive the server process ending; a burner left by a server that was killed must be reaped
-by the next one.
+A persistent login must survive the server process ending and be there for a task run on the identity; a burner left
+by a server that was killed must be reaped by the next one.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,10 @@ import pytest
 from mcp import Client
 from playwright.async_api import async_playwright
 
+from tests.agent.support import page, tool
 from tests.identities.conftest import LOGIN, WHOAMI
-from tests.support.mcp_server import call, envelope, ok, spawn_stdio
+from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
+from tests.support.mcp_server import call, envelope, finished, ok, spawn_stdio
 from tests.support.procs import alive, processes_naming, wait_gone
 from tests.support.sites import Site
 
@@ -33,6 +37,12 @@ IDENTITY_TOOLS = {
     "open_session",
     "close_session",
 }
+
+
+@pytest.fixture(scope="module")
+def vendor() -> Iterator[FakeLLM]:
+    with FakeLLM() as fake:
+        yield fake
 
 
 def env_for(site: Site, **extra: str) -> dict[str, str]:
@@ -142,3 +152,46 @@ async def test_a_new_server_reaps_what_a_killed_one_left(tmp_path: Path, id_site
             assert "server process" in rows[long["id"]]["error_message"]
             assert envelope(await call(client, "open_session", {"id": long["id"]}))["code"] == "AGENT_NOT_RUNNING"
         assert not wait_gone(orphans, timeout=20)
+
+
+def report_cookie(request: PolicyRequest) -> PolicyReply:
+    """A model that reads the whoami page and reports the session cookie the site received."""
+    found = re.search(r"sid=\w+", page(request))
+    return tool("done", result=found.group(0) if found else "no session cookie")
+
+
+async def test_run_task_on_a_persistent_identity_runs_logged_in(tmp_path: Path, id_site: Site, vendor: FakeLLM) -> None:
+    vendor.reset(report_cookie)
+    llm = f"anthropic:claude-haiku-4-5@{vendor.anthropic_base_url}"
+    async with spawn_stdio(tmp_path, **env_for(id_site), **vendor.env()) as server, server.client() as client:
+        identity = ok(await call(client, "create_identity", {"persona": "task runner"}))
+        # The user logs in by hand in an interactive session; the task comes later, in a session of its own.
+        session = await _session_page(client, identity["id"])
+        async with async_playwright() as pw:
+            browser = await pw.chromium.connect_over_cdp(session["cdp_url"])
+            await browser.contexts[0].pages[0].goto(id_site.url(LOGIN))
+            await browser.close()
+        ok(await call(client, "close_session", {"id": identity["id"]}))
+
+        task = {
+            "task": "Which session cookie does the site see?",
+            "initial_url": id_site.url(WHOAMI),
+            "identity_id": identity["id"],
+            "llm": llm,
+            "llm_api_key": "sk-ant-identity-test",
+        }
+        job = await finished(client, ok(await call(client, "run_task", task))["id"])
+        assert job["status"] == "completed", job.get("error_message")
+        assert job["result"]["final_result"] == "sid=alice42"
+        account = ok(await call(client, "credits", {"ledger_rows": 50}))
+        price = account["prices"]["persistent_session"]
+        charges = [row for row in account["ledger"] if row["job_id"] == job["id"]]
+        assert any(row["amount"] == -price and "identity session" in row["description"] for row in charges), charges
+        assert job["credits_charged"] == -sum(row["amount"] for row in charges) >= price
+
+        burner = ok(await call(client, "create_identity", {"ttl": "2m"}))
+        refused = envelope(await call(client, "run_task", {**task, "identity_id": burner["id"]}))
+        assert refused["code"] == "BAD_REQUEST" and "burner" in refused["error"]
+        ok(await call(client, "destroy_identity", {"id": identity["id"]}))
+        gone = envelope(await call(client, "run_task", {**task, "identity_id": identity["id"]}))
+        assert gone["code"] == "AGENT_NOT_RUNNING"
