@@ -81,13 +81,25 @@ def _describe_validation(exc: ValidationError) -> str:
 
 def error_result(err: BrowsaError, request_id: str) -> CallToolResult:
     envelope = err.envelope(request_id)
-    log.info("tool error %s [%s]: %s", envelope["code"], envelope["request_id"], err.message)
     return CallToolResult(
         content=[TextContent(type="text", text=json.dumps(envelope, ensure_ascii=False))],
         structured_content=None,
         is_error=True,
         _meta={"request_id": envelope["request_id"]},
     )
+
+
+def _refused(tool: str, err: BrowsaError, request_id: str) -> CallToolResult:
+    """An expected failure: one WARNING line (the default level) so the envelope's request id can be found in the log.
+
+    Only the tool, code and ids go in: messages can quote what the caller sent (URLs, keys, field values), and
+    arguments may carry secrets.
+    """
+    job_id = err.context.get("job_id")
+    rid = err.request_id or request_id  # the id the envelope shows
+    # %r and the cap: an unknown tool's name is whatever the client sent, and must not break the line.
+    log.warning("tool %r failed [%s] %s%s", tool[:100], rid, err.code, f" job {job_id}" if job_id else "")
+    return error_result(err, request_id)
 
 
 class BrowsaServer(MCPServer[Any]):
@@ -109,17 +121,17 @@ class BrowsaServer(MCPServer[Any]):
         except ToolError as exc:
             cause = exc.__cause__
             if isinstance(cause, BrowsaError):
-                return error_result(cause, request_id)
+                return _refused(name, cause, request_id)
             if isinstance(cause, ValidationError):
-                return error_result(BadRequest(_describe_validation(cause)), request_id)
+                return _refused(name, BadRequest(_describe_validation(cause)), request_id)
             if cause is None and str(exc).startswith("Unknown tool"):
-                return error_result(NotFound(f"{exc}; call tools/list to see the tools"), request_id)
-            log.error("tool %s failed [%s]: %s", name, request_id, exc, exc_info=cause)
+                return _refused(name, NotFound(f"{exc}; call tools/list to see the tools"), request_id)
+            log.error("tool %s failed [%s] INTERNAL_ERROR: %s", name, request_id, exc, exc_info=cause)
             return error_result(InternalError("internal error; the server log has details"), request_id)
         except BrowsaError as exc:
-            return error_result(exc, request_id)
+            return _refused(name, exc, request_id)
         except Exception:
-            log.exception("tool %s crashed [%s]", name, request_id)
+            log.exception("tool %s crashed [%s] INTERNAL_ERROR", name, request_id)
             return error_result(InternalError("internal error; the server log has details"), request_id)
         finally:
             _current_request_id.reset(token)

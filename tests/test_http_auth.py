@@ -7,10 +7,10 @@ reaches the tool handler (contextvar and request state).
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,6 @@ import httpx2
 import pytest
 import uvicorn
 from mcp import Client
-from mcp.client.sse import sse_client
-from mcp.client.streamable_http import streamable_http_client
 from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPError
 
@@ -29,11 +27,14 @@ from mcp_browsa.app import Browsa
 from mcp_browsa.config import load_settings
 from mcp_browsa.http import build_http_app
 from mcp_browsa.server import build_server, caller_for, current_workspace
+from mcp_browsa.storage.keys import SHOWN_PREFIX_LEN, hash_key
+from tests.support.http_keys import Connect, base_url, http_client, leaves, mint, sse
 from tests.support.mcp_server import HttpServer, envelope, free_port, run_cli, spawn_http
 
 pytestmark = pytest.mark.anyio
 
 INITIAL = "77"
+CREDITS = {"BROWSA_INITIAL_CREDITS": INITIAL}
 
 
 @pytest.fixture
@@ -44,36 +45,6 @@ def home() -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
-
-
-@asynccontextmanager
-async def http_client(base: str, key: str | None) -> AsyncIterator[Client]:
-    headers = {"X-API-Key": key} if key else {}
-    async with (
-        httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300)) as http,
-        Client(streamable_http_client(base + "/mcp", http_client=http)) as client,
-    ):
-        yield client
-
-
-@asynccontextmanager
-async def sse(base: str, key: str | None, **headers: str) -> AsyncIterator[Client]:
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    async with Client(sse_client(base + "/sse", headers=headers)) as client:
-        yield client
-
-
-def leaves(exc: BaseException) -> list[BaseException]:
-    """The exceptions inside (nested) exception groups."""
-    inner = getattr(exc, "exceptions", None)
-    if isinstance(inner, tuple):
-        return [leaf for e in inner for leaf in leaves(e)]
-    return [exc]
-
-
-def base_url(server: HttpServer) -> str:
-    return f"http://127.0.0.1:{server.port}"
 
 
 def post(server: HttpServer, **headers: str) -> httpx.Response:
@@ -90,16 +61,6 @@ def refused(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     return body  # type: ignore[no-any-return]
 
 
-def mint(home: Path, workspace: str) -> str:
-    done = run_cli(
-        home, "keys", "mint", "--workspace", workspace, "--name", f"{workspace} key", BROWSA_INITIAL_CREDITS=INITIAL
-    )
-    assert done.returncode == 0, done.stderr
-    key = done.stdout.strip()
-    assert key.startswith("agt_live_") and len(key) == len("agt_live_") + 24
-    return key
-
-
 async def ok(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
     result = await client.call_tool(tool, arguments)
     assert not result.is_error, result.content
@@ -108,14 +69,20 @@ async def ok(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
     return result.structured_content
 
 
+def data_dir_bytes(home: Path) -> bytes:
+    """Every byte under the data dir: the database with its WAL, and whatever else the server wrote."""
+    return b"".join(p.read_bytes() for p in sorted(home.rglob("*")) if p.is_file())
+
+
 async def test_keys_pick_the_workspace_and_nothing_crosses_it(home: Path) -> None:
-    with spawn_http(home, BROWSA_INITIAL_CREDITS=INITIAL, BROWSA_WARM_SPARES="0") as server:
+    with spawn_http(home, BROWSA_WARM_SPARES="0", **CREDITS) as server:
         # Before any key exists every request is refused, with the fix in the message.
         first = refused(post(server), 401, "UNAUTHORIZED")
         assert "mcp-browsa keys mint" in first["error"]
         assert post(server).headers["www-authenticate"].startswith("Bearer")
 
-        acme, globex = mint(home, "acme"), mint(home, "globex")
+        acme, globex = mint(home, "acme", **CREDITS), mint(home, "globex", **CREDITS)
+        idle = mint(home, "idle", **CREDITS)
         assert "keys mint" not in refused(post(server), 401, "UNAUTHORIZED")["error"]
         assert "malformed" in refused(post(server, **{"X-API-Key": "agt_live_nothex"}), 401, "UNAUTHORIZED")["error"]
         assert (
@@ -124,14 +91,12 @@ async def test_keys_pick_the_workspace_and_nothing_crosses_it(home: Path) -> Non
         accepted = post(server, Authorization=f"Bearer {acme}")
         assert accepted.status_code == 200 and accepted.headers["x-request-id"].startswith("req_")
 
-        with pytest.raises(Exception) as no_key:
-            async with http_client(base_url(server), None) as client:
-                await client.list_tools()
-        assert any(isinstance(e, MCPError) for e in leaves(no_key.value))
-
         async with http_client(base_url(server), acme) as a:
             hook = await ok(a, "create_webhook", url="https://hooks.example.com/in")
             job = await ok(a, "scrape", url=f"http://localhost:{free_port()}/", **{"async": True})
+            made = await ok(a, "create_identity", persona="acme shopper")
+            identity = await ok(a, "get_identity", id=made["id"])
+            assert identity["mode"] == "persistent" and identity["status"] == "running"
             assert (await ok(a, "list_jobs"))["count"] == 1
             assert (await ok(a, "credits"))["workspace_id"] == "acme"
 
@@ -143,27 +108,42 @@ async def test_keys_pick_the_workspace_and_nothing_crosses_it(home: Path) -> Non
                     ("delete_webhook", {"webhook_id": hook["id"]}),
                     ("ping_webhook", {"webhook_id": hook["id"]}),
                     ("webhook_deliveries", {"webhook_id": hook["id"]}),
+                    ("get_identity", {"id": identity["id"]}),
+                    ("open_session", {"id": identity["id"], "ttl": "5m"}),
+                    ("destroy_identity", {"id": identity["id"]}),
                 ]:
                     result = await b.call_tool(tool, args)
                     assert envelope(result)["code"] == "NOT_FOUND", tool
                     assert result.meta is not None and result.meta["request_id"] == envelope(result)["request_id"]
                 assert (await ok(b, "list_jobs"))["count"] == 0
                 assert (await ok(b, "list_webhooks"))["count"] == 0
+                assert (await ok(b, "list_identities"))["count"] == 0
                 credits = await ok(b, "credits")
                 assert credits["workspace_id"] == "globex" and credits["balance"] == int(INITIAL)
                 with pytest.raises(MCPError):
                     await b.read_resource(f"browsa://jobs/{job['id']}")
 
+        # Nothing globex tried reached acme's identity: no session was opened on it and it was not destroyed.
+        async with http_client(base_url(server), acme) as a:
+            assert await ok(a, "get_identity", id=identity["id"]) == identity
+
+        # Only the sha256 of a key is kept: not the key, nor its secret part, anywhere in the data dir.
+        stored = data_dir_bytes(home)
+        for key in (acme, globex, idle):
+            assert key.encode() not in stored and key[len("agt_live_") :].encode() not in stored
+            assert hash_key(key).encode() in stored
+
         listed = run_cli(home, "keys", "list")
-        assert "acme" in listed.stdout and "globex" in listed.stdout and "last used never" not in listed.stdout
-        key_id = next(line.split()[0] for line in listed.stdout.splitlines() if " acme " in line)
+        assert listed.returncode == 0, listed.stderr
+        lines = {line.split()[2]: line for line in listed.stdout.splitlines()}  # by workspace
+        for workspace, key in (("acme", acme), ("globex", globex)):
+            assert f"  {key[:SHOWN_PREFIX_LEN]}…  " in lines[workspace] and key not in listed.stdout
+            assert re.search(r"last used \d{4}-\d\d-\d\d \d\d:\d\d", lines[workspace]), lines[workspace]
+        assert lines["idle"].endswith("last used never")
+        key_id = lines["acme"].split()[0]
         assert run_cli(home, "keys", "revoke", key_id).returncode == 0
 
         assert "revoked" in refused(post(server, **{"X-API-Key": acme}), 401, "UNAUTHORIZED")["error"]
-        with pytest.raises(httpx2.HTTPStatusError) as revoked_sse:
-            async with sse(base_url(server), acme) as client:
-                await client.list_tools()
-        assert revoked_sse.value.response.status_code == 401
         async with http_client(base_url(server), globex) as b:
             assert (await ok(b, "list_webhooks"))["count"] == 0  # the other key is unaffected
 
@@ -175,6 +155,70 @@ async def test_keys_pick_the_workspace_and_nothing_crosses_it(home: Path) -> Non
                 await client.list_tools()
         assert foreign.value.response.status_code == 403
         assert post(server, Origin=f"http://127.0.0.1:{server.port}", **{"X-API-Key": globex}).status_code == 200
+
+
+# What each SDK transport raises when the server answers 401: streamable HTTP turns the refused POST into a
+# JSON-RPC error; the SSE transport raises the refused GET's status.
+SURFACED_AS: list[tuple[Connect, type[BaseException]]] = [(http_client, MCPError), (sse, httpx2.HTTPStatusError)]
+
+
+async def refused_by_sdk(
+    connect: Connect, surfaced_as: type[BaseException], server: HttpServer, key: str | None
+) -> dict[str, Any]:
+    """Connect with `key` and list tools, which must fail with `surfaced_as`; returns the 401 envelope on the wire."""
+    refusals: list[httpx2.Response] = []
+    with pytest.raises(Exception) as raised:
+        async with connect(base_url(server), key, refusals) as client:
+            await client.list_tools()
+    (surfaced,) = [e for e in leaves(raised.value) if isinstance(e, surfaced_as)]
+    if isinstance(surfaced, httpx2.HTTPStatusError):
+        assert surfaced.response.status_code == 401
+    assert refusals and {r.status_code for r in refusals} == {401}, refusals
+    response = refusals[0]
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    body: dict[str, Any] = response.json()
+    assert body["code"] == "UNAUTHORIZED" and body["request_id"] == response.headers["x-request-id"]
+    return body
+
+
+async def test_the_sdk_client_without_a_valid_key_is_refused_on_both_transports(home: Path) -> None:
+    with spawn_http(home, BROWSA_WARM_SPARES="0") as server:
+        live, revoked = mint(home, "live"), mint(home, "gone")
+        gone_id = next(
+            line.split()[0] for line in run_cli(home, "keys", "list").stdout.splitlines() if " gone " in line
+        )
+        assert run_cli(home, "keys", "revoke", gone_id).returncode == 0
+        bad_keys = [
+            (None, "an API key is required"),
+            ("agt_live_nothex", "malformed"),
+            ("agt_live_" + "0" * 24, "not valid"),
+            (revoked, "revoked"),
+        ]
+
+        for connect, surfaced_as in SURFACED_AS:
+            async with connect(base_url(server), live) as client:  # the same transport with a good key works
+                assert (await ok(client, "credits"))["workspace_id"] == "live"
+            for key, reason in bad_keys:
+                body = await refused_by_sdk(connect, surfaced_as, server, key)
+                assert reason in body["error"], (connect.__name__, key, body)
+
+
+async def test_a_failed_call_leaves_its_request_id_in_the_server_log(home: Path) -> None:
+    secret_url = "ftp://user:hunter2-in-the-url@example.com/file"
+    with spawn_http(home, "--no-auth", BROWSA_WARM_SPARES="0") as server:
+        async with http_client(base_url(server), None) as client:
+            calls = {
+                "NOT_FOUND": await client.call_tool("get_job", {"job_id": "6f1c1e2a-0000-4000-8000-000000000000"}),
+                "BAD_REQUEST": await client.call_tool("scrape", {"url": secret_url}),
+            }
+        server.stop()
+        log = server.log.read_text()
+
+    for code, result in calls.items():
+        request_id = envelope(result)["request_id"]
+        lines = [line for line in log.splitlines() if request_id in line]
+        assert len(lines) == 1 and "WARNING" in lines[0] and code in lines[0], (code, request_id, log[-2000:])
+    assert "hunter2" not in log and "6f1c1e2a" not in log  # neither arguments nor what the call sent
 
 
 async def test_no_auth_is_for_loopback_only(home: Path) -> None:

@@ -1,6 +1,7 @@
 """Idempotency keys: one job and one charge for concurrent duplicates, byte-for-byte replays, conflicts, takeover.
 
-End to end through the real server (stdio, real Chromium, a slow local page), plus the reservation logic on a real
+End to end through the real server (stdio and HTTP, real Chromium, local pages, the fake LLM vendor for agent
+tasks): every work tool replays, a key lives 24 h and only in its workspace. Plus the reservation logic on a real
 SQLite file: a caller that dies after creating its job is answered from that job, never with a second one.
 """
 
@@ -8,16 +9,19 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import closing
 from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from mcp import Client
 from mcp_types import CallToolResult
 
 from mcp_browsa.errors import BadRequest, IdempotencyConflict
@@ -27,13 +31,16 @@ from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.idempotency import IdempotencyRepo, params_hash
 from mcp_browsa.storage.jobs import JobRepo
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo
-from tests.support.mcp_server import envelope, stdio_client
+from tests.support.fake_llm import FakeLLM, PolicyReply
+from tests.support.http_keys import base_url, http_client, mint
+from tests.support.mcp_server import envelope, finished, ok, spawn_http, stdio_client
 from tests.support.sites import Site
 
 pytestmark = pytest.mark.anyio
 
 WS = DEFAULT_WORKSPACE
 PAGE = b"<html><head><title>Slow</title></head><body><h1>Slow page</h1></body></html>"
+ARTICLE = "/foundation/article.html"
 
 
 @pytest.fixture
@@ -61,6 +68,24 @@ def slow_page(gate: threading.Event) -> Any:
 def text(result: CallToolResult) -> str:
     assert not result.is_error, result.content
     return result.content[0].text  # type: ignore[union-attr]
+
+
+def assert_replay(first: CallToolResult, again: CallToolResult) -> None:
+    """`again` is `first` byte for byte, text and images, but for `"idempotent_replay": true`."""
+    assert json.loads(text(again))["idempotent_replay"] is True
+    assert text(again).replace(', "idempotent_replay": true', "") == text(first)
+    assert again.content[1:] == first.content[1:]  # screenshots as image content
+
+
+async def first_and_replay(client: Client, tool: str, args: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """Call `tool` twice with `args` (the second is a replay), then with `other` changes (a conflict)."""
+    first = await client.call_tool(tool, args)
+    assert_replay(first, await client.call_tool(tool, args))
+    conflict = envelope(await client.call_tool(tool, {**args, **other}))
+    assert conflict["code"] == "IDEMPOTENCY_CONFLICT", (tool, conflict)
+    body: dict[str, Any] = json.loads(text(first))
+    assert "idempotent_replay" not in body
+    return body
 
 
 async def test_duplicates_make_one_job_and_replays_are_exact(home: Path, site: Site) -> None:
@@ -91,9 +116,8 @@ async def test_duplicates_make_one_job_and_replays_are_exact(home: Path, site: S
         ledger = ((await client.call_tool("credits", {"ledger_rows": 50})).structured_content or {})["ledger"]
         assert [e["kind"] for e in ledger if e.get("job_id") == job_id] == ["charge"]
 
-        first = next(text(r) for r in results if "idempotent_replay" not in text(r))
-        replay = text(await client.call_tool("scrape", args))
-        assert replay.replace(', "idempotent_replay": true', "") == first  # the stored response, byte for byte
+        first = next(r for r in results if "idempotent_replay" not in text(r))
+        assert_replay(first, await client.call_tool("scrape", args))
 
         other = await client.call_tool("scrape", {**args, "formats": ["html"]})
         assert envelope(other)["code"] == "IDEMPOTENCY_CONFLICT"
@@ -118,6 +142,75 @@ async def test_duplicates_make_one_job_and_replays_are_exact(home: Path, site: S
         after = json.loads(text(await client.call_tool("scrape", args)))
         assert after["id"] == job_id and after["idempotent_replay"] is True
         assert ((await client.call_tool("list_jobs", {"kind": "scrape"})).structured_content or {})["count"] == 1
+
+
+async def test_every_work_tool_replays_its_first_response(home: Path, site: Site) -> None:
+    url = site.url(ARTICLE)
+    with FakeLLM(lambda _request: PolicyReply.tool("done", result="read it")) as vendor:
+        env = {**vendor.env(), "ANTHROPIC_API_KEY": "k", "BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{site.port}"}
+        async with stdio_client(home, **env) as client:
+            task = await first_and_replay(
+                client,
+                "run_task",
+                {"task": "Read the article", "initial_url": url, "idempotency_key": "task-1"},
+                {"task": "Read the other article"},
+            )
+            extracted = await first_and_replay(
+                client,
+                "extract",
+                {"url": url, "prompt": "the plan prices", "idempotency_key": "extract-1"},
+                {"prompt": "the author"},
+            )
+            routed = await first_and_replay(
+                client,
+                "auto",
+                {"task": f"go to {url}, click the details link and report its heading", "idempotency_key": "auto-1"},
+                {"task": f"go to {url} and sign up"},
+            )
+            shot = await first_and_replay(
+                client, "screenshot", {"url": url, "idempotency_key": "shot-1"}, {"full_page": False}
+            )
+            assert routed["routed_via"] == "task" and shot["screenshot_resources"]
+
+            # Three calls per tool and one job each: the replays and the conflicts started nothing.
+            jobs = ok(await client.call_tool("list_jobs", {"limit": 50}))
+            assert sorted(j["id"] for j in jobs["jobs"]) == sorted(b["id"] for b in (task, extracted, routed, shot))
+            for job in (task, routed):
+                assert (await finished(client, job["id"]))["status"] == "completed"
+            assert vendor.calls == 2  # one model call per task: a replay never runs the agent again
+
+
+def expire(home: Path, workspace: str, key: str) -> None:
+    """Move the stored record's expiry into the past, as 24 hours would."""
+    with closing(sqlite3.connect(home / "browsa.db", timeout=30)) as db, db:
+        moved = db.execute(
+            "UPDATE idempotency_keys SET expires_at = ? WHERE workspace_id = ? AND key = ?",
+            (time.time() - 1, workspace, key),
+        ).rowcount
+    assert moved == 1
+
+
+async def test_a_key_lives_in_one_workspace_for_24_hours(home: Path, site: Site) -> None:
+    args = {"url": site.url(ARTICLE), "formats": ["links"], "idempotency_key": "nightly-sync"}
+    with spawn_http(home, BROWSA_WARM_SPARES="0", BROWSA_ALLOW_PRIVATE_NETWORK=f"127.0.0.1:{site.port}") as server:
+        acme, globex = mint(home, "acme"), mint(home, "globex")
+        async with (
+            http_client(base_url(server), acme) as a,
+            http_client(base_url(server), globex) as b,
+        ):
+            in_acme, in_globex = ok(await a.call_tool("scrape", args)), ok(await b.call_tool("scrape", args))
+            assert in_acme["id"] != in_globex["id"]
+            assert "idempotent_replay" not in in_acme and "idempotent_replay" not in in_globex
+            for client in (a, b):
+                assert ok(await client.call_tool("list_jobs", {}))["count"] == 1
+
+            expire(home, "acme", "nightly-sync")
+            fresh = ok(await a.call_tool("scrape", args))
+            assert fresh["id"] != in_acme["id"] and "idempotent_replay" not in fresh
+            assert ok(await a.call_tool("scrape", args))["id"] == fresh["id"]  # the new record replays now
+            assert ok(await a.call_tool("list_jobs", {}))["count"] == 2
+            untouched = ok(await b.call_tool("scrape", args))
+            assert untouched["id"] == in_globex["id"] and untouched["idempotent_replay"] is True
 
 
 async def wait_until(predicate: Any, timeout: float = 30) -> None:

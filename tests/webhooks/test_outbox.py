@@ -1,7 +1,8 @@
 """The outbox and the delivery worker against a real local receiver and a real SQLite file.
 
-Retries keep one event id and log every attempt; 410 disables the endpoint; Retry-After, redirects, timeouts and
-the SSRF rules behave as documented; two senders on one data dir never deliver an event twice.
+An event exists only if its state change committed; retries keep one event id and log every attempt; 410 disables
+the endpoint; Retry-After, redirects, timeouts, the default schedule and the SSRF rules behave as documented; two
+senders on one data dir never deliver an event twice.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from pathlib import Path
 import anyio
 import pytest
 
+from mcp_browsa.engine.events import EngineEvent
 from mcp_browsa.errors import BadRequest
+from mcp_browsa.models import JobStatus
 from mcp_browsa.storage.db import Database
+from mcp_browsa.storage.jobs import JobRepo
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo
 from mcp_browsa.webhooks.delivery import DeliveryConfig, parse_retry_after, parse_schedule
-from mcp_browsa.webhooks.events import enqueue_event
+from mcp_browsa.webhooks.events import enqueue_event, job_finish_hook
 from mcp_browsa.webhooks.models import WebhookDeliveries
 from mcp_browsa.webhooks.service import WebhookService
 from tests.webhooks.receiver import Delivery, Receiver, Reply, serve_receiver
@@ -96,6 +100,53 @@ async def test_failing_endpoint_recovers_one_event_several_attempts(db: Database
         (1, 500, "delivered"),
     ]
     assert log.attempts[-1].error == "HTTP 500"
+
+
+OUTBOX_ROWS = "SELECT COUNT(*) FROM webhook_outbox"
+
+
+async def test_an_event_is_kept_only_if_its_state_change_commits(db: Database, receiver: Receiver) -> None:
+    svc = make_service(db, receiver)
+    hook = await svc.create(WS, receiver.url, ["job.completed"])
+    async with db.transaction() as conn:
+        job_id = await JobRepo.insert(conn, workspace_id=WS, kind="scrape", params={}, request_id="req_outbox")
+    claimed = await JobRepo(db).claim("worker-a", 30)
+    assert claimed is not None and claimed.id == job_id
+
+    async def complete(then_fail: bool) -> None:
+        # What the engine does when a job ends: its end state and its event in one transaction.
+        async with db.transaction() as conn:
+            assert await JobRepo.finish(conn, job_id, claimed.token, JobStatus.COMPLETED, result={"ok": True})
+            await job_finish_hook(conn, EngineEvent("job.completed", WS, {"job_id": job_id}, job_id=job_id))
+            assert tuple(await (await conn.execute(OUTBOX_ROWS)).fetchone() or ()) == (1,)  # written, not committed
+            if then_fail:
+                raise RuntimeError("the transaction fails after the event was queued")
+
+    with pytest.raises(RuntimeError, match="after the event was queued"):
+        await complete(then_fail=True)
+    job = await JobRepo(db).get(job_id)
+    assert job is not None and job.status == "running" and job.result is None
+    assert tuple(await db.fetchone(OUTBOX_ROWS) or ()) == (0,)
+    assert (await svc.deliveries(WS, hook.id)).pending == 0
+
+    await complete(then_fail=False)
+    assert (await svc.deliveries(WS, hook.id)).pending == 1
+
+
+def test_delivery_defaults_follow_the_design() -> None:
+    config = DeliveryConfig()
+    assert config.timeout == 15.0
+    # DESIGN.md: retried after ≈ 5 s, 5 m, 30 m, 2 h, 5 h, 10 h …
+    assert config.retry_schedule[:6] == parse_schedule("5s,5m,30m,2h,5h,10h")
+    assert set(config.retry_schedule[6:]) <= {parse_schedule("10h")[0]}
+    assert DeliveryConfig.from_env({}) == config
+
+    for attempt, base in enumerate(config.retry_schedule, start=1):
+        delays = [config.retry_delay(attempt) for _ in range(200)]
+        assert all(d is not None and abs(d - base) <= base * config.jitter for d in delays), (attempt, delays)
+        assert len(set(delays)) > 100  # spread out, so endpoints that failed together are not retried together
+    assert 0 < config.jitter <= 0.25
+    assert config.retry_delay(config.max_attempts) is None
 
 
 async def test_410_disables_the_endpoint(db: Database, receiver: Receiver) -> None:

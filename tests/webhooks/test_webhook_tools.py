@@ -132,6 +132,16 @@ def test_cli_manages_webhooks(tmp_path: Path, receiver: Receiver) -> None:
     created = json.loads(made.stdout)
     receiver.secret = created["secret"]
 
+    # The secret is printed once, at creation; listing shows the endpoint without it, as text or JSON.
+    for listing in (
+        run_cli(tmp_path, "webhooks", "list", **env),
+        run_cli(tmp_path, "--json", "webhooks", "list", **env),
+    ):
+        assert listing.returncode == 0, listing.stderr
+        assert created["id"] in listing.stdout and receiver.url in listing.stdout
+        assert created["secret"] not in listing.stdout + listing.stderr
+        assert created["secret"].removeprefix("whsec_") not in listing.stdout + listing.stderr
+
     pinged = run_cli(tmp_path, "webhooks", "ping", created["id"], **env)
     assert pinged.returncode == 0 and "delivered (HTTP 200" in pinged.stdout
     assert receiver.deliveries[0].standard_ok and receiver.deliveries[0].agents_ok
