@@ -26,6 +26,7 @@ from mcp_browsa.browser.wiring import GuardWiring, make_policy
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.agent_runner import AgentRunner
 from mcp_browsa.engine.agent_tasks import AgentTasks, ScreenshotOptions, TaskRow
+from mcp_browsa.engine.context import JobContext, Outcome, Runner
 from mcp_browsa.engine.events import EventBus
 from mcp_browsa.engine.jobs import JobEngine, ProgressFn
 from mcp_browsa.engine.login import LoginRunner
@@ -96,8 +97,8 @@ class Browsa:
             self.pool, s, self.prices, policy_for=self.readonly_policy, browser_for=self.browser_for
         )
         for kind in ("scrape", "extract", "screenshot"):
-            self.engine.register(kind, self.readonly.single)
-        self.engine.register("batch", self.readonly.batch)
+            self.engine.register(kind, self._browser_first(self.readonly.single))
+        self.engine.register("batch", self._browser_first(self.readonly.batch))
         self.workers = WorkerPool(
             self.engine, slots=s.max_burners, lease_seconds=s.lease_seconds, sweep_interval=s.sweep_interval
         )
@@ -116,7 +117,7 @@ class Browsa:
             policy=self.policy,
             precheck=self.precheck,
         )
-        self.engine.register("login", self.logins.run)
+        self.engine.register("login", self._browser_first(self.logins.run))
         self.identities = IdentityService(
             IdentityCore(
                 self.db,
@@ -138,8 +139,18 @@ class Browsa:
             browser_for=self.browser_for,
             policy_for=self.task_policy,
         )
-        self.engine.register("task", self.agents.run)
+        self.engine.register("task", self._browser_first(self.agents.run))
         self.readonly.task_item_runner = self.agents.batch_row
+
+    def _browser_first(self, runner: Runner) -> Runner:
+        """`runner`, started once the shared browser is up. Runners pay for their browser before they open it; a
+        browser that cannot start must fail the job (UPSTREAM_UNAVAILABLE, saying how to get one) before that."""
+
+        async def run(ctx: JobContext) -> Outcome:
+            await self.host.browser()
+            return await runner(ctx)
+
+        return run
 
     @asynccontextmanager
     async def running(self, *, workers: bool = True) -> AsyncIterator[Browsa]:

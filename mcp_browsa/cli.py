@@ -18,11 +18,12 @@ import anyio
 
 from mcp_browsa import __version__, admin, vault_cli
 from mcp_browsa.app import Browsa, Caller
-from mcp_browsa.browser.discovery import BrowserNotFound, find_chromium, install_browser
+from mcp_browsa.browser.discovery import BrowserNotFound, find_chromium
+from mcp_browsa.browser.install import install_browser
 from mcp_browsa.config import Settings, load_settings
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.identities import cli as identities_cli
-from mcp_browsa.models import Job
+from mcp_browsa.models import Job, JobKind, JobStatus
 
 __all__ = ["main"]
 
@@ -63,7 +64,7 @@ def ensure_browser(settings: Settings) -> None:
     try:
         find_chromium(settings.chromium)
     except BrowserNotFound:
-        _say("No Chromium found; installing one (Playwright's download, else Debian's chromium)…")
+        _say("No Chromium that starts was found; getting one (Playwright's download, else Debian's chromium)…")
         found, steps = install_browser()
         for line in steps:
             _say("  " + line)
@@ -169,7 +170,7 @@ async def _cmd_batch(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     async with Browsa(settings).running(workers=False) as app:
-        listing = await app.list_jobs(Caller(), status=args.status, limit=args.limit)
+        listing = await app.list_jobs(Caller(), status=args.status, kind=args.kind, limit=args.limit)
         _emit(
             listing,
             args.json,
@@ -223,10 +224,15 @@ async def _cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     report: dict[str, Any] = {"version": __version__, "data_dir": str(settings.home)}
     ok = True
     try:
-        report["browser"] = find_chromium(settings.chromium).describe()
+        found = find_chromium(settings.chromium)
+        report["browser"] = found.describe()
+        skipped = found.skipped
     except BrowserNotFound as exc:
         report["browser"] = f"MISSING — {exc}"
+        skipped = exc.skipped
         ok = False
+    if skipped:
+        report["skipped"] = list(skipped)
     db = Database(settings.db_path)
     try:
         await db.open()
@@ -253,8 +259,16 @@ async def _cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
             await host.close()
     report["max_burners"] = settings.max_burners
     report["private_network"] = settings.allow_private_network or "blocked"
-    _emit(report, args.json, lambda r: "\n".join(f"{k:>16}: {v}" for k, v in r.items()))
+    _emit(report, args.json, _report_text)
     return 0 if ok else 1
+
+
+def _report_text(report: dict[str, Any]) -> str:
+    lines = []
+    for key, value in report.items():
+        for n, line in enumerate(value if isinstance(value, list) else [value]):
+            lines.append(f"{key if n == 0 else '':>16}: {line}")
+    return "\n".join(lines)
 
 
 async def _cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
@@ -293,7 +307,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--format", action="append", choices=["html", "text", "links", "markdown", "screenshot"])
 
     s = sub.add_parser("jobs", help="list recent jobs")
-    s.add_argument("--status")
+    s.add_argument("--status", choices=[st.value for st in JobStatus], help="only jobs in this state")
+    s.add_argument("--kind", choices=[k.value for k in JobKind], help="only jobs of this kind")
     s.add_argument("--limit", type=int, default=20)
 
     s = sub.add_parser("job", help="show one job")

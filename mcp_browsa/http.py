@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
@@ -21,6 +22,8 @@ from mcp_browsa.storage.keys import ApiKeyRepo
 __all__ = ["build_http_app", "serve_http", "transport_security"]
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# Seconds open requests (a client's event stream, say) get to finish when the server stops.
+SHUTDOWN_GRACE = 5
 
 
 def transport_security(host: str, port: int, extra_hosts: list[str] | None = None) -> TransportSecuritySettings:
@@ -58,5 +61,17 @@ class _Server(uvicorn.Server):
 
 
 async def serve_http(app: Any, *, host: str, port: int, log_level: str = "warning") -> None:
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(), lifespan="on")
-    await _Server(config).serve()
+    """Serve until cancelled (the CLI cancels on SIGTERM/SIGINT), then stop as uvicorn does on Ctrl-C."""
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level.lower(), lifespan="on", timeout_graceful_shutdown=SHUTDOWN_GRACE
+    )
+    server = _Server(config)
+    try:
+        await server.serve()
+    except anyio.get_cancelled_exc_class():
+        # Cancelled, uvicorn skips its shutdown: the app's lifespan task is left waiting, and asyncio cancels it on
+        # the way out, which uvicorn logs as an ERROR with a traceback. Close connections and end the lifespan here.
+        with anyio.CancelScope(shield=True):
+            if server.started:
+                await server.shutdown()
+        raise

@@ -90,6 +90,9 @@ class Job(_Model):
     )
     idempotent_replay: bool | None = Field(None, description="True when this response replays an earlier call.")
     hint: str | None = Field(None, description="What to do next, e.g. when to poll again.")
+    notes: list[str] | None = Field(
+        None, description="What this answer leaves out and why, e.g. a screenshot too big to attach as an image."
+    )
     routed_via: Literal["scrape", "task"] | None = Field(
         None, description="auto only: which path the request took (scrape needs no LLM)."
     )

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from mcp_browsa.browser.discovery import FoundBrowser, install_browser
+from mcp_browsa.browser.discovery import FoundBrowser
+from mcp_browsa.browser.install import install_browser
 from tests.support.sites import Site, serve_site
 
 

@@ -6,16 +6,21 @@ All commands share one data dir, so what `scrape` did is what `jobs`, `job` and 
 from __future__ import annotations
 
 import json
+import os
+import pty
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mcp_browsa.storage.db import LATEST_VERSION
-from tests.support.mcp_server import free_port, run_cli
+from tests.support.mcp_server import free_port, installed_script, run_cli, server_env
+from tests.support.pages import SLOW, add_pages
 from tests.support.sites import Site, serve_site
 
 ARTICLE = "/foundation/article.html"
@@ -24,6 +29,7 @@ ARTICLE = "/foundation/article.html"
 @pytest.fixture(scope="module")
 def pages() -> Iterator[Site]:
     with serve_site() as site:
+        add_pages(site)
         yield site
 
 
@@ -43,6 +49,56 @@ def as_json(proc: subprocess.CompletedProcess[str]) -> Any:
 
 def no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in proc.stderr, proc.stderr
+
+
+@dataclass
+class TtyRun:
+    returncode: int
+    stdout: str  # a pipe, as when the output is redirected to a file
+    terminal: str  # what stderr, a terminal, displayed
+
+
+def on_terminal(home: Path, *args: str) -> TtyRun:
+    """Run `mcp-browsa ARGS` with stderr on a pseudo-terminal, as at an interactive shell; stdout stays a pipe."""
+    leader, follower = pty.openpty()
+    shown: list[bytes] = []
+
+    def read_terminal() -> None:
+        while True:
+            try:
+                data = os.read(leader, 4096)
+            except OSError:  # every writer has closed the terminal
+                return
+            if not data:
+                return
+            shown.append(data)
+
+    reader = threading.Thread(target=read_terminal, daemon=True)
+    reader.start()
+    try:
+        with subprocess.Popen(
+            [str(installed_script()), *args],
+            env=server_env(home, BROWSA_ALLOW_PRIVATE_NETWORK="1"),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=follower,
+        ) as proc:
+            os.close(follower)
+            follower = -1
+            out, _ = proc.communicate(timeout=180)
+        reader.join(30)
+    finally:
+        if follower != -1:
+            os.close(follower)
+        os.close(leader)
+    return TtyRun(proc.returncode, out.decode(), b"".join(shown).decode(errors="replace"))
+
+
+@pytest.fixture(scope="module")
+def batched(home: Path, pages: Site) -> TtyRun:
+    """A batch of three pages that take a second each, one at a time, run at a terminal."""
+    urls = [pages.url(f"{SLOW}?s=1&cli={n}") for n in range(3)]
+    return on_terminal(home, "--max-burners", "1", "batch", *urls)
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +195,42 @@ def test_scrape_of_an_unreachable_host_exits_1_with_the_failure(home: Path) -> N
     assert "failed" in proc.stdout
     assert "error: UPSTREAM_UNAVAILABLE" in proc.stdout
     assert "blocked" not in proc.stdout
+
+
+def test_batch_at_a_terminal_shows_a_progress_bar_on_stderr_and_the_result_on_stdout(batched: TtyRun) -> None:
+    assert batched.returncode == 0, batched.terminal
+    bar = batched.terminal
+    assert "\r" in bar  # redrawn in place
+    for shown in ("1/3", "2/3", "3/3"):
+        assert shown in bar, bar
+    assert "completed  [" + "█" * 30 + "] 3/3" in bar
+    assert "Traceback" not in bar
+    assert batched.stdout.startswith("job ") and "  batch  completed" in batched.stdout.splitlines()[0]
+    assert batched.stdout.count(" completed http://") == 3
+    assert "█" not in batched.stdout  # the bar never lands in redirected output
+
+
+def test_jobs_filters_by_kind(home: Path, batched: TtyRun, scraped: dict[str, Any]) -> None:
+    batch_id = batched.stdout.split()[1]
+    batches = as_json(cli(home, "--json", "jobs", "--kind", "batch"))["jobs"]
+    assert [j["id"] for j in batches] == [batch_id]
+    scrapes = as_json(cli(home, "--json", "jobs", "--kind", "scrape", "--limit", "200"))["jobs"]
+    assert scraped["id"] in [j["id"] for j in scrapes]
+    assert {j["kind"] for j in scrapes} == {"scrape"}
+    shown = cli(home, "jobs", "--kind", "batch")
+    assert shown.stdout.split() == [batch_id, "batch", "completed"]
+    bad = cli(home, "jobs", "--kind", "nonsense")
+    assert bad.returncode == 2 and "invalid choice: 'nonsense'" in bad.stderr
+
+
+def test_demo_prints_the_demo_page_as_markdown(tmp_path: Path) -> None:
+    proc = run_cli(tmp_path, "demo")  # no private-network exemption given: the demo makes its own, for its page only
+    assert proc.returncode == 0, proc.stderr
+    assert "# Wireless earbuds" in proc.stdout
+    assert "JavaScript ran in the browser." in proc.stdout  # rendered, not the source
+    assert "[Earbuds X](http://127.0.0.1:" in proc.stdout
+    assert "2 links" in proc.stdout
+    no_traceback(proc)
 
 
 def test_install_browser_with_one_present_says_what_it_found(home: Path) -> None:

@@ -18,7 +18,7 @@ from mcp.client.sse import sse_client
 from mcp_types import ImageContent
 
 from tests.support.mcp_server import HttpServer, call, envelope, finished, ok, run_cli, spawn_http
-from tests.support.pages import SLOW, add_pages
+from tests.support.pages import SLOW, STALLED, add_pages
 from tests.support.sites import Site, serve_site
 
 pytestmark = pytest.mark.anyio
@@ -70,6 +70,27 @@ async def test_batch_long_polls_with_progress_over_http(server: HttpServer, page
     assert job["status"] == "completed"
     assert [i["status"] for i in job["items"]] == ["completed"] * 3
     assert notes and notes == sorted(notes) and notes[-1] == 3
+
+
+async def test_cancel_job_over_http_stops_a_loading_page(server: HttpServer, pages: Site) -> None:
+    async with Client(server.url) as client:
+        arguments = {"url": pages.url(f"{STALLED}?t=http-cancel"), "timeout_seconds": 90, "async": True}
+        job = ok(await call(client, "scrape", arguments))
+        with anyio.fail_after(30):
+            while not any("t=http-cancel" in path for _m, path in pages.requests):  # the browser is on the page
+                await anyio.sleep(0.1)
+
+        t0 = time.monotonic()
+        ok(await call(client, "cancel_job", {"job_id": job["id"]}))
+        ended = await finished(client, job["id"], 30)
+        assert ended["status"] == "cancelled"
+        assert time.monotonic() - t0 < 15  # the page load was stopped, not waited out
+        assert ended["error_message"] == "cancelled while running"
+
+        again = envelope(await call(client, "cancel_job", {"job_id": job["id"]}))
+        assert again["code"] == "AGENT_NOT_RUNNING"
+        assert again["job_id"] == job["id"]
+        assert ok(await call(client, "capacity"))["running"] == 0
 
 
 async def test_legacy_sse_endpoint_serves_the_same_tools(server: HttpServer, pages: Site) -> None:

@@ -20,7 +20,7 @@ import pytest
 from mcp import Client
 from mcp_types import BlobResourceContents, ImageContent, TextResourceContents
 
-from tests.support.mcp_server import call, envelope, finished, free_port, ok, stdio_client
+from tests.support.mcp_server import call, envelope, finished, free_port, installed_script, ok, stdio_client
 from tests.support.pages import SLOW, STALLED, add_pages
 from tests.support.sites import Site, serve_site
 
@@ -31,6 +31,7 @@ JOB_TOOLS = {"get_job", "list_jobs", "cancel_job"}
 ACCOUNT_TOOLS = {"credits", "capacity"}
 ARTICLE = "/foundation/article.html"
 DETAILS = "/foundation/details.html"
+HELD_LOAD = "/foundation/held-load.html"  # readable at once, but its load event never fires
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -248,6 +249,61 @@ async def test_extract_with_a_schema_or_a_prompt(client: Client, pages: Site) ->
     job = ok(await call(client, "extract", {"url": pages.url(ARTICLE), "prompt": "Which plans are there?"}))
     assert job["result"]["prompt"] == "Which plans are there?"
     assert "# Field notes on headless browsers" in job["result"]["content"]
+
+
+async def test_scrape_with_wait_until_domcontentloaded_reads_a_page_whose_load_never_fires(
+    client: Client, pages: Site
+) -> None:
+    url = pages.url(HELD_LOAD)
+    timed_out = envelope(await call(client, "scrape", {"url": url, "formats": ["text"], "timeout_seconds": 3}))
+    assert timed_out["job_error_code"] == "TIMEOUT"
+    assert "wait_until='domcontentloaded'" in timed_out["error"]  # the advice this test follows
+
+    t0 = time.monotonic()
+    job = ok(await call(client, "scrape", {"url": url, "formats": ["text"], "wait_until": "domcontentloaded"}))
+    assert time.monotonic() - t0 < 20  # not held for the picture (the page's timeout is 30 s)
+    assert job["status"] == "completed"
+    assert job["result"]["title"] == "Held load"
+    assert "Readable before the load event" in job["result"]["text"]
+
+
+async def test_scrape_screenshot_with_full_page_false_is_the_viewport(client: Client, pages: Site) -> None:
+    url = pages.url(ARTICLE)
+    [full_png] = images(await call(client, "scrape", {"url": url, "formats": ["screenshot"]}))
+    result = await call(client, "scrape", {"url": url, "formats": ["screenshot"], "full_page": False})
+    assert ok(result)["result"]["screenshot"].endswith(".png")
+    [view_png] = images(result)
+    [tool_view_png] = images(await call(client, "screenshot", {"url": url, "full_page": False}))
+    assert png_size(view_png) == png_size(tool_view_png)  # the same viewport the screenshot tool shows
+    assert png_size(view_png)[0] == png_size(full_png)[0]
+    assert png_size(view_png)[1] < png_size(full_png)[1]
+
+
+async def test_screenshot_over_the_image_cap_is_named_in_notes_not_dropped(tmp_path: Path, pages: Site) -> None:
+    async with stdio_client(tmp_path, BROWSA_ALLOW_PRIVATE_NETWORK="1", BROWSA_MAX_IMAGE_BYTES="20000") as capped:
+        result = await call(capped, "screenshot", {"url": pages.url(ARTICLE)})
+        job = ok(result)
+        assert images(result) == []
+        path = job["result"]["screenshot"]
+        png = await anyio.Path(path).read_bytes()
+        assert len(png) > 20_000
+        uri = f"browsa://jobs/{job['id']}/screenshots/0"
+        [note] = job["notes"]
+        assert path in note and uri in note
+        assert "over the 20,000-byte limit for image content (BROWSA_MAX_IMAGE_BYTES)" in note
+        assert json.loads(result.content[0].text)["notes"] == [note]  # type: ignore[union-attr]
+        [blob] = (await capped.read_resource(uri)).contents  # where the note points, the picture is
+        assert isinstance(blob, BlobResourceContents)
+        assert base64.b64decode(blob.blob) == png
+
+
+async def test_the_installed_console_script_serves_mcp_over_stdio(tmp_path: Path) -> None:
+    script = installed_script()
+    assert script.is_file(), f"{script} is missing: `pip install -e .` installs the `mcp-browsa` command"
+    async with stdio_client(tmp_path, command=[str(script)]) as spawned:
+        tools = {t.name for t in (await spawned.list_tools()).tools}
+        assert tools >= QUICK_TOOLS | JOB_TOOLS | ACCOUNT_TOOLS
+        assert ok(await call(spawned, "capacity"))["queued"] == 0
 
 
 async def test_screenshot_is_png_image_content_full_page_or_viewport(client: Client, pages: Site) -> None:

@@ -1,18 +1,18 @@
-"""Finding a Chromium to drive, the flags it needs, and getting one when none is found.
+"""Finding a Chromium to drive, and the flags it needs. Getting one when none is found is browser/install.py.
 
-Order: BROWSA_CHROMIUM, then Playwright's managed build, then a system chromium/google-chrome.
+Order: BROWSA_CHROMIUM, then Playwright's managed build, then a system chromium/google-chrome; a candidate that
+cannot start on this machine is passed over.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from mcp_browsa.browser.guard import GUARD_LAUNCH_ARGS
+from mcp_browsa.browser.startcheck import start_failure
 
 __all__ = [
     "TAB_HEAP_MIB",
@@ -20,7 +20,7 @@ __all__ = [
     "FoundBrowser",
     "chromium_args",
     "find_chromium",
-    "install_browser",
+    "playwright_managed",
 ]
 
 # JavaScript heap per renderer. Heavy web apps use a few hundred MB; more is a runaway page.
@@ -37,61 +37,108 @@ SYSTEM_CANDIDATES = (
     "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
     "/Applications/Chromium.app/Contents/MacOS/Chromium",
 )
+_MANAGED_LAYOUTS = (
+    "chrome-linux/chrome",
+    "chrome-linux64/chrome",
+    "chrome-mac/Chromium.app/Contents/MacOS/Chromium",
+)
 
 
 class BrowserNotFound(RuntimeError):
-    """No usable Chromium: the message says how to get one."""
+    """No usable Chromium: the message says how to get one; `skipped` lists candidates that cannot start."""
+
+    def __init__(self, message: str, skipped: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.skipped = skipped
 
 
 @dataclass(frozen=True)
 class FoundBrowser:
     executable: str | None  # None = let Playwright use its managed build
     source: str  # "BROWSA_CHROMIUM" | "playwright" | "system"
+    skipped: tuple[str, ...] = ()  # candidates passed over, each with why it cannot start
 
     def describe(self) -> str:
         return f"{self.executable or 'Playwright-managed Chromium'} (from {self.source})"
 
 
-def _playwright_managed() -> str | None:
-    """Path of Playwright's downloaded Chromium, if that download happened."""
-    try:
-        from playwright._impl._driver import compute_driver_executable  # noqa: F401
-    except Exception:
-        return None
+def _playwright_roots() -> list[Path]:
+    """Where Playwright keeps its browsers: PLAYWRIGHT_BROWSERS_PATH when set (as Playwright itself reads it), else
+    its per-user cache."""
     base = os.environ.get("PLAYWRIGHT_BROWSERS_PATH")
-    roots = [Path(base)] if base and base != "0" else []
-    roots += [Path.home() / ".cache" / "ms-playwright", Path.home() / "Library" / "Caches" / "ms-playwright"]
-    for root in roots:
+    if base == "0":
+        try:
+            import playwright
+        except ImportError:
+            return []
+        return [Path(playwright.__file__).parent / "driver" / "package" / ".local-browsers"]
+    if base:
+        return [Path(base).expanduser()]
+    local = os.environ.get("LOCALAPPDATA")
+    return [
+        Path.home() / ".cache" / "ms-playwright",
+        Path.home() / "Library" / "Caches" / "ms-playwright",
+        *([Path(local) / "ms-playwright"] if local else []),
+    ]
+
+
+def playwright_managed() -> list[str]:
+    """Paths of Playwright's downloaded Chromium builds, newest first."""
+    found = []
+    for root in _playwright_roots():
         if not root.is_dir():
             continue
         for d in sorted(root.glob("chromium-*"), reverse=True):
-            for rel in (
-                "chrome-linux/chrome",
-                "chrome-linux64/chrome",
-                "chrome-mac/Chromium.app/Contents/MacOS/Chromium",
-            ):
+            for rel in _MANAGED_LAYOUTS:
                 exe = d / rel
                 if exe.exists():
-                    return str(exe)
-    return None
+                    found.append(str(exe))
+    return found
+
+
+def _system() -> list[str]:
+    found = []
+    for name in SYSTEM_CANDIDATES:
+        candidate = shutil.which(name) if not name.startswith("/") else (name if Path(name).exists() else None)
+        if candidate and candidate not in found:
+            found.append(candidate)
+    return found
 
 
 def find_chromium(explicit: str | None = None) -> FoundBrowser:
-    """The browser to launch, or BrowserNotFound saying what to do."""
+    """The browser to launch, or BrowserNotFound saying what to do.
+
+    A candidate that cannot start here (a download missing system libraries, say) is passed over, and the
+    browser found says which ones were and why.
+    """
     if explicit:
         path = shutil.which(explicit) or explicit
         if not Path(path).exists():
-            raise BrowserNotFound(f"BROWSA_CHROMIUM={explicit!r} does not exist; fix the path or unset it")
+            raise BrowserNotFound(
+                f"BROWSA_CHROMIUM={explicit!r} does not exist; point it at a Chromium, or unset it and run"
+                " `mcp-browsa install-browser`",
+                (f"{explicit} (from BROWSA_CHROMIUM) does not exist",),
+            )
+        why = start_failure(path)
+        if why is not None:
+            raise BrowserNotFound(
+                f"BROWSA_CHROMIUM={explicit!r} cannot start: {why}; point it at a working Chromium, or unset it and"
+                " run `mcp-browsa install-browser`",
+                (f"{path} (from BROWSA_CHROMIUM) cannot start: {why}",),
+            )
         return FoundBrowser(path, "BROWSA_CHROMIUM")
-    managed = _playwright_managed()
-    if managed:
-        return FoundBrowser(managed, "playwright")
-    for name in SYSTEM_CANDIDATES:
-        candidate = shutil.which(name) if not name.startswith("/") else (name if Path(name).exists() else None)
-        if candidate:
-            return FoundBrowser(candidate, "system")
+    skipped: list[str] = []
+    for source, paths in (("playwright", playwright_managed()), ("system", _system())):
+        for path in paths:
+            why = start_failure(path)
+            if why is None:
+                return FoundBrowser(path, source, tuple(skipped))
+            skipped.append(f"{path} (from {source}) cannot start: {why}")
+    passed_over = "".join(f"; {line}" for line in skipped)
     raise BrowserNotFound(
-        "no Chromium found; run `mcp-browsa install-browser` (or set BROWSA_CHROMIUM=/path/to/chrome)"
+        f"no Chromium that starts was found{passed_over}; run `mcp-browsa install-browser`"
+        " (or set BROWSA_CHROMIUM=/path/to/chrome)",
+        tuple(skipped),
     )
 
 
@@ -118,42 +165,3 @@ def chromium_args(*, headed: bool = False) -> list[str]:
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         args.append("--no-sandbox")
     return args
-
-
-def _run(cmd: list[str], log: list[str]) -> bool:
-    log.append("$ " + " ".join(cmd))
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        log.append(f"  failed: {exc}")
-        return False
-    tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
-    log.extend("  " + line for line in tail)
-    return proc.returncode == 0
-
-
-def install_browser(*, force: bool = False) -> tuple[FoundBrowser, list[str]]:
-    """Get a Chromium: Playwright's download first, Debian's package where that fails. Returns what was done."""
-    log: list[str] = []
-    if not force:
-        try:
-            found = find_chromium(os.environ.get("BROWSA_CHROMIUM"))
-            log.append(f"already installed: {found.describe()}")
-            return found, log
-        except BrowserNotFound:
-            pass
-    if _run([sys.executable, "-m", "playwright", "install", "chromium"], log):
-        try:
-            return find_chromium(), log
-        except BrowserNotFound:
-            log.append("playwright reported success but no browser was found")
-    apt = shutil.which("apt-get")
-    is_root = hasattr(os, "geteuid") and os.geteuid() == 0
-    if apt and is_root:
-        log.append("Playwright's download failed; installing Debian's chromium with apt-get")
-        env_ok = _run([apt, "update", "-qq"], log)
-        if env_ok and _run([apt, "install", "-y", "-qq", "chromium"], log):
-            return find_chromium(), log
-    elif apt:
-        log.append("Playwright's download failed; as root, `apt-get install chromium` would provide one")
-    raise BrowserNotFound("could not install a browser:\n" + "\n".join(log))

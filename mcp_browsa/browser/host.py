@@ -9,9 +9,10 @@ import logging
 from typing import Any
 
 import anyio
+import anyio.to_thread
 from playwright.async_api import Browser, Playwright, async_playwright
 
-from mcp_browsa.browser.discovery import FoundBrowser, chromium_args, find_chromium
+from mcp_browsa.browser.discovery import BrowserNotFound, FoundBrowser, chromium_args, find_chromium
 from mcp_browsa.config import Settings
 from mcp_browsa.errors import UpstreamUnavailable
 
@@ -84,7 +85,11 @@ class BrowserHost:
                 return await pw.chromium.connect(ws)
             except Exception as exc:
                 raise UpstreamUnavailable(f"cannot connect to BROWSA_BROWSER_WS={ws}: {exc}") from exc
-        self.found = find_chromium(self.settings.chromium)
+        try:
+            # Off the event loop: discovery runs each new candidate once to see that it starts.
+            self.found = await anyio.to_thread.run_sync(find_chromium, self.settings.chromium)
+        except BrowserNotFound as exc:
+            raise UpstreamUnavailable(f"no browser to run this in: {exc}") from None
         try:
             return await pw.chromium.launch(
                 executable_path=self.found.executable,

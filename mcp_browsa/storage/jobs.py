@@ -239,7 +239,17 @@ class JobRepo:
                 token,
             ),
         )
-        return cur.rowcount == 1
+        if cur.rowcount != 1:
+            return False
+        if status != JobStatus.COMPLETED:
+            # A batch that fails or stops as a whole (say its browser cannot start) ends the rows it never reached,
+            # rather than leaving them queued in a job that is over.
+            await conn.execute(
+                "UPDATE batch_items SET status=?, error_code=?, error_message=?, completed_at=?"
+                " WHERE job_id=? AND status IN ('queued','running')",
+                (status.value, error_code, error_message, now(), job_id),
+            )
+        return True
 
     async def request_cancel(self, job_id: str) -> sqlite3.Row | None:
         """Mark a job for cancellation. A queued job is cancelled at once; returns the row before."""

@@ -18,32 +18,40 @@ from mcp_browsa.engine.jobs import ProgressFn
 from mcp_browsa.errors import BrowsaError, Forbidden, InsufficientCredit, InternalError, UpstreamUnavailable
 from mcp_browsa.models import Job
 
-__all__ = ["MAX_IMAGE_BYTES", "job_result", "progress_reporter", "raise_if_failed"]
-
-MAX_IMAGE_BYTES = 8 * 1024 * 1024
+__all__ = ["job_result", "progress_reporter", "raise_if_failed"]
 
 
-def _image(path: str) -> ImageContent | None:
-    p = Path(path)
+def _picture(path: str, uri: str, cap: int) -> ImageContent | str:
+    """The screenshot as image content, or a note saying why it is not one and where it is."""
     try:
-        data = p.read_bytes()
-    except OSError:
-        return None
-    if len(data) > MAX_IMAGE_BYTES:
-        return None
-    return ImageContent(type="image", data=base64.b64encode(data).decode("ascii"), mime_type="image/png")
+        png = Path(path).read_bytes()
+    except OSError as exc:
+        return f"screenshot {path} could not be read: {exc.strerror or exc}"
+    if len(png) > cap:
+        return (
+            f"screenshot {path} is {len(png):,} bytes, over the {cap:,}-byte limit for image content"
+            f" (BROWSA_MAX_IMAGE_BYTES), so it is not attached; read it from that file or as {uri}"
+        )
+    return ImageContent(type="image", data=base64.b64encode(png).decode("ascii"), mime_type="image/png")
 
 
 async def job_result(app: Browsa, job: Job, *, images: bool = False) -> CallToolResult:
-    """The job as structuredContent and JSON text; its screenshots as image content when `images`."""
+    """The job as structuredContent and JSON text; its screenshots as image content when `images`.
+
+    A screenshot that cannot be attached (over BROWSA_MAX_IMAGE_BYTES) gets a line in `notes` instead, so the
+    caller learns it exists and where, rather than seeing no picture and no reason.
+    """
     data: dict[str, Any] = job.model_dump(mode="json", exclude_none=True)
     pictures: list[ContentBlock] = []
     if images and job.status == "completed":
         for n, path in await app.screenshot_files(job.id):
-            img = _image(path)
-            if img is not None:
-                pictures.append(img)
-                data.setdefault("screenshot_resources", []).append(f"browsa://jobs/{job.id}/screenshots/{n}")
+            uri = f"browsa://jobs/{job.id}/screenshots/{n}"
+            picture = _picture(path, uri, app.settings.max_image_bytes)
+            if isinstance(picture, str):
+                data.setdefault("notes", []).append(picture)
+            else:
+                pictures.append(picture)
+                data.setdefault("screenshot_resources", []).append(uri)
     # The text is the structured content serialized, resource links included, for hosts that read only text.
     text = TextContent(type="text", text=json.dumps(data, ensure_ascii=False))
     return CallToolResult(content=[text, *pictures], structured_content=data)

@@ -333,13 +333,23 @@ async def test_credit_running_out_fails_the_next_job_before_its_browser_starts(t
     assert [path for _m, path in pages.requests if "n=2" in path] == []
 
 
-async def test_a_browser_that_fails_to_start_is_upstream_unavailable_with_advice(tmp_path: Path) -> None:
-    settings = settings_for(tmp_path, BROWSA_CHROMIUM="/bin/false", BROWSA_WARM_SPARES="0")
+async def test_a_browser_that_fails_to_start_is_upstream_unavailable_with_advice_and_costs_nothing(
+    tmp_path: Path,
+) -> None:
+    # Answers `--version` like a Chromium (so discovery takes it) but dies when launched for real.
+    broken = tmp_path / "not-chromium"
+    broken.write_text('#!/bin/sh\n[ "$1" = --version ] && echo "Chromium 156.0.8078.79" && exit 0\nexit 3\n')
+    broken.chmod(0o755)
+    settings = settings_for(tmp_path, BROWSA_CHROMIUM=str(broken), BROWSA_WARM_SPARES="0")
     async with Browsa(settings).running() as app:
+        before = await app.credits(Caller())
         job = await app.scrape(Caller(), "http://127.0.0.1:9/never-loaded", formats=["markdown"], wait=60)
+        after = await app.credits(Caller())
     assert job.status == "failed"
     assert job.error_code == "UPSTREAM_UNAVAILABLE"
     assert "failed to start" in (job.error_message or "") and "mcp-browsa doctor" in (job.error_message or "")
+    assert job.credits_charged == 0
+    assert after.balance == before.balance and after.ledger == before.ledger  # nothing charged, nothing to refund
 
 
 async def test_results_survive_a_reopen_of_the_database(tmp_path: Path, db: Database) -> None:

@@ -12,13 +12,14 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import anyio
 import httpx
@@ -26,6 +27,7 @@ import mcp_types
 from anyio.abc import Process
 from mcp import Client, StdioServerParameters
 from mcp.client import Transport
+from mcp.client.stdio import stdio_client as stdio_client_transport
 from mcp.shared.message import SessionMessage
 from mcp_types import CallToolResult
 
@@ -38,6 +40,7 @@ __all__ = [
     "envelope",
     "finished",
     "free_port",
+    "installed_script",
     "ok",
     "run_cli",
     "server_env",
@@ -67,9 +70,14 @@ def _private_tmpdir() -> Path:
     return Path(tempfile.mkdtemp(prefix="browsa-"))
 
 
+def installed_script() -> Path:
+    """Where pip put the `mcp-browsa` console script for this Python: the command users actually run."""
+    return Path(sysconfig.get_path("scripts")) / "mcp-browsa"
+
+
 def _console_script() -> list[str]:
     """The installed `mcp-browsa` entry point (what users run), else `python -m mcp_browsa`."""
-    script = Path(sys.executable).with_name("mcp-browsa")
+    script = installed_script()
     return [str(script)] if script.exists() else [sys.executable, "-m", "mcp_browsa"]
 
 
@@ -86,12 +94,20 @@ def run_cli(home: Path, *args: str, timeout: float = 180, **env: str) -> subproc
 
 
 @asynccontextmanager
-async def stdio_client(home: Path, *args: str, **env: str) -> AsyncIterator[Client]:
-    """A connected client whose server is `python -m mcp_browsa` spawned over stdio."""
-    params = StdioServerParameters(
-        command=sys.executable, args=["-m", "mcp_browsa", *args], env=server_env(home, **env)
-    )
-    async with Client(params, read_timeout_seconds=180) as client:
+async def stdio_client(
+    home: Path,
+    *args: str,
+    command: Sequence[str] = (sys.executable, "-m", "mcp_browsa"),
+    errlog: TextIO = sys.stderr,
+    **env: str,
+) -> AsyncIterator[Client]:
+    """A connected client whose server is `command ARGS` (default `python -m mcp_browsa`) spawned over stdio.
+
+    The server's stderr goes to `errlog` (a real file: it becomes the process's stderr).
+    """
+    params = StdioServerParameters(command=command[0], args=[*command[1:], *args], env=server_env(home, **env))
+    transport: Transport = stdio_client_transport(params, errlog=errlog)  # type: ignore[assignment]
+    async with Client(transport, read_timeout_seconds=180) as client:
         yield client
 
 
