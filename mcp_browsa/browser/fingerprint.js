@@ -1,7 +1,8 @@
 // Init script: makes the JS-visible surface agree with the pinned fingerprint.
-// Called as (FP) => void before any page script, in every frame. CDP overrides already set the
-// identity (UA, platform, languages, cores, client hints) natively; those patches apply only where
-// the live value still disagrees, so a correctly overridden property keeps its own native getter.
+// Called as (FP) => void before any page script, in every frame and dedicated worker. CDP overrides
+// already set the identity (UA, platform, languages, cores, client hints) natively; those patches
+// apply only where the live value still disagrees, so a correctly overridden property keeps its own
+// native getter.
 (FP) => {
   'use strict';
   // Every replacement is a Proxy of the native function: name, length, no `prototype`, and even
@@ -29,7 +30,7 @@
   );
   const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
-  const NavProto = Navigator.prototype;
+  const NavProto = Object.getPrototypeOf(navigator); // Navigator, or WorkerNavigator in a worker
   getter(NavProto, 'webdriver', () => false);
   if (navigator.userAgent !== FP.user_agent) {
     getter(NavProto, 'userAgent', () => FP.user_agent);
@@ -75,18 +76,21 @@
     method(UAProto, 'toJSON', () => low());
   }
 
-  // Screen: emulation reports avail == full size; a desktop has a taskbar or menu bar.
-  const ScreenProto = Screen.prototype;
-  if (screen.width === FP.screen_width && screen.height === FP.screen_height) {
-    getter(ScreenProto, 'availWidth', () => FP.avail_width);
-    getter(ScreenProto, 'availHeight', () => FP.avail_height);
-    getter(ScreenProto, 'availTop', () => FP.avail_top);
+  // Workers have no screen, window frame or window.chrome.
+  const isWindow = typeof Window === 'function' && self instanceof Window;
+  if (isWindow) {
+    // Screen: emulation reports avail == full size; a desktop has a taskbar or menu bar.
+    if (screen.width === FP.screen_width && screen.height === FP.screen_height) {
+      getter(Screen.prototype, 'availWidth', () => FP.avail_width);
+      getter(Screen.prototype, 'availHeight', () => FP.avail_height);
+      getter(Screen.prototype, 'availTop', () => FP.avail_top);
+    }
+    // Headless has no window frame (outer == inner); keep the browser UI size constant on resize.
+    const frameW = FP.outer_width - FP.viewport_width;
+    const frameH = FP.outer_height - FP.viewport_height;
+    getter(window, 'outerWidth', (real) => (real > innerWidth ? real : innerWidth + frameW));
+    getter(window, 'outerHeight', (real) => (real > innerHeight ? real : innerHeight + frameH));
   }
-  // Headless has no window frame (outer == inner); keep the browser UI size constant on resize.
-  const frameW = FP.outer_width - FP.viewport_width;
-  const frameH = FP.outer_height - FP.viewport_height;
-  getter(window, 'outerWidth', (real) => (real > innerWidth ? real : innerWidth + frameW));
-  getter(window, 'outerHeight', (real) => (real > innerHeight ? real : innerHeight + frameH));
 
   // WebGL: report the pinned GPU where the debug extension would reveal the real one.
   const UNMASKED_VENDOR = 0x9245;
@@ -103,7 +107,7 @@
   }
 
   // Some builds lack window.chrome; every desktop Chrome page has one.
-  if (!self.chrome) {
+  if (isWindow && !self.chrome) {
     Object.defineProperty(self, 'chrome', {
       value: { app: { isInstalled: false }, runtime: undefined },
       writable: true,

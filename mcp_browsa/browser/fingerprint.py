@@ -24,6 +24,8 @@ from typing import Any, Literal, get_args
 from playwright.async_api import BrowserContext, CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
 
+from mcp_browsa.browser.workers import Command, configure_workers
+
 __all__ = [
     "COUNTRIES",
     "Fingerprint",
@@ -34,6 +36,8 @@ __all__ = [
     "country_timezones",
     "fingerprint_page",
     "make_fingerprint",
+    "native_overrides",
+    "worker_commands",
 ]
 
 log = logging.getLogger(__name__)
@@ -361,6 +365,25 @@ def context_options(fp: Fingerprint) -> dict[str, Any]:
     }
 
 
+def native_overrides(fp: Fingerprint) -> tuple[Command, Command]:
+    """The CDP commands that set UA, client hints, platform, languages and cores natively, in a page or a worker."""
+    identity = {
+        "userAgent": fp.user_agent,
+        "acceptLanguage": ",".join(fp.languages),
+        "platform": fp.platform,
+        "userAgentMetadata": fp.user_agent_metadata(),
+    }
+    return (
+        ("Network.setUserAgentOverride", identity),
+        ("Emulation.setHardwareConcurrencyOverride", {"hardwareConcurrency": fp.hardware_concurrency}),
+    )
+
+
+def worker_commands(fp: Fingerprint) -> list[Command]:
+    """What a worker needs before its script runs: no page override or init script reaches it by itself."""
+    return [*native_overrides(fp), ("Runtime.evaluate", {"expression": fp.init_script()})]
+
+
 # Per-page CDP work, started once whichever of the page event or an explicit caller comes first.
 _contexts: weakref.WeakKeyDictionary[BrowserContext, Fingerprint] = weakref.WeakKeyDictionary()
 _sessions: weakref.WeakKeyDictionary[Page, CDPSession] = weakref.WeakKeyDictionary()
@@ -368,7 +391,7 @@ _started: weakref.WeakKeyDictionary[Page, asyncio.Event] = weakref.WeakKeyDictio
 
 
 async def fingerprint_page(page: Page) -> None:
-    """Set the network-level overrides (UA, client hints, platform, languages, cores) on one page.
+    """Set the network-level overrides (UA, client hints, platform, languages, cores) on one page and its workers.
 
     Called for every new page of a fingerprinted context; await it yourself before the first navigation
     when the very first request must already carry the right Sec-CH-UA headers.
@@ -383,21 +406,13 @@ async def fingerprint_page(page: Page) -> None:
     _started[page] = done = asyncio.Event()
     try:
         session = await page.context.new_cdp_session(page)
-        await session.send(
-            "Network.setUserAgentOverride",
-            {
-                "userAgent": fp.user_agent,
-                "acceptLanguage": ",".join(fp.languages),
-                "platform": fp.platform,
-                "userAgentMetadata": fp.user_agent_metadata(),
-            },
-        )
+        identity, cores = native_overrides(fp)
+        await session.send(*identity)
         try:
-            await session.send(
-                "Emulation.setHardwareConcurrencyOverride", {"hardwareConcurrency": fp.hardware_concurrency}
-            )
+            await session.send(*cores)
         except PlaywrightError:
             pass  # older Chromium: the init script's JS fallback covers it
+        await configure_workers(session, worker_commands(fp))
         # Overrides die with the session, so it must live as long as the page.
         _sessions[page] = session
     except PlaywrightError as exc:

@@ -17,7 +17,7 @@ from anyio.abc import TaskGroup
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from mcp_browsa.browser.fingerprint import Fingerprint
+from mcp_browsa.browser.fingerprint import Fingerprint, native_overrides, worker_commands
 
 __all__ = ["CdpError", "FingerprintKeeper"]
 
@@ -95,6 +95,14 @@ class FingerprintKeeper:
             raise CdpError(f"{method}: {reply.error}")
         return reply.result or {}
 
+    async def _post(self, method: str, params: dict[str, Any], session: str) -> None:
+        try:
+            await self.ws.send(
+                json.dumps({"id": next(self._ids), "method": method, "params": params, "sessionId": session})
+            )
+        except ConnectionClosed as exc:
+            raise CdpError(f"{method}: DevTools connection closed") from exc
+
     async def _read(self) -> None:
         try:
             async for raw in self.ws:
@@ -121,32 +129,27 @@ class FingerprintKeeper:
         session = params["sessionId"]
         kind = params["targetInfo"]["type"]
         fp = self.fp
-        steps: list[tuple[str, dict[str, Any]]] = [
-            (
-                "Network.setUserAgentOverride",
-                {
-                    "userAgent": fp.user_agent,
-                    "acceptLanguage": ",".join(fp.languages),
-                    "platform": fp.platform,
-                    "userAgentMetadata": fp.user_agent_metadata(),
-                },
-            )
-        ]
         if kind in _PAGES:
-            steps += [
+            identity, cores = native_overrides(fp)
+            steps = [
+                identity,
                 ("Emulation.setLocaleOverride", {"locale": fp.locale}),
-                ("Emulation.setHardwareConcurrencyOverride", {"hardwareConcurrency": fp.hardware_concurrency}),
+                cores,
                 ("Page.enable", {}),  # addScriptToEvaluateOnNewDocument needs the Page domain
                 ("Page.addScriptToEvaluateOnNewDocument", {"source": self._script, "runImmediately": True}),
                 # Dedicated workers and out-of-process iframes are this page's children: hold them for us too.
                 ("Target.setAutoAttach", _AUTO_ATTACH),
             ]
+        else:
+            steps = worker_commands(fp)
+        # A held worker runs nothing, so it answers nothing until resumed: queue its commands, never await them.
+        send = self.call if kind in _PAGES else self._post
         try:
             failed = 0
             for method, args in steps:
                 # Each override on its own: one refused command must not leave the others unset.
                 try:
-                    await self.call(method, args, session)
+                    await send(method, args, session)
                 except CdpError as exc:
                     failed += 1
                     log.debug("fingerprinting a %s target: %s", kind, exc)

@@ -23,6 +23,7 @@ from mcp_browsa.browser.fingerprint import (
     make_fingerprint,
 )
 from mcp_browsa.browser.trust import read_fingerprint
+from mcp_browsa.browser.workers import configure_workers
 from tests.support.sites import Site, serve_site
 
 pytestmark = pytest.mark.anyio
@@ -279,6 +280,95 @@ async def test_patches_look_native_and_popups_are_covered(browser: Browser, site
     assert popup_seen["navigator"]["platform"] == "Win32"
     assert popup_seen["navigator"]["webdriver"] is False
     assert popup_seen["user_agent_data"]["platform"] == "Windows"
+
+
+# What a detector compares between a page and its workers, read by the worker's first statement.
+NAVIGATOR_FACTS = """({
+  platform: navigator.platform,
+  hardwareConcurrency: navigator.hardwareConcurrency,
+  deviceMemory: navigator.deviceMemory,
+  userAgent: navigator.userAgent,
+  appVersion: navigator.appVersion,
+  languages: Array.from(navigator.languages),
+  brands: navigator.userAgentData.brands.map((b) => ({ ...b })),
+  uaPlatform: navigator.userAgentData.platform,
+})"""
+
+# Starts a worker from `src` and resolves with its first message, or with the error that stopped it.
+SPAWN_WORKER = """([src, type]) => new Promise((resolve) => {
+  const w = new Worker(src, { type });
+  w.onmessage = (e) => { resolve(e.data); w.terminate(); };
+  w.onerror = (e) => resolve({ error: String(e.message) });
+})"""
+
+
+def serve_worker(site: Site) -> str:
+    path = "/facts-worker.js"
+    body = f"postMessage({NAVIGATOR_FACTS});".encode()
+
+    def handler(req: SimpleHTTPRequestHandler) -> None:
+        req.send_response(200)
+        req.send_header("Content-Type", "text/javascript")
+        req.send_header("Content-Length", str(len(body)))
+        req.end_headers()
+        req.wfile.write(body)
+
+    site.routes[path] = handler
+    return path
+
+
+@pytest.mark.parametrize("os_type", ["OS_TYPE_WINDOWS", "OS_TYPE_MACOS"])
+async def test_dedicated_workers_report_their_page_fingerprint(browser: Browser, site: Site, os_type: OsType) -> None:
+    """Regression: workers showed the host (Linux, 2 cores) next to a Win32 page, failing worker_coherence."""
+    fp = make_fingerprint(os_type=os_type, country="DE", chromium_version=browser.version, seed="w")
+    worker = serve_worker(site)
+    capture_headers(site, "/w")
+    context = await browser.new_context(**context_options(fp))
+    try:
+        await apply_fingerprint(context, fp)
+        page = await context.new_page()
+        await fingerprint_page(page)
+        await page.goto(site.url("/w"))
+        in_page = await page.evaluate(f"() => {NAVIGATOR_FACTS}")
+        blob = await page.evaluate(
+            "(body) => URL.createObjectURL(new Blob([body], { type: 'text/javascript' }))",
+            f"postMessage({NAVIGATOR_FACTS});",
+        )
+        seen = {
+            name: await page.evaluate(SPAWN_WORKER, [src, kind])
+            for name, src, kind in (
+                ("served", worker, "classic"),
+                ("module", worker, "module"),
+                ("blob", blob, "classic"),
+            )
+        }
+    finally:
+        await context.close()
+    assert in_page["platform"] == fp.platform and in_page["hardwareConcurrency"] == fp.hardware_concurrency
+    assert in_page["languages"] == list(fp.languages) and in_page["uaPlatform"] == fp.ua_platform
+    assert in_page["brands"] == fp.brands
+    for name, facts in seen.items():
+        assert facts == in_page, name
+
+
+async def test_a_worker_starts_even_when_configuring_it_fails(
+    browser: Browser, site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    worker = serve_worker(site)
+    capture_headers(site, "/broken")
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+        session = await context.new_cdp_session(page)
+        unsendable: dict[str, Any] = {"expression": object()}  # fails to serialise after the worker is held
+        await configure_workers(session, [("Runtime.evaluate", unsendable)])
+        await page.goto(site.url("/broken"))
+        with anyio.fail_after(10):
+            facts = await page.evaluate(SPAWN_WORKER, [worker, "classic"])
+    finally:
+        await context.close()
+    assert "error" not in facts and facts["userAgent"]
+    assert "configuring worker" in caplog.text
 
 
 async def test_canvas_and_audio_hashes_are_stable_within_a_context(browser: Browser, site: Site) -> None:
