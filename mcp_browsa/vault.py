@@ -8,8 +8,10 @@ everything the model, the events and the logs see.
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Collection, Iterable
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 import aiosqlite
@@ -26,11 +28,13 @@ __all__ = [
     "JOB_SECRET_PREFIX",
     "MAX_VALUE_CHARS",
     "MissingSecret",
+    "SecretNotAllowed",
     "SecretResolver",
     "Vault",
     "check_secret_name",
     "mask_variants",
     "referenced_secrets",
+    "task_secrets",
 ]
 
 # Server-made names (secret answers given to one job) start with this; a user name never does.
@@ -43,6 +47,13 @@ _ENDED = ("job.completed", "job.failed", "job.cancelled")
 
 class MissingSecret(NotFound):
     """A job or a command named a secret the workspace's vault does not hold. Names only, never values."""
+
+
+class SecretNotAllowed(MissingSecret):
+    """A job asked to fill a secret it was not given: to that job the secret does not exist, whether or not it does.
+
+    The same answer for both, so a page steering the model cannot learn which names the vault holds.
+    """
 
 
 def check_secret_name(name: str) -> str:
@@ -59,6 +70,11 @@ def check_secret_name(name: str) -> str:
 def referenced_secrets(text: str) -> list[str]:
     """The names a task text refers to with {{secret:NAME}}, in order, without repeats."""
     return list(dict.fromkeys(_PLACEHOLDER.findall(text or "")))
+
+
+def task_secrets(task: str, input: dict[str, Any] | None) -> list[str]:
+    """The secrets a task's own words name, in its text or its `input` values: all it may ever fill."""
+    return referenced_secrets(task + json.dumps(input or {}, ensure_ascii=False))
 
 
 def mask_variants(values: Iterable[str]) -> tuple[str, ...]:
@@ -93,19 +109,31 @@ def _missing_message(workspace_id: str, names: Collection[str]) -> str:
 
 
 class SecretResolver:
-    """A job's view of the vault: `resolver(name) -> value`, prefetched, plus every value's masks.
+    """A job's view of the vault: `resolver(name) -> value` for the names it may fill, plus every value's masks.
 
+    Every value of the workspace is held, to mask wherever it shows up, but only `fills` (and the job's own secret
+    answers) can be typed: a page that talks the model into typing {{secret:other}} gets nothing.
     Synchronous on purpose: engine/actions.py fills `{{secret:NAME}}` in the middle of a `type` action.
     """
 
-    def __init__(self, vault: Vault, workspace_id: str, job_id: str | None, values: dict[str, str]) -> None:
+    def __init__(
+        self, vault: Vault, workspace_id: str, job_id: str | None, values: dict[str, str], fills: Collection[str]
+    ) -> None:
         self._vault = vault
         self._workspace_id = workspace_id
         self._job_id = job_id
         self._values = values
+        self._fills = frozenset(fills)
         self.used: list[str] = []  # names filled so far, for the job's record
 
     def __call__(self, name: str) -> str:
+        own_answer = self._job_id is not None and name.startswith(_job_prefix(self._job_id))
+        if name not in self._fills and not own_answer:
+            raise SecretNotAllowed(
+                f"secret {name} is not available to this task: it can type only the secrets its own instructions"
+                " name as {{secret:NAME}}",
+                secret=name,
+            )
         value = self._values.get(name)
         if value is None:
             raise MissingSecret(_missing_message(self._workspace_id, [name]), secret=name)
@@ -114,11 +142,7 @@ class SecretResolver:
         return value
 
     def __repr__(self) -> str:
-        return f"SecretResolver(workspace={self._workspace_id!r}, names={sorted(self._values)!r})"
-
-    @property
-    def names(self) -> list[str]:
-        return sorted(self._values)
+        return f"SecretResolver(workspace={self._workspace_id!r}, fills={sorted(self._fills)!r})"
 
     @property
     def mask_values(self) -> tuple[str, ...]:
@@ -132,7 +156,7 @@ class SecretResolver:
 
     async def refresh(self) -> None:
         """Re-read the vault: call after a secret answer for this job was stored (respond_to_job(secret=true))."""
-        fresh = await self._vault.resolver(self._workspace_id, job_id=self._job_id)
+        fresh = await self._vault.resolver(self._workspace_id, job_id=self._job_id, fills=self._fills)
         self._values = fresh._values
 
 
@@ -203,13 +227,16 @@ class Vault:
             or (wanted is not None and r.name in wanted)
         }
 
-    async def resolver(self, workspace_id: str, *, job_id: str | None = None) -> SecretResolver:
-        """Open the workspace's secrets (and `job_id`'s secret answers) once, for a job to fill and mask with."""
+    async def resolver(
+        self, workspace_id: str, *, job_id: str | None = None, fills: Collection[str] = ()
+    ) -> SecretResolver:
+        """Open the workspace's secrets (and `job_id`'s secret answers) once, for a job to mask with, and to fill
+        with where named in `fills` (a task: `task_secrets`; a login: its two credentials)."""
         values = await self.values(workspace_id)
         if job_id is not None:
             for row in await self.repo.sealed(workspace_id, prefix=_job_prefix(job_id)):
                 values[row.name] = self._open(workspace_id, row)
-        return SecretResolver(self, workspace_id, job_id, values)
+        return SecretResolver(self, workspace_id, job_id, values, fills)
 
     async def put_job_answer(self, workspace_id: str, job_id: str, value: str) -> str:
         """Seal a human's secret answer for one job; returns the NAME to put in `{{secret:NAME}}` for the model.

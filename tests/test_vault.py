@@ -19,7 +19,7 @@ from mcp_browsa.engine.events import EngineEvent
 from mcp_browsa.errors import BadRequest, InternalError
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo
-from mcp_browsa.vault import MissingSecret, Vault, mask_variants, referenced_secrets
+from mcp_browsa.vault import MissingSecret, SecretNotAllowed, Vault, mask_variants, referenced_secrets, task_secrets
 
 pytestmark = pytest.mark.anyio
 
@@ -106,7 +106,7 @@ async def test_a_malformed_environment_key_is_a_clear_error(db: Database, tmp_pa
 
 async def test_a_resolver_fills_known_names_and_names_the_missing_one(vault: Vault) -> None:
     await vault.set(WS, "shop_password", VALUE)
-    resolve = await vault.resolver(WS)
+    resolve = await vault.resolver(WS, fills=["shop_password", "shop_pin"])
     assert resolve("shop_password") == VALUE
     assert resolve.used == ["shop_password"]
     with pytest.raises(MissingSecret) as caught:
@@ -117,6 +117,22 @@ async def test_a_resolver_fills_known_names_and_names_the_missing_one(vault: Vau
     assert VALUE not in repr(resolve) and VALUE not in caught.value.message
     assert {VALUE, quote_plus(VALUE), "p%40ss%20word%261%3D2"} <= set(resolve.mask_values)
     assert resolve.mask(f"url?p={quote_plus(VALUE)} and {VALUE}") == "url?p=•••• and ••••"
+
+
+async def test_a_resolver_fills_only_the_names_it_was_given_and_masks_every_value(vault: Vault) -> None:
+    await vault.set(WS, "shop_password", VALUE)
+    await vault.set(WS, "bank_password", "b4nk-s3cret")
+    resolve = await vault.resolver(WS, fills=task_secrets("Sign in with {{secret:shop_password}}", None))
+    assert resolve("shop_password") == VALUE
+    # Held back the same way whether or not the vault has the name: the answer tells nothing about the vault.
+    for name in ("bank_password", "no_such_secret"):
+        with pytest.raises(SecretNotAllowed) as caught:
+            resolve(name)
+        assert caught.value.message.startswith(f"secret {name} is not available to this task")
+        assert "b4nk-s3cret" not in caught.value.message and "shop_password" not in caught.value.message
+    assert resolve.used == ["shop_password"]
+    assert "b4nk-s3cret" in resolve.mask_values  # still masked wherever it shows up
+    assert task_secrets("type {{secret:a}}", {"pin": "{{secret:b}}"}) == ["a", "b"]
 
 
 async def test_require_names_every_missing_secret_before_work_starts(vault: Vault) -> None:

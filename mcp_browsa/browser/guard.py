@@ -4,6 +4,10 @@ Why a proxy and not route() alone: route() sees URLs, not the addresses names re
 rebinding or a public name pointing at 10.0.0.1), is not called for redirect hops, and never sees WebSockets. The
 proxy resolves each host itself, refuses if any address is forbidden, connects to exactly the address it checked, and
 past the request head only copies bytes. route() keeps what TLS hides from the proxy: the scheme and the method.
+Under allow_writes=false a write is any method but GET/HEAD/OPTIONS or any request with a body, and no WebSocket
+may open at all: the proxy refuses every ws:// (upgrade or plaintext tunnel), `refuse_websockets` closes the pages'
+own, wss:// included, before they connect. A wss:// opened inside a web worker is the one left: to the proxy it is a
+TLS tunnel like any HTTPS one, and the stand-in does not reach workers.
 """
 
 from __future__ import annotations
@@ -22,20 +26,21 @@ import anyio
 from anyio.abc import ByteStream, Listener, SocketAttribute, SocketStream, TaskGroup
 
 from mcp_browsa.browser.netpolicy import (
-    SAFE_METHODS,
     Decision,
     IPAddress,
     Policy,
     check_addresses,
     check_host,
     check_url,
+    check_websocket,
+    check_write,
     normalize_host,
     parse_web_url,
     split_host_port,
 )
 
 if TYPE_CHECKING:
-    from playwright.async_api import BrowserContext, ProxySettings, Request, Route
+    from playwright.async_api import BrowserContext, ProxySettings, Request, Route, WebSocketRoute
 
 __all__ = [
     "GUARD_LAUNCH_ARGS",
@@ -46,6 +51,7 @@ __all__ = [
     "Resolver",
     "context_options",
     "install_route_guard",
+    "refuse_websockets",
     "system_resolver",
 ]
 
@@ -69,6 +75,8 @@ _STATUS_TEXT = {
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")
 _STREAM_ERRORS = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+_TLS_HANDSHAKE = 0x16  # the content type of the record every TLS connection opens with
+_WEBSOCKET = "WEBSOCKET"  # the method a refused WebSocket is reported with: its handshake is a GET
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate", "te", "trailer"}
 )
@@ -359,7 +367,24 @@ class EgressProxy:
         upstream = await self._open(lease, host, int(port_text), target, "CONNECT")
         async with upstream:
             await client.stream.send(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+            if not lease.policy.allow_writes and await self._plaintext(client):
+                # Chromium tunnels https and wss as TLS, and plain ws:// through CONNECT as well: a tunnel that does
+                # not open with a TLS record is a WebSocket, and read-only allows none. Nothing went upstream.
+                where = f"ws://{target}{_request_path(client.buf)}"
+                refusal = check_websocket(where, lease.policy)
+                _report(lease.on_block, BlockedRequest(where, refusal.rule, refusal.reason, method=_WEBSOCKET))
+                return
             await _splice(client, _Buffered(upstream), self.linger)
+
+    async def _plaintext(self, client: _Buffered) -> bool:
+        """Whether the client's first bytes in a tunnel are not a TLS handshake record (kept in its buffer)."""
+        with anyio.move_on_after(self.head_timeout):
+            try:
+                if not client.buf:
+                    await client.fill()
+            except anyio.EndOfStream:
+                return False
+        return bool(client.buf) and client.buf[0] != _TLS_HANDSHAKE
 
     async def _forward(
         self,
@@ -380,9 +405,6 @@ class EgressProxy:
         authority, _slash, path = rest.partition("/")
         if any(c in authority for c in "@\\?#"):
             raise _Refused(400, "request target must be a plain absolute URL")
-        if not lease.policy.allow_writes and method not in SAFE_METHODS:
-            decision = Decision(False, "writes", f"{method} is a write and allow_writes is off")
-            raise self._refuse(lease, target, decision, method)
 
         lengths = set(_header(headers, "content-length"))
         encodings = _header(headers, "transfer-encoding")
@@ -394,6 +416,13 @@ class EgressProxy:
         # Only WebSocket may turn a connection into a tunnel; h2c and friends would carry unchecked requests.
         upgrades = [v.strip().lower() for v in _header(headers, "upgrade")]
         websocket = method == "GET" and "upgrade" in connection and upgrades == ["websocket"]
+        has_body = bool(encodings) or any(int(v) > 0 for v in lengths)
+        if websocket:
+            decision = check_websocket("ws" + target[len("http") :], lease.policy)
+        else:
+            decision = check_write(lease.policy, method, has_body=has_body)
+        if not decision.allowed:
+            raise self._refuse(lease, target, decision, _WEBSOCKET if websocket else method)
         dropped = _HOP_BY_HOP | connection | {"host", "upgrade"}
         out = [f"{method} /{path} {version}", f"Host: {authority}"]
         out += [f"{k}: {v}" for k, v in headers if k.lower() not in dropped]
@@ -418,6 +447,13 @@ class EgressProxy:
                 except _STREAM_ERRORS:
                     pass
                 tg.cancel_scope.cancel()  # bytes after the body would be a second, unchecked request
+
+
+def _request_path(head: bytes | bytearray) -> str:
+    """The path of the HTTP request a head starts with ("/chat" of "GET /chat HTTP/1.1"), or ""."""
+    parts = bytes(head[:2048]).split(b"\r\n", 1)[0].split(b" ")
+    path = parts[1].decode("latin-1") if len(parts) == 3 else ""
+    return path if path.startswith("/") else ""
 
 
 async def _send_body(tg: TaskGroup, client: _Buffered, upstream: ByteStream, chunked: bool, length: int) -> None:
@@ -479,19 +515,19 @@ async def _relay_head(upstream: _Buffered, client: ByteStream) -> int | None:
 async def install_route_guard(
     context: BrowserContext, policy: Policy | ProxyLease, on_block: OnBlock | None = None
 ) -> None:
-    """Abort non-web schemes, denied hosts and (with allow_writes off) non-GET/HEAD/OPTIONS requests of a context.
+    """Abort non-web schemes, denied hosts and (with allow_writes off) writes: non-GET/HEAD/OPTIONS, or any body.
 
     Given a ProxyLease, the lease's current policy and on_block are read at each request, so a warm context
     made ahead of time gets the job's policy at hand-over. route() is called for the first request only, not
-    for redirect hops, and never for WebSockets: the proxy re-checks those. Install this after any other route
-    so it runs first (the newest route handler runs first).
+    for redirect hops, and never for WebSockets: the proxy re-checks those, and `refuse_websockets` stops
+    WebSockets under read-only policies. Install this after any other route so it runs first (the newest route
+    handler runs first).
     """
     from playwright.async_api import Error as PlaywrightError
 
     async def guard(route: Route, request: Request) -> None:
-        current = policy.policy if isinstance(policy, ProxyLease) else policy
-        report_to = policy.on_block if isinstance(policy, ProxyLease) else on_block
-        decision = check_url(request.url, current, method=request.method)
+        current, report_to = _current(policy, on_block)
+        decision = check_url(request.url, current, method=request.method, has_body=bool(request.post_data_buffer))
         try:
             if decision.allowed:
                 await route.fallback()
@@ -510,6 +546,36 @@ async def install_route_guard(
             pass  # the page or context went away while the request was paused
 
     await context.route("**/*", guard)
+
+
+async def refuse_websockets(
+    context: BrowserContext, policy: Policy | ProxyLease, on_block: OnBlock | None = None
+) -> None:
+    """Close every WebSocket a page or frame of a read-only context opens, before it connects; each is a blocked write.
+
+    Read-only means no WebSockets at all: once open, a socket carries whatever the page sends, past any method
+    check. The proxy refuses plain ws:// itself, but wss:// is a TLS tunnel it cannot tell from HTTPS, so pages get
+    Playwright's WebSocket stand-in here, which also refuses denied hosts with their own rule first. Install it on
+    read-only contexts only: the stand-in relays every message through this process and shows the page a binding,
+    a cost no writable job should pay.
+    """
+
+    async def refuse(ws: WebSocketRoute) -> None:
+        current, report_to = _current(policy, on_block)
+        decision = check_websocket(ws.url, current)
+        if decision.allowed:
+            ws.connect_to_server()
+            return
+        _report(report_to, BlockedRequest(ws.url, decision.rule, decision.reason, _WEBSOCKET, "route"))
+        await ws.close(code=1008, reason=f"refused by the URL guard ({decision.rule})")
+
+    await context.route_web_socket("**", refuse)
+
+
+def _current(policy: Policy | ProxyLease, on_block: OnBlock | None) -> tuple[Policy, OnBlock | None]:
+    if isinstance(policy, ProxyLease):
+        return policy.policy, policy.on_block
+    return policy, on_block
 
 
 def context_options(lease: ProxyLease) -> dict[str, Any]:

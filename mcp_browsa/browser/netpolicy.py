@@ -25,8 +25,11 @@ __all__ = [
     "check_addresses",
     "check_host",
     "check_url",
+    "check_websocket",
+    "check_write",
     "domain_allowed",
     "host_text",
+    "intersect_allowed_domains",
     "is_forbidden_address",
     "normalize_allowed_domains",
     "normalize_host",
@@ -38,6 +41,7 @@ IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]  # noqa: UP007 -
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]  # noqa: UP007
 
 WEB_SCHEMES = frozenset({"http", "https"})
+# Methods that change nothing when they carry no body. OPTIONS is here for CORS preflights, which never have one.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -370,6 +374,48 @@ def _compiled(patterns: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...
     return frozenset(exact), tuple(suffixes), any_host
 
 
+def _pattern_meet(a: str, b: str) -> str | None:
+    """The pattern matching exactly the hosts both canonical patterns match, or None when they share none."""
+    if a == "*" or a == b:
+        return b
+    if b == "*":
+        return a
+    if a.startswith("*.") and b.startswith("*."):
+        if a.endswith(b[1:]):
+            return a
+        return b if b.endswith(a[1:]) else None
+    if a.startswith("*."):
+        a, b = b, a
+    # a is exact here; a wildcard b matches its own domain and every subdomain.
+    if b.startswith("*.") and (a == b[2:] or a.endswith(b[1:])):
+        return a
+    return None
+
+
+def intersect_allowed_domains(first: Sequence[str] | None, second: Sequence[str] | None) -> tuple[str, ...] | None:
+    """An allowlist admitting a host only when both admit it; None (unrestricted) leaves the other side's.
+
+    Exact rather than approximate, so two lists combine into one ordinary allowlist: `["*.example.com"]` and
+    `["shop.example.com", "other.org"]` give `("shop.example.com",)`; lists sharing no host give `()` (none).
+    """
+    if first is None and second is None:
+        return None
+    left = _usable_patterns(first) if first is not None else ["*"]
+    right = _usable_patterns(second) if second is not None else ["*"]
+    met = (_pattern_meet(a, b) for a in left for b in right)
+    return tuple(dict.fromkeys(p for p in met if p is not None))
+
+
+def _usable_patterns(patterns: Sequence[str]) -> list[str]:
+    out = []
+    for raw in patterns:
+        try:
+            out.append(_normalize_pattern(raw))
+        except ValueError:
+            continue  # an unusable pattern allows nothing, as in domain_allowed
+    return out
+
+
 def domain_allowed(host: str | IPAddress, allowed_domains: Sequence[str] | None) -> bool:
     """Whether a host passes the allowlist. None or "*" allow any host; an empty list allows none.
 
@@ -466,7 +512,32 @@ def parse_web_url(url: str) -> tuple[str, str | IPAddress, int]:
     return scheme, normalize_host(host_part), _parse_port(port_text, _DEFAULT_PORTS.get(scheme, 0))
 
 
-def check_url(url: str, policy: Policy, *, method: str = "GET") -> Decision:
+def check_write(policy: Policy, method: str, *, has_body: bool = False) -> Decision:
+    """The `allow_writes` check of one HTTP request: a write is any method but GET/HEAD/OPTIONS, or any body at all.
+
+    A body makes even OPTIONS a write: a server is free to act on it, and a CORS preflight never carries one.
+    """
+    verb = method.upper()
+    if policy.allow_writes or (verb in SAFE_METHODS and not has_body):
+        return _ALLOW
+    what = f"{verb} with a body" if verb in SAFE_METHODS else verb
+    return Decision(False, "writes", f"{what} is a write and allow_writes is off")
+
+
+def check_websocket(url: str, policy: Policy) -> Decision:
+    """A WebSocket to `url` (ws: or wss:): its host as for a request, then allow_writes, which must be on for any
+    socket at all, since once open it carries whatever the page sends."""
+    scheme, colon, rest = url.strip(_STRIP).partition(":")
+    web = {"ws": "http", "wss": "https"}.get(scheme.lower()) if colon else None
+    if web is None:
+        return Decision(False, "scheme", f"scheme {scheme.lower() + ':' if colon else '(none)'} is not ws or wss")
+    decision = check_url(f"{web}:{rest}", policy)
+    if not decision.allowed or policy.allow_writes:
+        return decision
+    return Decision(False, "writes", "a WebSocket can send anything once open, and allow_writes is off")
+
+
+def check_url(url: str, policy: Policy, *, method: str = "GET", has_body: bool = False) -> Decision:
     """Scheme, allowlist, literal-IP SSRF and write checks for one request or navigation; no DNS lookups."""
     match = _SCHEME_RE.match(url.strip(_STRIP))
     scheme = match.group(1).lower() if match else ""
@@ -479,6 +550,4 @@ def check_url(url: str, policy: Policy, *, method: str = "GET") -> Decision:
     decision = check_host(host, port, policy)
     if not decision.allowed:
         return decision
-    if not policy.allow_writes and method.upper() not in SAFE_METHODS:
-        return Decision(False, "writes", f"{method.upper()} is a write and allow_writes is off")
-    return _ALLOW
+    return check_write(policy, method, has_body=has_body)

@@ -59,7 +59,10 @@ class ContextWiring:
     async def attach(self, context: BrowserContext, handle: Any) -> None:
         return None
 
-    def configure(self, handle: Any, policy: Any, on_block: Callable[[Any], None] | None) -> None:
+    async def configure(
+        self, context: BrowserContext, handle: Any, policy: Any, on_block: Callable[[Any], None] | None
+    ) -> None:
+        """Give a context its job's policy at hand-over, before the job loads anything."""
         return None
 
     async def release(self, handle: Any) -> None:
@@ -206,7 +209,7 @@ class BurnerPool:
                 burner = None if context_options else await self._wait_for_spare()
                 if burner is None:
                     burner = await self._new_burner(context_options)
-                self.wiring.configure(burner.wiring, policy, on_block)
+                await self.wiring.configure(burner.context, burner.wiring, policy, on_block)
                 burner.acquired_at = time.monotonic()
                 self._given_back = anyio.Event()
                 self._schedule_refill(REFILL_DELAY)

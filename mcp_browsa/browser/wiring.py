@@ -1,7 +1,8 @@
 """Wiring every browser context to the URL guard: its own proxy port plus the route hook, before any page loads.
 
 Warm spares are wired with a deny-all policy; the job's policy is set on the lease at hand-over,
-so a spare can never load anything under another job's rules.
+so a spare can never load anything under another job's rules. A read-only job's context also gets its
+WebSockets refused then (see `refuse_websockets` for why only then).
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ from typing import Any
 
 from playwright.async_api import BrowserContext
 
-from mcp_browsa.browser.guard import EgressProxy, OnBlock, ProxyLease, context_options, install_route_guard
+from mcp_browsa.browser.guard import (
+    EgressProxy,
+    OnBlock,
+    ProxyLease,
+    context_options,
+    install_route_guard,
+    refuse_websockets,
+)
 from mcp_browsa.browser.netpolicy import Policy, PrivateNetworkRule
 from mcp_browsa.browser.pool import ContextWiring
 
@@ -40,10 +48,14 @@ class GuardWiring(ContextWiring):
     async def attach(self, context: BrowserContext, handle: Any) -> None:
         await install_route_guard(context, handle)
 
-    def configure(self, handle: Any, policy: Any, on_block: Callable[[Any], None] | None) -> None:
+    async def configure(
+        self, context: BrowserContext, handle: Any, policy: Any, on_block: Callable[[Any], None] | None
+    ) -> None:
         lease: ProxyLease = handle
         lease.policy = policy if isinstance(policy, Policy) else make_policy(self.private)
         lease.on_block = _as_on_block(on_block)
+        if not lease.policy.allow_writes:
+            await refuse_websockets(context, lease)
 
     async def release(self, handle: Any) -> None:
         if handle is not None:

@@ -21,6 +21,7 @@ from playwright.async_api import Locator
 from mcp_browsa.engine.activity import EXPECTING_GRACE, GRACE, Activity, short_url
 from mcp_browsa.engine.observation import ElementRef, Observation, PageUnreadable, mask_text, read_page
 from mcp_browsa.engine.tabs import Tabs
+from mcp_browsa.vault import SecretNotAllowed
 
 __all__ = ["ACTION_NAMES", "ACTION_SPECS", "LOOP_ACTIONS", "SECRET_PATTERN", "ActionResult", "execute"]
 
@@ -188,6 +189,8 @@ def _fill_secrets(call: _Call, text: str) -> str | ActionResult:
     for name in names:
         try:
             values[name] = call.resolve_secret(name)
+        except SecretNotAllowed as exc:
+            return _fail(f"secret {name} refused", exc.message)
         except Exception:
             return _fail(f"unknown secret {name}", f"there is no secret named {name}")
     call.revealed.extend(values.values())

@@ -67,7 +67,7 @@ class AgentAttempt:
         self.ctx = ctx
         self.model = model
         self.rec = recorder
-        recorder.mask = lambda text: mask_text(text, self.masks)
+        recorder.mask_values = lambda: self.masks
         self.watch = watch
         self.setup = setup
         self.human = human

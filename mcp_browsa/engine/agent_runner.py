@@ -28,7 +28,7 @@ from mcp_browsa.engine.tabs import Tabs
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.llm import DEFAULT_TIMEOUT, ClosableChatModel, LLMError, RetryPolicy, make_chat_model, parse_llm_spec
 from mcp_browsa.models import JobStatus, PriceTable
-from mcp_browsa.vault import Vault
+from mcp_browsa.vault import Vault, task_secrets
 
 __all__ = ["AgentRunner", "BrowserFor"]
 
@@ -209,7 +209,9 @@ class AgentRunner:
         identity = bool(params.get("identity_id"))
         try:
             policy = self.policy_for(params)
-            secrets = await self.vault.resolver(ctx.workspace_id, job_id=ctx.id)
+            secrets = await self.vault.resolver(
+                ctx.workspace_id, job_id=ctx.id, fills=task_secrets(setup.task, setup.input)
+            )
             price = self.prices.persistent_session if identity else self.prices.burner_start
             await ctx.charge(price, f"{label}{'identity session' if identity else 'burner'} for an agent task")
         except BrowsaError as exc:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +18,8 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 
 from mcp_browsa.engine.context import JobContext, Outcome
+from mcp_browsa.engine.observation import mask_text
+from mcp_browsa.engine.screenshots import SecretsNotHidden, capture
 from mcp_browsa.llm import Completion, Usage
 from mcp_browsa.models import PriceTable
 from mcp_browsa.storage.db import now
@@ -77,8 +79,12 @@ class StepRecorder:
         self.attempt = attempt
         self.row = row
         self.max_credits = max_credits
-        # Set by the attempt to its secrets' masks: a page URL can carry a filled value (a form sent with GET).
-        self.mask: Callable[[str], str] = lambda text: text
+        # Set by the attempt to its secrets' masks: a page URL can carry a filled value (a form sent with GET), and
+        # a page can show one where a screenshot would capture it.
+        self.mask_values: Callable[[], Collection[str]] = tuple
+
+    def mask(self, text: str) -> str:
+        return mask_text(text, self.mask_values())
 
     def label(self, data: dict[str, Any]) -> dict[str, Any]:
         if self.attempt is not None:
@@ -170,9 +176,8 @@ class StepRecorder:
         n = next(self.shots.counter)
         path = self.shots.directory / self.ctx.id / f"{n:04d}.png"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            await page.screenshot(path=str(path), full_page=self.shots.full_page, timeout=15_000, scale="css")
-        except (PlaywrightError, OSError) as exc:
+            await capture(page, path, full_page=self.shots.full_page, timeout_ms=15_000, mask_values=self.mask_values())
+        except (PlaywrightError, OSError, SecretsNotHidden) as exc:
             log.info("screenshot %s of job %s failed: %s", n, self.ctx.id, exc)
             return None
         return Shot(n, path, self.mask(page.url))

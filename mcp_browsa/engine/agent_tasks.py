@@ -25,7 +25,7 @@ from mcp_browsa.engine.jobs import JobEngine
 from mcp_browsa.errors import AgentNotRunning, BadRequest
 from mcp_browsa.llm import LLMSpec, parse_llm_spec, resolve_api_key
 from mcp_browsa.models import Job, JobStatus
-from mcp_browsa.vault import Vault, referenced_secrets
+from mcp_browsa.vault import Vault, task_secrets
 
 __all__ = [
     "DEFAULT_LLM",
@@ -251,8 +251,7 @@ class AgentTasks:
 
     async def _require_secrets(self, workspace_id: str, fields: dict[str, Any]) -> None:
         # A task naming {{secret:NAME}} that the vault lacks fails now, before any browser or model call.
-        text = fields["task"] + json.dumps(fields.get("input") or {}, ensure_ascii=False)
-        names = referenced_secrets(text)
+        names = task_secrets(fields["task"], fields.get("input"))
         if names:
             await self.vault.require(workspace_id, names)
 

@@ -121,7 +121,7 @@ class LoginRunner:
 
     async def run(self, ctx: JobContext) -> Outcome:
         p = ctx.params
-        resolver = await self.vault.resolver(ctx.workspace_id)
+        resolver = await self.vault.resolver(ctx.workspace_id, fills=(p["username_secret"], p["password_secret"]))
         try:
             username, password = resolver(p["username_secret"]), resolver(p["password_secret"])
         except MissingSecret as exc:
@@ -203,6 +203,33 @@ class _Attempt:
         return Outcome.fail(code or "LOGIN_FAILED", self.mask(message), result=self.result)
 
     async def run(self, burner: Burner, username: str, password: str) -> Outcome:
+        # A page that sends itself somewhere the guard refuses (a script redirect, a form it submits on its own)
+        # leaves the browser's error page behind, and whatever step was under way fails on it, however the timing
+        # fell: the refusal is the outcome, not that step.
+        try:
+            outcome = await self._run(burner, username, password)
+        except (LoginFailed, PlaywrightError) as exc:
+            settled = isinstance(exc, LoginFailed) and exc.code in ("BLOCKED", "CANCELLED")
+            refused = None if settled else self._refused_navigation()
+            if refused is None:
+                raise
+            raise refused from None
+        if outcome.status == JobStatus.FAILED:
+            refused = self._refused_navigation()
+            if refused is not None:
+                raise refused
+        return outcome
+
+    def _refused_navigation(self) -> LoginFailed | None:
+        moved = next((b for b in self.blocked if b["navigation"]), None)
+        if moved is None:
+            return None
+        return LoginFailed(
+            "BLOCKED",
+            f"the page navigated to {moved['url']}, which the URL guard refused ({moved['rule']}: {moved['reason']})",
+        )
+
+    async def _run(self, burner: Burner, username: str, password: str) -> Outcome:
         page = burner.page
         tabs = Tabs(burner.context)
         url = self.ctx.params["url"]
@@ -246,7 +273,7 @@ class _Attempt:
         except PageFailure as failure:
             host = parse_web_url(url)[1]
             top = next((b for b in self.blocked if b["navigation"] or _host_of(b["url"]) == host), None)
-            if top is not None and failure.code != "BLOCKED":
+            if top is not None:  # the guard's own words say which rule refused, where Chromium says only "blocked"
                 raise LoginFailed(
                     "BLOCKED", f"{url} was blocked by the URL guard ({top['rule']}: {top['reason']})"
                 ) from None

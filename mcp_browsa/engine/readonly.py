@@ -167,15 +167,16 @@ class ReadOnlyRunners:
             except (PageFailure, PlaywrightError) as exc:
                 if await browser_gone(burner, exc):
                     raise _BrowserLost(str(exc).splitlines()[0][:200]) from exc
+                # A page that sends itself to a refused URL while it is read fails the read however it happens to
+                # (a destroyed context, a timeout): the refusal is what the caller must hear about.
+                moved = _moved_to_refused(url, blocked)
+                if moved is not None and not (isinstance(exc, PageFailure) and exc.code == "BLOCKED"):
+                    raise moved from None
                 raise
-            # A script or meta refresh that sends the page to a refused URL after it loaded: what was read is
-            # the browser's "blocked" page, not content.
-            moved = next((b for b in blocked if b["navigation"]), None)
+            # After the read, the same: what was read is the browser's "blocked" page, not content.
+            moved = _moved_to_refused(url, blocked)
             if moved is not None:
-                raise PageFailure(
-                    "BLOCKED",
-                    f"{url} navigated to {moved['url']}, blocked by the URL guard ({moved['rule']}: {moved['reason']})",
-                )
+                raise moved
             content.update(url=url, status=status, load_ms=round((time.monotonic() - t0) * 1000))
             if shot is not None:
                 await ctx.write(_screenshot_row(ctx.id, shot_n, shot, content["final_url"]))
@@ -264,6 +265,17 @@ class ReadOnlyRunners:
 
 class _BrowserLost(Exception):
     """The browser process went away under a page (crashed or killed), not the page failing on its own."""
+
+
+def _moved_to_refused(url: str, blocked: list[dict[str, Any]]) -> PageFailure | None:
+    """BLOCKED, naming the rule, when the guard refused a top-level navigation the page made after it loaded."""
+    moved = next((b for b in blocked if b["navigation"]), None)
+    if moved is None:
+        return None
+    return PageFailure(
+        "BLOCKED",
+        f"{url} navigated to {moved['url']}, blocked by the URL guard ({moved['rule']}: {moved['reason']})",
+    )
 
 
 def _same_target(blocked_url: str, url: str) -> bool:

@@ -16,6 +16,8 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from mcp_browsa.engine.screenshots import capture
+
 __all__ = ["FORMATS", "PageFailure", "WaitUntil", "load_page", "page_content"]
 
 FORMATS = ("html", "text", "links", "markdown", "screenshot")
@@ -55,6 +57,8 @@ _READ_JS = r"""({cap, html, text, clean, links}) => {
 # markdown all at once would hold the server up for half a minute.
 _READ_FACTOR = 8
 _READ_MIN = 200_000
+_READ_TRIES = 3  # reads of a page that navigates on its own, one per document it lands on
+_NAVIGATED_AWAY = ("Execution context was destroyed", "Cannot find context with specified id", "Frame was detached")
 
 
 @dataclass
@@ -155,16 +159,40 @@ async def page_content(
 ) -> dict[str, Any]:
     """Collect the asked formats from a loaded page. Text formats are capped at max_chars each.
 
-    Raises PageFailure(TIMEOUT) when the page keeps the browser too busy to answer within `timeout` seconds
-    (a script spinning forever, endless dialogs).
+    A page that navigates on its own while it is read (a script redirect, a form it submits once loaded) is
+    read again once the next document has loaded. Raises PageFailure: TIMEOUT when the page keeps the browser
+    too busy to answer within `timeout` seconds (a script spinning forever, endless dialogs),
+    UPSTREAM_UNAVAILABLE when it never holds still long enough to be read.
     """
     try:
         with anyio.fail_after(timeout):
-            return await _collect(page, formats, max_chars, full_page, screenshot_path)
+            for attempt in range(1, _READ_TRIES + 1):
+                try:
+                    return await _collect(page, formats, max_chars, full_page, screenshot_path)
+                except PlaywrightError as exc:
+                    if not _navigated_away(exc):
+                        raise
+                    if attempt == _READ_TRIES:
+                        raise PageFailure(
+                            "UPSTREAM_UNAVAILABLE",
+                            f"{page.url}: the page kept navigating while it was read ({_READ_TRIES} tries); try"
+                            " wait_until='networkidle', or the URL it ends up on",
+                        ) from None
+                try:
+                    await page.wait_for_load_state("load")
+                except PlaywrightError:
+                    pass  # the next read says what state the page is in
+            raise AssertionError("unreachable")
     except TimeoutError:
         raise PageFailure(
             "TIMEOUT", f"{page.url}: the page kept the browser busy; its content could not be read in {timeout:g} s"
         ) from None
+
+
+def _navigated_away(exc: BaseException) -> bool:
+    """Whether a Playwright error says the document went away under the call: it navigated, or its frame did."""
+    first = str(exc).split("\n", 1)[0]
+    return any(sign in first for sign in _NAVIGATED_AWAY)
 
 
 async def _collect(
@@ -194,9 +222,7 @@ async def _collect(
         unique = [lk for lk in read["links"] if not (lk["url"] in seen or seen.add(lk["url"]))]  # type: ignore[func-returns-value]
         out["links"] = unique[:1000]
     if "screenshot" in formats and screenshot_path is not None:
-        screenshot_path.parent.mkdir(parents=True, exist_ok=True)
-        # CSS pixels: the same page gives the same image size whatever device scale the fingerprint has.
-        await page.screenshot(path=str(screenshot_path), full_page=full_page, timeout=30_000, scale="css")
+        await capture(page, screenshot_path, full_page=full_page, timeout_ms=30_000)
         out["screenshot"] = str(screenshot_path)
     out["truncated"] = truncated
     return out

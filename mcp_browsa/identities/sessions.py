@@ -10,6 +10,7 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import aiosqlite
@@ -17,7 +18,7 @@ import anyio
 from playwright.async_api import Error as PlaywrightError
 
 from mcp_browsa.browser.fingerprint import Fingerprint, apply_fingerprint, context_options, fingerprint_page
-from mcp_browsa.browser.netpolicy import Policy
+from mcp_browsa.browser.netpolicy import Policy, intersect_allowed_domains
 from mcp_browsa.browser.pool import Burner
 from mcp_browsa.browser.trust import TrustReport
 from mcp_browsa.errors import AgentNotRunning, BadRequest, NotFound, TooManyRequests
@@ -342,6 +343,9 @@ class Sessions:
         if row is None:
             raise NotFound(f"identity {agent_id[:60]!r} not found; list_identities shows yours")
         self.check_runnable(row)
+        # The identity's own allowlist holds for every job on it: a host must pass both lists.
+        own = core.policy_of(row).allowed_domains
+        policy = replace(policy, allowed_domains=intersect_allowed_domains(policy.allowed_domains, own))
         fp = core.fingerprint_of(row)
         state = await core.load_state(workspace_id, row["id"])
         session_id = await core.commit(self._claim(row, "job", job_id=job_id))

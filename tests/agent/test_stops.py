@@ -17,6 +17,7 @@ from mcp_browsa.app import Browsa
 from mcp_browsa.engine.agent_tasks import ScreenshotOptions
 from tests.agent.support import CALLER, FormInbox, ended, index, page, page_url, released, tool, until
 from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
+from tests.support.guard_pages import AUTOPOST, LEAVING_LOGIN, add_guard_pages
 from tests.support.sites import Site
 
 pytestmark = pytest.mark.anyio
@@ -337,3 +338,38 @@ async def test_a_navigation_the_egress_proxy_refuses_ends_the_task_blocked(
     assert job.status == "failed" and job.error_code == "BLOCKED", job.error_message
     assert job.result is not None and job.result["blocked"]["rule"].startswith("ssrf")
     assert job.error_message is not None and "localhost:8899" in job.error_message
+
+
+async def test_a_page_submitting_its_own_form_under_read_only_is_told_not_a_crash(
+    app: Browsa, fake: FakeLLM, shop: Site, claude: str
+) -> None:
+    add_guard_pages(shop)
+
+    def policy(request: PolicyRequest) -> PolicyReply:
+        if "allow_writes=false" in request.observation:
+            return tool("done", result="the page tried to post; nothing was sent")
+        return tool("wait", seconds=0.5)
+
+    fake.policy = policy
+    shop.requests.clear()
+    job = await app.run_task(
+        CALLER, "Read the page", llm=claude, initial_url=shop.url(AUTOPOST + "?form=1"), allow_writes=False
+    )
+    job = await ended(app, job.id)
+    assert job.status == "completed", (job.error_code, job.error_message)
+    assert [r for r in shop.requests if r[0] == "POST"] == []
+    steps = [e.data for e in (await app.get_job(CALLER, job.id, events_after=0)).events or [] if e.type == "step"]
+    assert "POST" in {b["method"] for b in steps[0]["blocked_writes"]}
+
+
+async def test_a_page_sending_itself_to_a_private_address_ends_the_task_blocked(
+    app: Browsa, fake: FakeLLM, shop: Site, gpt: str
+) -> None:
+    add_guard_pages(shop)
+    fake.policy = lambda request: tool("wait", seconds=0.5)
+    target = f"http://127.0.0.2:{shop.port}/admin"
+    url = shop.url(f"{LEAVING_LOGIN}?to={target}")
+    job = await app.run_task(CALLER, "Sign in", llm=gpt, initial_url=url, max_steps=5)
+    job = await ended(app, job.id)
+    assert job.status == "failed" and job.error_code == "BLOCKED", (job.error_code, job.error_message)
+    assert job.result is not None and job.result["blocked"]["rule"] == "ssrf:loopback"

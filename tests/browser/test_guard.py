@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
+from functools import partial
 from http.server import SimpleHTTPRequestHandler
 from typing import Any
 
@@ -30,6 +31,7 @@ from mcp_browsa.browser.guard import (
     EgressProxy,
     context_options,
     install_route_guard,
+    refuse_websockets,
     system_resolver,
 )
 from mcp_browsa.browser.netpolicy import IPAddress, Policy, PrivateNetworkRule
@@ -116,10 +118,18 @@ async def read_to_eof(stream: SocketStream) -> bytes:
             return data
 
 
-async def websocket_hello(stream: SocketStream) -> None:
-    """Just enough RFC 6455: accept the handshake, send one text frame, hold until the client leaves."""
+async def websocket_hello(stream: SocketStream, heads: list[bytes] | None = None) -> None:
+    """Just enough RFC 6455: accept the handshake, send one text frame, hold until the client leaves.
+
+    Each handshake that arrives is added to `heads`; a connection closed before one is not an error.
+    """
     async with stream:
-        head = await read_until(stream, b"\r\n\r\n")
+        try:
+            head = await read_until(stream, b"\r\n\r\n")
+        except (anyio.EndOfStream, anyio.BrokenResourceError):
+            return
+        if heads is not None:
+            heads.append(head)
         match = re.search(rb"(?i)sec-websocket-key:\s*(\S+)", head)
         assert match is not None
         accept = base64.b64encode(hashlib.sha1(match.group(1) + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
@@ -320,6 +330,23 @@ async def test_forward_writes_refused_when_read_only(proxy: EgressProxy) -> None
     assert [r.split(b" ")[0] for r in capture.requests] == [b"HEAD"]
 
 
+async def test_forward_options_with_a_body_is_a_write(proxy: EgressProxy) -> None:
+    capture, blocked = Capture(), list[BlockedRequest]()
+    head = "OPTIONS http://shop.test:{port}/x HTTP/1.1\r\n"
+    async with tcp_server(capture) as port:
+        lease = await proxy.register(exempt(port, allow_writes=False), on_block=blocked.append)
+        sized = await exchange(lease.port, (head + "Content-Length: 3\r\n\r\nabc").format(port=port).encode())
+        chunked = (head + "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n").format(port=port)
+        streamed = await exchange(lease.port, chunked.encode())
+        preflight = (head + "Access-Control-Request-Method: PUT\r\nContent-Length: 0\r\n\r\n").format(port=port)
+        allowed = await exchange(lease.port, preflight.encode())
+        await lease.close()
+    assert sized.startswith(b"HTTP/1.1 403") and streamed.startswith(b"HTTP/1.1 403") and b"rule: writes" in sized
+    assert allowed.startswith(b"HTTP/1.1 200")
+    assert [(b.rule, b.method) for b in blocked] == [("writes", "OPTIONS")] * 2
+    assert len(capture.requests) == 1 and b"access-control-request-method: put" in capture.requests[0].lower()
+
+
 async def test_websocket_upgrade_over_plain_http(proxy: EgressProxy, private: Site) -> None:
     handshake = "GET http://{host}/chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
     handshake += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -333,6 +360,16 @@ async def test_websocket_upgrade_over_plain_http(proxy: EgressProxy, private: Si
     assert reply.startswith(b"HTTP/1.1 101") and b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in reply
     assert denied.startswith(b"HTTP/1.1 403") and b"ssrf:loopback" in denied
     assert private.requests == []
+
+    # Read-only: no WebSocket opens at all, since once open it can carry anything.
+    reached, blocked = Capture(), list[BlockedRequest]()
+    async with tcp_server(reached) as port:
+        lease = await proxy.register(exempt(port, allow_writes=False), on_block=blocked.append)
+        refused = await exchange(lease.port, handshake.format(host=f"shop.test:{port}").encode())
+        await lease.close()
+    assert refused.startswith(b"HTTP/1.1 403") and b"rule: writes" in refused
+    assert [(b.rule, b.method) for b in blocked] == [("writes", "WEBSOCKET")]
+    assert reached.requests == []
 
 
 async def test_connect_timeout_answers_504() -> None:
@@ -554,6 +591,50 @@ async def test_form_post_needs_allow_writes(browser: Browser, proxy: EgressProxy
         assert await page.text_content("#done") == "thanks"
     assert ("POST", "/guard/submit") in site.requests
     assert blocked == []
+
+
+_OPEN_SOCKET_JS = """([url, inWorker]) => new Promise((done) => {
+  const code = `const ws = new WebSocket(${JSON.stringify(url)});
+    ws.onmessage = (e) => postMessage('message ' + e.data); ws.onclose = (e) => postMessage('closed ' + e.code);`;
+  if (!inWorker) {
+    const ws = new WebSocket(url);
+    ws.onmessage = (e) => done('message ' + e.data);
+    ws.onclose = (e) => done('closed ' + e.code);
+    return;
+  }
+  const worker = new Worker(URL.createObjectURL(new Blob([code], {type: 'text/javascript'})));
+  worker.onmessage = (e) => done(e.data);
+})"""
+
+
+@pytest.mark.parametrize("writes", [False, True], ids=["read-only", "writable"])
+async def test_websockets_need_allow_writes_in_pages_and_workers(
+    browser: Browser, proxy: EgressProxy, site: Site, writes: bool
+) -> None:
+    handshakes: list[bytes] = []
+    async with tcp_server(partial(websocket_hello, heads=handshakes)) as ws_port:
+        policy = exempt(site.port, ws_port, allow_writes=writes)
+        async with guarded(browser, proxy, policy) as (context, blocked):
+            if not writes:
+                await refuse_websockets(context, policy, blocked.append)
+            page = await context.new_page()
+            await page.goto(f"http://shop.test:{site.port}/guard/form.html")
+            url = f"ws://shop.test:{ws_port}/"
+            in_page = await page.evaluate(_OPEN_SOCKET_JS, [url, False])
+            in_worker = await page.evaluate(_OPEN_SOCKET_JS, [url, True])
+    if writes:
+        assert (in_page, in_worker) == ("message hello", "message hello")
+        assert len(handshakes) == 2 and blocked == []
+        return
+    # The page's own socket is closed before it connects; a worker's, which the stand-in cannot reach, is stopped at
+    # the proxy. Neither handshake reaches the server, and each is a blocked write.
+    assert (in_page, in_worker) == ("closed 1008", "closed 1006")
+    assert handshakes == []
+    assert [(b.rule, b.method, b.source) for b in blocked] == [
+        ("writes", "WEBSOCKET", "route"),
+        ("writes", "WEBSOCKET", "proxy"),
+    ]
+    assert blocked[1].url_or_host == f"ws://shop.test:{ws_port}/"
 
 
 async def test_service_workers_cannot_register(browser: Browser, proxy: EgressProxy, site: Site) -> None:

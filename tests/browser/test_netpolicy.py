@@ -14,8 +14,10 @@ from mcp_browsa.browser.netpolicy import (
     PrivateNetworkRule,
     check_addresses,
     check_url,
+    check_websocket,
     domain_allowed,
     host_text,
+    intersect_allowed_domains,
     is_forbidden_address,
     normalize_host,
     parse_web_url,
@@ -247,6 +249,33 @@ def test_domain_allowed_any_and_none() -> None:
     assert not domain_allowed("bad host", ["*.example.com"])
 
 
+@pytest.mark.parametrize(
+    ("first", "second", "both"),
+    [
+        (None, None, None),
+        (None, ["Shop.Test"], ("shop.test",)),
+        (["*"], ["shop.test", "*.example.com"], ("shop.test", "*.example.com")),
+        (["*.example.com"], ["shop.example.com", "example.com", "other.org"], ("shop.example.com", "example.com")),
+        (["*.example.com"], ["*.a.example.com"], ("*.a.example.com",)),
+        (["*.a.example.com"], ["*.example.com"], ("*.a.example.com",)),
+        (["*.example.com"], ["*.notexample.com", "evilexample.com"], ()),
+        (["0x7f000001", "shop.test"], ["127.0.0.1"], ("127.0.0.1",)),
+        (["shop.test"], ["other.test"], ()),
+        (["shop.test"], [], ()),
+    ],
+)
+def test_two_allowlists_meet_in_the_hosts_both_allow(
+    first: list[str] | None, second: list[str] | None, both: tuple[str, ...] | None
+) -> None:
+    assert intersect_allowed_domains(first, second) == both
+    swapped = intersect_allowed_domains(second, first)
+    assert swapped == both if both is None else set(swapped or ()) == set(both)
+    hosts = ["shop.test", "example.com", "a.example.com", "b.a.example.com", "evilexample.com", "127.0.0.1", "x.org"]
+    for host in hosts:
+        expected = domain_allowed(host, first) and domain_allowed(host, second)
+        assert domain_allowed(host, intersect_allowed_domains(first, second)) is expected, host
+
+
 @pytest.mark.parametrize("pattern", ["exa*mple.com", "*.", "*.10.0.0.1", "a b.com"])
 def test_policy_rejects_bad_patterns(pattern: str) -> None:
     with pytest.raises(ValueError):
@@ -331,6 +360,15 @@ def test_writes() -> None:
         decision = check_url("https://example.com/", read_only, method=method)
         assert (decision.allowed, decision.rule) == (False, "writes")
     assert check_url("https://example.com/", Policy(allow_writes=True), method="POST").allowed
+    # A CORS preflight has no body; an OPTIONS that carries one can change things like any POST.
+    decision = check_url("https://example.com/", read_only, method="OPTIONS", has_body=True)
+    assert (decision.allowed, decision.rule) == (False, "writes") and "OPTIONS with a body" in decision.reason
+    assert check_url("https://example.com/", Policy(allow_writes=True), method="OPTIONS", has_body=True).allowed
+    assert check_websocket("wss://example.com/chat", read_only).rule == "writes"
+    assert check_websocket("ws://example.com/chat", Policy()).allowed
+    # The host is judged first, as for any request: the most basic refusal is the one reported.
+    assert check_websocket("ws://127.0.0.1:9/", read_only).rule == "ssrf:loopback"
+    assert check_websocket("https://example.com/", Policy()).rule == "scheme"
 
 
 def test_check_addresses_refuses_if_any_address_is_forbidden() -> None:

@@ -23,6 +23,7 @@ from tests.support.guard_pages import add_guard_pages
 from tests.support.login_site import LoginLog, add_login_pages
 from tests.support.mcp_server import server_env
 from tests.support.sites import Site, serve_site
+from tests.support.websocket_site import WebSocketSite, serve_websockets
 from tests.webhooks.receiver import Receiver, serve_receiver
 
 __all__ = ["PASSWORD", "USERNAME", "Stack", "logged_stdio_client", "vault_set"]
@@ -84,6 +85,13 @@ def private_other() -> Iterator[Site]:
 
 
 @pytest.fixture(scope="package")
+def sockets() -> Iterator[WebSocketSite]:
+    """A public WebSocket echo server (exempted too)."""
+    with serve_websockets("127.0.0.1") as site:
+        yield site
+
+
+@pytest.fixture(scope="package")
 def hooks() -> Iterator[Receiver]:
     with serve_receiver() as receiver:
         yield receiver
@@ -106,15 +114,18 @@ def vault_set(home: Path, name: str, value: str) -> subprocess.CompletedProcess[
 
 @pytest.fixture(scope="package")
 async def stack(
-    tmp_path_factory: pytest.TempPathFactory, public: Site, cdn: Site, hooks: Receiver
+    tmp_path_factory: pytest.TempPathFactory, public: Site, cdn: Site, hooks: Receiver, sockets: WebSocketSite
 ) -> AsyncIterator[Stack]:
     home = tmp_path_factory.mktemp("safety-home")
     log = home.parent / "safety-server.log"
     logins = add_login_pages(public, USERNAME, PASSWORD, exfil_to=cdn.url("/steal"))
     for name, value in (("site_username", USERNAME), ("site_password", PASSWORD)):
         vault_set(home, name, value)
-    # Only `public` (by address and by name), `cdn` and the webhook endpoint count as public hosts.
-    exempt = f"127.0.0.1:{public.port},localhost:{public.port},127.0.0.2:{cdn.port},127.0.0.1:{hooks.port}"
+    # Only `public` (by address and by name), `cdn`, the WebSocket server and the webhook endpoint count as public.
+    exempt = (
+        f"127.0.0.1:{public.port},localhost:{public.port},127.0.0.2:{cdn.port},127.0.0.1:{sockets.port},"
+        f"127.0.0.1:{hooks.port}"
+    )
     with FakeLLM() as fake:
         env = {"BROWSA_ALLOW_PRIVATE_NETWORK": exempt, "BROWSA_LOG_LEVEL": "DEBUG", "ANTHROPIC_API_KEY": "sk-ant-test"}
         async with logged_stdio_client(home, log, **env, **fake.env()) as client:

@@ -14,13 +14,14 @@ import pytest
 from mcp import Client
 
 from tests.safety.conftest import Stack
-from tests.support.guard_pages import AUTOPOST, JS_REDIRECT, META_REDIRECT, REDIRECT
-from tests.support.mcp_server import call, envelope, ok
+from tests.support.guard_pages import AUTOPOST, JS_REDIRECT, LEAVING_LOGIN, META_REDIRECT, REDIRECT
+from tests.support.mcp_server import call, envelope, finished, ok
 from tests.support.sites import Site
 
 pytestmark = pytest.mark.anyio
 
 PROBE = "/guard/probe.html"
+ARTICLE = "/foundation/article.html"
 
 
 @pytest.fixture
@@ -112,19 +113,59 @@ async def test_other_spellings_of_a_loopback_address_are_blocked(
 
 
 async def test_allowed_domains_denies_every_other_host_once_given(client: Client, public: Site, cdn: Site) -> None:
-    err = envelope(await scrape(client, public.url("/foundation/article.html"), allowed_domains=["example.com"]))
+    err = envelope(await scrape(client, public.url(ARTICLE), allowed_domains=["example.com"]))
     assert err["code"] == "FORBIDDEN" and "allowed_domains" in err["error"]
-    # A subresource host that is public but not listed is refused too; the page itself still loads.
-    url = public.url(f"{PROBE}?base={quote(cdn.base, safe='')}")
+    # A subresource host that is public but not listed is refused too (its WebSocket as well, for that reason before
+    # any other); the page itself still loads.
+    socket = f"ws://{cdn.host}:{cdn.port}/"
+    url = public.url(f"{PROBE}?base={quote(cdn.base, safe='')}&ws={quote(socket, safe='')}")
     cdn.requests.clear()
     job = ok(await scrape(client, url, allowed_domains=["127.0.0.1"]))
     assert job["status"] == "completed"
     assert blocked(job) and all(b["rule"] == "allowed_domains" for b in blocked(job))
+    assert socket in {b["url"] for b in blocked(job)}
     assert cdn.requests == []
     # ["*"] allows any host again.
     job = ok(await scrape(client, url, allowed_domains=["*"]))
     assert not [b for b in blocked(job) if b["rule"] == "allowed_domains"]
     assert cdn.requests
+
+
+async def test_allowed_domains_holds_for_extract_and_screenshot(client: Client, public: Site, cdn: Site) -> None:
+    cdn.requests.clear()
+    denied = cdn.url(ARTICLE)
+    for tool, args in (("extract", {"prompt": "What is the title?"}), ("screenshot", {})):
+        only_public = {**args, "allowed_domains": ["127.0.0.1"]}
+        # Named outright, the host is refused before any browser starts.
+        err = envelope(await call(client, tool, {"url": denied, **only_public}))
+        assert err["code"] == "FORBIDDEN" and "allowed_domains" in err["error"], (tool, err)
+        # Reached through a redirect from an allowed page, the guard stops it while loading.
+        err = envelope(await call(client, tool, {"url": via(public, REDIRECT, denied), **only_public}))
+        assert err["code"] == "FORBIDDEN" and err["job_error_code"] == "BLOCKED", (tool, err)
+        assert "allowed_domains" in err["error"]
+        job = ok(await call(client, tool, {"url": public.url(ARTICLE), **only_public}))
+        assert job["status"] == "completed", (tool, job)
+    assert cdn.requests == []
+
+
+async def test_a_batch_row_outside_allowed_domains_fails_blocked_and_the_batch_goes_on(
+    client: Client, public: Site, cdn: Site
+) -> None:
+    cdn.requests.clear()
+    urls = [public.url(ARTICLE), cdn.url(ARTICLE), via(public, REDIRECT, cdn.url(ARTICLE)), public.url(ARTICLE)]
+    args = {"urls": urls, "formats": ["text"], "allowed_domains": ["127.0.0.1"], "concurrency": 2}
+    job = await finished(client, ok(await call(client, "batch", args))["id"])
+    assert job["status"] == "completed", job
+    assert job["result"] == {"total": 4, "completed": 2, "failed": 2}
+    rows = sorted(job["items"], key=lambda row: row["index"])
+    assert [(row["status"], row.get("error_code")) for row in rows] == [
+        ("completed", None),
+        ("failed", "BLOCKED"),
+        ("failed", "BLOCKED"),
+        ("completed", None),
+    ]
+    assert all("allowed_domains" in row["error_message"] for row in rows[1:3])
+    assert cdn.requests == []
 
 
 async def test_allowed_domains_wildcards_match_the_domain_and_its_subdomains_only(client: Client, public: Site) -> None:
@@ -141,8 +182,26 @@ async def test_one_call_tools_never_post(client: Client, public: Site) -> None:
     public.requests.clear()
     job = ok(await scrape(client, public.url(AUTOPOST), wait_until="networkidle"))
     assert job["status"] == "completed"  # a refused fetch POST leaves the page readable
-    assert any(b["rule"] == "writes" for b in blocked(job)), blocked(job)
-    # A form the page submits by itself is a navigation: refused, and the job says so.
-    err = envelope(await scrape(client, public.url(AUTOPOST + "?form=1"), wait_until="networkidle"))
-    assert err["code"] == "FORBIDDEN" and "writes" in err["error"], err
+    writes = [b["reason"] for b in blocked(job) if b["rule"] == "writes"]
+    assert any(r.startswith("POST ") for r in writes) and any(r.startswith("OPTIONS with a body") for r in writes)
+    # A bodyless OPTIONS, as a CORS preflight is, changes nothing and goes through.
+    assert ("OPTIONS", AUTOPOST + "?options=none") in public.requests
+    assert ("OPTIONS", AUTOPOST + "?options=body") not in public.requests
+    # A form the page submits by itself, right as the loaded page is read, is a navigation: refused, and the job
+    # says so (not the read failing under it).
+    for _ in range(3):
+        err = envelope(await scrape(client, public.url(AUTOPOST + "?form=1")))
+        assert err["code"] == "FORBIDDEN" and err["job_error_code"] == "BLOCKED" and "writes" in err["error"], err
     assert [r for r in public.requests if r[0] == "POST"] == []
+
+
+async def test_a_login_page_that_sends_itself_elsewhere_ends_blocked_whatever_step_it_interrupts(
+    client: Client, public: Site, cdn: Site
+) -> None:
+    cdn.requests.clear()
+    for _ in range(3):
+        result = await call(client, "login", {"service": "site", "url": via(public, LEAVING_LOGIN, cdn.url("/"))})
+        err = envelope(result)
+        assert err["code"] == "FORBIDDEN" and err["job_error_code"] == "BLOCKED", err
+        assert "allowed_domains" in err["error"] and cdn.base in err["error"]
+    assert cdn.requests == []

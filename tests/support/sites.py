@@ -63,6 +63,10 @@ class _Handler(SimpleHTTPRequestHandler):
         if not self._dispatch():
             self.send_error(405)
 
+    def do_OPTIONS(self) -> None:
+        if not self._dispatch():
+            self.send_error(405)
+
 
 @contextmanager
 def serve_site(host: str = "127.0.0.1", port: int = 0) -> Iterator[Site]:
