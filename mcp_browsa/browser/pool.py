@@ -89,6 +89,11 @@ class BurnerPool:
         """Warm contexts ready for hand-over right now."""
         return len(self._spares)
 
+    @property
+    def building(self) -> bool:
+        """A spare is being prepared (or about to be): its context may not have its page yet."""
+        return self._refilling
+
     def bind(self, tg: TaskGroup) -> None:
         """Give the pool a task group for background refills; spares start filling now."""
         self._tg = tg

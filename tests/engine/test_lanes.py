@@ -80,6 +80,14 @@ def _sent(job: Job) -> list[str]:
     return out
 
 
+async def _tabs_once_settled(app: Browsa) -> list[int]:
+    """Pages per open context, once no spare is half built (a context whose page is not there yet is no leftover)."""
+    with anyio.fail_after(30):
+        while app.pool.building:
+            await anyio.sleep(0.05)
+    return [len(c.pages) for c in (await app.host.browser()).contexts]
+
+
 async def test_rows_share_a_burner_until_one_fails_or_opens_a_tab_and_batches_never_share(
     tmp_path: Path, site: Site
 ) -> None:
@@ -96,7 +104,7 @@ async def test_rows_share_a_burner_until_one_fails_or_opens_a_tab_and_batches_ne
     async with Browsa(settings).running() as app:
         job = await app.batch_urls(Caller(), urls, formats=["markdown"], concurrency=1)
         job = await app.get_job(Caller(), job.id, wait=120)
-        tabs = [len(c.pages) for c in (await app.host.browser()).contexts]
+        tabs = await _tabs_once_settled(app)
         other = await app.batch_urls(Caller(), [site.url("/visit?n=f")], formats=["markdown"], concurrency=1)
         other = await app.get_job(Caller(), other.id, wait=120)
     assert job.status == "completed" and other.status == "completed"
@@ -121,7 +129,7 @@ async def test_workers_are_tabs_of_one_burner_and_refusals_reach_their_own_row(t
     async with Browsa(settings).running() as app:
         job = await app.batch_urls(Caller(), urls, formats=["markdown"], concurrency=3)
         job = await app.get_job(Caller(), job.id, wait=120)
-        tabs = [len(c.pages) for c in (await app.host.browser()).contexts]
+        tabs = await _tabs_once_settled(app)
         in_use = app.pool.in_use
         gc.collect()
         kept = [o for o in gc.get_objects() if isinstance(o, lanes._Shared)]
@@ -163,7 +171,7 @@ async def test_tabs_hold_burner_slots_and_a_burner_retires_after_its_rows(
             job = await app.batch_urls(Caller(), urls, formats=["markdown"], concurrency=4)
             job = await app.get_job(Caller(), job.id, wait=120)
             tg.cancel_scope.cancel()
-        tabs = [len(c.pages) for c in (await app.host.browser()).contexts]
+        tabs = await _tabs_once_settled(app)
     assert job.status == "completed" and all(i.status == "completed" for i in job.items or [])
     assert peak == 2  # four workers, two slots: two tabs at a time, the other workers wait
     sent = _sent(job)
