@@ -24,7 +24,7 @@ from mcp_browsa.browser.fingerprint import (
 )
 from mcp_browsa.browser.trust import read_fingerprint
 from mcp_browsa.browser.workers import configure_workers
-from tests.support.sites import Site, serve_site
+from tests.support.sites import Site, respond, serve_site
 
 pytestmark = pytest.mark.anyio
 
@@ -55,12 +55,7 @@ def capture_headers(site: Site, path: str) -> list[dict[str, str]]:
 
     def handler(req: SimpleHTTPRequestHandler) -> None:
         seen.append({k.lower(): v for k, v in req.headers.items()})
-        body = b"<!doctype html><title>fp</title><p>hello"
-        req.send_response(200)
-        req.send_header("Content-Type", "text/html")
-        req.send_header("Content-Length", str(len(body)))
-        req.end_headers()
-        req.wfile.write(body)
+        respond(req, b"<!doctype html><title>fp</title><p>hello", "text/html")
 
     site.routes[path] = handler
     return seen
@@ -307,11 +302,7 @@ def serve_worker(site: Site) -> str:
     body = f"postMessage({NAVIGATOR_FACTS});".encode()
 
     def handler(req: SimpleHTTPRequestHandler) -> None:
-        req.send_response(200)
-        req.send_header("Content-Type", "text/javascript")
-        req.send_header("Content-Length", str(len(body)))
-        req.end_headers()
-        req.wfile.write(body)
+        respond(req, body, "text/javascript")
 
     site.routes[path] = handler
     return path

@@ -8,9 +8,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["SITES_DIR", "Site", "serve_site"]
+__all__ = ["SITES_DIR", "Site", "respond", "serve_in_thread", "serve_site"]
 
 SITES_DIR = Path(__file__).resolve().parent.parent / "sites"
 
@@ -68,6 +68,37 @@ class _Handler(SimpleHTTPRequestHandler):
             self.send_error(405)
 
 
+class _Server(Protocol):
+    def serve_forever(self) -> None: ...
+    def shutdown(self) -> None: ...
+
+
+@contextmanager
+def serve_in_thread(server: _Server, **serve_options: Any) -> Iterator[None]:
+    """Run `server.serve_forever(**serve_options)` in a daemon thread for the block; shut it down (and close it) after."""
+    thread = threading.Thread(target=server.serve_forever, kwargs=serve_options, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        close = getattr(server, "server_close", None)
+        if close is not None:
+            close()
+        thread.join(timeout=5)
+
+
+def respond(
+    handler: SimpleHTTPRequestHandler, body: bytes, content_type: str = "text/html; charset=utf-8", status: int = 200
+) -> None:
+    """Send a whole response: status, type, length and body."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 @contextmanager
 def serve_site(host: str = "127.0.0.1", port: int = 0) -> Iterator[Site]:
     """Serve tests/sites on host (any free port by default) in a background thread."""
@@ -76,10 +107,5 @@ def serve_site(host: str = "127.0.0.1", port: int = 0) -> Iterator[Site]:
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     site.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serve_in_thread(server, poll_interval=0.05):
         yield site
-    finally:
-        server.shutdown()
-        server.server_close()

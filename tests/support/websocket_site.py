@@ -5,13 +5,14 @@ Pages that talk to it: `WEBSOCKET` in tests/support/guard_pages.py.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection, serve
+
+from tests.support.sites import serve_in_thread
 
 __all__ = ["WebSocketSite", "serve_websockets"]
 
@@ -42,10 +43,5 @@ def serve_websockets(host: str = "127.0.0.1") -> Iterator[WebSocketSite]:
 
     with serve(echo, host, 0, compression=None) as server:
         site.port = server.socket.getsockname()[1]
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
+        with serve_in_thread(server):
             yield site
-        finally:
-            server.shutdown()
-            thread.join(timeout=5)

@@ -19,6 +19,8 @@ from typing import Any
 
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from tests.support.sites import serve_in_thread
+
 __all__ = ["Delivery", "Receiver", "Reply", "serve_receiver"]
 
 
@@ -132,10 +134,5 @@ def serve_receiver(host: str = "127.0.0.1") -> Iterator[Receiver]:
     server = ThreadingHTTPServer((host, 0), handler)
     server.daemon_threads = True
     receiver.port = int(server.server_address[1])
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_in_thread(server):
         yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -17,7 +17,7 @@ import pytest
 from mcp import Client
 
 from tests.support.mcp_server import envelope, free_port, run_cli, spawn_http, stdio_client
-from tests.support.sites import Site
+from tests.support.sites import Site, respond
 from tests.webhooks.receiver import Receiver, Reply, serve_receiver
 
 pytestmark = pytest.mark.anyio
@@ -26,11 +26,7 @@ PAGE = b"<html><head><title>Hook page</title></head><body><h1>Hello hooks</h1><p
 
 
 def page(handler: SimpleHTTPRequestHandler) -> None:
-    handler.send_response(200)
-    handler.send_header("Content-Type", "text/html")
-    handler.send_header("Content-Length", str(len(PAGE)))
-    handler.end_headers()
-    handler.wfile.write(PAGE)
+    respond(handler, PAGE, "text/html")
 
 
 @pytest.fixture
