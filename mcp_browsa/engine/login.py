@@ -27,7 +27,7 @@ from mcp_browsa.engine.context import JobContext, Outcome
 from mcp_browsa.engine.jobs import JobEngine
 from mcp_browsa.engine.loginform import Field, LoginForm, read_form
 from mcp_browsa.engine.observation import mask_text
-from mcp_browsa.engine.scrape import PageFailure, load_page
+from mcp_browsa.engine.scrape import PageFailure, load_page, refused_navigation
 from mcp_browsa.engine.tabs import Tabs
 from mcp_browsa.errors import BadRequest, BrowsaError
 from mcp_browsa.models import Job, JobStatus, PriceTable
@@ -221,13 +221,8 @@ class _Attempt:
         return outcome
 
     def _refused_navigation(self) -> LoginFailed | None:
-        moved = next((b for b in self.blocked if b["navigation"]), None)
-        if moved is None:
-            return None
-        return LoginFailed(
-            "BLOCKED",
-            f"the page navigated to {moved['url']}, which the URL guard refused ({moved['rule']}: {moved['reason']})",
-        )
+        moved = refused_navigation(self.ctx.params["url"], self.blocked)
+        return None if moved is None else LoginFailed("BLOCKED", moved.message)
 
     async def _run(self, burner: Burner, username: str, password: str) -> Outcome:
         page = burner.page

@@ -24,7 +24,7 @@ from mcp_browsa.browser.pool import Burner, BurnerPool, browser_gone
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.context import JobContext, Outcome, progress_write
 from mcp_browsa.engine.lanes import Lane, LaneGroup, OpenBurner
-from mcp_browsa.engine.scrape import PageFailure, load_page, page_content
+from mcp_browsa.engine.scrape import PageFailure, load_page, page_content, refused_navigation
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.models import JobStatus, PriceTable
 from mcp_browsa.storage.db import dumps, now
@@ -169,12 +169,12 @@ class ReadOnlyRunners:
                     raise _BrowserLost(str(exc).splitlines()[0][:200]) from exc
                 # A page that sends itself to a refused URL while it is read fails the read however it happens to
                 # (a destroyed context, a timeout): the refusal is what the caller must hear about.
-                moved = _moved_to_refused(url, blocked)
+                moved = refused_navigation(url, blocked)
                 if moved is not None and not (isinstance(exc, PageFailure) and exc.code == "BLOCKED"):
                     raise moved from None
                 raise
             # After the read, the same: what was read is the browser's "blocked" page, not content.
-            moved = _moved_to_refused(url, blocked)
+            moved = refused_navigation(url, blocked)
             if moved is not None:
                 raise moved
             content.update(url=url, status=status, load_ms=round((time.monotonic() - t0) * 1000))
@@ -265,17 +265,6 @@ class ReadOnlyRunners:
 
 class _BrowserLost(Exception):
     """The browser process went away under a page (crashed or killed), not the page failing on its own."""
-
-
-def _moved_to_refused(url: str, blocked: list[dict[str, Any]]) -> PageFailure | None:
-    """BLOCKED, naming the rule, when the guard refused a top-level navigation the page made after it loaded."""
-    moved = next((b for b in blocked if b["navigation"]), None)
-    if moved is None:
-        return None
-    return PageFailure(
-        "BLOCKED",
-        f"{url} navigated to {moved['url']}, blocked by the URL guard ({moved['rule']}: {moved['reason']})",
-    )
 
 
 def _same_target(blocked_url: str, url: str) -> bool:

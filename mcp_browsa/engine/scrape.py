@@ -18,7 +18,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from mcp_browsa.engine.screenshots import capture
 
-__all__ = ["FORMATS", "PageFailure", "WaitUntil", "load_page", "page_content"]
+__all__ = ["FORMATS", "PageFailure", "WaitUntil", "load_page", "page_content", "refused_navigation"]
 
 FORMATS = ("html", "text", "links", "markdown", "screenshot")
 WaitUntil = Literal["load", "domcontentloaded", "networkidle", "commit"]
@@ -89,6 +89,17 @@ _NET_ERRORS = {
     "ERR_EMPTY_RESPONSE": "the server sent an empty response",
     "ERR_UNSAFE_PORT": "browsers refuse this port (it belongs to another protocol); use the site's web port",
 }
+
+
+def refused_navigation(url: str, blocked: list[dict[str, Any]]) -> PageFailure | None:
+    """BLOCKED, naming the rule, when the guard refused a top-level navigation the page at `url` made on its own."""
+    moved = next((b for b in blocked if b["navigation"]), None)
+    if moved is None:
+        return None
+    return PageFailure(
+        "BLOCKED",
+        f"{url} navigated to {moved['url']}, blocked by the URL guard ({moved['rule']}: {moved['reason']})",
+    )
 
 
 def classify_navigation_error(exc: BaseException, url: str) -> PageFailure:
