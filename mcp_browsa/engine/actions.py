@@ -256,7 +256,8 @@ async def _press(call: _Call, args: dict[str, Any]) -> ActionResult:
             await call.tabs.active.keyboard.press(args["key"])
         except PlaywrightError as exc:
             return _fail(f"could not press {args['key']}", _reason(exc))
-        await act.settle(call.nav_timeout)
+        # Enter usually submits, as type(submit=true) does: a busy host may take longer than GRACE to start that.
+        await act.settle(call.nav_timeout, EXPECTING_GRACE if args["key"] == "Enter" else GRACE)
     return ActionResult(ok=True, summary=f"pressed {args['key']}{act.describe()}", navigated=act.navigated)
 
 
