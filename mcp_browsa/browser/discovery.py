@@ -15,6 +15,7 @@ from mcp_browsa.browser.guard import GUARD_LAUNCH_ARGS
 from mcp_browsa.browser.startcheck import start_failure
 
 __all__ = [
+    "DISABLED_FEATURES",
     "TAB_HEAP_MIB",
     "BrowserNotFound",
     "FoundBrowser",
@@ -25,6 +26,36 @@ __all__ = [
 
 # JavaScript heap per renderer. Heavy web apps use a few hundred MB; more is a runaway page.
 TAB_HEAP_MIB = 512
+
+# Chromium keeps only the last --disable-features switch on its command line, and Playwright puts its own before
+# ours, so ours must repeat Playwright's list or silently turn those features back on: HttpsUpgrades would send
+# an http:// scrape to https first, PaintHolding and AvoidCorsURLLoaderRestartOnRedirect change what route
+# interception sees. A test reads the live browser's command line, so a new Playwright adding one fails CI.
+PLAYWRIGHT_DISABLED_FEATURES = (
+    "AvoidUnnecessaryBeforeUnloadCheckSync",
+    "DestroyProfileOnBrowserClose",
+    "HttpsUpgrades",
+    "HttpsFirstBalancedModeAutoEnable",
+    "LensOverlay",
+    "MediaRouter",
+    "PaintHolding",
+    "ThirdPartyStoragePartitioning",
+    "AvoidCorsURLLoaderRestartOnRedirect",
+    "TcpPortRandomizationWin",
+    "OptimizationHints",
+    "NetworkTimeServiceQuerying",
+    "AimEnabled",
+    "PreconnectToSearch",
+    "msForceBrowserSignIn",
+    "msEdgeUpdateLaunchServicesPreferredVersion",
+)
+# Ours: nothing phones home on a closed network (translation models, autofill form signatures, cast discovery).
+DISABLED_FEATURES = (
+    *PLAYWRIGHT_DISABLED_FEATURES,
+    "Translate",
+    "DialMediaRouteProvider",
+    "AutofillServerCommunication",
+)
 
 SYSTEM_CANDIDATES = (
     "chromium",
@@ -152,7 +183,7 @@ def chromium_args(*, headed: bool = False) -> list[str]:
         "--no-first-run",
         "--disable-quic",
         "--disable-dev-shm-usage",
-        "--disable-features=Translate,MediaRouter,OptimizationHints,DialMediaRouteProvider,AutofillServerCommunication",
+        "--disable-features=" + ",".join(DISABLED_FEATURES),
         "--disable-client-side-phishing-detection",
         "--metrics-recording-only",
         "--password-store=basic",

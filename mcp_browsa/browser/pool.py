@@ -110,7 +110,9 @@ class BurnerPool:
             if delay:
                 with anyio.move_on_after(delay):
                     await self._given_back.wait()
-            while len(self._spares) < self.settings.warm_spares and self.in_use + len(self._spares) < self.max + 1:
+            # Not while every slot is taken: no job could take the spare before a burner is given back (which
+            # starts a refill at once), and building it then takes CPU from the pages loading in those slots.
+            while len(self._spares) < self.settings.warm_spares and self.in_use + len(self._spares) < self.max:
                 self._spare_ready = ready = anyio.Event()
                 try:
                     self._spares.append(await self._new_burner())
