@@ -177,6 +177,7 @@ class Browsa:
                                 self.db,
                                 self.settings.screenshots_dir,
                                 self.settings.screenshot_retention_days,
+                                self.settings.webhook_log_retention_days,
                             )
                             self.webhooks.start(tg)
                         try:

@@ -25,6 +25,14 @@ def _env_int(env: dict[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _env_days(env: dict[str, str], name: str, default: int) -> int:
+    """A retention in whole days; 0 keeps forever, and a negative one is refused rather than read as 0."""
+    days = _env_int(env, name, default)
+    if days < 0:
+        raise ValueError(f"{name} must be a number of days, or 0 to keep forever; got {days}")
+    return days
+
+
 def _env_bool(env: dict[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -45,6 +53,7 @@ class Settings:
     # BROWSA_ALLOW_PRIVATE_NETWORK: "" (deny), "1" (allow all), or a comma list of hosts/host:port/CIDRs.
     allow_private_network: str = ""
     screenshot_retention_days: int = 5
+    webhook_log_retention_days: int = 30  # finished deliveries and their attempts; 0 keeps them forever
     lease_seconds: int = 30
     sweep_interval: float = 5.0
     poll_interval: float = 1.0
@@ -95,6 +104,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         headed=_env_bool(env, "BROWSA_HEADED", False),
         allow_private_network=env.get("BROWSA_ALLOW_PRIVATE_NETWORK", "").strip(),
         screenshot_retention_days=_env_int(env, "BROWSA_SCREENSHOT_RETENTION_DAYS", 5),
+        webhook_log_retention_days=_env_days(env, "BROWSA_WEBHOOK_LOG_RETENTION_DAYS", 30),
         lease_seconds=max(3, _env_int(env, "BROWSA_LEASE_SECONDS", 30)),
         warm_spares=max(0, _env_int(env, "BROWSA_WARM_SPARES", 1)),
         nav_timeout_ms=max(1000, _env_int(env, "BROWSA_NAV_TIMEOUT_MS", 30_000)),

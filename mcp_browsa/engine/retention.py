@@ -1,4 +1,5 @@
-"""Retention: screenshot files (and their rows) older than BROWSA_SCREENSHOT_RETENTION_DAYS are deleted.
+"""Retention: screenshot files (and their rows) older than BROWSA_SCREENSHOT_RETENTION_DAYS are deleted, as are
+webhook deliveries (with their attempts) that finished more than BROWSA_WEBHOOK_LOG_RETENTION_DAYS ago.
 
 Runs at start-up and then hourly; files go first, rows after, so a crash in between leaves
 only rows that point at nothing (the resource read reports them missing), never orphan files.
@@ -13,8 +14,9 @@ from pathlib import Path
 import anyio
 
 from mcp_browsa.storage.db import Database
+from mcp_browsa.webhooks.store import WebhookRepo
 
-__all__ = ["purge_screenshots", "retention_loop"]
+__all__ = ["purge_once", "purge_screenshots", "retention_loop"]
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +53,25 @@ def _remove_empty_dirs(root: Path) -> None:
                 job_dir.rmdir()
 
 
-async def retention_loop(db: Database, screenshots_dir: Path, days: int, interval: float = 3600.0) -> None:
+async def purge_once(db: Database, screenshots_dir: Path, screenshot_days: int, webhook_log_days: int) -> None:
+    """One pass of every purge; a failing one is logged and the others still run."""
+    try:
+        removed = await purge_screenshots(db, screenshots_dir, screenshot_days)
+        if removed:
+            log.info("deleted %d screenshots older than %d days", removed, screenshot_days)
+    except Exception:
+        log.exception("screenshot retention failed")
+    try:
+        purged = await WebhookRepo(db).purge_finished(webhook_log_days)
+        if purged:
+            log.info("deleted %d webhook deliveries finished more than %d days ago", purged, webhook_log_days)
+    except Exception:
+        log.exception("webhook delivery log retention failed")
+
+
+async def retention_loop(
+    db: Database, screenshots_dir: Path, screenshot_days: int, webhook_log_days: int, interval: float = 3600.0
+) -> None:
     while True:
-        try:
-            removed = await purge_screenshots(db, screenshots_dir, days)
-            if removed:
-                log.info("deleted %d screenshots older than %d days", removed, days)
-        except Exception:
-            log.exception("screenshot retention failed")
+        await purge_once(db, screenshots_dir, screenshot_days, webhook_log_days)
         await anyio.sleep(interval)

@@ -71,5 +71,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         ] = 50,
         ctx: Context[Any, Any] | None = None,
     ) -> WebhookDeliveries:
-        """The delivery log of a webhook: every attempt with its status code or error, and how many are pending."""
+        """The delivery log of a webhook: each attempt with its status code or error, and how many are pending.
+
+        Deliveries that ended (delivered or given up) are kept for BROWSA_WEBHOOK_LOG_RETENTION_DAYS (30 by default).
+        """
         return await app.webhooks.deliveries(caller_for(ctx).workspace_id, webhook_id, limit=limit)

@@ -1,7 +1,8 @@
 """Webhooks, the outbox and the delivery log in SQLite: endpoints per workspace, leased claims, recorded attempts.
 
 A delivery is claimed with a lease (owner + expiry) so two processes on one data dir never send the same row at
-once, and a crashed sender's rows are picked up again when the lease runs out.
+once, and a crashed sender's rows are picked up again when the lease runs out. Finished rows and their attempts are
+purged once they are older than the retention; pending ones never are.
 """
 
 from __future__ import annotations
@@ -11,12 +12,28 @@ import sqlite3
 from dataclasses import dataclass
 
 import aiosqlite
+import anyio
 
 from mcp_browsa.errors import NotFound
 from mcp_browsa.storage.db import Database, dumps, loads, now
 from mcp_browsa.webhooks.models import DeliveryAttempt, Webhook
 
-__all__ = ["AttemptOutcome", "ClaimedDelivery", "WebhookRepo"]
+__all__ = ["PURGE_CHUNK", "AttemptOutcome", "ClaimedDelivery", "WebhookRepo"]
+
+# Rows deleted per write transaction: a large backlog is purged in many short locks, not one long one.
+PURGE_CHUNK = 500
+
+# The outbox has no finished_at column, but every way a row ends writes a time in the transaction that ends it:
+# `record` sets delivered_at on success and logs the attempt that gave up, and a 410 sets the endpoint's disabled_at
+# as it cancels that endpoint's pending rows (which may never have been attempted). created_at stands in for a
+# finished row that has none of these, so no finished row is kept forever.
+_FINISHED_AT = (
+    "COALESCE(CASE o.status"
+    " WHEN 'delivered' THEN o.delivered_at"
+    " WHEN 'failed' THEN (SELECT MAX(d.created_at) FROM webhook_deliveries d WHERE d.outbox_id = o.id)"
+    " WHEN 'cancelled' THEN (SELECT w.disabled_at FROM webhooks w WHERE w.id = o.webhook_id)"
+    " END, o.created_at)"
+)
 
 
 @dataclass(frozen=True)
@@ -127,6 +144,41 @@ class WebhookRepo:
             "SELECT next_attempt_at FROM webhook_outbox WHERE id=? AND status='pending'", (outbox_id,)
         )
         return float(row[0]) if row else None
+
+    # -- retention ------------------------------------------------------------------------------
+
+    async def purge_finished(self, days: int, *, chunk: int = PURGE_CHUNK) -> int:
+        """Delete outbox rows that finished more than `days` ago, with their attempts; 0 keeps all.
+
+        Returns how many outbox rows went. Pending rows stay whatever their age: they are still to be sent.
+        """
+        if days <= 0:
+            return 0
+        cutoff = now() - days * 86400
+        purged = 0
+        while True:
+            removed = await self._purge_chunk(cutoff, chunk)
+            purged += removed
+            if removed < chunk:
+                return purged
+            # Other processes on this data dir poll for SQLite's lock; a pause between chunks lets them take it.
+            await anyio.sleep(0.01)
+
+    async def _purge_chunk(self, cutoff: float, limit: int) -> int:
+        # Chosen inside the write transaction, so a row cannot change between being picked and being deleted.
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "SELECT o.id FROM webhook_outbox o WHERE o.status IN ('delivered', 'failed', 'cancelled')"
+                f" AND {_FINISHED_AT} < ? ORDER BY o.id LIMIT ?",
+                (cutoff, limit),
+            )
+            ids = [int(r["id"]) for r in await cur.fetchall()]
+            if ids:
+                marks = ",".join("?" * len(ids))
+                # Attempts first: they reference their outbox row.
+                await conn.execute(f"DELETE FROM webhook_deliveries WHERE outbox_id IN ({marks})", ids)
+                await conn.execute(f"DELETE FROM webhook_outbox WHERE id IN ({marks})", ids)
+            return len(ids)
 
     # -- outbox claims --------------------------------------------------------------------------
 
