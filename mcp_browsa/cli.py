@@ -23,6 +23,7 @@ from mcp_browsa.browser.install import install_browser
 from mcp_browsa.config import Settings, load_settings
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.identities import cli as identities_cli
+from mcp_browsa.logsetup import configure_logging
 from mcp_browsa.models import Job, JobKind, JobStatus
 
 __all__ = ["main"]
@@ -350,9 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         _say(f"configuration error: {exc}")
         return 2
-    logging.basicConfig(
-        level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, wire=settings.log_wire)
     groups = tuple(g.strip() for g in args.tools.split(",")) if args.tools else None
     command = args.command
     try:

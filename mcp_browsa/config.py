@@ -33,6 +33,16 @@ def _env_days(env: dict[str, str], name: str, default: int) -> int:
     return days
 
 
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(env: dict[str, str]) -> str:
+    level = (env.get("BROWSA_LOG_LEVEL") or "WARNING").strip().upper()
+    if level not in _LOG_LEVELS:
+        raise ValueError(f"BROWSA_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}; got {level!r}")
+    return level
+
+
 def _env_bool(env: dict[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -64,6 +74,7 @@ class Settings:
     llm_api_key: str | None = field(default=None, repr=False)  # secrets never appear in a repr, a log or a traceback
     vault_key: str | None = field(default=None, repr=False)
     log_level: str = "WARNING"
+    log_wire: bool = False  # BROWSA_LOG_WIRE: debug logs include the MCP messages and SQL parameters (see logsetup)
     warmup_recipes: dict[str, list[str]] = field(default_factory=dict)
 
     @property
@@ -111,7 +122,8 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         max_image_bytes=max(1, _env_int(env, "BROWSA_MAX_IMAGE_BYTES", 8 * 1024 * 1024)),
         llm_api_key=env.get("BROWSA_LLM_API_KEY") or None,
         vault_key=env.get("BROWSA_VAULT_KEY") or None,
-        log_level=env.get("BROWSA_LOG_LEVEL", "WARNING").upper(),
+        log_level=_log_level(env),
+        log_wire=_env_bool(env, "BROWSA_LOG_WIRE", False),
         warmup_recipes=_parse_recipes(env.get("BROWSA_WARMUP_RECIPES")),
     )
     settings = settings.with_overrides(**overrides)
