@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import re
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,8 +22,23 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from anyio.abc import ByteStream, Listener, SocketAttribute, SocketStream, TaskGroup
+from anyio.abc import Listener, SocketAttribute, SocketStream, TaskGroup
 
+from mcp_browsa.browser.http1 import (
+    HOP_BY_HOP,
+    MAX_HEAD,
+    STATUS_TEXT,
+    STREAM_ERRORS,
+    Buffered,
+    Refused,
+    header,
+    parse_head,
+    pump,
+    relay_head,
+    request_path,
+    send_body,
+    splice,
+)
 from mcp_browsa.browser.netpolicy import (
     Decision,
     IPAddress,
@@ -62,24 +76,8 @@ Resolver = Callable[[str, int], Awaitable[Sequence[IPAddress]]]
 # WebRTC can send UDP straight to any address (STUN/TURN), past every HTTP proxy; this keeps it on the proxy.
 GUARD_LAUNCH_ARGS: tuple[str, ...] = ("--webrtc-ip-handling-policy=disable_non_proxied_udp",)
 
-CHUNK = 256 * 1024
-MAX_HEAD = 64 * 1024
-_STATUS_TEXT = {
-    400: "Bad Request",
-    403: "Forbidden",
-    408: "Request Timeout",
-    431: "Request Header Fields Too Large",
-    502: "Bad Gateway",
-    504: "Gateway Timeout",
-}
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")
-_STREAM_ERRORS = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 _TLS_HANDSHAKE = 0x16  # the content type of the record every TLS connection opens with
 _WEBSOCKET = "WEBSOCKET"  # the method a refused WebSocket is reported with: its handshake is a GET
-_HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate", "te", "trailer"}
-)
 
 
 @dataclass(frozen=True)
@@ -117,89 +115,6 @@ async def system_resolver(host: str, port: int) -> list[IPAddress]:
     for _family, _type, _proto, _canon, sockaddr in infos:
         seen.setdefault(ipaddress.ip_address(sockaddr[0]), None)
     return list(seen)
-
-
-class _Refused(Exception):
-    """Answer the client with this status and stop; `blocked` is set when a policy refused."""
-
-    def __init__(self, status: int, message: str, blocked: Decision | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.blocked = status, message, blocked
-
-
-class _Buffered:
-    """A stream with read-ahead, so a head can be parsed and whatever followed it still piped untouched."""
-
-    def __init__(self, stream: ByteStream) -> None:
-        self.stream = stream
-        self.buf = bytearray()
-
-    async def fill(self) -> None:
-        self.buf += await self.stream.receive(CHUNK)
-
-    async def read_until(self, delimiter: bytes, limit: int) -> bytes:
-        start = 0
-        while (index := self.buf.find(delimiter, start, limit + len(delimiter))) < 0:
-            if len(self.buf) >= limit + len(delimiter):
-                raise _Refused(431, "request head too large")
-            start = max(0, len(self.buf) - len(delimiter) + 1)
-            await self.fill()
-        end = index + len(delimiter)
-        data = bytes(self.buf[:end])
-        del self.buf[:end]
-        return data
-
-    def take(self, limit: int = CHUNK) -> bytes:
-        data = bytes(self.buf[:limit])
-        del self.buf[:limit]
-        return data
-
-
-def _parse_head(head: bytes) -> tuple[list[str], list[tuple[str, str]]]:
-    """(start-line parts, headers) of an HTTP/1.x head, strict enough that no smuggling trick reaches upstream."""
-    lines = head[:-4].decode("latin-1").split("\r\n")
-    start = lines[0].split(" ")
-    headers: list[tuple[str, str]] = []
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        if not colon or not _TOKEN.fullmatch(name) or "\n" in value or "\r" in value or "\0" in value:
-            raise _Refused(400, "malformed header line")  # includes obsolete line folding
-        headers.append((name, value.strip(" \t")))
-    return start, headers
-
-
-def _header(headers: list[tuple[str, str]], name: str) -> list[str]:
-    return [v for k, v in headers if k.lower() == name]
-
-
-async def _pump(src: ByteStream, dst: ByteStream, first: bytes = b"") -> None:
-    """Copy until EOF, then pass the EOF on. Errors end the copy; the caller's scope tears the pair down."""
-    try:
-        if first:
-            await dst.send(first)
-        while True:
-            await dst.send(await src.receive(CHUNK))
-    except anyio.EndOfStream:
-        try:
-            await dst.send_eof()
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError, NotImplementedError):
-            pass
-
-
-async def _splice(client: _Buffered, upstream: _Buffered, linger: float) -> None:
-    """Both directions at once; once one side has finished, the other gets `linger` seconds to finish too."""
-
-    async def one_way(tg: TaskGroup, src: ByteStream, dst: ByteStream, first: bytes) -> None:
-        try:
-            await _pump(src, dst, first)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-            tg.cancel_scope.cancel()
-            return
-        tg.cancel_scope.deadline = min(tg.cancel_scope.deadline, anyio.current_time() + linger)
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(one_way, tg, client.stream, upstream.stream, client.take(len(client.buf)))
-        tg.start_soon(one_way, tg, upstream.stream, client.stream, upstream.take(len(upstream.buf)))
 
 
 class ProxyLease:
@@ -284,23 +199,23 @@ class EgressProxy:
 
     async def _handle(self, lease: ProxyLease, stream: SocketStream) -> None:
         async with stream:
-            client = _Buffered(stream)
+            client = Buffered(stream)
             try:
                 await self._handle_request(lease, client)
-            except _Refused as refused:
+            except Refused as refused:
                 await self._answer(client, refused)
-            except (*_STREAM_ERRORS, TimeoutError):
+            except (*STREAM_ERRORS, TimeoutError):
                 pass
             except Exception:
                 log.exception("egress proxy connection failed")  # one odd client must not stop the listener
 
-    async def _answer(self, client: _Buffered, refused: _Refused) -> None:
+    async def _answer(self, client: Buffered, refused: Refused) -> None:
         rule = refused.blocked.rule if refused.blocked else "proxy"
         body = f"mcp-browsa URL guard: {refused.message}\nrule: {rule}\n".encode()
         # X-Browsa-Guard marks a policy refusal; a site the proxy could not reach (502/504) is not one.
         mark = f"X-Browsa-Guard: {rule}" if refused.blocked else f"X-Browsa-Upstream-Error: {refused.status}"
         head = (
-            f"HTTP/1.1 {refused.status} {_STATUS_TEXT.get(refused.status, 'Error')}\r\n"
+            f"HTTP/1.1 {refused.status} {STATUS_TEXT.get(refused.status, 'Error')}\r\n"
             f"Content-Type: text/plain; charset=utf-8\r\nContent-Length: {len(body)}\r\n"
             f"{mark}\r\nConnection: close\r\nProxy-Connection: close\r\n\r\n"
         )
@@ -309,26 +224,26 @@ class EgressProxy:
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
             pass
 
-    async def _handle_request(self, lease: ProxyLease, client: _Buffered) -> None:
+    async def _handle_request(self, lease: ProxyLease, client: Buffered) -> None:
         head = b""
         with anyio.move_on_after(self.head_timeout):
             head = await client.read_until(b"\r\n\r\n", MAX_HEAD)
         if not head:
             if client.buf:
-                raise _Refused(408, "request head not completed in time")
+                raise Refused(408, "request head not completed in time")
             return  # an unused preconnected socket: close quietly, as a server closes idle keep-alives
-        start, headers = _parse_head(head)
+        start, headers = parse_head(head)
         if len(start) != 3 or start[2] not in ("HTTP/1.1", "HTTP/1.0"):
-            raise _Refused(400, "malformed request line")
+            raise Refused(400, "malformed request line")
         method, target, version = start
         if method == "CONNECT":
             await self._tunnel(lease, client, target)
         else:
             await self._forward(lease, client, method, target, version, headers)
 
-    def _refuse(self, lease: ProxyLease, what: str, decision: Decision, method: str | None) -> _Refused:
+    def _refuse(self, lease: ProxyLease, what: str, decision: Decision, method: str | None) -> Refused:
         _report(lease.on_block, BlockedRequest(what, decision.rule, decision.reason, method=method))
-        return _Refused(403, f"blocked: {decision.reason}", decision)
+        return Refused(403, f"blocked: {decision.reason}", decision)
 
     async def _open(self, lease: ProxyLease, host: str | IPAddress, port: int, what: str, method: str) -> SocketStream:
         """Check, resolve, check every address, and connect to one of exactly those addresses."""
@@ -340,7 +255,7 @@ class EgressProxy:
                 try:
                     addresses = list(await self._resolve(host, port))
                 except OSError as exc:
-                    raise _Refused(502, f"cannot resolve {host}: {exc}") from None
+                    raise Refused(502, f"cannot resolve {host}: {exc}") from None
             else:
                 addresses = [host]
             decision = check_addresses(host, port, addresses, lease.policy)
@@ -352,31 +267,31 @@ class EgressProxy:
                     return await anyio.connect_tcp(str(ip), port)
                 except OSError as exc:
                     last = exc
-            raise _Refused(502, f"cannot connect to {what}: {last}")
+            raise Refused(502, f"cannot connect to {what}: {last}")
         assert scope.cancelled_caught
-        raise _Refused(504, f"timed out connecting to {what}")
+        raise Refused(504, f"timed out connecting to {what}")
 
-    async def _tunnel(self, lease: ProxyLease, client: _Buffered, target: str) -> None:
+    async def _tunnel(self, lease: ProxyLease, client: Buffered, target: str) -> None:
         try:
             host_text, port_text = split_host_port(target)
             host = normalize_host(host_text)
             if port_text is None or not port_text.isdigit() or not 0 < int(port_text) < 65536:
                 raise ValueError("CONNECT needs host:port")
         except ValueError as exc:
-            raise _Refused(400, f"bad CONNECT target {target!r}: {exc}") from None
+            raise Refused(400, f"bad CONNECT target {target!r}: {exc}") from None
         upstream = await self._open(lease, host, int(port_text), target, "CONNECT")
         async with upstream:
             await client.stream.send(b"HTTP/1.1 200 Connection Established\r\n\r\n")
             if not lease.policy.allow_writes and await self._plaintext(client):
                 # Chromium tunnels https and wss as TLS, and plain ws:// through CONNECT as well: a tunnel that does
                 # not open with a TLS record is a WebSocket, and read-only allows none. Nothing went upstream.
-                where = f"ws://{target}{_request_path(client.buf)}"
+                where = f"ws://{target}{request_path(client.buf)}"
                 refusal = check_websocket(where, lease.policy)
                 _report(lease.on_block, BlockedRequest(where, refusal.rule, refusal.reason, method=_WEBSOCKET))
                 return
-            await _splice(client, _Buffered(upstream), self.linger)
+            await splice(client, Buffered(upstream), self.linger)
 
-    async def _plaintext(self, client: _Buffered) -> bool:
+    async def _plaintext(self, client: Buffered) -> bool:
         """Whether the client's first bytes in a tunnel are not a TLS handshake record (kept in its buffer)."""
         with anyio.move_on_after(self.head_timeout):
             try:
@@ -389,32 +304,32 @@ class EgressProxy:
     async def _forward(
         self,
         lease: ProxyLease,
-        client: _Buffered,
+        client: Buffered,
         method: str,
         target: str,
         version: str,
         headers: list[tuple[str, str]],
     ) -> None:
         if not target.lower().startswith("http://"):
-            raise _Refused(400, "a forward request needs an absolute http:// URL (use CONNECT for TLS)")
+            raise Refused(400, "a forward request needs an absolute http:// URL (use CONNECT for TLS)")
         try:
             _scheme, host, port = parse_web_url(target)
         except ValueError as exc:
-            raise _Refused(400, f"bad URL: {exc}") from None
+            raise Refused(400, f"bad URL: {exc}") from None
         rest = target[len("http://") :]
         authority, _slash, path = rest.partition("/")
         if any(c in authority for c in "@\\?#"):
-            raise _Refused(400, "request target must be a plain absolute URL")
+            raise Refused(400, "request target must be a plain absolute URL")
 
-        lengths = set(_header(headers, "content-length"))
-        encodings = _header(headers, "transfer-encoding")
+        lengths = set(header(headers, "content-length"))
+        encodings = header(headers, "transfer-encoding")
         if (lengths and encodings) or len(lengths) > 1 or any(not v.isdigit() for v in lengths):
-            raise _Refused(400, "ambiguous request body length")
+            raise Refused(400, "ambiguous request body length")
         if encodings and [e.lower() for e in encodings] != ["chunked"]:
-            raise _Refused(400, "unsupported transfer-encoding")
-        connection = {t.strip().lower() for v in _header(headers, "connection") for t in v.split(",")}
+            raise Refused(400, "unsupported transfer-encoding")
+        connection = {t.strip().lower() for v in header(headers, "connection") for t in v.split(",")}
         # Only WebSocket may turn a connection into a tunnel; h2c and friends would carry unchecked requests.
-        upgrades = [v.strip().lower() for v in _header(headers, "upgrade")]
+        upgrades = [v.strip().lower() for v in header(headers, "upgrade")]
         websocket = method == "GET" and "upgrade" in connection and upgrades == ["websocket"]
         has_body = bool(encodings) or any(int(v) > 0 for v in lengths)
         if websocket:
@@ -423,93 +338,30 @@ class EgressProxy:
             decision = check_write(lease.policy, method, has_body=has_body)
         if not decision.allowed:
             raise self._refuse(lease, target, decision, _WEBSOCKET if websocket else method)
-        dropped = _HOP_BY_HOP | connection | {"host", "upgrade"}
+        dropped = HOP_BY_HOP | connection | {"host", "upgrade"}
         out = [f"{method} /{path} {version}", f"Host: {authority}"]
         out += [f"{k}: {v}" for k, v in headers if k.lower() not in dropped]
         # One request per connection: the next request on this client connection would otherwise skip the check.
         out += ["Upgrade: websocket", "Connection: Upgrade"] if websocket else ["Connection: close"]
         request_head = ("\r\n".join(out) + "\r\n\r\n").encode("latin-1")
 
-        upstream = _Buffered(await self._open(lease, host, port, target, method))
+        upstream = Buffered(await self._open(lease, host, port, target, method))
         async with upstream.stream:
             await upstream.stream.send(request_head)
             async with anyio.create_task_group() as tg:
                 if not websocket:
                     tg.start_soon(
-                        _send_body, tg, client, upstream.stream, bool(encodings), int(next(iter(lengths), "0"))
+                        send_body, tg, client, upstream.stream, bool(encodings), int(next(iter(lengths), "0"))
                     )
                 try:
-                    status = await _relay_head(upstream, client.stream)
+                    status = await relay_head(upstream, client.stream)
                     if websocket and status == 101:
-                        await _splice(client, upstream, self.linger)
+                        await splice(client, upstream, self.linger)
                     else:
-                        await _pump(upstream.stream, client.stream, upstream.take(len(upstream.buf)))
-                except _STREAM_ERRORS:
+                        await pump(upstream.stream, client.stream, upstream.take(len(upstream.buf)))
+                except STREAM_ERRORS:
                     pass
                 tg.cancel_scope.cancel()  # bytes after the body would be a second, unchecked request
-
-
-def _request_path(head: bytes | bytearray) -> str:
-    """The path of the HTTP request a head starts with ("/chat" of "GET /chat HTTP/1.1"), or ""."""
-    parts = bytes(head[:2048]).split(b"\r\n", 1)[0].split(b" ")
-    path = parts[1].decode("latin-1") if len(parts) == 3 else ""
-    return path if path.startswith("/") else ""
-
-
-async def _send_body(tg: TaskGroup, client: _Buffered, upstream: ByteStream, chunked: bool, length: int) -> None:
-    try:
-        await _copy_body(client, upstream, chunked, length)
-    except (_Refused, *_STREAM_ERRORS):
-        tg.cancel_scope.cancel()  # a broken body leaves nothing worth waiting for upstream
-
-
-async def _copy_body(client: _Buffered, upstream: ByteStream, chunked: bool, length: int) -> None:
-    if not chunked:
-        await _send_exactly(client, upstream, length)
-        return
-    while True:
-        line = await client.read_until(b"\r\n", 4096)
-        size_text = line[:-2].split(b";", 1)[0]
-        if not _CHUNK_SIZE.fullmatch(size_text):
-            raise _Refused(400, "malformed chunk size")  # strict, so upstream cannot frame the body differently
-        size = int(size_text, 16)
-        await upstream.send(line)
-        if size == 0:
-            while (trailer := await client.read_until(b"\r\n", MAX_HEAD)) != b"\r\n":
-                await upstream.send(trailer)
-            await upstream.send(trailer)
-            return
-        await _send_exactly(client, upstream, size + 2)
-
-
-async def _send_exactly(client: _Buffered, upstream: ByteStream, count: int) -> None:
-    while count > 0:
-        if not client.buf:
-            await client.fill()
-        data = client.take(count)
-        count -= len(data)
-        await upstream.send(data)
-
-
-async def _relay_head(upstream: _Buffered, client: ByteStream) -> int | None:
-    """Pass interim heads through and the final one with `Connection: close` (a 101 untouched); its status or None."""
-    while True:
-        try:
-            head = await upstream.read_until(b"\r\n\r\n", MAX_HEAD)
-        except (_Refused, anyio.EndOfStream):
-            return None  # no parsable head (HTTP/0.9, huge head, early close): the bytes are relayed as they are
-        lines = head[:-4].split(b"\r\n")
-        parts = lines[0].split(b" ", 2)
-        status = int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else None
-        if status == 101 or status is None:
-            await client.send(head)
-            return status
-        if 100 <= status < 200:
-            await client.send(head)
-            continue
-        kept = [ln for ln in lines[1:] if ln.split(b":", 1)[0].strip().lower() not in (b"connection", b"keep-alive")]
-        await client.send(b"\r\n".join([lines[0], *kept, b"Connection: close", b"", b""]))
-        return status
 
 
 async def install_route_guard(
