@@ -14,9 +14,6 @@ import secrets
 import stat
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from mcp_browsa.config import Settings
 
 __all__ = [
@@ -123,14 +120,23 @@ def load_or_create_key(settings: Settings) -> bytes:
     return _read_key_file(path)
 
 
+# cryptography is imported where it is used: loading its bindings takes longer than the rest of the CLI's start-up
+# together, and `mcp-browsa jobs` or a server that never seals anything should not wait for it.
+
+
 def seal(key: bytes, plaintext: bytes, aad: bytes = b"") -> tuple[bytes, bytes]:
     """(nonce, ciphertext) of `plaintext` under `key`, bound to `aad` (which is authenticated, not stored)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     nonce = secrets.token_bytes(NONCE_BYTES)
     return nonce, AESGCM(key).encrypt(nonce, plaintext, aad)
 
 
 def open_sealed(key: bytes, nonce: bytes, ciphertext: bytes, aad: bytes = b"") -> bytes:
     """The plaintext `seal` produced with the same key and aad; SealedDataError otherwise."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     try:
         return AESGCM(key).decrypt(nonce, ciphertext, aad)
     except (InvalidTag, ValueError) as exc:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import anyio
-from markdownify import markdownify
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 from playwright.async_api import TimeoutError as PlaywrightTimeout
@@ -156,6 +155,9 @@ def _trim(text: str, max_chars: int, unread: int = 0) -> tuple[str, bool]:
 
 
 def _markdown(html: str) -> str:
+    # Imported on first use: with BeautifulSoup it is a fifth of a second of every start-up otherwise.
+    from markdownify import markdownify
+
     return _squeeze(markdownify(html, heading_style="ATX", strip=["img"]))
 
 
