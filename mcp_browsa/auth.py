@@ -2,6 +2,9 @@
 
 Every HTTP request gets a request id (the `X-Request-Id` response header, and the envelope's `request_id`); a foreign
 Host or Origin is 403 and a missing, malformed or revoked key is 401, both with the error envelope as JSON.
+
+The key is also the request's user as the MCP SDK knows one, so its transports tie a session to the key that opened
+it: a session id used with another key is answered as an unknown session (404), on streamable HTTP and SSE alike.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ import json
 import logging
 from collections.abc import Iterable
 
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -66,7 +71,10 @@ class HttpSecurity:
             self._check_origin(headers)
             workspace = DEFAULT_WORKSPACE
             if self.keys is not None:
-                workspace = (await self.keys.authenticate(presented_key(headers))).workspace_id
+                owner = await self.keys.authenticate(presented_key(headers))
+                workspace = owner.workspace_id
+                # The key's id, never the key: the SDK keeps this for as long as the session lives.
+                scope["user"] = AuthenticatedUser(AccessToken(token=owner.key_id, client_id=owner.key_id, scopes=[]))
         except BrowsaError as exc:
             log.warning("%s %s refused [%s]: %s %s", scope["method"], scope["path"], request_id, exc.code, exc.message)
             await _send_envelope(send_with_id, exc, request_id)

@@ -259,3 +259,47 @@ async def test_workspace_reaches_the_tool_handler_in_process(tmp_path: Path) -> 
                         seen = await ok(client, "whoami")
                     assert seen == {"contextvar": ws, "caller": ws}, (connect.__name__, seen)
             web.should_exit = True
+
+
+def test_a_session_answers_only_the_key_that_opened_it(home: Path) -> None:
+    """Knowing a session's id is not enough: another key, even one of the same workspace, is told the session does
+    not exist, on streamable HTTP and on SSE; the key that opened it goes on working."""
+    with spawn_http(home, BROWSA_WARM_SPARES="0") as server:
+        alice, alice_again, bob = mint(home, "alice"), mint(home, "alice"), mint(home, "bob")
+        others = {"bob": bob, "alice's other key": alice_again}
+
+        opened = post(server, **{"X-API-Key": alice})
+        assert opened.status_code == 200, opened.text
+        session = opened.headers["mcp-session-id"]
+
+        def list_tools(key: str) -> httpx.Response:
+            return httpx.post(
+                server.url,
+                json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+                headers={
+                    "X-API-Key": key,
+                    "mcp-session-id": session,
+                    "mcp-protocol-version": "2025-06-18",
+                    "Accept": "application/json, text/event-stream",
+                },
+                timeout=10,
+            )
+
+        for who, key in others.items():
+            assert list_tools(key).status_code == 404, who
+        answered = list_tools(alice)
+        assert answered.status_code == 200 and '"scrape"' in answered.text, answered.text
+
+        with (
+            httpx.Client(base_url=base_url(server), timeout=10) as http,
+            http.stream("GET", "/sse", headers={"Authorization": f"Bearer {alice}"}) as stream,
+        ):
+            lines = stream.iter_lines()
+            endpoint = next(line for line in lines if line.startswith("data:")).removeprefix("data:").strip()
+            assert "session_id=" in endpoint, endpoint
+            ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+            for who, key in others.items():
+                sent = http.post(endpoint, json=ping, headers={"Authorization": f"Bearer {key}"})
+                assert sent.status_code == 404, who
+            sent = http.post(endpoint, json=ping, headers={"Authorization": f"Bearer {alice}"})
+            assert sent.status_code == 202, sent.text
