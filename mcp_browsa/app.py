@@ -162,7 +162,6 @@ class Browsa:
         failure: Exception | None = None
         try:
             await self.engine.ledger.ensure_workspace(DEFAULT_WORKSPACE, initial_credits=self.settings.initial_credits)
-            await self.host.start()
             async with EgressProxy() as proxy:
                 self.proxy = proxy
                 self.pool.wiring = GuardWiring(proxy, self.private)

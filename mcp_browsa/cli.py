@@ -249,7 +249,6 @@ async def _cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
         from mcp_browsa.browser.host import BrowserHost
 
         host = BrowserHost(settings)
-        await host.start()
         try:
             browser = await host.browser()
             report["browser_version"] = browser.version

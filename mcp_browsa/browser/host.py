@@ -28,6 +28,7 @@ class BrowserHost:
         self._pw_cm: Any = None
         self._browser: Browser | None = None
         self._lock = anyio.Lock()
+        self._driver_lock = anyio.Lock()
         self.found: FoundBrowser | None = None
         self.launches = 0
         self.version: str | None = None
@@ -35,14 +36,21 @@ class BrowserHost:
         self.generation = 0
         self._closing = False
 
-    async def start(self) -> None:
-        self._pw_cm = async_playwright()
-        self._pw = await self._pw_cm.__aenter__()
-
-    @property
-    def playwright(self) -> Playwright:
-        assert self._pw is not None, "BrowserHost.start() was not called"
-        return self._pw
+    async def playwright(self) -> Playwright:
+        """Playwright's driver, started on first use: commands that only read the database (`mcp-browsa jobs`)
+        never start its Node process, and a server starts it with its first browser."""
+        if self._pw is not None:
+            return self._pw
+        async with self._driver_lock:
+            if self._pw is None:
+                if self._closing:
+                    raise UpstreamUnavailable("the server is shutting down")
+                # Shielded: a caller cancelled half-way would leave a driver running that nothing ever stops.
+                with anyio.CancelScope(shield=True):
+                    self._pw_cm = async_playwright()
+                    self._pw = await self._pw_cm.__aenter__()
+            assert self._pw is not None
+            return self._pw
 
     def describe(self) -> str | None:
         if self.settings.browser_ws:
@@ -76,7 +84,7 @@ class BrowserHost:
         self.generation += 1
 
     async def _launch(self) -> Browser:
-        pw = self.playwright
+        pw = await self.playwright()
         if self.settings.browser_ws:
             ws = self.settings.browser_ws
             try:
@@ -117,9 +125,10 @@ class BrowserHost:
                 except Exception:
                     log.debug("browser close failed", exc_info=True)
                 self._browser = None
-            if self._pw_cm is not None:
-                try:
-                    await self._pw_cm.__aexit__(None, None, None)
-                except Exception:
-                    log.debug("playwright stop failed", exc_info=True)
-                self._pw_cm = self._pw = None
+            async with self._driver_lock:  # a driver still starting is stopped once it has
+                if self._pw_cm is not None:
+                    try:
+                        await self._pw_cm.__aexit__(None, None, None)
+                    except Exception:
+                        log.debug("playwright stop failed", exc_info=True)
+                    self._pw_cm = self._pw = None

@@ -185,25 +185,25 @@ class IdentityCore:
 
     # -- browsers -------------------------------------------------------------------------------
 
-    def executable(self) -> str:
+    async def executable(self) -> str:
         try:
             found = find_chromium(self.settings.chromium)
         except BrowserNotFound as exc:
             raise UpstreamUnavailable(str(exc)) from exc
         if found.executable is None:
-            return str(self.host.playwright.chromium.executable_path)
+            return str((await self.host.playwright()).chromium.executable_path)
         return found.executable
 
     async def new_fingerprint(self, os_type: OsType, country: str | None) -> Fingerprint:
-        version = await anyio.to_thread.run_sync(chromium_version, self.executable())
+        version = await anyio.to_thread.run_sync(chromium_version, await self.executable())
         return self.fingerprint_factory(os_type=os_type, country=country, chromium_version=version)
 
     async def launch(self, agent_id: str, workspace_id: str, kind: str, fp: Fingerprint, policy: Policy) -> LiveBrowser:
         assert self.tg is not None and self.proxy is not None, "IdentityService.running() is not active"
-        executable = self.executable()
+        executable = await self.executable()
         return await start_live(
             self.tg,
-            self.host.playwright,
+            await self.host.playwright(),
             self.proxy,
             agent_id=agent_id,
             workspace_id=workspace_id,

@@ -337,7 +337,9 @@ class IdentityService:
         if row["cdp_http"]:
             # Up in another server process on this machine: its keeper fingerprints our probe page too.
             try:
-                browser = await core.host.playwright.chromium.connect_over_cdp(row["cdp_http"], timeout=15_000)
+                browser = await (await core.host.playwright()).chromium.connect_over_cdp(
+                    row["cdp_http"], timeout=15_000
+                )
             except PlaywrightError as exc:
                 raise AgentNotRunning(f"identity {row['id']}'s browser does not answer: {exc}") from exc
             try:
