@@ -30,7 +30,8 @@ from mcp_browsa.models import Job
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.idempotency import IdempotencyRepo, params_hash
 from mcp_browsa.storage.jobs import JobRepo
-from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo
+from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
+from tests.support.db import workspace_db
 from tests.support.fake_llm import FakeLLM, PolicyReply
 from tests.support.http_keys import base_url, http_client, mint
 from tests.support.mcp_server import envelope, finished, ok, spawn_http, stdio_client
@@ -225,11 +226,8 @@ async def wait_until(predicate: Any, timeout: float = 30) -> None:
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    db = Database(tmp_path / "browsa.db")
-    await db.open()
-    await LedgerRepo(db).ensure_workspace(WS, initial_credits=10)
-    yield db
-    await db.close()
+    async with workspace_db(tmp_path, WS, credits=10) as db:
+        yield db
 
 
 async def insert_job(db: Database, request_id: str) -> str:

@@ -20,6 +20,7 @@ from mcp_browsa.errors import BadRequest, InternalError
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo
 from mcp_browsa.vault import MissingSecret, SecretNotAllowed, Vault, mask_variants, referenced_secrets, task_secrets
+from tests.support.db import workspace_db
 
 pytestmark = pytest.mark.anyio
 
@@ -34,11 +35,8 @@ def db_bytes(folder: Path) -> bytes:
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "browsa.db")
-    await database.open()
-    await LedgerRepo(database).ensure_workspace(WS, initial_credits=10)
-    yield database
-    await database.close()
+    async with workspace_db(tmp_path, WS, credits=10) as db:
+        yield db
 
 
 @pytest.fixture

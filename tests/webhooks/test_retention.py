@@ -16,9 +16,10 @@ from mcp_browsa import cli
 from mcp_browsa.config import load_settings
 from mcp_browsa.engine.retention import purge_once
 from mcp_browsa.storage.db import Database
-from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo
+from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
 from mcp_browsa.webhooks.events import enqueue_event
 from mcp_browsa.webhooks.store import PURGE_CHUNK, AttemptOutcome, ClaimedDelivery, WebhookRepo
+from tests.support.db import workspace_db
 
 pytestmark = pytest.mark.anyio
 
@@ -34,11 +35,8 @@ GONE = AttemptOutcome(410, "410 Gone: the endpoint is disabled", 3, gone=True)
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    db = Database(tmp_path / "browsa.db")
-    await db.open()
-    await LedgerRepo(db).ensure_workspace(WS, initial_credits=0)
-    yield db
-    await db.close()
+    async with workspace_db(tmp_path, WS) as db:
+        yield db
 
 
 @pytest.fixture

@@ -1,0 +1,24 @@
+"""A real, migrated SQLite file for tests that work on the storage layer directly."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from mcp_browsa.storage.db import Database
+from mcp_browsa.storage.ledger import LedgerRepo
+
+__all__ = ["workspace_db"]
+
+
+@asynccontextmanager
+async def workspace_db(folder: Path, workspace: str, credits: int = 0) -> AsyncIterator[Database]:
+    """`folder`/browsa.db, opened (so migrated) with one workspace holding `credits`; closed afterwards."""
+    db = Database(folder / "browsa.db")
+    await db.open()
+    try:
+        await LedgerRepo(db).ensure_workspace(workspace, initial_credits=credits)
+        yield db
+    finally:
+        await db.close()
