@@ -2,4 +2,6 @@
 
 from mcp_browsa.cli import main
 
-raise SystemExit(main())
+# Guarded: worker processes (the markdown conversion's) load the parent's main module under another name.
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -22,7 +22,7 @@ from mcp_types import BlobResourceContents, ImageContent, TextResourceContents
 
 from tests.support.mcp_server import call, envelope, finished, free_port, installed_script, ok, stdio_client
 from tests.support.pages import SLOW, STALLED, add_pages
-from tests.support.sites import Site, serve_site
+from tests.support.sites import Site, respond, serve_site
 
 pytestmark = pytest.mark.anyio
 
@@ -402,3 +402,17 @@ async def test_capacity_is_idle_after_the_work_is_done(client: Client) -> None:
     assert snap["utilization"] == 0.0
     assert snap["oldest_queued_age_seconds"] is None
     assert snap["browser"]
+
+
+async def test_a_big_page_comes_back_as_markdown_whole(client: Client, pages: Site) -> None:
+    """Past a few hundred KB the conversion runs in a worker process; the caller sees the same markdown."""
+    body = "".join(
+        f'<section><h2>Chapter {i}</h2><p>Text of chapter {i} with <a href="/c/{i}">its notes</a>.</p></section>'
+        for i in range(3000)
+    ).encode()
+    pages.routes["/big-book"] = lambda handler: respond(handler, b"<title>Book</title>" + body)
+    job = ok(await call(client, "scrape", {"url": pages.url("/big-book"), "max_chars": 500_000}))
+    md = job["result"]["markdown"]
+    assert md.startswith("## Chapter 0\n\nText of chapter 0 with [its notes](" + pages.url("/c/0") + ").")
+    assert f"## Chapter 2999\n\nText of chapter 2999 with [its notes]({pages.url('/c/2999')})." in md
+    assert not job["result"]["truncated"]

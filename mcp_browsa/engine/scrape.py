@@ -15,6 +15,8 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from mcp_browsa.engine.markdown import convert as convert_markdown
+from mcp_browsa.engine.markdown import squeeze
 from mcp_browsa.engine.screenshots import capture
 
 __all__ = ["FORMATS", "PageFailure", "WaitUntil", "load_page", "page_content", "refused_navigation"]
@@ -154,13 +156,6 @@ def _trim(text: str, max_chars: int, unread: int = 0) -> tuple[str, bool]:
     return text[:max_chars] + f"\n… [truncated: {more} more characters]", True
 
 
-def _markdown(html: str) -> str:
-    # Imported on first use: with BeautifulSoup it is a fifth of a second of every start-up otherwise.
-    from markdownify import markdownify
-
-    return _squeeze(markdownify(html, heading_style="ATX", strip=["img"]))
-
-
 async def page_content(
     page: Page,
     formats: list[str],
@@ -222,12 +217,11 @@ async def _collect(
         truncated |= t
     if "text" in formats:
         raw, total = read["text"]
-        out["text"], t = _trim(_squeeze(raw), max_chars, total - len(raw))
+        out["text"], t = _trim(squeeze(raw), max_chars, total - len(raw))
         truncated |= t
     if "markdown" in formats:
         cleaned, total = read["clean"]
-        # Off the event loop: converting a few MB of HTML takes seconds the server would not answer in.
-        md = await anyio.to_thread.run_sync(_markdown, cleaned)
+        md = await convert_markdown(cleaned)
         out["markdown"], t = _trim(md, max_chars, total - len(cleaned))
         truncated |= t
     if "links" in formats:
@@ -239,9 +233,3 @@ async def _collect(
         out["screenshot"] = str(screenshot_path)
     out["truncated"] = truncated
     return out
-
-
-def _squeeze(text: str) -> str:
-    text = re.sub(r"[ \t\u00a0]+", " ", text)
-    text = re.sub(r"\n\s*\n\s*\n+", "\n\n", text)
-    return text.strip()
