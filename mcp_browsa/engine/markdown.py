@@ -37,12 +37,18 @@ def to_markdown(html: str) -> str:
     return squeeze(markdownify(html, heading_style="ATX", strip=["img"]))
 
 
+# Set once a worker failed to start: every later one would fail the same way, each after spawning a process.
+_workers_broken = False
+
+
 async def convert(html: str) -> str:
-    if len(html) >= PROCESS_MIN_CHARS:
+    global _workers_broken
+    if len(html) >= PROCESS_MIN_CHARS and not _workers_broken:
         try:
             return await anyio.to_process.run_sync(to_markdown, html, cancellable=True)
         except anyio.BrokenWorkerProcess as exc:
             # A worker re-runs the parent's main script first; one that cannot (a script with no __main__ guard)
             # must not cost the page its markdown.
-            log.warning("markdown worker process unavailable (%s); converting in a thread", exc)
+            _workers_broken = True
+            log.warning("markdown worker processes unavailable (%s); converting in threads from now on", exc)
     return await anyio.to_thread.run_sync(to_markdown, html)
