@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from playwright.async_api import Error as PlaywrightError
 
 from mcp_browsa.browser.netpolicy import Policy
+from mcp_browsa.browser.pool import Burner
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.agent_runner import BrowserFor
 from mcp_browsa.engine.agent_walls import GuardWatch
@@ -32,9 +34,17 @@ from mcp_browsa.sessions.page_events import PageEvents
 from mcp_browsa.sessions.steps import look
 from mcp_browsa.vault import Vault
 
-__all__ = ["SessionRunner", "Slot"]
+__all__ = ["CdpFor", "SessionRunner", "Slot"]
 
 log = logging.getLogger(__name__)
+
+
+class CdpFor(Protocol):
+    """A browser of its own with a CDP URL (identities/cdp_browser.py), for sessions opened with cdp=true."""
+
+    def __call__(
+        self, workspace_id: str, params: dict[str, Any], *, policy: Policy, on_block: Any, job_id: str, ttl: float
+    ) -> AbstractAsyncContextManager[Burner]: ...
 
 
 @dataclass
@@ -53,6 +63,7 @@ class SessionRunner:
         *,
         slots: dict[str, Slot],
         browser_for: BrowserFor,
+        cdp_for: CdpFor,
         policy: Any,  # Browsa.policy(allowed_domains, allow_writes=…) -> Policy
         vault: Vault,
         prices: PriceTable,
@@ -60,6 +71,7 @@ class SessionRunner:
     ) -> None:
         self.slots = slots
         self.browser_for = browser_for
+        self.cdp_for = cdp_for
         self.policy = policy
         self.vault = vault
         self.prices = prices
@@ -85,10 +97,13 @@ class SessionRunner:
         await ctx.charge(price, "identity session" if req.identity_id else "session browser")
         watch = GuardWatch()
         params = req.model_dump(include={"identity_id", "os_type", "country"})
-        async with (
-            self.browser_for(ctx.workspace_id, params, policy=policy, on_block=watch.on_block, job_id=ctx.id) as burner,
-            anyio.create_task_group() as tg,
-        ):
+        if req.cdp:
+            browser = self.cdp_for(
+                ctx.workspace_id, params, policy=policy, on_block=watch.on_block, job_id=ctx.id, ttl=req.ttl_seconds
+            )
+        else:
+            browser = self.browser_for(ctx.workspace_id, params, policy=policy, on_block=watch.on_block, job_id=ctx.id)
+        async with browser as burner, anyio.create_task_group() as tg:
             events = PageEvents(tg, self.settings.downloads_dir / ctx.id)
             tabs = await Tabs.create(burner.context, on_dialog=events.on_dialog)
             events.watch(burner.context)
@@ -105,6 +120,7 @@ class SessionRunner:
                 tg=tg,
                 nav_timeout_ms=min(self.settings.nav_timeout_ms, 20_000),
                 upload_dir=self.settings.upload_dir,
+                cdp_url=burner.cdp_url,
             )
 
             def gone(*_: object) -> None:

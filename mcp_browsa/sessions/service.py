@@ -8,7 +8,7 @@ AGENT_NOT_RUNNING saying why it ended.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 import anyio
@@ -44,6 +44,7 @@ from mcp_browsa.sessions.steps import look, perform
 
 __all__ = ["OPEN_WAIT", "SessionService"]
 
+T = TypeVar("T")
 OPEN_WAIT = 45.0  # hosts cut a call near 60 s; a browser that is not up by then is reported, not waited for
 _CLOSE_WAIT = 30.0
 _UUID = set("0123456789abcdef-")
@@ -87,6 +88,8 @@ class SessionService:
         country: str | None = None,
         cdp: bool = False,
     ) -> SessionView:
+        if identity_id is not None:
+            await self.identity_check(workspace_id, identity_id)
         if initial_url is not None:
             initial_url = session_url(initial_url, field="initial_url")
         domains = list(allowed_domains) if allowed_domains is not None else default_allowed_domains(initial_url)
@@ -99,10 +102,6 @@ class SessionService:
             raise BadRequest(f"ttl must be between 10 s and {MAX_TTL_SECONDS:g} s (1 h)")
         if not 10 <= idle_seconds <= MAX_IDLE_SECONDS:
             raise BadRequest(f"idle_timeout must be between 10 s and {MAX_IDLE_SECONDS:g} s")
-        if cdp:
-            raise BadRequest("cdp=true is not available for host-driven sessions on this server yet")
-        if identity_id is not None:
-            await self.identity_check(workspace_id, identity_id)
         if self.pool.in_use >= self.pool.max:
             raise TooManyRequests(
                 f"all {self.pool.max} browser slots (BROWSA_MAX_BURNERS) are busy; close a session or retry shortly",
@@ -150,8 +149,10 @@ class SessionService:
                 " retry shortly",
                 retry_after=10.0,
             )
-        error = _ERRORS.get(job.error_code or "", UpstreamUnavailable)
-        raise error(f"the session could not open: {job.error_message or job.error_code}", job_id=job_id)
+        message = f"the session could not open: {job.error_message or job.error_code}"
+        if job.error_code == TooManyRequests.code:
+            raise TooManyRequests(message, retry_after=10.0, job_id=job_id)
+        raise _ERRORS.get(job.error_code or "", UpstreamUnavailable)(message, job_id=job_id)
 
     # -- lookups -----------------------------------------------------------------------------------
 
@@ -199,16 +200,20 @@ class SessionService:
 
     # -- driving -----------------------------------------------------------------------------------
 
-    async def step(self, workspace_id: str, session_id: str, action: str, args: dict[str, Any]) -> StepResult:
+    async def use(self, workspace_id: str, session_id: str, fn: Callable[[LiveSession], Awaitable[T]]) -> T:
+        """Run `fn` on the open session, after any call already on it; each call starts the idle timeout again."""
         live = await self.get(workspace_id, session_id)
         async with live.lock:
             live.touch()
             try:
                 if not live.open:
-                    raise AgentNotRunning(f"session {live.id} ended: {live.end_reason}", job_id=live.id)
-                return await perform(live, action, args)
+                    raise AgentNotRunning(f"session {live.id} has ended ({live.end_reason})", job_id=live.id)
+                return await fn(live)
             finally:
                 live.touch()
+
+    async def step(self, workspace_id: str, session_id: str, action: str, args: dict[str, Any]) -> StepResult:
+        return await self.use(workspace_id, session_id, lambda live: perform(live, action, args))
 
     async def navigate(self, workspace_id: str, session_id: str, url: str) -> StepResult:
         live = await self.get(workspace_id, session_id)
@@ -217,20 +222,7 @@ class SessionService:
         return await self.step(workspace_id, session_id, "navigate", {"url": target})
 
     async def observe(self, workspace_id: str, session_id: str) -> StepResult:
-        live = await self.get(workspace_id, session_id)
-        async with live.lock:
-            live.touch()
-            obs = await look(live)
-            live.touch()
-        return StepResult(
-            session_id=live.id,
-            ok=True,
-            outcome=f"observed {obs.url[:200]}",
-            url=obs.url,
-            tabs=len(live.tabs),
-            dialog=mask_text(live.events.describe(live.events.dialog), live.masks) if live.events.dialog else None,
-            observation=obs.text,
-        )
+        return await self.use(workspace_id, session_id, _observed)
 
     # -- ending and listing ------------------------------------------------------------------------
 
@@ -270,6 +262,20 @@ class SessionService:
         if live is None or not live.open or live.workspace_id != workspace_id:
             return None
         return live.page
+
+
+async def _observed(live: LiveSession) -> StepResult:
+    obs = await look(live)
+    dialog = live.events.dialog
+    return StepResult(
+        session_id=live.id,
+        ok=True,
+        outcome=f"observed {obs.url[:200]}",
+        url=obs.url,
+        tabs=len(live.tabs),
+        dialog=mask_text(live.events.describe(dialog), live.masks) if dialog is not None else None,
+        observation=obs.text,
+    )
 
 
 def _ended_message(job: Job) -> str:

@@ -17,7 +17,7 @@ import anyio
 from mcp_browsa.engine.actions import ActionResult, execute
 from mcp_browsa.engine.context import progress_write
 from mcp_browsa.engine.observation import Observation, PageUnreadable, mask_text, observe
-from mcp_browsa.errors import BadRequest
+from mcp_browsa.errors import BadRequest, BrowsaError
 from mcp_browsa.sessions.live import Inflight, LiveSession
 from mcp_browsa.sessions.models import Refused, StepResult
 from mcp_browsa.sessions.uploads import upload
@@ -76,6 +76,8 @@ async def _run_until_dialog(live: LiveSession, action: str, args: dict[str, Any]
     async def run() -> None:
         try:
             flight.result = await _execute(live, action, args)
+        except BrowsaError as exc:  # the caller's mistake (an upload path): their error envelope
+            flight.result = exc
         except Exception as exc:  # the page or browser failed under the action: reported, not raised
             flight.result = ActionResult(ok=False, summary=f"{action} failed", error=str(exc).splitlines()[0][:300])
         finally:
@@ -92,6 +94,8 @@ async def _run_until_dialog(live: LiveSession, action: str, args: dict[str, Any]
         await wake.wait()
         tg.cancel_scope.cancel()
     if flight.done.is_set():
+        if isinstance(flight.result, BrowsaError):
+            raise flight.result
         result: ActionResult = flight.result
         return result
     live.inflight = flight

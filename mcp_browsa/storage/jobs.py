@@ -28,6 +28,7 @@ _INTERRUPTED = (
     "the server running this task stopped mid-run; agent tasks are not re-run automatically"
     " because they may have changed something (submit it again if that is safe)"
 )
+_SESSION_GONE = "the server process holding this session stopped, and the session ended with it; open_session again"
 
 
 def job_from_row(row: sqlite3.Row) -> Job:
@@ -324,7 +325,7 @@ class JobRepo:
                     await conn.execute(
                         "UPDATE jobs SET status='failed', error_code='INTERRUPTED', completed_at=?,"
                         " error_message=?, lease_owner=NULL, lease_token=NULL, lease_expires_at=NULL WHERE id=?",
-                        (t, _INTERRUPTED, job_id),
+                        (t, _SESSION_GONE if kind == "session" else _INTERRUPTED, job_id),
                     )
                 await self.add_event(
                     conn, job_id, "job.recovered", {"new_status": new, "dead_owner": row["lease_owner"]}

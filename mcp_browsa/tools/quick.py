@@ -19,6 +19,7 @@ from mcp_browsa.models import Job
 from mcp_browsa.server import BrowsaServer, caller_for
 from mcp_browsa.tools.params import LlmKey, LlmSpec, keyword_param
 from mcp_browsa.tools.results import job_result, raise_if_failed
+from mcp_browsa.tools.session_pages import session_extract, session_screenshot
 
 __all__ = ["register"]
 
@@ -53,6 +54,14 @@ IdempotencyKey = Annotated[
     ),
 ]
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=True)
+SessionPage = Annotated[
+    str | None, Field(max_length=100, description="Instead of url: the active tab of this open session.")
+]
+
+
+def _one_target(url: str | None, session_id: str | None) -> None:
+    if (url is None) == (session_id is None):
+        raise BadRequest("give exactly one of `url` (a page to load) or `session_id` (an open session's page)")
 
 
 def register(server: BrowsaServer, app: Browsa) -> None:
@@ -114,7 +123,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
     @server.tool(annotations=READ_ONLY)
     @keyword_param("async_", "async")
     async def extract(
-        url: Url,
+        url: Url | None = None,
         schema: Annotated[
             dict[str, Any] | None, Field(description="JSON Schema of the data wanted (give this or prompt).")
         ] = None,
@@ -125,6 +134,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         async_: Async = False,
         allowed_domains: AllowedDomains = None,
         idempotency_key: IdempotencyKey = None,
+        session_id: SessionPage = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
         """Get a page's cleaned text beside your schema or prompt, ready for you to extract from.
@@ -132,6 +142,12 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         Exactly one of `schema` or `prompt` is required. The result's `content` is the page as markdown.
         """
         caller = caller_for(ctx)
+        _one_target(url, session_id)
+        if (schema is None) == (not prompt):
+            raise BadRequest("give exactly one of `schema` (a JSON Schema object) or `prompt` (what to extract)")
+        if session_id is not None:
+            return await session_extract(app, caller, session_id, schema=schema, prompt=prompt, max_chars=max_chars)
+        assert url is not None
         params = {
             "url": url,
             "schema": schema,
@@ -160,15 +176,20 @@ def register(server: BrowsaServer, app: Browsa) -> None:
     @server.tool(annotations=READ_ONLY)
     @keyword_param("async_", "async")
     async def screenshot(
-        url: Url,
+        url: Url | None = None,
         full_page: Annotated[bool, Field(description="Capture the whole page, not only the viewport.")] = True,
         async_: Async = False,
         allowed_domains: AllowedDomains = None,
         idempotency_key: IdempotencyKey = None,
+        session_id: SessionPage = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
         """Take a PNG screenshot of a page; it comes back as image content."""
         caller = caller_for(ctx)
+        _one_target(url, session_id)
+        if session_id is not None:
+            return await session_screenshot(app, caller, session_id, full_page=full_page)
+        assert url is not None
         params = {"url": url, "full_page": full_page, "async": async_, "allowed_domains": allowed_domains}
         job = await app.idempotent(
             caller,

@@ -18,10 +18,10 @@ from mcp_browsa.engine.jobs import ProgressFn
 from mcp_browsa.errors import BrowsaError, Forbidden, InsufficientCredit, InternalError, UpstreamUnavailable
 from mcp_browsa.models import Job
 
-__all__ = ["job_result", "progress_reporter", "raise_if_failed"]
+__all__ = ["job_result", "picture", "progress_reporter", "raise_if_failed"]
 
 
-def _picture(path: str, uri: str, cap: int) -> ImageContent | str:
+def picture(path: str, uri: str, cap: int) -> ImageContent | str:
     """The screenshot as image content, or a note saying why it is not one and where it is."""
     try:
         png = Path(path).read_bytes()
@@ -46,11 +46,11 @@ async def job_result(app: Browsa, job: Job, *, images: bool = False) -> CallTool
     if images and job.status == "completed":
         for n, path in await app.screenshot_files(job.id):
             uri = f"browsa://jobs/{job.id}/screenshots/{n}"
-            picture = _picture(path, uri, app.settings.max_image_bytes)
-            if isinstance(picture, str):
-                data.setdefault("notes", []).append(picture)
+            image = picture(path, uri, app.settings.max_image_bytes)
+            if isinstance(image, str):
+                data.setdefault("notes", []).append(image)
             else:
-                pictures.append(picture)
+                pictures.append(image)
                 data.setdefault("screenshot_resources", []).append(uri)
     # The text is the structured content serialized, resource links included, for hosts that read only text.
     text = TextContent(type="text", text=json.dumps(data, ensure_ascii=False))

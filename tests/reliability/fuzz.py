@@ -318,7 +318,7 @@ async def release_identities(client: Client) -> None:
     tool's examples created would make the next tools' jobs queue for minutes behind them."""
     listed = await client.call_tool("list_identities", {"status": "running", "limit": 200})
     for agent in (listed.structured_content or {}).get("agents", []):
-        await client.call_tool("destroy_identity", {"id": agent["id"]})
+        await client.call_tool("destroy_identity", {"identity_id": agent["id"]})
 
 
 async def fuzz_tools(
