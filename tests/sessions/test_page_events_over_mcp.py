@@ -10,6 +10,7 @@ import os
 import signal
 from pathlib import Path
 
+import anyio
 import pytest
 
 from tests.sessions.conftest import REPORT, Stack
@@ -70,7 +71,8 @@ async def test_downloads_are_saved_and_new_tabs_followed(stack: Stack, site: Sit
     got = await act(client, sid, "click", index=index_of(page, r"Download the report"))
     [saved] = got["downloads"]
     assert saved["name"] == "visits.csv" and saved["bytes"] == len(REPORT)
-    assert Path(saved["path"]).read_bytes() == REPORT and Path(saved["path"]).is_relative_to(stack.home)
+    assert await anyio.Path(saved["path"]).read_bytes() == REPORT
+    assert Path(saved["path"]).is_relative_to(stack.home)
     assert f"downloaded visits.csv ({len(REPORT)} bytes)" in got["outcome"]
 
     tab = await act(client, sid, "click", index=index_of(page, r"new tab"))
