@@ -284,8 +284,10 @@ def main(argv: list[str]) -> int:
     print("\n## Summary")
     for key, value in summary.items():
         print(f"{key}: {value}")
-    for note in data["notes"]:
-        print(f"note: {note}")
+    if "act_met" in summary:
+        print(f"target act p50 ≤ Playwright MCP's: {'met' if summary['act_met'] else 'NOT met'}")
+        print(f"target chars/step {summary['chars_target']}: {'met' if summary['chars_met'] else 'NOT met'}")
+    print("\n".join(f"note: {note}" for note in data["notes"]))
     write_json("sessions", data)
     return 0
 

@@ -4,8 +4,6 @@ session survives close_session and a server restart.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,16 +17,6 @@ from tests.support.sites import Site, serve_site
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def home() -> Iterator[Path]:
-    # Short on purpose: Chromium's singleton socket under the server's TMPDIR must stay under 108 bytes.
-    path = Path(tempfile.mkdtemp(prefix="mb-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def shop() -> Iterator[Site]:
     with serve_site("127.0.0.1") as site:
@@ -37,8 +25,9 @@ def shop() -> Iterator[Site]:
 
 
 async def test_a_session_belongs_to_its_workspace_and_its_identity_login_survives_a_restart(
-    home: Path, shop: Site
+    tmp_path: Path, shop: Site
 ) -> None:
+    home = tmp_path
     env = {"BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{shop.port}", "BROWSA_WARM_SPARES": "0"}
     acme, globex = mint(home, "acme"), mint(home, "globex")
     with spawn_http(home, **env) as server:
