@@ -9,6 +9,7 @@ past its TTL, cancelled, or its browser is gone.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from mcp_browsa.sessions.page_events import PageEvents
 from mcp_browsa.sessions.steps import look
 from mcp_browsa.vault import Vault
 
-__all__ = ["CdpFor", "SessionRunner", "Slot"]
+__all__ = ["CdpFor", "SessionRunner", "Slot", "charge_minutes"]
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ class SessionRunner:
 
     async def _run(self, ctx: JobContext, slot: Slot) -> Outcome:
         req = SessionRequest.model_validate(ctx.params)
+        assert req.allowed_domains is not None, "open_session fills allowed_domains in before the job exists"
         policy: Policy = self.policy(req.allowed_domains, allow_writes=req.allow_writes)
         # The host's own model types secrets here, so it may fill any of the workspace's: the allowlist bounds
         # where a value can go, and every result, event and screenshot masks them all.
@@ -153,20 +155,10 @@ class SessionRunner:
         return f"opened {mask_text(live.tabs.active.url, live.masks)[:300]}"
 
     async def _meter(self, live: LiveSession) -> None:
-        """One burner-minute per started minute after the first, as it starts; no credit left ends the session."""
-        minute = 1
-        while True:
-            await anyio.sleep_until(anyio.current_time() + max(0.0, live.started + 60 * minute - time.time()))
-            minute += 1
-            asked = self.prices.burner_minute
-            try:
-                paid = await live.ctx.charge(asked, f"session minute {minute}", allow_partial=True)
-            except (LeaseLost, BrowsaError) as exc:
-                live.end(f"its minutes could not be charged: {exc}")
-                return
-            if paid < asked:
-                live.end("the credit balance ran out (top up with `mcp-browsa credits add N`)")
-                return
+        """Charge each minute as it starts, until the session ends (or cannot pay)."""
+        while live.open:
+            await charge_minutes(live, self.prices)
+            await anyio.sleep(max(0.5, live.started + 60 * live.minutes_paid - time.time()))
 
     def _outcome(self, live: LiveSession, reason: str) -> Outcome:
         url = None
@@ -183,3 +175,20 @@ class SessionRunner:
         if reason.startswith("the credit balance"):
             return Outcome.fail("INSUFFICIENT_CREDIT", reason, result=result)
         return Outcome.ok(result)
+
+
+async def charge_minutes(live: LiveSession, prices: PriceTable) -> None:
+    """Charge the started minutes not paid yet: the first comes with the browser, each later one costs
+    burner_minute. A balance that cannot pay ends the session."""
+    async with live.meter_lock:  # one payer at a time: a minute is never charged twice
+        due = max(1, math.ceil((time.time() - live.started) / 60))
+        while live.minutes_paid < due and live.open:
+            minute = live.minutes_paid + 1
+            try:
+                paid = await live.ctx.charge(prices.burner_minute, f"session minute {minute}", allow_partial=True)
+            except (LeaseLost, BrowsaError) as exc:
+                live.end(f"its minutes could not be charged: {exc}")
+                return
+            live.minutes_paid = minute
+            if paid < prices.burner_minute:
+                live.end("the credit balance ran out (top up with `mcp-browsa credits add N`)")

@@ -41,6 +41,7 @@ from mcp_browsa.sessions.models import (
 )
 from mcp_browsa.sessions.runner import Slot
 from mcp_browsa.sessions.steps import look, perform
+from mcp_browsa.storage.jobs import JobRepo
 
 __all__ = ["OPEN_WAIT", "SessionService"]
 
@@ -73,53 +74,29 @@ class SessionService:
 
     # -- opening -----------------------------------------------------------------------------------
 
-    async def open(
-        self,
-        workspace_id: str,
-        request_id: str | None,
-        *,
-        identity_id: str | None = None,
-        initial_url: str | None = None,
-        allowed_domains: list[str] | None = None,
-        allow_writes: bool = False,
-        ttl_seconds: float = 900.0,
-        idle_seconds: float = 300.0,
-        os_type: str | None = None,
-        country: str | None = None,
-        cdp: bool = False,
-    ) -> SessionView:
-        if identity_id is not None:
-            await self.identity_check(workspace_id, identity_id)
-        if initial_url is not None:
-            initial_url = session_url(initial_url, field="initial_url")
-        domains = list(allowed_domains) if allowed_domains is not None else default_allowed_domains(initial_url)
+    async def open(self, workspace_id: str, request_id: str | None, req: SessionRequest) -> SessionView:
+        """Check the request, start its job, and answer once its browser shows the first page."""
+        if req.identity_id is not None:
+            await self.identity_check(workspace_id, req.identity_id)
+        url = session_url(req.initial_url, field="initial_url") if req.initial_url is not None else None
+        domains = list(req.allowed_domains) if req.allowed_domains is not None else default_allowed_domains(url)
         if not domains:
             raise BadRequest('allowed_domains is empty: name the hosts this session may reach, or ["*"] for any')
-        policy = self.policy(domains, allow_writes=allow_writes)
-        if initial_url is not None:
-            self.precheck(initial_url, policy)
-        if not 10 <= ttl_seconds <= MAX_TTL_SECONDS:
+        policy = self.policy(domains, allow_writes=req.allow_writes)
+        if url is not None:
+            self.precheck(url, policy)
+        if not 10 <= req.ttl_seconds <= MAX_TTL_SECONDS:
             raise BadRequest(f"ttl must be between 10 s and {MAX_TTL_SECONDS:g} s (1 h)")
-        if not 10 <= idle_seconds <= MAX_IDLE_SECONDS:
+        if not 10 <= req.idle_seconds <= MAX_IDLE_SECONDS:
             raise BadRequest(f"idle_timeout must be between 10 s and {MAX_IDLE_SECONDS:g} s")
         if self.pool.in_use >= self.pool.max:
             raise TooManyRequests(
                 f"all {self.pool.max} browser slots (BROWSA_MAX_BURNERS) are busy; close a session or retry shortly",
                 retry_after=5.0,
             )
-        req = SessionRequest(
-            identity_id=identity_id,
-            initial_url=initial_url,
-            allowed_domains=domains,
-            allow_writes=allow_writes,
-            ttl_seconds=ttl_seconds,
-            idle_seconds=idle_seconds,
-            os_type=os_type,
-            country=country,
-            cdp=cdp,
-        )
+        req = req.model_copy(update={"initial_url": url, "allowed_domains": domains})
         job = await self.engine.submit(
-            workspace_id, "session", req.model_dump(), request_id=request_id, agent_id=identity_id, extra=self._pin
+            workspace_id, "session", req.model_dump(), request_id=request_id, agent_id=req.identity_id, extra=self._pin
         )
         slot = self.slots.setdefault(job.id, Slot())
         with anyio.move_on_after(OPEN_WAIT):
@@ -135,7 +112,7 @@ class SessionService:
 
     async def _pin(self, conn: aiosqlite.Connection, job_id: str) -> None:
         # Before the commit: only this process may claim it, and open() finds its slot from the first moment.
-        await conn.execute("UPDATE jobs SET lease_owner=? WHERE id=?", (self.owner, job_id))
+        await JobRepo.pin(conn, job_id, self.owner)
         self.slots.setdefault(job_id, Slot())
 
     async def _not_opened(self, workspace_id: str, job_id: str, slot: Slot) -> SessionView:
@@ -190,7 +167,7 @@ class SessionService:
             session_id=live.id,
             status="open" if live.open else "ended",
             identity_id=req.identity_id,
-            allowed_domains=req.allowed_domains,
+            allowed_domains=req.allowed_domains or [],
             allow_writes=req.allow_writes,
             expires_at=round(live.expires_at, 3),
             idle_timeout_seconds=req.idle_seconds,

@@ -79,6 +79,11 @@ class JobRepo:
         return job_id
 
     @staticmethod
+    async def pin(conn: aiosqlite.Connection, job_id: str, owner: str) -> None:
+        """Let only worker `owner` claim the queued job (it holds what the job needs in its memory)."""
+        await conn.execute("UPDATE jobs SET lease_owner=? WHERE id=?", (owner, job_id))
+
+    @staticmethod
     async def insert_items(conn: aiosqlite.Connection, job_id: str, items: list[dict[str, Any]]) -> None:
         await conn.executemany(
             "INSERT INTO batch_items(job_id, idx, params, status) VALUES (?,?,?, 'queued')",

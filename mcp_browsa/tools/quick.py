@@ -29,6 +29,7 @@ WaitUntil = Literal["load", "domcontentloaded", "networkidle", "commit"]
 SYNC_WAIT_CAP = 50.0
 
 Url = Annotated[str, Field(description="Absolute http(s) URL of the page.", max_length=4096)]
+UrlOrSession = Annotated[str | None, Field(description="Absolute http(s) URL of the page.", max_length=4096)]
 MaxChars = Annotated[
     int, Field(ge=100, le=500_000, description="Cap on each text format's length; longer content is cut and marked.")
 ]
@@ -123,7 +124,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
     @server.tool(annotations=READ_ONLY)
     @keyword_param("async_", "async")
     async def extract(
-        url: Url | None = None,
+        url: UrlOrSession = None,
         schema: Annotated[
             dict[str, Any] | None, Field(description="JSON Schema of the data wanted (give this or prompt).")
         ] = None,
@@ -176,7 +177,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
     @server.tool(annotations=READ_ONLY)
     @keyword_param("async_", "async")
     async def screenshot(
-        url: Url | None = None,
+        url: UrlOrSession = None,
         full_page: Annotated[bool, Field(description="Capture the whole page, not only the viewport.")] = True,
         async_: Async = False,
         allowed_domains: AllowedDomains = None,

@@ -17,6 +17,7 @@ from mcp_browsa.config import load_settings
 from mcp_browsa.crypto import SealedDataError, open_sealed
 from mcp_browsa.errors import AgentNotRunning, BadRequest, TooManyRequests
 from mcp_browsa.identities import build_spec
+from mcp_browsa.sessions import SessionRequest
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE as WS
 from tests.identities.conftest import LOGIN, WHOAMI, record_events
 from tests.support.sites import Site
@@ -81,7 +82,7 @@ async def test_a_login_in_one_job_session_is_there_in_the_next(app: Browsa, id_s
         assert await burner.page.evaluate("localStorage.getItem('token')") == "tok-alice42"
         # One session at a time: an interactive session, or another job, must wait for this one.
         with pytest.raises(TooManyRequests):
-            await app.sessions.open(WS, None, identity_id=agent.id, allowed_domains=["*"])
+            await app.sessions.open(WS, None, SessionRequest(identity_id=agent.id, allowed_domains=["*"]))
         assert app.identities.core.live == {}
 
     seen, token, platform = await whoami(app, agent.id, id_site)
@@ -117,7 +118,7 @@ async def test_an_identity_session_with_cdp_is_charged_to_its_job_and_announced(
     agent = await app.identities.create(WS, spec(app, persona="interactive"))
     balance = await app.engine.ledger.balance(WS)
     events = record_events(app)
-    opened = await app.sessions.open(WS, None, identity_id=agent.id, allowed_domains=["*"], cdp=True)
+    opened = await app.sessions.open(WS, None, SessionRequest(identity_id=agent.id, allowed_domains=["*"], cdp=True))
     assert opened.cdp_url and opened.identity_id == agent.id
     during = await app.identities.get(WS, agent.id)
     assert during.cdp_url == opened.cdp_url and during.session is not None and during.session.kind == "interactive"
