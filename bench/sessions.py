@@ -30,7 +30,7 @@ import httpx
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from bench.common import print_table, stats_ms, write_json
+from bench.common import print_summary, print_table, stats_ms, write_json
 from bench.observation import _pw_workspace, _text, serve_dir, setup_playwright_mcp, setup_pydoc
 from mcp_browsa.browser.discovery import find_chromium
 from tests.support.mcp_server import free_port, server_env
@@ -281,9 +281,7 @@ def main(argv: list[str]) -> int:
     )
     summary = summarize(rows)
     data["summary"] = summary
-    print("\n## Summary")
-    for key, value in summary.items():
-        print(f"{key}: {value}")
+    print_summary(summary)
     if "act_met" in summary:
         print(f"target act p50 ≤ Playwright MCP's: {'met' if summary['act_met'] else 'NOT met'}")
         print(f"target chars/step {summary['chars_target']}: {'met' if summary['chars_met'] else 'NOT met'}")

@@ -151,6 +151,10 @@ class SessionService:
                     await slot.done.wait()
                 job = await self.engine.get(workspace_id, job.id, with_items=False)
             raise AgentNotRunning(_ended_message(job), job_id=job.id, status=job.status)
+        if slot is not None:
+            raise AgentNotRunning(
+                f"session {job.id} is still starting its browser; call again in a moment", job_id=job.id
+            )
         raise AgentNotRunning(
             f"session {job.id} is held by another server process on this data dir; drive it from the client that"
             " opened it, or open a new one",
