@@ -110,7 +110,7 @@ def our_index(observation: str, text: str) -> int:
         found = re.match(r"\[(\d+)\] <a\b[^>]*> (.*)$", line)
         if found and found.group(2).strip() == text:
             return int(found.group(1))
-    raise LookupError(f"no link {text!r} in our observation")
+    raise LookupError(f"no link {text!r} in our observation:\n{observation[:3000]}")
 
 
 def _wire(result: Any) -> int:
@@ -137,10 +137,13 @@ async def run_ours(client: Client, start: str, clicks: list[str], rows: list[dic
     observation = (opened.structured_content or {})["observation"]
     try:
         for text in clicks:
+            try:
+                index = our_index(observation, text)
+            except LookupError:  # the page was still coming up when it was observed: look again, as a model would
+                looked = await client.call_tool("observe", {"session_id": sid})
+                index = our_index((looked.structured_content or {})["observation"], text)
             t0 = time.perf_counter()
-            acted = await client.call_tool(
-                "act", {"session_id": sid, "action": "click", "index": our_index(observation, text)}
-            )
+            acted = await client.call_tool("act", {"session_id": sid, "action": "click", "index": index})
             act_s = time.perf_counter() - t0
             assert not acted.is_error, _text(acted)
             observation = (acted.structured_content or {})["observation"]

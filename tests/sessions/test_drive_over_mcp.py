@@ -204,3 +204,28 @@ async def test_bad_input_gets_clear_codes_and_changes_nothing(stack: Stack, site
     ended = envelope(await call(client, "act", {"session_id": sid, "action": "click", "index": 1}))
     assert ended["code"] == "AGENT_NOT_RUNNING" and "closed on request" in ended["error"]
     assert envelope(await call(client, "close_session", {"session_id": sid}))["code"] == "AGENT_NOT_RUNNING"
+
+
+async def test_select_press_scroll_wait_and_go_back(stack: Stack, site: Site) -> None:
+    client = stack.client
+    sid = (await open_session(client, initial_url=site.url("/agent/results.html?q=earbuds")))["session_id"]
+    page = ok(await call(client, "observe", {"session_id": sid}))["observation"]
+    sorted_ = await act(client, sid, "select", index=index_of(page, r"<select name=sort"), option="Price: low to high")
+    assert "(price-asc)" in sorted_["observation"] and 'selected "Price: low to high"' in sorted_["outcome"]
+    wrong = envelope(await call(client, "act", {"session_id": sid, "action": "select", "index": 1, "option": "x"}))
+    assert wrong["code"] == "BAD_REQUEST" and "not a <select>" in wrong["error"]
+    no_such = envelope(await call(client, "act", {"session_id": sid, "action": "select", "index": 4, "option": "Name"}))
+    assert no_such["code"] == "BAD_REQUEST" and "Relevance | Price: low to high" in no_such["error"]
+    waited = await act(client, sid, "wait", seconds=0.2)
+    assert waited["outcome"] == "waited 0.2s"
+    scrolled = await act(client, sid, "scroll", direction="down")
+    assert scrolled["outcome"].startswith("did not move") and scrolled["ok"]
+
+    await act(client, sid, "click", index=index_of(sorted_["observation"], r"Wired Earbuds Basic"))
+    back = await act(client, sid, "go_back")
+    assert back["url"].endswith("/agent/results.html?q=earbuds") and back["navigated"]
+    box = index_of(back["observation"], r"<input name=q")
+    await act(client, sid, "type", index=box, text="headphones")
+    pressed = await act(client, sid, "press", key="Enter")
+    assert "q=headphones" in pressed["url"]
+    ok(await call(client, "close_session", {"session_id": sid}))
