@@ -340,7 +340,7 @@ class Browsa:
             _check_json_schema(schema)
         params = {
             "url": url,
-            "formats": ["markdown"],
+            "formats": ["markdown", "text"],
             "schema": schema,
             "prompt": prompt,
             "max_chars": max_chars,

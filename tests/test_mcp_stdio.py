@@ -249,6 +249,9 @@ async def test_extract_with_a_schema_or_a_prompt(client: Client, pages: Site) ->
     job = ok(await call(client, "extract", {"url": pages.url(ARTICLE), "prompt": "Which plans are there?"}))
     assert job["result"]["prompt"] == "Which plans are there?"
     assert "# Field notes on headless browsers" in job["result"]["content"]
+    # The documented `text` field: the same page as plain visible text, no markdown.
+    assert "Field notes on headless browsers" in job["result"]["text"]
+    assert "# Field notes" not in job["result"]["text"] and "| Starter |" not in job["result"]["text"]
 
 
 async def test_scrape_with_wait_until_domcontentloaded_reads_a_page_whose_load_never_fires(

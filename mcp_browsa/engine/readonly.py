@@ -278,6 +278,7 @@ def _extract_result(content: dict[str, Any], params: dict[str, Any]) -> dict[str
     """The cleaned page text beside the caller's schema or prompt, ready for their own extraction."""
     out: dict[str, Any] = {k: content[k] for k in ("url", "final_url", "title", "status", "truncated") if k in content}
     out["content"] = content.get("markdown", "")
+    out["text"] = content.get("text", "")  # the documented field: the page's visible text, no markup
     if params.get("schema") is not None:
         out["schema"] = params["schema"]
         out["instructions"] = "Fill the JSON Schema in `schema` from `content`; use null where the page has no value."
