@@ -37,7 +37,7 @@ from mcp_browsa.engine.worker import WorkerPool
 from mcp_browsa.errors import BadRequest, Forbidden
 from mcp_browsa.idempotency import IdempotencyRunner, Recover
 from mcp_browsa.identities import IdentityCore, IdentityService
-from mcp_browsa.models import Capacity, Credits, Job, JobList, PriceTable
+from mcp_browsa.models import TERMINAL, Capacity, Credits, Job, JobList, PriceTable
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.keys import ApiKeyRepo
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
@@ -285,11 +285,16 @@ class Browsa:
     async def _submit_and_wait(
         self, caller: Caller, kind: str, params: dict[str, Any], *, wait: float, on_progress: ProgressFn | None = None
     ) -> Job:
+        # A call that waits for its answer is synchronous: no job.completed webhook follows it. One that returns
+        # the job still running (async=true, or the page took longer than the wait) is announced like any job.
+        params = {**params, "sync": wait > 0}
         job = await self.engine.submit(
             caller.workspace_id, kind, params, request_id=caller.request_id, progress_total=1
         )
         if wait > 0:
             job = await self.engine.wait(caller.workspace_id, job.id, wait, on_progress=on_progress)
+            if job.status not in TERMINAL:
+                await self.engine.jobs.mark_async(job.id)
         return _with_hint(job)
 
     async def scrape(

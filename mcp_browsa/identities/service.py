@@ -181,7 +181,11 @@ class IdentityService:
 
             async def up(conn: aiosqlite.Connection, box: Outbox) -> None:
                 await AgentRepo.update(conn, agent_id, **fields)
-                await box.emit(workspace_id, "agent.provisioned", event_data({**row, **fields}))
+                await box.emit(
+                    workspace_id,
+                    "agent.provisioned",
+                    event_data({**row, **fields}, cost_credits=core.start_price(row["mode"], row["country"])),
+                )
 
             await core.commit(up)
         except BaseException:

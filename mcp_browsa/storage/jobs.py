@@ -95,6 +95,10 @@ class JobRepo:
         row = await self.db.fetchone("SELECT params FROM jobs WHERE id=?", (job_id,))
         return (loads(row["params"]) or {}) if row else {}
 
+    async def mark_async(self, job_id: str) -> None:
+        """The call that started this job returned without its result: announce its end like any async job's."""
+        await self.db.execute("UPDATE jobs SET params=json_set(params, '$.sync', json('false')) WHERE id=?", (job_id,))
+
     async def list_jobs(
         self, workspace_id: str, *, status: str | None = None, kind: str | None = None, limit: int = 20
     ) -> list[Job]:

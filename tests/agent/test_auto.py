@@ -62,7 +62,9 @@ async def test_auto_routes_a_read_to_scrape_and_an_interaction_to_a_task(shop: S
 async def test_the_documented_fetch_requests_take_the_scrape_path_without_a_key(
     shop: Site, home: Path, phrasing: str
 ) -> None:
-    shop.routes["/h1"] = lambda req: respond(req, b"<html><body><h1>Documented Domain</h1><p>x</p></body></html>", "text/html")
+    shop.routes["/h1"] = lambda req: respond(
+        req, b"<html><body><h1>Documented Domain</h1><p>x</p></body></html>", "text/html"
+    )
     url = shop.url("/h1")
     env = {"BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{shop.port}", "ANTHROPIC_API_KEY": "", "OPENAI_API_KEY": ""}
     async with stdio_client(home, **env) as client:
