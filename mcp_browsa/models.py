@@ -55,8 +55,14 @@ class BatchItem(_Model):
     url: str | None = Field(None, description="The row's URL (URL batches and tasks with a start URL).")
     status: JobStatus = Field(description="This row's own status; one failing row never fails the batch.")
     result: dict[str, Any] | None = Field(None, description="The row's output when completed.")
-    error_code: str | None = Field(None, description="Why the row failed, e.g. BLOCKED, TIMEOUT, UPSTREAM_UNAVAILABLE.")
+    error_code: str | None = Field(
+        None,
+        description="Why the row failed, e.g. NO_TARGET (the page is not there: HTTP 404/410), BLOCKED, TIMEOUT,"
+        " UPSTREAM_UNAVAILABLE.",
+    )
     error_message: str | None = Field(None, description="What went wrong, in words.")
+    credits_charged: int = Field(0, description="Credits this row cost on its own.")
+    duration_ms: int | None = Field(None, description="How long the row ran, once it ended.")
 
 
 class Job(_Model):

@@ -67,6 +67,8 @@ class JobEngine:
         """Queue a job. Refused with INSUFFICIENT_CREDIT when the balance is already 0."""
         if kind not in self.runners:
             raise BadRequest(f"no runner for job kind {kind!r}")
+        if agent_id is None and isinstance(params.get("identity_id"), str):
+            agent_id = params["identity_id"].strip() or None  # every kind that runs on an identity names it here
         async with self.db.transaction() as conn:
             cur = await conn.execute("SELECT balance FROM workspaces WHERE id=?", (workspace_id,))
             row = await cur.fetchone()

@@ -36,6 +36,13 @@ def job_from_row(row: sqlite3.Row) -> Job:
     return Job.model_validate(data)
 
 
+def _duration_ms(started: float | None, ended: float | None) -> int | None:
+    """How long a row ran: None while it runs, 0 for one that ended without starting (refused, cancelled)."""
+    if ended is None:
+        return None
+    return round((ended - started) * 1000) if started is not None else 0
+
+
 class ClaimedJob:
     """A job this worker holds: its row at claim time plus the lease token proving ownership."""
 
@@ -84,6 +91,13 @@ class JobRepo:
             [(job_id, i, dumps(p)) for i, p in enumerate(items)],
         )
 
+    @staticmethod
+    async def add_item_credits(conn: aiosqlite.Connection, job_id: str, idx: int, amount: int) -> None:
+        await conn.execute(
+            "UPDATE batch_items SET credits_charged = credits_charged + ? WHERE job_id=? AND idx=?",
+            (amount, job_id, idx),
+        )
+
     async def get(self, job_id: str, workspace_id: str | None = None) -> Job | None:
         if workspace_id is None:
             row = await self.db.fetchone("SELECT * FROM jobs WHERE id=?", (job_id,))
@@ -127,6 +141,8 @@ class JobRepo:
                     result=loads(r["result"]),
                     error_code=r["error_code"],
                     error_message=r["error_message"],
+                    credits_charged=r["credits_charged"],
+                    duration_ms=_duration_ms(r["started_at"], r["completed_at"]),
                 )
             )
         return out

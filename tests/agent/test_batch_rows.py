@@ -1,0 +1,88 @@
+"""Batch rows over a real MCP client: each row its own outcome, cost and duration.
+
+A task row whose URL the guard refuses ends BLOCKED while the others run (as URL rows do); a page that is not there
+(HTTP 404/410) ends its row NO_TARGET; every row says what it cost, and the rows add up to the batch.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.agent.support import tool
+from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
+from tests.support.mcp_server import finished, ok, stdio_client
+from tests.support.sites import Site, respond, serve_site
+
+pytestmark = pytest.mark.anyio
+
+PAGE = b"<html><head><title>Row page</title></head><body><h1>Here</h1></body></html>"
+
+
+@pytest.fixture
+def shop() -> Iterator[Site]:
+    with serve_site() as site:
+        site.routes["/here"] = lambda req: respond(req, PAGE, "text/html")
+        for code in (404, 410):
+            site.routes[f"/gone-{code}"] = lambda req, code=code: respond(req, b"<h1>Not here</h1>", "text/html", code)
+        yield site
+
+
+@pytest.fixture
+def home() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="mb-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def done_at_once(_request: PolicyRequest) -> PolicyReply:
+    return tool("done", result="read it")
+
+
+def _rows_add_up(job: dict[str, Any]) -> None:
+    assert sum(item["credits_charged"] for item in job["items"]) == job["credits_charged"]
+    assert all(isinstance(item["duration_ms"], int) and item["duration_ms"] >= 0 for item in job["items"])
+
+
+async def test_a_refused_task_row_ends_blocked_and_the_others_run(shop: Site, home: Path) -> None:
+    with FakeLLM(done_at_once) as vendor:
+        env = {**vendor.env(), "BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{shop.port}", "ANTHROPIC_API_KEY": "k"}
+        async with stdio_client(home, **env) as client:
+            rows = [
+                {"instruction": "Read the heading", "url": shop.url("/here")},
+                {"instruction": "Read the heading", "url": "http://10.9.8.7/admin"},  # a private address
+                {"instruction": "Read the heading", "url": shop.url("/here?again=1")},
+            ]
+            batch = ok(await client.call_tool("batch", {"tasks": rows, "max_steps": 2}))
+            job = await finished(client, batch["id"])
+    assert job["status"] == "completed" and job["result"] == {"total": 3, "completed": 2, "failed": 1}
+    first, refused, last = job["items"]
+    assert first["status"] == last["status"] == "completed"
+    assert refused["status"] == "failed" and refused["error_code"] == "BLOCKED"
+    assert "10.9.8.7" in refused["error_message"] and refused["url"] == "http://10.9.8.7/admin"
+    assert refused["credits_charged"] == 0  # no browser, no step
+    assert first["credits_charged"] >= 2 and last["credits_charged"] >= 2  # a burner and a step each
+    _rows_add_up(job)
+
+
+async def test_url_rows_whose_page_is_not_there_end_no_target(shop: Site, home: Path) -> None:
+    async with stdio_client(home, BROWSA_ALLOW_PRIVATE_NETWORK=f"127.0.0.1:{shop.port}") as client:
+        urls = [shop.url("/here"), shop.url("/gone-404"), shop.url("/gone-410")]
+        batch = ok(await client.call_tool("batch", {"urls": urls}))
+        job = await finished(client, batch["id"])
+    assert job["result"] == {"total": 3, "completed": 1, "failed": 2}
+    here, missing, gone = job["items"]
+    assert here["status"] == "completed" and "error_code" not in here
+    for row, code in ((missing, 404), (gone, 410)):
+        assert row["status"] == "failed" and row["error_code"] == "NO_TARGET"
+        assert f"HTTP {code}" in row["error_message"]
+        assert row["result"]["status"] == code  # what the server sent instead is kept
+        assert row["credits_charged"] >= 1
+    _rows_add_up(job)
