@@ -171,7 +171,7 @@ async def test_every_work_tool_replays_its_first_response(home: Path, site: Site
             shot = await first_and_replay(
                 client, "screenshot", {"url": url, "idempotency_key": "shot-1"}, {"full_page": False}
             )
-            assert routed["routed_via"] == "task" and shot["screenshot_resources"]
+            assert routed["routed_via"] == "task" and shot["screenshots"]
 
             # Three calls per tool and one job each: the replays and the conflicts started nothing.
             jobs = ok(await client.call_tool("list_jobs", {"limit": 50}))

@@ -135,7 +135,11 @@ async def test_scrape_returns_every_format_and_the_screenshot_as_image_content(c
     assert page["markdown"].startswith("# Field notes")
     [png] = images(result)
     assert png_size(png)[1] > 2000  # full page by default: the tall article
-    [uri] = job["screenshot_resources"]
+    # One field for the screenshots, and it is the one the output schema declares.
+    [uri] = job["screenshots"]
+    scrape_tool = next(t for t in (await client.list_tools()).tools if t.name == "scrape")
+    assert scrape_tool.output_schema is not None and "screenshots" in scrape_tool.output_schema["properties"]
+    assert not set(job) - set(scrape_tool.output_schema["properties"]), set(job)
     [blob] = (await client.read_resource(uri)).contents
     assert isinstance(blob, BlobResourceContents)
     assert base64.b64decode(blob.blob) == png
