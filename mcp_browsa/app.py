@@ -50,6 +50,7 @@ __all__ = ["Browsa", "Caller"]
 log = logging.getLogger(__name__)
 
 MAX_BATCH_URLS = 1000
+STATUS_VIEW = ("id", "status", "kind", "progress_done", "progress_total")  # get_job(view="status")
 MAX_SCHEMA_CHARS = 100_000  # an extraction schema is a few KB; more is a mistake or abuse
 M = TypeVar("M", bound=BaseModel)
 
@@ -524,11 +525,29 @@ class Browsa:
             job.events = await self.engine.jobs.events(job.id, after=max(0, events_after), limit=events_limit)
         return _with_hint(job)
 
+    async def job_status(
+        self, caller: Caller, job_id: str, *, wait: float = 0, on_progress: ProgressFn | None = None
+    ) -> dict[str, Any]:
+        """The cheap poll: id, status, kind and progress only (no result, rows or screenshots are read)."""
+        if wait > 0:
+            job = await self.engine.wait(caller.workspace_id, job_id, wait, on_progress=on_progress, with_items=False)
+        else:
+            job = await self.engine.get(caller.workspace_id, job_id, with_items=False)
+        return job.model_dump(mode="json", include=set(STATUS_VIEW))
+
     async def list_jobs(
-        self, caller: Caller, *, status: str | None = None, kind: str | None = None, limit: int = 20
+        self,
+        caller: Caller,
+        *,
+        status: str | None = None,
+        kind: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
     ) -> JobList:
-        jobs = await self.engine.jobs.list_jobs(caller.workspace_id, status=status, kind=kind, limit=limit)
-        return JobList(jobs=jobs, count=len(jobs))
+        jobs, next_cursor, total = await self.engine.jobs.list_jobs(
+            caller.workspace_id, status=status, kind=kind, limit=limit, cursor=cursor
+        )
+        return JobList(jobs=jobs, count=len(jobs), next_cursor=next_cursor, total=total)
 
     async def cancel_job(self, caller: Caller, job_id: str) -> Job:
         return await self.engine.cancel(caller.workspace_id, job_id)

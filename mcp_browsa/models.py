@@ -78,7 +78,7 @@ class Job(_Model):
     output_tokens: int = Field(0, description="LLM output tokens this job has used.")
     agent_id: str | None = Field(None, description="Identity the job ran on, if any.")
     live_url: str | None = Field(None, description="Page the job is on now (while running).")
-    created_at: float = Field(description="Unix time the job was created.")
+    created_at: float = Field(0.0, description="Unix time the job was created (not in get_job view=status).")
     started_at: float | None = Field(None, description="Unix time a worker first picked it up.")
     completed_at: float | None = Field(None, description="Unix time it ended.")
     result: dict[str, Any] | None = Field(None, description="The output, once completed.")
@@ -114,7 +114,9 @@ class JobEvent(_Model):
 
 class JobList(_Model):
     jobs: list[Job] = Field(description="Newest first.")
-    count: int = Field(description="How many jobs are listed.")
+    count: int = Field(description="How many jobs are on this page.")
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page; absent on the last one.")
+    total: int = Field(0, description="How many jobs match, over every page.")
 
 
 class LedgerEntry(_Model):

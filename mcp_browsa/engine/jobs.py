@@ -107,7 +107,13 @@ class JobEngine:
         return job
 
     async def wait(
-        self, workspace_id: str, job_id: str, timeout: float, *, on_progress: ProgressFn | None = None
+        self,
+        workspace_id: str,
+        job_id: str,
+        timeout: float,
+        *,
+        on_progress: ProgressFn | None = None,
+        with_items: bool = True,
     ) -> Job:
         """Long-poll: return as soon as the job ends or needs input, or when `timeout` runs out."""
         deadline = time.monotonic() + max(0.0, timeout)
@@ -129,7 +135,7 @@ class JobEngine:
                 last_seen = seen
         finally:
             self.bus.unwatch(job_id, change)
-        return await self.get(workspace_id, job_id)
+        return await self.get(workspace_id, job_id, with_items=with_items)
 
     async def cancel(self, workspace_id: str, job_id: str) -> Job:
         job = await self.get(workspace_id, job_id, with_items=False)

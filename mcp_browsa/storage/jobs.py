@@ -15,6 +15,7 @@ import aiosqlite
 
 from mcp_browsa.models import TERMINAL, BatchItem, Job, JobEvent, JobStatus
 from mcp_browsa.storage.db import Database, dumps, loads, now
+from mcp_browsa.storage.paging import fetch_page
 
 # (conn, job_id, workspace_id, new_status) called inside the transaction that ends a rescued job.
 EndHook = Callable[[aiosqlite.Connection, str, str, str], Awaitable[None]]
@@ -114,19 +115,34 @@ class JobRepo:
         await self.db.execute("UPDATE jobs SET params=json_set(params, '$.sync', json('false')) WHERE id=?", (job_id,))
 
     async def list_jobs(
-        self, workspace_id: str, *, status: str | None = None, kind: str | None = None, limit: int = 20
-    ) -> list[Job]:
-        sql = "SELECT * FROM jobs WHERE workspace_id=?"
+        self,
+        workspace_id: str,
+        *,
+        status: str | None = None,
+        kind: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> tuple[list[Job], str | None, int]:
+        """(jobs newest first, the next page's cursor or None, how many match)."""
+        where = "workspace_id=?"
         args: list[Any] = [workspace_id]
         if status:
-            sql += " AND status=?"
+            where += " AND status=?"
             args.append(status)
         if kind:
-            sql += " AND kind=?"
+            where += " AND kind=?"
             args.append(kind)
-        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
-        args.append(limit)
-        return [job_from_row(r) for r in await self.db.fetchall(sql, args)]
+        page = await fetch_page(
+            self.db,
+            name="jobs",
+            select="* FROM jobs",
+            where=where,
+            args=args,
+            key=(("created_at", float), ("rowid", int)),
+            limit=limit,
+            cursor=cursor,
+        )
+        return [job_from_row(r) for r in page.rows], page.next_cursor, page.total
 
     async def items(self, job_id: str) -> list[BatchItem]:
         rows = await self.db.fetchall("SELECT * FROM batch_items WHERE job_id=? ORDER BY idx", (job_id,))
