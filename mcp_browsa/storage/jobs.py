@@ -144,6 +144,22 @@ class JobRepo:
         )
         return [job_from_row(r) for r in page.rows], page.next_cursor, page.total
 
+    async def targets(self, job_ids: list[str]) -> dict[str, str]:
+        """What each job was about, in a few words: its URL, its task, or how many rows a batch has."""
+        if not job_ids:
+            return {}
+        marks = ",".join("?" * len(job_ids))
+        rows = await self.db.fetchall(f"SELECT id, kind, params FROM jobs WHERE id IN ({marks})", job_ids)
+        out: dict[str, str] = {}
+        for r in rows:
+            p = loads(r["params"]) or {}
+            if r["kind"] == "batch":
+                what = "tasks" if p.get("tasks") else "URLs"
+                out[r["id"]] = f"{p.get('count', '?')} {what}"
+            else:
+                out[r["id"]] = str(p.get("url") or p.get("task") or p.get("initial_url") or p.get("service") or "")
+        return out
+
     async def items(self, job_id: str) -> list[BatchItem]:
         rows = await self.db.fetchall("SELECT * FROM batch_items WHERE job_id=? ORDER BY idx", (job_id,))
         out = []
