@@ -24,16 +24,14 @@ from mcp_browsa.browser.pool import Burner, BurnerPool, browser_gone
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.context import JobContext, Outcome, progress_write
 from mcp_browsa.engine.lanes import Lane, LaneGroup, OpenBurner
-from mcp_browsa.engine.scrape import PageFailure, load_page, page_content, refused_navigation
+from mcp_browsa.engine.scrape import NO_TARGET_STATUSES, PageFailure, load_page, page_content, refused_navigation
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.models import JobStatus, PriceTable
 from mcp_browsa.storage.db import dumps, now
 
-__all__ = ["NO_TARGET_STATUSES", "ItemRunner", "ReadOnlyRunners"]
+__all__ = ["ItemRunner", "ReadOnlyRunners"]
 
 log = logging.getLogger(__name__)
-
-NO_TARGET_STATUSES = (404, 410)  # a batch row whose page answers these ends NO_TARGET
 
 # A batch row runner: (ctx, row index, row params) -> (status, result, error_code, error_message)
 ItemRunner = Callable[[JobContext, int, dict[str, Any]], Awaitable[Outcome]]

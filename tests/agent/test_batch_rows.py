@@ -86,3 +86,29 @@ async def test_url_rows_whose_page_is_not_there_end_no_target(shop: Site, home: 
         assert row["result"]["status"] == code  # what the server sent instead is kept
         assert row["credits_charged"] >= 1
     _rows_add_up(job)
+
+
+def judging(request: PolicyRequest) -> PolicyReply:
+    """Gives up on every row; says the element is missing where the task names one that the page lacks."""
+    task = request.observation.split("TASK:\n", 1)[1].split("\n", 1)[0]
+    if "basket" in task:
+        return tool("done", result="there is no basket button on this page", success=False, not_found=True)
+    return tool("done", result="cannot do it", success=False)
+
+
+async def test_task_rows_whose_page_or_element_is_missing_end_no_target(shop: Site, home: Path) -> None:
+    with FakeLLM(judging) as vendor:
+        env = {**vendor.env(), "BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{shop.port}", "ANTHROPIC_API_KEY": "k"}
+        async with stdio_client(home, **env) as client:
+            rows = [
+                {"instruction": "Read the heading", "url": shop.url("/gone-404")},
+                {"instruction": "Click the basket button", "url": shop.url("/here")},
+                {"instruction": "Read the heading", "url": shop.url("/here")},
+            ]
+            batch = ok(await client.call_tool("batch", {"tasks": rows, "max_steps": 2}))
+            job = await finished(client, batch["id"])
+    gone, no_button, gave_up = job["items"]
+    assert gone["error_code"] == no_button["error_code"] == "NO_TARGET"
+    assert "basket" in no_button["error_message"]
+    assert gave_up["error_code"] == "STALLED"  # giving up is not the same as the target being absent
+    _rows_add_up(job)
