@@ -14,9 +14,7 @@ from pydantic import Field
 __all__ = ["Cursor", "LlmKey", "LlmSpec", "keyword_param"]
 
 # Paging of the list tools (list_jobs, list_identities, webhook_deliveries); see storage/paging.py.
-Cursor = Annotated[
-    str | None, Field(max_length=500, description="The next_cursor of the previous page; omit for the first.")
-]
+Cursor = Annotated[str | None, Field(max_length=500, description="The previous page's next_cursor.")]
 
 # The model and key of agent work, shared by run_task and batch (tasks).
 LlmSpec = Annotated[

@@ -72,7 +72,7 @@ class WebhookDeliveries(BaseModel):
     attempts: list[DeliveryAttempt] = Field(description="Delivery attempts, newest first.")
     count: int = Field(description="How many attempts are on this page.")
     pending: int = Field(description="Events still waiting to be delivered (first try or retry).")
-    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page; absent on the last one.")
+    next_cursor: str | None = Field(None, description="The `cursor` of the next page; absent on the last.")
     total: int = Field(0, description="How many attempts are logged, over every page.")
 
 
