@@ -57,9 +57,9 @@ async def test_a_call_with_only_declared_arguments_still_runs(client: Client) ->
 
 async def test_destroy_identity_with_a_typo_destroys_nothing(client: Client) -> None:
     created = ok(await call(client, "create_identity", {"mode": "persistent", "persona": "keeper"}))
-    body = envelope(await call(client, "destroy_identity", {"id": created["id"], "session_only": True}))
+    body = envelope(await call(client, "destroy_identity", {"identity_id": created["id"], "session_only": True}))
     assert body["code"] == "BAD_REQUEST"
-    assert "'session_only'" in body["error"] and "id" in body["error"]
-    still = ok(await call(client, "get_identity", {"id": created["id"]}))
+    assert "'session_only'" in body["error"] and "identity_id" in body["error"]
+    still = ok(await call(client, "get_identity", {"identity_id": created["id"]}))
     assert still["status"] == "running"
-    assert ok(await call(client, "destroy_identity", {"id": created["id"]}))["status"] == "destroyed"
+    assert ok(await call(client, "destroy_identity", {"identity_id": created["id"]}))["status"] == "destroyed"

@@ -168,7 +168,7 @@ async def test_batches_are_announced_and_provisioned_identities_carry_their_cost
         identity = await tool(client, "create_identity", mode="persistent", persona="hooked")
         await wait_for(receiver, 1, "job.completed")
         await wait_for(receiver, 1, "agent.provisioned")
-        await tool(client, "destroy_identity", id=identity["id"])
+        await tool(client, "destroy_identity", identity_id=identity["id"])
 
     (completed,) = receiver.of_type("job.completed")
     data = completed.event["data"]
