@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from mcp import Client
 
 from tests.support.fake_llm import FakeLLM
 from tests.support.mcp_server import call, envelope, finished, ok, stdio_client
-from tests.support.sites import Site, respond, serve_site
+from tests.support.sites import Site
 
 pytestmark = pytest.mark.anyio
 
@@ -23,10 +23,8 @@ THREE_HOURS = 3 * 3600
 
 
 @pytest.fixture(scope="module")
-def site() -> Iterator[Site]:
-    with serve_site() as s:
-        s.routes["/tiny"] = lambda req: respond(req, b"<h1>tiny</h1>", "text/html")
-        yield s
+def site(tiny_site: Site) -> Site:
+    return tiny_site
 
 
 @pytest.fixture(scope="module")

@@ -14,17 +14,15 @@ import pytest
 from mcp import Client
 
 from tests.support.mcp_server import call, envelope, finished, ok, stdio_client
-from tests.support.sites import Site, respond, serve_site
+from tests.support.sites import Site
 from tests.webhooks.receiver import Receiver, serve_receiver
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(scope="module")
-def site() -> Iterator[Site]:
-    with serve_site() as s:
-        s.routes["/tiny"] = lambda req: respond(req, b"<h1>tiny</h1>", "text/html")
-        yield s
+def site(tiny_site: Site) -> Site:
+    return tiny_site
 
 
 @pytest.fixture(scope="module")

@@ -80,20 +80,11 @@ class AgentRepo:
     async def list_for(
         self, workspace_id: str, *, mode: str | None, status: str | None, limit: int, cursor: str | None = None
     ) -> Page:
-        where = "workspace_id=?"
-        args: list[Any] = [workspace_id]
-        if mode is not None:
-            where += " AND mode=?"
-            args.append(mode)
-        if status is not None:
-            where += " AND status=?"
-            args.append(status)
         return await fetch_page(
             self.db,
             name="identities",
             select="* FROM agents",
-            where=where,
-            args=args,
+            filters={"workspace_id": workspace_id, "mode": mode, "status": status},
             key=(("created_at", float), ("id", str)),
             limit=limit,
             cursor=cursor,

@@ -124,20 +124,11 @@ class JobRepo:
         cursor: str | None = None,
     ) -> tuple[list[Job], str | None, int]:
         """(jobs newest first, the next page's cursor or None, how many match)."""
-        where = "workspace_id=?"
-        args: list[Any] = [workspace_id]
-        if status:
-            where += " AND status=?"
-            args.append(status)
-        if kind:
-            where += " AND kind=?"
-            args.append(kind)
         page = await fetch_page(
             self.db,
             name="jobs",
             select="* FROM jobs",
-            where=where,
-            args=args,
+            filters={"workspace_id": workspace_id, "status": status or None, "kind": kind or None},
             key=(("created_at", float), ("rowid", int)),
             limit=limit,
             cursor=cursor,

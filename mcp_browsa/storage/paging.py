@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,17 +53,20 @@ async def fetch_page(
     *,
     name: str,
     select: str,
-    where: str,
-    args: Sequence[Any],
+    filters: Mapping[str, Any],
     key: Sequence[tuple[str, type]],
     limit: int,
     cursor: str | None,
 ) -> Page:
-    """`SELECT {select} WHERE {where}` ordered by the `key` expressions, newest (largest) first.
+    """`SELECT {select}` of the rows where each column of `filters` equals its value (None: any), ordered by the
+    `key` expressions, newest (largest) first.
 
     `select` is "columns FROM tables"; `key` is (SQL expression, Python type) pairs that together identify a row
     (end it with a unique column).
     """
+    wanted = {column: value for column, value in filters.items() if value is not None}
+    where = " AND ".join(f"{column}=?" for column in wanted) or "1"
+    args = list(wanted.values())
     exprs = [expr for expr, _type in key]
     after, after_args = "", []
     if cursor:

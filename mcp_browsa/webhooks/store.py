@@ -122,8 +122,7 @@ class WebhookRepo:
             name="deliveries",
             select="d.*, o.event_type, o.status AS delivery_status FROM webhook_deliveries d"
             " JOIN webhook_outbox o ON o.id = d.outbox_id",
-            where="d.webhook_id=?",
-            args=[webhook_id],
+            filters={"d.webhook_id": webhook_id},
             key=(("d.id", int),),
             limit=limit,
             cursor=cursor,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,15 +19,6 @@ pytestmark = pytest.mark.anyio
 def shop() -> Iterator[Site]:
     with serve_site() as site:
         yield site
-
-
-@pytest.fixture
-def home() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="mb-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def report_title(request: PolicyRequest) -> PolicyReply:

@@ -6,8 +6,6 @@ A task row whose URL the guard refuses ends BLOCKED while the others run (as URL
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.agent.support import tool
-from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
+from tests.support.fake_llm import FakeLLM, Policy, PolicyReply, PolicyRequest
 from tests.support.mcp_server import finished, ok, stdio_client
 from tests.support.sites import Site, respond, serve_site
 
@@ -33,13 +31,13 @@ def shop() -> Iterator[Site]:
         yield site
 
 
-@pytest.fixture
-def home() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="mb-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+async def _task_batch(shop: Site, home: Path, policy: Policy, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Run `rows` as a batch of agent tasks on a spawned server whose model is `policy`; the ended job."""
+    with FakeLLM(policy) as vendor:
+        env = {**vendor.env(), "BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{shop.port}", "ANTHROPIC_API_KEY": "k"}
+        async with stdio_client(home, **env) as client:
+            batch = ok(await client.call_tool("batch", {"tasks": rows, "max_steps": 2}))
+            return await finished(client, batch["id"])
 
 
 def done_at_once(_request: PolicyRequest) -> PolicyReply:
@@ -52,16 +50,12 @@ def _rows_add_up(job: dict[str, Any]) -> None:
 
 
 async def test_a_refused_task_row_ends_blocked_and_the_others_run(shop: Site, home: Path) -> None:
-    with FakeLLM(done_at_once) as vendor:
-        env = {**vendor.env(), "BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{shop.port}", "ANTHROPIC_API_KEY": "k"}
-        async with stdio_client(home, **env) as client:
-            rows = [
-                {"instruction": "Read the heading", "url": shop.url("/here")},
-                {"instruction": "Read the heading", "url": "http://10.9.8.7/admin"},  # a private address
-                {"instruction": "Read the heading", "url": shop.url("/here?again=1")},
-            ]
-            batch = ok(await client.call_tool("batch", {"tasks": rows, "max_steps": 2}))
-            job = await finished(client, batch["id"])
+    rows = [
+        {"instruction": "Read the heading", "url": shop.url("/here")},
+        {"instruction": "Read the heading", "url": "http://10.9.8.7/admin"},  # a private address
+        {"instruction": "Read the heading", "url": shop.url("/here?again=1")},
+    ]
+    job = await _task_batch(shop, home, done_at_once, rows)
     assert job["status"] == "completed" and job["result"] == {"total": 3, "completed": 2, "failed": 1}
     first, refused, last = job["items"]
     assert first["status"] == last["status"] == "completed"
@@ -97,16 +91,12 @@ def judging(request: PolicyRequest) -> PolicyReply:
 
 
 async def test_task_rows_whose_page_or_element_is_missing_end_no_target(shop: Site, home: Path) -> None:
-    with FakeLLM(judging) as vendor:
-        env = {**vendor.env(), "BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{shop.port}", "ANTHROPIC_API_KEY": "k"}
-        async with stdio_client(home, **env) as client:
-            rows = [
-                {"instruction": "Read the heading", "url": shop.url("/gone-404")},
-                {"instruction": "Click the basket button", "url": shop.url("/here")},
-                {"instruction": "Read the heading", "url": shop.url("/here")},
-            ]
-            batch = ok(await client.call_tool("batch", {"tasks": rows, "max_steps": 2}))
-            job = await finished(client, batch["id"])
+    rows = [
+        {"instruction": "Read the heading", "url": shop.url("/gone-404")},
+        {"instruction": "Click the basket button", "url": shop.url("/here")},
+        {"instruction": "Read the heading", "url": shop.url("/here")},
+    ]
+    job = await _task_batch(shop, home, judging, rows)
     gone, no_button, gave_up = job["items"]
     assert gone["error_code"] == no_button["error_code"] == "NO_TARGET"
     assert "basket" in no_button["error_message"]
