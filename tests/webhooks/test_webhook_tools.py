@@ -7,6 +7,8 @@ and the pages come from the local `site` server.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
@@ -16,7 +18,10 @@ import anyio
 import pytest
 from mcp import Client
 
+from mcp_browsa.app import Browsa, Caller
+from mcp_browsa.config import load_settings
 from tests.support.mcp_server import envelope, free_port, run_cli, spawn_http, stdio_client
+from tests.support.pages import GATED, add_pages
 from tests.support.sites import Site, respond
 from tests.webhooks.receiver import Receiver, Reply, serve_receiver
 
@@ -179,3 +184,22 @@ async def test_batches_are_announced_and_provisioned_identities_carry_their_cost
     pdata = provisioned.event["data"]
     assert pdata["agent_id"] == pdata["profile_id"] == identity["id"]
     assert pdata["cost_credits"] == identity["cost_credits"] > 0
+
+
+async def test_a_call_that_returns_before_its_page_is_read_is_announced(receiver: Receiver, site: Site) -> None:
+    """A synchronous scrape whose wait ran out handed back a job to poll: its end is announced like an async job's."""
+    gate = add_pages(site)
+    home = Path(tempfile.mkdtemp(prefix="mb-"))
+    try:
+        settings = load_settings({"BROWSA_HOME": str(home), **env_for(receiver, site)})
+        async with Browsa(settings).running() as app:
+            hook = await app.webhooks.create(Caller().workspace_id, receiver.url, ["job.completed"])
+            receiver.secret = hook.secret
+            job = await app.scrape(Caller(), site.url(f"{GATED}?n=late"), formats=["text"], wait=0.5)
+            assert job.status in ("queued", "running")  # the caller got a job to poll, not the page
+            gate.set()
+            await wait_for(receiver, 1, "job.completed")
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    (completed,) = receiver.of_type("job.completed")
+    assert completed.event["data"]["job_id"] == job.id and completed.event["data"]["status"] == "completed"
