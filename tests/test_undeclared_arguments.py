@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from tests.support.mcp_server import call, envelope, ok, stdio_client
+from tests.support.mcp_server import call, envelope, ok, spawn_http, stdio_client
 
 pytestmark = pytest.mark.anyio
 
@@ -63,3 +63,10 @@ async def test_destroy_identity_with_a_typo_destroys_nothing(client: Client) -> 
     still = ok(await call(client, "get_identity", {"identity_id": created["id"]}))
     assert still["status"] == "running"
     assert ok(await call(client, "destroy_identity", {"identity_id": created["id"]}))["status"] == "destroyed"
+
+
+async def test_over_http_too(home: Path) -> None:
+    with spawn_http(home, "--no-auth") as server:
+        async with Client(server.url) as http_client:
+            body = envelope(await http_client.call_tool("list_jobs", {"limt": 5}))
+    assert body["code"] == "BAD_REQUEST" and "did you mean 'limit'?" in body["error"]
