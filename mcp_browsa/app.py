@@ -60,6 +60,7 @@ class Caller:
 
     workspace_id: str = DEFAULT_WORKSPACE
     request_id: str | None = None
+    local: bool = True  # the machine's own user (stdio, the CLI), not an API key holder over HTTP
 
 
 @dataclass
@@ -431,6 +432,7 @@ class Browsa:
             task,
             llm=llm,
             llm_api_key=llm_api_key,
+            local=caller.local,
             initial_url=initial_url,
             max_steps=max_steps,
             output=output,
@@ -479,6 +481,7 @@ class Browsa:
             check_url=check,
             llm=llm,
             llm_api_key=llm_api_key,
+            local=caller.local,
             max_steps=max_steps,
             concurrency=concurrency,
             allowed_domains=allowed_domains,

@@ -43,7 +43,11 @@ class PinnedBackend(httpcore2.AsyncNetworkBackend):
             addresses = await resolve(name, port)
         except (OSError, ValueError) as exc:
             raise httpcore2.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        self._check(name, port, addresses)  # raises before any socket exists
+        try:
+            self._check(name, port, addresses)  # before any socket exists
+        except Exception as exc:
+            # As a connection error, which every SDK wraps as its own; the refusal rides along as the cause.
+            raise httpcore2.ConnectError(str(exc)) from exc
         last: Exception | None = None
         for ip in addresses:
             try:
