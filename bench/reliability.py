@@ -24,7 +24,7 @@ from typing import Any
 import anyio
 
 from bench.common import print_table, write_json
-from bench.session_flood import UNCAPPED, session_flood
+from bench.session_flood import UNCAPPED, flood_row, session_flood
 from tests.reliability.common import probing, settled, site_env, tiny_scrape
 from tests.reliability.crashes import browser_crash, browser_crash_twice, disk_full, disk_read_only, server_crash
 from tests.reliability.faults import loopback_only
@@ -361,29 +361,11 @@ def _summary(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "verdict": "ok" if not soak_r["leaks_found"] and not soak_r["failed"] else "PROBLEM",
             }
         )
-    rows.extend(_session_rows(results.get("sessions", {})))
+    flood = results.get("sessions", {})
+    rows.extend(flood_row(name, r) for name, r in flood.items() if isinstance(r, dict) and "clients" in r)
     for name, value in results.items():
         if "error" in value:
             rows.append({"part": name, "figures": value["error"][:100], "verdict": "ERROR"})
-    return rows
-
-
-def _session_rows(sessions: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = []
-    for name in ("capped", "uncapped"):
-        r = sessions.get(name)
-        if r:
-            rows.append(
-                {
-                    "part": f"HTTP session flood, {name}",
-                    "figures": f"{r['clients']} clients, {r['flood_seconds']} s: {r['sessions_opened']} sessions opened, "
-                    f"HTTP {r['statuses']}; RSS {r['rss_mib_before']} -> peak {r['rss_mib_peak']} -> "
-                    f"{r['rss_mib_after']} MiB after",
-                    "verdict": "ok"
-                    if name == "uncapped" or r["last_session_expired_after_s"] is not None
-                    else "PROBLEM",
-                }
-            )
     return rows
 
 

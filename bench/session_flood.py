@@ -17,7 +17,7 @@ import httpx
 from tests.support.http_keys import mint
 from tests.support.mcp_server import HttpServer, spawn_http
 
-__all__ = ["UNCAPPED", "session_flood"]
+__all__ = ["UNCAPPED", "flood_row", "session_flood"]
 
 VERSION = "2025-06-18"
 HELLO = {
@@ -69,21 +69,21 @@ async def _flood(server: HttpServer, keys: list[str], clients: int, seconds: flo
     return statuses, opened
 
 
-async def _gone(server: HttpServer, opened: str, timeout: float) -> float:
-    """Seconds until the session answers 404 (its idle time ran out); fails after `timeout`."""
+async def _gone(server: HttpServer, opened: str, idle: float, timeout: float) -> float:
+    """Seconds until the session answers 404 (its idle time ran out); fails after `timeout`. Each ping restarts
+    the session's clock, so they come further apart than `idle`."""
     key, sid = opened.split(" ")
     headers = {"X-API-Key": key, "mcp-session-id": sid, "mcp-protocol-version": VERSION}
     headers["Accept"] = "application/json, text/event-stream"
     t0 = time.monotonic()
     async with httpx.AsyncClient(timeout=10) as http:
         while True:
-            # DELETE would end it at once; a GET of nothing would restart its clock. Only asking works: a ping.
             answer = await http.post(server.url, json={"jsonrpc": "2.0", "id": 2, "method": "ping"}, headers=headers)
             if answer.status_code == 404:
                 return round(time.monotonic() - t0, 1)
             if time.monotonic() - t0 > timeout:
                 raise TimeoutError(f"session still open after {timeout} s")
-            await anyio.sleep(max(1.0, timeout / 20))
+            await anyio.sleep(idle + 1.0)
 
 
 async def session_flood(
@@ -115,7 +115,7 @@ async def session_flood(
         expired_after = None
         idle = float(settings["BROWSA_HTTP_SESSION_IDLE_SECONDS"])
         if opened and idle <= 120:
-            expired_after = await _gone(server, opened[-1], timeout=idle * 3 + 30)
+            expired_after = await _gone(server, opened[-1], idle, timeout=idle * 3 + 30)
             await anyio.sleep(2.0)  # the session tasks finish winding down
         after = rss_mib(pid)
     return {
@@ -132,3 +132,13 @@ async def session_flood(
         "last_session_expired_after_s": expired_after,
         "rss_mib_after": after,
     }
+
+
+def flood_row(name: str, r: dict[str, Any]) -> dict[str, Any]:
+    """One line of the reliability table; a capped run is a PROBLEM when its sessions never expired."""
+    figures = (
+        f"{r['clients']} clients, {r['flood_seconds']} s: {r['sessions_opened']} sessions opened, HTTP {r['statuses']};"
+        f" RSS {r['rss_mib_before']} -> peak {r['rss_mib_peak']} -> {r['rss_mib_after']} MiB after"
+    )
+    expired = name != "capped" or r["last_session_expired_after_s"] is not None
+    return {"part": f"HTTP session flood, {name}", "figures": figures, "verdict": "ok" if expired else "PROBLEM"}

@@ -7,8 +7,6 @@ session is idle, and the `mcp` SDK client for what a host sees.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -18,7 +16,7 @@ import httpx
 import pytest
 
 from tests.support.http_keys import base_url, http_client, mint
-from tests.support.mcp_server import HttpServer, spawn_http
+from tests.support.mcp_server import HttpServer, short_home, spawn_http
 
 pytestmark = pytest.mark.anyio
 
@@ -28,11 +26,8 @@ ACCEPT = "application/json, text/event-stream"
 
 @pytest.fixture
 def home() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="mb-"))  # short: Chromium's socket path must stay under 108 bytes
-    try:
+    with short_home() as path:
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def open_session(server: HttpServer, key: str) -> httpx.Response:

@@ -7,8 +7,6 @@ real `openai` and `anthropic` SDKs inside the server, with the operator listing 
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import pytest
 from mcp import Client
 
 from tests.support.fake_llm import FakeLLM
-from tests.support.mcp_server import HttpServer, envelope, finished, ok, spawn_http
+from tests.support.mcp_server import HttpServer, envelope, finished, ok, short_home, spawn_http
 
 pytestmark = pytest.mark.anyio
 
@@ -36,12 +34,11 @@ def vendor() -> Iterator[FakeLLM]:
 
 @pytest.fixture(scope="module")
 def http(vendor: FakeLLM) -> Iterator[HttpServer]:
-    home = Path(tempfile.mkdtemp(prefix="mb-"))  # short: Chromium's socket path must stay under 108 bytes
-    try:
-        with spawn_http(home, "--no-auth", BROWSA_WARM_SPARES="0", BROWSA_LLM_ENDPOINTS=vendor.base_url) as server:
-            yield server
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    with (
+        short_home() as home,
+        spawn_http(home, "--no-auth", BROWSA_WARM_SPARES="0", BROWSA_LLM_ENDPOINTS=vendor.base_url) as server,
+    ):
+        yield server
 
 
 def llm_for(provider: str, vendor: FakeLLM) -> str:

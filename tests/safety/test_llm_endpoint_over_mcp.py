@@ -7,8 +7,6 @@ with the operator's allow-lists as positive controls that reach the local fake v
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ import pytest
 from mcp import Client
 
 from tests.support.fake_llm import FakeLLM, PolicyReply
-from tests.support.mcp_server import HttpServer, envelope, finished, free_port, ok, spawn_http, spawn_stdio
+from tests.support.mcp_server import HttpServer, envelope, finished, free_port, ok, short_home, spawn_http, spawn_stdio
 from tests.support.tripwire import Tripwire
 
 pytestmark = pytest.mark.anyio
@@ -39,24 +37,18 @@ def wires() -> Iterator[tuple[Tripwire, Tripwire]]:
 
 
 @pytest.fixture(scope="module")
-def home() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="mb-"))  # short: Chromium's socket path must stay under 108 bytes
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def http(home: Path, vendor: FakeLLM) -> Iterator[HttpServer]:
+def http(vendor: FakeLLM) -> Iterator[HttpServer]:
     """The operator exempted one loopback port (a dev site, say) and listed one model server."""
-    with spawn_http(
-        home,
-        "--no-auth",
-        BROWSA_WARM_SPARES="0",
-        BROWSA_ALLOW_PRIVATE_NETWORK=f"127.0.0.1:{free_port()}",
-        BROWSA_LLM_ENDPOINTS=f"{vendor.openai_base_url}, [::1]:1",
-    ) as server:
+    with (
+        short_home() as home,
+        spawn_http(
+            home,
+            "--no-auth",
+            BROWSA_WARM_SPARES="0",
+            BROWSA_ALLOW_PRIVATE_NETWORK=f"127.0.0.1:{free_port()}",
+            BROWSA_LLM_ENDPOINTS=f"{vendor.openai_base_url}, [::1]:1",
+        ) as server,
+    ):
         yield server
 
 
