@@ -15,6 +15,7 @@ import pytest
 from mcp import Client
 
 from tests.support.fake_llm import FakeLLM, PolicyReply
+from tests.support.http_keys import sse
 from tests.support.mcp_server import HttpServer, envelope, finished, free_port, ok, short_home, spawn_http, spawn_stdio
 from tests.support.tripwire import Tripwire
 
@@ -126,6 +127,12 @@ async def test_the_refusal_names_the_rule(http: HttpServer, wires: tuple[Tripwir
             )
             assert (refusal["code"], refusal["rule"]) == ("FORBIDDEN", rule), refusal
             assert "BROWSA_LLM_ENDPOINTS" in refusal["error"]
+    # The legacy SSE transport is HTTP too.
+    async with sse(f"http://127.0.0.1:{http.port}", None) as client:
+        llm = f"anthropic:m@http://[::1]:{v6.port}"
+        refusal = envelope(await client.call_tool("run_task", {"task": "x", "llm": llm, "llm_api_key": KEY}))
+        assert (refusal["code"], refusal["rule"]) == ("FORBIDDEN", "ssrf:loopback"), refusal
+    assert (v4.hits, v6.hits) == ([], [])
 
 
 async def test_a_model_server_the_operator_listed_is_reached(http: HttpServer, vendor: FakeLLM) -> None:
