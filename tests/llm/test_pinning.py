@@ -74,3 +74,23 @@ async def test_the_connection_goes_to_the_checked_address(provider: str, monkeyp
         assert reply.text == "hello"
         assert vendor.requests[0]["headers"]["host"] == f"localhost:{vendor.port}"
         assert victim.hits == []
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+async def test_a_redirect_to_a_private_address_is_refused_too(provider: str, victim: Tripwire) -> None:
+    """The listed server answers 307 towards an internal service: the SDK follows redirects, and the connection
+    that would follow is checked like the first."""
+    with FakeLLM() as vendor:
+        path = "/v1/chat/completions" if provider == "openai" else "/v1/messages"
+        vendor.answer_garbage("", status=307, headers={"location": f"http://127.0.0.1:{victim.port}{path}"}, times=5)
+        guard = EndpointGuard(PrivateNetworkRule(), parse_endpoint_list(f"127.0.0.1:{vendor.port}"), local=False)
+        base = vendor.openai_base_url if provider == "openai" else vendor.anthropic_base_url
+        model = make_chat_model(parse_llm_spec(f"{provider}:m@{base}"), KEY, retry=FAST, check=guard.check)
+        try:
+            with pytest.raises(LLMError) as caught:
+                await model.ainvoke([Message.user("hi")], [], system="")
+        finally:
+            await model.aclose()
+        assert len(vendor.requests) == 1  # the listed server was reached, once
+    assert caught.value.code == "FORBIDDEN" and "ssrf:loopback" in caught.value.message
+    assert victim.hits == []

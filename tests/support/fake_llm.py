@@ -156,6 +156,7 @@ class _Garbage:
     body: str
     content_type: str
     status: int
+    headers: dict[str, str] | None
 
 
 @dataclass
@@ -234,12 +235,18 @@ class FakeLLM:
             self._failures.extend(_Failure(status, message, code, retry_after) for _ in range(times))
 
     def answer_garbage(
-        self, body: str, *, content_type: str = "text/html; charset=utf-8", status: int = 200, times: int = 1
+        self,
+        body: str,
+        *,
+        content_type: str = "text/html; charset=utf-8",
+        status: int = 200,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
     ) -> None:
         """Answer the next `times` model calls (either vendor) with `body` as is: what a login page, a proxy's error
-        page or some other API sends back when a base URL points at the wrong server."""
+        page or some other API sends back when a base URL points at the wrong server (or a redirect, with headers)."""
         with self._lock:
-            self._garbage.extend(_Garbage(body, content_type, status) for _ in range(times))
+            self._garbage.extend(_Garbage(body, content_type, status, headers) for _ in range(times))
 
     @property
     def calls(self) -> int:
@@ -339,7 +346,7 @@ class FakeLLM:
             garbage = self._garbage.pop(0) if self._garbage else None
             failure = self._failures.pop(0) if self._failures else None
         if garbage is not None:
-            return Response(garbage.body, garbage.status, media_type=garbage.content_type)
+            return Response(garbage.body, garbage.status, headers=garbage.headers, media_type=garbage.content_type)
         if failure is not None:
             return _error(vendor, failure.status, failure.message, failure.code, failure.retry_after)
         if not isinstance(body, dict):
