@@ -62,6 +62,7 @@ class Caller:
 
     workspace_id: str = DEFAULT_WORKSPACE
     request_id: str | None = None
+    local: bool = True  # the machine's own user (stdio, the CLI), not an API key holder over HTTP
 
 
 @dataclass
@@ -457,6 +458,7 @@ class Browsa:
             task,
             llm=llm,
             llm_api_key=llm_api_key,
+            local=caller.local,
             initial_url=initial_url,
             max_steps=max_steps,
             output=output,
@@ -505,6 +507,7 @@ class Browsa:
             check_url=check,
             llm=llm,
             llm_api_key=llm_api_key,
+            local=caller.local,
             max_steps=max_steps,
             concurrency=concurrency,
             allowed_domains=allowed_domains,

@@ -89,12 +89,19 @@ async def _serve_stdio(settings: Settings, groups: tuple[str, ...] | None) -> No
 
 async def _serve_http(settings: Settings, args: argparse.Namespace, groups: tuple[str, ...] | None) -> None:
     from mcp_browsa.http import build_http_app, serve_http
+    from mcp_browsa.http_sessions import SessionLimits
     from mcp_browsa.server import build_server
+
+    sessions = SessionLimits(
+        settings.max_http_sessions, settings.max_http_sessions_per_key, settings.http_session_idle_seconds
+    )
 
     async with Browsa(settings).running() as app:
         server = build_server(app, groups=groups)
         keys = None if args.no_auth else app.keys
-        http_app = build_http_app(server, host=args.host, port=args.port, keys=keys, extra_hosts=args.allowed_host)
+        http_app = build_http_app(
+            server, host=args.host, port=args.port, keys=keys, extra_hosts=args.allowed_host, sessions=sessions
+        )
         _say(f"mcp-browsa {__version__}: streamable HTTP at http://{args.host}:{args.port}/mcp, SSE at /sse")
         if keys is None:
             _say("API keys are off (--no-auth): anything on this machine can use this server")

@@ -52,13 +52,17 @@ answer it with respond_to_job. Errors come back as {"code", "error", "request_id
 """
 
 
+def _http_request(ctx: Context[Any, Any] | None) -> Any:
+    """The HTTP request carrying this call, or None on stdio and outside a request."""
+    try:
+        return ctx.request_context.request if ctx is not None else None
+    except ValueError:
+        return None
+
+
 def _http_state(ctx: Context[Any, Any] | None) -> dict[str, Any]:
     """The HTTP layer's per-request state, or {} on stdio and outside a request."""
-    try:
-        request = ctx.request_context.request if ctx is not None else None
-    except ValueError:
-        return {}
-    scope = getattr(request, "scope", None)
+    scope = getattr(_http_request(ctx), "scope", None)
     state = scope.get("state") if isinstance(scope, dict) else None
     return state if isinstance(state, dict) else {}
 
@@ -66,7 +70,8 @@ def _http_state(ctx: Context[Any, Any] | None) -> dict[str, Any]:
 def caller_for(ctx: Context[Any, Any] | None = None) -> Caller:
     state = _http_state(ctx)
     rid = _current_request_id.get() or state.get(REQUEST_ID_STATE_KEY) or new_request_id()
-    return Caller(workspace_id=state.get(WORKSPACE_STATE_KEY) or current_workspace.get(), request_id=rid)
+    workspace = state.get(WORKSPACE_STATE_KEY) or current_workspace.get()
+    return Caller(workspace_id=workspace, request_id=rid, local=_http_request(ctx) is None)
 
 
 def _describe_validation(exc: ValidationError) -> str:

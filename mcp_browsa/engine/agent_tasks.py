@@ -24,6 +24,7 @@ from mcp_browsa.engine.events import EngineEvent
 from mcp_browsa.engine.jobs import JobEngine
 from mcp_browsa.errors import AgentNotRunning, BadRequest, Forbidden
 from mcp_browsa.llm import LLMSpec, parse_llm_spec, resolve_api_key
+from mcp_browsa.llm.endpoint import EndpointGuard, EndpointPolicy, EndpointRefused
 from mcp_browsa.models import Job, JobStatus
 from mcp_browsa.vault import Vault, task_secrets
 
@@ -74,6 +75,18 @@ class TaskRow(BaseModel):
     timeout_seconds: float = Field(300, ge=10, le=MAX_TASK_SECONDS, description="Wallclock limit for this row.")
 
 
+def _check_key_text(api_key: str | None) -> None:
+    """An API key travels in an HTTP header: printable ASCII only. The message names the position, never the key."""
+    if api_key is None:
+        return
+    for i, ch in enumerate(api_key.strip()):
+        if not "!" <= ch <= "~":
+            what = "a space" if ch == " " else "a control character" if ch.isascii() else "a non-ASCII character"
+            raise BadRequest(
+                f"llm_api_key has {what} at position {i + 1}; API keys are printable ASCII — check it was copied whole"
+            )
+
+
 class AgentTasks:
     """The in-memory side of agent tasks in this process: keys, pins, and who is waiting on which job."""
 
@@ -95,6 +108,9 @@ class AgentTasks:
         self.env: dict[str, str] = {k: source[k] for k in _ENV_NAMES if source.get(k)}
         if settings.llm_api_key:
             self.env["BROWSA_LLM_API_KEY"] = settings.llm_api_key
+        self.endpoints = EndpointPolicy.from_settings(
+            settings.allow_private_network, settings.llm_endpoints, self.env.get("BROWSA_LLM")
+        )
         self.keys: dict[str, str] = {}
         self._waiting: dict[str, int] = {}
         engine.bus.subscribe(self._on_event)
@@ -105,12 +121,18 @@ class AgentTasks:
     def default_llm(self) -> str:
         return self.env.get("BROWSA_LLM") or DEFAULT_LLM
 
-    def llm(self, llm: str | None, api_key: str | None) -> tuple[LLMSpec, str, str]:
-        """(spec, key, where the key came from); BadRequest when the spec is bad or no key can be found."""
+    async def llm(self, llm: str | None, api_key: str | None, *, local: bool) -> tuple[LLMSpec, str, str]:
+        """(spec, key, where the key came from); BadRequest when the spec or the key is bad or no key can be found,
+        Forbidden when the caller may not send work to the server the spec names."""
         try:
             spec = parse_llm_spec(llm or self.default_llm)
         except ValueError as exc:
             raise BadRequest(f"llm: {exc}") from exc
+        _check_key_text(api_key)
+        try:
+            await self.endpoints.precheck(spec, local=local)
+        except EndpointRefused as exc:
+            raise Forbidden(f"llm: {exc.reason}", rule=exc.rule) from None
         key = resolve_api_key(spec, api_key, self.env)
         if not key:
             env_name = "ANTHROPIC_API_KEY" if spec.provider == "anthropic" else "OPENAI_API_KEY"
@@ -118,6 +140,10 @@ class AgentTasks:
                 f"no API key for {spec.provider}: pass llm_api_key, or start the server with BROWSA_LLM_API_KEY or {env_name}"
             )
         return spec, key, "call" if api_key and api_key.strip() else "env"
+
+    def guard_for(self, spec: LLMSpec, params: dict[str, Any]) -> EndpointGuard | None:
+        """The address check a job's model calls pass; a job from before the flag existed counts as remote."""
+        return self.endpoints.guard_for(spec, local=bool(params.get("llm_local", False)))
 
     @staticmethod
     def task_fields(
@@ -161,6 +187,7 @@ class AgentTasks:
         *,
         llm: str | None,
         llm_api_key: str | None,
+        local: bool,
         initial_url: str | None,
         max_steps: int,
         output: dict[str, Any] | None,
@@ -177,7 +204,7 @@ class AgentTasks:
         identity_id: str | None,
     ) -> tuple[dict[str, Any], str]:
         """A run_task call as job params (no key in them) plus the key to hold in memory; BadRequest if wrong."""
-        spec, key, source = self.llm(llm, llm_api_key)
+        spec, key, source = await self.llm(llm, llm_api_key, local=local)
         if not 1 <= max_steps <= MAX_STEPS:
             raise BadRequest(f"max_steps must be between 1 and {MAX_STEPS}")
         if not 1 <= fanout <= MAX_FANOUT:
@@ -193,6 +220,7 @@ class AgentTasks:
             **fields,
             "llm": str(spec),
             "key_source": source,
+            "llm_local": local,
             "initial_url": initial_url,
             "max_steps": max_steps,
             "screenshots": shots.model_dump(),
@@ -213,6 +241,7 @@ class AgentTasks:
         check_url: UrlCheck,
         llm: str | None,
         llm_api_key: str | None,
+        local: bool,
         max_steps: int,
         concurrency: int | None,
         allowed_domains: list[str] | None,
@@ -223,7 +252,7 @@ class AgentTasks:
             raise BadRequest("tasks is empty; give at least one task")
         if len(rows) > MAX_BATCH_TASKS:
             raise BadRequest(f"{len(rows)} tasks; a batch takes at most {MAX_BATCH_TASKS}")
-        spec, key, source = self.llm(llm, llm_api_key)
+        spec, key, source = await self.llm(llm, llm_api_key, local=local)
         if not 1 <= max_steps <= MAX_STEPS:
             raise BadRequest(f"max_steps must be between 1 and {MAX_STEPS}")
         items: list[dict[str, Any]] = []
@@ -251,6 +280,7 @@ class AgentTasks:
             "concurrency": concurrency,
             "llm": str(spec),
             "key_source": source,
+            "llm_local": local,
             "max_steps": max_steps,
             "allowed_domains": allowed_domains,
             "allow_writes": allow_writes,
