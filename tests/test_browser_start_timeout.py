@@ -23,7 +23,7 @@ def slow_chromium(tmp_path: Path, real: str) -> tuple[Path, Path]:
     exe.write_text(
         "#!/bin/sh\n"
         f'case " $* " in *" --version "*) exec {real} "$@";; esac\n'
-        f'[ -e {slow} ] && exec sleep 60\n'
+        f"[ -e {slow} ] && exec sleep 60\n"
         f'exec {real} "$@"\n'
     )
     exe.chmod(0o755)
