@@ -72,7 +72,7 @@ class Agent(_Model):
     expires_at: float | None = Field(None, description="Unix time a burner is destroyed by itself (its TTL).")
     trust_score: int | None = Field(
         None,
-        description="0–1000: the sum of the trust factors (get_identity include=[\"trust\"] lists them), the "
+        description='0–1000: the sum of the trust factors (get_identity include=["trust"] lists them), the '
         "detection harness run in the identity's browser among them.",
     )
     trust_band: Literal["high", "medium", "low"] | None = Field(
