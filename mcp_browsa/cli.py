@@ -348,7 +348,8 @@ def _json_after_subcommands(parser: argparse.ArgumentParser) -> None:
     """Accept `--json` after any sub-command too (`mcp-browsa jobs --json`), not only before it."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            for child in action.choices.values():
+            # An alias (`keys create` for `keys mint`) is the same parser under a second name: visit it once.
+            for child in {id(c): c for c in action.choices.values()}.values():
                 # SUPPRESS: when absent here, the value parsed before the sub-command stands.
                 child.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="JSON output")
                 _json_after_subcommands(child)
