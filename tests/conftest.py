@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +31,14 @@ def chromium() -> FoundBrowser:
 def site() -> Iterator[Site]:
     with serve_site() as s:
         yield s
+
+
+@pytest.fixture
+def short_home() -> Iterator[Path]:
+    """A data dir with a short path: Chromium's singleton socket under the server's TMPDIR (inside it) must stay
+    under 108 bytes, which pytest's tmp_path names can exceed."""
+    path = Path(tempfile.mkdtemp(prefix="mb-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -4,9 +4,6 @@ keys of its workspace; an ordinary key and --no-auth get FORBIDDEN and change no
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +16,8 @@ from tests.support.mcp_server import envelope, run_cli, spawn_http, stdio_client
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def home() -> Iterator[Path]:
-    # Short on purpose: Chromium's singleton socket under the server's TMPDIR must stay under 108 bytes.
-    path = Path(tempfile.mkdtemp(prefix="mb-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def mint_admin(home: Path, workspace: str) -> str:
-    done = run_cli(home, "keys", "create", "--admin", "--workspace", workspace, "--name", "ops")
+def mint_admin(short_home: Path, workspace: str) -> str:
+    done = run_cli(short_home, "keys", "create", "--admin", "--workspace", workspace, "--name", "ops")
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
@@ -47,10 +34,10 @@ async def forbidden(client: Client, tool: str, **arguments: Any) -> None:
     assert body["code"] == "FORBIDDEN" and "keys create --admin" in body["error"], body
 
 
-async def test_admin_keys_manage_keys_and_other_keys_are_forbidden(home: Path) -> None:
-    with spawn_http(home, BROWSA_WARM_SPARES="0") as server:
-        admin_key, plain_key = mint_admin(home, "acme"), mint(home, "acme")
-        other_key = mint(home, "globex")
+async def test_admin_keys_manage_keys_and_other_keys_are_forbidden(short_home: Path) -> None:
+    with spawn_http(short_home, BROWSA_WARM_SPARES="0") as server:
+        admin_key, plain_key = mint_admin(short_home, "acme"), mint(short_home, "acme")
+        other_key = mint(short_home, "globex")
         async with http_client(base_url(server), admin_key) as admin:
             listed = await ok(admin, "list_keys")
             assert listed["count"] == 2 and [k["admin"] for k in listed["keys"]] == [True, False]
@@ -79,22 +66,22 @@ async def test_admin_keys_manage_keys_and_other_keys_are_forbidden(home: Path) -
             after = {k["id"]: k for k in (await ok(admin, "list_keys"))["keys"]}
             assert after[made["id"]]["_links"] == {}  # nothing left to do with a revoked key
 
-            globex_id = run_cli(home, "keys", "list", "--workspace", "globex").stdout.split()[0]
+            globex_id = run_cli(short_home, "keys", "list", "--workspace", "globex").stdout.split()[0]
             stranger = envelope(await admin.call_tool("revoke_key", {"key_id": globex_id}))
             assert stranger["code"] == "NOT_FOUND"  # another workspace's key is not this admin's to revoke
         async with http_client(base_url(server), other_key) as other:
             assert (await ok(other, "credits"))["balance"] >= 0  # and it still works
 
-        listing = run_cli(home, "keys", "list", "--workspace", "acme").stdout
+        listing = run_cli(short_home, "keys", "list", "--workspace", "acme").stdout
         assert made["id"] in listing and "REVOKED" in listing and "admin" in listing
 
-    with spawn_http(home, "--no-auth", BROWSA_WARM_SPARES="0") as open_server:
+    with spawn_http(short_home, "--no-auth", BROWSA_WARM_SPARES="0") as open_server:
         async with http_client(base_url(open_server), None) as anonymous:
             await forbidden(anonymous, "list_keys")
 
 
-async def test_a_stdio_client_manages_the_default_workspace_keys(home: Path) -> None:
-    async with stdio_client(home, BROWSA_WARM_SPARES="0") as client:
+async def test_a_stdio_client_manages_the_default_workspace_keys(short_home: Path) -> None:
+    async with stdio_client(short_home, BROWSA_WARM_SPARES="0") as client:
         made = await ok(client, "create_key", name="laptop", admin=True)
         assert made["admin"] and made["workspace_id"] == "ws_default"
         listed = await ok(client, "list_keys")

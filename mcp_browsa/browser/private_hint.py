@@ -8,15 +8,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 
-from mcp_browsa.browser.netpolicy import (
-    Policy,
-    PrivateNetworkRule,
-    check_addresses,
-    check_url,
-    host_text,
-    parse_web_url,
-    split_host_port,
-)
+from mcp_browsa.browser import netpolicy
 
 __all__ = ["ALLOW_VARIABLE", "allow_entry", "private_network_hint", "private_network_status", "url_verdict"]
 
@@ -27,12 +19,12 @@ def allow_entry(target: str) -> str | None:
     """The `host:port` entry that exempts `target` (a URL, or `host:port` as a CONNECT names it); None if unreadable."""
     if "://" in target:
         try:
-            _scheme, host, port = parse_web_url(target)
+            _scheme, host, port = netpolicy.parse_web_url(target)
         except ValueError:
             return None
-        return f"{host_text(host)}:{port}"
+        return f"{netpolicy.host_text(host)}:{port}"
     try:
-        host_part, port_text = split_host_port(target)
+        host_part, port_text = netpolicy.split_host_port(target)
     except ValueError:
         return None
     if not host_part or port_text is None or not port_text.isdigit():
@@ -65,17 +57,17 @@ def private_network_status(setting: str) -> str:
 
 def url_verdict(setting: str, url: str) -> str:
     """Whether the browser may reach `url` under BROWSA_ALLOW_PRIVATE_NETWORK=`setting`, resolving its host here."""
-    policy = Policy(private=PrivateNetworkRule.parse(setting))
-    decision = check_url(url, policy)
+    policy = netpolicy.Policy(private=netpolicy.PrivateNetworkRule.parse(setting))
+    decision = netpolicy.check_url(url, policy)
     if decision.allowed:
-        _scheme, host, port = parse_web_url(url)
+        _scheme, host, port = netpolicy.parse_web_url(url)
         if isinstance(host, str):
             try:
                 infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
             except OSError as exc:
                 return f"cannot resolve {host}: {exc}"
             addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
-            decision = check_addresses(host, port, addresses, policy)
+            decision = netpolicy.check_addresses(host, port, addresses, policy)
     if decision.allowed:
         return f"{url} is allowed"
     return f"{url} is blocked ({decision.rule}): {decision.reason}{private_network_hint(decision.rule, url)}"
