@@ -26,7 +26,7 @@ class ListedKey(ApiKey):
     model_config = ConfigDict(populate_by_name=True)
 
     links: dict[str, KeyLink] = Field(
-        alias="_links", description="What can be done with this key: `revoke` is the call that revokes it."
+        alias="_links", description="`revoke`: the tool call that revokes this key (harmless on a revoked one)."
     )
 
 
@@ -36,7 +36,8 @@ class KeyList(BaseModel):
 
 
 def _listed(key: ApiKey) -> ListedKey:
-    links = {} if key.revoked_at else {"revoke": KeyLink(tool="revoke_key", arguments={"key_id": key.id})}
+    # Revoking is idempotent (the first time stands), so a revoked key keeps its link too.
+    links = {"revoke": KeyLink(tool="revoke_key", arguments={"key_id": key.id})}
     return ListedKey(**key.model_dump(), links=links)
 
 

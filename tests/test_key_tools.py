@@ -64,7 +64,13 @@ async def test_admin_keys_manage_keys_and_other_keys_are_forbidden(short_home: P
             revoked = await ok(admin, "revoke_key", key_id=made["id"])
             assert revoked["revoked_at"] is not None
             after = {k["id"]: k for k in (await ok(admin, "list_keys"))["keys"]}
-            assert after[made["id"]]["_links"] == {}  # nothing left to do with a revoked key
+            assert after[made["id"]]["revoked_at"] == revoked["revoked_at"]
+            again = await ok(
+                admin,
+                after[made["id"]]["_links"]["revoke"]["tool"],
+                **after[made["id"]]["_links"]["revoke"]["arguments"],
+            )
+            assert again["revoked_at"] == revoked["revoked_at"]  # following the link again keeps the first time
 
             globex_id = run_cli(short_home, "keys", "list", "--workspace", "globex").stdout.split()[0]
             stranger = envelope(await admin.call_tool("revoke_key", {"key_id": globex_id}))
