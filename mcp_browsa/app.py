@@ -22,6 +22,7 @@ from mcp_browsa.browser.guard import EgressProxy
 from mcp_browsa.browser.host import BrowserHost
 from mcp_browsa.browser.netpolicy import Policy, PrivateNetworkRule, check_url
 from mcp_browsa.browser.pool import Burner, BurnerPool
+from mcp_browsa.browser.private_hint import private_network_hint
 from mcp_browsa.browser.wiring import GuardWiring, make_policy
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.agent_runner import AgentRunner
@@ -293,7 +294,8 @@ class Browsa:
         """Refuse at once what the guard would refuse anyway (scheme, allowlist, literal private IPs)."""
         decision = check_url(url, policy)
         if not decision.allowed:
-            raise Forbidden(f"{url[:200]} is blocked by the URL guard ({decision.rule}): {decision.reason}")
+            hint = private_network_hint(decision.rule, url)
+            raise Forbidden(f"{url[:200]} is blocked by the URL guard ({decision.rule}): {decision.reason}{hint}")
 
     def readonly_policy(self, params: dict[str, Any]) -> Policy:
         # One-call tools never send writes: a page cannot post a form or a fetch body on their behalf.

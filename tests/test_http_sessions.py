@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.support.http_keys import base_url, http_client, mint
-from tests.support.mcp_server import HttpServer, short_home, spawn_http
+from tests.support.mcp_server import HttpServer, home, spawn_http
 
 pytestmark = pytest.mark.anyio
 
@@ -26,7 +26,7 @@ ACCEPT = "application/json, text/event-stream"
 
 @pytest.fixture
 def home() -> Iterator[Path]:
-    with short_home() as path:
+    with home() as path:
         yield path
 
 

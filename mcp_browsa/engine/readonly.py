@@ -21,6 +21,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from mcp_browsa.browser.guard import BlockedRequest
 from mcp_browsa.browser.pool import Burner, BurnerPool, browser_gone
+from mcp_browsa.browser.private_hint import private_network_hint
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.context import JobContext, Outcome, progress_write
 from mcp_browsa.engine.lanes import Lane, LaneGroup, OpenBurner
@@ -149,8 +150,9 @@ class ReadOnlyRunners:
                 except PageFailure:
                     top = next((b for b in blocked if b["navigation"] or _same_target(b["url"], url)), None)
                     if top is not None:
+                        hint = private_network_hint(top["rule"], top["url"])
                         raise PageFailure(
-                            "BLOCKED", f"{url} was blocked by the URL guard ({top['rule']}: {top['reason']})"
+                            "BLOCKED", f"{url} was blocked by the URL guard ({top['rule']}: {top['reason']}){hint}"
                         ) from None
                     raise
                 shot = self.screenshot_path(ctx.id, shot_n) if "screenshot" in formats else None

@@ -15,7 +15,14 @@ from mcp_types import CallToolResult, ContentBlock, ImageContent, TextContent
 
 from mcp_browsa.app import Browsa
 from mcp_browsa.engine.jobs import ProgressFn
-from mcp_browsa.errors import BrowsaError, Forbidden, InsufficientCredit, InternalError, UpstreamUnavailable
+from mcp_browsa.errors import (
+    BrowsaError,
+    Forbidden,
+    InsufficientCredit,
+    InternalError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from mcp_browsa.models import Job
 
 __all__ = ["job_result", "progress_reporter", "raise_if_failed"]
@@ -81,6 +88,7 @@ _FAILURE_ERRORS: dict[str, type[BrowsaError]] = {
     "BLOCKED": Forbidden,
     "INSUFFICIENT_CREDIT": InsufficientCredit,
     "INTERNAL_ERROR": InternalError,
+    "UPSTREAM_TIMEOUT": UpstreamTimeout,
 }
 
 
