@@ -304,6 +304,8 @@ class Browsa:
         timeout_seconds: float = 30,
         wait: float = 0,
         allowed_domains: list[str] | None = None,
+        main_content: bool = True,
+        load_media: bool = False,
     ) -> Job:
         url = check_http_url(url)
         self.precheck(url, self.policy(allowed_domains, allow_writes=False))
@@ -318,6 +320,8 @@ class Browsa:
             "wait_until": wait_until,
             "timeout_ms": int(timeout_seconds * 1000),
             "allowed_domains": allowed_domains,
+            "main_content": main_content,
+            "load_media": load_media,
         }
         return await self._submit_and_wait(caller, "scrape", params, wait=wait)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from itertools import count
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,13 +18,16 @@ from typing import Any, Protocol
 import aiosqlite
 import anyio
 from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page, Response
 
 from mcp_browsa.browser.guard import BlockedRequest
 from mcp_browsa.browser.pool import Burner, BurnerPool, browser_gone
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.context import JobContext, Outcome, progress_write
 from mcp_browsa.engine.lanes import Lane, LaneGroup, OpenBurner
-from mcp_browsa.engine.scrape import PageFailure, load_page, page_content, refused_navigation
+from mcp_browsa.engine.media import skip_media, skips_media
+from mcp_browsa.engine.pdf import is_pdf, pdf_content
+from mcp_browsa.engine.scrape import PageFailure, navigate, page_content, refused_navigation
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.models import JobStatus, PriceTable
 from mcp_browsa.storage.db import dumps, now
@@ -74,12 +77,16 @@ class ReadOnlyRunners:
             await ctx.charge(extra, f"{label}: {minutes} burner-minutes", allow_partial=True)
 
     def _opener(self, ctx: JobContext) -> OpenBurner:
-        def open_burner(
+        @asynccontextmanager
+        async def open_burner(
             params: dict[str, Any], on_block: Callable[[BlockedRequest], None]
-        ) -> AbstractAsyncContextManager[Burner]:
-            return self.browser_for(
+        ) -> AsyncIterator[Burner]:
+            async with self.browser_for(
                 ctx.workspace_id, params, policy=self.policy_for(params), on_block=on_block, job_id=ctx.id
-            )
+            ) as burner:
+                if skips_media(params):
+                    await skip_media(burner.context)
+                yield burner
 
         return open_burner
 
@@ -143,7 +150,7 @@ class ReadOnlyRunners:
             t0 = time.monotonic()
             try:
                 try:
-                    status = await load_page(
+                    response = await navigate(
                         burner.page, url, wait_until=params.get("wait_until", "load"), timeout_ms=timeout_ms
                     )
                 except PageFailure:
@@ -153,17 +160,24 @@ class ReadOnlyRunners:
                             "BLOCKED", f"{url} was blocked by the URL guard ({top['rule']}: {top['reason']})"
                         ) from None
                     raise
+                status = response.status if response is not None else None
                 shot = self.screenshot_path(ctx.id, shot_n) if "screenshot" in formats else None
-                content = await page_content(
-                    burner.page,
-                    formats,
-                    max_chars=int(params.get("max_chars") or 50_000),
-                    full_page=bool(params.get("full_page", True)),
-                    screenshot_path=shot,
-                    # Reading a loaded page takes well under a second; a page that holds it up longer than its
-                    # own load was allowed to take is spinning or flooding dialogs.
-                    timeout=max(10.0, timeout_ms / 1000),
-                )
+                max_chars = int(params.get("max_chars") or 50_000)
+                if response is not None and is_pdf(response.headers.get("content-type")):
+                    shot = None  # a PDF's text is its content; the viewer's pixels add nothing
+                    content = await _pdf(burner.page, response, formats, url, max_chars)
+                else:
+                    content = await page_content(
+                        burner.page,
+                        formats,
+                        max_chars=max_chars,
+                        full_page=bool(params.get("full_page", True)),
+                        screenshot_path=shot,
+                        # Reading a loaded page takes well under a second; a page that holds it up longer than its
+                        # own load was allowed to take is spinning or flooding dialogs.
+                        timeout=max(10.0, timeout_ms / 1000),
+                        main_content=bool(params.get("main_content", True)),
+                    )
             except (PageFailure, PlaywrightError) as exc:
                 if await browser_gone(burner, exc):
                     raise _BrowserLost(str(exc).splitlines()[0][:200]) from exc
@@ -261,6 +275,16 @@ class ReadOnlyRunners:
         items = await ctx.engine.jobs.items(ctx.id)
         ok = len([i for i in items if i.status == JobStatus.COMPLETED])
         return Outcome.ok({"total": len(items), "completed": ok, "failed": len(items) - ok})
+
+
+async def _pdf(page: Page, response: Response, formats: list[str], url: str, max_chars: int) -> dict[str, Any]:
+    """A PDF's text as the page's content; a file that cannot be read is the site's fault, not ours."""
+    try:
+        content = await pdf_content(await response.body(), formats, url=url, max_chars=max_chars)
+    except ValueError as exc:
+        raise PageFailure("UPSTREAM_UNAVAILABLE", f"{url}: {exc}") from None
+    content["final_url"] = page.url
+    return content
 
 
 class _BrowserLost(Exception):
