@@ -7,23 +7,44 @@ manual costs what its first pages do.
 
 from __future__ import annotations
 
+import base64
 import io
 import logging
 from typing import Any
 
 import anyio.to_thread
+from playwright.async_api import Page
 
 from mcp_browsa.engine.whitespace import squeeze
 
-__all__ = ["MAX_PAGES", "is_pdf", "pdf_content", "read_pdf"]
+__all__ = ["MAX_BYTES", "MAX_PAGES", "is_pdf", "pdf_content", "read_pdf", "refetch_pdf"]
 
 log = logging.getLogger(__name__)
 
 MAX_PAGES = 2000  # pages read at most, whatever max_chars allows
+MAX_BYTES = 64 * 1024 * 1024
+
+# The document's own URL fetched from inside it (same origin, cookies included), returned as base64.
+_FETCH_JS = r"""async (max) => {
+  const r = await fetch(location.href, {credentials: 'include'});
+  const bytes = new Uint8Array(await r.arrayBuffer());
+  if (bytes.length > max) return null;
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}"""
 
 
 def is_pdf(content_type: str | None, body_start: bytes = b"") -> bool:
     return (content_type or "").split(";", 1)[0].strip().lower() == "application/pdf" or body_start[:5] == b"%PDF-"
+
+
+async def refetch_pdf(page: Page) -> bytes:
+    """The PDF a page shows, fetched again from inside the page; ValueError when it is bigger than MAX_BYTES."""
+    encoded = await page.evaluate(_FETCH_JS, MAX_BYTES)
+    if encoded is None:
+        raise ValueError(f"the PDF is larger than {MAX_BYTES // (1024 * 1024)} MB")
+    return base64.b64decode(encoded)
 
 
 def read_pdf(data: bytes, max_chars: int) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from mcp_browsa.config import Settings
 from mcp_browsa.engine.context import JobContext, Outcome, progress_write
 from mcp_browsa.engine.lanes import Lane, LaneGroup, OpenBurner
 from mcp_browsa.engine.media import skip_media, skips_media
-from mcp_browsa.engine.pdf import is_pdf, pdf_content
+from mcp_browsa.engine.pdf import is_pdf, pdf_content, refetch_pdf
 from mcp_browsa.engine.scrape import PageFailure, navigate, page_content, refused_navigation
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.models import JobStatus, PriceTable
@@ -278,11 +278,19 @@ class ReadOnlyRunners:
 
 
 async def _pdf(page: Page, response: Response, formats: list[str], url: str, max_chars: int) -> dict[str, Any]:
-    """A PDF's text as the page's content; a file that cannot be read is the site's fault, not ours."""
+    """A PDF's text as the page's content; a file that cannot be read is the site's fault, not ours.
+
+    Chromium hands a PDF to its viewer, and what it keeps as the navigation's body may be the viewer's page: then
+    the page fetches the file once more, a GET through the same route hook, egress proxy and guard as any other.
+    """
     try:
-        content = await pdf_content(await response.body(), formats, url=url, max_chars=max_chars)
-    except ValueError as exc:
-        raise PageFailure("UPSTREAM_UNAVAILABLE", f"{url}: {exc}") from None
+        data = await response.body()
+        if not data.startswith(b"%PDF-"):
+            data = await refetch_pdf(page)
+        content = await pdf_content(data, formats, url=url, max_chars=max_chars)
+    except (ValueError, PlaywrightError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PageFailure("UPSTREAM_UNAVAILABLE", f"{url}: {first}") from None
     content["final_url"] = page.url
     return content
 

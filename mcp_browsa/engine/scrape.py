@@ -15,9 +15,9 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, Response
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-from mcp_browsa.engine.whitespace import squeeze
 from mcp_browsa.engine.reader import read_markdown
 from mcp_browsa.engine.screenshots import capture
+from mcp_browsa.engine.whitespace import squeeze
 
 __all__ = ["FORMATS", "PageFailure", "WaitUntil", "load_page", "navigate", "page_content", "refused_navigation"]
 

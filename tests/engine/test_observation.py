@@ -88,7 +88,6 @@ async def test_script_driven_and_aria_widgets_count_and_hidden_ones_do_not(tabs:
     elements = re.findall(r"^\[\d+\] (.*)$", obs.text, re.M)
     assert elements == [
         "<div> Clickable tile",  # onclick
-        "<a href=/agent/cart.html> Card link",  # its pointer-cursor card adds no second line
         "<span> Filter: red",  # a pointer cursor starting here: a script handler, most likely
         "<div role=tab selected> Overview",
         "<div role=tab> Reviews",
@@ -99,7 +98,9 @@ async def test_script_driven_and_aria_widgets_count_and_hidden_ones_do_not(tabs:
     ]
     assert "Invisible" not in obs.text and "Flat" not in obs.text and "Far away" not in obs.text
     assert "token123" not in obs.text and "Hidden until opened" not in obs.text
-    assert obs.text.endswith("TEXT:\nand a caption")
+    # The card's link reads in its sentence; its pointer-cursor card adds no line of its own.
+    assert obs.text.endswith("TEXT:\n[Card link][2] and a caption")
+    assert obs.elements[2].tag == "a" and obs.elements[2].attrs["href"] == "/agent/cart.html"
 
 
 async def test_iframes_and_open_shadow_roots_in_reading_order(tabs: Tabs, site: Site) -> None:
