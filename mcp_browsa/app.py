@@ -27,6 +27,7 @@ from mcp_browsa.config import Settings
 from mcp_browsa.engine.agent_runner import AgentRunner
 from mcp_browsa.engine.agent_tasks import AgentTasks, ScreenshotOptions, TaskRow
 from mcp_browsa.engine.context import JobContext, Outcome, Runner
+from mcp_browsa.engine.crawl import CrawlRequest, CrawlRunner, MapRequest, MapRunner
 from mcp_browsa.engine.events import EventBus
 from mcp_browsa.engine.jobs import JobEngine, ProgressFn
 from mcp_browsa.engine.login import LoginRunner
@@ -38,6 +39,7 @@ from mcp_browsa.errors import BadRequest, Forbidden
 from mcp_browsa.idempotency import IdempotencyRunner, Recover
 from mcp_browsa.identities import IdentityCore, IdentityService
 from mcp_browsa.models import Capacity, Credits, Job, JobList, PriceTable
+from mcp_browsa.storage.crawl import CrawlRepo
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.keys import ApiKeyRepo
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
@@ -99,6 +101,8 @@ class Browsa:
         for kind in ("scrape", "extract", "screenshot"):
             self.engine.register(kind, self._browser_first(self.readonly.single))
         self.engine.register("batch", self._browser_first(self.readonly.batch))
+        self.engine.register("crawl", self._browser_first(CrawlRunner(self.readonly, CrawlRepo(self.db)).run))
+        self.engine.register("map", self._browser_first(MapRunner(self.readonly).run))
         self.workers = WorkerPool(
             self.engine, slots=s.max_burners, lease_seconds=s.lease_seconds, sweep_interval=s.sweep_interval
         )
@@ -393,6 +397,24 @@ class Browsa:
         return await self.engine.submit(
             caller.workspace_id, "batch", params, request_id=caller.request_id, progress_total=len(items), items=items
         )
+
+    async def crawl(self, caller: Caller, req: CrawlRequest) -> Job:
+        """A crawl job; its rows appear as pages are found (get_job shows them)."""
+        req.url = check_http_url(req.url)
+        self.precheck(req.url, self.policy(req.allowed_domains, allow_writes=False))
+        unknown = [f for f in req.formats if f not in FORMATS]
+        if unknown or not req.formats:
+            raise BadRequest(f"unknown format(s) {unknown}; choose from {list(FORMATS)}")
+        params = req.model_dump()
+        return await self.engine.submit(
+            caller.workspace_id, "crawl", params, request_id=caller.request_id, progress_total=1
+        )
+
+    async def map(self, caller: Caller, req: MapRequest, *, wait: float) -> Job:
+        """A map job, waited for up to `wait` seconds."""
+        req.url = check_http_url(req.url)
+        self.precheck(req.url, self.policy(req.allowed_domains, allow_writes=False))
+        return await self._submit_and_wait(caller, "map", req.model_dump(), wait=wait)
 
     # -- agent tasks --------------------------------------------------------------------------
 

@@ -44,6 +44,8 @@ class JobKind(str, Enum):
     SCREENSHOT = "screenshot"
     BATCH = "batch"
     LOGIN = "login"  # the login tool: vaulted credentials filled into one site's form
+    CRAWL = "crawl"  # a URL batch whose rows are found by following links and the sitemap
+    MAP = "map"  # a site's URLs, without their content
 
 
 class _Model(BaseModel):
@@ -61,7 +63,7 @@ class BatchItem(_Model):
 
 class Job(_Model):
     id: str = Field(description="Job id (UUID). Poll it with get_job.")
-    kind: JobKind = Field(description="task | scrape | extract | screenshot | batch | login")
+    kind: JobKind = Field(description="task | scrape | extract | screenshot | batch | login | crawl | map")
     status: JobStatus = Field(description="queued | running | input_required | completed | failed | cancelled")
     step_count: int = Field(0, description="Agent steps taken so far.")
     progress_done: int = Field(0, description="Units finished (steps, or batch rows).")

@@ -32,7 +32,7 @@ from mcp_browsa.errors import BrowsaError
 from mcp_browsa.models import JobStatus, PriceTable
 from mcp_browsa.storage.db import dumps, now
 
-__all__ = ["ItemRunner", "ReadOnlyRunners"]
+__all__ = ["ItemRunner", "ReadOnlyRunners", "cancel_rest", "item_finish"]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,14 @@ class ReadOnlyRunners:
                 yield burner
 
         return open_burner
+
+    def lane_group(self, ctx: JobContext) -> LaneGroup:
+        """Tabs of shared burners for the rows of one job (see engine/lanes.py)."""
+        return LaneGroup(self._opener(ctx), lambda: self.pool.host.generation, self.pool.slot)
+
+    def opener(self, ctx: JobContext) -> OpenBurner:
+        """A burner for `ctx`'s job under its own policy, for work that is not one of its rows."""
+        return self._opener(ctx)
 
     async def fetch(
         self,
@@ -241,7 +249,7 @@ class ReadOnlyRunners:
                 else:
                     log.exception("batch row %s/%s crashed", ctx.id, idx)
                     outcome = Outcome.fail("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
-            finish = _item_finish(ctx.id, idx, outcome)
+            finish = item_finish(ctx.id, idx, outcome)
             moved = progress_write(ctx.id, next(done), last_action=f"row {idx} {outcome.status.value}")
 
             async def finish_row(conn: aiosqlite.Connection) -> None:
@@ -253,7 +261,7 @@ class ReadOnlyRunners:
                 event=("batch.item", {"index": idx, "status": outcome.status.value, "error_code": outcome.error_code}),
             )
 
-        lanes = LaneGroup(self._opener(ctx), lambda: self.pool.host.generation, self.pool.slot)
+        lanes = self.lane_group(ctx)
 
         async def worker() -> None:
             lane = lanes.lane()
@@ -270,7 +278,7 @@ class ReadOnlyRunners:
                 tg.start_soon(worker)
 
         if ctx.cancelled:
-            await ctx.write(_cancel_rest(ctx.id))
+            await ctx.write(cancel_rest(ctx.id))
             return Outcome(JobStatus.CANCELLED, error_message="cancelled; finished rows are kept")
         items = await ctx.engine.jobs.items(ctx.id)
         ok = len([i for i in items if i.status == JobStatus.COMPLETED])
@@ -338,7 +346,7 @@ def _item_update(job_id: str, idx: int, **fields: Any) -> Callable[[aiosqlite.Co
     return write
 
 
-def _item_finish(job_id: str, idx: int, outcome: Outcome) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
+def item_finish(job_id: str, idx: int, outcome: Outcome) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
     return _item_update(
         job_id,
         idx,
@@ -350,7 +358,7 @@ def _item_finish(job_id: str, idx: int, outcome: Outcome) -> Callable[[aiosqlite
     )
 
 
-def _cancel_rest(job_id: str) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
+def cancel_rest(job_id: str) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
     async def write(conn: aiosqlite.Connection) -> None:
         await conn.execute(
             "UPDATE batch_items SET status='cancelled', completed_at=? WHERE job_id=? AND status IN ('queued','running')",

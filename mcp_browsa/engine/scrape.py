@@ -35,6 +35,8 @@ _READ_JS = r"""({cap, html, text, links}) => {
   }
   if (text) out.text = part(document.body ? document.body.innerText : '');
   if (links) {
+    const canonical = document.querySelector('link[rel~=canonical][href]');
+    out.canonical = canonical ? canonical.href : null;
     out.links = Array.from(document.querySelectorAll('a[href]')).slice(0, 5000).map(a => ({
       url: a.href,
       text: (a.innerText || a.getAttribute('aria-label') || '').trim().replace(/\s+/g, ' ').slice(0, 200)
@@ -232,6 +234,8 @@ async def _collect(
         seen: set[str] = set()
         unique = [lk for lk in read["links"] if not (lk["url"] in seen or seen.add(lk["url"]))]  # type: ignore[func-returns-value]
         out["links"] = unique[:1000]
+        if read.get("canonical"):
+            out["canonical"] = str(read["canonical"])
     if "screenshot" in formats and screenshot_path is not None:
         await capture(page, screenshot_path, full_page=full_page, timeout_ms=30_000)
         out["screenshot"] = str(screenshot_path)
