@@ -379,6 +379,8 @@ class Browsa:
         max_chars: int = 20_000,
         concurrency: int | None = None,
         allowed_domains: list[str] | None = None,
+        main_content: bool = True,
+        load_media: bool = False,
     ) -> Job:
         if not urls:
             raise BadRequest("urls is empty; give at least one URL")
@@ -389,10 +391,9 @@ class Browsa:
             raise BadRequest(f"unknown format(s) {unknown}; choose from {list(FORMATS)}")
         checked = [check_http_url(u, field=f"urls[{i}]") for i, u in enumerate(urls)]
         self.policy(allowed_domains, allow_writes=False)
-        items = [
-            {"kind": "url", "url": u, "formats": formats, "max_chars": max_chars, "allowed_domains": allowed_domains}
-            for u in checked
-        ]
+        row = {"formats": formats, "max_chars": max_chars, "allowed_domains": allowed_domains}
+        row |= {"main_content": main_content, "load_media": load_media}
+        items = [{"kind": "url", "url": u, **row} for u in checked]
         params = {"concurrency": concurrency, "count": len(items)}
         return await self.engine.submit(
             caller.workspace_id, "batch", params, request_id=caller.request_id, progress_total=len(items), items=items

@@ -102,6 +102,29 @@ const cleaned = (dropChrome) => {
   return root;
 };
 
+// The page's own landmark for its main content (`<main>`, role=main, one `<article>`) when it holds most of the
+// page's words: taking it as it is costs a fraction of Readability's scoring passes, on the pages that have one.
+const landmark = () => {
+  const body = document.body;
+  if (!body) return null;
+  const total = body.textContent.length;
+  let best = null;
+  let bestLength = 0;
+  for (const el of body.querySelectorAll('main, [role=main], article')) {
+    if (el.parentElement && el.parentElement.closest('nav, aside, footer, [role=navigation]')) continue;
+    const length = el.textContent.length;
+    if (length > bestLength) {
+      best = el;
+      bestLength = length;
+    }
+  }
+  if (!best || bestLength < 200 || bestLength < total * 0.3) return null;
+  const root = best.cloneNode(true);
+  markLanguages(root);
+  root.querySelectorAll(DROP + ',nav,aside,footer,[role=navigation]').forEach((n) => n.remove());
+  return root.textContent.trim() ? root : null;
+};
+
 const mainContent = () => {
   const doc = document.cloneNode(true);
   markLanguages(doc);
@@ -120,8 +143,12 @@ const clean = (md) => md.replace(/[ \t]+$/gm, '').replace(/\n{3,}/g, '\n\n').tri
 let title = (document.title || '').trim();
 let md;
 let main = false;
-const article = opts.main ? mainContent() : null;
-if (article) {
+const own = opts.main ? landmark() : null;
+const article = opts.main && !own ? mainContent() : null;
+if (own) {
+  main = true;
+  md = clean(turndown().turndown(own));
+} else if (article) {
   main = true;
   title = (article.title || title).trim();
   md = clean(turndown().turndown(article.content));
@@ -131,7 +158,7 @@ if (article) {
 let heading = title.replace(/\s+/g, ' ');
 // "Introduction — Python 3.12 documentation": the page's own heading is the part that names this page.
 const h1 = document.querySelector('h1');
-const own = h1 ? h1.textContent.replace(/[¶#]\s*$/, '').replace(/\s+/g, ' ').trim() : '';
-if (own && own.length < heading.length && heading.startsWith(own)) heading = own;
+const named = h1 ? h1.textContent.replace(/[¶#]\s*$/, '').replace(/\s+/g, ' ').trim() : '';
+if (named && named.length < heading.length && heading.startsWith(named)) heading = named;
 if (heading && !md.startsWith('# ') && !md.split('\n').includes('# ' + heading)) md = '# ' + heading + '\n\n' + md;
 return { title: document.title, markdown: md.slice(0, opts.cap), total: md.length, main };

@@ -212,6 +212,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             int | None, Field(ge=1, le=20, description="How many rows at once (capped by the burner limit).")
         ] = None,
         allowed_domains: AllowedDomains = None,
+        main_content: MainContent = True,
+        load_media: LoadMedia = False,
         tasks: Annotated[
             list[TaskRow] | None,
             Field(
@@ -270,6 +272,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             "max_chars": max_chars,
             "concurrency": concurrency,
             "allowed_domains": allowed_domains,
+            "main_content": main_content,
+            "load_media": load_media,
         }
         job = await app.idempotent(
             caller,
@@ -283,6 +287,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
                 max_chars=max_chars,
                 concurrency=concurrency,
                 allowed_domains=allowed_domains,
+                main_content=main_content,
+                load_media=load_media,
             ),
         )
         return await job_result(app, job)
