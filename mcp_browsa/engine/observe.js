@@ -239,13 +239,14 @@
         pointer: st.cursor === 'pointer', inCand: ctx.inCand || !!kind, veiled, quiet, depth,
         row: ctx.row || disp === 'table-row',
       };
-      const textOk = disp === 'contents' ? !veiled : shown && !veiled;
+      const textOk = (disp === 'contents' ? !veiled : shown && !veiled) && !quiet && st.visibility === 'visible';
+      let pre = null;  // read from the computed style once, and only for an element with text of its own
       for (const n of kidsOf(el)) {
         if (n.nodeType === 1) {
           if (walk(n, sub)) inner = true;
-        } else if (n.nodeType === 3 && textOk && !quiet && st.visibility === 'visible') {
+        } else if (n.nodeType === 3 && textOk) {
           const v = n.nodeValue;
-          const pre = st.whiteSpace.startsWith('pre') || st.whiteSpace === 'break-spaces';
+          if (pre === null) pre = st.whiteSpace.startsWith('pre') || st.whiteSpace === 'break-spaces';
           // In preformatted text (code) the whitespace between tokens is part of what is read.
           if (v && (pre || v.trim())) {
             if (curY === null) curY = rect ? rect.top : 0;

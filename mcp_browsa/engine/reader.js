@@ -34,6 +34,9 @@ const turndown = () => {
   const td = new TurndownService({
     headingStyle: 'atx', codeBlockStyle: 'fenced', bulletListMarker: '-', emDelimiter: '*', hr: '---',
   });
+  // Only what would turn words into emphasis is escaped: brackets, hashes and the like stay as the page wrote them,
+  // so a reader sees "[none]", not "\\[none\\]".
+  td.escape = (text) => text.replace(/([*_])/g, '\\$1');
   td.remove(['script', 'style', 'noscript', 'template', 'img', 'picture', 'svg', 'button', 'input', 'select']);
   td.addRule('listItem', {
     filter: 'li',

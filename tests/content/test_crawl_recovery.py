@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
 from mcp import Client
 
+from tests.support.db import query
 from tests.support.docs_site import add_docs_site
 from tests.support.mcp_server import call, finished, ok, spawn_http
 from tests.support.sites import serve_site
@@ -21,15 +20,6 @@ from tests.support.sites import serve_site
 pytestmark = pytest.mark.anyio
 
 ENV = {"BROWSA_ALLOW_PRIVATE_NETWORK": "1", "BROWSA_MAX_BURNERS": "2"}
-
-
-def query(home: Path, sql: str, *args: Any) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(home / "browsa.db", timeout=15)
-    conn.row_factory = sqlite3.Row
-    try:
-        return list(conn.execute(sql, args))
-    finally:
-        conn.close()
 
 
 async def test_sigkill_mid_crawl_resumes_without_loading_a_finished_page_again(tmp_path: Path) -> None:
