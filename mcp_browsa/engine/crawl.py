@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from mcp_browsa.browser.guard import BlockedRequest
 from mcp_browsa.engine.context import JobContext, Outcome, progress_write
 from mcp_browsa.engine.lanes import Lane
-from mcp_browsa.engine.readonly import ReadOnlyRunners, cancel_rest, item_finish
+from mcp_browsa.engine.readonly import ReadOnlyRunners, cancel_rest, item_finish, row_outcome
 from mcp_browsa.engine.scrape import PageFailure, navigate
 from mcp_browsa.engine.siteurls import Robots, UrlFilter, normalize_url, sitemap_locations, unique
 from mcp_browsa.models import JobStatus
@@ -234,7 +234,8 @@ class _Crawl:
         else:
             await self.gate.wait(url)
             formats = list(dict.fromkeys([*params["formats"], "links"]))
-            outcome = await self.readonly.url_item(self.ctx, idx, {**params, "formats": formats}, lane)
+            row = {**params, "formats": formats}
+            outcome = await row_outcome(self.ctx, idx, lambda: self.readonly.url_item(self.ctx, idx, row, lane))
         found = self._discovered(outcome, int(params.get("depth", 0)))
         first = self.total
         self.total += len(found)

@@ -32,7 +32,7 @@ from mcp_browsa.errors import BrowsaError
 from mcp_browsa.models import JobStatus, PriceTable
 from mcp_browsa.storage.db import dumps, now
 
-__all__ = ["ItemRunner", "ReadOnlyRunners", "cancel_rest", "item_finish"]
+__all__ = ["ItemRunner", "ReadOnlyRunners", "cancel_rest", "item_finish", "row_outcome"]
 
 log = logging.getLogger(__name__)
 
@@ -233,22 +233,16 @@ class ReadOnlyRunners:
         done = count(await _done_count(ctx) + 1)
 
         async def run_row(idx: int, item: dict[str, Any], lane: Lane) -> None:
-            try:
+
+            async def attempt() -> Outcome:
                 if item.get("kind") != "task":
-                    outcome = await self.url_item(ctx, idx, item, lane)  # marks the row running as it pays
-                elif self.task_item_runner is None:
-                    outcome = Outcome.fail("BAD_REQUEST", "this server cannot run agent tasks")
-                else:
-                    await ctx.write(_item_update(ctx.id, idx, status="running", started_at=now()))
-                    outcome = await self.task_item_runner(ctx, idx, item)
-            except BrowsaError as exc:
-                outcome = Outcome.fail(exc.code, exc.message)
-            except Exception as exc:
-                if getattr(exc, "code", None) == "INSUFFICIENT_CREDIT":
-                    outcome = Outcome.fail("INSUFFICIENT_CREDIT", str(exc))
-                else:
-                    log.exception("batch row %s/%s crashed", ctx.id, idx)
-                    outcome = Outcome.fail("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+                    return await self.url_item(ctx, idx, item, lane)  # marks the row running as it pays
+                if self.task_item_runner is None:
+                    return Outcome.fail("BAD_REQUEST", "this server cannot run agent tasks")
+                await ctx.write(_item_update(ctx.id, idx, status="running", started_at=now()))
+                return await self.task_item_runner(ctx, idx, item)
+
+            outcome = await row_outcome(ctx, idx, attempt)
             finish = item_finish(ctx.id, idx, outcome)
             moved = progress_write(ctx.id, next(done), last_action=f"row {idx} {outcome.status.value}")
 
@@ -301,6 +295,19 @@ async def _pdf(page: Page, response: Response, formats: list[str], url: str, max
         raise PageFailure("UPSTREAM_UNAVAILABLE", f"{url}: {first}") from None
     content["final_url"] = page.url
     return content
+
+
+async def row_outcome(ctx: JobContext, idx: int, attempt: Callable[[], Awaitable[Outcome]]) -> Outcome:
+    """The outcome of one row, whatever it raised: a row that fails never fails the rows beside it."""
+    try:
+        return await attempt()
+    except BrowsaError as exc:
+        return Outcome.fail(exc.code, exc.message)
+    except Exception as exc:
+        if getattr(exc, "code", None) == "INSUFFICIENT_CREDIT":
+            return Outcome.fail("INSUFFICIENT_CREDIT", str(exc))
+        log.exception("row %s/%s crashed", ctx.id, idx)
+        return Outcome.fail("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
 
 
 class _BrowserLost(Exception):

@@ -110,6 +110,11 @@ async def test_a_crawl_refuses_bad_input_with_a_clear_error(client: Client, docs
     assert bad["code"] in ("BAD_REQUEST", "FORBIDDEN")
     too_many = await call(client, "crawl", {"url": docs.url("/docs/p0.html"), "max_pages": 20_000})
     assert too_many.is_error
+    # The URL guard's allowlist binds a crawl like any other job: refused before anything is loaded.
+    fenced = envelope(
+        await call(client, "crawl", {"url": docs.url("/docs/p0.html"), "allowed_domains": ["example.org"]})
+    )
+    assert fenced["code"] == "FORBIDDEN" and "blocked by the URL guard" in fenced["error"]
 
 
 async def test_map_lists_urls_from_the_sitemap_and_two_levels_of_links(client: Client, docs: DocsSite) -> None:
