@@ -19,7 +19,18 @@ from mcp_browsa.engine.reader import read_markdown
 from mcp_browsa.engine.screenshots import capture
 from mcp_browsa.engine.whitespace import squeeze
 
-__all__ = ["FORMATS", "PageFailure", "WaitUntil", "load_page", "navigate", "page_content", "refused_navigation"]
+__all__ = [
+    "FORMATS",
+    "NO_TARGET_STATUSES",
+    "PageFailure",
+    "WaitUntil",
+    "load_page",
+    "navigate",
+    "page_content",
+    "refused_navigation",
+]
+
+NO_TARGET_STATUSES = (404, 410)  # the page is not there: a batch row or a task that needed it ends NO_TARGET
 
 FORMATS = ("html", "text", "links", "markdown", "screenshot")
 WaitUntil = Literal["load", "domcontentloaded", "networkidle", "commit"]
