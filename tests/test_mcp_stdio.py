@@ -412,7 +412,7 @@ async def test_capacity_is_idle_after_the_work_is_done(client: Client) -> None:
 
 
 async def test_a_big_page_comes_back_as_markdown_whole(client: Client, pages: Site) -> None:
-    """Past a few hundred KB the conversion runs in a worker process; the caller sees the same markdown."""
+    """A page of a few hundred KB is converted whole, in the page, its title as the first heading."""
     body = "".join(
         f'<section><h2>Chapter {i}</h2><p>Text of chapter {i} with <a href="/c/{i}">its notes</a>.</p></section>'
         for i in range(3000)
@@ -420,6 +420,6 @@ async def test_a_big_page_comes_back_as_markdown_whole(client: Client, pages: Si
     pages.routes["/big-book"] = lambda handler: respond(handler, b"<title>Book</title>" + body)
     job = ok(await call(client, "scrape", {"url": pages.url("/big-book"), "max_chars": 500_000}))
     md = job["result"]["markdown"]
-    assert md.startswith("## Chapter 0\n\nText of chapter 0 with [its notes](" + pages.url("/c/0") + ").")
+    assert md.startswith("# Book\n\n## Chapter 0\n\nText of chapter 0 with [its notes](" + pages.url("/c/0") + ").")
     assert f"## Chapter 2999\n\nText of chapter 2999 with [its notes]({pages.url('/c/2999')})." in md
     assert not job["result"]["truncated"]

@@ -20,10 +20,12 @@ from mcp_browsa.storage.paging import fetch_page
 # (conn, job_id, workspace_id, new_status) called inside the transaction that ends a rescued job.
 EndHook = Callable[[aiosqlite.Connection, str, str, str], Awaitable[None]]
 
-__all__ = ["READ_ONLY_KINDS", "ClaimedJob", "EndHook", "JobRepo", "job_from_row"]
+__all__ = ["READ_ONLY_KINDS", "ROW_KINDS", "ClaimedJob", "EndHook", "JobRepo", "job_from_row"]
 
 # Kinds that never change anything outside the browser: safe to run again after a crash.
-READ_ONLY_KINDS = ("scrape", "extract", "screenshot", "batch")
+READ_ONLY_KINDS = ("scrape", "extract", "screenshot", "batch", "crawl", "map")
+# Kinds whose work is rows (batch_items): they stop between rows when cancelled, and show their rows.
+ROW_KINDS = ("batch", "crawl")
 _ACTIVE = ("queued", "running", "input_required")
 _INTERRUPTED = (
     "the server running this task stopped mid-run; agent tasks are not re-run automatically"
