@@ -23,6 +23,7 @@ from mcp_browsa.browser.install import install_browser
 from mcp_browsa.config import Settings, load_settings
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.identities import cli as identities_cli
+from mcp_browsa.jobs_text import http_status_note, jobs_table
 from mcp_browsa.logsetup import configure_logging
 from mcp_browsa.models import Job, JobKind, JobStatus
 
@@ -116,6 +117,8 @@ async def _serve_http(settings: Settings, args: argparse.Namespace, groups: tupl
 
 def _job_text(job: Job) -> str:
     lines = [f"job {job.id}  {job.kind}  {job.status}  credits={job.credits_charged}"]
+    if note := http_status_note(job.result):
+        lines[0] += f"  {note}: the page answered with an error; what follows is that page"
     if job.error_code:
         lines.append(f"error: {job.error_code}: {job.error_message}")
     result = job.result or {}
@@ -132,6 +135,8 @@ def _job_text(job: Job) -> str:
         lines.append(f"screenshot: {result['screenshot']}")
     for item in job.items or []:
         extra = f" {item.error_code}: {item.error_message}" if item.error_code else ""
+        if not item.error_code and (note := http_status_note(item.result)):
+            extra = f" {note}"
         lines.append(f"  [{item.index}] {item.status} {item.url or ''}{extra}")
     return "\n".join(lines)
 
@@ -179,13 +184,8 @@ async def _cmd_batch(settings: Settings, args: argparse.Namespace) -> int:
 async def _cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     async with Browsa(settings).running(workers=False) as app:
         listing = await app.list_jobs(Caller(), status=args.status, kind=args.kind, limit=args.limit)
-        _emit(
-            listing,
-            args.json,
-            lambda lst: (
-                "\n".join(f"{j.id}  {j.kind:<10} {j.status:<15} {j.error_code or ''}" for j in lst.jobs) or "no jobs"
-            ),
-        )
+        targets = await app.engine.jobs.targets([j.id for j in listing.jobs])
+        _emit(listing, args.json, lambda lst: jobs_table(lst.jobs, targets))
     return 0
 
 

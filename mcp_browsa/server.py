@@ -2,6 +2,7 @@
 
 Every failure a tool call can meet becomes an MCP tool error whose text is the envelope
 `{"code", "error", "request_id"}`; argument validation errors included. Nothing crashes the server.
+An argument a tool does not declare is refused here, for every tool, before the tool runs.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from mcp_browsa import __version__
 from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.errors import BadRequest, BrowsaError, InternalError, NotFound, new_request_id
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
+from mcp_browsa.validation import refuse_undeclared
 
 __all__ = [
     "REQUEST_ID_STATE_KEY",
@@ -119,6 +121,9 @@ class BrowsaServer(MCPServer[Any]):
         try:
             if not isinstance(arguments, dict):
                 raise BadRequest("arguments must be a JSON object")
+            tool = self._tool_manager.get_tool(name)
+            if tool is not None:  # an unknown tool is the SDK's NOT_FOUND below
+                refuse_undeclared(name, arguments, tool.parameters.get("properties", {}))
             result = await super().call_tool(name, arguments, context)
             if isinstance(result, CallToolResult):
                 result.meta = {**(result.meta or {}), "request_id": request_id}

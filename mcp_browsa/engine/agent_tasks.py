@@ -33,6 +33,7 @@ __all__ = [
     "MAX_BATCH_TASKS",
     "MAX_FANOUT",
     "MAX_STEPS",
+    "MAX_TASK_SECONDS",
     "AgentTasks",
     "ScreenshotOptions",
     "TaskRow",
@@ -40,8 +41,9 @@ __all__ = [
 
 DEFAULT_LLM = "anthropic:claude-haiku-4-5"
 MAX_STEPS = 100
-MAX_FANOUT = 5
-MAX_BATCH_TASKS = 100
+MAX_FANOUT = 10
+MAX_BATCH_TASKS = 1000
+MAX_TASK_SECONDS = 3 * 3600  # a task or a batch row may run up to three hours
 MAX_TASK_CHARS = 10_000
 MAX_INPUT_CHARS = 8_000
 MAX_ANSWER_CHARS = 10_000
@@ -70,7 +72,7 @@ class TaskRow(BaseModel):
     success_condition: str | None = Field(
         None, max_length=2000, description="What must hold on the final page for the row to count as done."
     )
-    timeout_seconds: float = Field(300, ge=10, le=3600, description="Wallclock limit for this row.")
+    timeout_seconds: float = Field(300, ge=10, le=MAX_TASK_SECONDS, description="Wallclock limit for this row.")
 
 
 def _check_key_text(api_key: str | None) -> None:
@@ -167,8 +169,8 @@ class AgentTasks:
                 check_output_schema(output)
             except ValueError as exc:
                 raise BadRequest(str(exc)) from exc
-        if not 10 <= timeout_seconds <= 3600:
-            raise BadRequest("timeout_seconds must be between 10 and 3600")
+        if not 10 <= timeout_seconds <= MAX_TASK_SECONDS:
+            raise BadRequest(f"timeout_seconds must be between 10 and {MAX_TASK_SECONDS} (3 hours)")
         condition = (success_condition or "").strip() or None
         return {
             "task": text,
@@ -264,8 +266,14 @@ class AgentTasks:
                 field=f"tasks[{i}].instruction",
             )
             await self._require_secrets(workspace_id, fields)
-            url = check_url(row.url, f"tasks[{i}].url") if row.url else None
-            items.append({"kind": "task", "url": url, "instruction": fields.pop("task"), **fields})
+            item: dict[str, Any] = {"kind": "task", "url": None, "instruction": fields.pop("task"), **fields}
+            if row.url:
+                try:
+                    item["url"] = check_url(row.url, f"tasks[{i}].url")
+                except Forbidden as exc:
+                    # As in URL batches, a refused URL fails its own row (BLOCKED), never the other rows.
+                    item.update(url=row.url.strip(), blocked=exc.message)
+            items.append(item)
         params = {
             "count": len(items),
             "tasks": len(items),

@@ -129,7 +129,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
     ) -> Annotated[CallToolResult, Job]:
         """Get a page's cleaned text beside your schema or prompt, ready for you to extract from.
 
-        Exactly one of `schema` or `prompt` is required. The result's `content` is the page as markdown.
+        Exactly one of `schema` or `prompt` is required. The result's `content` is the page as markdown and
+        `text` its cleaned visible text.
         """
         caller = caller_for(ctx)
         params = {

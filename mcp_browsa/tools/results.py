@@ -51,7 +51,9 @@ async def job_result(app: Browsa, job: Job, *, images: bool = False) -> CallTool
                 data.setdefault("notes", []).append(picture)
             else:
                 pictures.append(picture)
-                data.setdefault("screenshot_resources", []).append(uri)
+            # `screenshots` (declared in the output schema) lists every screenshot, attached or not.
+            if uri not in data.setdefault("screenshots", []):
+                data["screenshots"].append(uri)
     # The text is the structured content serialized, resource links included, for hosts that read only text.
     text = TextContent(type="text", text=json.dumps(data, ensure_ascii=False))
     return CallToolResult(content=[text, *pictures], structured_content=data)

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from mcp_browsa.app import Browsa
 from mcp_browsa.server import BrowsaServer, caller_for
+from mcp_browsa.tools.params import Cursor
 from mcp_browsa.webhooks.models import PingResult, WebhookCreated, WebhookDeleted, WebhookDeliveries, WebhookList
 from mcp_browsa.webhooks.service import MAX_DELIVERIES_LIMIT
 
@@ -69,10 +70,12 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         limit: Annotated[
             int, Field(ge=1, le=MAX_DELIVERIES_LIMIT, description="How many attempts to show, newest first.")
         ] = 50,
+        cursor: Cursor = None,
         ctx: Context[Any, Any] | None = None,
     ) -> WebhookDeliveries:
-        """The delivery log of a webhook: each attempt with its status code or error, and how many are pending.
+        """The delivery log of a webhook, a page at a time: each attempt with its status code or error, and how many
+        are pending.
 
         Deliveries that ended (delivered or given up) are kept for BROWSA_WEBHOOK_LOG_RETENTION_DAYS (30 by default).
         """
-        return await app.webhooks.deliveries(caller_for(ctx).workspace_id, webhook_id, limit=limit)
+        return await app.webhooks.deliveries(caller_for(ctx).workspace_id, webhook_id, limit=limit, cursor=cursor)
