@@ -5,11 +5,11 @@ Tools, the CLI and tests share these rules, so a request is refused the same way
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import cast
 
 from mcp_browsa.browser.fingerprint import OsType, country_timezones
+from mcp_browsa.durations import parse_duration
 from mcp_browsa.errors import BadRequest
 from mcp_browsa.validation import check_http_url
 
@@ -33,18 +33,15 @@ DEFAULT_OS: OsType = "OS_TYPE_LINUX"  # what the host really is (fonts, codecs):
 OS_TYPES: tuple[str, ...] = ("OS_TYPE_MACOS", "OS_TYPE_WINDOWS", "OS_TYPE_LINUX")
 MAX_PERSONA = 200
 
-_TTL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hr|hrs|hours?)?\s*$", re.I)
-_UNIT = {"s": 1, "m": 60, "h": 3600}
-
 
 def parse_ttl(ttl: str | None, ttl_seconds: float | None, *, field: str = "ttl") -> float | None:
     """Seconds from "5m" / "300s" / "1h" (or a plain number of seconds) or from `ttl_seconds`; None when neither."""
     seconds: float | None = None
     if ttl is not None and str(ttl).strip():
-        m = _TTL.match(str(ttl))
-        if m is None:
-            raise BadRequest(f'{field} {str(ttl)[:40]!r} is not a duration; use e.g. "90s", "5m" or "1h"')
-        seconds = float(m.group(1)) * _UNIT[(m.group(2) or "s")[0].lower()]
+        try:
+            seconds = parse_duration(str(ttl))
+        except ValueError:
+            raise BadRequest(f'{field} {str(ttl)[:40]!r} is not a duration; use e.g. "90s", "5m" or "1h"') from None
     if ttl_seconds is not None:
         if seconds is not None and abs(seconds - ttl_seconds) > 0.001:
             raise BadRequest(f"{field} ({ttl}) and {field}_seconds ({ttl_seconds}) disagree; give one of them")

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 import anyio
 
+from mcp_browsa.durations import parse_retry_after
 from mcp_browsa.llm.base import LLMError
 
 __all__ = ["RetryPolicy", "call_with_retries", "redact", "retry_after_seconds"]
@@ -71,13 +72,10 @@ def redact(text: str, secret: str | None) -> str:
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """How long the vendor asked us to wait: `retry-after-ms` (OpenAI) or `retry-after` in seconds."""
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        raw = headers.get(name)
-        if raw is None:
-            continue
-        try:
-            return float(raw) * scale
-        except ValueError:
-            continue
-    return None
+    """How long the vendor asked us to wait: `retry-after-ms` (OpenAI), else the standard `retry-after`."""
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms is not None:
+        ms = parse_retry_after(raw_ms)
+        if ms is not None:
+            return ms / 1000
+    return parse_retry_after(headers.get("retry-after"))

@@ -13,12 +13,12 @@ import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 
 import anyio
 import httpx
 
 from mcp_browsa import __version__
+from mcp_browsa.durations import parse_duration, parse_retry_after
 from mcp_browsa.webhooks.egress import Blocked, EgressRule
 from mcp_browsa.webhooks.signing import delivery_headers
 from mcp_browsa.webhooks.store import AttemptOutcome, ClaimedDelivery, WebhookRepo
@@ -29,18 +29,16 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SCHEDULE: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
 MAX_RETRY_AFTER = 24 * 3600.0
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def parse_schedule(raw: str) -> tuple[float, ...]:
     """`5s,5m,30m,2h` or plain seconds `0.2,0.5`: the delays before retry 1, 2, …; ValueError when malformed."""
     delays = []
-    for part in (p.strip().lower() for p in raw.split(",")):
+    for part in (p.strip() for p in raw.split(",")):
         if not part:
             continue
-        unit = next((u for u in ("ms", "s", "m", "h", "d") if part.endswith(u)), "")
         try:
-            value = float(part[: len(part) - len(unit)]) * _UNITS.get(unit, 1.0)
+            value = parse_duration(part)
         except ValueError as exc:
             raise ValueError(f"BROWSA_WEBHOOK_RETRY_SCHEDULE: bad delay {part!r}") from exc
         if value < 0:
@@ -49,21 +47,6 @@ def parse_schedule(raw: str) -> tuple[float, ...]:
     if not delays:
         raise ValueError("BROWSA_WEBHOOK_RETRY_SCHEDULE is empty")
     return tuple(delays)
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), capped at a day."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 @dataclass(frozen=True)
@@ -228,4 +211,4 @@ class DeliveryWorker:
         error = f"HTTP {status}"
         if 300 <= status < 400:
             error += f": redirect to {(location or '?')[:200]} not followed (point the webhook at the final URL)"
-        return done(status, error, retry_after=parse_retry_after(retry_after))
+        return done(status, error, retry_after=parse_retry_after(retry_after, cap=MAX_RETRY_AFTER))
