@@ -129,7 +129,7 @@ async def run_webhooks(settings: Settings, args: argparse.Namespace) -> int:
     async with _database(settings) as db:
         if workspace == DEFAULT_WORKSPACE:
             await LedgerRepo(db).ensure_workspace(workspace, initial_credits=settings.initial_credits)
-        elif await db.fetchone("SELECT 1 FROM workspaces WHERE id=?", (workspace,)) is None:
+        elif not await LedgerRepo(db).workspace_exists(workspace):
             raise NotFound(f"workspace {workspace!r} not found; `mcp-browsa keys mint --workspace W` creates one")
         service = WebhookService(db, private_network=settings.allow_private_network, owner=process_owner_id())
         action = args.webhooks_action

@@ -21,7 +21,6 @@ from pydantic import BaseModel
 
 from mcp_browsa.browser.guard import EgressProxy
 from mcp_browsa.browser.host import BrowserHost
-from mcp_browsa.browser.netpolicy import Policy, PrivateNetworkRule, check_url
 from mcp_browsa.browser.pool import Burner, BurnerPool
 from mcp_browsa.browser.private_hint import private_network_hint
 from mcp_browsa.browser.wiring import GuardWiring, make_policy
@@ -30,7 +29,6 @@ from mcp_browsa.engine.agent_runner import AgentRunner
 from mcp_browsa.engine.agent_tasks import AgentTasks, ScreenshotOptions, TaskRow
 from mcp_browsa.engine.context import JobContext, Outcome, Runner
 from mcp_browsa.engine.crawl import CrawlRequest, CrawlRunner, MapRequest, MapRunner
-from mcp_browsa.engine.events import EventBus
 from mcp_browsa.engine.jobs import JobEngine, ProgressFn
 from mcp_browsa.engine.login import LoginRunner
 from mcp_browsa.engine.readonly import ReadOnlyRunners
@@ -38,15 +36,18 @@ from mcp_browsa.engine.retention import retention_loop
 from mcp_browsa.engine.scrape import FORMATS
 from mcp_browsa.engine.worker import WorkerPool
 from mcp_browsa.errors import BadRequest, Forbidden
+from mcp_browsa.events import EventBus
 from mcp_browsa.idempotency import IdempotencyRunner, Recover
 from mcp_browsa.identities import IdentityCore, IdentityService
 from mcp_browsa.identities.cdp_browser import cdp_browser
 from mcp_browsa.models import TERMINAL, Capacity, Credits, Job, JobList, PriceTable
+from mcp_browsa.netpolicy import Policy, PrivateNetworkRule, check_url
 from mcp_browsa.sessions import SessionRunner, SessionService
 from mcp_browsa.storage.crawl import CrawlRepo
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.keys import ApiKeyRepo
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
+from mcp_browsa.storage.screenshots import ScreenshotRepo
 from mcp_browsa.validation import check_http_url
 from mcp_browsa.vault import Vault
 from mcp_browsa.webhooks.service import WebhookService
@@ -116,7 +117,7 @@ class Browsa:
         self.keys = ApiKeyRepo(self.db)
         self.idempotency = IdempotencyRunner(self.db, owner=self.workers.owner)
         self.webhooks = WebhookService(self.db, private_network=s.allow_private_network, owner=self.workers.owner)
-        self.webhooks.attach(self.engine, self.bus)
+        self.webhooks.attach(self.engine.finish_hooks, self.bus)
         self.vault = Vault(self.db, s)
         self.engine.finish_hooks.append(self.vault.finish_hook)  # a job's secret answers end with it
         self.logins = LoginRunner(
@@ -608,8 +609,7 @@ class Browsa:
         return await self.engine.cancel(caller.workspace_id, job_id)
 
     async def screenshot_files(self, job_id: str) -> list[tuple[int, str]]:
-        rows = await self.db.fetchall("SELECT n, path FROM screenshots WHERE job_id=? ORDER BY n", (job_id,))
-        return [(int(r["n"]), str(r["path"])) for r in rows]
+        return await ScreenshotRepo(self.db).files(job_id)
 
     # -- account ------------------------------------------------------------------------------
 

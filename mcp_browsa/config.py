@@ -12,6 +12,8 @@ from typing import Any
 
 import platformdirs
 
+from mcp_browsa.netpolicy import PrivateNetworkRule, parse_endpoint_list
+
 __all__ = ["Settings", "load_settings"]
 
 
@@ -149,9 +151,6 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
     settings = settings.with_overrides(**overrides)
     if not isinstance(settings.home, Path):  # --home arrives as text
         settings = replace(settings, home=Path(settings.home).expanduser())
-    from mcp_browsa.browser.netpolicy import PrivateNetworkRule
-    from mcp_browsa.llm.endpoint import parse_endpoint_list
-
     try:
         PrivateNetworkRule.parse(settings.allow_private_network)
     except ValueError as exc:

@@ -11,9 +11,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiosqlite
 import anyio
 
-__all__ = ["EngineEvent", "EventBus", "Listener"]
+__all__ = ["EngineEvent", "EventBus", "FinishHook", "Listener"]
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,8 @@ class EngineEvent:
 
 
 Listener = Callable[[EngineEvent], Awaitable[None]]
+# Called inside the transaction that ends a job (the webhook outbox writes its rows there).
+FinishHook = Callable[[aiosqlite.Connection, EngineEvent], Awaitable[None]]
 
 
 class EventBus:

@@ -1,6 +1,6 @@
 """Pure network policy for the URL guard: host normalisation, forbidden address classes, allowlists, URL checks.
 
-No I/O here: the egress proxy in `guard.py` resolves names and feeds the addresses back to `check_addresses`.
+No I/O here: the egress proxy in `browser/guard.py` resolves names and feeds the addresses back to `check_addresses`.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ __all__ = [
     "is_forbidden_address",
     "normalize_allowed_domains",
     "normalize_host",
+    "parse_endpoint_list",
     "parse_web_url",
     "split_host_port",
 ]
@@ -551,3 +552,31 @@ def check_url(url: str, policy: Policy, *, method: str = "GET", has_body: bool =
     if not decision.allowed:
         return decision
     return check_write(policy, method, has_body=has_body)
+
+
+def parse_endpoint_list(raw: str) -> PrivateNetworkRule:
+    """`BROWSA_LLM_ENDPOINTS`: a comma list of base URLs or host[:port]; ValueError names a bad entry.
+
+    A URL contributes its host and port (the scheme's default when it names none). Read as the exemptions of
+    `BROWSA_ALLOW_PRIVATE_NETWORK` are, so a name entry trusts whatever that name resolves to and an address
+    entry matches that address in any spelling.
+    """
+    entries = []
+    for entry in (e.strip() for e in raw.split(",")):
+        if not entry:
+            continue
+        if "://" in entry:
+            try:
+                scheme, host, port = parse_web_url(entry)
+            except ValueError as exc:
+                raise ValueError(f"BROWSA_LLM_ENDPOINTS: bad URL {entry!r} ({exc})") from exc
+            if scheme not in ("http", "https"):
+                raise ValueError(f"BROWSA_LLM_ENDPOINTS: {entry!r} is not an http(s) URL")
+            entry = f"{host_text(host)}:{port}"
+        entries.append(entry)
+    if not entries:
+        return PrivateNetworkRule()
+    try:
+        return PrivateNetworkRule.parse(",".join(entries))
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("BROWSA_ALLOW_PRIVATE_NETWORK", "BROWSA_LLM_ENDPOINTS")) from exc

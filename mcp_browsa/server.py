@@ -17,19 +17,17 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, InputRequiredResult, TextContent
 from pydantic import ValidationError
 
-from mcp_browsa import __version__
-from mcp_browsa.app import Browsa, Caller
+from mcp_browsa.app import Caller
 from mcp_browsa.errors import BadRequest, BrowsaError, InternalError, NotFound, new_request_id
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
 from mcp_browsa.validation import refuse_undeclared
 
 __all__ = [
     "ADMIN_STATE_KEY",
+    "INSTRUCTIONS",
     "REQUEST_ID_STATE_KEY",
-    "TOOL_GROUPS",
     "WORKSPACE_STATE_KEY",
     "BrowsaServer",
-    "build_server",
     "caller_for",
     "current_workspace",
     "may_manage_keys",
@@ -154,21 +152,3 @@ class BrowsaServer(MCPServer[Any]):
             return error_result(InternalError("internal error; the server log has details"), request_id)
         finally:
             _current_request_id.reset(token)
-
-
-TOOL_GROUPS = ("tasks", "quick", "browser", "identities", "webhooks", "account", "content")
-
-
-def build_server(app: Browsa, *, groups: tuple[str, ...] | None = None) -> BrowsaServer:
-    from mcp_browsa.tools import register_all
-
-    server = BrowsaServer(
-        name="mcp-browsa",
-        version=__version__,
-        instructions=INSTRUCTIONS,
-        log_level=app.settings.log_level
-        if app.settings.log_level in ("DEBUG", "INFO", "WARNING", "ERROR")
-        else "WARNING",  # type: ignore[arg-type]
-    )
-    register_all(server, app, set(groups or TOOL_GROUPS))
-    return server

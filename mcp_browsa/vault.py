@@ -18,8 +18,9 @@ import aiosqlite
 
 from mcp_browsa.config import Settings
 from mcp_browsa.crypto import SealedDataError, VaultKeyError, load_or_create_key, open_sealed, seal
-from mcp_browsa.engine.events import EngineEvent
 from mcp_browsa.errors import BadRequest, InternalError, NotFound
+from mcp_browsa.events import EngineEvent
+from mcp_browsa.masking import mask_text
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
 from mcp_browsa.storage.vault import SealedSecret, SecretInfo, VaultRepo
@@ -150,8 +151,6 @@ class SecretResolver:
         return mask_variants(self._values.values())
 
     def mask(self, text: str) -> str:
-        from mcp_browsa.engine.observation import mask_text
-
         return mask_text(text, self.mask_values)
 
     async def refresh(self) -> None:

@@ -74,7 +74,7 @@ async def run_vault(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if workspace == DEFAULT_WORKSPACE:
             await LedgerRepo(db).ensure_workspace(workspace, initial_credits=settings.initial_credits)
-        elif await db.fetchone("SELECT 1 FROM workspaces WHERE id=?", (workspace,)) is None:
+        elif not await LedgerRepo(db).workspace_exists(workspace):
             raise NotFound(f"workspace {workspace!r} not found; `mcp-browsa keys mint --workspace W` creates one")
         vault = Vault(db, settings)
         if action == "set":

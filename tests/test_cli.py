@@ -263,3 +263,11 @@ def test_scrape_and_batch_say_when_a_page_answered_with_an_error(home: Path, pag
     batched = cli(home, "batch", pages.url(ARTICLE), missing)
     rows = [line for line in batched.stdout.splitlines() if line.startswith("  [")]
     assert "HTTP" not in rows[0] and "NO_TARGET" in rows[1] and "HTTP 404" in rows[1], rows
+
+
+def test_identities_from_the_terminal(tmp_path: Path) -> None:
+    listing = as_json(cli(tmp_path, "--json", "identities", "list"))
+    assert listing["agents"] == []
+    gone = cli(tmp_path, "identities", "destroy", "agt_doesnotexist")
+    no_traceback(gone)
+    assert gone.returncode != 0 and "agt_doesnotexist" in gone.stderr

@@ -23,8 +23,9 @@ from mcp.shared.exceptions import MCPError
 from mcp_browsa.app import Browsa
 from mcp_browsa.config import load_settings
 from mcp_browsa.http import build_http_app
-from mcp_browsa.server import build_server, caller_for, current_workspace
+from mcp_browsa.server import caller_for, current_workspace
 from mcp_browsa.storage.keys import SHOWN_PREFIX_LEN, hash_key
+from mcp_browsa.tools.assemble import build_server
 from tests.support.http_keys import Connect, base_url, http_client, leaves, mint, sse
 from tests.support.mcp_server import HttpServer, envelope, free_port, run_cli, spawn_http
 

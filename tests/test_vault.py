@@ -15,8 +15,8 @@ import pytest
 
 from mcp_browsa import cli
 from mcp_browsa.config import Settings
-from mcp_browsa.engine.events import EngineEvent
 from mcp_browsa.errors import BadRequest, InternalError
+from mcp_browsa.events import EngineEvent
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo
 from mcp_browsa.vault import MissingSecret, SecretNotAllowed, Vault, mask_variants, referenced_secrets, task_secrets

@@ -39,7 +39,7 @@ from mcp_browsa.browser.http1 import (
     send_body,
     splice,
 )
-from mcp_browsa.browser.netpolicy import (
+from mcp_browsa.netpolicy import (
     Decision,
     IPAddress,
     Policy,

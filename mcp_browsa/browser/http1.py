@@ -13,7 +13,7 @@ import anyio
 from anyio.abc import ByteStream, TaskGroup
 
 if TYPE_CHECKING:
-    from mcp_browsa.browser.netpolicy import Decision
+    from mcp_browsa.netpolicy import Decision
 
 __all__ = [
     "CHUNK",

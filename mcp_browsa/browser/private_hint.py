@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 
-from mcp_browsa.browser import netpolicy
+from mcp_browsa import netpolicy
 
 __all__ = ["ALLOW_VARIABLE", "allow_entry", "private_network_hint", "private_network_status", "url_verdict"]
 

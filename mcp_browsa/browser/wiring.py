@@ -20,8 +20,8 @@ from mcp_browsa.browser.guard import (
     install_route_guard,
     refuse_websockets,
 )
-from mcp_browsa.browser.netpolicy import Policy, PrivateNetworkRule
 from mcp_browsa.browser.pool import ContextWiring
+from mcp_browsa.netpolicy import Policy, PrivateNetworkRule
 
 __all__ = ["GuardWiring", "make_policy"]
 

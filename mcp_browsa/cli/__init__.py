@@ -21,9 +21,9 @@ from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.browser.discovery import BrowserNotFound, find_chromium
 from mcp_browsa.browser.install import install_browser
 from mcp_browsa.browser.private_hint import private_network_status, url_verdict
+from mcp_browsa.cli import identities as identities_cli
 from mcp_browsa.config import Settings, load_settings
 from mcp_browsa.errors import BrowsaError
-from mcp_browsa.identities import cli as identities_cli
 from mcp_browsa.jobs_text import http_status_note, jobs_table
 from mcp_browsa.logsetup import configure_logging
 from mcp_browsa.models import Job, JobKind, JobStatus
@@ -87,8 +87,8 @@ def ensure_browser(settings: Settings) -> None:
 
 
 async def _serve_stdio(settings: Settings, groups: tuple[str, ...] | None) -> None:
-    from mcp_browsa.server import build_server
     from mcp_browsa.stdio import serve_stdio
+    from mcp_browsa.tools.assemble import build_server
 
     async with Browsa(settings).running() as app:
         server = build_server(app, groups=groups)
@@ -100,7 +100,7 @@ async def _serve_stdio(settings: Settings, groups: tuple[str, ...] | None) -> No
 async def _serve_http(settings: Settings, args: argparse.Namespace, groups: tuple[str, ...] | None) -> None:
     from mcp_browsa.http import build_http_app, serve_http
     from mcp_browsa.http_sessions import SessionLimits
-    from mcp_browsa.server import build_server
+    from mcp_browsa.tools.assemble import build_server
 
     sessions = SessionLimits(
         settings.max_http_sessions, settings.max_http_sessions_per_key, settings.http_session_idle_seconds

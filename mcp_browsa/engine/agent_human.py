@@ -20,6 +20,7 @@ from mcp_browsa.engine.context import JobContext
 from mcp_browsa.engine.observation import MASK
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.jobs import JobRepo
+from mcp_browsa.storage.progress import JobProgressRepo
 from mcp_browsa.vault import Vault
 from mcp_browsa.webhooks import enqueue_event
 from mcp_browsa.webhooks.events import job_event_data
@@ -47,11 +48,7 @@ async def deliver_answer(
     else:
         stored = {"secret": False, "text": answer}
     async with db.transaction() as conn:
-        cur = await conn.execute(
-            "UPDATE jobs SET answer=? WHERE id=? AND status='input_required' AND answer IS NULL",
-            (json.dumps(stored), job_id),
-        )
-        if cur.rowcount != 1:
+        if not await JobProgressRepo.store_answer(conn, job_id, json.dumps(stored)):
             return False
         shown = MASK if secret else answer[:500]
         await JobRepo.add_event(conn, job_id, "human.answered", {"secret": secret, "answer": shown})
@@ -74,10 +71,7 @@ class HumanChannel:
         asked = {"question": question, "step": step}
 
         async def enter(conn: aiosqlite.Connection) -> None:
-            await conn.execute(
-                "UPDATE jobs SET status='input_required', question=?, answer=NULL, last_action=? WHERE id=?",
-                (question, f"step {step}: asked the user: {question[:120]}", ctx.id),
-            )
+            await JobProgressRepo.ask(conn, ctx.id, question, f"step {step}: asked the user: {question[:120]}")
             base = {"job_id": ctx.id, "kind": ctx.job.kind, "status": "input_required", "question": question}
             await enqueue_event(conn, ctx.workspace_id, ASKED_EVENT, await job_event_data(conn, ctx.id, base))
 
@@ -99,11 +93,11 @@ class HumanChannel:
 
     async def _wait(self) -> str | None:
         deadline = time.monotonic() + self.max_wait
-        db, bus = self.ctx.engine.db, self.ctx.engine.bus
+        progress, bus = JobProgressRepo(self.ctx.engine.db), self.ctx.engine.bus
         while not self.ctx.cancelled and time.monotonic() < deadline:
-            row = await db.fetchone("SELECT answer FROM jobs WHERE id=?", (self.ctx.id,))
-            if row is not None and row["answer"] is not None:
-                return str(row["answer"])
+            answer = await progress.answer(self.ctx.id)
+            if answer is not None:
+                return answer
             # Woken at once by an answer or a cancel in this process; the poll sees other processes' answers.
             await bus.wait_job(self.ctx.id, min(self.poll_interval, max(0.0, deadline - time.monotonic())))
         return None
@@ -111,9 +105,6 @@ class HumanChannel:
 
 def _resume(job_id: str) -> Callable[[aiosqlite.Connection], Any]:
     async def write(conn: aiosqlite.Connection) -> None:
-        await conn.execute(
-            "UPDATE jobs SET status='running', question=NULL, answer=NULL WHERE id=? AND status='input_required'",
-            (job_id,),
-        )
+        await JobProgressRepo.resume(conn, job_id)
 
     return write

@@ -15,7 +15,6 @@ from typing import Any, Protocol
 
 import anyio
 
-from mcp_browsa.browser.netpolicy import Policy
 from mcp_browsa.browser.pool import Burner, browser_gone
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.agent import AgentAttempt, TaskSetup
@@ -28,6 +27,8 @@ from mcp_browsa.engine.tabs import Tabs
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.llm import DEFAULT_TIMEOUT, ClosableChatModel, LLMError, RetryPolicy, make_chat_model, parse_llm_spec
 from mcp_browsa.models import JobStatus, PriceTable
+from mcp_browsa.netpolicy import Policy
+from mcp_browsa.storage.screenshots import ScreenshotRepo
 from mcp_browsa.vault import Vault, task_secrets
 
 __all__ = ["AgentRunner", "BrowserFor"]
@@ -249,14 +250,11 @@ class AgentRunner:
                     tabs.close()
         except LeaseLost:
             raise
-        except BrowsaError as exc:
-            return Outcome.fail(exc.code, exc.message)
         except Exception as exc:
-            if held and await browser_gone(held[0], exc):
+            if not isinstance(exc, BrowsaError) and held and await browser_gone(held[0], exc):
                 log.warning("the browser crashed under job %s: %s", ctx.id, str(exc).split("\n", 1)[0])
                 return _browser_crashed(agents[0].steps if agents else 0)
-            log.exception("agent attempt of job %s crashed", ctx.id)
-            return Outcome.fail("INTERNAL_ERROR", f"internal error: {type(exc).__name__}: {exc}")
+            return Outcome.crashed(exc, f"agent attempt of job {ctx.id}")
         finally:
             with anyio.CancelScope(shield=True):
                 await self._charge_minutes(ctx, started, label)
@@ -298,5 +296,4 @@ def _setup(
 
 
 async def _next_shot(ctx: JobContext) -> int:
-    row = await ctx.engine.db.fetchone("SELECT COALESCE(MAX(n), 0) + 1 FROM screenshots WHERE job_id=?", (ctx.id,))
-    return int(row[0]) if row else 1
+    return await ScreenshotRepo(ctx.engine.db).next_number(ctx.id)

@@ -22,7 +22,8 @@ from mcp_browsa.engine.observation import mask_text
 from mcp_browsa.engine.screenshots import SecretsNotHidden, capture
 from mcp_browsa.llm import Completion, Usage
 from mcp_browsa.models import PriceTable
-from mcp_browsa.storage.db import now
+from mcp_browsa.storage.progress import JobProgressRepo, StepCounts
+from mcp_browsa.storage.screenshots import ScreenshotRepo
 
 __all__ = ["ScreenshotMode", "ScreenshotPlan", "Shot", "StepRecord", "StepRecorder"]
 
@@ -102,21 +103,18 @@ class StepRecorder:
 
     async def budget_problem(self) -> str | None:
         """Why another step cannot be paid for, or None: the balance, or the task's max_credits."""
-        row = await self.ctx.engine.db.fetchone(
-            "SELECT w.balance AS balance, j.credits_charged AS charged FROM jobs j JOIN workspaces w"
-            " ON w.id = j.workspace_id WHERE j.id=?",
-            (self.ctx.id,),
-        )
-        if row is None:
+        room = await JobProgressRepo(self.ctx.engine.db).credit_room(self.ctx.id)
+        if room is None:
             return None
+        balance, charged = room
         step = self.prices.agent_step
-        if int(row["balance"]) < step:
+        if balance < step:
             return (
-                f"the credit balance ({row['balance']}) cannot pay another step ({step} credits);"
+                f"the credit balance ({balance}) cannot pay another step ({step} credits);"
                 " top up with `mcp-browsa credits add N`"
             )
-        if self.max_credits is not None and int(row["charged"]) + step > self.max_credits:
-            return f"max_credits ({self.max_credits}) reached: this task has been charged {row['charged']} credits"
+        if self.max_credits is not None and charged + step > self.max_credits:
+            return f"max_credits ({self.max_credits}) reached: this task has been charged {charged} credits"
         return None
 
     async def step(
@@ -134,22 +132,20 @@ class StepRecorder:
         ctx = self.ctx
         last_action = f"{self.prefix()}step {step}: {summary}"[:300]
 
+        counts = StepCounts(
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            usd=usd,
+            last_action=last_action,
+            url=url,
+        )
+
         async def counters(conn: aiosqlite.Connection) -> None:
-            progress = ", progress_done=MAX(progress_done, ?)" if self.row is None else ""
-            args: list[Any] = [usage.input_tokens, usage.output_tokens, usd, last_action, url]
-            if self.row is None:
-                args.append(step)
-            await conn.execute(
-                "UPDATE jobs SET step_count=step_count+1, input_tokens=input_tokens+?, output_tokens=output_tokens+?,"
-                f" cost_usd=cost_usd+?, last_action=?, live_url=COALESCE(?, live_url){progress} WHERE id=?",
-                (*args, ctx.id),
-            )
-            if self.row is not None:
-                await conn.execute(
-                    "UPDATE batch_items SET step_count=step_count+1 WHERE job_id=? AND idx=?", (ctx.id, self.row)
-                )
+            # A batch row's steps are that row's; only a whole task's steps move the job's progress.
+            progress = step if self.row is None else None
+            await JobProgressRepo.count_step(conn, ctx.id, counts, row=self.row, progress=progress)
             if shot is not None:
-                await _shot_row(conn, ctx.id, shot)
+                await ScreenshotRepo.record(conn, ctx.id, shot.n, shot.path, shot.url)
 
         if shot is not None:
             data["screenshot"] = shot.n
@@ -189,7 +185,7 @@ class StepRecorder:
             return None
 
         async def row(conn: aiosqlite.Connection) -> None:
-            await _shot_row(conn, self.ctx.id, shot)
+            await ScreenshotRepo.record(conn, self.ctx.id, shot.n, shot.path, shot.url)
 
         with anyio.CancelScope(shield=True):
             await self.ctx.write(
@@ -203,10 +199,3 @@ class Shot:
     n: int
     path: Path
     url: str
-
-
-async def _shot_row(conn: aiosqlite.Connection, job_id: str, shot: Shot) -> None:
-    await conn.execute(
-        "INSERT OR REPLACE INTO screenshots(job_id, n, path, url, created_at) VALUES (?,?,?,?,?)",
-        (job_id, shot.n, str(shot.path), shot.url, now()),
-    )

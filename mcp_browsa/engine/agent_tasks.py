@@ -20,12 +20,14 @@ from pydantic import BaseModel, Field
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.agent_human import deliver_answer
 from mcp_browsa.engine.agent_output import check_output_schema
-from mcp_browsa.engine.events import EngineEvent
 from mcp_browsa.engine.jobs import JobEngine
 from mcp_browsa.errors import AgentNotRunning, BadRequest, Forbidden
+from mcp_browsa.events import EngineEvent
 from mcp_browsa.llm import LLMSpec, parse_llm_spec, resolve_api_key
 from mcp_browsa.llm.endpoint import EndpointGuard, EndpointPolicy, EndpointRefused
 from mcp_browsa.models import Job, JobStatus
+from mcp_browsa.storage.jobs import JobRepo
+from mcp_browsa.storage.progress import JobProgressRepo
 from mcp_browsa.vault import Vault, task_secrets
 
 __all__ = [
@@ -310,7 +312,7 @@ class AgentTasks:
         created: list[str] = []
 
         async def pin(conn: aiosqlite.Connection, job_id: str) -> None:
-            await conn.execute("UPDATE jobs SET lease_owner=? WHERE id=?", (self.owner, job_id))
+            await JobRepo.pin(conn, job_id, self.owner)
             # Before the commit: a worker may claim the job the moment it is visible.
             self.keys[job_id] = key
             created.append(job_id)
@@ -345,8 +347,8 @@ class AgentTasks:
         if event.type in _ENDED:
             self.keys.pop(event.job_id, None)
         elif event.type == "job.cancel_requested":
-            row = await self.engine.db.fetchone("SELECT status FROM jobs WHERE id=?", (event.job_id,))
-            if row is None or row["status"] == "cancelled":  # cancelled while queued: no runner will end it
+            status = await JobProgressRepo(self.engine.db).status(event.job_id)
+            if status is None or status == "cancelled":  # cancelled while queued: no runner will end it
                 self.keys.pop(event.job_id, None)
 
     # -- humans -------------------------------------------------------------------------------------------

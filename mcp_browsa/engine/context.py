@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 import aiosqlite
 import anyio
 
-from mcp_browsa.engine.events import EngineEvent
-from mcp_browsa.errors import StorageUnavailable
+from mcp_browsa.errors import BrowsaError, StorageUnavailable
+from mcp_browsa.events import EngineEvent
 from mcp_browsa.models import JobStatus
 from mcp_browsa.storage.jobs import ClaimedJob, JobRepo
 from mcp_browsa.storage.ledger import LedgerRepo
+from mcp_browsa.storage.progress import JobProgressRepo
 
 if TYPE_CHECKING:
     from mcp_browsa.engine.jobs import JobEngine
@@ -53,6 +54,16 @@ class Outcome:
     def fail(cls, code: str, message: str, result: dict[str, Any] | None = None) -> Outcome:
         return cls(JobStatus.FAILED, result=result, error_code=code, error_message=message)
 
+    @classmethod
+    def crashed(cls, exc: Exception, what: str) -> Outcome:
+        """The one way a runner turns what it raised into an outcome: an expected failure (a BrowsaError: no
+        credit left, a browser that will not start) keeps its code and advice; anything else is a bug, logged
+        with its traceback as `what` crashed, and becomes INTERNAL_ERROR."""
+        if isinstance(exc, BrowsaError):
+            return cls.fail(exc.code, exc.message)
+        log.error("%s crashed", what, exc_info=exc)
+        return cls.fail("INTERNAL_ERROR", f"internal error: {type(exc).__name__}: {exc}")
+
 
 def progress_write(
     job_id: str, done: int, total: int | None = None, last_action: str | None = None, *, steps: int | None = None
@@ -61,11 +72,7 @@ def progress_write(
     move."""
 
     async def update(conn: aiosqlite.Connection) -> None:
-        await conn.execute(
-            "UPDATE jobs SET progress_done=?, progress_total=COALESCE(?, progress_total),"
-            " last_action=COALESCE(?, last_action), step_count=COALESCE(?, step_count) WHERE id=?",
-            (done, total, last_action, steps, job_id),
-        )
+        await JobProgressRepo.set_progress(conn, job_id, done, total, last_action, steps)
 
     return update
 
@@ -120,15 +127,6 @@ class JobContext:
         except StorageUnavailable as exc:
             # Progress only informs whoever is watching; the job's outcome, written when it ends, is what counts.
             log.warning("progress of job %s not recorded: %s", self.job.id, exc)
-
-    async def set_fields(self, **fields: Any) -> None:
-        """Update plain job columns (step_count, live_url, cost_usd, …) under the lease check."""
-        cols = ", ".join(f"{k}=?" for k in fields)
-
-        async def update(conn: aiosqlite.Connection) -> None:
-            await conn.execute(f"UPDATE jobs SET {cols} WHERE id=?", (*fields.values(), self.job.id))
-
-        await self.write(update)
 
     async def charge(
         self,

@@ -14,8 +14,8 @@ from typing import Any
 import aiosqlite
 
 from mcp_browsa.engine.context import Runner
-from mcp_browsa.engine.events import EngineEvent, EventBus
 from mcp_browsa.errors import AgentNotRunning, BadRequest, InsufficientCredit, NotFound
+from mcp_browsa.events import EngineEvent, EventBus, FinishHook
 from mcp_browsa.models import TERMINAL, Job, JobStatus
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.jobs import ROW_KINDS, JobRepo
@@ -26,8 +26,6 @@ __all__ = ["FinishHook", "JobEngine", "ProgressFn"]
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[Job], Awaitable[None]]
-# Called inside the transaction that ends a job (the webhook outbox writes its rows there).
-FinishHook = Callable[[aiosqlite.Connection, EngineEvent], Awaitable[None]]
 
 _UUID_CHARS = set("0123456789abcdef-")
 
@@ -70,14 +68,11 @@ class JobEngine:
         if agent_id is None and isinstance(params.get("identity_id"), str):
             agent_id = params["identity_id"].strip() or None  # every kind that runs on an identity names it here
         async with self.db.transaction() as conn:
-            cur = await conn.execute("SELECT balance FROM workspaces WHERE id=?", (workspace_id,))
-            row = await cur.fetchone()
-            if row is None:
-                raise NotFound(f"workspace {workspace_id!r} not found")
-            if int(row[0]) <= 0:
+            balance = await LedgerRepo.balance_in(conn, workspace_id)
+            if balance <= 0:
                 raise InsufficientCredit(
                     "the credit balance is 0; top up with `mcp-browsa credits add N` before starting new work",
-                    balance=int(row[0]),
+                    balance=balance,
                 )
             job_id = await JobRepo.insert(
                 conn,

@@ -19,7 +19,6 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 
 from mcp_browsa.browser.guard import BlockedRequest
-from mcp_browsa.browser.netpolicy import Policy, host_text, parse_web_url
 from mcp_browsa.browser.pool import Burner
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.activity import EXPECTING_GRACE, Activity
@@ -31,6 +30,7 @@ from mcp_browsa.engine.scrape import PageFailure, load_page, refused_navigation
 from mcp_browsa.engine.tabs import Tabs
 from mcp_browsa.errors import BadRequest, BrowsaError
 from mcp_browsa.models import Job, JobStatus, PriceTable
+from mcp_browsa.netpolicy import Policy, host_text, parse_web_url
 from mcp_browsa.validation import check_http_url
 from mcp_browsa.vault import MissingSecret, Vault, check_secret_name
 

@@ -24,6 +24,7 @@ from playwright.async_api import Frame, Page
 
 from mcp_browsa.engine.budget import fit_lines
 from mcp_browsa.engine.tabs import Tabs
+from mcp_browsa.masking import MASK, mask_text, masker
 
 __all__ = [
     "DEFAULT_MAX_CHARS",
@@ -37,7 +38,6 @@ __all__ = [
     "read_page",
 ]
 
-MASK = "••••"
 DEFAULT_MAX_CHARS = 6000
 INDEX_ATTR = "data-browsa-idx"
 FRAME_ATTR = "data-browsa-frame"
@@ -109,20 +109,6 @@ class _Scan:
 @cache
 def _script() -> str:
     return resources.files("mcp_browsa.engine").joinpath("observe.js").read_text(encoding="utf-8")
-
-
-def _masker(mask_values: Collection[str]) -> Callable[[str], str]:
-    """A function replacing every non-empty mask value with MASK; longest first, so one containing another goes whole."""
-    alts = sorted({v for v in mask_values if v}, key=len, reverse=True)
-    if not alts:
-        return lambda text: text
-    pattern = re.compile("|".join(map(re.escape, alts)))
-    return lambda text: pattern.sub(MASK, text)
-
-
-def mask_text(text: str, mask_values: Collection[str]) -> str:
-    """`text` with every occurrence of each non-empty mask value replaced by MASK."""
-    return _masker(mask_values)(text)
 
 
 def _clip(text: str, limit: int) -> str:
@@ -273,7 +259,7 @@ async def observe(tabs: Tabs, *, max_chars: int = DEFAULT_MAX_CHARS, mask_values
     """Observe the active tab: header, indexed elements and a text digest within `max_chars`."""
     page = tabs.active
     masks = tuple(v for v in mask_values if v)
-    mask = _masker(masks)
+    mask = masker(masks)
     origin = _origin(page.url)
     nonce = secrets.token_hex(3)
     opts = {

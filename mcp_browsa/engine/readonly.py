@@ -29,7 +29,6 @@ from mcp_browsa.engine.lanes import Lane, LaneGroup, OpenBurner
 from mcp_browsa.engine.media import skip_media, skips_media
 from mcp_browsa.engine.pdf import is_pdf, pdf_content, refetch_pdf
 from mcp_browsa.engine.scrape import NO_TARGET_STATUSES, PageFailure, navigate, page_content, refused_navigation
-from mcp_browsa.errors import BrowsaError
 from mcp_browsa.models import JobStatus, PriceTable
 from mcp_browsa.storage.db import dumps, now
 
@@ -312,13 +311,8 @@ async def row_outcome(ctx: JobContext, idx: int, attempt: Callable[[], Awaitable
     """The outcome of one row, whatever it raised: a row that fails never fails the rows beside it."""
     try:
         return await attempt()
-    except BrowsaError as exc:
-        return Outcome.fail(exc.code, exc.message)
     except Exception as exc:
-        if getattr(exc, "code", None) == "INSUFFICIENT_CREDIT":
-            return Outcome.fail("INSUFFICIENT_CREDIT", str(exc))
-        log.exception("row %s/%s crashed", ctx.id, idx)
-        return Outcome.fail("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+        return Outcome.crashed(exc, f"row {ctx.id}/{idx}")
 
 
 class _BrowserLost(Exception):

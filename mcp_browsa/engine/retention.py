@@ -14,6 +14,7 @@ from pathlib import Path
 import anyio
 
 from mcp_browsa.storage.db import Database
+from mcp_browsa.storage.screenshots import ScreenshotRepo
 from mcp_browsa.webhooks.store import WebhookRepo
 
 __all__ = ["purge_once", "purge_screenshots", "retention_loop"]
@@ -26,10 +27,11 @@ async def purge_screenshots(db: Database, screenshots_dir: Path, days: int) -> i
     if days <= 0:
         return 0
     cutoff = time.time() - days * 86400
-    rows = await db.fetchall("SELECT id, path FROM screenshots WHERE created_at < ?", (cutoff,))
+    shots = ScreenshotRepo(db)
+    rows = await shots.older_than(cutoff)
     removed = 0
-    for row in rows:
-        path = Path(row["path"])
+    for _, raw in rows:
+        path = Path(raw)
         # Only files under our own screenshots dir: a row is data, not a licence to delete anything.
         if screenshots_dir in path.parents:
             try:
@@ -38,10 +40,7 @@ async def purge_screenshots(db: Database, screenshots_dir: Path, days: int) -> i
             except OSError as exc:
                 log.warning("could not delete old screenshot %s: %s", path, exc)
     if rows:
-        ids = [row["id"] for row in rows]
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            await db.execute(f"DELETE FROM screenshots WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        await shots.delete([row_id for row_id, _ in rows])
     await anyio.to_thread.run_sync(_remove_empty_dirs, screenshots_dir)
     return removed
 

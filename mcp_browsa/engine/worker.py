@@ -18,11 +18,12 @@ import anyio
 from anyio.abc import TaskGroup
 
 from mcp_browsa.engine.context import JobContext, LeaseLost, Outcome
-from mcp_browsa.engine.events import EngineEvent
 from mcp_browsa.engine.jobs import JobEngine
-from mcp_browsa.errors import BrowsaError, StorageUnavailable
+from mcp_browsa.errors import StorageUnavailable
+from mcp_browsa.events import EngineEvent
 from mcp_browsa.models import JobStatus
 from mcp_browsa.storage.jobs import READ_ONLY_KINDS, ROW_KINDS, ClaimedJob, JobRepo
+from mcp_browsa.storage.leases import LeaseRepo
 
 __all__ = ["WorkerPool", "process_owner_id"]
 
@@ -102,10 +103,7 @@ class WorkerPool:
         INTERRUPTED now rather than after a lease period."""
         with anyio.CancelScope(shield=True):
             try:
-                await self.engine.db.execute(
-                    "UPDATE jobs SET lease_expires_at=0 WHERE lease_owner=? AND status IN ('running','input_required')",
-                    (self.owner,),
-                )
+                await LeaseRepo(self.engine.db).release(self.owner)
                 await self.recover_dead()
             except Exception as exc:
                 _log_failure("releasing leases at shutdown failed; they will expire on their own", exc)
@@ -115,22 +113,16 @@ class WorkerPool:
 
         Queued jobs pinned to a dead process (agent tasks whose key it held) are rescued the same way.
         """
-        host = socket.gethostname()
-        rows = await self.engine.db.fetchall(
-            "SELECT id, lease_owner FROM jobs WHERE status IN ('queued','running','input_required')"
-            " AND lease_owner LIKE ?",
-            (host + ":%",),
-        )
+        leases = LeaseRepo(self.engine.db)
         dead = []
-        for row in rows:
-            parts = str(row["lease_owner"]).split(":")
-            if len(parts) >= 3 and parts[1].isdigit() and row["lease_owner"] != self.owner:
+        for job_id, owner in await leases.owners_on_host(socket.gethostname()):
+            parts = owner.split(":")
+            if len(parts) >= 3 and parts[1].isdigit() and owner != self.owner:
                 pid = int(parts[1])
                 if pid != os.getpid() and not _pid_alive(pid):
-                    dead.append(row["id"])
+                    dead.append(job_id)
         if dead:
-            marks = ",".join("?" * len(dead))
-            await self.engine.db.execute(f"UPDATE jobs SET lease_expires_at=0 WHERE id IN ({marks})", dead)
+            await leases.expire(dead)
 
         async def announce_end(conn: aiosqlite.Connection, job_id: str, workspace_id: str, new_status: str) -> None:
             await self.engine.finish_event(conn, _rescued_event(job_id, workspace_id, new_status))
@@ -230,14 +222,8 @@ class WorkerPool:
         except LeaseLost:
             ctx.lost = True
             return Outcome.fail("INTERRUPTED", "lease lost")
-        except BrowsaError as exc:
-            # Expected failures (a browser that will not start, no credit left) keep their code and advice.
-            return Outcome.fail(exc.code, exc.message)
         except Exception as exc:
-            if getattr(exc, "code", None) == "INSUFFICIENT_CREDIT":
-                return Outcome.fail("INSUFFICIENT_CREDIT", str(exc))
-            log.exception("job %s crashed", ctx.job.id)
-            return Outcome.fail("INTERNAL_ERROR", f"internal error: {type(exc).__name__}: {exc}")
+            return Outcome.crashed(exc, f"job {ctx.job.id}")
 
     async def _finish_patiently(self, ctx: JobContext, outcome: Outcome) -> None:
         """Write the end state; while the disk refuses it (full, read-only), keep the outcome and try again.

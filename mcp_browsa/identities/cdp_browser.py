@@ -16,12 +16,12 @@ from typing import Any
 import anyio
 
 from mcp_browsa.browser.guard import install_route_guard, refuse_websockets
-from mcp_browsa.browser.netpolicy import Policy, intersect_allowed_domains
 from mcp_browsa.browser.pool import Burner
 from mcp_browsa.errors import BadRequest, NotFound
 from mcp_browsa.identities.live import LiveBrowser
 from mcp_browsa.identities.sessions import Sessions
 from mcp_browsa.identities.spec import DEFAULT_OS, OS_TYPES
+from mcp_browsa.netpolicy import Policy, intersect_allowed_domains
 
 __all__ = ["cdp_browser"]
 

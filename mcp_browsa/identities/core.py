@@ -22,18 +22,18 @@ from mcp_browsa.browser.discovery import BrowserNotFound, find_chromium
 from mcp_browsa.browser.fingerprint import Fingerprint, OsType, make_fingerprint
 from mcp_browsa.browser.guard import EgressProxy
 from mcp_browsa.browser.host import BrowserHost
-from mcp_browsa.browser.netpolicy import Policy
 from mcp_browsa.browser.pool import BurnerPool
 from mcp_browsa.browser.trust import band_for
 from mcp_browsa.config import Settings
 from mcp_browsa.crypto import VaultKeyError, load_or_create_key, open_sealed, seal
-from mcp_browsa.engine.events import EngineEvent, EventBus
 from mcp_browsa.errors import InternalError, TooManyRequests, UpstreamUnavailable
+from mcp_browsa.events import EngineEvent, EventBus
 from mcp_browsa.identities.cdp import chromium_version
 from mcp_browsa.identities.live import LiveBrowser, start_live
 from mcp_browsa.identities.models import Agent, SessionInfo
 from mcp_browsa.identities.store import AgentRepo, json_list
 from mcp_browsa.models import PriceTable
+from mcp_browsa.netpolicy import Policy
 from mcp_browsa.storage.db import Database, dumps, loads, now
 from mcp_browsa.storage.ledger import LedgerRepo
 from mcp_browsa.webhooks.events import enqueue_event

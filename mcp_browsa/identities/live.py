@@ -17,7 +17,6 @@ from websockets.exceptions import WebSocketException
 
 from mcp_browsa.browser.fingerprint import Fingerprint
 from mcp_browsa.browser.guard import EgressProxy, ProxyLease
-from mcp_browsa.browser.netpolicy import Policy
 from mcp_browsa.errors import UpstreamUnavailable
 from mcp_browsa.identities.cdp import (
     ChromiumProcess,
@@ -27,6 +26,7 @@ from mcp_browsa.identities.cdp import (
     remove_profile_dir,
 )
 from mcp_browsa.identities.keeper import CdpError, FingerprintKeeper
+from mcp_browsa.netpolicy import Policy
 
 __all__ = ["LiveBrowser", "start_live"]
 

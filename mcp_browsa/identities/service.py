@@ -17,7 +17,6 @@ import anyio
 from playwright.async_api import Error as PlaywrightError
 
 from mcp_browsa.browser.fingerprint import Fingerprint, apply_fingerprint, context_options
-from mcp_browsa.browser.netpolicy import Policy, check_url
 from mcp_browsa.errors import AgentNotRunning, BrowsaError, Forbidden, NotFound, UpstreamUnavailable
 from mcp_browsa.identities.cdp import kill_orphan
 from mcp_browsa.identities.core import IdentityCore, Outbox, event_data
@@ -29,6 +28,7 @@ from mcp_browsa.identities.sessions import Sessions
 from mcp_browsa.identities.spec import CreateSpec
 from mcp_browsa.identities.store import AgentRepo, new_agent_id
 from mcp_browsa.identities.trust_factors import TrustRating, rate_identity
+from mcp_browsa.netpolicy import Policy, check_url
 from mcp_browsa.storage.db import dumps, now
 
 __all__ = ["IdentityService"]

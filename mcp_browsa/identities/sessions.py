@@ -18,7 +18,6 @@ import anyio
 from playwright.async_api import Error as PlaywrightError
 
 from mcp_browsa.browser.fingerprint import Fingerprint, apply_fingerprint, context_options, fingerprint_page
-from mcp_browsa.browser.netpolicy import Policy, intersect_allowed_domains
 from mcp_browsa.browser.pool import Burner
 from mcp_browsa.errors import AgentNotRunning, BadRequest, NotFound, TooManyRequests
 from mcp_browsa.identities.core import IdentityCore, Outbox, event_data, owner_alive
@@ -28,6 +27,7 @@ from mcp_browsa.identities.probe import measure, warm_up
 from mcp_browsa.identities.spec import DEFAULT_OS, OS_TYPES, CreateSpec
 from mcp_browsa.identities.store import AgentRepo
 from mcp_browsa.identities.trust_factors import TrustRating, rate_identity
+from mcp_browsa.netpolicy import Policy, intersect_allowed_domains
 from mcp_browsa.storage.db import dumps, now
 
 __all__ = ["Sessions"]

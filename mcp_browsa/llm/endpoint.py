@@ -2,7 +2,7 @@
 to the server that will receive the API key and the task.
 
 A caller over HTTP is someone holding an API key, not the operator: the base URL they name passes the same
-private-network check as a page the browser loads (`browser/netpolicy.py`), so a shared server cannot be made to
+private-network check as a page the browser loads (`netpolicy.py`), so a shared server cannot be made to
 POST to services on its own network. Over stdio the caller is the local user, who can reach their own network
 anyway: only link-local addresses (cloud metadata at 169.254.169.254) stay off limits there. Lifted by the
 operator's `BROWSA_ALLOW_PRIVATE_NETWORK` and `BROWSA_LLM_ENDPOINTS`; the server's own `BROWSA_LLM` is trusted.
@@ -21,15 +21,16 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from mcp_browsa.browser.netpolicy import (
+from mcp_browsa.llm.spec import LLMSpec, parse_llm_spec
+from mcp_browsa.netpolicy import (
     IPAddress,
     PrivateNetworkRule,
     host_text,
     is_forbidden_address,
     normalize_host,
+    parse_endpoint_list,
     parse_web_url,
 )
-from mcp_browsa.llm.spec import LLMSpec, parse_llm_spec
 
 __all__ = ["EndpointGuard", "EndpointPolicy", "EndpointRefused", "parse_endpoint_list", "resolve"]
 
@@ -44,34 +45,6 @@ class EndpointRefused(Exception):
         super().__init__(reason)
         self.rule = rule
         self.reason = reason
-
-
-def parse_endpoint_list(raw: str) -> PrivateNetworkRule:
-    """`BROWSA_LLM_ENDPOINTS`: a comma list of base URLs or host[:port]; ValueError names a bad entry.
-
-    A URL contributes its host and port (the scheme's default when it names none). Read as the exemptions of
-    `BROWSA_ALLOW_PRIVATE_NETWORK` are, so a name entry trusts whatever that name resolves to and an address
-    entry matches that address in any spelling.
-    """
-    entries = []
-    for entry in (e.strip() for e in raw.split(",")):
-        if not entry:
-            continue
-        if "://" in entry:
-            try:
-                scheme, host, port = parse_web_url(entry)
-            except ValueError as exc:
-                raise ValueError(f"BROWSA_LLM_ENDPOINTS: bad URL {entry!r} ({exc})") from exc
-            if scheme not in ("http", "https"):
-                raise ValueError(f"BROWSA_LLM_ENDPOINTS: {entry!r} is not an http(s) URL")
-            entry = f"{host_text(host)}:{port}"
-        entries.append(entry)
-    if not entries:
-        return PrivateNetworkRule()
-    try:
-        return PrivateNetworkRule.parse(",".join(entries))
-    except ValueError as exc:
-        raise ValueError(str(exc).replace("BROWSA_ALLOW_PRIVATE_NETWORK", "BROWSA_LLM_ENDPOINTS")) from exc
 
 
 @dataclass(frozen=True)

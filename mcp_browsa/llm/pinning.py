@@ -14,8 +14,8 @@ from typing import Any
 import httpcore2
 import httpx2
 
-from mcp_browsa.browser.netpolicy import IPAddress, normalize_host
 from mcp_browsa.llm.endpoint import resolve
+from mcp_browsa.netpolicy import IPAddress, normalize_host
 
 __all__ = ["AddressCheck", "PinnedBackend", "pinned_transport"]
 

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 import tldextract
 
-from mcp_browsa.browser.netpolicy import normalize_host
 from mcp_browsa.errors import BadRequest
+from mcp_browsa.netpolicy import normalize_host
 from mcp_browsa.validation import check_http_url
 
 __all__ = ["default_allowed_domains", "session_url"]

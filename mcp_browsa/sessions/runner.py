@@ -18,7 +18,6 @@ from typing import Any, Protocol
 import anyio
 from playwright.async_api import Error as PlaywrightError
 
-from mcp_browsa.browser.netpolicy import Policy
 from mcp_browsa.browser.pool import Burner
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.agent_runner import BrowserFor
@@ -29,6 +28,7 @@ from mcp_browsa.engine.scrape import PageFailure, load_page
 from mcp_browsa.engine.tabs import Tabs
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.models import JobStatus, PriceTable
+from mcp_browsa.netpolicy import Policy
 from mcp_browsa.sessions.live import LiveSession
 from mcp_browsa.sessions.models import SessionRequest
 from mcp_browsa.sessions.page_events import PageEvents

@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 import aiosqlite
 import anyio
 
-from mcp_browsa.browser.netpolicy import Policy
 from mcp_browsa.browser.pool import BurnerPool
 from mcp_browsa.engine.jobs import JobEngine
 from mcp_browsa.engine.observation import mask_text
@@ -28,6 +27,7 @@ from mcp_browsa.errors import (
     UpstreamUnavailable,
 )
 from mcp_browsa.models import TERMINAL, Job
+from mcp_browsa.netpolicy import Policy
 from mcp_browsa.sessions.domains import default_allowed_domains, session_url
 from mcp_browsa.sessions.live import LiveSession
 from mcp_browsa.sessions.models import (

@@ -21,9 +21,12 @@ class LedgerRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    async def workspace_exists(self, workspace_id: str) -> bool:
+        return await self.db.fetchone("SELECT 1 FROM workspaces WHERE id=?", (workspace_id,)) is not None
+
     async def ensure_workspace(self, workspace_id: str, *, initial_credits: int, name: str | None = None) -> None:
         """Create the workspace with its opening grant if it does not exist yet (idempotent)."""
-        if await self.db.fetchone("SELECT 1 FROM workspaces WHERE id=?", (workspace_id,)):
+        if await self.workspace_exists(workspace_id):
             return
         async with self.db.transaction() as conn:
             cur = await conn.execute(
@@ -38,6 +41,15 @@ class LedgerRepo:
         if row is None:
             raise NotFound(f"workspace {workspace_id!r} not found")
         return int(row["balance"])
+
+    @staticmethod
+    async def balance_in(conn: aiosqlite.Connection, workspace_id: str) -> int:
+        """The balance as the caller's transaction sees it; NotFound when the workspace does not exist."""
+        cur = await conn.execute("SELECT balance FROM workspaces WHERE id=?", (workspace_id,))
+        row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"workspace {workspace_id!r} not found")
+        return int(row[0])
 
     @staticmethod
     async def apply(
@@ -57,11 +69,7 @@ class LedgerRepo:
         A charge larger than the balance raises InsufficientCredit, unless `allow_partial`, when it
         takes what is left (used for metered time already consumed, which cannot be refused).
         """
-        cur = await conn.execute("SELECT balance FROM workspaces WHERE id=?", (workspace_id,))
-        row = await cur.fetchone()
-        if row is None:
-            raise NotFound(f"workspace {workspace_id!r} not found")
-        balance = int(row[0])
+        balance = await LedgerRepo.balance_in(conn, workspace_id)
         if amount < 0 and balance + amount < 0:
             if not allow_partial:
                 raise InsufficientCredit(

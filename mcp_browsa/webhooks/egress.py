@@ -15,7 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
-from mcp_browsa.browser.netpolicy import (
+from mcp_browsa.browser.private_hint import private_network_hint
+from mcp_browsa.netpolicy import (
     IPAddress,
     Policy,
     PrivateNetworkRule,
@@ -24,7 +25,6 @@ from mcp_browsa.browser.netpolicy import (
     host_text,
     parse_web_url,
 )
-from mcp_browsa.browser.private_hint import private_network_hint
 
 __all__ = ["Blocked", "EgressRule", "Resolver", "Target", "system_resolver"]
 

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 from datetime import datetime, timezone
 from typing import Any
 
 import aiosqlite
 
-from mcp_browsa.engine.events import EngineEvent
-from mcp_browsa.storage.db import dumps, loads, now
-from mcp_browsa.storage.jobs import job_from_row
+from mcp_browsa.events import EngineEvent
+from mcp_browsa.storage.db import dumps, now
+from mcp_browsa.storage.outbox import OutboxRepo
 
 __all__ = [
     "EVENT_TYPES",
@@ -88,23 +87,13 @@ async def enqueue_event(
     """
     if type not in EVENT_TYPES:
         raise ValueError(f"{type!r} is not a webhook event type; the catalogue is {list(EVENT_TYPES)}")
-    sql = "SELECT id, events FROM webhooks WHERE workspace_id=? AND disabled_at IS NULL"
-    args: list[Any] = [workspace_id]
-    if webhook_id is not None:
-        sql += " AND id=?"
-        args.append(webhook_id)
-    cur = await conn.execute(sql, args)
-    targets = [str(r["id"]) for r in await cur.fetchall() if _wants(loads(r["events"]), type, webhook_id)]
+    subscribers = await OutboxRepo.subscribers(conn, workspace_id, webhook_id)
+    targets = [hook for hook, events in subscribers if _wants(events, type, webhook_id)]
     if not targets:
         return None
     event_id = new_event_id()
     t = now()
-    body = build_envelope(event_id, type, workspace_id, data, t)
-    await conn.executemany(
-        "INSERT INTO webhook_outbox(webhook_id, event_id, event_type, body, status, next_attempt_at, created_at)"
-        " VALUES (?,?,?,?, 'pending', ?, ?)",
-        [(hook, event_id, type, body, t, t) for hook in targets],
-    )
+    await OutboxRepo.add(conn, targets, event_id, type, build_envelope(event_id, type, workspace_id, data, t), t)
     return event_id
 
 
@@ -121,21 +110,12 @@ async def job_finish_hook(conn: aiosqlite.Connection, event: EngineEvent) -> Non
     """
     if event.type not in _JOB_EVENTS or event.job_id is None:
         return
-    cur = await conn.execute(
-        "SELECT 1 FROM webhooks WHERE workspace_id=? AND disabled_at IS NULL", (event.workspace_id,)
-    )
-    if await cur.fetchone() is None:
+    if not await OutboxRepo.anyone_listening(conn, event.workspace_id):
         return  # the common case: nobody listens, so do not even read the job
-    row = await _job_row(conn, event.job_id)
-    if row is not None and (loads(row["params"]) or {}).get("sync"):
+    found = await OutboxRepo.job(conn, event.job_id)
+    if found is not None and found[1].get("sync"):
         return
     await enqueue_event(conn, event.workspace_id, event.type, await job_event_data(conn, event.job_id, event.data))
-
-
-async def _job_row(conn: aiosqlite.Connection, job_id: str) -> sqlite3.Row | None:
-    cur = await conn.execute("SELECT * FROM jobs WHERE id=?", (job_id,))
-    row: sqlite3.Row | None = await cur.fetchone()
-    return row
 
 
 async def job_event_data(conn: aiosqlite.Connection, job_id: str, base: dict[str, Any]) -> dict[str, Any]:
@@ -143,10 +123,10 @@ async def job_event_data(conn: aiosqlite.Connection, job_id: str, base: dict[str
     progress_total, credits_charged, result}, job.failed {job_id, kind, error_code, error_message} (with progress
     and credits too); every job event also says its `status`, and `agent_id` when it ran on an identity."""
     data = dict(base)
-    row = await _job_row(conn, job_id)
-    if row is None:
+    found = await OutboxRepo.job(conn, job_id)
+    if found is None:
         return data
-    job = job_from_row(row)
+    job = found[0]
     data.update(
         job_id=job.id,
         kind=job.kind,

@@ -11,9 +11,8 @@ from collections.abc import Mapping
 
 from anyio.abc import TaskGroup
 
-from mcp_browsa.engine.events import EngineEvent, EventBus
-from mcp_browsa.engine.jobs import JobEngine
 from mcp_browsa.errors import BadRequest
+from mcp_browsa.events import EngineEvent, EventBus, FinishHook
 from mcp_browsa.storage.db import Database
 from mcp_browsa.validation import check_http_url
 from mcp_browsa.webhooks.delivery import DeliveryConfig, DeliveryWorker
@@ -55,9 +54,9 @@ class WebhookService:
         self.config = config or DeliveryConfig.from_env(env)
         self.worker = DeliveryWorker(self.repo, self.egress, self.config, owner=owner)
 
-    def attach(self, engine: JobEngine, bus: EventBus) -> None:
+    def attach(self, finish_hooks: list[FinishHook], bus: EventBus) -> None:
         """Write job.completed / job.failed in the transaction that ends a job; wake the worker after commit."""
-        engine.finish_hooks.append(job_finish_hook)
+        finish_hooks.append(job_finish_hook)
         bus.subscribe(self._on_bus_event)
 
     async def _on_bus_event(self, event: EngineEvent) -> None:

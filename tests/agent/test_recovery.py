@@ -17,9 +17,9 @@ import pytest
 from mcp_browsa.app import Browsa
 from mcp_browsa.config import load_settings
 from mcp_browsa.engine.context import JobContext, Outcome
-from mcp_browsa.engine.events import EventBus
 from mcp_browsa.engine.jobs import JobEngine
 from mcp_browsa.engine.worker import WorkerPool
+from mcp_browsa.events import EventBus
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.jobs import JobRepo
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo

@@ -34,7 +34,7 @@ from mcp_browsa.browser.guard import (
     refuse_websockets,
     system_resolver,
 )
-from mcp_browsa.browser.netpolicy import IPAddress, Policy, PrivateNetworkRule
+from mcp_browsa.netpolicy import IPAddress, Policy, PrivateNetworkRule
 from tests.support.sites import Site, serve_site
 
 pytestmark = pytest.mark.anyio
@@ -374,8 +374,8 @@ async def test_websocket_upgrade_over_plain_http(proxy: EgressProxy, private: Si
 
 async def test_connect_timeout_answers_504() -> None:
     async def slow_dns(host: str, port: int) -> list[IPAddress]:
-        await anyio.sleep(30)
-        return [LOOPBACK]
+        await anyio.sleep_forever()  # a resolver that never answers: only the connect timeout ends the wait
+        raise AssertionError("unreachable")
 
     async with EgressProxy(resolver=slow_dns, connect_timeout=0.2) as own:
         lease = await own.register(Policy(private=PrivateNetworkRule.parse("1")))

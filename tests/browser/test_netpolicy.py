@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mcp_browsa.browser.discovery import FoundBrowser, chromium_args
-from mcp_browsa.browser.netpolicy import (
+from mcp_browsa.netpolicy import (
     Policy,
     PrivateNetworkRule,
     check_addresses,

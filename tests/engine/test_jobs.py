@@ -18,10 +18,10 @@ import pytest
 from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.config import Settings, load_settings
 from mcp_browsa.engine.context import JobContext, LeaseLost, Outcome
-from mcp_browsa.engine.events import EventBus
 from mcp_browsa.engine.jobs import JobEngine
 from mcp_browsa.engine.worker import WorkerPool
 from mcp_browsa.errors import AgentNotRunning, BadRequest, InsufficientCredit, NotFound
+from mcp_browsa.events import EventBus
 from mcp_browsa.models import JobStatus
 from mcp_browsa.storage.db import Database, dumps, loads
 from mcp_browsa.storage.jobs import ClaimedJob, JobRepo

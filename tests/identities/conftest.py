@@ -12,7 +12,7 @@ import pytest
 
 from mcp_browsa.app import Browsa
 from mcp_browsa.config import load_settings
-from mcp_browsa.engine.events import EngineEvent
+from mcp_browsa.events import EngineEvent
 from tests.support.sites import Site, serve_site
 
 LOGIN = "/id/login"  # sets the `sid` cookie and, from script, localStorage.token

@@ -14,9 +14,9 @@ from typing import Any
 import anyio
 import pytest
 
-from mcp_browsa.browser.netpolicy import PrivateNetworkRule
 from mcp_browsa.llm import LLMError, Message, RetryPolicy, make_chat_model, parse_llm_spec
 from mcp_browsa.llm.endpoint import EndpointGuard, parse_endpoint_list
+from mcp_browsa.netpolicy import PrivateNetworkRule
 from tests.support.fake_llm import FakeLLM, PolicyReply
 from tests.support.tripwire import Tripwire
 

@@ -14,10 +14,10 @@ import anyio
 import pytest
 
 from mcp_browsa.engine.context import JobContext, Outcome
-from mcp_browsa.engine.events import EventBus
 from mcp_browsa.engine.jobs import JobEngine
 from mcp_browsa.engine.worker import WorkerPool
 from mcp_browsa.errors import StorageUnavailable
+from mcp_browsa.events import EventBus
 from mcp_browsa.models import JobStatus
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo

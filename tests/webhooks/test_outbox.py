@@ -14,8 +14,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from mcp_browsa.engine.events import EngineEvent
 from mcp_browsa.errors import BadRequest
+from mcp_browsa.events import EngineEvent
 from mcp_browsa.models import JobStatus
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.jobs import JobRepo

@@ -1,0 +1,105 @@
+"""A running job's visible state: progress, step counters and the question it waits on.
+
+Writes take the caller's connection, so they share the transaction that checks the lease and records the event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from mcp_browsa.storage.db import Database
+
+__all__ = ["JobProgressRepo", "StepCounts"]
+
+
+@dataclass(frozen=True)
+class StepCounts:
+    """What one agent step adds to its job's counters."""
+
+    input_tokens: int
+    output_tokens: int
+    usd: float
+    last_action: str
+    url: str | None  # the page it ended on; None keeps the last one known
+
+
+class JobProgressRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @staticmethod
+    async def set_progress(
+        conn: aiosqlite.Connection,
+        job_id: str,
+        done: int,
+        total: int | None,
+        last_action: str | None,
+        steps: int | None,
+    ) -> None:
+        await conn.execute(
+            "UPDATE jobs SET progress_done=?, progress_total=COALESCE(?, progress_total),"
+            " last_action=COALESCE(?, last_action), step_count=COALESCE(?, step_count) WHERE id=?",
+            (done, total, last_action, steps, job_id),
+        )
+
+    @staticmethod
+    async def count_step(
+        conn: aiosqlite.Connection, job_id: str, counts: StepCounts, *, row: int | None, progress: int | None
+    ) -> None:
+        """One more step on the job (and on batch row `row`); `progress` raises progress_done to at least it."""
+        raise_progress = ", progress_done=MAX(progress_done, ?)" if progress is not None else ""
+        args: list[Any] = [counts.input_tokens, counts.output_tokens, counts.usd, counts.last_action, counts.url]
+        if progress is not None:
+            args.append(progress)
+        await conn.execute(
+            "UPDATE jobs SET step_count=step_count+1, input_tokens=input_tokens+?, output_tokens=output_tokens+?,"
+            f" cost_usd=cost_usd+?, last_action=?, live_url=COALESCE(?, live_url){raise_progress} WHERE id=?",
+            (*args, job_id),
+        )
+        if row is not None:
+            await conn.execute("UPDATE batch_items SET step_count=step_count+1 WHERE job_id=? AND idx=?", (job_id, row))
+
+    async def credit_room(self, job_id: str) -> tuple[int, int] | None:
+        """(workspace balance, credits this job was charged so far); None when the job is gone."""
+        row = await self.db.fetchone(
+            "SELECT w.balance AS balance, j.credits_charged AS charged FROM jobs j JOIN workspaces w"
+            " ON w.id = j.workspace_id WHERE j.id=?",
+            (job_id,),
+        )
+        return None if row is None else (int(row["balance"]), int(row["charged"]))
+
+    async def status(self, job_id: str) -> str | None:
+        row = await self.db.fetchone("SELECT status FROM jobs WHERE id=?", (job_id,))
+        return None if row is None else str(row["status"])
+
+    # -- a question to a human --------------------------------------------------------------------------------
+
+    @staticmethod
+    async def ask(conn: aiosqlite.Connection, job_id: str, question: str, last_action: str) -> None:
+        await conn.execute(
+            "UPDATE jobs SET status='input_required', question=?, answer=NULL, last_action=? WHERE id=?",
+            (question, last_action, job_id),
+        )
+
+    @staticmethod
+    async def store_answer(conn: aiosqlite.Connection, job_id: str, answer: str) -> bool:
+        """Leave the answer for the waiting worker; False when the job is not waiting or was answered already."""
+        cur = await conn.execute(
+            "UPDATE jobs SET answer=? WHERE id=? AND status='input_required' AND answer IS NULL", (answer, job_id)
+        )
+        return cur.rowcount == 1
+
+    async def answer(self, job_id: str) -> str | None:
+        row = await self.db.fetchone("SELECT answer FROM jobs WHERE id=?", (job_id,))
+        return None if row is None or row["answer"] is None else str(row["answer"])
+
+    @staticmethod
+    async def resume(conn: aiosqlite.Connection, job_id: str) -> None:
+        """Back to running after a question, answered or not."""
+        await conn.execute(
+            "UPDATE jobs SET status='running', question=NULL, answer=NULL WHERE id=? AND status='input_required'",
+            (job_id,),
+        )
