@@ -13,13 +13,14 @@ from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, InputRequiredResult, TextContent
+from mcp_types import CallToolResult, InputRequiredResult, TextContent, Tool
 from pydantic import ValidationError
 
 from mcp_browsa import __version__
 from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.errors import BadRequest, BrowsaError, InternalError, NotFound, new_request_id
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
+from mcp_browsa.surface import advertised_tools
 
 __all__ = [
     "REQUEST_ID_STATE_KEY",
@@ -46,7 +47,8 @@ mcp-browsa runs browser work as jobs. One-call tools (scrape, extract, screensho
 content directly when it is ready within `wait` seconds; otherwise they return a job. Long work
 (run_task, batch) returns a job at once: poll it with get_job(job_id, wait=25), which returns as soon
 as the job ends. Keep each call's wait under 60 seconds. A job in `input_required` has a question:
-answer it with respond_to_job. Errors come back as {"code", "error", "request_id"}.
+answer it with respond_to_job. Errors come back as {"code", "error", "request_id"}. A tool's text result
+is what to read; structuredContent is typed by the schema at browsa://schemas/{outputSchema title}.
 """
 
 
@@ -103,7 +105,23 @@ def _refused(tool: str, err: BrowsaError, request_id: str) -> CallToolResult:
 
 
 class BrowsaServer(MCPServer[Any]):
-    """MCPServer whose tool errors are always our envelope, with a request id per call."""
+    """MCPServer whose tool errors are always our envelope, with a request id per call, and whose `tools/list`
+    is compact (see surface.py)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tool_names: list[str] = []  # in registration order, so a group's tools can be told apart
+
+    def add_tool(self, fn: Any, name: str | None = None, *args: Any, **kwargs: Any) -> None:
+        super().add_tool(fn, name, *args, **kwargs)
+        self.tool_names.append(name or fn.__name__)
+
+    async def list_tools(self) -> list[Tool]:
+        return advertised_tools(await super().list_tools())[0]
+
+    async def output_schemas(self) -> dict[str, dict[str, Any]]:
+        """The full output schemas `tools/list` refers to (browsa://schemas/{name}), by name."""
+        return advertised_tools(await super().list_tools())[1]
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
@@ -141,6 +159,10 @@ TOOL_GROUPS = ("tasks", "quick", "identities", "webhooks", "account")
 
 
 def build_server(app: Browsa, *, groups: tuple[str, ...] | None = None) -> BrowsaServer:
+    """The server with the tools `groups` names: groups, single tool names or profiles (all when None).
+
+    An unknown name raises ValueError, listing what exists.
+    """
     from mcp_browsa.tools import register_all
 
     server = BrowsaServer(
@@ -151,5 +173,5 @@ def build_server(app: Browsa, *, groups: tuple[str, ...] | None = None) -> Brows
         if app.settings.log_level in ("DEBUG", "INFO", "WARNING", "ERROR")
         else "WARNING",  # type: ignore[arg-type]
     )
-    register_all(server, app, set(groups or TOOL_GROUPS))
+    register_all(server, app, groups or TOOL_GROUPS)
     return server

@@ -62,11 +62,10 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         ] = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Agent:
-        """Create a browser identity and return it once ready, with its trust score (0–1000) and cost.
+        """Create a browser identity (trust score 0–1000) and return it once ready.
 
-        A burner gets its own Chromium: connect with Playwright's `chromium.connect_over_cdp(cdp_url)` and use
-        `browser.contexts[0]`; it is destroyed at its TTL. A persistent identity keeps a pinned fingerprint and
-        its cookies/localStorage: open_session gives a CDP URL on it, and tasks can run on it.
+        burner: its own Chromium at `cdp_url` (Playwright `connect_over_cdp`) until its TTL. persistent: a pinned
+        fingerprint whose cookies/localStorage are kept; open_session gives a CDP URL on it; tasks can run on it.
         """
         spec = build_spec(
             mode=mode,
@@ -122,11 +121,9 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         ttl_seconds: TtlSeconds = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Agent:
-        """Open a browser on a persistent identity (its cookies and localStorage restored) and return its cdp_url.
+        """Open a browser on a persistent identity (cookies and localStorage restored); returns its cdp_url.
 
-        The session ends with close_session, at its TTL (default 15 minutes), or when the server stops; its state
-        is then written back for the next session. One session at a time per identity. For a burner, returns its
-        running browser's CDP URL.
+        Ends at close_session, its TTL (default 15 min) or server stop, saving its state. One at a time.
         """
         seconds = parse_ttl(ttl, ttl_seconds)
         return await app.identities.sessions.open(caller_for(ctx).workspace_id, id, ttl_seconds=seconds)

@@ -45,11 +45,9 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         events_limit: Annotated[int, Field(ge=1, le=200, description="Most events per call.")] = 20,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job] | InputRequiredResult:
-        """Get a job's status and result, waiting up to `wait` seconds for it to finish.
+        """A job's status and result, waiting up to `wait` s for it to end (progress notified). Poll while running.
 
-        Sends progress notifications (step N of max, last action) while waiting. Poll again if still running.
-        A task in input_required has a `question`: your client may be asked it directly; else use respond_to_job.
-        Screenshots are listed as resources (browsa://jobs/{id}/screenshots/{n}).
+        A job in input_required has a `question`: your client may be asked it; else use respond_to_job.
         """
         caller = caller_for(ctx)
         state = QuestionState.parse(ctx)

@@ -73,10 +73,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
     ) -> Annotated[CallToolResult, Job]:
         """Log in to a site with a username and password from the server's vault; the values are never returned.
 
-        Finds the username/email and password fields (also on two-step pages), fills them server-side, submits,
-        and reports `result.logged_in` with the evidence (URL change, password field gone, error text shown).
-        The browser may only contact the login page's host. Secrets are added by the operator at a terminal with
-        `mcp-browsa vault set NAME`; a missing one is NOT_FOUND naming it.
+        Fills the form server-side (two-step pages too) and reports `result.logged_in` with the evidence.
+        Secrets are set by the operator (`mcp-browsa vault set NAME`); a missing one is NOT_FOUND.
         """
         caller = caller_for(ctx)
         job = await app.logins.submit(

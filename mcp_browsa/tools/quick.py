@@ -47,9 +47,8 @@ IdempotencyKey = Annotated[
     Field(
         min_length=1,
         max_length=255,
-        description="Makes retrying safe: the first response is stored for 24 h, and a retry with the same key and"
-        " arguments returns it (idempotent_replay: true) instead of starting new work. The same key with other"
-        " arguments is IDEMPOTENCY_CONFLICT.",
+        description="Retry key: the same key and arguments within 24 h replay the first response instead of new"
+        " work; other arguments are IDEMPOTENCY_CONFLICT.",
     ),
 ]
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=True)

@@ -97,12 +97,11 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job] | InputRequiredResult:
-        """Run a browser agent on a task in plain English, with your own LLM key; returns a job.
+        """Run a browser agent on a task in plain English; returns a job. Poll get_job(job_id, wait=25).
 
-        Poll it with get_job(job_id, wait=25) until it ends: the result is in `result.final_result` (and
-        `result.data` when `output` is given). If the job turns `input_required`, its `question` is for the user:
-        answer with respond_to_job. Failures carry error_code STALLED, LOOP, BLOCKED, CAPTCHA, TIMEOUT,
-        INVALID_API_KEY, RATE_LIMIT, LLM_ERROR or INSUFFICIENT_CREDIT.
+        Result: `result.final_result` (and `result.data` for `output`). input_required: answer its `question`
+        with respond_to_job. error_code: STALLED, LOOP, BLOCKED, CAPTCHA, TIMEOUT, LLM_ERROR, INVALID_API_KEY,
+        RATE_LIMIT, INSUFFICIENT_CREDIT.
         """
         caller = caller_for(ctx)
         state = QuestionState.parse(ctx)

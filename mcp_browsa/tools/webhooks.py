@@ -41,10 +41,9 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         ] = [],  # noqa: B006 - pydantic copies defaults
         ctx: Context[Any, Any] | None = None,
     ) -> WebhookCreated:
-        """Register an endpoint for job and agent events. Returns the signing secret: it is shown only this once.
+        """Register an endpoint for job and agent events; returns its signing secret, shown only this once.
 
-        Deliveries are JSON POSTs signed with `X-Agents-Signature` and Standard Webhooks headers; failures are
-        retried with backoff for about a day, and an endpoint answering 410 Gone is disabled.
+        Signed JSON POSTs (`X-Agents-Signature`, Standard Webhooks), retried about a day; 410 Gone disables it.
         """
         return await app.webhooks.create(caller_for(ctx).workspace_id, url, list(events))
 
@@ -71,8 +70,5 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         ] = 50,
         ctx: Context[Any, Any] | None = None,
     ) -> WebhookDeliveries:
-        """The delivery log of a webhook: each attempt with its status code or error, and how many are pending.
-
-        Deliveries that ended (delivered or given up) are kept for BROWSA_WEBHOOK_LOG_RETENTION_DAYS (30 by default).
-        """
+        """A webhook's delivery log: each attempt's status or error, and how many are pending."""
         return await app.webhooks.deliveries(caller_for(ctx).workspace_id, webhook_id, limit=limit)

@@ -1,0 +1,90 @@
+"""What the host loads from `tools/list`: compact input schemas and output schemas by reference.
+
+Every character of `tools/list` is context the host pays for on every turn. Pydantic's schemas carry a
+`title` per field, `anyOf [X, null]` plus `"default": null` per optional argument, and each tool that returns
+a Job would repeat the whole Job schema. Here the advertised schemas are rewritten once, for every tool of
+every group (those added later included): titles go, optional arguments are just `X`, and an output schema
+larger than a line becomes `{"type": "object", "title": Name}`, and the resource `browsa://schemas/{Name}`
+serves it in full (the server's instructions say so once, rather than each tool).
+
+Only what is advertised changes: arguments are still validated by each tool's pydantic model, and results
+still by its output model, so a client sending `null` for an optional argument is accepted as before.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from mcp_types import Tool
+
+__all__ = ["SCHEMA_URI", "advertised_tools", "compact_schema", "output_reference"]
+
+SCHEMA_URI = "browsa://schemas/{name}"
+# An output schema of this many characters or fewer is cheaper inline than a reference and a resource read.
+_INLINE_OUTPUT_CHARS = 300
+# Keys whose value maps names to schemas: the names are data (a property may be called `title`).
+_NAMED_SCHEMAS = ("properties", "$defs", "definitions", "patternProperties")
+# Size caps that only guard against abuse (4096-char URLs, 1000-row batches) tell a caller nothing it would
+# come near; the server still enforces them and names them in its refusal.
+_ABUSE_CAPS = {"maxLength": 100, "maxItems": 100, "maxProperties": 100}
+_NOT_EMPTY = {"minLength": 1, "minItems": 1}
+
+
+def _is_null(schema: Any) -> bool:
+    return isinstance(schema, dict) and schema == {"type": "null"}
+
+
+def compact_schema(schema: Any) -> Any:
+    """The same schema for a caller, without what only costs characters: titles, `null` alternatives of
+    optional fields, `"default": null`, `"additionalProperties": true`, abuse caps and not-empty minimums."""
+    if isinstance(schema, list):
+        return [compact_schema(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "title" or (key == "additionalProperties" and value is True):
+            continue
+        if isinstance(value, int) and (value >= _ABUSE_CAPS.get(key, value + 1) or _NOT_EMPTY.get(key) == value):
+            continue
+        if key in _NAMED_SCHEMAS and isinstance(value, dict):
+            out[key] = {name: compact_schema(sub) for name, sub in value.items()}
+        else:
+            out[key] = compact_schema(value)
+    options = out.get("anyOf")
+    if isinstance(options, list) and "default" in out and out["default"] is None:
+        rest = [o for o in options if not _is_null(o)]
+        if len(rest) == 1 and isinstance(rest[0], dict) and len(rest) < len(options):
+            del out["anyOf"], out["default"]
+            # The one non-null alternative takes the anyOf's place; the field's own keys (description) win.
+            out = {**rest[0], **out}
+    return out
+
+
+def output_reference(schema: dict[str, Any] | None) -> tuple[dict[str, Any] | None, tuple[str, dict[str, Any]] | None]:
+    """The output schema to advertise, and (name, full schema) when it became a reference to a resource."""
+    if schema is None:
+        return None, None
+    name = str(schema.get("title") or "")
+    if not name or len(json.dumps(schema)) <= _INLINE_OUTPUT_CHARS:
+        return compact_schema(schema), None
+    stub = {"type": "object", "title": name}  # the server's instructions say where `title` leads
+    return stub, (name, schema)
+
+
+def advertised_tools(tools: Iterable[Tool]) -> tuple[list[Tool], dict[str, dict[str, Any]]]:
+    """The tools as `tools/list` shows them, and the full output schemas now served as resources, by name."""
+    shown: list[Tool] = []
+    schemas: dict[str, dict[str, Any]] = {}
+    for tool in tools:
+        output, referenced = output_reference(tool.output_schema)
+        if referenced is not None:
+            schemas[referenced[0]] = referenced[1]
+        update = {"input_schema": compact_schema(tool.input_schema), "output_schema": output}
+        if tool.description:
+            update["description"] = inspect.cleandoc(tool.description)  # docstring indentation is not reading
+        shown.append(tool.model_copy(update=update))
+    return shown, schemas
