@@ -37,6 +37,7 @@ from mcp_browsa.engine.worker import WorkerPool
 from mcp_browsa.errors import BadRequest, Forbidden
 from mcp_browsa.idempotency import IdempotencyRunner, Recover
 from mcp_browsa.identities import IdentityCore, IdentityService
+from mcp_browsa.llm.sampling import Sampler
 from mcp_browsa.models import Capacity, Credits, Job, JobList, PriceTable
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.keys import ApiKeyRepo
@@ -415,10 +416,12 @@ class Browsa:
         identity_id: str | None = None,
         wait: float = 0,
         on_progress: ProgressFn | None = None,
+        sampler: Sampler | None = None,
     ) -> Job:
         """Start a browser agent task (a job of kind "task"); with `wait`, long-poll it as get_job does.
 
-        `llm_api_key` is held in this process's memory only, never stored; see engine/agent_tasks.py.
+        `llm_api_key` is held in this process's memory only, never stored; see engine/agent_tasks.py. With
+        `llm="client"`, `sampler` carries its model calls to the client that asked.
         """
         policy = self.policy(allowed_domains, allow_writes=allow_writes)
         if initial_url is not None:
@@ -447,7 +450,7 @@ class Browsa:
             identity_id=identity_id,
         )
         job = await self.tasks.submit(
-            caller.workspace_id, caller.request_id, "task", params, key, progress_total=max_steps
+            caller.workspace_id, caller.request_id, "task", params, key, progress_total=max_steps, sampler=sampler
         )
         if wait > 0:
             job = await self.engine.wait(caller.workspace_id, job.id, wait, on_progress=on_progress)
@@ -464,6 +467,7 @@ class Browsa:
         concurrency: int | None = None,
         allowed_domains: list[str] | None = None,
         allow_writes: bool = True,
+        sampler: Sampler | None = None,
     ) -> Job:
         """A batch of agent tasks: each row its own status and result; one failing row never fails the batch."""
         policy = self.policy(allowed_domains, allow_writes=allow_writes)
@@ -486,7 +490,14 @@ class Browsa:
         )
         return _with_hint(
             await self.tasks.submit(
-                caller.workspace_id, caller.request_id, "batch", params, key, progress_total=len(items), items=items
+                caller.workspace_id,
+                caller.request_id,
+                "batch",
+                params,
+                key,
+                progress_total=len(items),
+                items=items,
+                sampler=sampler,
             )
         )
 

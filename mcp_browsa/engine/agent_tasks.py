@@ -24,6 +24,7 @@ from mcp_browsa.engine.events import EngineEvent
 from mcp_browsa.engine.jobs import JobEngine
 from mcp_browsa.errors import AgentNotRunning, BadRequest
 from mcp_browsa.llm import LLMSpec, parse_llm_spec, resolve_api_key
+from mcp_browsa.llm.sampling import CLIENT_LLM, Sampler
 from mcp_browsa.models import Job, JobStatus
 from mcp_browsa.vault import Vault, task_secrets
 
@@ -94,6 +95,7 @@ class AgentTasks:
         if settings.llm_api_key:
             self.env["BROWSA_LLM_API_KEY"] = settings.llm_api_key
         self.keys: dict[str, str] = {}
+        self.samplers: dict[str, Sampler] = {}  # jobs on the client's own model: the client serving them
         self._waiting: dict[str, int] = {}
         engine.bus.subscribe(self._on_event)
 
@@ -103,8 +105,18 @@ class AgentTasks:
     def default_llm(self) -> str:
         return self.env.get("BROWSA_LLM") or DEFAULT_LLM
 
-    def llm(self, llm: str | None, api_key: str | None) -> tuple[LLMSpec, str, str]:
-        """(spec, key, where the key came from); BadRequest when the spec is bad or no key can be found."""
+    def has_key(self, llm: str | None) -> bool:
+        """Whether a task with this `llm` (None: the default) and no key of its own would find one here."""
+        try:
+            return resolve_api_key(parse_llm_spec(llm or self.default_llm), None, self.env) is not None
+        except ValueError:
+            return False
+
+    def llm(self, llm: str | None, api_key: str | None) -> tuple[str, str, str]:
+        """(spec, key, where the key came from: call, env or client); BadRequest when the spec is bad or no key
+        can be found. `llm="client"` is the calling client's own model: no key, the sampler comes with submit."""
+        if llm is not None and llm.strip() == CLIENT_LLM:
+            return CLIENT_LLM, "", "client"
         try:
             spec = parse_llm_spec(llm or self.default_llm)
         except ValueError as exc:
@@ -115,7 +127,7 @@ class AgentTasks:
             raise BadRequest(
                 f"no API key for {spec.provider}: pass llm_api_key, or start the server with BROWSA_LLM_API_KEY or {env_name}"
             )
-        return spec, key, "call" if api_key and api_key.strip() else "env"
+        return str(spec), key, "call" if api_key and api_key.strip() else "env"
 
     @staticmethod
     def task_fields(
@@ -189,7 +201,7 @@ class AgentTasks:
         shots = ScreenshotOptions.model_validate(screenshots or {})
         return {
             **fields,
-            "llm": str(spec),
+            "llm": spec,
             "key_source": source,
             "initial_url": initial_url,
             "max_steps": max_steps,
@@ -241,7 +253,7 @@ class AgentTasks:
             "count": len(items),
             "tasks": len(items),
             "concurrency": concurrency,
-            "llm": str(spec),
+            "llm": spec,
             "key_source": source,
             "max_steps": max_steps,
             "allowed_domains": allowed_domains,
@@ -267,14 +279,18 @@ class AgentTasks:
         *,
         progress_total: int,
         items: list[dict[str, Any]] | None = None,
+        sampler: Sampler | None = None,
     ) -> Job:
-        """Queue the job pinned to this process, its key held in memory from the moment the row exists."""
+        """Queue the job pinned to this process, its key (or the client serving its model) held in memory from
+        the moment the row exists."""
         created: list[str] = []
 
         async def pin(conn: aiosqlite.Connection, job_id: str) -> None:
             await conn.execute("UPDATE jobs SET lease_owner=? WHERE id=?", (self.owner, job_id))
             # Before the commit: a worker may claim the job the moment it is visible.
             self.keys[job_id] = key
+            if sampler is not None:
+                self.samplers[job_id] = sampler
             created.append(job_id)
 
         try:
@@ -290,6 +306,7 @@ class AgentTasks:
         except BaseException:
             for job_id in created:
                 self.keys.pop(job_id, None)
+                self.samplers.pop(job_id, None)
             raise
 
     def key_for(self, job_id: str, spec: LLMSpec, key_source: str) -> str | None:
@@ -306,10 +323,12 @@ class AgentTasks:
             return
         if event.type in _ENDED:
             self.keys.pop(event.job_id, None)
+            self.samplers.pop(event.job_id, None)
         elif event.type == "job.cancel_requested":
             row = await self.engine.db.fetchone("SELECT status FROM jobs WHERE id=?", (event.job_id,))
             if row is None or row["status"] == "cancelled":  # cancelled while queued: no runner will end it
                 self.keys.pop(event.job_id, None)
+                self.samplers.pop(event.job_id, None)
 
     # -- humans -------------------------------------------------------------------------------------------
 

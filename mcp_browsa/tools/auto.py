@@ -17,6 +17,7 @@ from mcp_browsa.server import BrowsaServer, caller_for
 from mcp_browsa.tools.params import LlmKey, LlmSpec
 from mcp_browsa.tools.quick import SYNC_WAIT_CAP, AllowedDomains, IdempotencyKey
 from mcp_browsa.tools.results import job_result, progress_reporter, raise_if_failed
+from mcp_browsa.tools.sampling import model_choice
 
 __all__ = ["register"]
 
@@ -60,10 +61,12 @@ def register(server: BrowsaServer, app: Browsa) -> None:
                     allowed_domains=allowed_domains,
                 )
             else:
+                model, sampler = model_choice(app, ctx, llm, llm_api_key)
                 job = await app.run_task(
                     caller,
                     task,
-                    llm=llm,
+                    llm=model,
+                    sampler=sampler,
                     llm_api_key=llm_api_key,
                     initial_url=decision.url,
                     allowed_domains=allowed_domains,

@@ -14,7 +14,8 @@ from mcp_browsa.app import Browsa
 from mcp_browsa.models import Job, JobList
 from mcp_browsa.server import BrowsaServer, caller_for
 from mcp_browsa.tools.results import job_result
-from mcp_browsa.tools.waiting import QuestionState, follow_job, job_call, resume
+from mcp_browsa.tools.round_trip import SampleState
+from mcp_browsa.tools.waiting import QuestionState, follow_job, job_call, resume, resume_sample
 
 __all__ = ["JobId", "register"]
 
@@ -57,6 +58,17 @@ def register(server: BrowsaServer, app: Browsa) -> None:
                 ctx,
                 caller,
                 state,
+                images=include_screenshots,
+                events_after=events_after,
+                events_limit=events_limit,
+            )
+        sample = SampleState.parse(ctx)
+        if sample is not None and ctx is not None:
+            return await resume_sample(
+                app,
+                ctx,
+                caller,
+                sample,
                 images=include_screenshots,
                 events_after=events_after,
                 events_limit=events_limit,

@@ -19,6 +19,7 @@ from mcp_browsa.models import Job
 from mcp_browsa.server import BrowsaServer, caller_for
 from mcp_browsa.tools.params import LlmKey, LlmSpec, keyword_param
 from mcp_browsa.tools.results import job_result, raise_if_failed
+from mcp_browsa.tools.sampling import model_choice
 
 __all__ = ["register"]
 
@@ -221,6 +222,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             raise BadRequest("give exactly one of `urls` (pages to scrape) or `tasks` (agent tasks)")
         if tasks is not None:
             rows = list(tasks)
+            model, sampler = model_choice(app, ctx, llm, llm_api_key)
             task_params = {
                 "tasks": [r.model_dump() for r in rows],
                 "llm": llm,
@@ -237,7 +239,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
                 lambda: app.batch_tasks(
                     caller,
                     rows,
-                    llm=llm,
+                    llm=model,
+                    sampler=sampler,
                     llm_api_key=llm_api_key,
                     max_steps=max_steps,
                     concurrency=concurrency,

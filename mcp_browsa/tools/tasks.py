@@ -20,7 +20,9 @@ from mcp_browsa.tools.jobs import JobId
 from mcp_browsa.tools.params import LlmKey, LlmSpec
 from mcp_browsa.tools.quick import AllowedDomains, IdempotencyKey
 from mcp_browsa.tools.results import job_result
-from mcp_browsa.tools.waiting import QuestionState, follow_job, job_call, resume
+from mcp_browsa.tools.round_trip import SampleState
+from mcp_browsa.tools.sampling import model_choice
+from mcp_browsa.tools.waiting import QuestionState, follow_job, job_call, resume, resume_sample
 
 __all__ = ["register"]
 
@@ -101,12 +103,16 @@ def register(server: BrowsaServer, app: Browsa) -> None:
 
         Result: `result.final_result` (and `result.data` for `output`). input_required: answer its `question`
         with respond_to_job. error_code: STALLED, LOOP, BLOCKED, CAPTCHA, TIMEOUT, LLM_ERROR, INVALID_API_KEY,
-        RATE_LIMIT, INSUFFICIENT_CREDIT.
+        RATE_LIMIT, INSUFFICIENT_CREDIT. With no key, your own model serves it (MCP sampling); without a
+        back-channel (2026-07-28) such a job advances only while you call run_task or get_job with wait.
         """
         caller = caller_for(ctx)
         state = QuestionState.parse(ctx)
         if state is not None and ctx is not None:
             return await resume(app, ctx, caller, state)
+        sample = SampleState.parse(ctx)
+        if sample is not None and ctx is not None:
+            return await resume_sample(app, ctx, caller, sample)
         until = time.time() + wait
         params = {
             "task": task,
@@ -129,10 +135,12 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         }  # the key stays out: it is not part of what makes two calls the same, and no hash of it is kept
 
         async def start() -> Job:
+            model, sampler = model_choice(app, ctx, llm, llm_api_key)
             job = await app.run_task(
                 caller,
                 task,
-                llm=llm,
+                llm=model,
+                sampler=sampler,
                 llm_api_key=llm_api_key,
                 initial_url=initial_url,
                 max_steps=max_steps,

@@ -1,0 +1,169 @@
+"""Agent work on the host's own model through MCP sampling, with no API key anywhere in the server's environment.
+
+A real MCP client answers the server's `sampling/createMessage` requests with the fake vendor's policy (the same
+one that reads observations in the vendor tests): over stdio as a handshake-era client (back-channel requests)
+and as a 2026-07-28 client (input-required round trips), over HTTP up to the client going away mid-task.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+
+from tests.agent.support import index, page, page_url, tool
+from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
+from tests.support.fake_sampling import CLIENT_MODEL, SAMPLING_WITH_TOOLS, sampling_callback
+from tests.support.mcp_server import envelope, finished, ok, spawn_http, stdio_client
+from tests.support.sites import Site, serve_site
+
+pytestmark = pytest.mark.anyio
+
+PRODUCT = {"type": "object", "properties": {"name": {"type": "string"}, "price": {"type": "number"}}}
+NO_KEYS = {"ANTHROPIC_API_KEY": "", "OPENAI_API_KEY": "", "ANTHROPIC_BASE_URL": "", "OPENAI_BASE_URL": ""}
+
+
+@pytest.fixture(scope="module")
+def shop() -> Iterator[Site]:
+    with serve_site() as site:
+        yield site
+
+
+@pytest.fixture(scope="module")
+def model() -> Iterator[FakeLLM]:
+    """Only its policy is used: no server process is ever pointed at it."""
+    with FakeLLM() as fake:
+        yield fake
+
+
+@pytest.fixture
+def home() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="mb-"))  # short: Chromium's socket path must stay under 108 bytes
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def shopping(request: PolicyRequest) -> PolicyReply:
+    """Search for earbuds, open the first hit, report its name and price."""
+    url = page_url(request)
+    if url.endswith("/agent/search.html"):
+        return tool("type", index=index(request, "name=q"), text="earbuds", submit=True)
+    if "/agent/results.html" in url:
+        hits = re.findall(r"^\[\d+\] <a href=/agent/product\.html[^>]*> (.+)$", page(request), re.MULTILINE)
+        return tool("click", index=index(request, hits[0]))
+    title = re.search(r"^TITLE: (.+)$", page(request), re.MULTILINE)
+    price = re.search(r"Price: \$([\d.]+)", page(request))
+    assert title is not None and price is not None
+    return tool("done", result=title.group(1), data={"name": title.group(1), "price": float(price.group(1))})
+
+
+def env(shop: Site) -> dict[str, str]:
+    return {**NO_KEYS, "BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{shop.port}"}
+
+
+def task_args(shop: Site, **more: Any) -> dict[str, Any]:
+    return {
+        "task": "Find the earbuds and their price",
+        "initial_url": shop.url("/agent/search.html"),
+        "output": PRODUCT,
+        "wait": 60,
+        **more,
+    }
+
+
+def assert_bought(job: dict[str, Any], model: FakeLLM) -> None:
+    assert job["status"] == "completed", (job.get("error_code"), job.get("error_message"))
+    assert job["result"]["data"] == {"name": "Wireless Earbuds X", "price": 39.99}
+    assert job["step_count"] == 3 and model.calls == 3
+    assert job["input_tokens"] > 0 and job["output_tokens"] == 60  # as the client reported them
+    assert job["cost_usd"] == 0
+    request = model.policy_requests[0]
+    assert request.provider == "mcp" and request.tool_choice == "required"
+    assert {"click", "type", "done", "ask_human"} <= set(request.tools)  # the agent's own tools and prompt
+    assert "TASK:" in request.observation and request.system
+
+
+async def test_a_handshake_era_client_serves_a_multi_step_task_over_its_back_channel(
+    home: Path, shop: Site, model: FakeLLM
+) -> None:
+    model.reset(shopping)
+    callback = sampling_callback(model)
+    options = {"mode": "legacy", "sampling_callback": callback, "sampling_capabilities": SAMPLING_WITH_TOOLS}
+    async with stdio_client(home, options=options, **env(shop)) as client:
+        job = ok(await client.call_tool("run_task", task_args(shop)))  # no llm, no key: the client's model
+        assert_bought(job, model)
+        [step] = [e for e in (await events(client, job["id"])) if e["type"] == "step"][:1]
+        assert step["data"]["model"] == CLIENT_MODEL
+
+
+async def events(client: Client, job_id: str) -> list[dict[str, Any]]:
+    return list(ok(await client.call_tool("get_job", {"job_id": job_id, "wait": 0, "events_after": 0}))["events"])
+
+
+async def test_a_2026_client_serves_the_task_through_input_required_round_trips(
+    home: Path, shop: Site, model: FakeLLM
+) -> None:
+    model.reset(shopping)
+    callback = sampling_callback(model)
+    options = {"sampling_callback": callback, "sampling_capabilities": SAMPLING_WITH_TOOLS}
+    async with stdio_client(home, options=options, **env(shop)) as client:
+        assert client.protocol_version == "2026-07-28"
+        job = ok(await client.call_tool("run_task", task_args(shop, llm="client")))
+        assert_bought(job, model)
+
+        # Started without waiting, the job advances while get_job waits on it.
+        model.reset(shopping)
+        started = ok(await client.call_tool("run_task", task_args(shop, wait=0)))
+        assert started["status"] in ("queued", "running")
+        assert_bought(await finished(client, started["id"]), model)
+
+
+async def test_a_client_without_sampling_gets_the_no_api_key_error(home: Path, shop: Site) -> None:
+    async with stdio_client(home, options={"mode": "legacy"}, **env(shop)) as client:
+        refused = envelope(await client.call_tool("run_task", task_args(shop)))
+        assert refused["code"] == "BAD_REQUEST"
+        assert "no API key for anthropic" in refused["error"]
+        asked = envelope(await client.call_tool("run_task", task_args(shop, llm="client")))
+        assert asked["code"] == "BAD_REQUEST" and "sampling.tools" in asked["error"]
+        listed = ok(await client.call_tool("list_jobs", {}))
+        assert listed["count"] == 0  # refused before any job
+
+
+async def test_a_client_that_disconnects_mid_task_ends_the_job_llm_error(
+    home: Path, shop: Site, model: FakeLLM
+) -> None:
+    model.reset(shopping)
+    second_call = anyio.Event()
+
+    async def hold_the_second(n: int) -> None:
+        if n == 2:
+            second_call.set()
+            await anyio.sleep_forever()  # the client leaves with this call unanswered
+
+    callback = sampling_callback(model, before=hold_the_second)
+    with spawn_http(home, "--no-auth", **env(shop)) as http:
+        async with Client(
+            http.url,
+            mode="legacy",
+            read_timeout_seconds=60,
+            sampling_callback=callback,
+            sampling_capabilities=SAMPLING_WITH_TOOLS,
+        ) as client:
+            job = ok(await client.call_tool("run_task", task_args(shop, wait=0)))
+            with anyio.fail_after(60):
+                await second_call.wait()  # one step done over HTTP, the next model call in flight
+        async with Client(http.url, mode="legacy", read_timeout_seconds=60) as other:
+            ended = await finished(other, job["id"], timeout=60)
+    assert ended["status"] == "failed" and ended["error_code"] == "LLM_ERROR"
+    assert "MCP client session that started this job" in ended["error_message"]
+    assert "gone" in ended["error_message"]
+    assert ended["step_count"] >= 1
