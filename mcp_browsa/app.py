@@ -142,6 +142,7 @@ class Browsa:
         )
         self.engine.register("task", self._browser_first(self.agents.run))
         self.readonly.task_item_runner = self.agents.batch_row
+        self.readonly.model_for = self.agents.model_for
 
     def _browser_first(self, runner: Runner) -> Runner:
         """`runner`, started once the shared browser is up. Runners pay for their browser before they open it; a
@@ -332,7 +333,13 @@ class Browsa:
         max_chars: int = 50_000,
         wait: float = 0,
         allowed_domains: list[str] | None = None,
+        model: bool = False,
+        llm: str | None = None,
+        llm_api_key: str | None = None,
+        sampler: Sampler | None = None,
     ) -> Job:
+        """With `model`, the job's model (`llm`, the key, or the client's through `sampler`) reads `data` off the
+        page (engine/extraction.py); without, the page's text comes back beside the schema or prompt."""
         url = check_http_url(url)
         self.precheck(url, self.policy(allowed_domains, allow_writes=False))
         if (schema is None) == (not prompt):
@@ -347,7 +354,16 @@ class Browsa:
             "max_chars": max_chars,
             "allowed_domains": allowed_domains,
         }
-        return await self._submit_and_wait(caller, "extract", params, wait=wait)
+        if not model:
+            return await self._submit_and_wait(caller, "extract", params, wait=wait)
+        spec, key, source = self.tasks.llm(llm, llm_api_key)
+        params.update(llm=spec, key_source=source)
+        job = await self.tasks.submit(
+            caller.workspace_id, caller.request_id, "extract", params, key, progress_total=1, sampler=sampler
+        )
+        if wait > 0:
+            job = await self.engine.wait(caller.workspace_id, job.id, wait)
+        return _with_hint(job)
 
     async def screenshot(
         self,

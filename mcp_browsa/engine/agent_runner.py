@@ -91,7 +91,7 @@ class AgentRunner:
     async def run(self, ctx: JobContext) -> Outcome:
         params = ctx.params
         try:
-            model = await self._model(ctx, params)
+            model = await self.model_for(ctx, params)
         except LLMError as exc:
             self.tasks.keys.pop(ctx.id, None)
             return Outcome.fail(exc.code, exc.message)
@@ -115,7 +115,7 @@ class AgentRunner:
             with anyio.CancelScope(shield=True):
                 await model.aclose()
 
-    async def _model(self, ctx: JobContext, params: dict[str, Any]) -> ClosableChatModel | None:
+    async def model_for(self, ctx: JobContext, params: dict[str, Any]) -> ClosableChatModel | None:
         """The task's model, or None when its key died with another process. Raises LLMError without a key.
 
         Built in a worker thread: the first one imports its vendor's SDK, seconds in which the event loop would
@@ -183,7 +183,7 @@ class AgentRunner:
         """One agent task of a batch: no human to ask, no screenshots; events and charges go to the batch job."""
         params = ctx.params
         try:
-            model = await self._model(ctx, params)
+            model = await self.model_for(ctx, params)
         except LLMError as exc:
             return Outcome.fail(exc.code, exc.message)
         if model is None:

@@ -23,9 +23,11 @@ from mcp_browsa.browser.guard import BlockedRequest
 from mcp_browsa.browser.pool import Burner, BurnerPool, browser_gone
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.context import JobContext, Outcome, progress_write
+from mcp_browsa.engine.extraction import ExtractionFailed, extract_data
 from mcp_browsa.engine.lanes import Lane, LaneGroup, OpenBurner
 from mcp_browsa.engine.scrape import PageFailure, load_page, page_content, refused_navigation
 from mcp_browsa.errors import BrowsaError
+from mcp_browsa.llm.base import ClosableChatModel, LLMError
 from mcp_browsa.models import JobStatus, PriceTable
 from mcp_browsa.storage.db import dumps, now
 
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 
 # A batch row runner: (ctx, row index, row params) -> (status, result, error_code, error_message)
 ItemRunner = Callable[[JobContext, int, dict[str, Any]], Awaitable[Outcome]]
+ModelFor = Callable[[JobContext, dict[str, Any]], Awaitable[ClosableChatModel | None]]
 PolicyFactory = Callable[[dict[str, Any]], Any]
 
 
@@ -63,6 +66,8 @@ class ReadOnlyRunners:
         self.policy_for = policy_for or (lambda _params: None)
         # Batch rows that are agent tasks are run by the agent runner, which registers here.
         self.task_item_runner: ItemRunner | None = None
+        # The model of an extract job given one (llm in its params): the agent runner's, which registers here.
+        self.model_for: ModelFor | None = None
 
     def screenshot_path(self, job_id: str, n: int) -> Path:
         return self.settings.screenshots_dir / job_id / f"{n:04d}.png"
@@ -191,10 +196,35 @@ class ReadOnlyRunners:
             content = await self.fetch(ctx, params)
         except PageFailure as failure:
             return Outcome.fail(failure.code, failure.message)
+        if ctx.job.kind == "extract" and params.get("llm"):
+            return await self._extract_with_model(ctx, params, content)
         if ctx.job.kind == "extract":
             content = _extract_result(content, params)
         await ctx.progress(1, 1, last_action=f"loaded {content.get('final_url', params['url'])[:100]}")
         return Outcome.ok(content)
+
+    async def _extract_with_model(self, ctx: JobContext, params: dict[str, Any], content: dict[str, Any]) -> Outcome:
+        """extract with a model: `data` read off the page by the job's model (engine/extraction.py)."""
+        out: dict[str, Any] = {
+            k: content[k] for k in ("url", "final_url", "title", "status", "truncated") if k in content
+        }
+        try:
+            model = await self.model_for(ctx, params) if self.model_for is not None else None
+            if model is None:
+                return Outcome.fail("INTERRUPTED", "the API key given with this call died with the process that had it")
+            try:
+                out["data"] = await extract_data(
+                    ctx, model, self.prices, content, schema=params.get("schema"), prompt=params.get("prompt")
+                )
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await model.aclose()
+        except LLMError as exc:
+            return Outcome.fail(exc.code, exc.message)
+        except ExtractionFailed as exc:
+            return Outcome.fail(exc.code, exc.message)
+        await ctx.progress(1, 1, last_action=f"extracted from {out.get('final_url', params['url'])[:100]}")
+        return Outcome.ok(out)
 
     async def url_item(self, ctx: JobContext, idx: int, params: dict[str, Any], lane: Lane | None = None) -> Outcome:
         running = _item_update(ctx.id, idx, status="running", started_at=now())

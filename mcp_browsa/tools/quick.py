@@ -1,4 +1,4 @@
-"""The one-call tools: scrape, extract, screenshot and batch — no LLM, no key needed.
+"""The one-call tools: scrape, extract, screenshot and batch — no LLM or key needed (extract uses one if there).
 
 scrape/extract/screenshot answer in the same call when the page is ready in time (or at once with
 `async=true`); batch always returns a job to poll.
@@ -6,10 +6,11 @@ scrape/extract/screenshot answer in the same call when the page is ready in time
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
-from mcp_types import CallToolResult, ToolAnnotations
+from mcp_types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import Field
 
 from mcp_browsa.app import Browsa
@@ -19,7 +20,9 @@ from mcp_browsa.models import Job
 from mcp_browsa.server import BrowsaServer, caller_for
 from mcp_browsa.tools.params import LlmKey, LlmSpec, keyword_param
 from mcp_browsa.tools.results import job_result, raise_if_failed
-from mcp_browsa.tools.sampling import model_choice
+from mcp_browsa.tools.round_trip import SampleState
+from mcp_browsa.tools.sampling import model_choice, sampling_mode
+from mcp_browsa.tools.waiting import follow_job, job_call, resume_sample
 
 __all__ = ["register"]
 
@@ -122,40 +125,56 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             str | None, Field(max_length=4000, description="What to extract, in words (give this or schema).")
         ] = None,
         max_chars: MaxChars = 50_000,
+        llm: LlmSpec = None,
+        llm_api_key: LlmKey = None,
         async_: Async = False,
         allowed_domains: AllowedDomains = None,
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
-    ) -> Annotated[CallToolResult, Job]:
-        """Get a page's cleaned text beside your schema or prompt, ready for you to extract from.
+    ) -> Annotated[CallToolResult, Job] | InputRequiredResult:
+        """Extract from a page: `data` matching your `schema` (or the answer to `prompt`), read by a model.
 
-        Exactly one of `schema` or `prompt` is required. The result's `content` is the page as markdown.
+        The model is `llm`, the server's, or yours through MCP sampling. With none, the page's markdown comes back
+        beside your schema or prompt for you to extract from.
         """
         caller = caller_for(ctx)
+        sample = SampleState.parse(ctx)
+        if sample is not None and ctx is not None:
+            return await resume_sample(app, ctx, caller, sample)
         params = {
             "url": url,
             "schema": schema,
             "prompt": prompt,
             "max_chars": max_chars,
+            "llm": llm,
             "async": async_,
             "allowed_domains": allowed_domains,
         }
-        job = await app.idempotent(
-            caller,
-            "extract",
-            idempotency_key,
-            params,
-            lambda: app.extract(
+        wait = sync_wait(async_, 30)
+        until = time.time() + wait
+        use_model = (
+            bool(llm or (llm_api_key or "").strip()) or app.tasks.has_key(None) or sampling_mode(ctx) is not None
+        )
+
+        async def start() -> Job:
+            model, sampler = model_choice(app, ctx, llm, llm_api_key) if use_model else (None, None)
+            job = await app.extract(
                 caller,
                 url,
                 schema=schema,
                 prompt=prompt,
                 max_chars=max_chars,
-                wait=sync_wait(async_, 30),
+                wait=0 if use_model else wait,
                 allowed_domains=allowed_domains,
-            ),
-        )
-        return await job_result(app, raise_if_failed(job))
+                model=use_model,
+                llm=model,
+                llm_api_key=llm_api_key,
+                sampler=sampler,
+            )
+            return await follow_job(app, ctx, caller, job.id, until=until) if use_model and wait > 0 else job
+
+        job = await app.idempotent(caller, "extract", idempotency_key, params, start)
+        return await job_call(app, ctx, caller, raise_if_failed(job), until=until)
 
     @server.tool(annotations=READ_ONLY)
     @keyword_param("async_", "async")

@@ -167,3 +167,69 @@ async def test_a_client_that_disconnects_mid_task_ends_the_job_llm_error(
     assert "MCP client session that started this job" in ended["error_message"]
     assert "gone" in ended["error_message"]
     assert ended["step_count"] >= 1
+
+
+def extracting(request: PolicyRequest) -> PolicyReply:
+    """Read name and price off the page; the first answer gives the price as text, which the schema refuses."""
+    text = request.messages[0].content
+    assert request.tools == ["answer"] and text.startswith(("SCHEMA:", "REQUEST:"))
+    name = re.search(r"^# (.+)$", text, re.MULTILINE)
+    price = re.search(r"Price: \$([\d.]+)", text)
+    assert name is not None and price is not None
+    if text.startswith("REQUEST:"):
+        return tool("answer", answer=f"{name.group(1)} costs ${price.group(1)}")
+    fixing = request.last_tool_result
+    value: Any = float(price.group(1)) if fixing else price.group(1)
+    return tool("answer", data={"name": name.group(1), "price": value})
+
+
+async def test_extract_reads_schema_data_on_the_clients_model_with_a_re_ask(
+    home: Path, shop: Site, model: FakeLLM
+) -> None:
+    url = shop.url("/agent/product.html?id=101")
+    model.reset(extracting)
+    options = {
+        "mode": "legacy",
+        "sampling_callback": sampling_callback(model),
+        "sampling_capabilities": SAMPLING_WITH_TOOLS,
+    }
+    async with stdio_client(home, options=options, **env(shop)) as client:
+        result = await client.call_tool("extract", {"url": url, "schema": PRODUCT})
+        job = ok(result)
+        assert job["result"]["data"] == {"name": "Wireless Earbuds X", "price": 39.99}
+        assert model.calls == 2  # the first answer did not match the schema
+        fix = model.policy_requests[1].last_tool_result or ""
+        assert "does not match the schema" in fix and "data['price']" in fix
+        assert job["credits_charged"] >= 2 and job["input_tokens"] > 0
+        assert result.content[0].text.split("\n")[1] == '{"name":"Wireless Earbuds X","price":39.99}'  # type: ignore[union-attr]
+
+
+async def test_extract_answers_a_prompt_through_a_2026_clients_round_trip(
+    home: Path, shop: Site, model: FakeLLM
+) -> None:
+    url = shop.url("/agent/product.html?id=101")
+    model.reset(extracting)
+    options = {"sampling_callback": sampling_callback(model), "sampling_capabilities": SAMPLING_WITH_TOOLS}
+    async with stdio_client(home, options=options, **env(shop)) as client:
+        job = ok(await client.call_tool("extract", {"url": url, "prompt": "What does it cost?"}))
+        assert job["result"]["data"] == "Wireless Earbuds X costs $39.99"
+        assert model.calls == 1
+
+
+async def test_extract_without_any_model_returns_the_page_beside_the_schema(home: Path, shop: Site) -> None:
+    url = shop.url("/agent/product.html?id=101")
+    async with stdio_client(home, options={"mode": "legacy"}, **env(shop)) as client:
+        job = ok(await client.call_tool("extract", {"url": url, "schema": PRODUCT}))
+    assert "data" not in job["result"] and job["result"]["schema"] == PRODUCT
+    assert "Price: $39.99" in job["result"]["content"]
+
+
+async def test_extract_with_the_servers_key_uses_the_vendor_model(home: Path, shop: Site, model: FakeLLM) -> None:
+    url = shop.url("/agent/product.html?id=101")
+    model.reset(extracting)
+    vendor = {**env(shop), **model.env(), "BROWSA_LLM_API_KEY": "sk-ant-test-extract"}
+    async with stdio_client(home, options={"mode": "legacy"}, **vendor) as client:
+        job = ok(await client.call_tool("extract", {"url": url, "schema": PRODUCT}))
+    assert job["result"]["data"] == {"name": "Wireless Earbuds X", "price": 39.99}
+    assert [r.provider for r in model.policy_requests] == ["anthropic", "anthropic"]
+    assert job["cost_usd"] > 0
