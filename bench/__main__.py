@@ -15,6 +15,7 @@ BENCHES = {
     "observation": "bench.observation",
     "reliability": "bench.reliability",
     "steploop": "bench.steploop",
+    "surface": "bench.surface",
 }
 GROUPS = {"agent": ("observation", "steploop")}
 

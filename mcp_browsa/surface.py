@@ -39,14 +39,15 @@ def _is_null(schema: Any) -> bool:
 
 def compact_schema(schema: Any) -> Any:
     """The same schema for a caller, without what only costs characters: titles, `null` alternatives of
-    optional fields, `"default": null`, `"additionalProperties": true`, abuse caps and not-empty minimums."""
+    optional fields, `"default": null` and `false` (a flag's usual default), `"additionalProperties": true`,
+    abuse caps and not-empty minimums."""
     if isinstance(schema, list):
         return [compact_schema(s) for s in schema]
     if not isinstance(schema, dict):
         return schema
     out: dict[str, Any] = {}
     for key, value in schema.items():
-        if key == "title" or (key == "additionalProperties" and value is True):
+        if key == "title" or (key == "additionalProperties" and value is True) or (key == "default" and value is False):
             continue
         if isinstance(value, int) and (value >= _ABUSE_CAPS.get(key, value + 1) or _NOT_EMPTY.get(key) == value):
             continue

@@ -55,7 +55,7 @@ UrlCheck = Callable[[str, str], str]  # (url, field name) -> the checked URL, or
 class ScreenshotOptions(BaseModel):
     mode: Literal["final_only", "every_step", "on_navigation"] = Field(
         "final_only",
-        description="final_only: the last page; every_step: after each step; on_navigation: each new page.",
+        description="final_only, every_step or on_navigation (each new page).",
     )
     full_page: bool = Field(False, description="Capture whole pages, not only the viewport.")
 
@@ -65,11 +65,9 @@ class TaskRow(BaseModel):
 
     instruction: str = Field(min_length=1, max_length=MAX_TASK_CHARS, description="What to do, in plain English.")
     url: str | None = Field(None, max_length=4096, description="Page to start on (http or https).")
-    input: dict[str, Any] | None = Field(None, description="Values the task may use (the model sees them).")
+    input: dict[str, Any] | None = Field(None, description="Values the task may use.")
     output: dict[str, Any] | None = Field(None, description="JSON Schema the row's `data` must match.")
-    success_condition: str | None = Field(
-        None, max_length=2000, description="What must hold on the final page for the row to count as done."
-    )
+    success_condition: str | None = Field(None, max_length=2000, description="What must hold on the final page.")
     timeout_seconds: float = Field(300, ge=10, le=3600, description="Wallclock limit for this row.")
 
 

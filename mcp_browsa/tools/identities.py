@@ -31,9 +31,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         mode: Annotated[
             Literal["burner", "persistent"] | None,
             Field(
-                description="burner: its own browser with a CDP URL until the TTL, nothing kept. persistent: "
-                "cookies and localStorage kept between sessions. Default: persistent when persona or "
-                "warmup_recipe is given without a ttl, else burner."
+                description="burner: until its TTL, nothing kept; persistent: cookies/localStorage kept. Default: persistent"
+                " with persona or warmup_recipe and no ttl, else burner."
             ),
         ] = None,
         ttl: Ttl = None,
@@ -41,24 +40,22 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         initial_url: Annotated[
             str | None, Field(max_length=4096, description="Page the browser opens on (http/https).")
         ] = None,
-        os_type: Annotated[
-            OsTypeName | None, Field(description="Operating system the fingerprint presents. Default OS_TYPE_LINUX.")
-        ] = None,
+        os_type: Annotated[OsTypeName | None, Field(description="OS the fingerprint presents (default Linux).")] = None,
         country: Annotated[
             str | None,
             Field(
                 min_length=2,
                 max_length=2,
-                description="ISO 3166-1 alpha-2 code: locale, languages and time zone follow it (e.g. DE, JP).",
+                description="ISO country code (locale and time zone follow it).",
             ),
         ] = None,
         persona: Annotated[str | None, Field(max_length=200, description="Your label for the identity.")] = None,
         warmup_recipe: Annotated[
-            str | None, Field(max_length=100, description="Name of an operator-defined list of URLs visited first.")
+            str | None, Field(max_length=100, description="Operator-defined URLs visited first.")
         ] = None,
         allowed_domains: Annotated[
             list[Annotated[str, Field(max_length=253)]] | None,
-            Field(max_length=100, description='Only these hosts may be reached (`*.example.com`; ["*"] = any).'),
+            Field(max_length=100, description="Hosts it may contact (`*.x.com` wildcards); default any."),
         ] = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Agent:

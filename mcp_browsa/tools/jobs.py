@@ -39,8 +39,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             int | None,
             Field(
                 ge=0,
-                description="Include the step timeline: events after this event id (0 = from the start). Page"
-                " through it by passing the last id you got.",
+                description="Include the step timeline after this event id (0 = all); page with the last id.",
             ),
         ] = None,
         events_limit: Annotated[int, Field(ge=1, le=200, description="Most events per call.")] = 20,

@@ -18,15 +18,15 @@ LlmSpec = Annotated[
     str | None,
     Field(
         max_length=500,
-        description='"provider:model", "openai:MODEL@http://host:port/v1" (OpenAI-compatible), or "client": your'
-        " own model through MCP sampling. Default: BROWSA_LLM, else your model when the server has no key.",
+        description='"provider:model[@base_url]", or "client": your own model (MCP sampling). Default: the'
+        " server's model, else yours.",
     ),
 ]
 LlmKey = Annotated[
     str | None,
     Field(
         max_length=1000,
-        description="Vendor API key for this work only, kept in memory, never stored. Default: the server's.",
+        description="Vendor API key for this call only; never stored.",
     ),
 ]
 

@@ -32,18 +32,16 @@ WaitUntil = Literal["load", "domcontentloaded", "networkidle", "commit"]
 SYNC_WAIT_CAP = 50.0
 
 Url = Annotated[str, Field(description="Absolute http(s) URL of the page.", max_length=4096)]
-MaxChars = Annotated[
-    int, Field(ge=100, le=500_000, description="Cap on each text format's length; longer content is cut and marked.")
-]
+MaxChars = Annotated[int, Field(ge=100, le=500_000, description="Cap per text format; longer is cut and marked.")]
 Async = Annotated[
     bool,
-    Field(alias="async", description="Return the job at once instead of waiting for the page; poll it with get_job."),
+    Field(alias="async", description="Return the job at once; poll get_job."),
 ]
 AllowedDomains = Annotated[
     list[Annotated[str, Field(max_length=253)]] | None,
     Field(
         max_length=100,
-        description='Only these hosts may be contacted (`*.example.com` wildcards; ["*"] = any). Default: any.',
+        description="Hosts it may contact (`*.x.com` wildcards); default any.",
     ),
 ]
 IdempotencyKey = Annotated[
@@ -51,8 +49,7 @@ IdempotencyKey = Annotated[
     Field(
         min_length=1,
         max_length=255,
-        description="Retry key: the same key and arguments within 24 h replay the first response instead of new"
-        " work; other arguments are IDEMPOTENCY_CONFLICT.",
+        description="Retry key: the same key and arguments within 24 h replay the first response.",
     ),
 ]
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=True)
@@ -81,8 +78,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
     ) -> Annotated[CallToolResult, Job]:
         """Load a page in a real browser and return its rendered content (markdown by default).
 
-        Answers in the same call when the page is ready in time; otherwise returns a job to poll with get_job.
-        A screenshot comes back as image content too.
+        Answers in the call when the page is ready in time, else returns a job to poll. Screenshots are images.
         """
         caller = caller_for(ctx)
         params = {
@@ -220,8 +216,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             Field(
                 min_length=1,
                 max_length=MAX_BATCH_TASKS,
-                description="Agent tasks instead of URLs: each row {instruction, url, input, output,"
-                " success_condition, timeout_seconds} runs as its own browser agent.",
+                description="Agent tasks instead of URLs, each its own browser agent.",
             ),
         ] = None,
         llm: LlmSpec = None,

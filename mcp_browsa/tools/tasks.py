@@ -41,44 +41,38 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         ] = 20,
         output: Annotated[
             dict[str, Any] | None,
-            Field(description="JSON Schema the result's `data` must match; a non-matching answer is sent back to fix."),
+            Field(description="JSON Schema the result's `data` must match."),
         ] = None,
         input: Annotated[
             dict[str, Any] | None,
-            Field(
-                description="Values the task may use (form fields, search terms). The model sees them; for passwords"
-                " write {{secret:NAME}} and keep the value in the vault."
-            ),
+            Field(description="Values the task may use; write passwords as {{secret:NAME}} (vault)."),
         ] = None,
         success_condition: Annotated[
             str | None,
             Field(
                 max_length=2000,
-                description="What must hold on the final page, e.g. 'the page says the order was placed'. Checked by"
-                " a separate model call that sees only the condition, the result and the final page.",
+                description="What must hold on the final page; checked by a separate model call.",
             ),
         ] = None,
         timeout_seconds: Annotated[
-            float, Field(ge=10, le=3600, description="Wallclock limit (time waiting for your answers not counted).")
+            float, Field(ge=10, le=3600, description="Wallclock limit (answer waits excluded).")
         ] = 900,
         screenshots: Annotated[
             ScreenshotOptions | None,
-            Field(description="When to take screenshots: final_only (default), every_step or on_navigation."),
+            Field(description="When to take screenshots (default final_only)."),
         ] = None,
         fanout: Annotated[
             int,
             Field(
                 ge=1,
                 le=MAX_FANOUT,
-                description="Race this many browsers on the task; the first success wins, the rest are cancelled.",
+                description="Race this many browsers; the first success wins.",
             ),
         ] = 1,
-        max_credits: Annotated[
-            int | None, Field(ge=1, description="Stop (INSUFFICIENT_CREDIT) before this task costs more credits.")
-        ] = None,
+        max_credits: Annotated[int | None, Field(ge=1, description="Credit cap for this task.")] = None,
         allowed_domains: AllowedDomains = None,
         allow_writes: Annotated[
-            bool, Field(description="Let the agent submit forms and send writes (POST, PUT, …). Off: read only.")
+            bool, Field(description="Let the agent submit forms (POST, PUT, …); off: read only.")
         ] = True,
         os_type: Annotated[OsTypeName | None, Field(description="Operating system the browser presents.")] = None,
         country: Annotated[
@@ -92,8 +86,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             Field(
                 ge=0,
                 le=120,
-                description="Seconds to follow the job before returning (progress is reported meanwhile). Keep ≤ 50"
-                " and poll get_job: hosts cut calls near 60 s.",
+                description="Seconds to follow the job (progress notified); keep ≤ 50, hosts cut calls near 60 s.",
             ),
         ] = 0,
         idempotency_key: IdempotencyKey = None,
