@@ -39,6 +39,7 @@ from mcp_browsa.idempotency import IdempotencyRunner, Recover
 from mcp_browsa.identities import IdentityCore, IdentityService
 from mcp_browsa.llm.sampling import Sampler
 from mcp_browsa.models import Capacity, Credits, Job, JobList, PriceTable
+from mcp_browsa.sessions import SessionRunner, SessionService
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.keys import ApiKeyRepo
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
@@ -82,6 +83,7 @@ class Browsa:
     identities: IdentityService = field(init=False)
     tasks: AgentTasks = field(init=False)
     agents: AgentRunner = field(init=False)
+    sessions: SessionService = field(init=False)
     tg: TaskGroup | None = field(init=False, default=None)
     proxy: EgressProxy | None = field(init=False, default=None)  # the URL guard's egress proxy while running
     private: PrivateNetworkRule = field(init=False)
@@ -143,6 +145,24 @@ class Browsa:
         self.engine.register("task", self._browser_first(self.agents.run))
         self.readonly.task_item_runner = self.agents.batch_row
         self.readonly.model_for = self.agents.model_for
+        self.sessions = SessionService(
+            self.engine,
+            self.pool,
+            owner=self.workers.owner,
+            policy=self.policy,
+            precheck=self.precheck,
+            identity_check=self.identities.check_usable,
+            identity_state=self.identities.core.repo.job_session_end,
+        )
+        sessions = SessionRunner(
+            slots=self.sessions.slots,
+            browser_for=self.browser_for,
+            policy=self.policy,
+            vault=self.vault,
+            prices=self.prices,
+            settings=s,
+        )
+        self.engine.register("session", self._browser_first(sessions.run))
 
     def _browser_first(self, runner: Runner) -> Runner:
         """`runner`, started once the shared browser is up. Runners pay for their browser before they open it; a

@@ -76,6 +76,11 @@ class Settings:
     log_level: str = "WARNING"
     log_wire: bool = False  # BROWSA_LOG_WIRE: debug logs include the MCP messages and SQL parameters (see logsetup)
     warmup_recipes: dict[str, list[str]] = field(default_factory=dict)
+    upload_dir: Path | None = None  # BROWSA_UPLOAD_DIR: the only place session uploads may be read from
+
+    @property
+    def downloads_dir(self) -> Path:
+        return self.home / "downloads"
 
     @property
     def db_path(self) -> Path:
@@ -125,6 +130,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         log_level=_log_level(env),
         log_wire=_env_bool(env, "BROWSA_LOG_WIRE", False),
         warmup_recipes=_parse_recipes(env.get("BROWSA_WARMUP_RECIPES")),
+        upload_dir=Path(env["BROWSA_UPLOAD_DIR"]).expanduser() if env.get("BROWSA_UPLOAD_DIR") else None,
     )
     settings = settings.with_overrides(**overrides)
     if not isinstance(settings.home, Path):  # --home arrives as text

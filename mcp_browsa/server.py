@@ -20,7 +20,7 @@ from mcp_browsa import __version__
 from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.errors import BadRequest, BrowsaError, InternalError, NotFound, new_request_id
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
-from mcp_browsa.surface import advertised_tools
+from mcp_browsa.surface import ResultSchemas, advertised_tools
 
 __all__ = [
     "REQUEST_ID_STATE_KEY",
@@ -48,7 +48,7 @@ content directly when it is ready within `wait` seconds; otherwise they return a
 (run_task, batch) returns a job at once: poll it with get_job(job_id, wait=25), which returns as soon
 as the job ends. Keep each call's wait under 60 seconds. A job in `input_required` has a question:
 answer it with respond_to_job. Errors come back as {"code", "error", "request_id"}. A tool's text result
-is what to read; structuredContent is typed by the schema at browsa://schemas/{outputSchema title}.
+is what to read; its structuredContent's schema is in browsa://schemas (most tools return a Job).
 """
 
 
@@ -119,8 +119,8 @@ class BrowsaServer(MCPServer[Any]):
     async def list_tools(self) -> list[Tool]:
         return advertised_tools(await super().list_tools())[0]
 
-    async def output_schemas(self) -> dict[str, dict[str, Any]]:
-        """The full output schemas `tools/list` refers to (browsa://schemas/{name}), by name."""
+    async def result_schemas(self) -> ResultSchemas:
+        """The output schemas `tools/list` leaves to resources (browsa://schemas/{name}), and who returns them."""
         return advertised_tools(await super().list_tools())[1]
 
     async def call_tool(
@@ -155,7 +155,7 @@ class BrowsaServer(MCPServer[Any]):
             _current_request_id.reset(token)
 
 
-TOOL_GROUPS = ("tasks", "quick", "identities", "webhooks", "account")
+TOOL_GROUPS = ("tasks", "quick", "browser", "identities", "webhooks", "account")
 
 
 def build_server(app: Browsa, *, groups: tuple[str, ...] | None = None) -> BrowsaServer:

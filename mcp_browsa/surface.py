@@ -4,8 +4,8 @@ Every character of `tools/list` is context the host pays for on every turn. Pyda
 `title` per field, `anyOf [X, null]` plus `"default": null` per optional argument, and each tool that returns
 a Job would repeat the whole Job schema. Here the advertised schemas are rewritten once, for every tool of
 every group (those added later included): titles go, optional arguments are just `X`, and an output schema
-larger than a line becomes `{"type": "object", "title": Name}`, and the resource `browsa://schemas/{Name}`
-serves it in full (the server's instructions say so once, rather than each tool).
+larger than a line is left out: the resource `browsa://schemas/{Name}` serves it in full, and `browsa://schemas`
+says which tool returns which (the server's instructions say so once, rather than each tool).
 
 Only what is advertised changes: arguments are still validated by each tool's pydantic model, and results
 still by its output model, so a client sending `null` for an optional argument is accepted as before.
@@ -16,11 +16,12 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from mcp_types import Tool
 
-__all__ = ["SCHEMA_URI", "advertised_tools", "compact_schema", "output_reference"]
+__all__ = ["SCHEMA_URI", "ResultSchemas", "advertised_tools", "compact_schema", "output_reference"]
 
 SCHEMA_URI = "browsa://schemas/{name}"
 # An output schema of this many characters or fewer is cheaper inline than a reference and a resource read.
@@ -65,27 +66,35 @@ def compact_schema(schema: Any) -> Any:
     return out
 
 
+@dataclass
+class ResultSchemas:
+    """The output schemas `tools/list` leaves out, by name, and which tool returns which."""
+
+    schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
+    results: dict[str, str] = field(default_factory=dict)  # tool name -> schema name
+
+
 def output_reference(schema: dict[str, Any] | None) -> tuple[dict[str, Any] | None, tuple[str, dict[str, Any]] | None]:
-    """The output schema to advertise, and (name, full schema) when it became a reference to a resource."""
+    """The output schema to advertise (None when it is left to the resource), and (name, full schema) then."""
     if schema is None:
         return None, None
     name = str(schema.get("title") or "")
     if not name or len(json.dumps(schema)) <= _INLINE_OUTPUT_CHARS:
         return compact_schema(schema), None
-    stub = {"type": "object", "title": name}  # the server's instructions say where `title` leads
-    return stub, (name, schema)
+    return None, (name, schema)
 
 
-def advertised_tools(tools: Iterable[Tool]) -> tuple[list[Tool], dict[str, dict[str, Any]]]:
-    """The tools as `tools/list` shows them, and the full output schemas now served as resources, by name."""
+def advertised_tools(tools: Iterable[Tool]) -> tuple[list[Tool], ResultSchemas]:
+    """The tools as `tools/list` shows them, and the output schemas served as resources instead."""
     shown: list[Tool] = []
-    schemas: dict[str, dict[str, Any]] = {}
+    catalog = ResultSchemas()
     for tool in tools:
         output, referenced = output_reference(tool.output_schema)
         if referenced is not None:
-            schemas[referenced[0]] = referenced[1]
+            catalog.schemas[referenced[0]] = referenced[1]
+            catalog.results[tool.name] = referenced[0]
         update = {"input_schema": compact_schema(tool.input_schema), "output_schema": output}
         if tool.description:
             update["description"] = inspect.cleandoc(tool.description)  # docstring indentation is not reading
         shown.append(tool.model_copy(update=update))
-    return shown, schemas
+    return shown, catalog

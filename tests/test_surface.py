@@ -65,21 +65,25 @@ def listed_chars(listing: ListToolsResult) -> int:
 
 async def test_tools_list_with_every_group_fits_the_budget_and_repeats_no_schema(client: Client) -> None:
     listing = await client.list_tools()
-    assert {"scrape", "run_task", "get_job", "create_identity", "create_webhook", "credits"} <= {
+    assert {"scrape", "run_task", "get_job", "open_session", "act", "create_identity", "create_webhook", "credits"} <= {
         t.name for t in listing.tools
     }
     assert listed_chars(listing) <= BUDGET
     outputs = [json.dumps(t.output_schema) for t in listing.tools if t.output_schema is not None]
-    assert all(len(o) <= 300 for o in outputs), max(outputs, key=len)
+    assert all(len(o) <= 300 for o in outputs), max(outputs, key=len)  # larger ones are resources
     for tool in listing.tools:
         assert '"title"' not in json.dumps(tool.input_schema), tool.name  # pydantic's per-field titles are gone
         assert tool.description and not tool.description.startswith(" ")
 
 
-async def test_a_referenced_output_schema_is_served_in_full(client: Client) -> None:
+async def test_result_schemas_are_served_once_as_resources(client: Client) -> None:
     tools = {t.name: t for t in (await client.list_tools()).tools}
-    stub = tools["get_job"].output_schema
-    assert stub == {"type": "object", "title": "Job"}
+    assert tools["get_job"].output_schema is None
+    [index] = (await client.read_resource("browsa://schemas")).contents
+    assert isinstance(index, TextResourceContents)
+    catalog = json.loads(index.text)
+    assert catalog["results"]["get_job"] == catalog["results"]["scrape"] == "Job"
+    assert "Job" in catalog["schemas"]
     [content] = (await client.read_resource("browsa://schemas/Job")).contents
     assert isinstance(content, TextResourceContents)
     schema = json.loads(content.text)
@@ -144,5 +148,6 @@ async def test_the_host_profile_serves_reading_and_jobs_but_no_agent_or_admin_to
         listing = await host.list_tools()
     names = {t.name for t in listing.tools}
     assert {"scrape", "extract", "screenshot", "batch", "get_job", "list_jobs", "cancel_job"} <= names
+    assert {"open_session", "navigate", "act", "observe", "close_session"} <= names
     assert not names & {"run_task", "create_webhook", "credits", "create_identity"}
-    assert listed_chars(listing) <= 12_000
+    assert listed_chars(listing) <= 15_000

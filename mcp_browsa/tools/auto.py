@@ -43,9 +43,9 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
-        """Do what the request says, the cheapest safe way: one URL to read → scrape; anything else → agent task.
+        """Do the request the cheapest safe way: one URL to read → scrape; anything else → an agent task.
 
-        The result carries routed_via ("scrape" or "task") and routing_reason. Tasks return a job to poll.
+        routed_via says which.
         """
         caller = caller_for(ctx)
         decision = route(task)

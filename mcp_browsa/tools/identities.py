@@ -11,7 +11,7 @@ from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from mcp_browsa.app import Browsa
-from mcp_browsa.identities import Agent, AgentList, SessionClosed, build_spec, parse_ttl
+from mcp_browsa.identities import Agent, AgentList, build_spec
 from mcp_browsa.identities.models import Include, OsTypeName
 from mcp_browsa.server import BrowsaServer, caller_for
 
@@ -59,10 +59,9 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         ] = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Agent:
-        """Create a browser identity (trust score 0–1000) and return it once ready.
+        """Create a browser identity (trust score 0–1000), returned once ready.
 
-        burner: its own Chromium at `cdp_url` (Playwright `connect_over_cdp`) until its TTL. persistent: a pinned
-        fingerprint whose cookies/localStorage are kept; open_session gives a CDP URL on it; tasks can run on it.
+        burner: its own Chromium at cdp_url until its TTL. persistent: a pinned fingerprint keeping its cookies.
         """
         spec = build_spec(
             mode=mode,
@@ -92,7 +91,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=True))
     async def get_identity(
-        id: IdentityId,
+        identity_id: IdentityId,
         include: Annotated[
             list[Include] | None,
             Field(
@@ -104,28 +103,9 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         ctx: Context[Any, Any] | None = None,
     ) -> Agent:
         """Get an identity; with `include`, re-measure its trust or read its fingerprint back from the live browser."""
-        return await app.identities.get(caller_for(ctx).workspace_id, id, include=list(include or []))
+        return await app.identities.get(caller_for(ctx).workspace_id, identity_id, include=list(include or []))
 
     @server.tool(annotations=ToolAnnotations(destructive_hint=True, idempotent_hint=True))
-    async def destroy_identity(id: IdentityId, ctx: Context[Any, Any] | None = None) -> Agent:
+    async def destroy_identity(identity_id: IdentityId, ctx: Context[Any, Any] | None = None) -> Agent:
         """Stop the identity's browser and end it; a persistent identity's stored cookies and storage are deleted."""
-        return await app.identities.destroy(caller_for(ctx).workspace_id, id)
-
-    @server.tool(annotations=ToolAnnotations(destructive_hint=False, open_world_hint=True))
-    async def open_session(
-        id: IdentityId,
-        ttl: Ttl = None,
-        ttl_seconds: TtlSeconds = None,
-        ctx: Context[Any, Any] | None = None,
-    ) -> Agent:
-        """Open a browser on a persistent identity (cookies and localStorage restored); returns its cdp_url.
-
-        Ends at close_session, its TTL (default 15 min) or server stop, saving its state. One at a time.
-        """
-        seconds = parse_ttl(ttl, ttl_seconds)
-        return await app.identities.sessions.open(caller_for(ctx).workspace_id, id, ttl_seconds=seconds)
-
-    @server.tool(annotations=ToolAnnotations(destructive_hint=False, idempotent_hint=False))
-    async def close_session(id: IdentityId, ctx: Context[Any, Any] | None = None) -> SessionClosed:
-        """Close a persistent identity's open session, saving its cookies and localStorage for the next one."""
-        return await app.identities.sessions.close(caller_for(ctx).workspace_id, id)
+        return await app.identities.destroy(caller_for(ctx).workspace_id, identity_id)

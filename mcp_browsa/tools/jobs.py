@@ -45,9 +45,9 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         events_limit: Annotated[int, Field(ge=1, le=200, description="Most events per call.")] = 20,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job] | InputRequiredResult:
-        """A job's status and result, waiting up to `wait` s for it to end (progress notified). Poll while running.
+        """A job's status and result, waiting up to `wait` s for it to end. Poll again while it runs.
 
-        A job in input_required has a `question`: your client may be asked it; else use respond_to_job.
+        A job in input_required has a `question`: answer it with respond_to_job.
         """
         caller = caller_for(ctx)
         state = QuestionState.parse(ctx)
@@ -90,8 +90,5 @@ def register(server: BrowsaServer, app: Browsa) -> None:
 
     @server.tool(annotations=ToolAnnotations(destructive_hint=False, idempotent_hint=True))
     async def cancel_job(job_id: JobId, ctx: Context[Any, Any] | None = None) -> Annotated[CallToolResult, Job]:
-        """Cancel a queued or running job. Agent tasks stop between steps; you pay only for steps taken.
-
-        A job that already ended gives AGENT_NOT_RUNNING.
-        """
+        """Cancel a queued or running job; agent tasks stop between steps (you pay for steps taken)."""
         return await job_result(app, await app.cancel_job(caller_for(ctx), job_id))

@@ -68,10 +68,9 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         async_: Annotated[bool, Field(alias="async", description="Return the job at once; poll get_job.")] = False,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
-        """Log in to a site with a username and password from the server's vault; the values are never returned.
+        """Log in with a username and password from the server's vault (never returned).
 
-        Fills the form server-side (two-step pages too) and reports `result.logged_in` with the evidence.
-        Secrets are set by the operator (`mcp-browsa vault set NAME`); a missing one is NOT_FOUND.
+        Reports result.logged_in with the evidence; a missing secret is NOT_FOUND.
         """
         caller = caller_for(ctx)
         job = await app.logins.submit(

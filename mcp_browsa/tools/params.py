@@ -18,8 +18,7 @@ LlmSpec = Annotated[
     str | None,
     Field(
         max_length=500,
-        description='"provider:model[@base_url]", or "client": your own model (MCP sampling). Default: the'
-        " server's model, else yours.",
+        description='"provider:model[@base_url]", or "client" (your model, via sampling). Default: the server\'s.',
     ),
 ]
 LlmKey = Annotated[

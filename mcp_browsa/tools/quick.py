@@ -49,7 +49,7 @@ IdempotencyKey = Annotated[
     Field(
         min_length=1,
         max_length=255,
-        description="Retry key: the same key and arguments within 24 h replay the first response.",
+        description="Retry key (24 h): the same key and arguments replay the first response.",
     ),
 ]
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=True)
@@ -128,11 +128,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job] | InputRequiredResult:
-        """Extract from a page: `data` matching your `schema` (or the answer to `prompt`), read by a model.
-
-        The model is `llm`, the server's, or yours through MCP sampling. With none, the page's markdown comes back
-        beside your schema or prompt for you to extract from.
-        """
+        """Extract from a page: `data` matching `schema`, or the answer to `prompt`, read by a model (`llm`, the
+        server's, or yours via sampling). With none: the page's markdown beside your schema or prompt."""
         caller = caller_for(ctx)
         sample = SampleState.parse(ctx)
         if sample is not None and ctx is not None:
@@ -226,10 +223,9 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
-        """Scrape many URLs, or run many agent tasks (`tasks`), as one job. Returns at once; poll get_job.
+        """Scrape many URLs, or run agent `tasks`, as one job (returns at once; poll get_job).
 
-        Give exactly one of `urls` or `tasks`. One failing row never fails the batch: each row has its own
-        status, result and error code.
+        Give one of `urls` or `tasks`. Each row has its own status; one failing row never fails the batch.
         """
         caller = caller_for(ctx)
         if (urls is None) == (tasks is None):

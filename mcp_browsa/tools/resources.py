@@ -35,12 +35,21 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         raise ResourceNotFoundError(f"job {job.id} has no screenshot {n}")
 
     @server.resource(
+        "browsa://schemas",
+        mime_type="application/json",
+        description="Which result schema each tool returns (its structuredContent), by name.",
+    )
+    async def schema_index() -> str:
+        catalog = await server.result_schemas()
+        return json.dumps({"results": catalog.results, "schemas": sorted(catalog.schemas)})
+
+    @server.resource(
         "browsa://schemas/{name}",
         mime_type="application/schema+json",
-        description="The full JSON Schema of a tool result that tools/list names by reference (e.g. Job).",
+        description="The JSON Schema of a tool result (e.g. Job), as browsa://schemas names it.",
     )
     async def schema_resource(name: str) -> str:
-        schema = (await server.output_schemas()).get(name)
+        schema = (await server.result_schemas()).schemas.get(name)
         if schema is None:
             raise ResourceNotFoundError(f"no result schema named {name!r}")
         return json.dumps(schema, ensure_ascii=False)

@@ -92,12 +92,10 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job] | InputRequiredResult:
-        """Run a browser agent on a task in plain English; returns a job. Poll get_job(job_id, wait=25).
+        """Run a browser agent on a task in plain English; returns a job to poll with get_job(job_id, wait=25).
 
-        Result: `result.final_result` (and `result.data` for `output`). input_required: answer its `question`
-        with respond_to_job. error_code: STALLED, LOOP, BLOCKED, CAPTCHA, TIMEOUT, LLM_ERROR, INVALID_API_KEY,
-        RATE_LIMIT, INSUFFICIENT_CREDIT. With no key, your own model serves it (MCP sampling); without a
-        back-channel (2026-07-28) such a job advances only while you call run_task or get_job with wait.
+        Result: result.final_result (result.data for `output`). With no key it runs on your own model (MCP
+        sampling); without a back-channel it then advances only while you call run_task/get_job with wait.
         """
         caller = caller_for(ctx)
         state = QuestionState.parse(ctx)
@@ -163,16 +161,10 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         answer: Annotated[str, Field(min_length=1, max_length=10_000, description="The answer to the job's question.")],
         secret: Annotated[
             bool,
-            Field(
-                description="A password or code: sealed in the vault for this job, typed by the agent as a"
-                " placeholder, never stored in clear or shown to the model."
-            ),
+            Field(description="A password or code: vaulted, never shown to the model."),
         ] = False,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
-        """Answer the question of a job in `input_required`; the task resumes with it.
-
-        A job not waiting for an answer gives AGENT_NOT_RUNNING. Then poll get_job as before.
-        """
+        """Answer the question of a job in input_required; the task resumes with it."""
         job = await app.respond_to_job(caller_for(ctx), job_id, answer, secret=secret)
         return await job_result(app, job)

@@ -41,9 +41,9 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         ] = [],  # noqa: B006 - pydantic copies defaults
         ctx: Context[Any, Any] | None = None,
     ) -> WebhookCreated:
-        """Register an endpoint for job and agent events; returns its signing secret, shown only this once.
+        """Register an endpoint for job and agent events; returns its signing secret, shown only once.
 
-        Signed JSON POSTs (`X-Agents-Signature`, Standard Webhooks), retried about a day; 410 Gone disables it.
+        Signed POSTs, retried about a day; 410 Gone disables it.
         """
         return await app.webhooks.create(caller_for(ctx).workspace_id, url, list(events))
 
