@@ -18,6 +18,7 @@ from mcp_browsa.identities import parse_ttl
 from mcp_browsa.identities.models import OsTypeName
 from mcp_browsa.server import BrowsaServer, caller_for
 from mcp_browsa.sessions import SessionEnded, SessionList, SessionView, StepResult
+from mcp_browsa.tools.instructed import instructed_act, instructed_observe
 from mcp_browsa.tools.quick import AllowedDomains, IdempotencyKey
 
 __all__ = ["register", "step_result"]
@@ -30,11 +31,6 @@ ActionName = Literal[
     "click", "type", "select", "press", "scroll", "go_back", "switch_tab", "wait", "upload", "accept_dialog",
     "dismiss_dialog",
 ]  # fmt: skip
-
-NO_MODEL = (
-    "{tool}(instruction=…) needs a model to resolve it and none is available to this server; give `action` and its"
-    " arguments, using the [N] indices of the observation"
-)
 
 
 def step_result(result: StepResult) -> CallToolResult:
@@ -151,8 +147,11 @@ def register(server: BrowsaServer, app: Browsa) -> None:
     ) -> Annotated[CallToolResult, StepResult]:
         """Do one action on the page; returns what happened (navigation, new tab, refused requests, dialog,
         downloads) and the new observation. Indices come from the latest observation."""
+        if instruction is not None and action is not None:
+            raise BadRequest("give `action` (with its arguments) or `instruction`, not both")
         if instruction is not None:
-            raise BadRequest(NO_MODEL.format(tool="act"))
+            caller = caller_for(ctx)
+            return step_result(await instructed_act(app, ctx, caller.workspace_id, session_id, instruction))
         if action is None:
             raise BadRequest("act needs `action`: click, type, select, press, scroll, go_back, switch_tab, wait,"
                              " upload, accept_dialog or dismiss_dialog")  # fmt: skip
@@ -179,7 +178,9 @@ def register(server: BrowsaServer, app: Browsa) -> None:
     ) -> Annotated[CallToolResult, StepResult]:
         """The page as it is now (URL, tabs, numbered elements, text), without acting."""
         if instruction is not None:
-            raise BadRequest(NO_MODEL.format(tool="observe"))
+            return step_result(
+                await instructed_observe(app, ctx, caller_for(ctx).workspace_id, session_id, instruction)
+            )
         return step_result(await app.sessions.observe(caller_for(ctx).workspace_id, session_id))
 
     @server.tool(annotations=ToolAnnotations(destructive_hint=False, idempotent_hint=False))

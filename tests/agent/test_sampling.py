@@ -233,3 +233,57 @@ async def test_extract_with_the_servers_key_uses_the_vendor_model(home: Path, sh
     assert job["result"]["data"] == {"name": "Wireless Earbuds X", "price": 39.99}
     assert [r.provider for r in model.policy_requests] == ["anthropic", "anthropic"]
     assert job["cost_usd"] > 0
+
+
+def instructed(request: PolicyRequest) -> PolicyReply:
+    """act/observe instructions on the shop: the same page reading the agent's policies do."""
+    said = request.messages[0].content.split("INSTRUCTION:\n", 1)[1].split("\n", 1)[0]
+    if said == "search for earbuds":
+        assert request.tools and "click" in request.tools and "done" not in request.tools
+        return tool("type", index=index(request, "name=q"), text="earbuds", submit=True)
+    products = re.findall(r"^\[(\d+)\] <a href=/agent/product\.html", page(request), re.MULTILINE)
+    if said == "the product links":
+        assert request.tools == ["matches"]
+        return tool("matches", indices=[int(n) for n in products] + [999])  # 999: not on the page
+    assert said == "open the first product"
+    return tool("click", index=int(products[0]))
+
+
+async def test_act_and_observe_take_instructions_on_the_clients_model(home: Path, shop: Site, model: FakeLLM) -> None:
+    model.reset(instructed)
+    options = {
+        "mode": "legacy",
+        "sampling_callback": sampling_callback(model),
+        "sampling_capabilities": SAMPLING_WITH_TOOLS,
+    }
+    async with stdio_client(home, options=options, **env(shop)) as client:
+        opened = ok(await client.call_tool("open_session", {"initial_url": shop.url("/agent/search.html")}))
+        session = opened["session_id"]
+        typed = ok(await client.call_tool("act", {"session_id": session, "instruction": "search for earbuds"}))
+        assert typed["outcome"].startswith('resolved to type {"index": ')
+        assert "/agent/results.html" in typed["url"]
+
+        seen = await client.call_tool("observe", {"session_id": session, "instruction": "the product links"})
+        lines = ok(seen)["observation"].splitlines()
+        elements = [line for line in lines if line.startswith("[")]
+        assert elements and all("/agent/product.html" in line for line in elements)
+        assert not any(line.startswith("TEXT:") for line in lines)  # only the matching elements
+        assert seen.content[0].text.startswith(f"{len(elements)} element(s) match")  # type: ignore[union-attr]
+
+        opened_product = ok(
+            await client.call_tool("act", {"session_id": session, "instruction": "open the first product"})
+        )
+        assert opened_product["outcome"].startswith("resolved to click")
+        assert "/agent/product.html" in opened_product["url"]
+        assert model.calls == 3
+        both = envelope(await client.call_tool("act", {"session_id": session, "action": "scroll", "instruction": "x"}))
+        assert both["code"] == "BAD_REQUEST"
+        await client.call_tool("close_session", {"session_id": session})
+
+
+async def test_an_instruction_without_any_model_is_refused_clearly(home: Path, shop: Site) -> None:
+    async with stdio_client(home, options={"mode": "legacy"}, **env(shop)) as client:
+        opened = ok(await client.call_tool("open_session", {"initial_url": shop.url("/agent/search.html")}))
+        refused = envelope(await client.call_tool("act", {"session_id": opened["session_id"], "instruction": "search"}))
+        assert refused["code"] == "BAD_REQUEST" and "needs a model" in refused["error"]
+        await client.call_tool("close_session", {"session_id": opened["session_id"]})
