@@ -13,7 +13,7 @@ from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, InputRequiredResult, TextContent, Tool
+from mcp_types import CallToolResult, InputRequiredResult, TextContent, Tool, ToolExecution
 from pydantic import ValidationError
 
 from mcp_browsa import __version__
@@ -108,16 +108,19 @@ class BrowsaServer(MCPServer[Any]):
     """MCPServer whose tool errors are always our envelope, with a request id per call, and whose `tools/list`
     is compact (see surface.py)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, task_tools: frozenset[str] = frozenset(), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.tool_names: list[str] = []  # in registration order, so a group's tools can be told apart
+        self.task_tools = task_tools  # tools a client may call as an MCP task (tools/job_tasks.py)
 
     def add_tool(self, fn: Any, name: str | None = None, *args: Any, **kwargs: Any) -> None:
         super().add_tool(fn, name, *args, **kwargs)
         self.tool_names.append(name or fn.__name__)
 
     async def list_tools(self) -> list[Tool]:
-        return advertised_tools(await super().list_tools())[0]
+        tools = advertised_tools(await super().list_tools())[0]
+        optional = ToolExecution(task_support="optional")
+        return [t.model_copy(update={"execution": optional}) if t.name in self.task_tools else t for t in tools]
 
     async def result_schemas(self) -> ResultSchemas:
         """The output schemas `tools/list` leaves to resources (browsa://schemas/{name}), and who returns them."""
@@ -164,8 +167,11 @@ def build_server(app: Browsa, *, groups: tuple[str, ...] | None = None) -> Brows
     An unknown name raises ValueError, listing what exists.
     """
     from mcp_browsa.tools import register_all
+    from mcp_browsa.tools.job_tasks import TASK_TOOLS, JobTasks, task_calls
 
     server = BrowsaServer(
+        extensions=[JobTasks(app)],
+        task_tools=TASK_TOOLS,
         name="mcp-browsa",
         version=__version__,
         instructions=INSTRUCTIONS,
@@ -173,5 +179,6 @@ def build_server(app: Browsa, *, groups: tuple[str, ...] | None = None) -> Brows
         if app.settings.log_level in ("DEBUG", "INFO", "WARNING", "ERROR")
         else "WARNING",  # type: ignore[arg-type]
     )
+    server.middleware.append(task_calls)
     register_all(server, app, groups or TOOL_GROUPS)
     return server
