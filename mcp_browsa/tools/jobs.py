@@ -14,8 +14,7 @@ from mcp_browsa.app import Browsa
 from mcp_browsa.models import Job, JobList
 from mcp_browsa.server import BrowsaServer, caller_for
 from mcp_browsa.tools.results import job_result
-from mcp_browsa.tools.round_trip import SampleState
-from mcp_browsa.tools.waiting import QuestionState, follow_job, job_call, resume, resume_sample
+from mcp_browsa.tools.waiting import follow_job, job_call, resumed
 
 __all__ = ["JobId", "register"]
 
@@ -50,28 +49,11 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         A job in input_required has a `question`: answer it with respond_to_job.
         """
         caller = caller_for(ctx)
-        state = QuestionState.parse(ctx)
-        if state is not None and ctx is not None:
-            return await resume(
-                app,
-                ctx,
-                caller,
-                state,
-                images=include_screenshots,
-                events_after=events_after,
-                events_limit=events_limit,
-            )
-        sample = SampleState.parse(ctx)
-        if sample is not None and ctx is not None:
-            return await resume_sample(
-                app,
-                ctx,
-                caller,
-                sample,
-                images=include_screenshots,
-                events_after=events_after,
-                events_limit=events_limit,
-            )
+        again = await resumed(
+            app, ctx, caller, images=include_screenshots, events_after=events_after, events_limit=events_limit
+        )
+        if again is not None:
+            return again
         until = time.time() + wait
         job = await follow_job(
             app, ctx, caller, job_id, until=until, events_after=events_after, events_limit=events_limit

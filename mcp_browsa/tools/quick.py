@@ -20,9 +20,8 @@ from mcp_browsa.models import Job
 from mcp_browsa.server import BrowsaServer, caller_for
 from mcp_browsa.tools.params import LlmKey, LlmSpec, keyword_param
 from mcp_browsa.tools.results import job_result, raise_if_failed
-from mcp_browsa.tools.round_trip import SampleState
 from mcp_browsa.tools.sampling import model_choice, sampling_mode
-from mcp_browsa.tools.waiting import follow_job, job_call, resume_sample
+from mcp_browsa.tools.waiting import follow_job, job_call, resumed
 
 __all__ = ["register"]
 
@@ -131,9 +130,9 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         """Extract from a page: `data` matching `schema`, or the answer to `prompt`, read by a model (`llm`, the
         server's, or yours via sampling). With none: the page's markdown beside your schema or prompt."""
         caller = caller_for(ctx)
-        sample = SampleState.parse(ctx)
-        if sample is not None and ctx is not None:
-            return await resume_sample(app, ctx, caller, sample)
+        again = await resumed(app, ctx, caller)
+        if again is not None:
+            return again
         params = {
             "url": url,
             "schema": schema,

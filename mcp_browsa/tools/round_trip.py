@@ -26,7 +26,7 @@ from mcp_types import (
 
 from mcp_browsa.llm.base import LLMError
 
-__all__ = ["IDLE_SECONDS", "RoundTripSampler", "SampleState", "sample_request", "wait_job_or_sample"]
+__all__ = ["IDLE_SECONDS", "RoundTripSampler", "SampleState", "echoed_state", "sample_request", "wait_job_or_sample"]
 
 IDLE_SECONDS = 300.0
 STATE_TAG = "mcp-browsa/job-sample/v1"
@@ -84,6 +84,16 @@ class RoundTripSampler:
         return True
 
 
+def echoed_state(ctx: Context[Any, Any] | None, tag: str) -> dict[str, Any] | None:
+    """The request_state a 2026-07-28 client echoed back, when it is ours and tagged `tag`."""
+    raw = ctx.request_state if ctx is not None else None
+    try:
+        data = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and data.get("tag") == tag else None
+
+
 @dataclass(frozen=True)
 class SampleState:
     """Echoed back by the client with its model's answer: which job, which request, and when the wait ends."""
@@ -97,15 +107,10 @@ class SampleState:
 
     @classmethod
     def parse(cls, ctx: Context[Any, Any] | None) -> SampleState | None:
-        raw = ctx.request_state if ctx is not None else None
-        if not raw:
-            return None
+        data = echoed_state(ctx, STATE_TAG)
         try:
-            data = json.loads(raw)
-            if data.get("tag") != STATE_TAG:
-                return None
-            return cls(str(data["job_id"]), str(data["token"]), float(data["until"]))
-        except (ValueError, KeyError, TypeError, AttributeError):
+            return cls(str(data["job_id"]), str(data["token"]), float(data["until"])) if data else None
+        except (ValueError, KeyError, TypeError):
             return None
 
     def deliver(self, ctx: Context[Any, Any], sampler: RoundTripSampler | None) -> None:

@@ -20,9 +20,8 @@ from mcp_browsa.tools.jobs import JobId
 from mcp_browsa.tools.params import LlmKey, LlmSpec
 from mcp_browsa.tools.quick import AllowedDomains, IdempotencyKey
 from mcp_browsa.tools.results import job_result
-from mcp_browsa.tools.round_trip import SampleState
 from mcp_browsa.tools.sampling import model_choice
-from mcp_browsa.tools.waiting import QuestionState, follow_job, job_call, resume, resume_sample
+from mcp_browsa.tools.waiting import follow_job, job_call, resumed
 
 __all__ = ["register"]
 
@@ -98,12 +97,9 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         sampling); without a back-channel it then advances only while you call run_task/get_job with wait.
         """
         caller = caller_for(ctx)
-        state = QuestionState.parse(ctx)
-        if state is not None and ctx is not None:
-            return await resume(app, ctx, caller, state)
-        sample = SampleState.parse(ctx)
-        if sample is not None and ctx is not None:
-            return await resume_sample(app, ctx, caller, sample)
+        again = await resumed(app, ctx, caller)
+        if again is not None:
+            return again
         until = time.time() + wait
         params = {
             "task": task,

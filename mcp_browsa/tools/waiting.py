@@ -24,7 +24,7 @@ from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.models import Job
 from mcp_browsa.tools.results import job_result, progress_reporter
-from mcp_browsa.tools.round_trip import RoundTripSampler, SampleState, sample_request, wait_job_or_sample
+from mcp_browsa.tools.round_trip import RoundTripSampler, SampleState, echoed_state, sample_request, wait_job_or_sample
 from mcp_browsa.tools.sampling import sampling_mode
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "question_result",
     "resume",
     "resume_sample",
+    "resumed",
     "round_trip_sampler",
 ]
 
@@ -69,15 +70,10 @@ class QuestionState:
 
     @classmethod
     def parse(cls, ctx: Context[Any, Any] | None) -> QuestionState | None:
-        raw = ctx.request_state if ctx is not None else None
-        if not raw:
-            return None
+        data = echoed_state(ctx, STATE_TAG)
         try:
-            data = json.loads(raw)
-            if data.get("tag") != STATE_TAG:
-                return None
-            return cls(str(data["job_id"]), str(data["question"]), float(data["until"]))
-        except (ValueError, KeyError, TypeError, AttributeError):
+            return cls(str(data["job_id"]), str(data["question"]), float(data["until"])) if data else None
+        except (ValueError, KeyError, TypeError):
             return None  # not ours: the job is looked up in the caller's workspace anyway
 
 
@@ -263,3 +259,28 @@ async def resume(
         app, ctx, caller, state.job_id, until=state.until, events_after=events_after, events_limit=events_limit
     )
     return await job_call(app, ctx, caller, job, until=state.until, images=images)
+
+
+async def resumed(
+    app: Browsa,
+    ctx: Context[Any, Any] | None,
+    caller: Caller,
+    *,
+    images: bool = False,
+    events_after: int | None = None,
+    events_limit: int = 20,
+) -> CallToolResult | InputRequiredResult | None:
+    """A retried call of a 2026-07-28 client (a user's answer, or its model's), carried on; None for a new call."""
+    if ctx is None:
+        return None
+    question = QuestionState.parse(ctx)
+    if question is not None:
+        return await resume(
+            app, ctx, caller, question, images=images, events_after=events_after, events_limit=events_limit
+        )
+    sample = SampleState.parse(ctx)
+    if sample is not None:
+        return await resume_sample(
+            app, ctx, caller, sample, images=images, events_after=events_after, events_limit=events_limit
+        )
+    return None

@@ -3,9 +3,6 @@ tasks/list and tasks/cancel — the same job get_job sees. The model is the clie
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,32 +30,11 @@ from mcp_types import (
 
 from tests.agent.test_sampling import env, shopping, task_args
 from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
-from tests.support.fake_sampling import SAMPLING_WITH_TOOLS, sampling_callback
+from tests.support.fake_sampling import sampling_client
 from tests.support.mcp_server import ok, stdio_client
-from tests.support.sites import Site, serve_site
+from tests.support.sites import Site
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def shop() -> Iterator[Site]:
-    with serve_site() as site:
-        yield site
-
-
-@pytest.fixture(scope="module")
-def model() -> Iterator[FakeLLM]:
-    with FakeLLM() as fake:
-        yield fake
-
-
-@pytest.fixture
-def home() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="mb-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 async def call_as_task(client: Client, name: str, arguments: dict[str, Any]) -> CreateTaskResult:
@@ -76,14 +52,10 @@ async def call_as_task(client: Client, name: str, arguments: dict[str, Any]) -> 
 
 
 async def test_run_task_called_as_a_task_is_the_same_job_through_tasks_methods(
-    home: Path, shop: Site, model: FakeLLM
+    home: Path, shop: Site, vendor: FakeLLM
 ) -> None:
-    model.reset(shopping)
-    options = {
-        "mode": "legacy",
-        "sampling_callback": sampling_callback(model),
-        "sampling_capabilities": SAMPLING_WITH_TOOLS,
-    }
+    vendor.reset(shopping)
+    options = sampling_client(vendor)
     async with stdio_client(home, options=options, **env(shop)) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         assert tools["run_task"].execution is not None and tools["run_task"].execution.task_support == "optional"
@@ -123,7 +95,7 @@ async def test_run_task_called_as_a_task_is_the_same_job_through_tasks_methods(
             )
 
 
-async def test_tasks_cancel_stops_the_job(home: Path, shop: Site, model: FakeLLM) -> None:
+async def test_tasks_cancel_stops_the_job(home: Path, shop: Site, vendor: FakeLLM) -> None:
     asked = anyio.Event()
     release = anyio.Event()
 
@@ -132,12 +104,8 @@ async def test_tasks_cancel_stops_the_job(home: Path, shop: Site, model: FakeLLM
         anyio.from_thread.run(release.wait)
         return shopping(request)
 
-    model.reset(slow)
-    options = {
-        "mode": "legacy",
-        "sampling_callback": sampling_callback(model),
-        "sampling_capabilities": SAMPLING_WITH_TOOLS,
-    }
+    vendor.reset(slow)
+    options = sampling_client(vendor)
     async with stdio_client(home, options=options, **env(shop)) as client:
         created = await call_as_task(client, "run_task", task_args(shop))
         task_id = created.task.task_id

@@ -8,9 +8,6 @@ and as a 2026-07-28 client (input-required round trips), over HTTP up to the cli
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,36 +17,14 @@ from mcp import Client
 
 from tests.agent.support import index, page, page_url, tool
 from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
-from tests.support.fake_sampling import CLIENT_MODEL, SAMPLING_WITH_TOOLS, sampling_callback
+from tests.support.fake_sampling import CLIENT_MODEL, SAMPLING_WITH_TOOLS, sampling_callback, sampling_client
 from tests.support.mcp_server import envelope, finished, ok, spawn_http, stdio_client
-from tests.support.sites import Site, serve_site
+from tests.support.sites import Site
 
 pytestmark = pytest.mark.anyio
 
 PRODUCT = {"type": "object", "properties": {"name": {"type": "string"}, "price": {"type": "number"}}}
 NO_KEYS = {"ANTHROPIC_API_KEY": "", "OPENAI_API_KEY": "", "ANTHROPIC_BASE_URL": "", "OPENAI_BASE_URL": ""}
-
-
-@pytest.fixture(scope="module")
-def shop() -> Iterator[Site]:
-    with serve_site() as site:
-        yield site
-
-
-@pytest.fixture(scope="module")
-def model() -> Iterator[FakeLLM]:
-    """Only its policy is used: no server process is ever pointed at it."""
-    with FakeLLM() as fake:
-        yield fake
-
-
-@pytest.fixture
-def home() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="mb-"))  # short: Chromium's socket path must stay under 108 bytes
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def shopping(request: PolicyRequest) -> PolicyReply:
@@ -80,27 +55,26 @@ def task_args(shop: Site, **more: Any) -> dict[str, Any]:
     }
 
 
-def assert_bought(job: dict[str, Any], model: FakeLLM) -> None:
+def assert_bought(job: dict[str, Any], vendor: FakeLLM) -> None:
     assert job["status"] == "completed", (job.get("error_code"), job.get("error_message"))
     assert job["result"]["data"] == {"name": "Wireless Earbuds X", "price": 39.99}
-    assert job["step_count"] == 3 and model.calls == 3
+    assert job["step_count"] == 3 and vendor.calls == 3
     assert job["input_tokens"] > 0 and job["output_tokens"] == 60  # as the client reported them
     assert job["cost_usd"] == 0
-    request = model.policy_requests[0]
+    request = vendor.policy_requests[0]
     assert request.provider == "mcp" and request.tool_choice == "required"
     assert {"click", "type", "done", "ask_human"} <= set(request.tools)  # the agent's own tools and prompt
     assert "TASK:" in request.observation and request.system
 
 
 async def test_a_handshake_era_client_serves_a_multi_step_task_over_its_back_channel(
-    home: Path, shop: Site, model: FakeLLM
+    home: Path, shop: Site, vendor: FakeLLM
 ) -> None:
-    model.reset(shopping)
-    callback = sampling_callback(model)
-    options = {"mode": "legacy", "sampling_callback": callback, "sampling_capabilities": SAMPLING_WITH_TOOLS}
+    vendor.reset(shopping)
+    options = sampling_client(vendor)
     async with stdio_client(home, options=options, **env(shop)) as client:
         job = ok(await client.call_tool("run_task", task_args(shop)))  # no llm, no key: the client's model
-        assert_bought(job, model)
+        assert_bought(job, vendor)
         [step] = [e for e in (await events(client, job["id"])) if e["type"] == "step"][:1]
         assert step["data"]["model"] == CLIENT_MODEL
 
@@ -110,21 +84,20 @@ async def events(client: Client, job_id: str) -> list[dict[str, Any]]:
 
 
 async def test_a_2026_client_serves_the_task_through_input_required_round_trips(
-    home: Path, shop: Site, model: FakeLLM
+    home: Path, shop: Site, vendor: FakeLLM
 ) -> None:
-    model.reset(shopping)
-    callback = sampling_callback(model)
-    options = {"sampling_callback": callback, "sampling_capabilities": SAMPLING_WITH_TOOLS}
+    vendor.reset(shopping)
+    options = sampling_client(vendor, legacy=False)
     async with stdio_client(home, options=options, **env(shop)) as client:
         assert client.protocol_version == "2026-07-28"
         job = ok(await client.call_tool("run_task", task_args(shop, llm="client")))
-        assert_bought(job, model)
+        assert_bought(job, vendor)
 
         # Started without waiting, the job advances while get_job waits on it.
-        model.reset(shopping)
+        vendor.reset(shopping)
         started = ok(await client.call_tool("run_task", task_args(shop, wait=0)))
         assert started["status"] in ("queued", "running")
-        assert_bought(await finished(client, started["id"]), model)
+        assert_bought(await finished(client, started["id"]), vendor)
 
 
 async def test_a_client_without_sampling_gets_the_no_api_key_error(home: Path, shop: Site) -> None:
@@ -139,9 +112,9 @@ async def test_a_client_without_sampling_gets_the_no_api_key_error(home: Path, s
 
 
 async def test_a_client_that_disconnects_mid_task_ends_the_job_llm_error(
-    home: Path, shop: Site, model: FakeLLM
+    home: Path, shop: Site, vendor: FakeLLM
 ) -> None:
-    model.reset(shopping)
+    vendor.reset(shopping)
     second_call = anyio.Event()
 
     async def hold_the_second(n: int) -> None:
@@ -149,7 +122,7 @@ async def test_a_client_that_disconnects_mid_task_ends_the_job_llm_error(
             second_call.set()
             await anyio.sleep_forever()  # the client leaves with this call unanswered
 
-    callback = sampling_callback(model, before=hold_the_second)
+    callback = sampling_callback(vendor, before=hold_the_second)
     with spawn_http(home, "--no-auth", **env(shop)) as http:
         async with Client(
             http.url,
@@ -184,36 +157,32 @@ def extracting(request: PolicyRequest) -> PolicyReply:
 
 
 async def test_extract_reads_schema_data_on_the_clients_model_with_a_re_ask(
-    home: Path, shop: Site, model: FakeLLM
+    home: Path, shop: Site, vendor: FakeLLM
 ) -> None:
     url = shop.url("/agent/product.html?id=101")
-    model.reset(extracting)
-    options = {
-        "mode": "legacy",
-        "sampling_callback": sampling_callback(model),
-        "sampling_capabilities": SAMPLING_WITH_TOOLS,
-    }
+    vendor.reset(extracting)
+    options = sampling_client(vendor)
     async with stdio_client(home, options=options, **env(shop)) as client:
         result = await client.call_tool("extract", {"url": url, "schema": PRODUCT})
         job = ok(result)
         assert job["result"]["data"] == {"name": "Wireless Earbuds X", "price": 39.99}
-        assert model.calls == 2  # the first answer did not match the schema
-        fix = model.policy_requests[1].last_tool_result or ""
+        assert vendor.calls == 2  # the first answer did not match the schema
+        fix = vendor.policy_requests[1].last_tool_result or ""
         assert "does not match the schema" in fix and "data['price']" in fix
         assert job["credits_charged"] >= 2 and job["input_tokens"] > 0
         assert result.content[0].text.split("\n")[1] == '{"name":"Wireless Earbuds X","price":39.99}'  # type: ignore[union-attr]
 
 
 async def test_extract_answers_a_prompt_through_a_2026_clients_round_trip(
-    home: Path, shop: Site, model: FakeLLM
+    home: Path, shop: Site, vendor: FakeLLM
 ) -> None:
     url = shop.url("/agent/product.html?id=101")
-    model.reset(extracting)
-    options = {"sampling_callback": sampling_callback(model), "sampling_capabilities": SAMPLING_WITH_TOOLS}
+    vendor.reset(extracting)
+    options = sampling_client(vendor, legacy=False)
     async with stdio_client(home, options=options, **env(shop)) as client:
         job = ok(await client.call_tool("extract", {"url": url, "prompt": "What does it cost?"}))
         assert job["result"]["data"] == "Wireless Earbuds X costs $39.99"
-        assert model.calls == 1
+        assert vendor.calls == 1
 
 
 async def test_extract_without_any_model_returns_the_page_beside_the_schema(home: Path, shop: Site) -> None:
@@ -224,14 +193,14 @@ async def test_extract_without_any_model_returns_the_page_beside_the_schema(home
     assert "Price: $39.99" in job["result"]["content"]
 
 
-async def test_extract_with_the_servers_key_uses_the_vendor_model(home: Path, shop: Site, model: FakeLLM) -> None:
+async def test_extract_with_the_servers_key_uses_the_vendor_model(home: Path, shop: Site, vendor: FakeLLM) -> None:
     url = shop.url("/agent/product.html?id=101")
-    model.reset(extracting)
-    vendor = {**env(shop), **model.env(), "BROWSA_LLM_API_KEY": "sk-ant-test-extract"}
-    async with stdio_client(home, options={"mode": "legacy"}, **vendor) as client:
+    vendor.reset(extracting)
+    keyed = {**env(shop), **vendor.env(), "BROWSA_LLM_API_KEY": "sk-ant-test-extract"}
+    async with stdio_client(home, options={"mode": "legacy"}, **keyed) as client:
         job = ok(await client.call_tool("extract", {"url": url, "schema": PRODUCT}))
     assert job["result"]["data"] == {"name": "Wireless Earbuds X", "price": 39.99}
-    assert [r.provider for r in model.policy_requests] == ["anthropic", "anthropic"]
+    assert [r.provider for r in vendor.policy_requests] == ["anthropic", "anthropic"]
     assert job["cost_usd"] > 0
 
 
@@ -249,13 +218,9 @@ def instructed(request: PolicyRequest) -> PolicyReply:
     return tool("click", index=int(products[0]))
 
 
-async def test_act_and_observe_take_instructions_on_the_clients_model(home: Path, shop: Site, model: FakeLLM) -> None:
-    model.reset(instructed)
-    options = {
-        "mode": "legacy",
-        "sampling_callback": sampling_callback(model),
-        "sampling_capabilities": SAMPLING_WITH_TOOLS,
-    }
+async def test_act_and_observe_take_instructions_on_the_clients_model(home: Path, shop: Site, vendor: FakeLLM) -> None:
+    vendor.reset(instructed)
+    options = sampling_client(vendor)
     async with stdio_client(home, options=options, **env(shop)) as client:
         opened = ok(await client.call_tool("open_session", {"initial_url": shop.url("/agent/search.html")}))
         session = opened["session_id"]
@@ -275,7 +240,7 @@ async def test_act_and_observe_take_instructions_on_the_clients_model(home: Path
         )
         assert opened_product["outcome"].startswith("resolved to click")
         assert "/agent/product.html" in opened_product["url"]
-        assert model.calls == 3
+        assert vendor.calls == 3
         both = envelope(await client.call_tool("act", {"session_id": session, "action": "scroll", "instruction": "x"}))
         assert both["code"] == "BAD_REQUEST"
         await client.call_tool("close_session", {"session_id": session})

@@ -25,7 +25,7 @@ from mcp_types import (
 from mcp_browsa.llm.base import Message, ToolCall
 from tests.support.fake_llm import FakeLLM, PolicyRequest
 
-__all__ = ["CLIENT_MODEL", "SAMPLING_WITH_TOOLS", "neutral_request", "sampling_callback"]
+__all__ = ["CLIENT_MODEL", "SAMPLING_WITH_TOOLS", "neutral_request", "sampling_callback", "sampling_client"]
 
 CLIENT_MODEL = "host-model-1"
 SAMPLING_WITH_TOOLS = SamplingCapability(tools=SamplingToolsCapability())
@@ -89,3 +89,13 @@ def sampling_callback(fake: FakeLLM, before: Callable[[int], Awaitable[None]] | 
         )
 
     return callback
+
+
+def sampling_client(fake: FakeLLM, *, legacy: bool = True) -> dict[str, Any]:
+    """`Client` options for a client lending `fake`'s policy as its model: handshake-era (a back-channel) by
+    default, else whatever the server offers (2026-07-28: round trips)."""
+    options: dict[str, Any] = {
+        "sampling_callback": sampling_callback(fake),
+        "sampling_capabilities": SAMPLING_WITH_TOOLS,
+    }
+    return {"mode": "legacy", **options} if legacy else options
