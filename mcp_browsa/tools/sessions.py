@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp_types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from mcp_browsa.app import Browsa
@@ -144,14 +144,14 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         instruction: Instruction = None,
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
-    ) -> Annotated[CallToolResult, StepResult]:
+    ) -> Annotated[CallToolResult, StepResult] | InputRequiredResult:
         """Do one action on the page; returns what happened (navigation, new tab, refused requests, dialog,
         downloads) and the new observation. Indices come from the latest observation."""
         if instruction is not None and action is not None:
             raise BadRequest("give `action` (with its arguments) or `instruction`, not both")
         if instruction is not None:
-            caller = caller_for(ctx)
-            return step_result(await instructed_act(app, ctx, caller.workspace_id, session_id, instruction))
+            done = await instructed_act(app, ctx, caller_for(ctx).workspace_id, session_id, instruction)
+            return done if isinstance(done, InputRequiredResult) else step_result(done)
         if action is None:
             raise BadRequest("act needs `action`: click, type, select, press, scroll, go_back, switch_tab, wait,"
                              " upload, accept_dialog or dismiss_dialog")  # fmt: skip
@@ -175,12 +175,11 @@ def register(server: BrowsaServer, app: Browsa) -> None:
     @server.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True))
     async def observe(
         session_id: SessionId, instruction: Instruction = None, ctx: Context[Any, Any] | None = None
-    ) -> Annotated[CallToolResult, StepResult]:
+    ) -> Annotated[CallToolResult, StepResult] | InputRequiredResult:
         """The page as it is now (URL, tabs, numbered elements, text), without acting."""
         if instruction is not None:
-            return step_result(
-                await instructed_observe(app, ctx, caller_for(ctx).workspace_id, session_id, instruction)
-            )
+            seen = await instructed_observe(app, ctx, caller_for(ctx).workspace_id, session_id, instruction)
+            return seen if isinstance(seen, InputRequiredResult) else step_result(seen)
         return step_result(await app.sessions.observe(caller_for(ctx).workspace_id, session_id))
 
     @server.tool(annotations=ToolAnnotations(destructive_hint=False, idempotent_hint=False))

@@ -34,7 +34,8 @@ def shopping(request: PolicyRequest) -> PolicyReply:
         return tool("type", index=index(request, "name=q"), text="earbuds", submit=True)
     if "/agent/results.html" in url:
         hits = re.findall(r"^\[\d+\] <a href=/agent/product\.html[^>]*> (.+)$", page(request), re.MULTILINE)
-        return tool("click", index=index(request, hits[0]))
+        # The list is drawn by a script: on a loaded machine the first look can come before it.
+        return tool("click", index=index(request, hits[0])) if hits else tool("wait", seconds=1)
     title = re.search(r"^TITLE: (.+)$", page(request), re.MULTILINE)
     price = re.search(r"Price: \$([\d.]+)", page(request))
     assert title is not None and price is not None
@@ -58,8 +59,8 @@ def task_args(shop: Site, **more: Any) -> dict[str, Any]:
 def assert_bought(job: dict[str, Any], vendor: FakeLLM) -> None:
     assert job["status"] == "completed", (job.get("error_code"), job.get("error_message"))
     assert job["result"]["data"] == {"name": "Wireless Earbuds X", "price": 39.99}
-    assert job["step_count"] == 3 and vendor.calls == 3
-    assert job["input_tokens"] > 0 and job["output_tokens"] == 60  # as the client reported them
+    assert job["step_count"] >= 3 and vendor.calls == job["step_count"]
+    assert job["input_tokens"] > 0 and job["output_tokens"] == 20 * vendor.calls  # as the client reported them
     assert job["cost_usd"] == 0
     request = vendor.policy_requests[0]
     assert request.provider == "mcp" and request.tool_choice == "required"
@@ -218,6 +219,15 @@ def instructed(request: PolicyRequest) -> PolicyReply:
     return tool("click", index=int(products[0]))
 
 
+async def products_listed(client: Client, session: str) -> None:
+    """Wait until the results page's script has drawn its product links (observing is what the host would do)."""
+    with anyio.fail_after(30):
+        while (
+            "/agent/product.html" not in ok(await client.call_tool("observe", {"session_id": session}))["observation"]
+        ):
+            await anyio.sleep(0.2)
+
+
 async def test_act_and_observe_take_instructions_on_the_clients_model(home: Path, shop: Site, vendor: FakeLLM) -> None:
     vendor.reset(instructed)
     options = sampling_client(vendor)
@@ -227,6 +237,7 @@ async def test_act_and_observe_take_instructions_on_the_clients_model(home: Path
         typed = ok(await client.call_tool("act", {"session_id": session, "instruction": "search for earbuds"}))
         assert typed["outcome"].startswith('resolved to type {"index": ')
         assert "/agent/results.html" in typed["url"]
+        await products_listed(client, session)
 
         seen = await client.call_tool("observe", {"session_id": session, "instruction": "the product links"})
         lines = ok(seen)["observation"].splitlines()
@@ -252,3 +263,21 @@ async def test_an_instruction_without_any_model_is_refused_clearly(home: Path, s
         refused = envelope(await client.call_tool("act", {"session_id": opened["session_id"], "instruction": "search"}))
         assert refused["code"] == "BAD_REQUEST" and "needs a model" in refused["error"]
         await client.call_tool("close_session", {"session_id": opened["session_id"]})
+
+
+async def test_a_2026_client_answers_an_instruction_through_a_round_trip(
+    home: Path, shop: Site, vendor: FakeLLM
+) -> None:
+    vendor.reset(instructed)
+    async with stdio_client(home, options=sampling_client(vendor, legacy=False), **env(shop)) as client:
+        assert client.protocol_version == "2026-07-28"
+        opened = ok(await client.call_tool("open_session", {"initial_url": shop.url("/agent/search.html")}))
+        session = opened["session_id"]
+        typed = ok(await client.call_tool("act", {"session_id": session, "instruction": "search for earbuds"}))
+        assert typed["outcome"].startswith('resolved to type {"index": ')
+        assert "/agent/results.html" in typed["url"]
+        await products_listed(client, session)
+        seen = ok(await client.call_tool("observe", {"session_id": session, "instruction": "the product links"}))
+        assert [line for line in seen["observation"].splitlines() if line.startswith("[")]
+        assert vendor.calls == 2
+        await client.call_tool("close_session", {"session_id": session})
