@@ -24,6 +24,7 @@ from typing import Any
 import anyio
 
 from bench.common import print_table, write_json
+from bench.session_flood import UNCAPPED, flood_row, session_flood
 from tests.reliability.common import probing, settled, site_env, tiny_scrape
 from tests.reliability.crashes import browser_crash, browser_crash_twice, disk_full, disk_read_only, server_crash
 from tests.reliability.faults import loopback_only
@@ -38,7 +39,7 @@ from tests.support.sites import Site, serve_site
 __all__ = ["main"]
 
 KEY = "sk-ant-bench-reliability-key"
-PARTS = ("load", "crash", "browser", "disk", "fuzz", "hostile", "soak")
+PARTS = ("load", "crash", "browser", "disk", "fuzz", "hostile", "soak", "sessions")
 
 
 @asynccontextmanager
@@ -225,6 +226,17 @@ async def part_soak(base: Path, site: Site, quick: bool, seconds: float) -> dict
     }
 
 
+async def part_sessions(base: Path, _site: Site, quick: bool) -> dict[str, Any]:
+    """An `initialize` flood over HTTP with the session caps, and with them lifted, one after the other."""
+    size: dict[str, Any] = (
+        {"clients": 50, "seconds": 8.0, "keys": 4} if quick else {"clients": 100, "seconds": 20.0, "keys": 12}
+    )
+    # A short idle time, so the bench sees the sessions expire; the server's default is 300 s.
+    capped = await session_flood(_home(base, "sessions-capped"), idle_seconds=10, env={}, **size)
+    uncapped = await session_flood(_home(base, "sessions-uncapped"), idle_seconds=1800, env=UNCAPPED, **size)
+    return {"capped": capped, "uncapped": uncapped}
+
+
 async def run(parts: list[str], quick: bool, soak_seconds: float) -> dict[str, Any]:
     results: dict[str, Any] = {}
     base = Path(tempfile.mkdtemp(prefix="mb-rel-"))
@@ -236,6 +248,7 @@ async def run(parts: list[str], quick: bool, soak_seconds: float) -> dict[str, A
         "fuzz": part_fuzz,
         "hostile": part_hostile,
         "soak": lambda b, s, q: part_soak(b, s, q, soak_seconds),
+        "sessions": part_sessions,
     }
     try:
         with serve_site() as site:
@@ -348,6 +361,8 @@ def _summary(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "verdict": "ok" if not soak_r["leaks_found"] and not soak_r["failed"] else "PROBLEM",
             }
         )
+    flood = results.get("sessions", {})
+    rows.extend(flood_row(name, r) for name, r in flood.items() if isinstance(r, dict) and "clients" in r)
     for name, value in results.items():
         if "error" in value:
             rows.append({"part": name, "figures": value["error"][:100], "verdict": "ERROR"})

@@ -38,7 +38,7 @@ from mcp_browsa.errors import BadRequest, Forbidden
 from mcp_browsa.idempotency import IdempotencyRunner, Recover
 from mcp_browsa.identities import IdentityCore, IdentityService
 from mcp_browsa.llm.sampling import Sampler
-from mcp_browsa.models import Capacity, Credits, Job, JobList, PriceTable
+from mcp_browsa.models import TERMINAL, Capacity, Credits, Job, JobList, PriceTable
 from mcp_browsa.sessions import SessionRunner, SessionService
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.keys import ApiKeyRepo
@@ -52,6 +52,7 @@ __all__ = ["Browsa", "Caller"]
 log = logging.getLogger(__name__)
 
 MAX_BATCH_URLS = 1000
+STATUS_VIEW = ("id", "status", "kind", "progress_done", "progress_total")  # get_job(view="status")
 MAX_SCHEMA_CHARS = 100_000  # an extraction schema is a few KB; more is a mistake or abuse
 M = TypeVar("M", bound=BaseModel)
 
@@ -62,6 +63,7 @@ class Caller:
 
     workspace_id: str = DEFAULT_WORKSPACE
     request_id: str | None = None
+    local: bool = True  # the machine's own user (stdio, the CLI), not an API key holder over HTTP
 
 
 @dataclass
@@ -307,11 +309,16 @@ class Browsa:
     async def _submit_and_wait(
         self, caller: Caller, kind: str, params: dict[str, Any], *, wait: float, on_progress: ProgressFn | None = None
     ) -> Job:
+        # A call that waits for its answer is synchronous: no job.completed webhook follows it. One that returns
+        # the job still running (async=true, or the page took longer than the wait) is announced like any job.
+        params = {**params, "sync": wait > 0}
         job = await self.engine.submit(
             caller.workspace_id, kind, params, request_id=caller.request_id, progress_total=1
         )
         if wait > 0:
             job = await self.engine.wait(caller.workspace_id, job.id, wait, on_progress=on_progress)
+            if job.status not in TERMINAL:
+                await self.engine.jobs.mark_async(job.id)
         return _with_hint(job)
 
     async def scrape(
@@ -368,7 +375,7 @@ class Browsa:
             _check_json_schema(schema)
         params = {
             "url": url,
-            "formats": ["markdown"],
+            "formats": ["markdown", "text"],
             "schema": schema,
             "prompt": prompt,
             "max_chars": max_chars,
@@ -376,7 +383,8 @@ class Browsa:
         }
         if not model:
             return await self._submit_and_wait(caller, "extract", params, wait=wait)
-        spec, key, source = self.tasks.llm(llm, llm_api_key)
+        spec, key, source = await self.tasks.llm(llm, llm_api_key, local=caller.local)
+        params["llm_local"] = caller.local
         params.update(llm=spec, key_source=source)
         job = await self.tasks.submit(
             caller.workspace_id, caller.request_id, "extract", params, key, progress_total=1, sampler=sampler
@@ -470,6 +478,7 @@ class Browsa:
             task,
             llm=llm,
             llm_api_key=llm_api_key,
+            local=caller.local,
             initial_url=initial_url,
             max_steps=max_steps,
             output=output,
@@ -519,6 +528,7 @@ class Browsa:
             check_url=check,
             llm=llm,
             llm_api_key=llm_api_key,
+            local=caller.local,
             max_steps=max_steps,
             concurrency=concurrency,
             allowed_domains=allowed_domains,
@@ -566,11 +576,29 @@ class Browsa:
             job.events = await self.engine.jobs.events(job.id, after=max(0, events_after), limit=events_limit)
         return _with_hint(job)
 
+    async def job_status(
+        self, caller: Caller, job_id: str, *, wait: float = 0, on_progress: ProgressFn | None = None
+    ) -> dict[str, Any]:
+        """The cheap poll: id, status, kind and progress only (no result, rows or screenshots are read)."""
+        if wait > 0:
+            job = await self.engine.wait(caller.workspace_id, job_id, wait, on_progress=on_progress, with_items=False)
+        else:
+            job = await self.engine.get(caller.workspace_id, job_id, with_items=False)
+        return job.model_dump(mode="json", include=set(STATUS_VIEW))
+
     async def list_jobs(
-        self, caller: Caller, *, status: str | None = None, kind: str | None = None, limit: int = 20
+        self,
+        caller: Caller,
+        *,
+        status: str | None = None,
+        kind: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
     ) -> JobList:
-        jobs = await self.engine.jobs.list_jobs(caller.workspace_id, status=status, kind=kind, limit=limit)
-        return JobList(jobs=jobs, count=len(jobs))
+        jobs, next_cursor, total = await self.engine.jobs.list_jobs(
+            caller.workspace_id, status=status, kind=kind, limit=limit, cursor=cursor
+        )
+        return JobList(jobs=jobs, count=len(jobs), next_cursor=next_cursor, total=total)
 
     async def cancel_job(self, caller: Caller, job_id: str) -> Job:
         return await self.engine.cancel(caller.workspace_id, job_id)

@@ -23,6 +23,7 @@ from mcp_browsa.browser.install import install_browser
 from mcp_browsa.config import Settings, load_settings
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.identities import cli as identities_cli
+from mcp_browsa.jobs_text import http_status_note, jobs_table
 from mcp_browsa.logsetup import configure_logging
 from mcp_browsa.models import Job, JobKind, JobStatus
 from mcp_browsa.tools.selection import PROFILES, ToolSelectionError
@@ -90,13 +91,19 @@ async def _serve_stdio(settings: Settings, groups: tuple[str, ...] | None) -> No
 
 async def _serve_http(settings: Settings, args: argparse.Namespace, groups: tuple[str, ...] | None) -> None:
     from mcp_browsa.http import build_http_app, serve_http
+    from mcp_browsa.http_sessions import SessionLimits
     from mcp_browsa.server import build_server
 
+    sessions = SessionLimits(
+        settings.max_http_sessions, settings.max_http_sessions_per_key, settings.http_session_idle_seconds
+    )
     app = Browsa(settings)
     server = build_server(app, groups=groups)
     async with app.running():
         keys = None if args.no_auth else app.keys
-        http_app = build_http_app(server, host=args.host, port=args.port, keys=keys, extra_hosts=args.allowed_host)
+        http_app = build_http_app(
+            server, host=args.host, port=args.port, keys=keys, extra_hosts=args.allowed_host, sessions=sessions
+        )
         _say(f"mcp-browsa {__version__}: streamable HTTP at http://{args.host}:{args.port}/mcp, SSE at /sse")
         if keys is None:
             _say("API keys are off (--no-auth): anything on this machine can use this server")
@@ -112,6 +119,8 @@ async def _serve_http(settings: Settings, args: argparse.Namespace, groups: tupl
 
 def _job_text(job: Job) -> str:
     lines = [f"job {job.id}  {job.kind}  {job.status}  credits={job.credits_charged}"]
+    if note := http_status_note(job.result):
+        lines[0] += f"  {note}: the page answered with an error; what follows is that page"
     if job.error_code:
         lines.append(f"error: {job.error_code}: {job.error_message}")
     result = job.result or {}
@@ -128,6 +137,8 @@ def _job_text(job: Job) -> str:
         lines.append(f"screenshot: {result['screenshot']}")
     for item in job.items or []:
         extra = f" {item.error_code}: {item.error_message}" if item.error_code else ""
+        if not item.error_code and (note := http_status_note(item.result)):
+            extra = f" {note}"
         lines.append(f"  [{item.index}] {item.status} {item.url or ''}{extra}")
     return "\n".join(lines)
 
@@ -175,13 +186,8 @@ async def _cmd_batch(settings: Settings, args: argparse.Namespace) -> int:
 async def _cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     async with Browsa(settings).running(workers=False) as app:
         listing = await app.list_jobs(Caller(), status=args.status, kind=args.kind, limit=args.limit)
-        _emit(
-            listing,
-            args.json,
-            lambda lst: (
-                "\n".join(f"{j.id}  {j.kind:<10} {j.status:<15} {j.error_code or ''}" for j in lst.jobs) or "no jobs"
-            ),
-        )
+        targets = await app.engine.jobs.targets([j.id for j in listing.jobs])
+        _emit(listing, args.json, lambda lst: jobs_table(lst.jobs, targets))
     return 0
 
 

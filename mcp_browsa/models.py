@@ -56,8 +56,10 @@ class BatchItem(_Model):
     url: str | None = Field(None, description="The row's URL (URL batches and tasks with a start URL).")
     status: JobStatus = Field(description="This row's own status; one failing row never fails the batch.")
     result: dict[str, Any] | None = Field(None, description="The row's output when completed.")
-    error_code: str | None = Field(None, description="Why the row failed, e.g. BLOCKED, TIMEOUT, UPSTREAM_UNAVAILABLE.")
+    error_code: str | None = Field(None, description="Why the row failed, e.g. NO_TARGET, BLOCKED, TIMEOUT.")
     error_message: str | None = Field(None, description="What went wrong, in words.")
+    credits_charged: int = Field(0, description="Credits this row cost.")
+    duration_ms: int | None = Field(None, description="How long the row ran.")
 
 
 class Job(_Model):
@@ -73,7 +75,7 @@ class Job(_Model):
     output_tokens: int = Field(0, description="LLM output tokens this job has used.")
     agent_id: str | None = Field(None, description="Identity the job ran on, if any.")
     live_url: str | None = Field(None, description="Page the job is on now (while running).")
-    created_at: float = Field(description="Unix time the job was created.")
+    created_at: float = Field(0.0, description="Unix time the job was created.")
     started_at: float | None = Field(None, description="Unix time a worker first picked it up.")
     completed_at: float | None = Field(None, description="Unix time it ended.")
     result: dict[str, Any] | None = Field(None, description="The output, once completed.")
@@ -109,7 +111,9 @@ class JobEvent(_Model):
 
 class JobList(_Model):
     jobs: list[Job] = Field(description="Newest first.")
-    count: int = Field(description="How many jobs are listed.")
+    count: int = Field(description="How many jobs are on this page.")
+    next_cursor: str | None = Field(None, description="The `cursor` of the next page; absent on the last.")
+    total: int = Field(0, description="How many jobs match, over every page.")
 
 
 class LedgerEntry(_Model):

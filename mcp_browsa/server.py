@@ -2,6 +2,7 @@
 
 Every failure a tool call can meet becomes an MCP tool error whose text is the envelope
 `{"code", "error", "request_id"}`; argument validation errors included. Nothing crashes the server.
+An argument a tool does not declare is refused here, for every tool, before the tool runs.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.errors import BadRequest, BrowsaError, InternalError, NotFound, new_request_id
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
 from mcp_browsa.surface import ResultSchemas, advertised_tools
+from mcp_browsa.validation import refuse_undeclared
 
 __all__ = [
     "REQUEST_ID_STATE_KEY",
@@ -52,13 +54,17 @@ is what to read; its structuredContent's schema is in browsa://schemas (most too
 """
 
 
+def _http_request(ctx: Context[Any, Any] | None) -> Any:
+    """The HTTP request carrying this call, or None on stdio and outside a request."""
+    try:
+        return ctx.request_context.request if ctx is not None else None
+    except ValueError:
+        return None
+
+
 def _http_state(ctx: Context[Any, Any] | None) -> dict[str, Any]:
     """The HTTP layer's per-request state, or {} on stdio and outside a request."""
-    try:
-        request = ctx.request_context.request if ctx is not None else None
-    except ValueError:
-        return {}
-    scope = getattr(request, "scope", None)
+    scope = getattr(_http_request(ctx), "scope", None)
     state = scope.get("state") if isinstance(scope, dict) else None
     return state if isinstance(state, dict) else {}
 
@@ -66,7 +72,8 @@ def _http_state(ctx: Context[Any, Any] | None) -> dict[str, Any]:
 def caller_for(ctx: Context[Any, Any] | None = None) -> Caller:
     state = _http_state(ctx)
     rid = _current_request_id.get() or state.get(REQUEST_ID_STATE_KEY) or new_request_id()
-    return Caller(workspace_id=state.get(WORKSPACE_STATE_KEY) or current_workspace.get(), request_id=rid)
+    workspace = state.get(WORKSPACE_STATE_KEY) or current_workspace.get()
+    return Caller(workspace_id=workspace, request_id=rid, local=_http_request(ctx) is None)
 
 
 def _describe_validation(exc: ValidationError) -> str:
@@ -135,6 +142,9 @@ class BrowsaServer(MCPServer[Any]):
         try:
             if not isinstance(arguments, dict):
                 raise BadRequest("arguments must be a JSON object")
+            tool = self._tool_manager.get_tool(name)
+            if tool is not None:  # an unknown tool is the SDK's NOT_FOUND below
+                refuse_undeclared(name, arguments, tool.parameters.get("properties", {}))
             result = await super().call_tool(name, arguments, context)
             if isinstance(result, CallToolResult):
                 result.meta = {**(result.meta or {}), "request_id": request_id}

@@ -136,7 +136,12 @@ async def test_scrape_returns_every_format_and_the_screenshot_as_image_content(c
     assert page["markdown"].startswith("# Field notes")
     [png] = images(result)
     assert png_size(png)[1] > 2000  # full page by default: the tall article
-    [uri] = job["screenshot_resources"]
+    # One field for the screenshots, and it is the one the result's schema (a resource) declares.
+    [uri] = job["screenshots"]
+    [schema] = (await client.read_resource("browsa://schemas/Job")).contents
+    declared = json.loads(schema.text)["properties"]  # type: ignore[union-attr]
+    assert "screenshots" in declared
+    assert not set(job) - set(declared), set(job)
     [blob] = (await client.read_resource(uri)).contents
     assert isinstance(blob, BlobResourceContents)
     assert base64.b64decode(blob.blob) == png
@@ -253,6 +258,9 @@ async def test_extract_with_a_schema_or_a_prompt(client: Client, pages: Site) ->
     job = ok(await call(client, "extract", {"url": pages.url(ARTICLE), "prompt": "Which plans are there?"}))
     assert job["result"]["prompt"] == "Which plans are there?"
     assert "# Field notes on headless browsers" in job["result"]["content"]
+    # The documented `text` field: the same page as plain visible text, no markdown.
+    assert "Field notes on headless browsers" in job["result"]["text"]
+    assert "# Field notes" not in job["result"]["text"] and "| Starter |" not in job["result"]["text"]
 
 
 async def test_scrape_with_wait_until_domcontentloaded_reads_a_page_whose_load_never_fires(

@@ -67,6 +67,8 @@ class JobEngine:
         """Queue a job. Refused with INSUFFICIENT_CREDIT when the balance is already 0."""
         if kind not in self.runners:
             raise BadRequest(f"no runner for job kind {kind!r}")
+        if agent_id is None and isinstance(params.get("identity_id"), str):
+            agent_id = params["identity_id"].strip() or None  # every kind that runs on an identity names it here
         async with self.db.transaction() as conn:
             cur = await conn.execute("SELECT balance FROM workspaces WHERE id=?", (workspace_id,))
             row = await cur.fetchone()
@@ -105,7 +107,13 @@ class JobEngine:
         return job
 
     async def wait(
-        self, workspace_id: str, job_id: str, timeout: float, *, on_progress: ProgressFn | None = None
+        self,
+        workspace_id: str,
+        job_id: str,
+        timeout: float,
+        *,
+        on_progress: ProgressFn | None = None,
+        with_items: bool = True,
     ) -> Job:
         """Long-poll: return as soon as the job ends or needs input, or when `timeout` runs out."""
         deadline = time.monotonic() + max(0.0, timeout)
@@ -127,7 +135,7 @@ class JobEngine:
                 last_seen = seen
         finally:
             self.bus.unwatch(job_id, change)
-        return await self.get(workspace_id, job_id)
+        return await self.get(workspace_id, job_id, with_items=with_items)
 
     async def cancel(self, workspace_id: str, job_id: str) -> Job:
         job = await self.get(workspace_id, job_id, with_items=False)

@@ -25,7 +25,7 @@ from mcp_browsa.config import Settings
 from mcp_browsa.engine.context import JobContext, Outcome, progress_write
 from mcp_browsa.engine.extraction import ExtractionFailed, extract_data
 from mcp_browsa.engine.lanes import Lane, LaneGroup, OpenBurner
-from mcp_browsa.engine.scrape import PageFailure, load_page, page_content, refused_navigation
+from mcp_browsa.engine.scrape import NO_TARGET_STATUSES, PageFailure, load_page, page_content, refused_navigation
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.llm.base import ClosableChatModel, LLMError
 from mcp_browsa.models import JobStatus, PriceTable
@@ -229,9 +229,14 @@ class ReadOnlyRunners:
     async def url_item(self, ctx: JobContext, idx: int, params: dict[str, Any], lane: Lane | None = None) -> Outcome:
         running = _item_update(ctx.id, idx, status="running", started_at=now())
         try:
-            return Outcome.ok(await self.fetch(ctx, params, shot_n=idx, lane=lane, also=running))
+            content = await self.fetch(ctx, params, shot_n=idx, lane=lane, also=running)
         except PageFailure as failure:
             return Outcome.fail(failure.code, failure.message)
+        if content.get("status") in NO_TARGET_STATUSES:
+            # The page the row is about is not there; what the server sent instead is kept as the row's result.
+            message = f"{params['url']} answered HTTP {content['status']}: the page is not there"
+            return Outcome.fail("NO_TARGET", message, result=content)
+        return Outcome.ok(content)
 
     async def batch(self, ctx: JobContext) -> Outcome:
         """Run the unfinished rows (all of them, or what a crash left), `concurrency` workers taking them in
@@ -242,13 +247,17 @@ class ReadOnlyRunners:
 
         async def run_row(idx: int, item: dict[str, Any], lane: Lane) -> None:
             try:
-                if item.get("kind") != "task":
-                    outcome = await self.url_item(ctx, idx, item, lane)  # marks the row running as it pays
+                if item.get("blocked"):  # refused by the URL guard at submit: the row ends without a browser
+                    outcome = Outcome.fail("BLOCKED", str(item["blocked"]))
+                elif item.get("kind") != "task":
+                    with ctx.batch_row(idx):
+                        outcome = await self.url_item(ctx, idx, item, lane)  # marks the row running as it pays
                 elif self.task_item_runner is None:
                     outcome = Outcome.fail("BAD_REQUEST", "this server cannot run agent tasks")
                 else:
                     await ctx.write(_item_update(ctx.id, idx, status="running", started_at=now()))
-                    outcome = await self.task_item_runner(ctx, idx, item)
+                    with ctx.batch_row(idx):
+                        outcome = await self.task_item_runner(ctx, idx, item)
             except BrowsaError as exc:
                 outcome = Outcome.fail(exc.code, exc.message)
             except Exception as exc:
@@ -308,6 +317,7 @@ def _extract_result(content: dict[str, Any], params: dict[str, Any]) -> dict[str
     """The cleaned page text beside the caller's schema or prompt, ready for their own extraction."""
     out: dict[str, Any] = {k: content[k] for k in ("url", "final_url", "title", "status", "truncated") if k in content}
     out["content"] = content.get("markdown", "")
+    out["text"] = content.get("text", "")  # the documented field: the page's visible text, no markup
     if params.get("schema") is not None:
         out["schema"] = params["schema"]
         out["instructions"] = "Fill the JSON Schema in `schema` from `content`; use null where the page has no value."

@@ -19,7 +19,17 @@ from mcp_browsa.engine.markdown import convert as convert_markdown
 from mcp_browsa.engine.markdown import squeeze
 from mcp_browsa.engine.screenshots import capture
 
-__all__ = ["FORMATS", "PageFailure", "WaitUntil", "load_page", "page_content", "refused_navigation"]
+__all__ = [
+    "FORMATS",
+    "NO_TARGET_STATUSES",
+    "PageFailure",
+    "WaitUntil",
+    "load_page",
+    "page_content",
+    "refused_navigation",
+]
+
+NO_TARGET_STATUSES = (404, 410)  # the page is not there: a batch row or a task that needed it ends NO_TARGET
 
 FORMATS = ("html", "text", "links", "markdown", "screenshot")
 WaitUntil = Literal["load", "domcontentloaded", "networkidle", "commit"]

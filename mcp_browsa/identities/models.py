@@ -101,7 +101,9 @@ class Agent(_Model):
 
 class AgentList(_Model):
     agents: list[Agent] = Field(description="Newest first.")
-    count: int = Field(description="How many are listed.")
+    count: int = Field(description="How many are on this page.")
+    next_cursor: str | None = Field(None, description="The `cursor` of the next page; absent on the last.")
+    total: int = Field(0, description="How many identities match, over every page.")
 
 
 class SessionClosed(_Model):

@@ -181,7 +181,11 @@ class IdentityService:
 
             async def up(conn: aiosqlite.Connection, box: Outbox) -> None:
                 await AgentRepo.update(conn, agent_id, **fields)
-                await box.emit(workspace_id, "agent.provisioned", event_data({**row, **fields}))
+                await box.emit(
+                    workspace_id,
+                    "agent.provisioned",
+                    event_data({**row, **fields}, cost_credits=core.start_price(row["mode"], row["country"])),
+                )
 
             await core.commit(up)
         except BaseException:
@@ -290,11 +294,17 @@ class IdentityService:
         return row
 
     async def list_identities(
-        self, workspace_id: str, *, mode: str | None = None, status: str | None = None, limit: int = 20
+        self,
+        workspace_id: str,
+        *,
+        mode: str | None = None,
+        status: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
     ) -> AgentList:
-        rows = await self.core.repo.list_for(workspace_id, mode=mode, status=status, limit=limit)
-        agents = await self.core.to_models(rows)
-        return AgentList(agents=agents, count=len(agents))
+        page = await self.core.repo.list_for(workspace_id, mode=mode, status=status, limit=limit, cursor=cursor)
+        agents = await self.core.to_models(page.rows)
+        return AgentList(agents=agents, count=len(agents), next_cursor=page.next_cursor, total=page.total)
 
     async def get(self, workspace_id: str, agent_id: str, *, include: list[Include] | None = None) -> Agent:
         """The identity; `include` measures its live browser now (trust, detection) or reads its fingerprint back."""

@@ -122,7 +122,11 @@ class Sessions:
         async def up(conn: aiosqlite.Connection, box: Outbox) -> None:
             await AgentRepo.put_state(conn, row["id"], nonce, sealed)
             await AgentRepo.update(conn, row["id"], **fields)
-            await box.emit(row["workspace_id"], "agent.provisioned", event_data({**row, **fields}))
+            await box.emit(
+                row["workspace_id"],
+                "agent.provisioned",
+                event_data({**row, **fields}, cost_credits=core.start_price(row["mode"], row["country"])),
+            )
 
         await core.commit(up)
         return warmup, report

@@ -25,6 +25,7 @@ from mcp_browsa.errors import BadRequest, UpstreamUnavailable
 from mcp_browsa.llm import make_chat_model, parse_llm_spec
 from mcp_browsa.llm.base import ChatModel, ClosableChatModel, LLMError
 from mcp_browsa.llm.sampling import SamplingChatModel
+from mcp_browsa.server import caller_for
 from mcp_browsa.sessions import StepResult
 from mcp_browsa.tools.round_trip import RoundTripSampler, echoed_state, wait_job_or_sample
 from mcp_browsa.tools.sampling import ConnectionSampler, sampling_mode
@@ -47,8 +48,12 @@ NO_MODEL = (
 async def _model(app: Browsa, ctx: Context[Any, Any] | None) -> ClosableChatModel | None:
     """The server's model when it has a key, else the client's through its back-channel; None for neither."""
     if app.tasks.has_key(None):
-        spec, key, _source = app.tasks.llm(None, None)
-        return await anyio.to_thread.run_sync(lambda: make_chat_model(parse_llm_spec(spec), key))
+        local = caller_for(ctx).local
+        named, key, _source = await app.tasks.llm(None, None, local=local)
+        spec = parse_llm_spec(named)
+        guard = app.tasks.guard_for(spec, {"llm_local": local})
+        check = guard.check if guard is not None else None
+        return await anyio.to_thread.run_sync(lambda: make_chat_model(spec, key, check=check))
     if ctx is not None and sampling_mode(ctx) == "request":
         return SamplingChatModel(ConnectionSampler(ctx.session))
     return None

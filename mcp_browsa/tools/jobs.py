@@ -7,13 +7,15 @@ import time
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
-from mcp_types import CallToolResult, InputRequiredResult, ToolAnnotations
+from mcp_types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from mcp_browsa.app import Browsa
 from mcp_browsa.models import Job, JobList
 from mcp_browsa.server import BrowsaServer, caller_for
-from mcp_browsa.tools.results import job_result
+from mcp_browsa.tools.params import Cursor
+from mcp_browsa.tools.rendering import status_line
+from mcp_browsa.tools.results import job_result, progress_reporter
 from mcp_browsa.tools.waiting import follow_job, job_call, resumed
 
 __all__ = ["JobId", "register"]
@@ -42,6 +44,10 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             ),
         ] = None,
         events_limit: Annotated[int, Field(ge=1, le=200, description="Most events per call.")] = 20,
+        view: Annotated[
+            Literal["full", "status"],
+            Field(description="status: only {id, status, kind, progress_done, progress_total}, a cheap poll."),
+        ] = "full",
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job] | InputRequiredResult:
         """A job's status and result, waiting up to `wait` s for it to end. Poll again while it runs.
@@ -49,6 +55,9 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         A job in input_required has a `question`: answer it with respond_to_job.
         """
         caller = caller_for(ctx)
+        if view == "status":
+            brief = await app.job_status(caller, job_id, wait=wait, on_progress=progress_reporter(ctx))
+            return CallToolResult(content=[TextContent(type="text", text=status_line(brief))], structured_content=brief)
         again = await resumed(
             app, ctx, caller, images=include_screenshots, events_after=events_after, events_limit=events_limit
         )
@@ -65,10 +74,11 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         status: Annotated[Status | None, Field(description="Only jobs in this status.")] = None,
         kind: Annotated[Kind | None, Field(description="Only jobs of this kind.")] = None,
         limit: Annotated[int, Field(ge=1, le=200, description="How many, newest first.")] = 20,
+        cursor: Cursor = None,
         ctx: Context[Any, Any] | None = None,
     ) -> JobList:
-        """List recent jobs, newest first."""
-        return await app.list_jobs(caller_for(ctx), status=status, kind=kind, limit=limit)
+        """List jobs, newest first, a page at a time (`next_cursor`), with the `total` that match."""
+        return await app.list_jobs(caller_for(ctx), status=status, kind=kind, limit=limit, cursor=cursor)
 
     @server.tool(annotations=ToolAnnotations(destructive_hint=False, idempotent_hint=True))
     async def cancel_job(job_id: JobId, ctx: Context[Any, Any] | None = None) -> Annotated[CallToolResult, Job]:

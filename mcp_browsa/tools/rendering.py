@@ -13,7 +13,7 @@ from typing import Any
 
 from mcp_browsa.models import Job
 
-__all__ = ["job_text"]
+__all__ = ["job_text", "status_line"]
 
 # Formats a scrape may return, in the order they are shown after the header; markdown first, as the default.
 _PAGE_TEXTS = ("markdown", "text", "html")
@@ -142,3 +142,11 @@ def job_text(job: Job, notes: list[str] | None = None) -> str:
     if job.routed_via:
         lines.append(f"routed via {job.routed_via}: {job.routing_reason or ''}")
     return "\n".join(lines)
+
+
+def status_line(brief: dict[str, Any]) -> str:
+    """get_job(view="status") as one line: kind, status, progress and id."""
+    line = f"{brief.get('kind', 'job')} {brief.get('status')}"
+    if brief.get("progress_total"):
+        line += f" · {brief.get('progress_done', 0)}/{brief['progress_total']}"
+    return f"{line} · job {brief.get('id')}"

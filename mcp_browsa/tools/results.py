@@ -51,7 +51,9 @@ async def job_result(app: Browsa, job: Job, *, images: bool = False) -> CallTool
                 data.setdefault("notes", []).append(picture)
             else:
                 pictures.append(picture)
-                data.setdefault("screenshot_resources", []).append(uri)
+            # `screenshots` (declared in the output schema) lists every screenshot, attached or not.
+            if uri not in data.setdefault("screenshots", []):
+                data["screenshots"].append(uri)
     # The text is what the model reads (the page, the answer, the status); the typed job is structuredContent.
     text = TextContent(type="text", text=job_text(job, data.get("notes")))
     return CallToolResult(content=[text, *pictures], structured_content=data)

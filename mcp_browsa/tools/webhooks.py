@@ -12,6 +12,7 @@ from pydantic import Field
 
 from mcp_browsa.app import Browsa
 from mcp_browsa.server import BrowsaServer, caller_for
+from mcp_browsa.tools.params import Cursor
 from mcp_browsa.webhooks.models import PingResult, WebhookCreated, WebhookDeleted, WebhookDeliveries, WebhookList
 from mcp_browsa.webhooks.service import MAX_DELIVERIES_LIMIT
 
@@ -68,7 +69,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         limit: Annotated[
             int, Field(ge=1, le=MAX_DELIVERIES_LIMIT, description="How many attempts to show, newest first.")
         ] = 50,
+        cursor: Cursor = None,
         ctx: Context[Any, Any] | None = None,
     ) -> WebhookDeliveries:
-        """A webhook's delivery log: each attempt's status or error, and how many are pending."""
-        return await app.webhooks.deliveries(caller_for(ctx).workspace_id, webhook_id, limit=limit)
+        """A webhook's delivery log, a page at a time: each attempt's status or error, and how many are pending."""
+        return await app.webhooks.deliveries(caller_for(ctx).workspace_id, webhook_id, limit=limit, cursor=cursor)

@@ -70,8 +70,10 @@ class DeliveryAttempt(BaseModel):
 class WebhookDeliveries(BaseModel):
     webhook_id: str
     attempts: list[DeliveryAttempt] = Field(description="Delivery attempts, newest first.")
-    count: int = Field(description="How many attempts are listed.")
+    count: int = Field(description="How many attempts are on this page.")
     pending: int = Field(description="Events still waiting to be delivered (first try or retry).")
+    next_cursor: str | None = Field(None, description="The `cursor` of the next page; absent on the last.")
+    total: int = Field(0, description="How many attempts are logged, over every page.")
 
 
 class PingResult(BaseModel):

@@ -93,13 +93,20 @@ class WebhookService:
         await self.repo.delete(workspace_id, webhook_id)
         return WebhookDeleted(id=webhook_id.strip())
 
-    async def deliveries(self, workspace_id: str, webhook_id: str, *, limit: int = 50) -> WebhookDeliveries:
+    async def deliveries(
+        self, workspace_id: str, webhook_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> WebhookDeliveries:
         if not 1 <= limit <= MAX_DELIVERIES_LIMIT:
             raise BadRequest(f"limit must be between 1 and {MAX_DELIVERIES_LIMIT}")
         hook = await self.repo.get(workspace_id, webhook_id)
-        attempts = await self.repo.attempts(hook.id, limit)
+        attempts, next_cursor, total = await self.repo.attempts(hook.id, limit, cursor)
         return WebhookDeliveries(
-            webhook_id=hook.id, attempts=attempts, count=len(attempts), pending=await self.repo.pending_count(hook.id)
+            webhook_id=hook.id,
+            attempts=attempts,
+            count=len(attempts),
+            pending=await self.repo.pending_count(hook.id),
+            next_cursor=next_cursor,
+            total=total,
         )
 
     async def ping(self, workspace_id: str, webhook_id: str) -> PingResult:

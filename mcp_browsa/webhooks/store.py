@@ -16,6 +16,7 @@ import anyio
 
 from mcp_browsa.errors import NotFound
 from mcp_browsa.storage.db import Database, dumps, loads, now
+from mcp_browsa.storage.paging import fetch_page
 from mcp_browsa.webhooks.models import DeliveryAttempt, Webhook
 
 __all__ = ["PURGE_CHUNK", "AttemptOutcome", "ClaimedDelivery", "WebhookRepo"]
@@ -112,13 +113,21 @@ class WebhookRepo:
 
     # -- delivery log ---------------------------------------------------------------------------
 
-    async def attempts(self, webhook_id: str, limit: int) -> list[DeliveryAttempt]:
-        rows = await self.db.fetchall(
-            "SELECT d.*, o.event_type, o.status AS delivery_status FROM webhook_deliveries d"
-            " JOIN webhook_outbox o ON o.id = d.outbox_id WHERE d.webhook_id=? ORDER BY d.id DESC LIMIT ?",
-            (webhook_id, limit),
+    async def attempts(
+        self, webhook_id: str, limit: int, cursor: str | None = None
+    ) -> tuple[list[DeliveryAttempt], str | None, int]:
+        """(attempts newest first, the next page's cursor or None, how many are logged)."""
+        page = await fetch_page(
+            self.db,
+            name="deliveries",
+            select="d.*, o.event_type, o.status AS delivery_status FROM webhook_deliveries d"
+            " JOIN webhook_outbox o ON o.id = d.outbox_id",
+            filters={"d.webhook_id": webhook_id},
+            key=(("d.id", int),),
+            limit=limit,
+            cursor=cursor,
         )
-        return [
+        attempts = [
             DeliveryAttempt(
                 id=r["id"],
                 event_id=r["event_id"],
@@ -130,8 +139,9 @@ class WebhookRepo:
                 duration_ms=r["duration_ms"],
                 delivery_status=r["delivery_status"],
             )
-            for r in rows
+            for r in page.rows
         ]
+        return attempts, page.next_cursor, page.total
 
     async def pending_count(self, webhook_id: str) -> int:
         row = await self.db.fetchone(
