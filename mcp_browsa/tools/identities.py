@@ -32,8 +32,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         mode: Annotated[
             Literal["burner", "persistent"] | None,
             Field(
-                description="burner: until its TTL, nothing kept; persistent: cookies/localStorage kept. Default: persistent"
-                " with persona or warmup_recipe and no ttl, else burner."
+                description="burner (until its TTL) or persistent (cookies kept; the default with persona/warmup_recipe)."
             ),
         ] = None,
         ttl: Ttl = None,

@@ -21,7 +21,7 @@ LlmSpec = Annotated[
     str | None,
     Field(
         max_length=500,
-        description='"provider:model[@base_url]", or "client" (your model, via sampling). Default: the server\'s.',
+        description='"provider:model[@url]" or "client" (your model). Default: the server\'s.',
     ),
 ]
 LlmKey = Annotated[

@@ -75,10 +75,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
-        """Load a page in a real browser and return its rendered content (markdown by default).
-
-        Answers in the call when the page is ready in time, else returns a job to poll. Screenshots are images.
-        """
+        """Load a page in a real browser; returns its content (markdown by default), or a job if it is slow."""
         caller = caller_for(ctx)
         params = {
             "url": url,
@@ -127,8 +124,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job] | InputRequiredResult:
-        """Extract from a page: `data` matching `schema`, or the answer to `prompt`, read by a model (`llm`, the
-        server's, or yours via sampling). With none: the page's markdown beside your schema or prompt."""
+        """`data` matching `schema` (or the answer to `prompt`) read off a page by a model: `llm`, the server's,
+        or yours (sampling). With none: the page's markdown beside your schema or prompt."""
         caller = caller_for(ctx)
         again = await resumed(app, ctx, caller)
         if again is not None:
@@ -222,10 +219,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
-        """Scrape many URLs, or run agent `tasks`, as one job (returns at once; poll get_job).
-
-        Give one of `urls` or `tasks`. Each row has its own status; one failing row never fails the batch.
-        """
+        """Scrape `urls`, or run agent `tasks`, as one job (returns at once). One failing row never fails it."""
         caller = caller_for(ctx)
         if (urls is None) == (tasks is None):
             raise BadRequest("give exactly one of `urls` (pages to scrape) or `tasks` (agent tasks)")

@@ -78,10 +78,9 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         ] = False,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, SessionView]:
-        """Open a browser you drive step by step with navigate/act/observe; returns its first observation.
+        """Open a browser you drive with navigate/act/observe; returns its first observation.
 
-        allowed_domains is default-deny: without it, the registrable domain of initial_url (and subdomains).
-        close_session ends it (and saves an identity's cookies and localStorage).
+        allowed_domains defaults to initial_url's site (default-deny). close_session ends it.
         """
         caller = caller_for(ctx)
         view = await app.sessions.open(
@@ -145,8 +144,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, StepResult] | InputRequiredResult:
-        """Do one action on the page; returns what happened (navigation, new tab, refused requests, dialog,
-        downloads) and the new observation. Indices come from the latest observation."""
+        """Do one action (indices from the latest observation), or an `instruction` a model resolves; returns
+        what happened and the new observation."""
         if instruction is not None and action is not None:
             raise BadRequest("give `action` (with its arguments) or `instruction`, not both")
         if instruction is not None:

@@ -91,10 +91,9 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job] | InputRequiredResult:
-        """Run a browser agent on a task in plain English; returns a job to poll with get_job(job_id, wait=25).
+        """Run a browser agent on a task in plain English; returns a job: poll get_job(job_id, wait=25).
 
-        Result: result.final_result (result.data for `output`). With no key it runs on your own model (MCP
-        sampling); without a back-channel it then advances only while you call run_task/get_job with wait.
+        With no key it runs on your model (MCP sampling); lacking a back-channel, only while you call with wait.
         """
         caller = caller_for(ctx)
         again = await resumed(app, ctx, caller)
