@@ -29,7 +29,7 @@ from mcp_browsa.storage.idempotency import IdempotencyRepo, params_hash
 from mcp_browsa.storage.jobs import JobRepo
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
 from tests.support.db import workspace_db
-from tests.support.fake_llm import FakeLLM, PolicyReply
+from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
 from tests.support.http_keys import base_url, http_client, mint
 from tests.support.mcp_server import envelope, finished, ok, spawn_http, stdio_client
 from tests.support.sites import Site
@@ -140,7 +140,14 @@ async def test_duplicates_make_one_job_and_replays_are_exact(home: Path, site: S
 
 async def test_every_work_tool_replays_its_first_response(home: Path, site: Site) -> None:
     url = site.url(ARTICLE)
-    with FakeLLM(lambda _request: PolicyReply.tool("done", result="read it")) as vendor:
+
+    def policy(request: PolicyRequest) -> PolicyReply:
+        # With a key on the server, extract reads its answer with the model too.
+        if request.tools == ["answer"]:
+            return PolicyReply.tool("answer", answer="Starter $9, Team $29")
+        return PolicyReply.tool("done", result="read it")
+
+    with FakeLLM(policy) as vendor:
         env = {**vendor.env(), "ANTHROPIC_API_KEY": "k", "BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{site.port}"}
         async with stdio_client(home, **env) as client:
             task = await first_and_replay(
@@ -171,7 +178,9 @@ async def test_every_work_tool_replays_its_first_response(home: Path, site: Site
             assert sorted(j["id"] for j in jobs["jobs"]) == sorted(b["id"] for b in (task, extracted, routed, shot))
             for job in (task, routed):
                 assert (await finished(client, job["id"]))["status"] == "completed"
-            assert vendor.calls == 2  # one model call per task: a replay never runs the agent again
+            # One model call per task and one for the extract: a replay never runs the work again.
+            assert [r.tools == ["answer"] for r in vendor.policy_requests].count(False) == 2
+            assert vendor.calls == 3
 
 
 def expire(home: Path, workspace: str, key: str) -> None:
