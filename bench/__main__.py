@@ -10,10 +10,12 @@ import importlib
 import sys
 
 BENCHES = {
+    "content": "bench.content",
     "foundation": "bench.foundation",
     "identities": "bench.identities",
     "observation": "bench.observation",
     "reliability": "bench.reliability",
+    "sessions": "bench.sessions",
     "steploop": "bench.steploop",
     "surface": "bench.surface",
 }

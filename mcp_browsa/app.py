@@ -6,6 +6,7 @@ storage, engine, browser and (later) LLM and webhooks.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -22,11 +23,13 @@ from mcp_browsa.browser.guard import EgressProxy
 from mcp_browsa.browser.host import BrowserHost
 from mcp_browsa.browser.netpolicy import Policy, PrivateNetworkRule, check_url
 from mcp_browsa.browser.pool import Burner, BurnerPool
+from mcp_browsa.browser.private_hint import private_network_hint
 from mcp_browsa.browser.wiring import GuardWiring, make_policy
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.agent_runner import AgentRunner
 from mcp_browsa.engine.agent_tasks import AgentTasks, ScreenshotOptions, TaskRow
 from mcp_browsa.engine.context import JobContext, Outcome, Runner
+from mcp_browsa.engine.crawl import CrawlRequest, CrawlRunner, MapRequest, MapRunner
 from mcp_browsa.engine.events import EventBus
 from mcp_browsa.engine.jobs import JobEngine, ProgressFn
 from mcp_browsa.engine.login import LoginRunner
@@ -37,9 +40,11 @@ from mcp_browsa.engine.worker import WorkerPool
 from mcp_browsa.errors import BadRequest, Forbidden
 from mcp_browsa.idempotency import IdempotencyRunner, Recover
 from mcp_browsa.identities import IdentityCore, IdentityService
+from mcp_browsa.identities.cdp_browser import cdp_browser
 from mcp_browsa.llm.sampling import Sampler
 from mcp_browsa.models import TERMINAL, Capacity, Credits, Job, JobList, PriceTable
 from mcp_browsa.sessions import SessionRunner, SessionService
+from mcp_browsa.storage.crawl import CrawlRepo
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.keys import ApiKeyRepo
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
@@ -104,6 +109,8 @@ class Browsa:
         for kind in ("scrape", "extract", "screenshot"):
             self.engine.register(kind, self._browser_first(self.readonly.single))
         self.engine.register("batch", self._browser_first(self.readonly.batch))
+        self.engine.register("crawl", self._browser_first(CrawlRunner(self.readonly, CrawlRepo(self.db)).run))
+        self.engine.register("map", self._browser_first(MapRunner(self.readonly).run))
         self.workers = WorkerPool(
             self.engine, slots=s.max_burners, lease_seconds=s.lease_seconds, sweep_interval=s.sweep_interval
         )
@@ -159,6 +166,7 @@ class Browsa:
         sessions = SessionRunner(
             slots=self.sessions.slots,
             browser_for=self.browser_for,
+            cdp_for=functools.partial(cdp_browser, self.identities.sessions),
             policy=self.policy,
             vault=self.vault,
             prices=self.prices,
@@ -295,7 +303,8 @@ class Browsa:
         """Refuse at once what the guard would refuse anyway (scheme, allowlist, literal private IPs)."""
         decision = check_url(url, policy)
         if not decision.allowed:
-            raise Forbidden(f"{url[:200]} is blocked by the URL guard ({decision.rule}): {decision.reason}")
+            hint = private_network_hint(decision.rule, url)
+            raise Forbidden(f"{url[:200]} is blocked by the URL guard ({decision.rule}): {decision.reason}{hint}")
 
     def readonly_policy(self, params: dict[str, Any]) -> Policy:
         # One-call tools never send writes: a page cannot post a form or a fetch body on their behalf.
@@ -333,6 +342,8 @@ class Browsa:
         timeout_seconds: float = 30,
         wait: float = 0,
         allowed_domains: list[str] | None = None,
+        main_content: bool = True,
+        load_media: bool = False,
     ) -> Job:
         url = check_http_url(url)
         self.precheck(url, self.policy(allowed_domains, allow_writes=False))
@@ -347,6 +358,8 @@ class Browsa:
             "wait_until": wait_until,
             "timeout_ms": int(timeout_seconds * 1000),
             "allowed_domains": allowed_domains,
+            "main_content": main_content,
+            "load_media": load_media,
         }
         return await self._submit_and_wait(caller, "scrape", params, wait=wait)
 
@@ -416,6 +429,8 @@ class Browsa:
         max_chars: int = 20_000,
         concurrency: int | None = None,
         allowed_domains: list[str] | None = None,
+        main_content: bool = True,
+        load_media: bool = False,
     ) -> Job:
         if not urls:
             raise BadRequest("urls is empty; give at least one URL")
@@ -426,14 +441,31 @@ class Browsa:
             raise BadRequest(f"unknown format(s) {unknown}; choose from {list(FORMATS)}")
         checked = [check_http_url(u, field=f"urls[{i}]") for i, u in enumerate(urls)]
         self.policy(allowed_domains, allow_writes=False)
-        items = [
-            {"kind": "url", "url": u, "formats": formats, "max_chars": max_chars, "allowed_domains": allowed_domains}
-            for u in checked
-        ]
+        row = {"formats": formats, "max_chars": max_chars, "allowed_domains": allowed_domains}
+        row |= {"main_content": main_content, "load_media": load_media}
+        items = [{"kind": "url", "url": u, **row} for u in checked]
         params = {"concurrency": concurrency, "count": len(items)}
         return await self.engine.submit(
             caller.workspace_id, "batch", params, request_id=caller.request_id, progress_total=len(items), items=items
         )
+
+    async def crawl(self, caller: Caller, req: CrawlRequest) -> Job:
+        """A crawl job; its rows appear as pages are found (get_job shows them)."""
+        req.url = check_http_url(req.url)
+        self.precheck(req.url, self.policy(req.allowed_domains, allow_writes=False))
+        unknown = [f for f in req.formats if f not in FORMATS]
+        if unknown or not req.formats:
+            raise BadRequest(f"unknown format(s) {unknown}; choose from {list(FORMATS)}")
+        params = req.model_dump()
+        return await self.engine.submit(
+            caller.workspace_id, "crawl", params, request_id=caller.request_id, progress_total=1
+        )
+
+    async def map(self, caller: Caller, req: MapRequest, *, wait: float) -> Job:
+        """A map job, waited for up to `wait` seconds."""
+        req.url = check_http_url(req.url)
+        self.precheck(req.url, self.policy(req.allowed_domains, allow_writes=False))
+        return await self._submit_and_wait(caller, "map", req.model_dump(), wait=wait)
 
     # -- agent tasks --------------------------------------------------------------------------
 

@@ -45,6 +45,8 @@ class JobKind(str, Enum):
     BATCH = "batch"
     LOGIN = "login"  # the login tool: vaulted credentials filled into one site's form
     SESSION = "session"  # a browser the host's own model drives step by step (open_session)
+    CRAWL = "crawl"  # a URL batch whose rows are found by following links and the sitemap
+    MAP = "map"  # a site's URLs, without their content
 
 
 class _Model(BaseModel):
@@ -64,7 +66,7 @@ class BatchItem(_Model):
 
 class Job(_Model):
     id: str = Field(description="Job id (UUID). Poll it with get_job.")
-    kind: JobKind = Field(description="task | scrape | extract | screenshot | batch | login | session")
+    kind: JobKind = Field(description="task | scrape | extract | screenshot | batch | login | session | crawl | map")
     status: JobStatus = Field(description="queued | running | input_required | completed | failed | cancelled")
     step_count: int = Field(0, description="Agent steps taken so far.")
     progress_done: int = Field(0, description="Units finished (steps, or batch rows).")

@@ -21,10 +21,11 @@ from mcp_browsa import __version__
 from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.errors import BadRequest, BrowsaError, InternalError, NotFound, new_request_id
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
-from mcp_browsa.surface import ResultSchemas, advertised_tools
+from mcp_browsa.surface import SHARED_ARGUMENTS, ResultSchemas, advertised_tools
 from mcp_browsa.validation import refuse_undeclared
 
 __all__ = [
+    "ADMIN_STATE_KEY",
     "REQUEST_ID_STATE_KEY",
     "TOOL_GROUPS",
     "WORKSPACE_STATE_KEY",
@@ -32,6 +33,7 @@ __all__ = [
     "build_server",
     "caller_for",
     "current_workspace",
+    "may_manage_keys",
 ]
 
 log = logging.getLogger(__name__)
@@ -43,8 +45,10 @@ _current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar
 # scope travels with the request into the tool's Context, so it does not depend on contextvars crossing tasks.
 WORKSPACE_STATE_KEY = "browsa.workspace"
 REQUEST_ID_STATE_KEY = "browsa.request_id"
+ADMIN_STATE_KEY = "browsa.admin"  # True when the request's API key was minted with --admin
 
-INSTRUCTIONS = """\
+INSTRUCTIONS = (
+    """\
 mcp-browsa runs browser work as jobs. One-call tools (scrape, extract, screenshot) return the page
 content directly when it is ready within `wait` seconds; otherwise they return a job. Long work
 (run_task, batch) returns a job at once: poll it with get_job(job_id, wait=25), which returns as soon
@@ -52,6 +56,8 @@ as the job ends. Keep each call's wait under 60 seconds. A job in `input_require
 answer it with respond_to_job. Errors come back as {"code", "error", "request_id"}. A tool's text result
 is what to read; its structuredContent's schema is in browsa://schemas (most tools return a Job).
 """
+    + SHARED_ARGUMENTS
+)
 
 
 def _http_request(ctx: Context[Any, Any] | None) -> Any:
@@ -74,6 +80,12 @@ def caller_for(ctx: Context[Any, Any] | None = None) -> Caller:
     rid = _current_request_id.get() or state.get(REQUEST_ID_STATE_KEY) or new_request_id()
     workspace = state.get(WORKSPACE_STATE_KEY) or current_workspace.get()
     return Caller(workspace_id=workspace, request_id=rid, local=_http_request(ctx) is None)
+
+
+def may_manage_keys(ctx: Context[Any, Any] | None) -> bool:
+    """Stdio (the operator's own client), or an HTTP request made with an admin key; never --no-auth HTTP."""
+    state = _http_state(ctx)
+    return not state or state.get(ADMIN_STATE_KEY) is True
 
 
 def _describe_validation(exc: ValidationError) -> str:
@@ -168,7 +180,7 @@ class BrowsaServer(MCPServer[Any]):
             _current_request_id.reset(token)
 
 
-TOOL_GROUPS = ("tasks", "quick", "browser", "identities", "webhooks", "account")
+TOOL_GROUPS = ("tasks", "quick", "browser", "identities", "webhooks", "account", "content")
 
 
 def build_server(app: Browsa, *, groups: tuple[str, ...] | None = None) -> BrowsaServer:

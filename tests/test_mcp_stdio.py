@@ -20,6 +20,7 @@ import pytest
 from mcp import Client
 from mcp_types import BlobResourceContents, ImageContent, TextResourceContents
 
+from mcp_browsa.surface import SHARED_ARGUMENTS
 from tests.support.mcp_server import call, envelope, finished, free_port, installed_script, ok, stdio_client
 from tests.support.pages import SLOW, STALLED, add_pages
 from tests.support.sites import Site, respond, serve_site
@@ -29,6 +30,7 @@ pytestmark = pytest.mark.anyio
 QUICK_TOOLS = {"scrape", "extract", "screenshot", "batch"}
 JOB_TOOLS = {"get_job", "list_jobs", "cancel_job"}
 ACCOUNT_TOOLS = {"credits", "capacity"}
+BROWSER_TOOLS = {"open_session", "navigate", "act", "observe", "close_session", "list_sessions"}
 ARTICLE = "/foundation/article.html"
 DETAILS = "/foundation/details.html"
 HELD_LOAD = "/foundation/held-load.html"  # readable at once, but its load event never fires
@@ -73,13 +75,13 @@ async def wait_until(predicate: Any, timeout: float = 30.0) -> None:
 
 async def test_every_tool_has_a_described_input_schema_and_a_result_schema(client: Client) -> None:
     tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert set(tools) >= QUICK_TOOLS | JOB_TOOLS | ACCOUNT_TOOLS
-    for name in QUICK_TOOLS | JOB_TOOLS | ACCOUNT_TOOLS:
+    assert set(tools) >= QUICK_TOOLS | JOB_TOOLS | ACCOUNT_TOOLS | BROWSER_TOOLS
+    for name in QUICK_TOOLS | JOB_TOOLS | ACCOUNT_TOOLS | BROWSER_TOOLS:
         tool = tools[name]
         assert tool.description, name
         assert tool.input_schema["type"] == "object"
         for field, spec in tool.input_schema.get("properties", {}).items():
-            assert spec.get("description"), f"{name}.{field} has no description"
+            assert spec.get("description") or field in SHARED_ARGUMENTS, f"{name}.{field} has no description"
     # Result schemas are not repeated per tool: browsa://schemas names each tool's (tests/test_surface.py).
     [index] = (await client.read_resource("browsa://schemas")).contents
     results = json.loads(index.text)["results"]  # type: ignore[union-attr]
@@ -417,7 +419,7 @@ async def test_capacity_is_idle_after_the_work_is_done(client: Client) -> None:
 
 
 async def test_a_big_page_comes_back_as_markdown_whole(client: Client, pages: Site) -> None:
-    """Past a few hundred KB the conversion runs in a worker process; the caller sees the same markdown."""
+    """A page of a few hundred KB is converted whole, in the page, its title as the first heading."""
     body = "".join(
         f'<section><h2>Chapter {i}</h2><p>Text of chapter {i} with <a href="/c/{i}">its notes</a>.</p></section>'
         for i in range(3000)
@@ -425,6 +427,6 @@ async def test_a_big_page_comes_back_as_markdown_whole(client: Client, pages: Si
     pages.routes["/big-book"] = lambda handler: respond(handler, b"<title>Book</title>" + body)
     job = ok(await call(client, "scrape", {"url": pages.url("/big-book"), "max_chars": 500_000}))
     md = job["result"]["markdown"]
-    assert md.startswith("## Chapter 0\n\nText of chapter 0 with [its notes](" + pages.url("/c/0") + ").")
+    assert md.startswith("# Book\n\n## Chapter 0\n\nText of chapter 0 with [its notes](" + pages.url("/c/0") + ").")
     assert f"## Chapter 2999\n\nText of chapter 2999 with [its notes]({pages.url('/c/2999')})." in md
     assert not job["result"]["truncated"]

@@ -18,7 +18,7 @@ from mcp_browsa.engine.events import EngineEvent, EventBus
 from mcp_browsa.errors import AgentNotRunning, BadRequest, InsufficientCredit, NotFound
 from mcp_browsa.models import TERMINAL, Job, JobStatus
 from mcp_browsa.storage.db import Database
-from mcp_browsa.storage.jobs import JobRepo
+from mcp_browsa.storage.jobs import ROW_KINDS, JobRepo
 from mcp_browsa.storage.ledger import LedgerRepo
 
 __all__ = ["FinishHook", "JobEngine", "ProgressFn"]
@@ -102,7 +102,7 @@ class JobEngine:
         job = await self.jobs.get(check_job_id(job_id), workspace_id)
         if job is None:
             raise NotFound(f"job {job_id} not found; list_jobs shows the jobs you can see")
-        if with_items and job.kind == "batch":
+        if with_items and job.kind in ROW_KINDS:
             job.items = await self.jobs.items(job.id)
         return job
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from itertools import count
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,20 +18,24 @@ from typing import Any, Protocol
 import aiosqlite
 import anyio
 from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page, Response
 
 from mcp_browsa.browser.guard import BlockedRequest
 from mcp_browsa.browser.pool import Burner, BurnerPool, browser_gone
+from mcp_browsa.browser.private_hint import private_network_hint
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.context import JobContext, Outcome, progress_write
 from mcp_browsa.engine.extraction import ExtractionFailed, extract_data
 from mcp_browsa.engine.lanes import Lane, LaneGroup, OpenBurner
-from mcp_browsa.engine.scrape import NO_TARGET_STATUSES, PageFailure, load_page, page_content, refused_navigation
+from mcp_browsa.engine.media import skip_media, skips_media
+from mcp_browsa.engine.pdf import is_pdf, pdf_content, refetch_pdf
+from mcp_browsa.engine.scrape import NO_TARGET_STATUSES, PageFailure, navigate, page_content, refused_navigation
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.llm.base import ClosableChatModel, LLMError
 from mcp_browsa.models import JobStatus, PriceTable
 from mcp_browsa.storage.db import dumps, now
 
-__all__ = ["ItemRunner", "ReadOnlyRunners"]
+__all__ = ["ItemRunner", "ReadOnlyRunners", "cancel_rest", "extract_result", "item_finish", "row_outcome"]
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +83,26 @@ class ReadOnlyRunners:
             await ctx.charge(extra, f"{label}: {minutes} burner-minutes", allow_partial=True)
 
     def _opener(self, ctx: JobContext) -> OpenBurner:
-        def open_burner(
+        @asynccontextmanager
+        async def open_burner(
             params: dict[str, Any], on_block: Callable[[BlockedRequest], None]
-        ) -> AbstractAsyncContextManager[Burner]:
-            return self.browser_for(
+        ) -> AsyncIterator[Burner]:
+            async with self.browser_for(
                 ctx.workspace_id, params, policy=self.policy_for(params), on_block=on_block, job_id=ctx.id
-            )
+            ) as burner:
+                if skips_media(params):
+                    await skip_media(burner.context)
+                yield burner
 
         return open_burner
+
+    def lane_group(self, ctx: JobContext) -> LaneGroup:
+        """Tabs of shared burners for the rows of one job (see engine/lanes.py)."""
+        return LaneGroup(self._opener(ctx), lambda: self.pool.host.generation, self.pool.slot)
+
+    def opener(self, ctx: JobContext) -> OpenBurner:
+        """A burner for `ctx`'s job under its own policy, for work that is not one of its rows."""
+        return self._opener(ctx)
 
     async def fetch(
         self,
@@ -148,27 +164,35 @@ class ReadOnlyRunners:
             t0 = time.monotonic()
             try:
                 try:
-                    status = await load_page(
+                    response = await navigate(
                         burner.page, url, wait_until=params.get("wait_until", "load"), timeout_ms=timeout_ms
                     )
                 except PageFailure:
                     top = next((b for b in blocked if b["navigation"] or _same_target(b["url"], url)), None)
                     if top is not None:
+                        hint = private_network_hint(top["rule"], top["url"])
                         raise PageFailure(
-                            "BLOCKED", f"{url} was blocked by the URL guard ({top['rule']}: {top['reason']})"
+                            "BLOCKED", f"{url} was blocked by the URL guard ({top['rule']}: {top['reason']}){hint}"
                         ) from None
                     raise
+                status = response.status if response is not None else None
                 shot = self.screenshot_path(ctx.id, shot_n) if "screenshot" in formats else None
-                content = await page_content(
-                    burner.page,
-                    formats,
-                    max_chars=int(params.get("max_chars") or 50_000),
-                    full_page=bool(params.get("full_page", True)),
-                    screenshot_path=shot,
-                    # Reading a loaded page takes well under a second; a page that holds it up longer than its
-                    # own load was allowed to take is spinning or flooding dialogs.
-                    timeout=max(10.0, timeout_ms / 1000),
-                )
+                max_chars = int(params.get("max_chars") or 50_000)
+                if response is not None and is_pdf(response.headers.get("content-type")):
+                    shot = None  # a PDF's text is its content; the viewer's pixels add nothing
+                    content = await _pdf(burner.page, response, formats, url, max_chars)
+                else:
+                    content = await page_content(
+                        burner.page,
+                        formats,
+                        max_chars=max_chars,
+                        full_page=bool(params.get("full_page", True)),
+                        screenshot_path=shot,
+                        # Reading a loaded page takes well under a second; a page that holds it up longer than its
+                        # own load was allowed to take is spinning or flooding dialogs.
+                        timeout=max(10.0, timeout_ms / 1000),
+                        main_content=bool(params.get("main_content", True)),
+                    )
             except (PageFailure, PlaywrightError) as exc:
                 if await browser_gone(burner, exc):
                     raise _BrowserLost(str(exc).splitlines()[0][:200]) from exc
@@ -199,7 +223,7 @@ class ReadOnlyRunners:
         if ctx.job.kind == "extract" and params.get("llm"):
             return await self._extract_with_model(ctx, params, content)
         if ctx.job.kind == "extract":
-            content = _extract_result(content, params)
+            content = extract_result(content, params)
         await ctx.progress(1, 1, last_action=f"loaded {content.get('final_url', params['url'])[:100]}")
         return Outcome.ok(content)
 
@@ -246,27 +270,21 @@ class ReadOnlyRunners:
         done = count(await _done_count(ctx) + 1)
 
         async def run_row(idx: int, item: dict[str, Any], lane: Lane) -> None:
-            try:
+
+            async def attempt() -> Outcome:
                 if item.get("blocked"):  # refused by the URL guard at submit: the row ends without a browser
-                    outcome = Outcome.fail("BLOCKED", str(item["blocked"]))
-                elif item.get("kind") != "task":
+                    return Outcome.fail("BLOCKED", str(item["blocked"]))
+                if item.get("kind") != "task":
                     with ctx.batch_row(idx):
-                        outcome = await self.url_item(ctx, idx, item, lane)  # marks the row running as it pays
-                elif self.task_item_runner is None:
-                    outcome = Outcome.fail("BAD_REQUEST", "this server cannot run agent tasks")
-                else:
-                    await ctx.write(_item_update(ctx.id, idx, status="running", started_at=now()))
-                    with ctx.batch_row(idx):
-                        outcome = await self.task_item_runner(ctx, idx, item)
-            except BrowsaError as exc:
-                outcome = Outcome.fail(exc.code, exc.message)
-            except Exception as exc:
-                if getattr(exc, "code", None) == "INSUFFICIENT_CREDIT":
-                    outcome = Outcome.fail("INSUFFICIENT_CREDIT", str(exc))
-                else:
-                    log.exception("batch row %s/%s crashed", ctx.id, idx)
-                    outcome = Outcome.fail("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
-            finish = _item_finish(ctx.id, idx, outcome)
+                        return await self.url_item(ctx, idx, item, lane)  # marks the row running as it pays
+                if self.task_item_runner is None:
+                    return Outcome.fail("BAD_REQUEST", "this server cannot run agent tasks")
+                await ctx.write(_item_update(ctx.id, idx, status="running", started_at=now()))
+                with ctx.batch_row(idx):
+                    return await self.task_item_runner(ctx, idx, item)
+
+            outcome = await row_outcome(ctx, idx, attempt)
+            finish = item_finish(ctx.id, idx, outcome)
             moved = progress_write(ctx.id, next(done), last_action=f"row {idx} {outcome.status.value}")
 
             async def finish_row(conn: aiosqlite.Connection) -> None:
@@ -278,7 +296,7 @@ class ReadOnlyRunners:
                 event=("batch.item", {"index": idx, "status": outcome.status.value, "error_code": outcome.error_code}),
             )
 
-        lanes = LaneGroup(self._opener(ctx), lambda: self.pool.host.generation, self.pool.slot)
+        lanes = self.lane_group(ctx)
 
         async def worker() -> None:
             lane = lanes.lane()
@@ -295,11 +313,42 @@ class ReadOnlyRunners:
                 tg.start_soon(worker)
 
         if ctx.cancelled:
-            await ctx.write(_cancel_rest(ctx.id))
+            await ctx.write(cancel_rest(ctx.id))
             return Outcome(JobStatus.CANCELLED, error_message="cancelled; finished rows are kept")
         items = await ctx.engine.jobs.items(ctx.id)
         ok = len([i for i in items if i.status == JobStatus.COMPLETED])
         return Outcome.ok({"total": len(items), "completed": ok, "failed": len(items) - ok})
+
+
+async def _pdf(page: Page, response: Response, formats: list[str], url: str, max_chars: int) -> dict[str, Any]:
+    """A PDF's text as the page's content; a file that cannot be read is the site's fault, not ours.
+
+    Chromium hands a PDF to its viewer, and what it keeps as the navigation's body may be the viewer's page: then
+    the page fetches the file once more, a GET through the same route hook, egress proxy and guard as any other.
+    """
+    try:
+        data = await response.body()
+        if not data.startswith(b"%PDF-"):
+            data = await refetch_pdf(page)
+        content = await pdf_content(data, formats, url=url, max_chars=max_chars)
+    except (ValueError, PlaywrightError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PageFailure("UPSTREAM_UNAVAILABLE", f"{url}: {first}") from None
+    content["final_url"] = page.url
+    return content
+
+
+async def row_outcome(ctx: JobContext, idx: int, attempt: Callable[[], Awaitable[Outcome]]) -> Outcome:
+    """The outcome of one row, whatever it raised: a row that fails never fails the rows beside it."""
+    try:
+        return await attempt()
+    except BrowsaError as exc:
+        return Outcome.fail(exc.code, exc.message)
+    except Exception as exc:
+        if getattr(exc, "code", None) == "INSUFFICIENT_CREDIT":
+            return Outcome.fail("INSUFFICIENT_CREDIT", str(exc))
+        log.exception("row %s/%s crashed", ctx.id, idx)
+        return Outcome.fail("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
 
 
 class _BrowserLost(Exception):
@@ -313,7 +362,7 @@ def _same_target(blocked_url: str, url: str) -> bool:
     return (a.hostname or "") == (b.hostname or "")
 
 
-def _extract_result(content: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def extract_result(content: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """The cleaned page text beside the caller's schema or prompt, ready for their own extraction."""
     out: dict[str, Any] = {k: content[k] for k in ("url", "final_url", "title", "status", "truncated") if k in content}
     out["content"] = content.get("markdown", "")
@@ -346,7 +395,7 @@ def _item_update(job_id: str, idx: int, **fields: Any) -> Callable[[aiosqlite.Co
     return write
 
 
-def _item_finish(job_id: str, idx: int, outcome: Outcome) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
+def item_finish(job_id: str, idx: int, outcome: Outcome) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
     return _item_update(
         job_id,
         idx,
@@ -358,7 +407,7 @@ def _item_finish(job_id: str, idx: int, outcome: Outcome) -> Callable[[aiosqlite
     )
 
 
-def _cancel_rest(job_id: str) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
+def cancel_rest(job_id: str) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
     async def write(conn: aiosqlite.Connection) -> None:
         await conn.execute(
             "UPDATE batch_items SET status='cancelled', completed_at=? WHERE job_id=? AND status IN ('queued','running')",

@@ -17,10 +17,24 @@ __all__ = ["register_all"]
 
 def register_all(server: BrowsaServer, app: Browsa, wanted: Iterable[str]) -> None:
     """Register every group, then drop the tools `wanted` (groups, tool names, profiles) leaves out."""
-    from mcp_browsa.tools import account, auto, identities, jobs, login, quick, resources, sessions, tasks, webhooks
+    from mcp_browsa.tools import (
+        account,
+        auto,
+        content,
+        identities,
+        jobs,
+        keys,
+        login,
+        quick,
+        resources,
+        sessions,
+        tasks,
+        webhooks,
+    )
     from mcp_browsa.tools.selection import selected_tools
 
-    modules = {"quick": (quick,), "jobs": (jobs,), "tasks": (tasks, auto), "account": (account,)}
+    modules = {"quick": (quick,), "content": (content,), "jobs": (jobs,), "tasks": (tasks, auto)}
+    modules |= {"account": (account, keys)}
     modules |= {"webhooks": (webhooks,), "browser": (sessions,), "identities": (identities, login)}
     groups: dict[str, list[str]] = {}
     for group, members in modules.items():

@@ -36,17 +36,14 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             Field(
                 ge=0,
                 le=120,
-                description="Seconds to wait for an agent task to end (a scrape answers within the call). Keep ≤ 50.",
+                description="Seconds to wait for a task to end (≤ 50).",
             ),
         ] = 0,
         allowed_domains: AllowedDomains = None,
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
-        """Do the request the cheapest safe way: one URL to read → scrape; anything else → an agent task.
-
-        routed_via says which.
-        """
+        """Do the request the cheapest safe way: one URL to read → scrape, else an agent task (routed_via)."""
         caller = caller_for(ctx)
         decision = route(task)
         params = {"task": task, "llm": llm, "wait": wait, "allowed_domains": allowed_domains}

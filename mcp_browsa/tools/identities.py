@@ -31,9 +31,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
     async def create_identity(
         mode: Annotated[
             Literal["burner", "persistent"] | None,
-            Field(
-                description="burner (until its TTL) or persistent (cookies kept; the default with persona/warmup_recipe)."
-            ),
+            Field(description="burner (until its TTL) or persistent (cookies kept)."),
         ] = None,
         ttl: Ttl = None,
         ttl_seconds: TtlSeconds = None,
@@ -59,10 +57,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         ] = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Agent:
-        """Create a browser identity (trust score 0–1000), returned once ready.
-
-        burner: its own Chromium at cdp_url until its TTL. persistent: a pinned fingerprint keeping its cookies.
-        """
+        """Create a browser identity (trust score 0–1000): a burner (CDP URL until its TTL) or a persistent one
+        (cookies kept; drive it with open_session(identity_id=…))."""
         spec = build_spec(
             mode=mode,
             ttl=ttl,
@@ -87,7 +83,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         cursor: Cursor = None,
         ctx: Context[Any, Any] | None = None,
     ) -> AgentList:
-        """List identities, newest first, a page at a time (`next_cursor`), with the `total` that match."""
+        """List identities, newest first, a page at a time (`next_cursor`)."""
         return await app.identities.list_identities(
             caller_for(ctx).workspace_id, mode=mode, status=status, limit=limit, cursor=cursor
         )
@@ -99,16 +95,15 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             list[Include] | None,
             Field(
                 max_length=3,
-                description='Measure the live browser now: "trust" (score and band), "detection" (every check with'
-                ' its detail), "fingerprint" (what a page in it reports). AGENT_NOT_RUNNING once it has ended.',
+                description='Measure now: "trust", "detection" or "fingerprint".',
             ),
         ] = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Agent:
-        """Get an identity; with `include`, re-measure its trust or read its fingerprint back from the live browser."""
+        """Get an identity; `include` re-measures it in the live browser."""
         return await app.identities.get(caller_for(ctx).workspace_id, identity_id, include=list(include or []))
 
     @server.tool(annotations=ToolAnnotations(destructive_hint=True, idempotent_hint=True))
     async def destroy_identity(identity_id: IdentityId, ctx: Context[Any, Any] | None = None) -> Agent:
-        """Stop the identity's browser and end it; a persistent identity's stored cookies and storage are deleted."""
+        """End an identity and its browser; a persistent one's stored state is deleted."""
         return await app.identities.destroy(caller_for(ctx).workspace_id, identity_id)

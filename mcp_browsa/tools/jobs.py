@@ -31,29 +31,25 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         job_id: JobId,
         wait: Annotated[
             float,
-            Field(
-                ge=0, le=120, description="Seconds to wait for the job to end (returns as soon as it does). Keep ≤ 50."
-            ),
+            Field(ge=0, le=120, description="Seconds to wait for the end (≤ 50)."),
         ] = 25,
         include_screenshots: Annotated[bool, Field(description="Attach the job's screenshots as images.")] = False,
         events_after: Annotated[
             int | None,
             Field(
                 ge=0,
-                description="Include the step timeline after this event id (0 = all); page with the last id.",
+                description="Step events after this id (0 = all).",
             ),
         ] = None,
         events_limit: Annotated[int, Field(ge=1, le=200, description="Most events per call.")] = 20,
         view: Annotated[
             Literal["full", "status"],
-            Field(description="status: only {id, status, kind, progress_done, progress_total}, a cheap poll."),
+            Field(description="status: only id, status, kind and progress (a cheap poll)."),
         ] = "full",
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job] | InputRequiredResult:
-        """A job's status and result, waiting up to `wait` s for it to end. Poll again while it runs.
-
-        A job in input_required has a `question`: answer it with respond_to_job.
-        """
+        """A job's status and result, waiting up to `wait` s for it to end; poll again while it runs. A
+        `question` (input_required) is answered with respond_to_job."""
         caller = caller_for(ctx)
         if view == "status":
             brief = await app.job_status(caller, job_id, wait=wait, on_progress=progress_reporter(ctx))
@@ -77,10 +73,10 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         cursor: Cursor = None,
         ctx: Context[Any, Any] | None = None,
     ) -> JobList:
-        """List jobs, newest first, a page at a time (`next_cursor`), with the `total` that match."""
+        """List jobs, newest first, a page at a time (`next_cursor`)."""
         return await app.list_jobs(caller_for(ctx), status=status, kind=kind, limit=limit, cursor=cursor)
 
     @server.tool(annotations=ToolAnnotations(destructive_hint=False, idempotent_hint=True))
     async def cancel_job(job_id: JobId, ctx: Context[Any, Any] | None = None) -> Annotated[CallToolResult, Job]:
-        """Cancel a queued or running job; agent tasks stop between steps (you pay for steps taken)."""
+        """Cancel a queued or running job (agent tasks stop between steps)."""
         return await job_result(app, await app.cancel_job(caller_for(ctx), job_id))

@@ -44,7 +44,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
                 min_length=1,
                 max_length=60,
                 pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
-                description="Site name, e.g. github: secrets {service}_username and {service}_password by default.",
+                description="Site name (e.g. github): secrets {service}_username, {service}_password.",
             ),
         ],
         url: Annotated[str, Field(max_length=4096, description="The login page's absolute http(s) URL.")],
@@ -68,10 +68,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         async_: Annotated[bool, Field(alias="async", description="Return the job at once; poll get_job.")] = False,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
-        """Log in with a username and password from the server's vault (never returned).
-
-        Reports result.logged_in with the evidence; a missing secret is NOT_FOUND.
-        """
+        """Log in with vaulted username and password (never returned); result.logged_in says with evidence."""
         caller = caller_for(ctx)
         job = await app.logins.submit(
             caller.workspace_id,

@@ -21,6 +21,7 @@ from mcp_browsa.server import BrowsaServer, caller_for
 from mcp_browsa.tools.params import LlmKey, LlmSpec, keyword_param
 from mcp_browsa.tools.results import job_result, raise_if_failed
 from mcp_browsa.tools.sampling import model_choice, sampling_mode
+from mcp_browsa.tools.session_pages import session_extract, session_screenshot
 from mcp_browsa.tools.waiting import follow_job, job_call, resumed
 
 __all__ = ["register"]
@@ -30,7 +31,8 @@ WaitUntil = Literal["load", "domcontentloaded", "networkidle", "commit"]
 # Hosts cut tool calls near 60 s; an answer must come back before that.
 SYNC_WAIT_CAP = 50.0
 
-Url = Annotated[str, Field(description="Absolute http(s) URL of the page.", max_length=4096)]
+Url = Annotated[str, Field(description="The page's http(s) URL.", max_length=4096)]
+UrlOrSession = Annotated[str | None, Field(description="The page's http(s) URL.", max_length=4096)]
 MaxChars = Annotated[int, Field(ge=100, le=500_000, description="Cap per text format; longer is cut and marked.")]
 Async = Annotated[
     bool,
@@ -48,10 +50,26 @@ IdempotencyKey = Annotated[
     Field(
         min_length=1,
         max_length=255,
-        description="Retry key (24 h): the same key and arguments replay the first response.",
+        description="Retry key: replays the first response (24 h).",
     ),
 ]
+MainContent = Annotated[
+    bool,
+    Field(description="Main content only (no navigation, headers, footers, sidebars)."),
+]
+LoadMedia = Annotated[
+    bool,
+    Field(description="Load images, media and fonts for text formats too."),
+]
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=True)
+SessionPage = Annotated[
+    str | None, Field(max_length=100, description="Instead of url: the active tab of this open session.")
+]
+
+
+def _one_target(url: str | None, session_id: str | None) -> None:
+    if (url is None) == (session_id is None):
+        raise BadRequest("give exactly one of `url` (a page to load) or `session_id` (an open session's page)")
 
 
 def register(server: BrowsaServer, app: Browsa) -> None:
@@ -72,6 +90,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         timeout_seconds: Annotated[float, Field(ge=1, le=120, description="Page load timeout.")] = 30,
         async_: Async = False,
         allowed_domains: AllowedDomains = None,
+        main_content: MainContent = True,
+        load_media: LoadMedia = False,
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
@@ -86,6 +106,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             "timeout_seconds": timeout_seconds,
             "async": async_,
             "allowed_domains": allowed_domains,
+            "main_content": main_content,
+            "load_media": load_media,
         }
         job = await app.idempotent(
             caller,
@@ -102,6 +124,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
                 timeout_seconds=timeout_seconds,
                 wait=sync_wait(async_, timeout_seconds),
                 allowed_domains=allowed_domains,
+                main_content=main_content,
+                load_media=load_media,
             ),
         )
         return await job_result(app, raise_if_failed(job), images="screenshot" in formats)
@@ -109,7 +133,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
     @server.tool(annotations=READ_ONLY)
     @keyword_param("async_", "async")
     async def extract(
-        url: Url,
+        url: UrlOrSession = None,
         schema: Annotated[
             dict[str, Any] | None, Field(description="JSON Schema of the data wanted (give this or prompt).")
         ] = None,
@@ -122,14 +146,21 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         async_: Async = False,
         allowed_domains: AllowedDomains = None,
         idempotency_key: IdempotencyKey = None,
+        session_id: SessionPage = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job] | InputRequiredResult:
-        """`data` matching `schema` (or the answer to `prompt`) read off a page by a model: `llm`, the server's,
-        or yours (sampling). With none: the page's markdown beside your schema or prompt."""
+        """`data` matching `schema` (or a `prompt`'s answer) read off a page by a model (`llm`, the server's or
+        yours); with none, the page's markdown beside them."""
         caller = caller_for(ctx)
         again = await resumed(app, ctx, caller)
         if again is not None:
             return again
+        _one_target(url, session_id)
+        if (schema is None) == (not prompt):
+            raise BadRequest("give exactly one of `schema` (a JSON Schema object) or `prompt` (what to extract)")
+        if session_id is not None:
+            return await session_extract(app, caller, session_id, schema=schema, prompt=prompt, max_chars=max_chars)
+        assert url is not None
         params = {
             "url": url,
             "schema": schema,
@@ -168,15 +199,20 @@ def register(server: BrowsaServer, app: Browsa) -> None:
     @server.tool(annotations=READ_ONLY)
     @keyword_param("async_", "async")
     async def screenshot(
-        url: Url,
+        url: UrlOrSession = None,
         full_page: Annotated[bool, Field(description="Capture the whole page, not only the viewport.")] = True,
         async_: Async = False,
         allowed_domains: AllowedDomains = None,
         idempotency_key: IdempotencyKey = None,
+        session_id: SessionPage = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
-        """Take a PNG screenshot of a page; it comes back as image content."""
+        """A PNG screenshot of a page (or session), as image content."""
         caller = caller_for(ctx)
+        _one_target(url, session_id)
+        if session_id is not None:
+            return await session_screenshot(app, caller, session_id, full_page=full_page)
+        assert url is not None
         params = {"url": url, "full_page": full_page, "async": async_, "allowed_domains": allowed_domains}
         job = await app.idempotent(
             caller,
@@ -204,6 +240,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             int | None, Field(ge=1, le=20, description="How many rows at once (capped by the burner limit).")
         ] = None,
         allowed_domains: AllowedDomains = None,
+        main_content: MainContent = True,
+        load_media: LoadMedia = False,
         tasks: Annotated[
             list[TaskRow] | None,
             Field(
@@ -259,6 +297,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             "max_chars": max_chars,
             "concurrency": concurrency,
             "allowed_domains": allowed_domains,
+            "main_content": main_content,
+            "load_media": load_media,
         }
         job = await app.idempotent(
             caller,
@@ -272,6 +312,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
                 max_chars=max_chars,
                 concurrency=concurrency,
                 allowed_domains=allowed_domains,
+                main_content=main_content,
+                load_media=load_media,
             ),
         )
         return await job_result(app, job)

@@ -17,7 +17,7 @@ from mcp_browsa.errors import AgentNotRunning, BadRequest
 from mcp_browsa.identities import parse_ttl
 from mcp_browsa.identities.models import OsTypeName
 from mcp_browsa.server import BrowsaServer, caller_for
-from mcp_browsa.sessions import SessionEnded, SessionList, SessionView, StepResult
+from mcp_browsa.sessions import SessionEnded, SessionList, SessionRequest, SessionView, StepResult
 from mcp_browsa.tools.instructed import instructed_act, instructed_observe
 from mcp_browsa.tools.quick import AllowedDomains, IdempotencyKey
 
@@ -78,14 +78,10 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         ] = False,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, SessionView]:
-        """Open a browser you drive with navigate/act/observe; returns its first observation.
-
-        allowed_domains defaults to initial_url's site (default-deny). close_session ends it.
-        """
+        """Open a browser to drive with navigate/act/observe; returns its first observation. allowed_domains
+        defaults to initial_url's site."""
         caller = caller_for(ctx)
-        view = await app.sessions.open(
-            caller.workspace_id,
-            caller.request_id,
+        request = SessionRequest(
             identity_id=identity_id,
             initial_url=initial_url,
             allowed_domains=allowed_domains,
@@ -96,6 +92,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             country=country,
             cdp=cdp,
         )
+        view = await app.sessions.open(caller.workspace_id, caller.request_id, request)
         return _opened(view)
 
     @server.tool(annotations=ToolAnnotations(destructive_hint=False, open_world_hint=True))
@@ -105,7 +102,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, StepResult]:
-        """Open a URL in the session's active tab; returns what happened and the new observation."""
+        """Open a URL in the active tab; returns what happened and the new page."""
         caller = caller_for(ctx)
         result = await app.idempotent(
             caller,
@@ -127,7 +124,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             str | None,
             Field(
                 max_length=10_000,
-                description="type: text ({{secret:NAME}} from the vault); accept_dialog: prompt answer.",
+                description="type: text ({{secret:NAME}} allowed); accept_dialog: the answer.",
             ),
         ] = None,
         submit: Annotated[bool | None, Field(description="type: press Enter after.")] = None,
@@ -144,8 +141,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, StepResult] | InputRequiredResult:
-        """Do one action (indices from the latest observation), or an `instruction` a model resolves; returns
-        what happened and the new observation."""
+        """Do one action (indices of the latest observation), or an `instruction` a model resolves; returns
+        what happened and the new page."""
         if instruction is not None and action is not None:
             raise BadRequest("give `action` (with its arguments) or `instruction`, not both")
         if instruction is not None:
@@ -175,7 +172,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
     async def observe(
         session_id: SessionId, instruction: Instruction = None, ctx: Context[Any, Any] | None = None
     ) -> Annotated[CallToolResult, StepResult] | InputRequiredResult:
-        """The page as it is now (URL, tabs, numbered elements, text), without acting."""
+        """The page now (URL, tabs, numbered elements, text); with `instruction`, only the matching elements."""
         if instruction is not None:
             seen = await instructed_observe(app, ctx, caller_for(ctx).workspace_id, session_id, instruction)
             return seen if isinstance(seen, InputRequiredResult) else step_result(seen)
@@ -183,7 +180,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
 
     @server.tool(annotations=ToolAnnotations(destructive_hint=False, idempotent_hint=False))
     async def close_session(session_id: SessionId, ctx: Context[Any, Any] | None = None) -> SessionEnded:
-        """End a session: its browser closes; an identity's cookies and localStorage are saved for next time."""
+        """End a session; an identity's cookies and localStorage are saved."""
         return await app.sessions.close(caller_for(ctx).workspace_id, session_id)
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=True))

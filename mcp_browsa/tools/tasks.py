@@ -44,13 +44,13 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         ] = None,
         input: Annotated[
             dict[str, Any] | None,
-            Field(description="Values the task may use; write passwords as {{secret:NAME}} (vault)."),
+            Field(description="Values the task may use ({{secret:NAME}} for vaulted ones)."),
         ] = None,
         success_condition: Annotated[
             str | None,
             Field(
                 max_length=2000,
-                description="What must hold on the final page; checked by a separate model call.",
+                description="What the final page must show (a model checks it).",
             ),
         ] = None,
         timeout_seconds: Annotated[
@@ -85,16 +85,14 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             Field(
                 ge=0,
                 le=120,
-                description="Seconds to follow the job (progress notified); keep ≤ 50, hosts cut calls near 60 s.",
+                description="Seconds to follow the job (≤ 50: hosts cut calls near 60 s).",
             ),
         ] = 0,
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job] | InputRequiredResult:
-        """Run a browser agent on a task in plain English; returns a job: poll get_job(job_id, wait=25).
-
-        With no key it runs on your model (MCP sampling); lacking a back-channel, only while you call with wait.
-        """
+        """Run a browser agent on a task in plain English; returns a job to poll with get_job(job_id, wait=25).
+        With no key it runs on your model (sampling), then only while you call with wait."""
         caller = caller_for(ctx)
         again = await resumed(app, ctx, caller)
         if again is not None:
@@ -160,6 +158,6 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         ] = False,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
-        """Answer the question of a job in input_required; the task resumes with it."""
+        """Answer a job's question (input_required); the task resumes."""
         job = await app.respond_to_job(caller_for(ctx), job_id, answer, secret=secret)
         return await job_result(app, job)

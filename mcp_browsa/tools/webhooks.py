@@ -15,6 +15,7 @@ from mcp_browsa.server import BrowsaServer, caller_for
 from mcp_browsa.tools.params import Cursor
 from mcp_browsa.webhooks.models import PingResult, WebhookCreated, WebhookDeleted, WebhookDeliveries, WebhookList
 from mcp_browsa.webhooks.service import MAX_DELIVERIES_LIMIT
+from mcp_browsa.webhooks.signing_secret import SigningSecret
 
 __all__ = ["register"]
 
@@ -40,13 +41,19 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             list[EventType],
             Field(max_length=20, description="Event types to send; empty (the default) means every type."),
         ] = [],  # noqa: B006 - pydantic copies defaults
+        own_secret: Annotated[
+            bool,
+            Field(description="true: its own secret, shown once; false: the workspace's (webhook_signing_secret)."),
+        ] = True,
         ctx: Context[Any, Any] | None = None,
     ) -> WebhookCreated:
-        """Register an endpoint for job and agent events; returns its signing secret, shown only once.
+        """Register an endpoint for job and agent events; signed POSTs, retried about a day, 410 disables it."""
+        return await app.webhooks.create(caller_for(ctx).workspace_id, url, list(events), own_secret=own_secret)
 
-        Signed POSTs, retried about a day; 410 Gone disables it.
-        """
-        return await app.webhooks.create(caller_for(ctx).workspace_id, url, list(events))
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
+    async def webhook_signing_secret(ctx: Context[Any, Any] | None = None) -> SigningSecret:
+        """The workspace's webhook signing secret (for endpoints with own_secret=false)."""
+        return await app.webhooks.signing_secret(caller_for(ctx).workspace_id)
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=True))
     async def list_webhooks(ctx: Context[Any, Any] | None = None) -> WebhookList:
@@ -60,7 +67,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
 
     @server.tool(annotations=ToolAnnotations(destructive_hint=False, open_world_hint=True))
     async def ping_webhook(webhook_id: WebhookId, ctx: Context[Any, Any] | None = None) -> PingResult:
-        """Send a `webhook.test` event now and report whether the endpoint accepted it (retried later if not)."""
+        """Send a `webhook.test` event now; says whether the endpoint took it."""
         return await app.webhooks.ping(caller_for(ctx).workspace_id, webhook_id)
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=True))
@@ -72,5 +79,5 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         cursor: Cursor = None,
         ctx: Context[Any, Any] | None = None,
     ) -> WebhookDeliveries:
-        """A webhook's delivery log, a page at a time: each attempt's status or error, and how many are pending."""
+        """A webhook's delivery attempts, a page at a time, and how many are pending."""
         return await app.webhooks.deliveries(caller_for(ctx).workspace_id, webhook_id, limit=limit, cursor=cursor)
