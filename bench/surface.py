@@ -25,7 +25,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, ListToolsResult
 
 from bench.common import print_table, write_json
-from bench.observation import _pw_workspace, serve_dir, setup_playwright_mcp, setup_pydoc
+from bench.observation import pw_workspace, serve_dir, setup_playwright_mcp, setup_pydoc
 from mcp_browsa.app import Browsa
 from mcp_browsa.browser.discovery import find_chromium
 from mcp_browsa.config import Settings
@@ -108,7 +108,11 @@ async def _session_rows(client: Client, name: str, url: str) -> list[dict[str, A
     if not session:
         return []
     rows = [_result_row("observe", name, await client.call_tool("observe", {"session_id": session}))]
-    rows.append(_result_row("act", name, await client.call_tool("act", {"session_id": session, "action": "scroll"})))
+    rows.append(
+        _result_row(
+            "act", name, await client.call_tool("act", {"session_id": session, "action": "scroll", "direction": "down"})
+        )
+    )
     await client.call_tool("close_session", {"session_id": session})
     return rows
 
@@ -118,7 +122,7 @@ async def playwright_side(pages: list[tuple[str, str]], executable: str | None, 
     if cli is None:
         return {}
     out: dict[str, Any] = {"pages": {}}
-    with _pw_workspace(executable) as (tmp, args, errlog):
+    with pw_workspace(executable) as (tmp, args, errlog):
         node = shutil.which("node") or "node"
         params = StdioServerParameters(command=node, args=[str(cli), *args], cwd=str(tmp))
         try:
