@@ -60,6 +60,9 @@ async def test_a_crawl_follows_links_and_the_sitemap_and_loads_each_page_once(cl
     assert docs.fetched("/docs/private/secret.html") == before["/docs/private/secret.html"]
     assert done["progress_done"] == done["progress_total"] == len(found)
     assert done["credits_charged"] >= len([i for i in done["items"] if i["status"] == "completed"])
+    # As in a batch, each row says what it cost, and the rows add up to the crawl.
+    assert sum(i["credits_charged"] for i in done["items"]) == done["credits_charged"]
+    assert all(i["credits_charged"] >= 1 and i["duration_ms"] >= 0 for i in done["items"])
 
 
 async def test_a_page_s_canonical_url_counts_as_crawled(client: Client, docs: DocsSite) -> None:
