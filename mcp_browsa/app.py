@@ -6,6 +6,7 @@ storage, engine, browser and (later) LLM and webhooks.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -22,6 +23,7 @@ from mcp_browsa.browser.guard import EgressProxy
 from mcp_browsa.browser.host import BrowserHost
 from mcp_browsa.browser.netpolicy import Policy, PrivateNetworkRule, check_url
 from mcp_browsa.browser.pool import Burner, BurnerPool
+from mcp_browsa.browser.private_hint import private_network_hint
 from mcp_browsa.browser.wiring import GuardWiring, make_policy
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.agent_runner import AgentRunner
@@ -38,6 +40,7 @@ from mcp_browsa.engine.worker import WorkerPool
 from mcp_browsa.errors import BadRequest, Forbidden
 from mcp_browsa.idempotency import IdempotencyRunner, Recover
 from mcp_browsa.identities import IdentityCore, IdentityService
+from mcp_browsa.identities.cdp_browser import cdp_browser
 from mcp_browsa.models import TERMINAL, Capacity, Credits, Job, JobList, PriceTable
 from mcp_browsa.sessions import SessionRunner, SessionService
 from mcp_browsa.storage.crawl import CrawlRepo
@@ -161,6 +164,7 @@ class Browsa:
         sessions = SessionRunner(
             slots=self.sessions.slots,
             browser_for=self.browser_for,
+            cdp_for=functools.partial(cdp_browser, self.identities.sessions),
             policy=self.policy,
             vault=self.vault,
             prices=self.prices,
@@ -297,7 +301,8 @@ class Browsa:
         """Refuse at once what the guard would refuse anyway (scheme, allowlist, literal private IPs)."""
         decision = check_url(url, policy)
         if not decision.allowed:
-            raise Forbidden(f"{url[:200]} is blocked by the URL guard ({decision.rule}): {decision.reason}")
+            hint = private_network_hint(decision.rule, url)
+            raise Forbidden(f"{url[:200]} is blocked by the URL guard ({decision.rule}): {decision.reason}{hint}")
 
     def readonly_policy(self, params: dict[str, Any]) -> Policy:
         # One-call tools never send writes: a page cannot post a form or a fetch body on their behalf.

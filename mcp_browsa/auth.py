@@ -21,7 +21,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_browsa.errors import BrowsaError, Forbidden, new_request_id
-from mcp_browsa.server import REQUEST_ID_STATE_KEY, WORKSPACE_STATE_KEY, current_workspace
+from mcp_browsa.server import ADMIN_STATE_KEY, REQUEST_ID_STATE_KEY, WORKSPACE_STATE_KEY, current_workspace
 from mcp_browsa.storage.keys import ApiKeyRepo
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
 
@@ -70,10 +70,10 @@ class HttpSecurity:
         headers = Headers(scope=scope)
         try:
             self._check_origin(headers)
-            workspace = DEFAULT_WORKSPACE
+            workspace, admin = DEFAULT_WORKSPACE, False
             if self.keys is not None:
                 owner = await self.keys.authenticate(presented_key(headers))
-                workspace = owner.workspace_id
+                workspace, admin = owner.workspace_id, owner.admin
                 # The key's id, never the key: the SDK keeps this for as long as the session lives.
                 scope["user"] = AuthenticatedUser(AccessToken(token=owner.key_id, client_id=owner.key_id, scopes=[]))
         except BrowsaError as exc:
@@ -82,6 +82,7 @@ class HttpSecurity:
             return
         state = scope.setdefault("state", {})
         state[WORKSPACE_STATE_KEY] = workspace
+        state[ADMIN_STATE_KEY] = admin
         state[REQUEST_ID_STATE_KEY] = request_id
         token = current_workspace.set(workspace)
         try:

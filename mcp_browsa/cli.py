@@ -20,6 +20,7 @@ from mcp_browsa import __version__, admin, vault_cli
 from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.browser.discovery import BrowserNotFound, find_chromium
 from mcp_browsa.browser.install import install_browser
+from mcp_browsa.browser.private_hint import private_network_status, url_verdict
 from mcp_browsa.config import Settings, load_settings
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.identities import cli as identities_cli
@@ -30,6 +31,15 @@ from mcp_browsa.models import Job, JobKind, JobStatus
 __all__ = ["main"]
 
 log = logging.getLogger("mcp_browsa")
+
+
+# Said on stderr when a person starts the server by hand: stdout is the protocol, so it stays silent.
+_STDIO_AT_A_TERMINAL = (
+    "mcp-browsa is an MCP server on stdio: it is now waiting for an MCP client (Claude Desktop, Cursor, Cline…)"
+    " to speak the protocol on its stdin and stdout, so typing here does nothing useful.\n"
+    "To try it at a terminal: `mcp-browsa demo` (a real browser job end to end) or `mcp-browsa scrape URL`;"
+    " `mcp-browsa --help` lists every command. Ctrl-C stops the server."
+)
 
 
 def _say(msg: str) -> None:
@@ -265,7 +275,9 @@ async def _cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await host.close()
     report["max_burners"] = settings.max_burners
-    report["private_network"] = settings.allow_private_network or "blocked"
+    report["private_network"] = private_network_status(settings.allow_private_network)
+    if args.url:
+        report["url"] = url_verdict(settings.allow_private_network, args.url)
     _emit(report, args.json, _report_text)
     return 0 if ok else 1
 
@@ -329,7 +341,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("install-browser", help="get a Chromium (Playwright's, else Debian's)")
     s.add_argument("--force", action="store_true")
 
-    sub.add_parser("doctor", help="check the browser, the data dir and the database")
+    doctor = sub.add_parser("doctor", help="check the browser, the data dir and the database")
+    doctor.add_argument("--url", help="also say whether the URL guard lets the browser reach this URL, and why not")
     sub.add_parser("demo", help="serve a small local site and scrape it end to end")
     admin.add_parsers(sub)
     identities_cli.add_parser(sub)
@@ -342,7 +355,8 @@ def _json_after_subcommands(parser: argparse.ArgumentParser) -> None:
     """Accept `--json` after any sub-command too (`mcp-browsa jobs --json`), not only before it."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            for child in action.choices.values():
+            # An alias (`keys create` for `keys mint`) is the same parser under a second name: visit it once.
+            for child in {id(c): c for c in action.choices.values()}.values():
                 # SUPPRESS: when absent here, the value parsed before the sub-command stands.
                 child.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="JSON output")
                 _json_after_subcommands(child)
@@ -362,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command
     try:
         if command is None or (command == "serve" and args.transport == "stdio"):
+            if sys.stdin.isatty():
+                _say(_STDIO_AT_A_TERMINAL)
             anyio.run(_serve_stdio, settings, groups)
             return 0
         if command == "serve":

@@ -76,6 +76,8 @@ class Settings:
     poll_interval: float = 1.0
     warm_spares: int = 1
     nav_timeout_ms: int = 30_000
+    # BROWSA_BROWSER_START_TIMEOUT: seconds a browser may take to start before the work fails UPSTREAM_TIMEOUT.
+    browser_start_timeout: float = 60.0
     # BROWSA_MAX_IMAGE_BYTES: the largest screenshot sent back as image content; hosts refuse or choke on bigger ones.
     max_image_bytes: int = 8 * 1024 * 1024
     llm_api_key: str | None = field(default=None, repr=False)  # secrets never appear in a repr, a log or a traceback
@@ -135,6 +137,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         lease_seconds=max(3, _env_int(env, "BROWSA_LEASE_SECONDS", 30)),
         warm_spares=max(0, _env_int(env, "BROWSA_WARM_SPARES", 1)),
         nav_timeout_ms=max(1000, _env_int(env, "BROWSA_NAV_TIMEOUT_MS", 30_000)),
+        browser_start_timeout=float(max(1, _env_int(env, "BROWSA_BROWSER_START_TIMEOUT", 60))),
         max_image_bytes=max(1, _env_int(env, "BROWSA_MAX_IMAGE_BYTES", 8 * 1024 * 1024)),
         llm_api_key=env.get("BROWSA_LLM_API_KEY") or None,
         vault_key=env.get("BROWSA_VAULT_KEY") or None,

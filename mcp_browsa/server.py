@@ -24,6 +24,7 @@ from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
 from mcp_browsa.validation import refuse_undeclared
 
 __all__ = [
+    "ADMIN_STATE_KEY",
     "REQUEST_ID_STATE_KEY",
     "TOOL_GROUPS",
     "WORKSPACE_STATE_KEY",
@@ -31,6 +32,7 @@ __all__ = [
     "build_server",
     "caller_for",
     "current_workspace",
+    "may_manage_keys",
 ]
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ _current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar
 # scope travels with the request into the tool's Context, so it does not depend on contextvars crossing tasks.
 WORKSPACE_STATE_KEY = "browsa.workspace"
 REQUEST_ID_STATE_KEY = "browsa.request_id"
+ADMIN_STATE_KEY = "browsa.admin"  # True when the request's API key was minted with --admin
 
 INSTRUCTIONS = """\
 mcp-browsa runs browser work as jobs. One-call tools (scrape, extract, screenshot) return the page
@@ -72,6 +75,12 @@ def caller_for(ctx: Context[Any, Any] | None = None) -> Caller:
     rid = _current_request_id.get() or state.get(REQUEST_ID_STATE_KEY) or new_request_id()
     workspace = state.get(WORKSPACE_STATE_KEY) or current_workspace.get()
     return Caller(workspace_id=workspace, request_id=rid, local=_http_request(ctx) is None)
+
+
+def may_manage_keys(ctx: Context[Any, Any] | None) -> bool:
+    """Stdio (the operator's own client), or an HTTP request made with an admin key; never --no-auth HTTP."""
+    state = _http_state(ctx)
+    return not state or state.get(ADMIN_STATE_KEY) is True
 
 
 def _describe_validation(exc: ValidationError) -> str:

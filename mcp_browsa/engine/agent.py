@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 
+from mcp_browsa.browser.private_hint import private_network_hint
 from mcp_browsa.engine.actions import execute
 from mcp_browsa.engine.agent_human import HumanAnswer, HumanChannel
 from mcp_browsa.engine.agent_output import judge_condition, parse_done
@@ -98,7 +99,8 @@ class AgentAttempt:
         return Outcome.fail(code, mask_text(message, self.masks), result=result)
 
     def _blocked(self, refusal: Refusal) -> Outcome:
-        message = f"{refusal.url[:200]} was blocked by the URL guard ({refusal.rule}): {refusal.reason}"
+        hint = private_network_hint(refusal.rule, refusal.url)
+        message = f"{refusal.url[:200]} was blocked by the URL guard ({refusal.rule}): {refusal.reason}{hint}"
         return self._fail("BLOCKED", message, blocked=self._masked(refusal.as_dict()))
 
     # -- the attempt ----------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from playwright.async_api import Page, Response
 
 from mcp_browsa.browser.guard import BlockedRequest
 from mcp_browsa.browser.pool import Burner, BurnerPool, browser_gone
+from mcp_browsa.browser.private_hint import private_network_hint
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.context import JobContext, Outcome, progress_write
 from mcp_browsa.engine.lanes import Lane, LaneGroup, OpenBurner
@@ -32,7 +33,7 @@ from mcp_browsa.errors import BrowsaError
 from mcp_browsa.models import JobStatus, PriceTable
 from mcp_browsa.storage.db import dumps, now
 
-__all__ = ["ItemRunner", "ReadOnlyRunners", "cancel_rest", "item_finish", "row_outcome"]
+__all__ = ["ItemRunner", "ReadOnlyRunners", "cancel_rest", "extract_result", "item_finish", "row_outcome"]
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +165,9 @@ class ReadOnlyRunners:
                 except PageFailure:
                     top = next((b for b in blocked if b["navigation"] or _same_target(b["url"], url)), None)
                     if top is not None:
+                        hint = private_network_hint(top["rule"], top["url"])
                         raise PageFailure(
-                            "BLOCKED", f"{url} was blocked by the URL guard ({top['rule']}: {top['reason']})"
+                            "BLOCKED", f"{url} was blocked by the URL guard ({top['rule']}: {top['reason']}){hint}"
                         ) from None
                     raise
                 status = response.status if response is not None else None
@@ -214,7 +216,7 @@ class ReadOnlyRunners:
         except PageFailure as failure:
             return Outcome.fail(failure.code, failure.message)
         if ctx.job.kind == "extract":
-            content = _extract_result(content, params)
+            content = extract_result(content, params)
         await ctx.progress(1, 1, last_action=f"loaded {content.get('final_url', params['url'])[:100]}")
         return Outcome.ok(content)
 
@@ -330,7 +332,7 @@ def _same_target(blocked_url: str, url: str) -> bool:
     return (a.hostname or "") == (b.hostname or "")
 
 
-def _extract_result(content: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def extract_result(content: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """The cleaned page text beside the caller's schema or prompt, ready for their own extraction."""
     out: dict[str, Any] = {k: content[k] for k in ("url", "final_url", "title", "status", "truncated") if k in content}
     out["content"] = content.get("markdown", "")

@@ -216,6 +216,7 @@ class IdentityCore:
             policy=policy,
             executable=executable,
             headed=self.settings.headed,
+            start_timeout=self.settings.browser_start_timeout,
         )
 
     async def watch(self, live: LiveBrowser) -> str:

@@ -174,6 +174,13 @@ class AgentRepo:
             (agent_id,),
         )
 
+    async def session_count(self, agent_id: str) -> int:
+        """Sessions the identity has been used in (open_session and tasks), not counting its creation."""
+        row = await self.db.fetchone(
+            "SELECT COUNT(*) FROM agent_sessions WHERE agent_id=? AND kind != 'create'", (agent_id,)
+        )
+        return int(row[0]) if row is not None else 0
+
     async def stale_sessions(self) -> list[sqlite3.Row]:
         """Open sessions of every agent (the reaper keeps those whose owner is alive)."""
         return await self.db.fetchall(

@@ -21,6 +21,7 @@ def register_all(server: BrowsaServer, app: Browsa, groups: set[str]) -> None:
         content,
         identities,
         jobs,
+        keys,
         login,
         quick,
         resources,
@@ -39,6 +40,7 @@ def register_all(server: BrowsaServer, app: Browsa, groups: set[str]) -> None:
         auto.register(server, app)
     if "account" in groups:
         account.register(server, app)
+        keys.register(server, app)
     if "webhooks" in groups:
         webhooks.register(server, app)
     if "browser" in groups:

@@ -19,7 +19,10 @@ from mcp_browsa.storage.db import Database, dumps, loads, now
 from mcp_browsa.storage.paging import fetch_page
 from mcp_browsa.webhooks.models import DeliveryAttempt, Webhook
 
-__all__ = ["PURGE_CHUNK", "AttemptOutcome", "ClaimedDelivery", "WebhookRepo"]
+__all__ = ["PURGE_CHUNK", "WORKSPACE_SIGNED", "AttemptOutcome", "ClaimedDelivery", "WebhookRepo"]
+
+# The `secret` of an endpoint signed with its workspace's secret (the column predates the choice and is NOT NULL).
+WORKSPACE_SIGNED = ""
 
 # Rows deleted per write transaction: a large backlog is purged in many short locks, not one long one.
 PURGE_CHUNK = 500
@@ -72,6 +75,7 @@ def _webhook(row: sqlite3.Row) -> Webhook:
         created_at=row["created_at"],
         disabled_at=row["disabled_at"],
         disabled_reason=row["disabled_reason"],
+        signed_with="workspace" if row["secret"] == WORKSPACE_SIGNED else "endpoint",
     )
 
 
@@ -232,8 +236,10 @@ class WebhookRepo:
             return []
         marks = ",".join("?" * len(ids))
         cur = await conn.execute(
-            "SELECT o.id, o.webhook_id, o.event_id, o.event_type, o.body, o.attempts, w.url, w.secret"
-            f" FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id WHERE o.id IN ({marks}) ORDER BY o.id",
+            "SELECT o.id, o.webhook_id, o.event_id, o.event_type, o.body, o.attempts, w.url,"
+            " COALESCE(NULLIF(w.secret, ''), s.webhook_secret) AS secret"
+            " FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id JOIN workspaces s ON s.id = w.workspace_id"
+            f" WHERE o.id IN ({marks}) ORDER BY o.id",
             ids,
         )
         rows = await cur.fetchall()
