@@ -15,6 +15,7 @@ BENCHES = {
     "identities": "bench.identities",
     "observation": "bench.observation",
     "reliability": "bench.reliability",
+    "sessions": "bench.sessions",
     "steploop": "bench.steploop",
 }
 GROUPS = {"agent": ("observation", "steploop")}

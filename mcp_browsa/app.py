@@ -6,6 +6,7 @@ storage, engine, browser and (later) LLM and webhooks.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -39,6 +40,7 @@ from mcp_browsa.engine.worker import WorkerPool
 from mcp_browsa.errors import BadRequest, Forbidden
 from mcp_browsa.idempotency import IdempotencyRunner, Recover
 from mcp_browsa.identities import IdentityCore, IdentityService
+from mcp_browsa.identities.cdp_browser import cdp_browser
 from mcp_browsa.models import TERMINAL, Capacity, Credits, Job, JobList, PriceTable
 from mcp_browsa.sessions import SessionRunner, SessionService
 from mcp_browsa.storage.crawl import CrawlRepo
@@ -162,6 +164,7 @@ class Browsa:
         sessions = SessionRunner(
             slots=self.sessions.slots,
             browser_for=self.browser_for,
+            cdp_for=functools.partial(cdp_browser, self.identities.sessions),
             policy=self.policy,
             vault=self.vault,
             prices=self.prices,

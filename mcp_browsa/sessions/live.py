@@ -6,7 +6,9 @@ Calls on one session run one at a time (`lock`); each call pushes the idle deadl
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +54,10 @@ class LiveSession:
     obs: Observation | None = None
     inflight: Inflight | None = None
     steps: int = 0
+    minutes_paid: int = 1  # the first minute is in the browser's start price
+    shots: Iterator[int] = field(default_factory=lambda: itertools.count(1))  # numbers of its screenshots
     lock: anyio.Lock = field(default_factory=anyio.Lock)
+    meter_lock: anyio.Lock = field(default_factory=anyio.Lock)
     started: float = field(default_factory=time.time)
     touched: float = field(default_factory=time.monotonic)
     end_reason: str | None = None

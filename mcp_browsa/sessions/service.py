@@ -8,7 +8,7 @@ AGENT_NOT_RUNNING saying why it ended.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 import anyio
@@ -41,9 +41,11 @@ from mcp_browsa.sessions.models import (
 )
 from mcp_browsa.sessions.runner import Slot
 from mcp_browsa.sessions.steps import look, perform
+from mcp_browsa.storage.jobs import JobRepo
 
 __all__ = ["OPEN_WAIT", "SessionService"]
 
+T = TypeVar("T")
 OPEN_WAIT = 45.0  # hosts cut a call near 60 s; a browser that is not up by then is reported, not waited for
 _CLOSE_WAIT = 30.0
 _UUID = set("0123456789abcdef-")
@@ -72,55 +74,29 @@ class SessionService:
 
     # -- opening -----------------------------------------------------------------------------------
 
-    async def open(
-        self,
-        workspace_id: str,
-        request_id: str | None,
-        *,
-        identity_id: str | None = None,
-        initial_url: str | None = None,
-        allowed_domains: list[str] | None = None,
-        allow_writes: bool = False,
-        ttl_seconds: float = 900.0,
-        idle_seconds: float = 300.0,
-        os_type: str | None = None,
-        country: str | None = None,
-        cdp: bool = False,
-    ) -> SessionView:
-        if initial_url is not None:
-            initial_url = session_url(initial_url, field="initial_url")
-        domains = list(allowed_domains) if allowed_domains is not None else default_allowed_domains(initial_url)
+    async def open(self, workspace_id: str, request_id: str | None, req: SessionRequest) -> SessionView:
+        """Check the request, start its job, and answer once its browser shows the first page."""
+        if req.identity_id is not None:
+            await self.identity_check(workspace_id, req.identity_id)
+        url = session_url(req.initial_url, field="initial_url") if req.initial_url is not None else None
+        domains = list(req.allowed_domains) if req.allowed_domains is not None else default_allowed_domains(url)
         if not domains:
             raise BadRequest('allowed_domains is empty: name the hosts this session may reach, or ["*"] for any')
-        policy = self.policy(domains, allow_writes=allow_writes)
-        if initial_url is not None:
-            self.precheck(initial_url, policy)
-        if not 10 <= ttl_seconds <= MAX_TTL_SECONDS:
+        policy = self.policy(domains, allow_writes=req.allow_writes)
+        if url is not None:
+            self.precheck(url, policy)
+        if not 10 <= req.ttl_seconds <= MAX_TTL_SECONDS:
             raise BadRequest(f"ttl must be between 10 s and {MAX_TTL_SECONDS:g} s (1 h)")
-        if not 10 <= idle_seconds <= MAX_IDLE_SECONDS:
+        if not 10 <= req.idle_seconds <= MAX_IDLE_SECONDS:
             raise BadRequest(f"idle_timeout must be between 10 s and {MAX_IDLE_SECONDS:g} s")
-        if cdp:
-            raise BadRequest("cdp=true is not available for host-driven sessions on this server yet")
-        if identity_id is not None:
-            await self.identity_check(workspace_id, identity_id)
         if self.pool.in_use >= self.pool.max:
             raise TooManyRequests(
                 f"all {self.pool.max} browser slots (BROWSA_MAX_BURNERS) are busy; close a session or retry shortly",
                 retry_after=5.0,
             )
-        req = SessionRequest(
-            identity_id=identity_id,
-            initial_url=initial_url,
-            allowed_domains=domains,
-            allow_writes=allow_writes,
-            ttl_seconds=ttl_seconds,
-            idle_seconds=idle_seconds,
-            os_type=os_type,
-            country=country,
-            cdp=cdp,
-        )
+        req = req.model_copy(update={"initial_url": url, "allowed_domains": domains})
         job = await self.engine.submit(
-            workspace_id, "session", req.model_dump(), request_id=request_id, agent_id=identity_id, extra=self._pin
+            workspace_id, "session", req.model_dump(), request_id=request_id, agent_id=req.identity_id, extra=self._pin
         )
         slot = self.slots.setdefault(job.id, Slot())
         with anyio.move_on_after(OPEN_WAIT):
@@ -136,7 +112,7 @@ class SessionService:
 
     async def _pin(self, conn: aiosqlite.Connection, job_id: str) -> None:
         # Before the commit: only this process may claim it, and open() finds its slot from the first moment.
-        await conn.execute("UPDATE jobs SET lease_owner=? WHERE id=?", (self.owner, job_id))
+        await JobRepo.pin(conn, job_id, self.owner)
         self.slots.setdefault(job_id, Slot())
 
     async def _not_opened(self, workspace_id: str, job_id: str, slot: Slot) -> SessionView:
@@ -150,8 +126,10 @@ class SessionService:
                 " retry shortly",
                 retry_after=10.0,
             )
-        error = _ERRORS.get(job.error_code or "", UpstreamUnavailable)
-        raise error(f"the session could not open: {job.error_message or job.error_code}", job_id=job_id)
+        message = f"the session could not open: {job.error_message or job.error_code}"
+        if job.error_code == TooManyRequests.code:
+            raise TooManyRequests(message, retry_after=10.0, job_id=job_id)
+        raise _ERRORS.get(job.error_code or "", UpstreamUnavailable)(message, job_id=job_id)
 
     # -- lookups -----------------------------------------------------------------------------------
 
@@ -173,6 +151,10 @@ class SessionService:
                     await slot.done.wait()
                 job = await self.engine.get(workspace_id, job.id, with_items=False)
             raise AgentNotRunning(_ended_message(job), job_id=job.id, status=job.status)
+        if slot is not None:
+            raise AgentNotRunning(
+                f"session {job.id} is still starting its browser; call again in a moment", job_id=job.id
+            )
         raise AgentNotRunning(
             f"session {job.id} is held by another server process on this data dir; drive it from the client that"
             " opened it, or open a new one",
@@ -189,7 +171,7 @@ class SessionService:
             session_id=live.id,
             status="open" if live.open else "ended",
             identity_id=req.identity_id,
-            allowed_domains=req.allowed_domains,
+            allowed_domains=req.allowed_domains or [],
             allow_writes=req.allow_writes,
             expires_at=round(live.expires_at, 3),
             idle_timeout_seconds=req.idle_seconds,
@@ -199,16 +181,20 @@ class SessionService:
 
     # -- driving -----------------------------------------------------------------------------------
 
-    async def step(self, workspace_id: str, session_id: str, action: str, args: dict[str, Any]) -> StepResult:
+    async def use(self, workspace_id: str, session_id: str, fn: Callable[[LiveSession], Awaitable[T]]) -> T:
+        """Run `fn` on the open session, after any call already on it; each call starts the idle timeout again."""
         live = await self.get(workspace_id, session_id)
         async with live.lock:
             live.touch()
             try:
                 if not live.open:
-                    raise AgentNotRunning(f"session {live.id} ended: {live.end_reason}", job_id=live.id)
-                return await perform(live, action, args)
+                    raise AgentNotRunning(f"session {live.id} has ended ({live.end_reason})", job_id=live.id)
+                return await fn(live)
             finally:
                 live.touch()
+
+    async def step(self, workspace_id: str, session_id: str, action: str, args: dict[str, Any]) -> StepResult:
+        return await self.use(workspace_id, session_id, lambda live: perform(live, action, args))
 
     async def navigate(self, workspace_id: str, session_id: str, url: str) -> StepResult:
         live = await self.get(workspace_id, session_id)
@@ -217,20 +203,7 @@ class SessionService:
         return await self.step(workspace_id, session_id, "navigate", {"url": target})
 
     async def observe(self, workspace_id: str, session_id: str) -> StepResult:
-        live = await self.get(workspace_id, session_id)
-        async with live.lock:
-            live.touch()
-            obs = await look(live)
-            live.touch()
-        return StepResult(
-            session_id=live.id,
-            ok=True,
-            outcome=f"observed {obs.url[:200]}",
-            url=obs.url,
-            tabs=len(live.tabs),
-            dialog=mask_text(live.events.describe(live.events.dialog), live.masks) if live.events.dialog else None,
-            observation=obs.text,
-        )
+        return await self.use(workspace_id, session_id, _observed)
 
     # -- ending and listing ------------------------------------------------------------------------
 
@@ -270,6 +243,20 @@ class SessionService:
         if live is None or not live.open or live.workspace_id != workspace_id:
             return None
         return live.page
+
+
+async def _observed(live: LiveSession) -> StepResult:
+    obs = await look(live)
+    dialog = live.events.dialog
+    return StepResult(
+        session_id=live.id,
+        ok=True,
+        outcome=f"observed {obs.url[:200]}",
+        url=obs.url,
+        tabs=len(live.tabs),
+        dialog=mask_text(live.events.describe(dialog), live.masks) if dialog is not None else None,
+        observation=obs.text,
+    )
 
 
 def _ended_message(job: Job) -> str:
