@@ -17,6 +17,7 @@ BENCHES = {
     "reliability": "bench.reliability",
     "sessions": "bench.sessions",
     "steploop": "bench.steploop",
+    "surface": "bench.surface",
 }
 GROUPS = {"agent": ("observation", "steploop")}
 

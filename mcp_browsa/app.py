@@ -40,6 +40,7 @@ from mcp_browsa.events import EventBus
 from mcp_browsa.idempotency import IdempotencyRunner, Recover
 from mcp_browsa.identities import IdentityCore, IdentityService
 from mcp_browsa.identities.cdp_browser import cdp_browser
+from mcp_browsa.llm.sampling import Sampler
 from mcp_browsa.models import TERMINAL, Capacity, Credits, Job, JobList, PriceTable
 from mcp_browsa.netpolicy import Policy, PrivateNetworkRule, check_url
 from mcp_browsa.sessions import SessionRunner, SessionService
@@ -153,6 +154,7 @@ class Browsa:
         )
         self.engine.register("task", self._browser_first(self.agents.run))
         self.readonly.task_item_runner = self.agents.batch_row
+        self.readonly.model_for = self.agents.model_for
         self.sessions = SessionService(
             self.engine,
             self.pool,
@@ -372,7 +374,13 @@ class Browsa:
         max_chars: int = 50_000,
         wait: float = 0,
         allowed_domains: list[str] | None = None,
+        model: bool = False,
+        llm: str | None = None,
+        llm_api_key: str | None = None,
+        sampler: Sampler | None = None,
     ) -> Job:
+        """With `model`, the job's model (`llm`, the key, or the client's through `sampler`) reads `data` off the
+        page (engine/extraction.py); without, the page's text comes back beside the schema or prompt."""
         url = check_http_url(url)
         self.precheck(url, self.policy(allowed_domains, allow_writes=False))
         if (schema is None) == (not prompt):
@@ -387,7 +395,17 @@ class Browsa:
             "max_chars": max_chars,
             "allowed_domains": allowed_domains,
         }
-        return await self._submit_and_wait(caller, "extract", params, wait=wait)
+        if not model:
+            return await self._submit_and_wait(caller, "extract", params, wait=wait)
+        spec, key, source = await self.tasks.llm(llm, llm_api_key, local=caller.local)
+        params["llm_local"] = caller.local
+        params.update(llm=spec, key_source=source)
+        job = await self.tasks.submit(
+            caller.workspace_id, caller.request_id, "extract", params, key, progress_total=1, sampler=sampler
+        )
+        if wait > 0:
+            job = await self.engine.wait(caller.workspace_id, job.id, wait)
+        return _with_hint(job)
 
     async def screenshot(
         self,
@@ -475,10 +493,12 @@ class Browsa:
         identity_id: str | None = None,
         wait: float = 0,
         on_progress: ProgressFn | None = None,
+        sampler: Sampler | None = None,
     ) -> Job:
         """Start a browser agent task (a job of kind "task"); with `wait`, long-poll it as get_job does.
 
-        `llm_api_key` is held in this process's memory only, never stored; see engine/agent_tasks.py.
+        `llm_api_key` is held in this process's memory only, never stored; see engine/agent_tasks.py. With
+        `llm="client"`, `sampler` carries its model calls to the client that asked.
         """
         policy = self.policy(allowed_domains, allow_writes=allow_writes)
         if initial_url is not None:
@@ -508,7 +528,7 @@ class Browsa:
             identity_id=identity_id,
         )
         job = await self.tasks.submit(
-            caller.workspace_id, caller.request_id, "task", params, key, progress_total=max_steps
+            caller.workspace_id, caller.request_id, "task", params, key, progress_total=max_steps, sampler=sampler
         )
         if wait > 0:
             job = await self.engine.wait(caller.workspace_id, job.id, wait, on_progress=on_progress)
@@ -525,6 +545,7 @@ class Browsa:
         concurrency: int | None = None,
         allowed_domains: list[str] | None = None,
         allow_writes: bool = True,
+        sampler: Sampler | None = None,
     ) -> Job:
         """A batch of agent tasks: each row its own status and result; one failing row never fails the batch."""
         policy = self.policy(allowed_domains, allow_writes=allow_writes)
@@ -548,7 +569,14 @@ class Browsa:
         )
         return _with_hint(
             await self.tasks.submit(
-                caller.workspace_id, caller.request_id, "batch", params, key, progress_total=len(items), items=items
+                caller.workspace_id,
+                caller.request_id,
+                "batch",
+                params,
+                key,
+                progress_total=len(items),
+                items=items,
+                sampler=sampler,
             )
         )
 

@@ -14,12 +14,13 @@ from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, InputRequiredResult, TextContent
+from mcp_types import CallToolResult, InputRequiredResult, TextContent, Tool, ToolExecution
 from pydantic import ValidationError
 
 from mcp_browsa.app import Caller
 from mcp_browsa.errors import BadRequest, BrowsaError, InternalError, NotFound, new_request_id
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
+from mcp_browsa.surface import SHARED_ARGUMENTS, ResultSchemas, advertised_tools
 from mcp_browsa.validation import refuse_undeclared
 
 __all__ = [
@@ -44,13 +45,17 @@ WORKSPACE_STATE_KEY = "browsa.workspace"
 REQUEST_ID_STATE_KEY = "browsa.request_id"
 ADMIN_STATE_KEY = "browsa.admin"  # True when the request's API key was minted with --admin
 
-INSTRUCTIONS = """\
+INSTRUCTIONS = (
+    """\
 mcp-browsa runs browser work as jobs. One-call tools (scrape, extract, screenshot) return the page
 content directly when it is ready within `wait` seconds; otherwise they return a job. Long work
 (run_task, batch) returns a job at once: poll it with get_job(job_id, wait=25), which returns as soon
 as the job ends. Keep each call's wait under 60 seconds. A job in `input_required` has a question:
-answer it with respond_to_job. Errors come back as {"code", "error", "request_id"}.
+answer it with respond_to_job. Errors come back as {"code", "error", "request_id"}. A tool's text result
+is what to read; its structuredContent's schema is in browsa://schemas (most tools return a Job).
 """
+    + SHARED_ARGUMENTS
+)
 
 
 def _http_request(ctx: Context[Any, Any] | None) -> Any:
@@ -117,7 +122,26 @@ def _refused(tool: str, err: BrowsaError, request_id: str) -> CallToolResult:
 
 
 class BrowsaServer(MCPServer[Any]):
-    """MCPServer whose tool errors are always our envelope, with a request id per call."""
+    """MCPServer whose tool errors are always our envelope, with a request id per call, and whose `tools/list`
+    is compact (see surface.py)."""
+
+    def __init__(self, *args: Any, task_tools: frozenset[str] = frozenset(), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tool_names: list[str] = []  # in registration order, so a group's tools can be told apart
+        self.task_tools = task_tools  # tools a client may call as an MCP task (tools/job_tasks.py)
+
+    def add_tool(self, fn: Any, name: str | None = None, *args: Any, **kwargs: Any) -> None:
+        super().add_tool(fn, name, *args, **kwargs)
+        self.tool_names.append(name or fn.__name__)
+
+    async def list_tools(self) -> list[Tool]:
+        tools = advertised_tools(await super().list_tools())[0]
+        optional = ToolExecution(task_support="optional")
+        return [t.model_copy(update={"execution": optional}) if t.name in self.task_tools else t for t in tools]
+
+    async def result_schemas(self) -> ResultSchemas:
+        """The output schemas `tools/list` leaves to resources (browsa://schemas/{name}), and who returns them."""
+        return advertised_tools(await super().list_tools())[1]
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None

@@ -7,7 +7,6 @@ SQLite file: a caller that dies after creating its job is answered from that job
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -30,7 +29,7 @@ from mcp_browsa.storage.idempotency import IdempotencyRepo, params_hash
 from mcp_browsa.storage.jobs import JobRepo
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
 from tests.support.db import workspace_db
-from tests.support.fake_llm import FakeLLM, PolicyReply
+from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
 from tests.support.http_keys import base_url, http_client, mint
 from tests.support.mcp_server import envelope, finished, ok, spawn_http, stdio_client
 from tests.support.sites import Site
@@ -59,10 +58,18 @@ def text(result: CallToolResult) -> str:
     return result.content[0].text  # type: ignore[union-attr]
 
 
+def structured(result: CallToolResult) -> dict[str, Any]:
+    assert not result.is_error and result.structured_content is not None, result.content
+    return dict(result.structured_content)
+
+
 def assert_replay(first: CallToolResult, again: CallToolResult) -> None:
-    """`again` is `first` byte for byte, text and images, but for `"idempotent_replay": true`."""
-    assert json.loads(text(again))["idempotent_replay"] is True
-    assert text(again).replace(', "idempotent_replay": true', "") == text(first)
+    """`again` is `first` exactly, structured content, text and images, but for saying it is a replay."""
+    assert again.structured_content is not None and again.structured_content.pop("idempotent_replay") is True
+    assert again.structured_content == first.structured_content
+    header, _, body = text(again).partition("\n")
+    assert header.endswith(" · replayed")
+    assert header.removesuffix(" · replayed") + ("\n" + body if body else "") == text(first)
     assert again.content[1:] == first.content[1:]  # screenshots as image content
 
 
@@ -72,7 +79,7 @@ async def first_and_replay(client: Client, tool: str, args: dict[str, Any], othe
     assert_replay(first, await client.call_tool(tool, args))
     conflict = envelope(await client.call_tool(tool, {**args, **other}))
     assert conflict["code"] == "IDEMPOTENCY_CONFLICT", (tool, conflict)
-    body: dict[str, Any] = json.loads(text(first))
+    body: dict[str, Any] = structured(first)
     assert "idempotent_replay" not in body
     return body
 
@@ -95,7 +102,7 @@ async def test_duplicates_make_one_job_and_replays_are_exact(home: Path, site: S
             await wait_until(lambda: any(path == "/slow" for _m, path in site.requests))
             gate.set()
 
-        bodies = [json.loads(text(r)) for r in results]
+        bodies = [structured(r) for r in results]
         assert len({b["id"] for b in bodies}) == 1 and bodies[0]["status"] == "completed"
         assert sorted(bool(b.get("idempotent_replay")) for b in bodies) == [False] + [True] * 5
         assert [path for _m, path in site.requests].count("/slow") == 1
@@ -105,7 +112,7 @@ async def test_duplicates_make_one_job_and_replays_are_exact(home: Path, site: S
         ledger = ((await client.call_tool("credits", {"ledger_rows": 50})).structured_content or {})["ledger"]
         assert [e["kind"] for e in ledger if e.get("job_id") == job_id] == ["charge"]
 
-        first = next(r for r in results if "idempotent_replay" not in text(r))
+        first = next(r for r in results if "idempotent_replay" not in structured(r))
         assert_replay(first, await client.call_tool("scrape", args))
 
         other = await client.call_tool("scrape", {**args, "formats": ["html"]})
@@ -116,26 +123,31 @@ async def test_duplicates_make_one_job_and_replays_are_exact(home: Path, site: S
         # A call refused before doing anything leaves the key free for the corrected call.
         bad = await client.call_tool("scrape", {"url": "ftp://example.com/x", "idempotency_key": "fix-me"})
         assert envelope(bad)["code"] == "BAD_REQUEST"
-        fixed = json.loads(
-            text(await client.call_tool("screenshot", {"url": args["url"], "idempotency_key": "fix-me"}))
-        )
+        fixed = structured(await client.call_tool("screenshot", {"url": args["url"], "idempotency_key": "fix-me"}))
         assert fixed["status"] == "completed" and "idempotent_replay" not in fixed
 
         batch_args = {"urls": [args["url"]] * 2, "idempotency_key": "batch-1"}
-        batch_first = json.loads(text(await client.call_tool("batch", batch_args)))
-        batch_again = json.loads(text(await client.call_tool("batch", batch_args)))
+        batch_first = structured(await client.call_tool("batch", batch_args))
+        batch_again = structured(await client.call_tool("batch", batch_args))
         assert batch_again["id"] == batch_first["id"] and batch_again["idempotent_replay"] is True
 
     # Stored in SQLite: a restarted server replays the same response.
     async with stdio_client(home, **env) as client:
-        after = json.loads(text(await client.call_tool("scrape", args)))
+        after = structured(await client.call_tool("scrape", args))
         assert after["id"] == job_id and after["idempotent_replay"] is True
         assert ((await client.call_tool("list_jobs", {"kind": "scrape"})).structured_content or {})["count"] == 1
 
 
 async def test_every_work_tool_replays_its_first_response(home: Path, site: Site) -> None:
     url = site.url(ARTICLE)
-    with FakeLLM(lambda _request: PolicyReply.tool("done", result="read it")) as vendor:
+
+    def policy(request: PolicyRequest) -> PolicyReply:
+        # With a key on the server, extract reads its answer with the model too.
+        if request.tools == ["answer"]:
+            return PolicyReply.tool("answer", answer="Starter $9, Team $29")
+        return PolicyReply.tool("done", result="read it")
+
+    with FakeLLM(policy) as vendor:
         env = {**vendor.env(), "ANTHROPIC_API_KEY": "k", "BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{site.port}"}
         async with stdio_client(home, **env) as client:
             task = await first_and_replay(
@@ -166,7 +178,9 @@ async def test_every_work_tool_replays_its_first_response(home: Path, site: Site
             assert sorted(j["id"] for j in jobs["jobs"]) == sorted(b["id"] for b in (task, extracted, routed, shot))
             for job in (task, routed):
                 assert (await finished(client, job["id"]))["status"] == "completed"
-            assert vendor.calls == 2  # one model call per task: a replay never runs the agent again
+            # One model call per task and one for the extract: a replay never runs the work again.
+            assert [r.tools == ["answer"] for r in vendor.policy_requests].count(False) == 2
+            assert vendor.calls == 3
 
 
 def expire(home: Path, workspace: str, key: str) -> None:

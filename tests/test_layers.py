@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine",),
     ("identities", "sessions"),
     ("app",),  # composes everything below into one lifespan
-    ("admin", "demo", "server", "jobs_text"),
+    ("admin", "demo", "server", "surface", "jobs_text"),
     ("tools", "auth", "http_sessions"),  # tools register on the server; auth reads the server's request state
     ("http", "stdio"),
     ("cli", "vault_cli", "__main__"),

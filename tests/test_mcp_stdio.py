@@ -20,6 +20,7 @@ import pytest
 from mcp import Client
 from mcp_types import BlobResourceContents, ImageContent, TextResourceContents
 
+from mcp_browsa.surface import SHARED_ARGUMENTS
 from tests.support.mcp_server import call, envelope, finished, free_port, installed_script, ok, stdio_client
 from tests.support.pages import SLOW, STALLED, add_pages
 from tests.support.sites import Site, respond, serve_site
@@ -72,7 +73,7 @@ async def wait_until(predicate: Any, timeout: float = 30.0) -> None:
         await anyio.sleep(0.1)
 
 
-async def test_every_tool_has_a_described_input_schema_and_an_output_schema(client: Client) -> None:
+async def test_every_tool_has_a_described_input_schema_and_a_result_schema(client: Client) -> None:
     tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) >= QUICK_TOOLS | JOB_TOOLS | ACCOUNT_TOOLS | BROWSER_TOOLS
     for name in QUICK_TOOLS | JOB_TOOLS | ACCOUNT_TOOLS | BROWSER_TOOLS:
@@ -80,12 +81,13 @@ async def test_every_tool_has_a_described_input_schema_and_an_output_schema(clie
         assert tool.description, name
         assert tool.input_schema["type"] == "object"
         for field, spec in tool.input_schema.get("properties", {}).items():
-            assert spec.get("description"), f"{name}.{field} has no description"
-        assert tool.output_schema is not None, name
+            assert spec.get("description") or field in SHARED_ARGUMENTS, f"{name}.{field} has no description"
+    # Result schemas are not repeated per tool: browsa://schemas names each tool's (tests/test_surface.py).
+    [index] = (await client.read_resource("browsa://schemas")).contents
+    results = json.loads(index.text)["results"]  # type: ignore[union-attr]
     for name in QUICK_TOOLS | {"get_job", "cancel_job"}:
-        assert {"id", "status", "result", "error_code"} <= set(tools[name].output_schema["properties"]), name  # type: ignore[index]
-    assert "balance" in tools["credits"].output_schema["properties"]  # type: ignore[index]
-    assert "burners_max" in tools["capacity"].output_schema["properties"]  # type: ignore[index]
+        assert tools[name].output_schema is None and results[name] == "Job", name
+    assert results["credits"] == "Credits" and results["capacity"] == "Capacity"
     scrape = tools["scrape"].input_schema["properties"]
     assert set(scrape) >= {"url", "formats", "max_chars", "full_page", "wait_until", "async"}
     assert set(scrape["formats"]["items"]["enum"]) == {"html", "text", "links", "markdown", "screenshot"}
@@ -136,20 +138,24 @@ async def test_scrape_returns_every_format_and_the_screenshot_as_image_content(c
     assert page["markdown"].startswith("# Field notes")
     [png] = images(result)
     assert png_size(png)[1] > 2000  # full page by default: the tall article
-    # One field for the screenshots, and it is the one the output schema declares.
+    # One field for the screenshots, and it is the one the result's schema (a resource) declares.
     [uri] = job["screenshots"]
-    scrape_tool = next(t for t in (await client.list_tools()).tools if t.name == "scrape")
-    assert scrape_tool.output_schema is not None and "screenshots" in scrape_tool.output_schema["properties"]
-    assert not set(job) - set(scrape_tool.output_schema["properties"]), set(job)
+    [schema] = (await client.read_resource("browsa://schemas/Job")).contents
+    declared = json.loads(schema.text)["properties"]  # type: ignore[union-attr]
+    assert "screenshots" in declared
+    assert not set(job) - set(declared), set(job)
     [blob] = (await client.read_resource(uri)).contents
     assert isinstance(blob, BlobResourceContents)
     assert base64.b64decode(blob.blob) == png
 
 
-async def test_text_content_mirrors_structured_content(client: Client, pages: Site) -> None:
+async def test_text_content_is_the_page_and_structured_content_the_job(client: Client, pages: Site) -> None:
     result = await call(client, "scrape", {"url": pages.url(DETAILS), "formats": ["markdown", "screenshot"]})
     job = ok(result)
-    assert json.loads(result.content[0].text) == job  # type: ignore[union-attr]
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert text.startswith(f"scrape completed · {pages.url(DETAILS)}")
+    assert job["result"]["markdown"] in text
+    assert f"screenshot: browsa://jobs/{job['id']}/screenshots/0" in text
 
 
 async def test_scrape_cuts_text_at_max_chars_and_says_so(client: Client, pages: Site) -> None:
@@ -299,7 +305,7 @@ async def test_screenshot_over_the_image_cap_is_named_in_notes_not_dropped(tmp_p
         [note] = job["notes"]
         assert path in note and uri in note
         assert "over the 20,000-byte limit for image content (BROWSA_MAX_IMAGE_BYTES)" in note
-        assert json.loads(result.content[0].text)["notes"] == [note]  # type: ignore[union-attr]
+        assert f"note: {note}" in result.content[0].text  # type: ignore[union-attr]
         [blob] = (await capped.read_resource(uri)).contents  # where the note points, the picture is
         assert isinstance(blob, BlobResourceContents)
         assert base64.b64decode(blob.blob) == png

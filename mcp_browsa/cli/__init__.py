@@ -27,6 +27,7 @@ from mcp_browsa.errors import BrowsaError
 from mcp_browsa.jobs_text import http_status_note, jobs_table
 from mcp_browsa.logsetup import configure_logging
 from mcp_browsa.models import Job, JobKind, JobStatus
+from mcp_browsa.tools.selection import PROFILES, ToolSelectionError
 
 __all__ = ["main"]
 
@@ -90,8 +91,9 @@ async def _serve_stdio(settings: Settings, groups: tuple[str, ...] | None) -> No
     from mcp_browsa.stdio import serve_stdio
     from mcp_browsa.tools.assemble import build_server
 
-    async with Browsa(settings).running() as app:
-        server = build_server(app, groups=groups)
+    app = Browsa(settings)
+    server = build_server(app, groups=groups)  # an unknown tool name stops here, before anything starts
+    async with app.running():
         # Returns when stdin reaches EOF (the host closed us) or on SIGTERM/SIGINT, even with stdin still open.
         # Leaving the block closes Chromium.
         await _run_until_signal(lambda: serve_stdio(server))
@@ -105,9 +107,9 @@ async def _serve_http(settings: Settings, args: argparse.Namespace, groups: tupl
     sessions = SessionLimits(
         settings.max_http_sessions, settings.max_http_sessions_per_key, settings.http_session_idle_seconds
     )
-
-    async with Browsa(settings).running() as app:
-        server = build_server(app, groups=groups)
+    app = Browsa(settings)
+    server = build_server(app, groups=groups)
+    async with app.running():
         keys = None if args.no_auth else app.keys
         http_app = build_http_app(
             server, host=args.host, port=args.port, keys=keys, extra_hosts=args.allowed_host, sessions=sessions
@@ -227,6 +229,9 @@ async def _cmd_credits(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_install_browser(args: argparse.Namespace) -> int:
     try:
         found, steps = install_browser(force=args.force)
+    except ToolSelectionError as exc:
+        _say(f"configuration error: {exc}")
+        return 2
     except BrowserNotFound as exc:
         _say(str(exc))
         return 1
@@ -245,6 +250,9 @@ async def _cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
         found = find_chromium(settings.chromium)
         report["browser"] = found.describe()
         skipped = found.skipped
+    except ToolSelectionError as exc:
+        _say(f"configuration error: {exc}")
+        return 2
     except BrowserNotFound as exc:
         report["browser"] = f"MISSING — {exc}"
         skipped = exc.skipped
@@ -303,7 +311,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--home", help="data dir (default BROWSA_HOME or the platform's user data dir)")
     p.add_argument("--headed", action="store_true", default=None, help="show the browser window")
     p.add_argument("--max-burners", type=int, help="concurrent browser contexts (BROWSA_MAX_BURNERS)")
-    p.add_argument("--tools", help="comma list of tool groups: tasks,quick,identities,webhooks,account")
+    p.add_argument(
+        "--tools", help="comma list of tool groups (tasks,jobs,quick,identities,webhooks,account) and tool names"
+    )
+    p.add_argument("--profile", choices=sorted(PROFILES), help="a preset of groups: host = browser,quick,jobs")
     p.add_argument("--json", action="store_true", help="JSON output")
     sub = p.add_subparsers(dest="command")
 
@@ -372,7 +383,8 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"configuration error: {exc}")
         return 2
     configure_logging(settings.log_level, wire=settings.log_wire)
-    groups = tuple(g.strip() for g in args.tools.split(",")) if args.tools else None
+    wanted = [g.strip() for g in args.tools.split(",")] if args.tools else []
+    groups = tuple(wanted + ([args.profile] if args.profile else [])) or None
     command = args.command
     try:
         if command is None or (command == "serve" and args.transport == "stdio"):
@@ -406,6 +418,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrowsaError as exc:
         _say(f"error: {exc.code}: {exc.message}")
         return 1
+    except ToolSelectionError as exc:
+        _say(f"configuration error: {exc}")
+        return 2
     except BrowserNotFound as exc:
         _say(f"error: {exc}")
         return 1

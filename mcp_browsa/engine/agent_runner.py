@@ -26,6 +26,7 @@ from mcp_browsa.engine.context import JobContext, LeaseLost, Outcome
 from mcp_browsa.engine.tabs import Tabs
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.llm import DEFAULT_TIMEOUT, ClosableChatModel, LLMError, RetryPolicy, make_chat_model, parse_llm_spec
+from mcp_browsa.llm.sampling import SamplingChatModel
 from mcp_browsa.models import JobStatus, PriceTable
 from mcp_browsa.netpolicy import Policy
 from mcp_browsa.storage.screenshots import ScreenshotRepo
@@ -38,6 +39,11 @@ log = logging.getLogger(__name__)
 KEY_LOST = (
     "the API key given with this task was held only in the memory of the server process that accepted it, and that"
     " process stopped; submit the task again"
+)
+
+CLIENT_LOST = (
+    'this task runs on the model of the MCP client session that started it (llm="client"), and that session is'
+    " gone (it disconnected, or the server restarted); submit the task again from a connected client"
 )
 
 
@@ -86,7 +92,7 @@ class AgentRunner:
     async def run(self, ctx: JobContext) -> Outcome:
         params = ctx.params
         try:
-            model = await self._model(ctx, params)
+            model = await self.model_for(ctx, params)
         except LLMError as exc:
             self.tasks.keys.pop(ctx.id, None)
             return Outcome.fail(exc.code, exc.message)
@@ -110,12 +116,17 @@ class AgentRunner:
             with anyio.CancelScope(shield=True):
                 await model.aclose()
 
-    async def _model(self, ctx: JobContext, params: dict[str, Any]) -> ClosableChatModel | None:
+    async def model_for(self, ctx: JobContext, params: dict[str, Any]) -> ClosableChatModel | None:
         """The task's model, or None when its key died with another process. Raises LLMError without a key.
 
         Built in a worker thread: the first one imports its vendor's SDK, seconds in which the event loop would
         otherwise answer no call and run no other job.
         """
+        if params.get("key_source") == "client":
+            sampler = self.tasks.samplers.get(ctx.id)
+            if sampler is None:
+                raise LLMError("LLM_ERROR", CLIENT_LOST)
+            return SamplingChatModel(sampler)
         spec = parse_llm_spec(params["llm"])
         key = self.tasks.key_for(ctx.id, spec, params.get("key_source", "env"))
         if key is None and params.get("key_source") == "call":
@@ -175,7 +186,7 @@ class AgentRunner:
         """One agent task of a batch: no human to ask, no screenshots; events and charges go to the batch job."""
         params = ctx.params
         try:
-            model = await self._model(ctx, params)
+            model = await self.model_for(ctx, params)
         except LLMError as exc:
             return Outcome.fail(exc.code, exc.message)
         if model is None:

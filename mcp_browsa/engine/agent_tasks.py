@@ -25,6 +25,7 @@ from mcp_browsa.errors import AgentNotRunning, BadRequest, Forbidden
 from mcp_browsa.events import EngineEvent
 from mcp_browsa.llm import LLMSpec, parse_llm_spec, resolve_api_key
 from mcp_browsa.llm.endpoint import EndpointGuard, EndpointPolicy, EndpointRefused
+from mcp_browsa.llm.sampling import CLIENT_LLM, Sampler
 from mcp_browsa.models import Job, JobStatus
 from mcp_browsa.storage.jobs import JobRepo
 from mcp_browsa.storage.progress import JobProgressRepo
@@ -59,7 +60,7 @@ UrlCheck = Callable[[str, str], str]  # (url, field name) -> the checked URL, or
 class ScreenshotOptions(BaseModel):
     mode: Literal["final_only", "every_step", "on_navigation"] = Field(
         "final_only",
-        description="final_only: the last page; every_step: after each step; on_navigation: each new page.",
+        description="final_only, every_step or on_navigation (each new page).",
     )
     full_page: bool = Field(False, description="Capture whole pages, not only the viewport.")
 
@@ -69,11 +70,9 @@ class TaskRow(BaseModel):
 
     instruction: str = Field(min_length=1, max_length=MAX_TASK_CHARS, description="What to do, in plain English.")
     url: str | None = Field(None, max_length=4096, description="Page to start on (http or https).")
-    input: dict[str, Any] | None = Field(None, description="Values the task may use (the model sees them).")
+    input: dict[str, Any] | None = Field(None, description="Values the task may use.")
     output: dict[str, Any] | None = Field(None, description="JSON Schema the row's `data` must match.")
-    success_condition: str | None = Field(
-        None, max_length=2000, description="What must hold on the final page for the row to count as done."
-    )
+    success_condition: str | None = Field(None, max_length=2000, description="What must hold on the final page.")
     timeout_seconds: float = Field(300, ge=10, le=MAX_TASK_SECONDS, description="Wallclock limit for this row.")
 
 
@@ -114,6 +113,7 @@ class AgentTasks:
             settings.allow_private_network, settings.llm_endpoints, self.env.get("BROWSA_LLM")
         )
         self.keys: dict[str, str] = {}
+        self.samplers: dict[str, Sampler] = {}  # jobs on the client's own model: the client serving them
         self._waiting: dict[str, int] = {}
         engine.bus.subscribe(self._on_event)
 
@@ -123,9 +123,19 @@ class AgentTasks:
     def default_llm(self) -> str:
         return self.env.get("BROWSA_LLM") or DEFAULT_LLM
 
-    async def llm(self, llm: str | None, api_key: str | None, *, local: bool) -> tuple[LLMSpec, str, str]:
-        """(spec, key, where the key came from); BadRequest when the spec or the key is bad or no key can be found,
-        Forbidden when the caller may not send work to the server the spec names."""
+    def has_key(self, llm: str | None) -> bool:
+        """Whether a task with this `llm` (None: the default) and no key of its own would find one here."""
+        try:
+            return resolve_api_key(parse_llm_spec(llm or self.default_llm), None, self.env) is not None
+        except ValueError:
+            return False
+
+    async def llm(self, llm: str | None, api_key: str | None, *, local: bool) -> tuple[str, str, str]:
+        """(spec, key, where the key came from: call, env or client); BadRequest when the spec or the key is bad or
+        no key can be found, Forbidden when the caller may not send work to the server the spec names.
+        `llm="client"` is the calling client's own model: no key; the sampler comes with submit."""
+        if llm is not None and llm.strip() == CLIENT_LLM:
+            return CLIENT_LLM, "", "client"
         try:
             spec = parse_llm_spec(llm or self.default_llm)
         except ValueError as exc:
@@ -141,7 +151,7 @@ class AgentTasks:
             raise BadRequest(
                 f"no API key for {spec.provider}: pass llm_api_key, or start the server with BROWSA_LLM_API_KEY or {env_name}"
             )
-        return spec, key, "call" if api_key and api_key.strip() else "env"
+        return str(spec), key, "call" if api_key and api_key.strip() else "env"
 
     def guard_for(self, spec: LLMSpec, params: dict[str, Any]) -> EndpointGuard | None:
         """The address check a job's model calls pass; a job from before the flag existed counts as remote."""
@@ -220,7 +230,7 @@ class AgentTasks:
         shots = ScreenshotOptions.model_validate(screenshots or {})
         return {
             **fields,
-            "llm": str(spec),
+            "llm": spec,
             "key_source": source,
             "llm_local": local,
             "initial_url": initial_url,
@@ -280,7 +290,7 @@ class AgentTasks:
             "count": len(items),
             "tasks": len(items),
             "concurrency": concurrency,
-            "llm": str(spec),
+            "llm": spec,
             "key_source": source,
             "llm_local": local,
             "max_steps": max_steps,
@@ -307,14 +317,18 @@ class AgentTasks:
         *,
         progress_total: int,
         items: list[dict[str, Any]] | None = None,
+        sampler: Sampler | None = None,
     ) -> Job:
-        """Queue the job pinned to this process, its key held in memory from the moment the row exists."""
+        """Queue the job pinned to this process, its key (or the client serving its model) held in memory from
+        the moment the row exists."""
         created: list[str] = []
 
         async def pin(conn: aiosqlite.Connection, job_id: str) -> None:
             await JobRepo.pin(conn, job_id, self.owner)
             # Before the commit: a worker may claim the job the moment it is visible.
             self.keys[job_id] = key
+            if sampler is not None:
+                self.samplers[job_id] = sampler
             created.append(job_id)
 
         try:
@@ -330,6 +344,7 @@ class AgentTasks:
         except BaseException:
             for job_id in created:
                 self.keys.pop(job_id, None)
+                self.samplers.pop(job_id, None)
             raise
 
     def key_for(self, job_id: str, spec: LLMSpec, key_source: str) -> str | None:
@@ -346,10 +361,12 @@ class AgentTasks:
             return
         if event.type in _ENDED:
             self.keys.pop(event.job_id, None)
+            self.samplers.pop(event.job_id, None)
         elif event.type == "job.cancel_requested":
             status = await JobProgressRepo(self.engine.db).status(event.job_id)
             if status is None or status == "cancelled":  # cancelled while queued: no runner will end it
                 self.keys.pop(event.job_id, None)
+                self.samplers.pop(event.job_id, None)
 
     # -- humans -------------------------------------------------------------------------------------------
 

@@ -25,12 +25,16 @@ from mcp_browsa.browser.pool import Burner, BurnerPool, browser_gone
 from mcp_browsa.browser.private_hint import private_network_hint
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.context import JobContext, Outcome, progress_write
+from mcp_browsa.engine.extraction import ExtractionFailed, extract_data
 from mcp_browsa.engine.lanes import Lane, LaneGroup, OpenBurner
 from mcp_browsa.engine.media import skip_media, skips_media
 from mcp_browsa.engine.pdf import is_pdf, pdf_content, refetch_pdf
 from mcp_browsa.engine.scrape import NO_TARGET_STATUSES, PageFailure, navigate, page_content, refused_navigation
+from mcp_browsa.llm.base import ClosableChatModel, LLMError
 from mcp_browsa.models import JobStatus, PriceTable
-from mcp_browsa.storage.db import dumps, now
+from mcp_browsa.storage.db import now
+from mcp_browsa.storage.rows import BatchRowRepo
+from mcp_browsa.storage.screenshots import ScreenshotRepo
 
 __all__ = ["ItemRunner", "ReadOnlyRunners", "cancel_rest", "extract_result", "item_finish", "row_outcome"]
 
@@ -38,6 +42,7 @@ log = logging.getLogger(__name__)
 
 # A batch row runner: (ctx, row index, row params) -> (status, result, error_code, error_message)
 ItemRunner = Callable[[JobContext, int, dict[str, Any]], Awaitable[Outcome]]
+ModelFor = Callable[[JobContext, dict[str, Any]], Awaitable[ClosableChatModel | None]]
 PolicyFactory = Callable[[dict[str, Any]], Any]
 
 
@@ -66,6 +71,8 @@ class ReadOnlyRunners:
         self.policy_for = policy_for or (lambda _params: None)
         # Batch rows that are agent tasks are run by the agent runner, which registers here.
         self.task_item_runner: ItemRunner | None = None
+        # The model of an extract job given one (llm in its params): the agent runner's, which registers here.
+        self.model_for: ModelFor | None = None
 
     def screenshot_path(self, job_id: str, n: int) -> Path:
         return self.settings.screenshots_dir / job_id / f"{n:04d}.png"
@@ -214,15 +221,42 @@ class ReadOnlyRunners:
             content = await self.fetch(ctx, params)
         except PageFailure as failure:
             return Outcome.fail(failure.code, failure.message)
+        if ctx.job.kind == "extract" and params.get("llm"):
+            return await self._extract_with_model(ctx, params, content)
         if ctx.job.kind == "extract":
             content = extract_result(content, params)
         await ctx.progress(1, 1, last_action=f"loaded {content.get('final_url', params['url'])[:100]}")
         return Outcome.ok(content)
 
-    async def url_item(self, ctx: JobContext, idx: int, params: dict[str, Any], lane: Lane | None = None) -> Outcome:
-        running = _item_update(ctx.id, idx, status="running", started_at=now())
+    async def _extract_with_model(self, ctx: JobContext, params: dict[str, Any], content: dict[str, Any]) -> Outcome:
+        """extract with a model: `data` read off the page by the job's model (engine/extraction.py)."""
+        out: dict[str, Any] = {
+            k: content[k] for k in ("url", "final_url", "title", "status", "truncated") if k in content
+        }
         try:
-            content = await self.fetch(ctx, params, shot_n=idx, lane=lane, also=running)
+            model = await self.model_for(ctx, params) if self.model_for is not None else None
+            if model is None:
+                return Outcome.fail("INTERRUPTED", "the API key given with this call died with the process that had it")
+            try:
+                out["data"] = await extract_data(
+                    ctx, model, self.prices, content, schema=params.get("schema"), prompt=params.get("prompt")
+                )
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await model.aclose()
+        except LLMError as exc:
+            return Outcome.fail(exc.code, exc.message)
+        except ExtractionFailed as exc:
+            return Outcome.fail(exc.code, exc.message)
+        await ctx.progress(1, 1, last_action=f"extracted from {out.get('final_url', params['url'])[:100]}")
+        return Outcome.ok(out)
+
+    async def url_item(self, ctx: JobContext, idx: int, params: dict[str, Any], lane: Lane | None = None) -> Outcome:
+        """One URL row of a batch or a crawl; what it costs is counted on the row as well as on the job."""
+        running = _item_start(ctx.id, idx)
+        try:
+            with ctx.batch_row(idx):
+                content = await self.fetch(ctx, params, shot_n=idx, lane=lane, also=running)
         except PageFailure as failure:
             return Outcome.fail(failure.code, failure.message)
         if content.get("status") in NO_TARGET_STATUSES:
@@ -244,11 +278,10 @@ class ReadOnlyRunners:
                 if item.get("blocked"):  # refused by the URL guard at submit: the row ends without a browser
                     return Outcome.fail("BLOCKED", str(item["blocked"]))
                 if item.get("kind") != "task":
-                    with ctx.batch_row(idx):
-                        return await self.url_item(ctx, idx, item, lane)  # marks the row running as it pays
+                    return await self.url_item(ctx, idx, item, lane)  # marks the row running as it pays
                 if self.task_item_runner is None:
                     return Outcome.fail("BAD_REQUEST", "this server cannot run agent tasks")
-                await ctx.write(_item_update(ctx.id, idx, status="running", started_at=now()))
+                await ctx.write(_item_start(ctx.id, idx))
                 with ctx.batch_row(idx):
                     return await self.task_item_runner(ctx, idx, item)
 
@@ -342,47 +375,41 @@ def extract_result(content: dict[str, Any], params: dict[str, Any]) -> dict[str,
 
 def _screenshot_row(job_id: str, n: int, path: Path, url: str) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
     async def write(conn: aiosqlite.Connection) -> None:
-        await conn.execute(
-            "INSERT OR REPLACE INTO screenshots(job_id, n, path, url, created_at) VALUES (?,?,?,?,?)",
-            (job_id, n, str(path), url, now()),
-        )
+        await ScreenshotRepo.record(conn, job_id, n, path, url)
 
     return write
 
 
-def _item_update(job_id: str, idx: int, **fields: Any) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
-    cols = ", ".join(f"{k}=?" for k in fields)
+def _item_start(job_id: str, idx: int) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
+    started_at = now()  # when the row began, though the write may come later (with the row's first charge)
 
     async def write(conn: aiosqlite.Connection) -> None:
-        await conn.execute(f"UPDATE batch_items SET {cols} WHERE job_id=? AND idx=?", (*fields.values(), job_id, idx))
+        await BatchRowRepo.start(conn, job_id, idx, started_at)
 
     return write
 
 
 def item_finish(job_id: str, idx: int, outcome: Outcome) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
-    return _item_update(
-        job_id,
-        idx,
-        status=outcome.status.value,
-        result=dumps(outcome.result) if outcome.result is not None else None,
-        error_code=outcome.error_code,
-        error_message=outcome.error_message,
-        completed_at=now(),
-    )
-
-
-def cancel_rest(job_id: str) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
     async def write(conn: aiosqlite.Connection) -> None:
-        await conn.execute(
-            "UPDATE batch_items SET status='cancelled', completed_at=? WHERE job_id=? AND status IN ('queued','running')",
-            (now(), job_id),
+        await BatchRowRepo.finish(
+            conn,
+            job_id,
+            idx,
+            status=outcome.status.value,
+            result=outcome.result,
+            error_code=outcome.error_code,
+            error_message=outcome.error_message,
         )
 
     return write
 
 
+def cancel_rest(job_id: str) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
+    async def write(conn: aiosqlite.Connection) -> None:
+        await BatchRowRepo.cancel_rest(conn, job_id)
+
+    return write
+
+
 async def _done_count(ctx: JobContext) -> int:
-    row = await ctx.engine.db.fetchone(
-        "SELECT COUNT(*) FROM batch_items WHERE job_id=? AND status IN ('completed','failed','cancelled')", (ctx.id,)
-    )
-    return int(row[0]) if row else 0
+    return await BatchRowRepo(ctx.engine.db).ended(ctx.id)

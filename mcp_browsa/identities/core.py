@@ -31,10 +31,10 @@ from mcp_browsa.events import EngineEvent, EventBus
 from mcp_browsa.identities.cdp import chromium_version
 from mcp_browsa.identities.live import LiveBrowser, start_live
 from mcp_browsa.identities.models import Agent, SessionInfo
-from mcp_browsa.identities.store import AgentRepo, json_list
 from mcp_browsa.models import PriceTable
 from mcp_browsa.netpolicy import Policy
 from mcp_browsa.storage.db import Database, dumps, loads, now
+from mcp_browsa.storage.identities import AgentRepo, json_list
 from mcp_browsa.storage.ledger import LedgerRepo
 from mcp_browsa.webhooks.events import enqueue_event
 

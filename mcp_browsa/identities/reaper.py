@@ -19,8 +19,8 @@ from mcp_browsa.identities.cdp import kill_orphan
 from mcp_browsa.identities.core import IdentityCore, Outbox, owner_alive
 from mcp_browsa.identities.live import LiveBrowser
 from mcp_browsa.identities.models import SessionClosed
-from mcp_browsa.identities.store import AgentRepo
 from mcp_browsa.storage.db import now
+from mcp_browsa.storage.identities import AgentRepo
 
 __all__ = ["METER_SECONDS", "SWEEP_EVERY", "Reaper"]
 
@@ -100,10 +100,8 @@ class Reaper:
                 log.warning("reaped identity %s left by dead server %s", row["id"], row["owner"])
                 continue
             await anyio.to_thread.run_sync(kill_orphan, row["pid"], row["profile_dir"])
-            await core.db.execute(
-                "UPDATE agents SET cdp_url=NULL, cdp_http=NULL, pid=NULL, profile_dir=NULL WHERE id=? AND owner=?",
-                (row["id"], row["owner"]),
-            )
+            async with core.db.transaction() as conn:
+                await AgentRepo.forget_browser(conn, row["id"], row["owner"])
         for session in await core.repo.stale_sessions():
             if session["owner"] != core.owner and not owner_alive(session["owner"]):
                 await self._end_stale(session)

@@ -26,10 +26,10 @@ from mcp_browsa.identities.probe import Measurement, measure, warm_up
 from mcp_browsa.identities.reaper import Reaper
 from mcp_browsa.identities.sessions import Sessions
 from mcp_browsa.identities.spec import CreateSpec
-from mcp_browsa.identities.store import AgentRepo, new_agent_id
 from mcp_browsa.identities.trust_factors import TrustRating, rate_identity
 from mcp_browsa.netpolicy import Policy, check_url
 from mcp_browsa.storage.db import dumps, now
+from mcp_browsa.storage.identities import AgentRepo, new_agent_id
 
 __all__ = ["IdentityService"]
 
@@ -328,10 +328,7 @@ class IdentityService:
             if report is not None:
                 sessions = await self.core.repo.session_count(row["id"])
                 rating = rate_identity(report, dict(row), sessions=sessions)
-                await self.core.db.execute(
-                    "UPDATE agents SET trust_score=?, trust_report=?, trust_measured_at=? WHERE id=?",
-                    (rating.score, dumps(report.to_dict()), now(), row["id"]),
-                )
+                await self.core.repo.record_trust(row["id"], rating.score, report.to_dict())
                 row = await self._row(workspace_id, row["id"])
         agent = (await self.core.to_models([row]))[0]
         if measured is not None and measured.report is not None:

@@ -25,10 +25,10 @@ from mcp_browsa.identities.live import LiveBrowser
 from mcp_browsa.identities.models import SessionClosed, WarmupVisit
 from mcp_browsa.identities.probe import measure, warm_up
 from mcp_browsa.identities.spec import DEFAULT_OS, OS_TYPES, CreateSpec
-from mcp_browsa.identities.store import AgentRepo
 from mcp_browsa.identities.trust_factors import TrustRating, rate_identity
 from mcp_browsa.netpolicy import Policy, intersect_allowed_domains
 from mcp_browsa.storage.db import dumps, now
+from mcp_browsa.storage.identities import AgentRepo
 
 __all__ = ["Sessions"]
 
@@ -199,10 +199,7 @@ class Sessions:
                 if sealed is not None and await AgentRepo.status_in(conn, live.agent_id) == "running":
                     await AgentRepo.put_state(conn, live.agent_id, *sealed)
                 ended = await AgentRepo.end_session(conn, session_id, reason)
-                await conn.execute(
-                    "UPDATE agents SET cdp_url=NULL, cdp_http=NULL, pid=NULL, profile_dir=NULL WHERE id=? AND owner=?",
-                    (live.agent_id, core.owner),
-                )
+                await AgentRepo.forget_browser(conn, live.agent_id, core.owner)
                 if ended:
                     await box.emit(
                         live.workspace_id,

@@ -62,6 +62,16 @@ class JobProgressRepo:
         if row is not None:
             await conn.execute("UPDATE batch_items SET step_count=step_count+1 WHERE job_id=? AND idx=?", (job_id, row))
 
+    @staticmethod
+    async def add_model_usage(
+        conn: aiosqlite.Connection, job_id: str, input_tokens: int, output_tokens: int, usd: float
+    ) -> None:
+        """A model call that is not an agent step (extraction): its tokens and cost, without a step."""
+        await conn.execute(
+            "UPDATE jobs SET input_tokens=input_tokens+?, output_tokens=output_tokens+?, cost_usd=cost_usd+? WHERE id=?",
+            (input_tokens, output_tokens, usd, job_id),
+        )
+
     async def credit_room(self, job_id: str) -> tuple[int, int] | None:
         """(workspace balance, credits this job was charged so far); None when the job is gone."""
         row = await self.db.fetchone(

@@ -1,10 +1,11 @@
 """MCP tool adapters, one module per group: validate input, call the Browsa app, return a model.
 
-`register_all` wires the selected groups onto a server; nothing here holds state.
+`register_all` wires the selected groups and tools onto a server; nothing here holds state.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -14,7 +15,8 @@ if TYPE_CHECKING:
 __all__ = ["register_all"]
 
 
-def register_all(server: BrowsaServer, app: Browsa, groups: set[str]) -> None:
+def register_all(server: BrowsaServer, app: Browsa, wanted: Iterable[str]) -> None:
+    """Register every group, then drop the tools `wanted` (groups, tool names, profiles) leaves out."""
     from mcp_browsa.tools import (
         account,
         auto,
@@ -29,23 +31,20 @@ def register_all(server: BrowsaServer, app: Browsa, groups: set[str]) -> None:
         tasks,
         webhooks,
     )
+    from mcp_browsa.tools.selection import selected_tools
 
-    if "quick" in groups:
-        quick.register(server, app)
-    if "content" in groups:
-        content.register(server, app)
-    if "tasks" in groups:
-        jobs.register(server, app)
-        tasks.register(server, app)
-        auto.register(server, app)
-    if "account" in groups:
-        account.register(server, app)
-        keys.register(server, app)
-    if "webhooks" in groups:
-        webhooks.register(server, app)
-    if "browser" in groups:
-        sessions.register(server, app)
-    if "identities" in groups:
-        identities.register(server, app)
-        login.register(server, app)
+    modules = {"quick": (quick,), "content": (content,), "jobs": (jobs,), "tasks": (tasks, auto)}
+    modules |= {"account": (account, keys)}
+    modules |= {"webhooks": (webhooks,), "browser": (sessions,), "identities": (identities, login)}
+    groups: dict[str, list[str]] = {}
+    for group, members in modules.items():
+        before = len(server.tool_names)
+        for module in members:
+            module.register(server, app)
+        groups[group] = server.tool_names[before:]
+    groups["tasks"] = groups["jobs"] + groups["tasks"]  # run_task's job tools come with it
+    keep = selected_tools(wanted, groups, server.tool_names)
+    for name in [n for n in server.tool_names if n not in keep]:
+        server.remove_tool(name)
+        server.tool_names.remove(name)
     resources.register(server, app)

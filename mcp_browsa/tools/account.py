@@ -19,10 +19,10 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         ledger_rows: Annotated[int, Field(ge=0, le=200, description="How many recent ledger rows to include.")] = 10,
         ctx: Context[Any, Any] | None = None,
     ) -> Credits:
-        """Credit balance, the price table, LLM spend in USD and the latest ledger rows."""
+        """Credit balance, prices, LLM spend and recent ledger rows."""
         return await app.credits(caller_for(ctx), limit=ledger_rows)
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=True))
     async def capacity() -> Capacity:
-        """Live load: queued and running jobs, burners in use of the maximum, oldest queued job's age."""
+        """Live load: jobs queued and running, burners in use, oldest queued job's age."""
         return await app.capacity()

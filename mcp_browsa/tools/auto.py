@@ -17,6 +17,7 @@ from mcp_browsa.server import BrowsaServer, caller_for
 from mcp_browsa.tools.params import LlmKey, LlmSpec
 from mcp_browsa.tools.quick import SYNC_WAIT_CAP, AllowedDomains, IdempotencyKey
 from mcp_browsa.tools.results import job_result, progress_reporter, raise_if_failed
+from mcp_browsa.tools.sampling import model_choice
 
 __all__ = ["register"]
 
@@ -35,17 +36,14 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             Field(
                 ge=0,
                 le=120,
-                description="Seconds to wait for an agent task to end (a scrape answers within the call). Keep ≤ 50.",
+                description="Seconds to wait for a task to end (≤ 50).",
             ),
         ] = 0,
         allowed_domains: AllowedDomains = None,
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
-        """Do what the request says, the cheapest safe way: one URL to read → scrape; anything else → agent task.
-
-        The result carries routed_via ("scrape" or "task") and routing_reason. Tasks return a job to poll.
-        """
+        """Do the request the cheapest safe way: one URL to read → scrape, else an agent task (routed_via)."""
         caller = caller_for(ctx)
         decision = route(task)
         params = {"task": task, "llm": llm, "wait": wait, "allowed_domains": allowed_domains}
@@ -60,10 +58,12 @@ def register(server: BrowsaServer, app: Browsa) -> None:
                     allowed_domains=allowed_domains,
                 )
             else:
+                model, sampler = model_choice(app, ctx, llm, llm_api_key)
                 job = await app.run_task(
                     caller,
                     task,
-                    llm=llm,
+                    llm=model,
+                    sampler=sampler,
                     llm_api_key=llm_api_key,
                     initial_url=decision.url,
                     allowed_domains=allowed_domains,

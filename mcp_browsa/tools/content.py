@@ -28,7 +28,7 @@ __all__ = ["register"]
 
 Globs = Annotated[
     list[Annotated[str, Field(max_length=500)]],
-    Field(max_length=50, description="URL globs: `/docs/*` matches the path (and query), `https://*` the whole URL."),
+    Field(max_length=50, description="URL globs (`/docs/*` on the path, `https://*` on the URL)."),
 ]
 SameSite = Annotated[bool, Field(description="Only URLs on the start URL's host (a leading www. ignored).")]
 
@@ -61,10 +61,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
-        """Crawl a site from `url`: pages found by following links and the sitemap, each loaded once.
-
-        Returns a job at once; poll get_job, whose `items` are the pages (status, content, error) as they finish.
-        """
+        """Crawl a site from `url` (links and sitemap, each page once) as a job; get_job's `items` are the pages."""
         caller = caller_for(ctx)
         req = CrawlRequest(
             url=url,
@@ -96,10 +93,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
-        """List a site's URLs without their content: its sitemap, the links of `url` and of the pages it links to.
-
-        Answers in the same call (result.urls); use crawl for the pages' content.
-        """
+        """A site's URLs without content (sitemap and links), in the call; crawl gets the pages."""
         caller = caller_for(ctx)
         req = MapRequest(
             url=url,

@@ -31,44 +31,34 @@ def register(server: BrowsaServer, app: Browsa) -> None:
     async def create_identity(
         mode: Annotated[
             Literal["burner", "persistent"] | None,
-            Field(
-                description="burner: its own browser with a CDP URL until the TTL, nothing kept. persistent: "
-                "cookies and localStorage kept between sessions. Default: persistent when persona or "
-                "warmup_recipe is given without a ttl, else burner."
-            ),
+            Field(description="burner (until its TTL) or persistent (cookies kept)."),
         ] = None,
         ttl: Ttl = None,
         ttl_seconds: TtlSeconds = None,
         initial_url: Annotated[
             str | None, Field(max_length=4096, description="Page the browser opens on (http/https).")
         ] = None,
-        os_type: Annotated[
-            OsTypeName | None, Field(description="Operating system the fingerprint presents. Default OS_TYPE_LINUX.")
-        ] = None,
+        os_type: Annotated[OsTypeName | None, Field(description="OS the fingerprint presents (default Linux).")] = None,
         country: Annotated[
             str | None,
             Field(
                 min_length=2,
                 max_length=2,
-                description="ISO 3166-1 alpha-2 code: locale, languages and time zone follow it (e.g. DE, JP).",
+                description="ISO country code (locale and time zone follow it).",
             ),
         ] = None,
         persona: Annotated[str | None, Field(max_length=200, description="Your label for the identity.")] = None,
         warmup_recipe: Annotated[
-            str | None, Field(max_length=100, description="Name of an operator-defined list of URLs visited first.")
+            str | None, Field(max_length=100, description="Operator-defined URLs visited first.")
         ] = None,
         allowed_domains: Annotated[
             list[Annotated[str, Field(max_length=253)]] | None,
-            Field(max_length=100, description='Only these hosts may be reached (`*.example.com`; ["*"] = any).'),
+            Field(max_length=100, description="Hosts it may contact (`*.x.com` wildcards); default any."),
         ] = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Agent:
-        """Create a browser identity and return it once ready, with its trust score (0–1000) and cost.
-
-        A burner gets its own Chromium: connect with Playwright's `chromium.connect_over_cdp(cdp_url)` and use
-        `browser.contexts[0]`; it is destroyed at its TTL. A persistent identity keeps a pinned fingerprint and
-        its cookies/localStorage: open_session(identity_id=…) drives it (cdp=true for a CDP URL), and tasks run on it.
-        """
+        """Create a browser identity (trust score 0–1000): a burner (CDP URL until its TTL) or a persistent one
+        (cookies kept; drive it with open_session(identity_id=…))."""
         spec = build_spec(
             mode=mode,
             ttl=ttl,
@@ -93,7 +83,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         cursor: Cursor = None,
         ctx: Context[Any, Any] | None = None,
     ) -> AgentList:
-        """List identities, newest first, a page at a time (`next_cursor`), with the `total` that match."""
+        """List identities, newest first, a page at a time (`next_cursor`)."""
         return await app.identities.list_identities(
             caller_for(ctx).workspace_id, mode=mode, status=status, limit=limit, cursor=cursor
         )
@@ -105,16 +95,15 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             list[Include] | None,
             Field(
                 max_length=3,
-                description='Measure the live browser now: "trust" (score and band), "detection" (every check with'
-                ' its detail), "fingerprint" (what a page in it reports). AGENT_NOT_RUNNING once it has ended.',
+                description='Measure now: "trust", "detection" or "fingerprint".',
             ),
         ] = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Agent:
-        """Get an identity; with `include`, re-measure its trust or read its fingerprint back from the live browser."""
+        """Get an identity; `include` re-measures it in the live browser."""
         return await app.identities.get(caller_for(ctx).workspace_id, identity_id, include=list(include or []))
 
     @server.tool(annotations=ToolAnnotations(destructive_hint=True, idempotent_hint=True))
     async def destroy_identity(identity_id: IdentityId, ctx: Context[Any, Any] | None = None) -> Agent:
-        """Stop the identity's browser and end it; a persistent identity's stored cookies and storage are deleted."""
+        """End an identity and its browser; a persistent one's stored state is deleted."""
         return await app.identities.destroy(caller_for(ctx).workspace_id, identity_id)

@@ -29,8 +29,7 @@ def _admin(app: Browsa, ctx: Context[Any, Any] | None) -> KeyAdmin:
 def register(server: BrowsaServer, app: Browsa) -> None:
     @server.tool(annotations=ToolAnnotations(read_only_hint=True))
     async def list_keys(ctx: Context[Any, Any] | None = None) -> KeyList:
-        """This workspace's API keys (prefix, name, last use, admin); each active key's `_links.revoke` is the call
-        that revokes it. Admin keys and stdio only."""
+        """This workspace's API keys (admin keys and stdio only)."""
         return await _admin(app, ctx).list_keys(caller_for(ctx).workspace_id)
 
     @server.tool(annotations=ToolAnnotations(destructive_hint=False))
@@ -39,8 +38,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         admin: Annotated[bool, Field(description="Whether the new key may manage keys too.")] = False,
         ctx: Context[Any, Any] | None = None,
     ) -> MintedKey:
-        """Mint an API key for this workspace. The key is in this answer only: only its sha256 is stored.
-        Admin keys and stdio only."""
+        """Mint an API key, shown only in this answer (admin keys and stdio only)."""
         return await _admin(app, ctx).create(caller_for(ctx).workspace_id, name=name, admin=admin)
 
     @server.tool(annotations=ToolAnnotations(destructive_hint=True, idempotent_hint=True))
@@ -48,6 +46,5 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         key_id: Annotated[str, Field(min_length=1, max_length=100, description="The key id (`key_…`).")],
         ctx: Context[Any, Any] | None = None,
     ) -> ApiKey:
-        """Revoke a key of this workspace: every request with it is refused (401) from now on. Admin keys and
-        stdio only."""
+        """Revoke a key: refused (401) from now on (admin keys and stdio only)."""
         return await _admin(app, ctx).revoke(caller_for(ctx).workspace_id, key_id)

@@ -29,7 +29,7 @@ SecretName = Annotated[
         min_length=1,
         max_length=100,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
-        description="Name of a vault secret (set at a terminal with `mcp-browsa vault set NAME`).",
+        description="A vault secret's name (`mcp-browsa vault set NAME`).",
     ),
 ]
 
@@ -44,8 +44,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
                 min_length=1,
                 max_length=60,
                 pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
-                description="Short name of the site, e.g. github. The default secrets are {service}_username and"
-                " {service}_password.",
+                description="Site name (e.g. github): secrets {service}_username, {service}_password.",
             ),
         ],
         url: Annotated[str, Field(max_length=4096, description="The login page's absolute http(s) URL.")],
@@ -55,29 +54,21 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             str | None,
             Field(
                 max_length=100,
-                description="Log in on this persistent identity (its session keeps the cookies). Default: a burner.",
+                description="Log in on this persistent identity (default: a burner).",
             ),
         ] = None,
         success_selector: Annotated[
             str | None,
-            Field(max_length=500, description="CSS selector that is visible only once logged in (e.g. a user menu)."),
+            Field(max_length=500, description="CSS selector visible only once logged in."),
         ] = None,
         success_text: Annotated[
             str | None, Field(max_length=500, description="Text the page shows only once logged in.")
         ] = None,
         timeout_seconds: Annotated[float, Field(ge=5, le=120, description="Limit for the whole login.")] = 45,
-        async_: Annotated[
-            bool, Field(alias="async", description="Return the job at once instead of waiting; poll it with get_job.")
-        ] = False,
+        async_: Annotated[bool, Field(alias="async", description="Return the job at once; poll get_job.")] = False,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
-        """Log in to a site with a username and password from the server's vault; the values are never returned.
-
-        Finds the username/email and password fields (also on two-step pages), fills them server-side, submits,
-        and reports `result.logged_in` with the evidence (URL change, password field gone, error text shown).
-        The browser may only contact the login page's host. Secrets are added by the operator at a terminal with
-        `mcp-browsa vault set NAME`; a missing one is NOT_FOUND naming it.
-        """
+        """Log in with vaulted username and password (never returned); result.logged_in says with evidence."""
         caller = caller_for(ctx)
         job = await app.logins.submit(
             caller.workspace_id,

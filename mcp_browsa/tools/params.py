@@ -21,16 +21,14 @@ LlmSpec = Annotated[
     str | None,
     Field(
         max_length=500,
-        description='Model as "provider:model" or "openai:MODEL@http://host:port/v1" (any OpenAI-compatible server).'
-        ' Default: the server\'s BROWSA_LLM, else "anthropic:claude-haiku-4-5".',
+        description='"provider:model[@url]" or "client" (your model). Default: the server\'s.',
     ),
 ]
 LlmKey = Annotated[
     str | None,
     Field(
         max_length=1000,
-        description="The vendor API key for this work only: kept in the server's memory, never stored or logged."
-        " Default: the server's BROWSA_LLM_API_KEY / ANTHROPIC_API_KEY / OPENAI_API_KEY.",
+        description="Vendor API key for this call only; never stored.",
     ),
 ]
 

@@ -1,4 +1,4 @@
-"""The one-call tools: scrape, extract, screenshot and batch — no LLM, no key needed.
+"""The one-call tools: scrape, extract, screenshot and batch — no LLM or key needed (extract uses one if there).
 
 scrape/extract/screenshot answer in the same call when the page is ready in time (or at once with
 `async=true`); batch always returns a job to poll.
@@ -6,10 +6,11 @@ scrape/extract/screenshot answer in the same call when the page is ready in time
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
-from mcp_types import CallToolResult, ToolAnnotations
+from mcp_types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import Field
 
 from mcp_browsa.app import Browsa
@@ -19,7 +20,9 @@ from mcp_browsa.models import Job
 from mcp_browsa.server import BrowsaServer, caller_for
 from mcp_browsa.tools.params import LlmKey, LlmSpec, keyword_param
 from mcp_browsa.tools.results import job_result, raise_if_failed
+from mcp_browsa.tools.sampling import model_choice, sampling_mode
 from mcp_browsa.tools.session_pages import session_extract, session_screenshot
+from mcp_browsa.tools.waiting import follow_job, job_call, resumed
 
 __all__ = ["register"]
 
@@ -28,20 +31,18 @@ WaitUntil = Literal["load", "domcontentloaded", "networkidle", "commit"]
 # Hosts cut tool calls near 60 s; an answer must come back before that.
 SYNC_WAIT_CAP = 50.0
 
-Url = Annotated[str, Field(description="Absolute http(s) URL of the page.", max_length=4096)]
-UrlOrSession = Annotated[str | None, Field(description="Absolute http(s) URL of the page.", max_length=4096)]
-MaxChars = Annotated[
-    int, Field(ge=100, le=500_000, description="Cap on each text format's length; longer content is cut and marked.")
-]
+Url = Annotated[str, Field(description="The page's http(s) URL.", max_length=4096)]
+UrlOrSession = Annotated[str | None, Field(description="The page's http(s) URL.", max_length=4096)]
+MaxChars = Annotated[int, Field(ge=100, le=500_000, description="Cap per text format; longer is cut and marked.")]
 Async = Annotated[
     bool,
-    Field(alias="async", description="Return the job at once instead of waiting for the page; poll it with get_job."),
+    Field(alias="async", description="Return the job at once; poll get_job."),
 ]
 AllowedDomains = Annotated[
     list[Annotated[str, Field(max_length=253)]] | None,
     Field(
         max_length=100,
-        description='Only these hosts may be contacted (`*.example.com` wildcards; ["*"] = any). Default: any.',
+        description="Hosts it may contact (`*.x.com` wildcards); default any.",
     ),
 ]
 IdempotencyKey = Annotated[
@@ -49,20 +50,16 @@ IdempotencyKey = Annotated[
     Field(
         min_length=1,
         max_length=255,
-        description="Makes retrying safe: the first response is stored for 24 h, and a retry with the same key and"
-        " arguments returns it (idempotent_replay: true) instead of starting new work. The same key with other"
-        " arguments is IDEMPOTENCY_CONFLICT.",
+        description="Retry key: replays the first response (24 h).",
     ),
 ]
 MainContent = Annotated[
     bool,
-    Field(
-        description="Markdown of the main content only (navigation, headers, footers, sidebars dropped); false: all."
-    ),
+    Field(description="Main content only (no navigation, headers, footers, sidebars)."),
 ]
 LoadMedia = Annotated[
     bool,
-    Field(description="Load images, media and fonts even when only text formats are asked (they are skipped then)."),
+    Field(description="Load images, media and fonts for text formats too."),
 ]
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 SessionPage = Annotated[
@@ -98,11 +95,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
-        """Load a page in a real browser and return its rendered content (markdown by default).
-
-        Answers in the same call when the page is ready in time; otherwise returns a job to poll with get_job.
-        A screenshot comes back as image content too.
-        """
+        """Load a page in a real browser; returns its content (markdown by default), or a job if it is slow."""
         caller = caller_for(ctx)
         params = {
             "url": url,
@@ -148,18 +141,20 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             str | None, Field(max_length=4000, description="What to extract, in words (give this or schema).")
         ] = None,
         max_chars: MaxChars = 50_000,
+        llm: LlmSpec = None,
+        llm_api_key: LlmKey = None,
         async_: Async = False,
         allowed_domains: AllowedDomains = None,
         idempotency_key: IdempotencyKey = None,
         session_id: SessionPage = None,
         ctx: Context[Any, Any] | None = None,
-    ) -> Annotated[CallToolResult, Job]:
-        """Get a page's cleaned text beside your schema or prompt, ready for you to extract from.
-
-        Exactly one of `schema` or `prompt` is required. The result's `content` is the page as markdown and
-        `text` its cleaned visible text.
-        """
+    ) -> Annotated[CallToolResult, Job] | InputRequiredResult:
+        """`data` matching `schema` (or a `prompt`'s answer) read off a page by a model (`llm`, the server's or
+        yours); with none, the page's markdown beside them."""
         caller = caller_for(ctx)
+        again = await resumed(app, ctx, caller)
+        if again is not None:
+            return again
         _one_target(url, session_id)
         if (schema is None) == (not prompt):
             raise BadRequest("give exactly one of `schema` (a JSON Schema object) or `prompt` (what to extract)")
@@ -171,25 +166,35 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             "schema": schema,
             "prompt": prompt,
             "max_chars": max_chars,
+            "llm": llm,
             "async": async_,
             "allowed_domains": allowed_domains,
         }
-        job = await app.idempotent(
-            caller,
-            "extract",
-            idempotency_key,
-            params,
-            lambda: app.extract(
+        wait = sync_wait(async_, 30)
+        until = time.time() + wait
+        use_model = (
+            bool(llm or (llm_api_key or "").strip()) or app.tasks.has_key(None) or sampling_mode(ctx) is not None
+        )
+
+        async def start() -> Job:
+            model, sampler = model_choice(app, ctx, llm, llm_api_key) if use_model else (None, None)
+            job = await app.extract(
                 caller,
                 url,
                 schema=schema,
                 prompt=prompt,
                 max_chars=max_chars,
-                wait=sync_wait(async_, 30),
+                wait=0 if use_model else wait,
                 allowed_domains=allowed_domains,
-            ),
-        )
-        return await job_result(app, raise_if_failed(job))
+                model=use_model,
+                llm=model,
+                llm_api_key=llm_api_key,
+                sampler=sampler,
+            )
+            return await follow_job(app, ctx, caller, job.id, until=until) if use_model and wait > 0 else job
+
+        job = await app.idempotent(caller, "extract", idempotency_key, params, start)
+        return await job_call(app, ctx, caller, raise_if_failed(job), until=until)
 
     @server.tool(annotations=READ_ONLY)
     @keyword_param("async_", "async")
@@ -202,7 +207,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         session_id: SessionPage = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
-        """Take a PNG screenshot of a page; it comes back as image content."""
+        """A PNG screenshot of a page (or session), as image content."""
         caller = caller_for(ctx)
         _one_target(url, session_id)
         if session_id is not None:
@@ -242,8 +247,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             Field(
                 min_length=1,
                 max_length=MAX_BATCH_TASKS,
-                description="Agent tasks instead of URLs: each row {instruction, url, input, output,"
-                " success_condition, timeout_seconds} runs as its own browser agent.",
+                description="Agent tasks instead of URLs, each its own browser agent.",
             ),
         ] = None,
         llm: LlmSpec = None,
@@ -253,16 +257,13 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
-        """Scrape many URLs, or run many agent tasks (`tasks`), as one job. Returns at once; poll get_job.
-
-        Give exactly one of `urls` or `tasks`. One failing row never fails the batch: each row has its own
-        status, result and error code.
-        """
+        """Scrape `urls`, or run agent `tasks`, as one job (returns at once). One failing row never fails it."""
         caller = caller_for(ctx)
         if (urls is None) == (tasks is None):
             raise BadRequest("give exactly one of `urls` (pages to scrape) or `tasks` (agent tasks)")
         if tasks is not None:
             rows = list(tasks)
+            model, sampler = model_choice(app, ctx, llm, llm_api_key)
             task_params = {
                 "tasks": [r.model_dump() for r in rows],
                 "llm": llm,
@@ -279,7 +280,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
                 lambda: app.batch_tasks(
                     caller,
                     rows,
-                    llm=llm,
+                    llm=model,
+                    sampler=sampler,
                     llm_api_key=llm_api_key,
                     max_steps=max_steps,
                     concurrency=concurrency,

@@ -1,5 +1,7 @@
 """MCP resources: each job as JSON (`browsa://jobs/{id}`) and its screenshots as PNG."""
 
+import json
+
 import anyio
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
@@ -31,3 +33,23 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             if str(num) == n.lstrip("0") or (num == 0 and n.strip("0") == ""):
                 return await anyio.Path(path).read_bytes()
         raise ResourceNotFoundError(f"job {job.id} has no screenshot {n}")
+
+    @server.resource(
+        "browsa://schemas",
+        mime_type="application/json",
+        description="Which result schema each tool returns (its structuredContent), by name.",
+    )
+    async def schema_index() -> str:
+        catalog = await server.result_schemas()
+        return json.dumps({"results": catalog.results, "schemas": sorted(catalog.schemas)})
+
+    @server.resource(
+        "browsa://schemas/{name}",
+        mime_type="application/schema+json",
+        description="The JSON Schema of a tool result (e.g. Job), as browsa://schemas names it.",
+    )
+    async def schema_resource(name: str) -> str:
+        schema = (await server.result_schemas()).schemas.get(name)
+        if schema is None:
+            raise ResourceNotFoundError(f"no result schema named {name!r}")
+        return json.dumps(schema, ensure_ascii=False)

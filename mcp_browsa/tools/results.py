@@ -1,4 +1,4 @@
-"""Turning jobs into MCP tool results: structured content, compact JSON text, and screenshots as images.
+"""Turning jobs into MCP tool results: structured content, the text the model reads, and screenshots as images.
 
 Shared by every tool that returns a job, so all of them look alike to the host.
 """
@@ -6,7 +6,6 @@ Shared by every tool that returns a job, so all of them look alike to the host.
 from __future__ import annotations
 
 import base64
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from mcp_browsa.errors import (
     UpstreamUnavailable,
 )
 from mcp_browsa.models import Job
+from mcp_browsa.tools.rendering import job_text
 
 __all__ = ["job_result", "picture", "progress_reporter", "raise_if_failed"]
 
@@ -43,7 +43,7 @@ def picture(path: str, uri: str, cap: int) -> ImageContent | str:
 
 
 async def job_result(app: Browsa, job: Job, *, images: bool = False) -> CallToolResult:
-    """The job as structuredContent and JSON text; its screenshots as image content when `images`.
+    """The job as structuredContent, as text for the model (rendering.py); its screenshots as images when `images`.
 
     A screenshot that cannot be attached (over BROWSA_MAX_IMAGE_BYTES) gets a line in `notes` instead, so the
     caller learns it exists and where, rather than seeing no picture and no reason.
@@ -61,8 +61,8 @@ async def job_result(app: Browsa, job: Job, *, images: bool = False) -> CallTool
             # `screenshots` (declared in the output schema) lists every screenshot, attached or not.
             if uri not in data.setdefault("screenshots", []):
                 data["screenshots"].append(uri)
-    # The text is the structured content serialized, resource links included, for hosts that read only text.
-    text = TextContent(type="text", text=json.dumps(data, ensure_ascii=False))
+    # The text is what the model reads (the page, the answer, the status); the typed job is structuredContent.
+    text = TextContent(type="text", text=job_text(job, data.get("notes")))
     return CallToolResult(content=[text, *pictures], structured_content=data)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp_types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from mcp_browsa.app import Browsa
@@ -18,6 +18,7 @@ from mcp_browsa.identities import parse_ttl
 from mcp_browsa.identities.models import OsTypeName
 from mcp_browsa.server import BrowsaServer, caller_for
 from mcp_browsa.sessions import SessionEnded, SessionList, SessionRequest, SessionView, StepResult
+from mcp_browsa.tools.instructed import instructed_act, instructed_observe
 from mcp_browsa.tools.quick import AllowedDomains, IdempotencyKey
 
 __all__ = ["register", "step_result"]
@@ -30,11 +31,6 @@ ActionName = Literal[
     "click", "type", "select", "press", "scroll", "go_back", "switch_tab", "wait", "upload", "accept_dialog",
     "dismiss_dialog",
 ]  # fmt: skip
-
-NO_MODEL = (
-    "{tool}(instruction=…) needs a model to resolve it and none is available to this server; give `action` and its"
-    " arguments, using the [N] indices of the observation"
-)
 
 
 def step_result(result: StepResult) -> CallToolResult:
@@ -82,11 +78,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         ] = False,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, SessionView]:
-        """Open a browser you drive step by step with navigate/act/observe; returns its first observation.
-
-        allowed_domains is default-deny: without it, the registrable domain of initial_url (and subdomains).
-        close_session ends it (and saves an identity's cookies and localStorage).
-        """
+        """Open a browser to drive with navigate/act/observe; returns its first observation. allowed_domains
+        defaults to initial_url's site."""
         caller = caller_for(ctx)
         request = SessionRequest(
             identity_id=identity_id,
@@ -109,7 +102,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, StepResult]:
-        """Open a URL in the session's active tab; returns what happened and the new observation."""
+        """Open a URL in the active tab; returns what happened and the new page."""
         caller = caller_for(ctx)
         result = await app.idempotent(
             caller,
@@ -131,7 +124,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             str | None,
             Field(
                 max_length=10_000,
-                description="type: text ({{secret:NAME}} from the vault); accept_dialog: prompt answer.",
+                description="type: text ({{secret:NAME}} allowed); accept_dialog: the answer.",
             ),
         ] = None,
         submit: Annotated[bool | None, Field(description="type: press Enter after.")] = None,
@@ -147,11 +140,14 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         instruction: Instruction = None,
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
-    ) -> Annotated[CallToolResult, StepResult]:
-        """Do one action on the page; returns what happened (navigation, new tab, refused requests, dialog,
-        downloads) and the new observation. Indices come from the latest observation."""
+    ) -> Annotated[CallToolResult, StepResult] | InputRequiredResult:
+        """Do one action (indices of the latest observation), or an `instruction` a model resolves; returns
+        what happened and the new page."""
+        if instruction is not None and action is not None:
+            raise BadRequest("give `action` (with its arguments) or `instruction`, not both")
         if instruction is not None:
-            raise BadRequest(NO_MODEL.format(tool="act"))
+            done = await instructed_act(app, ctx, caller_for(ctx).workspace_id, session_id, instruction)
+            return done if isinstance(done, InputRequiredResult) else step_result(done)
         if action is None:
             raise BadRequest("act needs `action`: click, type, select, press, scroll, go_back, switch_tab, wait,"
                              " upload, accept_dialog or dismiss_dialog")  # fmt: skip
@@ -175,15 +171,16 @@ def register(server: BrowsaServer, app: Browsa) -> None:
     @server.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True))
     async def observe(
         session_id: SessionId, instruction: Instruction = None, ctx: Context[Any, Any] | None = None
-    ) -> Annotated[CallToolResult, StepResult]:
-        """The page as it is now (URL, tabs, numbered elements, text), without acting."""
+    ) -> Annotated[CallToolResult, StepResult] | InputRequiredResult:
+        """The page now (URL, tabs, numbered elements, text); with `instruction`, only the matching elements."""
         if instruction is not None:
-            raise BadRequest(NO_MODEL.format(tool="observe"))
+            seen = await instructed_observe(app, ctx, caller_for(ctx).workspace_id, session_id, instruction)
+            return seen if isinstance(seen, InputRequiredResult) else step_result(seen)
         return step_result(await app.sessions.observe(caller_for(ctx).workspace_id, session_id))
 
     @server.tool(annotations=ToolAnnotations(destructive_hint=False, idempotent_hint=False))
     async def close_session(session_id: SessionId, ctx: Context[Any, Any] | None = None) -> SessionEnded:
-        """End a session: its browser closes; an identity's cookies and localStorage are saved for next time."""
+        """End a session; an identity's cookies and localStorage are saved."""
         return await app.sessions.close(caller_for(ctx).workspace_id, session_id)
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=True))

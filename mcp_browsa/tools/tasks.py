@@ -20,7 +20,8 @@ from mcp_browsa.tools.jobs import JobId
 from mcp_browsa.tools.params import LlmKey, LlmSpec
 from mcp_browsa.tools.quick import AllowedDomains, IdempotencyKey
 from mcp_browsa.tools.results import job_result
-from mcp_browsa.tools.waiting import QuestionState, follow_job, job_call, resume
+from mcp_browsa.tools.sampling import model_choice
+from mcp_browsa.tools.waiting import follow_job, job_call, resumed
 
 __all__ = ["register"]
 
@@ -39,49 +40,38 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         ] = 20,
         output: Annotated[
             dict[str, Any] | None,
-            Field(description="JSON Schema the result's `data` must match; a non-matching answer is sent back to fix."),
+            Field(description="JSON Schema the result's `data` must match."),
         ] = None,
         input: Annotated[
             dict[str, Any] | None,
-            Field(
-                description="Values the task may use (form fields, search terms). The model sees them; for passwords"
-                " write {{secret:NAME}} and keep the value in the vault."
-            ),
+            Field(description="Values the task may use ({{secret:NAME}} for vaulted ones)."),
         ] = None,
         success_condition: Annotated[
             str | None,
             Field(
                 max_length=2000,
-                description="What must hold on the final page, e.g. 'the page says the order was placed'. Checked by"
-                " a separate model call that sees only the condition, the result and the final page.",
+                description="What the final page must show (a model checks it).",
             ),
         ] = None,
         timeout_seconds: Annotated[
-            float,
-            Field(
-                ge=10,
-                le=MAX_TASK_SECONDS,
-                description="Wallclock limit, up to 3 h (time waiting for your answers not counted).",
-            ),
+            float, Field(ge=10, le=MAX_TASK_SECONDS, description="Wallclock limit, up to 3 h (answer waits excluded).")
         ] = 900,
         screenshots: Annotated[
             ScreenshotOptions | None,
-            Field(description="When to take screenshots: final_only (default), every_step or on_navigation."),
+            Field(description="When to take screenshots (default final_only)."),
         ] = None,
         fanout: Annotated[
             int,
             Field(
                 ge=1,
                 le=MAX_FANOUT,
-                description="Race this many browsers on the task; the first success wins, the rest are cancelled.",
+                description="Race this many browsers; the first success wins.",
             ),
         ] = 1,
-        max_credits: Annotated[
-            int | None, Field(ge=1, description="Stop (INSUFFICIENT_CREDIT) before this task costs more credits.")
-        ] = None,
+        max_credits: Annotated[int | None, Field(ge=1, description="Credit cap for this task.")] = None,
         allowed_domains: AllowedDomains = None,
         allow_writes: Annotated[
-            bool, Field(description="Let the agent submit forms and send writes (POST, PUT, …). Off: read only.")
+            bool, Field(description="Let the agent submit forms (POST, PUT, …); off: read only.")
         ] = True,
         os_type: Annotated[OsTypeName | None, Field(description="Operating system the browser presents.")] = None,
         country: Annotated[
@@ -95,24 +85,18 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             Field(
                 ge=0,
                 le=120,
-                description="Seconds to follow the job before returning (progress is reported meanwhile). Keep ≤ 50"
-                " and poll get_job: hosts cut calls near 60 s.",
+                description="Seconds to follow the job (≤ 50: hosts cut calls near 60 s).",
             ),
         ] = 0,
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job] | InputRequiredResult:
-        """Run a browser agent on a task in plain English, with your own LLM key; returns a job.
-
-        Poll it with get_job(job_id, wait=25) until it ends: the result is in `result.final_result` (and
-        `result.data` when `output` is given). If the job turns `input_required`, its `question` is for the user:
-        answer with respond_to_job. Failures carry error_code STALLED, LOOP, BLOCKED, CAPTCHA, TIMEOUT,
-        INVALID_API_KEY, RATE_LIMIT, LLM_ERROR or INSUFFICIENT_CREDIT.
-        """
+        """Run a browser agent on a task in plain English; returns a job to poll with get_job(job_id, wait=25).
+        With no key it runs on your model (sampling), then only while you call with wait."""
         caller = caller_for(ctx)
-        state = QuestionState.parse(ctx)
-        if state is not None and ctx is not None:
-            return await resume(app, ctx, caller, state)
+        again = await resumed(app, ctx, caller)
+        if again is not None:
+            return again
         until = time.time() + wait
         params = {
             "task": task,
@@ -135,10 +119,12 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         }  # the key stays out: it is not part of what makes two calls the same, and no hash of it is kept
 
         async def start() -> Job:
+            model, sampler = model_choice(app, ctx, llm, llm_api_key)
             job = await app.run_task(
                 caller,
                 task,
-                llm=llm,
+                llm=model,
+                sampler=sampler,
                 llm_api_key=llm_api_key,
                 initial_url=initial_url,
                 max_steps=max_steps,
@@ -168,16 +154,10 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         answer: Annotated[str, Field(min_length=1, max_length=10_000, description="The answer to the job's question.")],
         secret: Annotated[
             bool,
-            Field(
-                description="A password or code: sealed in the vault for this job, typed by the agent as a"
-                " placeholder, never stored in clear or shown to the model."
-            ),
+            Field(description="A password or code: vaulted, never shown to the model."),
         ] = False,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
-        """Answer the question of a job in `input_required`; the task resumes with it.
-
-        A job not waiting for an answer gives AGENT_NOT_RUNNING. Then poll get_job as before.
-        """
+        """Answer a job's question (input_required); the task resumes."""
         job = await app.respond_to_job(caller_for(ctx), job_id, answer, secret=secret)
         return await job_result(app, job)

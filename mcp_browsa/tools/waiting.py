@@ -24,6 +24,8 @@ from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.models import Job
 from mcp_browsa.tools.results import job_result, progress_reporter
+from mcp_browsa.tools.round_trip import RoundTripSampler, SampleState, echoed_state, sample_request, wait_job_or_sample
+from mcp_browsa.tools.sampling import sampling_mode
 
 __all__ = [
     "HumanAnswerForm",
@@ -33,6 +35,9 @@ __all__ = [
     "job_call",
     "question_result",
     "resume",
+    "resume_sample",
+    "resumed",
+    "round_trip_sampler",
 ]
 
 log = logging.getLogger(__name__)
@@ -65,15 +70,10 @@ class QuestionState:
 
     @classmethod
     def parse(cls, ctx: Context[Any, Any] | None) -> QuestionState | None:
-        raw = ctx.request_state if ctx is not None else None
-        if not raw:
-            return None
+        data = echoed_state(ctx, STATE_TAG)
         try:
-            data = json.loads(raw)
-            if data.get("tag") != STATE_TAG:
-                return None
-            return cls(str(data["job_id"]), str(data["question"]), float(data["until"]))
-        except (ValueError, KeyError, TypeError, AttributeError):
+            return cls(str(data["job_id"]), str(data["question"]), float(data["until"])) if data else None
+        except (ValueError, KeyError, TypeError):
             return None  # not ours: the job is looked up in the caller's workspace anyway
 
 
@@ -110,19 +110,31 @@ async def follow_job(
     mode = elicitation_mode(ctx)
     report = progress_reporter(ctx)
     job = await app.get_job(caller, job_id)
+    job_id = job.id
+    sampler = round_trip_sampler(app, ctx, job_id)
     asked: str | None = None
     waiting: AbstractContextManager[None] = app.tasks.human_waiting(job.id) if mode else nullcontext()
     with waiting:
         while True:
             left = until - time.time()
-            job = await app.get_job(
-                caller,
-                job.id,
-                wait=max(0.0, left),
-                on_progress=report,
-                events_after=events_after,
-                events_limit=events_limit,
-            )
+
+            async def wait_job(left: float = left) -> Job:
+                return await app.get_job(
+                    caller,
+                    job_id,
+                    wait=max(0.0, left),
+                    on_progress=report,
+                    events_after=events_after,
+                    events_limit=events_limit,
+                )
+
+            if sampler is not None:  # the job's model is this client's: its model calls end the wait too
+                got, asking = await wait_job_or_sample(sampler, wait_job, left)
+                if asking or got is None:
+                    return await app.get_job(caller, job.id, events_after=events_after, events_limit=events_limit)
+                job = got
+            else:
+                job = await wait_job()
             if job.status != "input_required" or mode != "request" or left <= 0:
                 return job
             if asked is not None and job.question == asked:
@@ -187,7 +199,11 @@ async def job_call(
     until: float,
     images: bool = False,
 ) -> CallToolResult | InputRequiredResult:
-    """What a waiting tool answers: the job, or (2026-07-28 clients) the job's question to put to the user."""
+    """What a waiting tool answers: the job, or (2026-07-28 clients) the job's question to put to the user, or
+    its model call for the client's model to answer."""
+    sampler = round_trip_sampler(app, ctx, job.id)
+    if sampler is not None and sampler.pending is not None and until > time.time():
+        return sample_request(job.id, sampler.pending, until)
     if (
         job.status == "input_required"
         and not job.idempotent_replay
@@ -196,6 +212,33 @@ async def job_call(
     ):
         return question_result(job, until)
     return await job_result(app, job, images=images)
+
+
+def round_trip_sampler(app: Browsa, ctx: Context[Any, Any] | None, job_id: str) -> RoundTripSampler | None:
+    """The job's sampler when the job runs on a 2026-07-28 client's model and this call can answer for it."""
+    sampler = app.tasks.samplers.get(job_id)
+    if isinstance(sampler, RoundTripSampler) and sampling_mode(ctx) == "round_trip":
+        return sampler
+    return None
+
+
+async def resume_sample(
+    app: Browsa,
+    ctx: Context[Any, Any],
+    caller: Caller,
+    state: SampleState,
+    *,
+    images: bool = False,
+    events_after: int | None = None,
+    events_limit: int = 20,
+) -> CallToolResult | InputRequiredResult:
+    """A retried call carrying the client model's answer: hand it to the job, then wait on as before."""
+    job = await app.get_job(caller, state.job_id)  # the caller's workspace only
+    state.deliver(ctx, round_trip_sampler(app, ctx, job.id))
+    job = await follow_job(
+        app, ctx, caller, job.id, until=state.until, events_after=events_after, events_limit=events_limit
+    )
+    return await job_call(app, ctx, caller, job, until=state.until, images=images)
 
 
 async def resume(
@@ -216,3 +259,28 @@ async def resume(
         app, ctx, caller, state.job_id, until=state.until, events_after=events_after, events_limit=events_limit
     )
     return await job_call(app, ctx, caller, job, until=state.until, images=images)
+
+
+async def resumed(
+    app: Browsa,
+    ctx: Context[Any, Any] | None,
+    caller: Caller,
+    *,
+    images: bool = False,
+    events_after: int | None = None,
+    events_limit: int = 20,
+) -> CallToolResult | InputRequiredResult | None:
+    """A retried call of a 2026-07-28 client (a user's answer, or its model's), carried on; None for a new call."""
+    if ctx is None:
+        return None
+    question = QuestionState.parse(ctx)
+    if question is not None:
+        return await resume(
+            app, ctx, caller, question, images=images, events_after=events_after, events_limit=events_limit
+        )
+    sample = SampleState.parse(ctx)
+    if sample is not None:
+        return await resume_sample(
+            app, ctx, caller, sample, images=images, events_after=events_after, events_limit=events_limit
+        )
+    return None

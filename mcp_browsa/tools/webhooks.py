@@ -43,25 +43,16 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         ] = [],  # noqa: B006 - pydantic copies defaults
         own_secret: Annotated[
             bool,
-            Field(
-                description="true: a secret for this endpoint alone, shown only in this answer; false: signed with "
-                "the workspace secret, which webhook_signing_secret() shows again at any time."
-            ),
+            Field(description="true: its own secret, shown once; false: the workspace's (webhook_signing_secret)."),
         ] = True,
         ctx: Context[Any, Any] | None = None,
     ) -> WebhookCreated:
-        """Register an endpoint for job and agent events. Returns its own signing secret, shown only this once
-        (or, with own_secret=false, signs it with the workspace secret).
-
-        Deliveries are JSON POSTs signed with `X-Agents-Signature` and Standard Webhooks headers; failures are
-        retried with backoff for about a day, and an endpoint answering 410 Gone is disabled.
-        """
+        """Register an endpoint for job and agent events; signed POSTs, retried about a day, 410 disables it."""
         return await app.webhooks.create(caller_for(ctx).workspace_id, url, list(events), own_secret=own_secret)
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=True))
     async def webhook_signing_secret(ctx: Context[Any, Any] | None = None) -> SigningSecret:
-        """The workspace's webhook signing secret (made on first use), which can be read again at any time: it
-        signs every endpoint created with own_secret=false."""
+        """The workspace's webhook signing secret (for endpoints with own_secret=false)."""
         return await app.webhooks.signing_secret(caller_for(ctx).workspace_id)
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=True))
@@ -76,7 +67,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
 
     @server.tool(annotations=ToolAnnotations(destructive_hint=False, open_world_hint=True))
     async def ping_webhook(webhook_id: WebhookId, ctx: Context[Any, Any] | None = None) -> PingResult:
-        """Send a `webhook.test` event now and report whether the endpoint accepted it (retried later if not)."""
+        """Send a `webhook.test` event now; says whether the endpoint took it."""
         return await app.webhooks.ping(caller_for(ctx).workspace_id, webhook_id)
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=True))
@@ -88,9 +79,5 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         cursor: Cursor = None,
         ctx: Context[Any, Any] | None = None,
     ) -> WebhookDeliveries:
-        """The delivery log of a webhook, a page at a time: each attempt with its status code or error, and how many
-        are pending.
-
-        Deliveries that ended (delivered or given up) are kept for BROWSA_WEBHOOK_LOG_RETENTION_DAYS (30 by default).
-        """
+        """A webhook's delivery attempts, a page at a time, and how many are pending."""
         return await app.webhooks.deliveries(caller_for(ctx).workspace_id, webhook_id, limit=limit, cursor=cursor)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from mcp_browsa.storage.db import Database
+from mcp_browsa.storage.webhook_secrets import WebhookSecretRepo
 from mcp_browsa.webhooks.models import SIGNING_HELP
 from mcp_browsa.webhooks.signing import new_secret
 
@@ -28,20 +29,11 @@ class WorkspaceSecrets:
 
     async def get_or_create(self, workspace_id: str) -> str:
         """The secret, made once: concurrent first calls keep whichever was written first."""
-        async with self.db.transaction() as conn:
-            await conn.execute(
-                "UPDATE workspaces SET webhook_secret=? WHERE id=? AND webhook_secret IS NULL",
-                (new_secret(), workspace_id),
-            )
-            cur = await conn.execute("SELECT webhook_secret FROM workspaces WHERE id=?", (workspace_id,))
-            row = await cur.fetchone()
-        if row is None or row[0] is None:
+        secret = await WebhookSecretRepo(self.db).keep_first(workspace_id, new_secret())
+        if secret is None:
             raise LookupError(f"workspace {workspace_id} does not exist")
-        return str(row[0])
+        return secret
 
     async def describe(self, workspace_id: str) -> SigningSecret:
         secret = await self.get_or_create(workspace_id)
-        row = await self.db.fetchone(
-            "SELECT COUNT(*) FROM webhooks WHERE workspace_id=? AND secret=''", (workspace_id,)
-        )
-        return SigningSecret(secret=secret, endpoints=int(row[0]) if row is not None else 0)
+        return SigningSecret(secret=secret, endpoints=await WebhookSecretRepo(self.db).endpoints_using(workspace_id))

@@ -7,7 +7,10 @@ explicit base URL, so no key or endpoint from the environment is ever used.
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +27,16 @@ from tests.support.sites import Site, serve_site
 def shop() -> Iterator[Site]:
     with serve_site() as site:
         yield site
+
+
+@pytest.fixture
+def home() -> Iterator[Path]:
+    """A data dir with a short path: Chromium's socket path must stay under 108 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="mb-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -65,7 +65,7 @@ async def test_persistent_login_survives_a_server_restart(tmp_path: Path, id_sit
     async with spawn_stdio(tmp_path, **env) as first:
         async with first.client() as client:
             tools = {t.name: t for t in (await client.list_tools()).tools}
-            assert set(tools) >= IDENTITY_TOOLS and tools["create_identity"].output_schema is not None
+            assert set(tools) >= IDENTITY_TOOLS and tools["create_identity"].description
             identity = ok(await call(client, "create_identity", {"persona": "returning customer", "country": "GB"}))
             assert identity["mode"] == "persistent" and identity["cdp_url"] is None
             session = await _session_page(client, identity["id"])

@@ -51,7 +51,7 @@ _INDEXED_LINE = re.compile(r"^\s*\[(\d+)\]")
 class PolicyRequest:
     """One model call, provider-neutral: what the client sent, parsed back from the vendor format."""
 
-    provider: Vendor
+    provider: Vendor | Literal["mcp"]  # "mcp": a sampling request from the server to an MCP client
     model: str
     system: str
     messages: list[Message]
@@ -382,6 +382,21 @@ class FakeLLM:
         await self._record(request, None)
         return JSONResponse({"error": {"message": f"no route {request.url.path}", "type": "not_found"}}, 404)
 
+    async def answer(self, neutral: PolicyRequest) -> PolicyReply:
+        """The policy's reply to a request that came another way than HTTP (an MCP client's sampling callback),
+        counted and recorded like the vendor calls. A policy that raises fails that call and, later, the test."""
+        with self._lock:
+            self.policy_requests.append(neutral)
+        try:
+            reply = await run_in_threadpool(self.policy, neutral)
+        except Exception as exc:
+            with self._lock:
+                self.policy_errors.append(exc)
+            raise
+        if not isinstance(reply, PolicyReply):
+            raise TypeError(f"policy returned {type(reply).__name__}, not PolicyReply")
+        return reply
+
     async def _ask(self, neutral: PolicyRequest) -> PolicyReply | Response:
         with self._lock:
             self.policy_requests.append(neutral)
@@ -393,7 +408,7 @@ class FakeLLM:
             with self._lock:
                 self.policy_errors.append(exc)
             # 400, not 500: a broken policy should fail the call once, not be retried.
-            return _error(neutral.provider, 400, f"fake policy raised {exc!r}")
+            return _error("openai" if neutral.provider == "openai" else "anthropic", 400, f"fake policy raised {exc!r}")
         return reply
 
 

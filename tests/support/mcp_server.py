@@ -111,15 +111,17 @@ async def stdio_client(
     *args: str,
     command: Sequence[str] = (sys.executable, "-m", "mcp_browsa"),
     errlog: TextIO = sys.stderr,
+    options: dict[str, Any] | None = None,
     **env: str,
 ) -> AsyncIterator[Client]:
     """A connected client whose server is `command ARGS` (default `python -m mcp_browsa`) spawned over stdio.
 
-    The server's stderr goes to `errlog` (a real file: it becomes the process's stderr).
+    The server's stderr goes to `errlog` (a real file: it becomes the process's stderr). `options` go to the
+    `Client` (mode, sampling_callback, …).
     """
     params = StdioServerParameters(command=command[0], args=[*command[1:], *args], env=server_env(home, **env))
     transport: Transport = stdio_client_transport(params, errlog=errlog)  # type: ignore[assignment]
-    async with Client(transport, read_timeout_seconds=180) as client:
+    async with Client(transport, read_timeout_seconds=180, **(options or {})) as client:
         yield client
 
 

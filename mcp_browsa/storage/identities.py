@@ -11,7 +11,7 @@ from typing import Any
 
 import aiosqlite
 
-from mcp_browsa.storage.db import Database, loads, now
+from mcp_browsa.storage.db import Database, dumps, loads, now
 from mcp_browsa.storage.paging import Page, fetch_page
 
 __all__ = ["AgentRepo", "json_list", "new_agent_id", "new_session_id"]
@@ -64,6 +64,21 @@ class AgentRepo:
             raise ValueError(f"not agent columns: {sorted(unknown)}")
         cols = ", ".join(f"{k}=?" for k in fields)
         await conn.execute(f"UPDATE agents SET {cols} WHERE id=?", (*fields.values(), agent_id))
+
+    @staticmethod
+    async def forget_browser(conn: aiosqlite.Connection, agent_id: str, owner: str) -> None:
+        """The identity's browser is gone: clear where it ran, unless another process owns the identity now."""
+        await conn.execute(
+            "UPDATE agents SET cdp_url=NULL, cdp_http=NULL, pid=NULL, profile_dir=NULL WHERE id=? AND owner=?",
+            (agent_id, owner),
+        )
+
+    async def record_trust(self, agent_id: str, score: int, report: dict[str, Any]) -> None:
+        """A fresh trust measurement: the score, the report it came from, and when."""
+        await self.db.execute(
+            "UPDATE agents SET trust_score=?, trust_report=?, trust_measured_at=? WHERE id=?",
+            (score, dumps(report), now(), agent_id),
+        )
 
     @staticmethod
     async def status_in(conn: aiosqlite.Connection, agent_id: str) -> str | None:

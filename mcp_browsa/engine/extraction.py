@@ -1,0 +1,115 @@
+"""`extract` with a model: the page's markdown in, `data` out, validated against the caller's JSON Schema.
+
+One model call with a single `answer` tool whose arguments are the schema; an answer that does not match is
+sent back with what is wrong, as the agent loop does with an invalid `done`, at most `MAX_REASKS` times. A
+prompt instead of a schema asks for the answer as text. Each call is charged like an agent step (credits,
+tokens, USD). Without a model the job answers as before: the page's text beside the schema, for the caller.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiosqlite
+from jsonschema import Draft202012Validator
+
+from mcp_browsa.engine.context import JobContext
+from mcp_browsa.llm.base import ChatModel, Completion, Message, ToolSpec
+from mcp_browsa.models import PriceTable
+from mcp_browsa.storage.progress import JobProgressRepo
+
+__all__ = ["MAX_REASKS", "ExtractionFailed", "extract_data"]
+
+MAX_REASKS = 2
+_PAGE_CHARS = 60_000  # what one call may read of the page; the job's own max_chars cut came first
+SYSTEM = (
+    "You extract data from one web page. Use only what the page says; where it has no value for a field, use null"
+    " if the schema allows it. Call the `answer` tool exactly once."
+)
+
+
+class ExtractionFailed(Exception):
+    """The model's answers did not match the schema after every re-ask; `code` is the job's error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _answer_tool(schema: dict[str, Any] | None) -> ToolSpec:
+    if schema is None:
+        params = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+        return ToolSpec("answer", "Give the answer to the request, from the page.", params)
+    params = {"type": "object", "properties": {"data": schema}, "required": ["data"]}
+    return ToolSpec("answer", "Give the extracted data; `data` must match the schema.", params)
+
+
+def _request(content: dict[str, Any], schema: dict[str, Any] | None, prompt: str | None) -> str:
+    ask = f"SCHEMA:\n{json.dumps(schema, ensure_ascii=False)}" if schema is not None else f"REQUEST:\n{prompt}"
+    page = str(content.get("markdown") or "")[:_PAGE_CHARS]
+    head = f"URL: {content.get('final_url') or content.get('url')}\nTITLE: {content.get('title') or ''}"
+    return f"{ask}\n\nPAGE:\n{head}\n\n{page}"
+
+
+def _problems(schema: dict[str, Any], data: Any) -> list[str]:
+    errors = sorted(Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
+    return [f"data{''.join(f'[{p!r}]' for p in e.absolute_path)}: {e.message}" for e in errors[:8]]
+
+
+async def _charge(ctx: JobContext, prices: PriceTable, completion: Completion, n: int) -> None:
+    usage = completion.usage
+
+    async def counters(conn: aiosqlite.Connection) -> None:
+        await JobProgressRepo.add_model_usage(
+            conn, ctx.id, usage.input_tokens, usage.output_tokens, completion.cost_usd
+        )
+
+    await ctx.charge(
+        prices.agent_step,
+        f"extraction model call {n}",
+        usd=round(completion.cost_usd, 6),
+        allow_partial=True,
+        event=("extract.model", {"call": n, "model": completion.model, "tokens": usage.input_tokens}),
+        also=counters,
+    )
+
+
+async def extract_data(
+    ctx: JobContext,
+    model: ChatModel,
+    prices: PriceTable,
+    content: dict[str, Any],
+    *,
+    schema: dict[str, Any] | None,
+    prompt: str | None,
+) -> Any:
+    """The data (or the prompt's answer) the model read off the page. Raises ExtractionFailed or LLMError."""
+    tool = _answer_tool(schema)
+    messages = [Message.user(_request(content, schema, prompt))]
+    problems: list[str] = []
+    for n in range(1, MAX_REASKS + 2):
+        completion = await model.ainvoke(messages, [tool], system=SYSTEM, tool_choice="required", max_tokens=4096)
+        await _charge(ctx, prices, completion, n)
+        call = next((c for c in completion.tool_calls if c.name == "answer"), None)
+        if call is None:
+            problems = ["no `answer` call: call the answer tool with the result"]
+            messages += [completion.as_message(), Message.user(problems[0])]
+            continue
+        if schema is None:
+            return str(call.arguments.get("answer") or "")
+        data = call.arguments.get("data")
+        if isinstance(data, str) and schema.get("type") not in (None, "string"):
+            try:
+                data = json.loads(data)
+            except ValueError:
+                pass
+        problems = _problems(schema, data)
+        if not problems:
+            return data
+        fix = "Your data does not match the schema: " + "; ".join(problems) + ". Call answer again, fixed."
+        messages += [completion.as_message(), Message.tool_result(call.id, fix)]
+    raise ExtractionFailed(
+        "LLM_ERROR", f"the model's data did not match the schema after {MAX_REASKS + 1} tries: {'; '.join(problems)}"
+    )

@@ -1,0 +1,283 @@
+"""Agent work on the host's own model through MCP sampling, with no API key anywhere in the server's environment.
+
+A real MCP client answers the server's `sampling/createMessage` requests with the fake vendor's policy (the same
+one that reads observations in the vendor tests): over stdio as a handshake-era client (back-channel requests)
+and as a 2026-07-28 client (input-required round trips), over HTTP up to the client going away mid-task.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+
+from tests.agent.support import index, page, page_url, tool
+from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
+from tests.support.fake_sampling import CLIENT_MODEL, SAMPLING_WITH_TOOLS, sampling_callback, sampling_client
+from tests.support.mcp_server import envelope, finished, ok, spawn_http, stdio_client
+from tests.support.sites import Site
+
+pytestmark = pytest.mark.anyio
+
+PRODUCT = {"type": "object", "properties": {"name": {"type": "string"}, "price": {"type": "number"}}}
+NO_KEYS = {"ANTHROPIC_API_KEY": "", "OPENAI_API_KEY": "", "ANTHROPIC_BASE_URL": "", "OPENAI_BASE_URL": ""}
+
+
+def shopping(request: PolicyRequest) -> PolicyReply:
+    """Search for earbuds, open the first hit, report its name and price."""
+    url = page_url(request)
+    if url.endswith("/agent/search.html"):
+        return tool("type", index=index(request, "name=q"), text="earbuds", submit=True)
+    if "/agent/results.html" in url:
+        hits = re.findall(r"^\[\d+\] <a href=/agent/product\.html[^>]*> (.+)$", page(request), re.MULTILINE)
+        # The list is drawn by a script: on a loaded machine the first look can come before it.
+        return tool("click", index=index(request, hits[0])) if hits else tool("wait", seconds=1)
+    title = re.search(r"^TITLE: (.+)$", page(request), re.MULTILINE)
+    price = re.search(r"Price: \$([\d.]+)", page(request))
+    assert title is not None and price is not None
+    return tool("done", result=title.group(1), data={"name": title.group(1), "price": float(price.group(1))})
+
+
+def env(shop: Site) -> dict[str, str]:
+    return {**NO_KEYS, "BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{shop.port}"}
+
+
+def task_args(shop: Site, **more: Any) -> dict[str, Any]:
+    return {
+        "task": "Find the earbuds and their price",
+        "initial_url": shop.url("/agent/search.html"),
+        "output": PRODUCT,
+        "wait": 60,
+        **more,
+    }
+
+
+def assert_bought(job: dict[str, Any], vendor: FakeLLM) -> None:
+    assert job["status"] == "completed", (job.get("error_code"), job.get("error_message"))
+    assert job["result"]["data"] == {"name": "Wireless Earbuds X", "price": 39.99}
+    assert job["step_count"] >= 3 and vendor.calls == job["step_count"]
+    assert job["input_tokens"] > 0 and job["output_tokens"] == 20 * vendor.calls  # as the client reported them
+    assert job["cost_usd"] == 0
+    request = vendor.policy_requests[0]
+    assert request.provider == "mcp" and request.tool_choice == "required"
+    assert {"click", "type", "done", "ask_human"} <= set(request.tools)  # the agent's own tools and prompt
+    assert "TASK:" in request.observation and request.system
+
+
+async def test_a_handshake_era_client_serves_a_multi_step_task_over_its_back_channel(
+    home: Path, shop: Site, vendor: FakeLLM
+) -> None:
+    vendor.reset(shopping)
+    options = sampling_client(vendor)
+    async with stdio_client(home, options=options, **env(shop)) as client:
+        job = ok(await client.call_tool("run_task", task_args(shop)))  # no llm, no key: the client's model
+        assert_bought(job, vendor)
+        [step] = [e for e in (await events(client, job["id"])) if e["type"] == "step"][:1]
+        assert step["data"]["model"] == CLIENT_MODEL
+
+
+async def events(client: Client, job_id: str) -> list[dict[str, Any]]:
+    return list(ok(await client.call_tool("get_job", {"job_id": job_id, "wait": 0, "events_after": 0}))["events"])
+
+
+async def test_a_2026_client_serves_the_task_through_input_required_round_trips(
+    home: Path, shop: Site, vendor: FakeLLM
+) -> None:
+    vendor.reset(shopping)
+    options = sampling_client(vendor, legacy=False)
+    async with stdio_client(home, options=options, **env(shop)) as client:
+        assert client.protocol_version == "2026-07-28"
+        job = ok(await client.call_tool("run_task", task_args(shop, llm="client")))
+        assert_bought(job, vendor)
+
+        # Started without waiting, the job advances while get_job waits on it.
+        vendor.reset(shopping)
+        started = ok(await client.call_tool("run_task", task_args(shop, wait=0)))
+        assert started["status"] in ("queued", "running")
+        assert_bought(await finished(client, started["id"]), vendor)
+
+
+async def test_a_client_without_sampling_gets_the_no_api_key_error(home: Path, shop: Site) -> None:
+    async with stdio_client(home, options={"mode": "legacy"}, **env(shop)) as client:
+        refused = envelope(await client.call_tool("run_task", task_args(shop)))
+        assert refused["code"] == "BAD_REQUEST"
+        assert "no API key for anthropic" in refused["error"]
+        asked = envelope(await client.call_tool("run_task", task_args(shop, llm="client")))
+        assert asked["code"] == "BAD_REQUEST" and "sampling.tools" in asked["error"]
+        listed = ok(await client.call_tool("list_jobs", {}))
+        assert listed["count"] == 0  # refused before any job
+
+
+async def test_a_client_that_disconnects_mid_task_ends_the_job_llm_error(
+    home: Path, shop: Site, vendor: FakeLLM
+) -> None:
+    vendor.reset(shopping)
+    second_call = anyio.Event()
+
+    async def hold_the_second(n: int) -> None:
+        if n == 2:
+            second_call.set()
+            await anyio.sleep_forever()  # the client leaves with this call unanswered
+
+    callback = sampling_callback(vendor, before=hold_the_second)
+    with spawn_http(home, "--no-auth", **env(shop)) as http:
+        async with Client(
+            http.url,
+            mode="legacy",
+            read_timeout_seconds=60,
+            sampling_callback=callback,
+            sampling_capabilities=SAMPLING_WITH_TOOLS,
+        ) as client:
+            job = ok(await client.call_tool("run_task", task_args(shop, wait=0)))
+            with anyio.fail_after(60):
+                await second_call.wait()  # one step done over HTTP, the next model call in flight
+        async with Client(http.url, mode="legacy", read_timeout_seconds=60) as other:
+            ended = await finished(other, job["id"], timeout=60)
+    assert ended["status"] == "failed" and ended["error_code"] == "LLM_ERROR"
+    assert "MCP client session that started this job" in ended["error_message"]
+    assert "gone" in ended["error_message"]
+    assert ended["step_count"] >= 1
+
+
+def extracting(request: PolicyRequest) -> PolicyReply:
+    """Read name and price off the page; the first answer gives the price as text, which the schema refuses."""
+    text = request.messages[0].content
+    assert request.tools == ["answer"] and text.startswith(("SCHEMA:", "REQUEST:"))
+    name = re.search(r"^# (.+)$", text, re.MULTILINE)
+    price = re.search(r"Price: \$([\d.]+)", text)
+    assert name is not None and price is not None
+    if text.startswith("REQUEST:"):
+        return tool("answer", answer=f"{name.group(1)} costs ${price.group(1)}")
+    fixing = request.last_tool_result
+    value: Any = float(price.group(1)) if fixing else price.group(1)
+    return tool("answer", data={"name": name.group(1), "price": value})
+
+
+async def test_extract_reads_schema_data_on_the_clients_model_with_a_re_ask(
+    home: Path, shop: Site, vendor: FakeLLM
+) -> None:
+    url = shop.url("/agent/product.html?id=101")
+    vendor.reset(extracting)
+    options = sampling_client(vendor)
+    async with stdio_client(home, options=options, **env(shop)) as client:
+        result = await client.call_tool("extract", {"url": url, "schema": PRODUCT})
+        job = ok(result)
+        assert job["result"]["data"] == {"name": "Wireless Earbuds X", "price": 39.99}
+        assert vendor.calls == 2  # the first answer did not match the schema
+        fix = vendor.policy_requests[1].last_tool_result or ""
+        assert "does not match the schema" in fix and "data['price']" in fix
+        assert job["credits_charged"] >= 2 and job["input_tokens"] > 0
+        assert result.content[0].text.split("\n")[1] == '{"name":"Wireless Earbuds X","price":39.99}'  # type: ignore[union-attr]
+
+
+async def test_extract_answers_a_prompt_through_a_2026_clients_round_trip(
+    home: Path, shop: Site, vendor: FakeLLM
+) -> None:
+    url = shop.url("/agent/product.html?id=101")
+    vendor.reset(extracting)
+    options = sampling_client(vendor, legacy=False)
+    async with stdio_client(home, options=options, **env(shop)) as client:
+        job = ok(await client.call_tool("extract", {"url": url, "prompt": "What does it cost?"}))
+        assert job["result"]["data"] == "Wireless Earbuds X costs $39.99"
+        assert vendor.calls == 1
+
+
+async def test_extract_without_any_model_returns_the_page_beside_the_schema(home: Path, shop: Site) -> None:
+    url = shop.url("/agent/product.html?id=101")
+    async with stdio_client(home, options={"mode": "legacy"}, **env(shop)) as client:
+        job = ok(await client.call_tool("extract", {"url": url, "schema": PRODUCT}))
+    assert "data" not in job["result"] and job["result"]["schema"] == PRODUCT
+    assert "Price: $39.99" in job["result"]["content"]
+
+
+async def test_extract_with_the_servers_key_uses_the_vendor_model(home: Path, shop: Site, vendor: FakeLLM) -> None:
+    url = shop.url("/agent/product.html?id=101")
+    vendor.reset(extracting)
+    keyed = {**env(shop), **vendor.env(), "BROWSA_LLM_API_KEY": "sk-ant-test-extract"}
+    async with stdio_client(home, options={"mode": "legacy"}, **keyed) as client:
+        job = ok(await client.call_tool("extract", {"url": url, "schema": PRODUCT}))
+    assert job["result"]["data"] == {"name": "Wireless Earbuds X", "price": 39.99}
+    assert [r.provider for r in vendor.policy_requests] == ["anthropic", "anthropic"]
+    assert job["cost_usd"] > 0
+
+
+def instructed(request: PolicyRequest) -> PolicyReply:
+    """act/observe instructions on the shop: the same page reading the agent's policies do."""
+    said = request.messages[0].content.split("INSTRUCTION:\n", 1)[1].split("\n", 1)[0]
+    if said == "search for earbuds":
+        assert request.tools and "click" in request.tools and "done" not in request.tools
+        return tool("type", index=index(request, "name=q"), text="earbuds", submit=True)
+    products = re.findall(r"^\[(\d+)\] <a href=/agent/product\.html", page(request), re.MULTILINE)
+    if said == "the product links":
+        assert request.tools == ["matches"]
+        return tool("matches", indices=[int(n) for n in products] + [999])  # 999: not on the page
+    assert said == "open the first product"
+    return tool("click", index=int(products[0]))
+
+
+async def products_listed(client: Client, session: str) -> None:
+    """Wait until the results page's script has drawn its product links (observing is what the host would do)."""
+    with anyio.fail_after(30):
+        while (
+            "/agent/product.html" not in ok(await client.call_tool("observe", {"session_id": session}))["observation"]
+        ):
+            await anyio.sleep(0.2)
+
+
+async def test_act_and_observe_take_instructions_on_the_clients_model(home: Path, shop: Site, vendor: FakeLLM) -> None:
+    vendor.reset(instructed)
+    options = sampling_client(vendor)
+    async with stdio_client(home, options=options, **env(shop)) as client:
+        opened = ok(await client.call_tool("open_session", {"initial_url": shop.url("/agent/search.html")}))
+        session = opened["session_id"]
+        typed = ok(await client.call_tool("act", {"session_id": session, "instruction": "search for earbuds"}))
+        assert typed["outcome"].startswith('resolved to type {"index": ')
+        assert "/agent/results.html" in typed["url"]
+        await products_listed(client, session)
+
+        seen = await client.call_tool("observe", {"session_id": session, "instruction": "the product links"})
+        lines = ok(seen)["observation"].splitlines()
+        elements = [line for line in lines if line.startswith("[")]
+        assert elements and all("/agent/product.html" in line for line in elements)
+        assert not any(line.startswith("TEXT:") for line in lines)  # only the matching elements
+        assert seen.content[0].text.startswith(f"{len(elements)} element(s) match")  # type: ignore[union-attr]
+
+        opened_product = ok(
+            await client.call_tool("act", {"session_id": session, "instruction": "open the first product"})
+        )
+        assert opened_product["outcome"].startswith("resolved to click")
+        assert "/agent/product.html" in opened_product["url"]
+        assert vendor.calls == 3
+        both = envelope(await client.call_tool("act", {"session_id": session, "action": "scroll", "instruction": "x"}))
+        assert both["code"] == "BAD_REQUEST"
+        await client.call_tool("close_session", {"session_id": session})
+
+
+async def test_an_instruction_without_any_model_is_refused_clearly(home: Path, shop: Site) -> None:
+    async with stdio_client(home, options={"mode": "legacy"}, **env(shop)) as client:
+        opened = ok(await client.call_tool("open_session", {"initial_url": shop.url("/agent/search.html")}))
+        refused = envelope(await client.call_tool("act", {"session_id": opened["session_id"], "instruction": "search"}))
+        assert refused["code"] == "BAD_REQUEST" and "needs a model" in refused["error"]
+        await client.call_tool("close_session", {"session_id": opened["session_id"]})
+
+
+async def test_a_2026_client_answers_an_instruction_through_a_round_trip(
+    home: Path, shop: Site, vendor: FakeLLM
+) -> None:
+    vendor.reset(instructed)
+    async with stdio_client(home, options=sampling_client(vendor, legacy=False), **env(shop)) as client:
+        assert client.protocol_version == "2026-07-28"
+        opened = ok(await client.call_tool("open_session", {"initial_url": shop.url("/agent/search.html")}))
+        session = opened["session_id"]
+        typed = ok(await client.call_tool("act", {"session_id": session, "instruction": "search for earbuds"}))
+        assert typed["outcome"].startswith('resolved to type {"index": ')
+        assert "/agent/results.html" in typed["url"]
+        await products_listed(client, session)
+        seen = ok(await client.call_tool("observe", {"session_id": session, "instruction": "the product links"}))
+        assert [line for line in seen["observation"].splitlines() if line.startswith("[")]
+        assert vendor.calls == 2
+        await client.call_tool("close_session", {"session_id": session})
