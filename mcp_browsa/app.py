@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
+import aiosqlite
 import anyio
 from anyio.abc import TaskGroup
 from pydantic import BaseModel
@@ -27,7 +28,7 @@ from mcp_browsa.config import Settings
 from mcp_browsa.engine.agent_runner import AgentRunner
 from mcp_browsa.engine.agent_tasks import AgentTasks, ScreenshotOptions, TaskRow
 from mcp_browsa.engine.context import JobContext, Outcome, Runner
-from mcp_browsa.engine.events import EventBus
+from mcp_browsa.engine.events import EngineEvent, EventBus
 from mcp_browsa.engine.jobs import JobEngine, ProgressFn
 from mcp_browsa.engine.login import LoginRunner
 from mcp_browsa.engine.readonly import ReadOnlyRunners
@@ -37,6 +38,8 @@ from mcp_browsa.engine.worker import WorkerPool
 from mcp_browsa.errors import BadRequest, Forbidden
 from mcp_browsa.idempotency import IdempotencyRunner, Recover
 from mcp_browsa.identities import IdentityCore, IdentityService
+from mcp_browsa.live import LiveServer
+from mcp_browsa.live.hooks import job_hooks
 from mcp_browsa.models import Capacity, Credits, Job, JobList, PriceTable
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.keys import ApiKeyRepo
@@ -84,6 +87,7 @@ class Browsa:
     tg: TaskGroup | None = field(init=False, default=None)
     proxy: EgressProxy | None = field(init=False, default=None)  # the URL guard's egress proxy while running
     private: PrivateNetworkRule = field(init=False)
+    live: LiveServer = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -141,6 +145,15 @@ class Browsa:
         )
         self.engine.register("task", self._browser_first(self.agents.run))
         self.readonly.task_item_runner = self.agents.batch_row
+        self.live = LiveServer(s.live_host, s.live_port)
+        self.live.registry.hooks_for = lambda ws, job_id: job_hooks(self.engine, self.tasks, ws, job_id)
+        self.agents.live = self.live.registry
+        self.engine.finish_hooks.append(self._live_ended)
+
+    async def _live_ended(self, _conn: aiosqlite.Connection, event: EngineEvent) -> None:
+        # A job's live view ends with it: its token answers 410 from the moment the job is over.
+        if event.job_id and event.type in ("job.completed", "job.failed", "job.cancelled"):
+            self.live.registry.end(event.job_id)
 
     def _browser_first(self, runner: Runner) -> Runner:
         """`runner`, started once the shared browser is up. Runners pay for their browser before they open it; a
@@ -168,6 +181,7 @@ class Browsa:
                 try:
                     async with anyio.create_task_group() as tg:
                         self.tg = tg
+                        self.live.bind(tg)
                         if workers:
                             self.pool.bind(tg)
                             await self.workers.run(tg)
@@ -189,6 +203,7 @@ class Browsa:
                             tg.cancel_scope.cancel()
                 finally:
                     self.tg = self.proxy = None
+                    self.live.bind(None)
                     if workers:
                         await self.workers.release_all()
                     await self.pool.close()

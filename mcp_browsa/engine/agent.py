@@ -25,6 +25,7 @@ from mcp_browsa.engine.loop_guard import LoopGuard
 from mcp_browsa.engine.observation import Observation, PageUnreadable, mask_text, observe
 from mcp_browsa.engine.scrape import PageFailure, load_page
 from mcp_browsa.engine.tabs import Tabs
+from mcp_browsa.engine.takeover import Takeover
 from mcp_browsa.llm import ChatModel, Completion, LLMError, Message
 from mcp_browsa.models import JobStatus
 from mcp_browsa.vault import SecretResolver
@@ -63,6 +64,7 @@ class AgentAttempt:
         secrets: SecretResolver | None = None,
         human: HumanChannel | None = None,
         human_waiting: Callable[[], bool] = lambda: False,
+        takeover: Takeover | None = None,
     ) -> None:
         self.ctx = ctx
         self.model = model
@@ -72,6 +74,7 @@ class AgentAttempt:
         self.setup = setup
         self.human = human
         self.human_waiting = human_waiting
+        self.takeover = takeover
         self.secrets = secrets
         self.state = PromptState(setup.task, setup.max_steps, setup.input, setup.output, setup.success_condition)
         self.tools = tool_specs(output=setup.output, ask_human=human is not None)
@@ -133,6 +136,7 @@ class AgentAttempt:
     async def _loop(self, tabs: Tabs) -> Outcome:
         captcha_offered = False
         for n in range(1, self.setup.max_steps + 1):
+            await self._human_turn()
             stop = await self._stop_before(n)
             if stop is not None:
                 return stop
@@ -156,6 +160,20 @@ class AgentAttempt:
         return self._fail(
             "STALLED", f"the steps ran out: {self.setup.max_steps} steps (max_steps) without finishing the task"
         )
+
+    async def _human_turn(self) -> bool:
+        """Pause while a person holds the browser (the wait does not count against timeout_seconds); True when
+        they did something, which the model is told on its next step."""
+        if self.takeover is None:
+            return False
+        paused = time.monotonic()
+        turn = await self.takeover.turn(self.ctx.cancel_event)
+        self.deadline += time.monotonic() - paused
+        if turn is None:
+            return False
+        self.state.notes.append(turn.note())
+        await self.rec.event("human.acted", {"acts": list(turn.acts)[:100]})
+        return True
 
     async def _stop_before(self, n: int) -> Outcome | None:
         taken = n - 1
@@ -258,6 +276,8 @@ class AgentAttempt:
             step.outcome = self._fail(
                 "CAPTCHA", f"a CAPTCHA ({captcha}) is on {obs.url[:200]}; the agent cannot solve it"
             )
+        elif call.name != "ask_human" and await self._human_turn():
+            step.summary = f"not run: a person used the browser while {call.name} was being decided"
         elif call.name == "done":
             await self._done(step, tabs)
         elif call.name == "ask_human":
@@ -374,7 +394,7 @@ class AgentAttempt:
             tokens={"input": step.usage.input_tokens, "output": step.usage.output_tokens},
             usd=round(step.usd, 6),
         )
-        await self.rec.step(step.n, step.data, summary=summary, url=url, usage=step.usage, usd=step.usd, shot=shot)
+        await self.rec.step(step.n, step.data, summary=summary, usage=step.usage, usd=step.usd, shot=shot)
         if step.action == "ask_human" and step.outcome is None:
             summary = await self._ask(step)
         self.state.add_step(

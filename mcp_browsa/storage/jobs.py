@@ -23,7 +23,7 @@ __all__ = ["READ_ONLY_KINDS", "ClaimedJob", "EndHook", "JobRepo", "job_from_row"
 
 # Kinds that never change anything outside the browser: safe to run again after a crash.
 READ_ONLY_KINDS = ("scrape", "extract", "screenshot", "batch")
-_ACTIVE = ("queued", "running", "input_required")
+_ACTIVE = ("queued", "running", "input_required", "human_control")
 _INTERRUPTED = (
     "the server running this task stopped mid-run; agent tasks are not re-run automatically"
     " because they may have changed something (submit it again if that is safe)"
@@ -145,7 +145,7 @@ class JobRepo:
 
     async def counts(self) -> dict[str, int]:
         rows = await self.db.fetchall(
-            "SELECT status, COUNT(*) AS n FROM jobs WHERE status IN ('queued','running','input_required') GROUP BY status"
+            "SELECT status, COUNT(*) AS n FROM jobs WHERE status IN ('queued','running','input_required','human_control') GROUP BY status"
         )
         return {r["status"]: int(r["n"]) for r in rows}
 
@@ -200,7 +200,7 @@ class JobRepo:
         async with self.db.transaction() as conn:
             for job_id, token in job_ids_tokens:
                 cur = await conn.execute(
-                    "UPDATE jobs SET lease_expires_at=? WHERE id=? AND lease_token=? AND status IN ('running','input_required')",
+                    "UPDATE jobs SET lease_expires_at=? WHERE id=? AND lease_token=? AND status IN ('running','input_required','human_control')",
                     (now() + lease_seconds, job_id, token),
                 )
                 if cur.rowcount == 0:
@@ -228,7 +228,7 @@ class JobRepo:
         cur = await conn.execute(
             "UPDATE jobs SET status=?, result=?, error_code=?, error_message=?, completed_at=?, question=NULL,"
             " lease_owner=NULL, lease_token=NULL, lease_expires_at=NULL, live_url=NULL"
-            " WHERE id=? AND lease_token=? AND status IN ('running','input_required')",
+            " WHERE id=? AND lease_token=? AND status IN ('running','input_required','human_control')",
             (
                 status.value,
                 dumps(result) if result is not None else None,
@@ -290,7 +290,7 @@ class JobRepo:
         async with self.db.transaction() as conn:
             cur = await conn.execute(
                 "SELECT id, kind, workspace_id, cancel_requested, lease_owner FROM jobs"
-                " WHERE status IN ('queued','running','input_required') AND lease_expires_at < ?",
+                " WHERE status IN ('queued','running','input_required','human_control') AND lease_expires_at < ?",
                 (t,),
             )
             for row in await cur.fetchall():
@@ -299,7 +299,7 @@ class JobRepo:
                     new = "cancelled"
                     await conn.execute(
                         "UPDATE jobs SET status='cancelled', completed_at=?, lease_owner=NULL, lease_token=NULL,"
-                        " lease_expires_at=NULL WHERE id=?",
+                        " lease_expires_at=NULL, live_url=NULL WHERE id=?",
                         (t, job_id),
                     )
                 elif kind in READ_ONLY_KINDS:
@@ -311,8 +311,8 @@ class JobRepo:
                         (_INTERRUPTED, t, job_id),
                     )
                     await conn.execute(
-                        "UPDATE jobs SET status='queued', lease_owner=NULL, lease_token=NULL, lease_expires_at=NULL"
-                        " WHERE id=?",
+                        "UPDATE jobs SET status='queued', lease_owner=NULL, lease_token=NULL, lease_expires_at=NULL,"
+                        " live_url=NULL WHERE id=?",
                         (job_id,),
                     )
                     await conn.execute(
@@ -323,7 +323,8 @@ class JobRepo:
                     new = "failed"
                     await conn.execute(
                         "UPDATE jobs SET status='failed', error_code='INTERRUPTED', completed_at=?,"
-                        " error_message=?, lease_owner=NULL, lease_token=NULL, lease_expires_at=NULL WHERE id=?",
+                        " error_message=?, lease_owner=NULL, lease_token=NULL, lease_expires_at=NULL, live_url=NULL"
+                        " WHERE id=?",
                         (t, _INTERRUPTED, job_id),
                     )
                 await self.add_event(
