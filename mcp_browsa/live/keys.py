@@ -40,22 +40,22 @@ class KeyPress:
 
 def key_events(key: str, code: str, modifiers: int) -> KeyPress | None:
     """keyDown + keyUp for a DOM `key`/`code`; None for a key this view does not send (F-keys, media keys)."""
-    base = {"key": key, "code": code, "modifiers": modifiers}
+    base: dict[str, Any] = {"key": key, "code": code, "modifiers": modifiers}
     if key in _SPECIAL:
-        vk, text = _SPECIAL[key]
-        down: dict[str, Any] = {**base, "type": "keyDown" if text else "rawKeyDown", "windowsVirtualKeyCode": vk}
-        if text:
-            down.update(text=text, unmodifiedText=text)
-        return KeyPress([down, {**base, "type": "keyUp", "windowsVirtualKeyCode": vk}], typed=False)
+        special, typed_text = _SPECIAL[key]
+        press: dict[str, Any] = {**base, "windowsVirtualKeyCode": special}
+        down = {**press, "type": "keyDown" if typed_text else "rawKeyDown"}
+        if typed_text:
+            down.update(text=typed_text, unmodifiedText=typed_text)
+        return KeyPress([down, {**press, "type": "keyUp"}], typed=False)
     if len(key) != 1:
         return None
     # A virtual key code of 0 beside a `code` makes Chromium drop the character: give one only when it is known.
-    vk = (
-        {"windowsVirtualKeyCode": 32 if key == " " else ord(key.upper())}
-        if key == " " or (key.isascii() and key.isalnum())
-        else {}
-    )
+    if key == " ":
+        base["windowsVirtualKeyCode"] = 32
+    elif key.isascii() and key.isalnum():
+        base["windowsVirtualKeyCode"] = ord(key.upper())
     if modifiers & ~_TYPING_MODS:
-        return KeyPress([{**base, "type": "rawKeyDown", **vk}, {**base, "type": "keyUp", **vk}], typed=False)
-    down = {**base, "type": "keyDown", "text": key, "unmodifiedText": key, **vk}
-    return KeyPress([down, {**base, "type": "keyUp", **vk}], typed=True)
+        return KeyPress([{**base, "type": "rawKeyDown"}, {**base, "type": "keyUp"}], typed=False)
+    down = {**base, "type": "keyDown", "text": key, "unmodifiedText": key}
+    return KeyPress([down, {**base, "type": "keyUp"}], typed=True)
