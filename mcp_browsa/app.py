@@ -145,7 +145,7 @@ class Browsa:
         )
         self.engine.register("task", self._browser_first(self.agents.run))
         self.readonly.task_item_runner = self.agents.batch_row
-        self.live = LiveServer(s.live_host, s.live_port)
+        self.live = LiveServer(s.live_host, s.live_port, own_ports=self.private.own_ports)
         self.live.registry.hooks_for = lambda ws, job_id: job_hooks(self.engine, self.tasks, ws, job_id)
         self.agents.live = self.live.registry
         self.engine.finish_hooks.append(self._live_ended)

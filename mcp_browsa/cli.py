@@ -98,6 +98,7 @@ async def _serve_http(settings: Settings, args: argparse.Namespace, groups: tupl
         mcp_app = build_http_app(server, host=args.host, port=args.port, keys=keys, extra_hosts=args.allowed_host)
         http_app = app.live.mount(
             mcp_app,
+            port=args.port,
             base_url=live_base_url(args.host, args.port, args.allowed_host),
             security=transport_security(args.host, args.port, args.allowed_host),
         )

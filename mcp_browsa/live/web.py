@@ -159,9 +159,11 @@ class _Uvicorn(uvicorn.Server):
 class LiveServer:
     """Where this process's live views are served, and the registry of their tokens."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, own_ports: set[int] | None = None) -> None:
         self.host = host
         self.port = port
+        # The guard's set of ports no browser may reach: the port views are served on joins it.
+        self.own_ports = own_ports if own_ports is not None else set()
         self.registry = LiveRegistry(self.base_url)
         self._base: str | None = None
         self._tg: TaskGroup | None = None
@@ -176,9 +178,10 @@ class LiveServer:
             self._base = None
             self._standalone = False
 
-    def mount(self, app: ASGIApp, *, base_url: str, security: TransportSecuritySettings) -> ASGIApp:
-        """Serve the views beside `app` (the HTTP transport) at `base_url`, under its Host/Origin rules."""
+    def mount(self, app: ASGIApp, *, port: int, base_url: str, security: TransportSecuritySettings) -> ASGIApp:
+        """Serve the views beside `app` (the HTTP transport, on `port`) at `base_url`, under its Host/Origin rules."""
         self._base = base_url.rstrip("/")
+        self.own_ports.add(port)
         return LiveMount(app, build_live_app(self.registry, security))
 
     async def base_url(self) -> str:
@@ -196,6 +199,7 @@ class LiveServer:
         sock.listen(64)
         sock.setblocking(False)
         port = int(sock.getsockname()[1])
+        self.own_ports.add(port)
         app = build_live_app(self.registry, live_security(self.host, port))
         config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, ws="auto")
         server = _Uvicorn(config)
