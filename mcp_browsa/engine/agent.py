@@ -25,7 +25,7 @@ from mcp_browsa.engine.loop_guard import LoopGuard
 from mcp_browsa.engine.observation import Observation, PageUnreadable, mask_text, observe
 from mcp_browsa.engine.scrape import PageFailure, load_page
 from mcp_browsa.engine.tabs import Tabs
-from mcp_browsa.engine.takeover import Takeover
+from mcp_browsa.engine.takeover import ViewHandle, with_live_url
 from mcp_browsa.llm import ChatModel, Completion, LLMError, Message
 from mcp_browsa.models import JobStatus
 from mcp_browsa.vault import SecretResolver
@@ -64,7 +64,7 @@ class AgentAttempt:
         secrets: SecretResolver | None = None,
         human: HumanChannel | None = None,
         human_waiting: Callable[[], bool] = lambda: False,
-        takeover: Takeover | None = None,
+        live: ViewHandle | None = None,
     ) -> None:
         self.ctx = ctx
         self.model = model
@@ -74,7 +74,7 @@ class AgentAttempt:
         self.setup = setup
         self.human = human
         self.human_waiting = human_waiting
-        self.takeover = takeover
+        self.live = live  # the live view of this browser, where a person can watch and take over
         self.secrets = secrets
         self.state = PromptState(setup.task, setup.max_steps, setup.input, setup.output, setup.success_condition)
         self.tools = tool_specs(output=setup.output, ask_human=human is not None)
@@ -151,7 +151,8 @@ class AgentAttempt:
                 captcha_offered = True
                 self.state.notes.append(
                     f"A CAPTCHA ({captcha}) is on this page and you cannot solve it. Call ask_human to have the user"
-                    " solve it or say how to go on; any other action ends the task."
+                    " solve it in the live view (the question will carry its address) or say how to go on; any other"
+                    " action ends the task."
                 )
             step = await self._step(n, tabs, obs, captcha)
             self.steps = n
@@ -164,10 +165,10 @@ class AgentAttempt:
     async def _human_turn(self) -> bool:
         """Pause while a person holds the browser (the wait does not count against timeout_seconds); True when
         they did something, which the model is told on its next step."""
-        if self.takeover is None:
+        if self.live is None:
             return False
         paused = time.monotonic()
-        turn = await self.takeover.turn(self.ctx.cancel_event)
+        turn = await self.live.takeover.turn(self.ctx.cancel_event)
         self.deadline += time.monotonic() - paused
         if turn is None:
             return False
@@ -220,6 +221,8 @@ class AgentAttempt:
             "elements": obs.element_count,
             "page_hash": obs.page_hash,
         }
+        if captcha is not None:
+            step.data["captcha"] = captcha
         t0 = time.monotonic()
         completion = await self._decide(step, obs)
         step.data["llm_ms"] = round((time.monotonic() - t0) * 1000)
@@ -409,7 +412,8 @@ class AgentAttempt:
         if not question:
             return "ask_human needs a question"
         paused = time.monotonic()
-        answer = await self.human.ask(question, step=step.n)
+        in_browser = self.live is not None and step.data.get("captcha") is not None
+        answer = await self.human.ask(with_live_url(question, self.live), step=step.n, in_browser=in_browser)
         self.deadline += time.monotonic() - paused
         if not isinstance(answer, HumanAnswer):
             if self.ctx.cancelled:

@@ -26,7 +26,7 @@ from mcp_browsa.engine.agent_tasks import AgentTasks
 from mcp_browsa.engine.agent_walls import GuardWatch
 from mcp_browsa.engine.context import JobContext, LeaseLost, Outcome
 from mcp_browsa.engine.tabs import Tabs
-from mcp_browsa.engine.takeover import LiveViews, Takeover, control_recorder
+from mcp_browsa.engine.takeover import LiveViews, ViewHandle, control_recorder
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.llm import DEFAULT_TIMEOUT, ClosableChatModel, LLMError, RetryPolicy, make_chat_model, parse_llm_spec
 from mcp_browsa.models import JobStatus, PriceTable
@@ -230,7 +230,7 @@ class AgentRunner:
                 tabs = await Tabs.create(burner.context)
                 watch.attach(burner.context)
                 try:
-                    async with self._shown(ctx, tabs, lambda: secrets.mask_values, attempt, row) as takeover:
+                    async with self._shown(ctx, tabs, lambda: secrets.mask_values, attempt, row) as live:
                         agent = AgentAttempt(
                             ctx,
                             model,
@@ -239,8 +239,8 @@ class AgentRunner:
                             setup,
                             secrets=secrets,
                             human=channel,
-                            human_waiting=lambda: self.tasks.human_is_waiting(ctx.id),
-                            takeover=takeover,
+                            human_waiting=lambda: self.tasks.human_is_waiting(ctx.id) or bool(live and live.watched),
+                            live=live,
                         )
                         agents.append(agent)
                         outcome = await agent.run(tabs)
@@ -267,7 +267,7 @@ class AgentRunner:
     @asynccontextmanager
     async def _shown(
         self, ctx: JobContext, tabs: Tabs, masks: Callable[[], Collection[str]], attempt: int | None, row: int | None
-    ) -> AsyncIterator[Takeover | None]:
+    ) -> AsyncIterator[ViewHandle | None]:
         """The attempt's browser in the job's live view (its `live_url`), and the person's control of it."""
         if self.live is None:
             yield None
@@ -285,7 +285,7 @@ class AgentRunner:
                 log.warning("job %s has no live view: %s", ctx.id, exc)
             if view is not None:
                 await ctx.set_fields(live_url=view.job_url)
-            yield view.takeover if view is not None else None
+            yield view
 
     async def _charge_minutes(self, ctx: JobContext, started: float, label: str) -> None:
         minutes = math.ceil(max(0.0, time.monotonic() - started) / 60.0)

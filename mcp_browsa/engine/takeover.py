@@ -19,7 +19,7 @@ import anyio
 from mcp_browsa.engine.context import JobContext
 from mcp_browsa.engine.tabs import Tabs
 
-__all__ = ["HUMAN_CONTROL", "HumanTurn", "LiveViews", "OnControl", "Takeover", "ViewHandle", "control_recorder"]
+__all__ = ["HUMAN_CONTROL", "HumanTurn", "LiveViews", "OnControl", "Takeover", "ViewHandle", "control_recorder", "with_live_url"]
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,11 @@ class ViewHandle(Protocol):
     @property
     def takeover(self) -> Takeover: ...
 
+    @property
+    def watched(self) -> bool:
+        """Someone has the live view open now."""
+        ...
+
 
 class LiveViews(Protocol):
     """`LiveRegistry.view`: show a job's browser in its live view while the block runs."""
@@ -139,6 +144,13 @@ class LiveViews(Protocol):
         masks: Callable[[], Collection[str]],
         on_control: OnControl | None = None,
     ) -> AbstractAsyncContextManager[ViewHandle]: ...
+
+
+def with_live_url(question: str, view: ViewHandle | None) -> str:
+    """A question to a person, with where to see (and take over) the browser it is about."""
+    if view is None:
+        return question
+    return f"{question}\n\nThe browser, live (watch, or take control to do it yourself): {view.url}"
 
 
 def control_recorder(ctx: JobContext, view: str) -> OnControl:

@@ -43,6 +43,10 @@ class View:
         """The address of the whole target (every view of it)."""
         return self.target.url
 
+    @property
+    def watched(self) -> bool:
+        return self.target.watchers > 0
+
 
 @dataclass
 class TargetHooks:
@@ -62,6 +66,7 @@ class LiveTarget:
     url: str
     hooks: TargetHooks | None
     views: dict[str, View] = field(default_factory=dict)
+    watchers: int = 0  # live pages connected now
 
     def pick(self, key: str | None) -> View | None:
         """The view asked for, else the first one still open."""

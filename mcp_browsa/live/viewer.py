@@ -46,6 +46,7 @@ class Viewer:
         self._poke = anyio.Event()  # set: look at the page state now (control changed)
 
     async def run(self) -> None:
+        self.target.watchers += 1
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._follow)
@@ -55,6 +56,7 @@ class Viewer:
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass  # the viewer went away mid-send
         finally:
+            self.target.watchers -= 1
             if self.view is not None:
                 await self.view.takeover.hand_back(self)
 

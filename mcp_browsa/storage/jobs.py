@@ -143,6 +143,15 @@ class JobRepo:
             JobEvent(id=r["id"], type=r["type"], created_at=r["created_at"], data=loads(r["data"]) or {}) for r in rows
         ]
 
+    async def last_event(self, job_id: str, type_: str) -> JobEvent | None:
+        """The newest event of one type (the question a waiting job asked, say)."""
+        r = await self.db.fetchone(
+            "SELECT * FROM job_events WHERE job_id=? AND type=? ORDER BY id DESC LIMIT 1", (job_id, type_)
+        )
+        if r is None:
+            return None
+        return JobEvent(id=r["id"], type=r["type"], created_at=r["created_at"], data=loads(r["data"]) or {})
+
     async def counts(self) -> dict[str, int]:
         rows = await self.db.fetchall(
             "SELECT status, COUNT(*) AS n FROM jobs WHERE status IN ('queued','running','input_required','human_control') GROUP BY status"

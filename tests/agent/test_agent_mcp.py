@@ -181,7 +181,7 @@ async def test_a_question_is_elicited_from_a_handshake_era_client_inside_the_cal
     async with connect(http, mode="legacy", elicitation_callback=user) as client:
         args = {"task": "Ask what to look up, then find it", "initial_url": shop.url("/agent/search.html"), "wait": 60}
         job = ok(await client.call_tool("run_task", args))
-    assert user.asked == [QUESTION]
+    assert len(user.asked) == 1 and user.asked[0].startswith(QUESTION) and "/live/" in user.asked[0]
     assert job["status"] == "completed", job.get("error_message")
     assert job["result"]["final_result"] == "Over-ear Headphones"
 
@@ -195,7 +195,7 @@ async def test_a_secret_is_elicited_through_input_required_and_kept_from_the_mod
     async with connect(http, elicitation_callback=user) as client:
         args = {"task": "Ask what to look up, then find it", "initial_url": shop.url("/agent/search.html"), "wait": 60}
         job = ok(await client.call_tool("run_task", args))
-        assert user.asked == [QUESTION]
+        assert len(user.asked) == 1 and user.asked[0].startswith(QUESTION)
         assert job["status"] == "completed", job.get("error_message")
         assert job["result"]["final_result"] == "nothing found"  # the secret matches no product
         timeline = ok(await client.call_tool("get_job", {"job_id": job["id"], "wait": 0, "events_after": 0}))
