@@ -146,8 +146,10 @@ class Browsa:
         self.engine.register("task", self._browser_first(self.agents.run))
         self.readonly.task_item_runner = self.agents.batch_row
         self.live = LiveServer(s.live_host, s.live_port, own_ports=self.private.own_ports)
-        self.live.registry.hooks_for = lambda ws, job_id: job_hooks(self.engine, self.tasks, ws, job_id)
-        self.agents.live = self.live.registry
+        self.live.registry.hooks_for = lambda ws, target: (
+            None if target.startswith("agt_") else job_hooks(self.engine, self.tasks, ws, target)
+        )
+        self.agents.live = self.identities.core.live_views = self.live.registry
         self.engine.finish_hooks.append(self._live_ended)
 
     async def _live_ended(self, _conn: aiosqlite.Connection, event: EngineEvent) -> None:
@@ -527,6 +529,10 @@ class Browsa:
             job = await self.engine.wait(caller.workspace_id, job_id, wait, on_progress=on_progress)
         else:
             job = await self.engine.get(caller.workspace_id, job_id)
+        if job.live_url and job.items:  # a batch's running task rows: each its own browser in the job's view
+            for item in job.items:
+                if item.status == "running":
+                    item.live_url = f"{job.live_url}?view=row-{item.index}"
         shots = await self.screenshot_files(job.id)
         if shots:
             job.screenshots = [f"browsa://jobs/{job.id}/screenshots/{n}" for n, _path in shots]

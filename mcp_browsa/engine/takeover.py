@@ -15,11 +15,22 @@ from typing import Protocol
 
 import aiosqlite
 import anyio
+from playwright.async_api import BrowserContext, Page
 
 from mcp_browsa.engine.context import JobContext
-from mcp_browsa.engine.tabs import Tabs
 
-__all__ = ["HUMAN_CONTROL", "HumanTurn", "LiveViews", "OnControl", "Takeover", "ViewHandle", "control_recorder", "with_live_url"]
+__all__ = [
+    "HUMAN_CONTROL",
+    "ContextPages",
+    "HumanTurn",
+    "LiveViews",
+    "OnControl",
+    "PageSet",
+    "Takeover",
+    "ViewHandle",
+    "control_recorder",
+    "with_live_url",
+]
 
 log = logging.getLogger(__name__)
 
@@ -131,15 +142,52 @@ class ViewHandle(Protocol):
         ...
 
 
+class PageSet(Protocol):
+    """The pages a live view shows: `Tabs` for the agent's browsers, or a context's pages as they are."""
+
+    @property
+    def pages(self) -> list[Page]: ...
+
+    @property
+    def active(self) -> Page:
+        """The page shown; RuntimeError when there is none."""
+        ...
+
+
+class ContextPages:
+    """A browser context's open pages, the newest shown: for a browser someone else drives (an identity over CDP),
+    watched without taking over its tabs or its dialogs."""
+
+    def __init__(self, context: BrowserContext) -> None:
+        self.context = context
+
+    @property
+    def pages(self) -> list[Page]:
+        return [p for p in self.context.pages if not p.is_closed()]
+
+    @property
+    def active(self) -> Page:
+        pages = self.pages
+        if not pages:
+            raise RuntimeError("no open page")
+        return pages[-1]
+
+
 class LiveViews(Protocol):
-    """`LiveRegistry.view`: show a job's browser in its live view while the block runs."""
+    """`LiveRegistry`: show a browser in its target's live view while the block runs; end a target's view."""
+
+    def url_of(self, target_id: str) -> str | None: ...
+
+    async def open(self, workspace_id: str, target_id: str) -> str: ...
+
+    def end(self, target_id: str) -> None: ...
 
     def view(
         self,
         workspace_id: str,
         job_id: str,
         key: str,
-        tabs: Tabs,
+        tabs: PageSet,
         *,
         masks: Callable[[], Collection[str]],
         on_control: OnControl | None = None,

@@ -14,8 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mcp_browsa.engine.tabs import Tabs
-from mcp_browsa.engine.takeover import OnControl, Takeover
+from mcp_browsa.engine.takeover import OnControl, PageSet, Takeover
 
 __all__ = ["GONE", "MAIN", "LiveRegistry", "LiveTarget", "TargetHooks", "View"]
 
@@ -29,7 +28,7 @@ class View:
     """One browser under a token: a job's only browser ("main"), a fanout attempt or a batch row."""
 
     key: str
-    tabs: Tabs
+    tabs: PageSet
     masks: Callable[[], Collection[str]]
     takeover: Takeover
     target: LiveTarget
@@ -104,21 +103,14 @@ class LiveRegistry:
         workspace_id: str,
         job_id: str,
         key: str,
-        tabs: Tabs,
+        tabs: PageSet,
         *,
         masks: Callable[[], Collection[str]],
         on_control: OnControl | None = None,
     ) -> AsyncIterator[View]:
         """Show `tabs` under the target's token while the block runs. The token lives until `end(target_id)`, so
         a batch's rows or a fanout's attempts come and go under one address."""
-        target = self._by_target.get(job_id)
-        if target is None:
-            token = secrets.token_urlsafe(16)  # 128 bits
-            base = await self._base_url()
-            url = f"{base}/live/{token}"
-            target = LiveTarget(token, workspace_id, job_id, url, self.hooks_for(workspace_id, job_id))
-            self._by_token[token] = target
-            self._by_target[job_id] = target
+        target = await self._open(workspace_id, job_id)
         if key in target.views:
             raise ValueError(f"view {key!r} of {job_id} is open already")
         view = View(key, tabs, masks, Takeover(on_control), target)
@@ -128,6 +120,23 @@ class LiveRegistry:
         finally:
             del target.views[key]
             view.takeover.close()
+
+    async def open(self, workspace_id: str, target_id: str) -> str:
+        """The target's live_url, its token made now if it has none yet (before its browser is shown)."""
+        return (await self._open(workspace_id, target_id)).url
+
+    async def _open(self, workspace_id: str, target_id: str) -> LiveTarget:
+        target = self._by_target.get(target_id)
+        if target is None:
+            base = await self._base_url()  # may start the server: look again after
+            target = self._by_target.get(target_id)
+        if target is None:
+            token = secrets.token_urlsafe(16)  # 128 bits
+            hooks = self.hooks_for(workspace_id, target_id)
+            target = LiveTarget(token, workspace_id, target_id, f"{base}/live/{token}", hooks)
+            self._by_token[token] = target
+            self._by_target[target_id] = target
+        return target
 
     def end(self, target_id: str) -> None:
         """The job, session or identity is over: its token answers 410 from now on."""
