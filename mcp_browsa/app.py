@@ -41,6 +41,7 @@ from mcp_browsa.identities import IdentityCore, IdentityService
 from mcp_browsa.live import LiveServer
 from mcp_browsa.live.hooks import job_hooks
 from mcp_browsa.models import Capacity, Credits, Job, JobList, PriceTable
+from mcp_browsa.sessions import SessionRunner, SessionService
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.keys import ApiKeyRepo
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
@@ -84,6 +85,7 @@ class Browsa:
     identities: IdentityService = field(init=False)
     tasks: AgentTasks = field(init=False)
     agents: AgentRunner = field(init=False)
+    sessions: SessionService = field(init=False)
     tg: TaskGroup | None = field(init=False, default=None)
     proxy: EgressProxy | None = field(init=False, default=None)  # the URL guard's egress proxy while running
     private: PrivateNetworkRule = field(init=False)
@@ -145,6 +147,24 @@ class Browsa:
         )
         self.engine.register("task", self._browser_first(self.agents.run))
         self.readonly.task_item_runner = self.agents.batch_row
+        self.sessions = SessionService(
+            self.engine,
+            self.pool,
+            owner=self.workers.owner,
+            policy=self.policy,
+            precheck=self.precheck,
+            identity_check=self.identities.check_usable,
+            identity_state=self.identities.core.repo.job_session_end,
+        )
+        sessions = SessionRunner(
+            slots=self.sessions.slots,
+            browser_for=self.browser_for,
+            policy=self.policy,
+            vault=self.vault,
+            prices=self.prices,
+            settings=s,
+        )
+        self.engine.register("session", self._browser_first(sessions.run))
         self.live = LiveServer(s.live_host, s.live_port, own_ports=self.private.own_ports)
         self.live.registry.hooks_for = lambda ws, target: (
             None if target.startswith("agt_") else job_hooks(self.engine, self.tasks, ws, target)

@@ -79,6 +79,11 @@ class Settings:
     # BROWSA_LIVE_HOST / BROWSA_LIVE_PORT: where a process without the HTTP transport serves live views (0: any port).
     live_host: str = "127.0.0.1"
     live_port: int = 0
+    upload_dir: Path | None = None  # BROWSA_UPLOAD_DIR: the only place session uploads may be read from
+
+    @property
+    def downloads_dir(self) -> Path:
+        return self.home / "downloads"
 
     @property
     def db_path(self) -> Path:
@@ -130,6 +135,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         warmup_recipes=_parse_recipes(env.get("BROWSA_WARMUP_RECIPES")),
         live_host=(env.get("BROWSA_LIVE_HOST") or "127.0.0.1").strip(),
         live_port=_env_int(env, "BROWSA_LIVE_PORT", 0),
+        upload_dir=Path(env["BROWSA_UPLOAD_DIR"]).expanduser() if env.get("BROWSA_UPLOAD_DIR") else None,
     )
     settings = settings.with_overrides(**overrides)
     if not isinstance(settings.home, Path):  # --home arrives as text

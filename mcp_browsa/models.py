@@ -45,6 +45,7 @@ class JobKind(str, Enum):
     SCREENSHOT = "screenshot"
     BATCH = "batch"
     LOGIN = "login"  # the login tool: vaulted credentials filled into one site's form
+    SESSION = "session"  # a browser the host's own model drives step by step (open_session)
 
 
 class _Model(BaseModel):
@@ -63,7 +64,7 @@ class BatchItem(_Model):
 
 class Job(_Model):
     id: str = Field(description="Job id (UUID). Poll it with get_job.")
-    kind: JobKind = Field(description="task | scrape | extract | screenshot | batch | login")
+    kind: JobKind = Field(description="task | scrape | extract | screenshot | batch | login | session")
     status: JobStatus = Field(
         description="queued | running | input_required | human_control | completed | failed | cancelled"
     )

@@ -137,7 +137,7 @@ class BrowsaServer(MCPServer[Any]):
             _current_request_id.reset(token)
 
 
-TOOL_GROUPS = ("tasks", "quick", "identities", "webhooks", "account")
+TOOL_GROUPS = ("tasks", "quick", "browser", "identities", "webhooks", "account")
 
 
 def build_server(app: Browsa, *, groups: tuple[str, ...] | None = None) -> BrowsaServer:

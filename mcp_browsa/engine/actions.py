@@ -75,6 +75,9 @@ class ActionResult:
     error: str | None = None  # what went wrong, phrased so the model can act on it
     navigated: bool = False  # the active page's URL changed or another tab became active
     extracted: str | None = None  # read_page text
+    # Why it failed when the caller, not the page, is at fault: "input" (no such action, bad arguments or index)
+    # or "stale" (the element listed is no longer there). Host-driven sessions answer these with BAD_REQUEST.
+    fault: str | None = None
 
 
 @dataclass
@@ -87,8 +90,8 @@ class _Call:
     revealed: list[str]  # secret values filled during this call, masked out of whatever is returned
 
 
-def _fail(summary: str, error: str) -> ActionResult:
-    return ActionResult(ok=False, summary=summary, error=error)
+def _fail(summary: str, error: str, fault: str | None = None) -> ActionResult:
+    return ActionResult(ok=False, summary=summary, error=error, fault=fault)
 
 
 def _reason(exc: PlaywrightError) -> str:
@@ -109,9 +112,11 @@ def _element(call: _Call, index: int) -> ElementRef | ActionResult:
     if ref is None:
         count = call.obs.element_count
         where = f"indices go 1..{count}" if count else "it has no interactive elements"
-        return _fail(f"no element [{index}]", f"no element [{index}] on this page; {where}")
+        return _fail(f"no element [{index}]", f"no element [{index}] on this page; {where}", "input")
     if ref.frame.is_detached() or ref.frame.page is not call.tabs.active:
-        return _fail(f"[{index}] is gone", f"element [{index}] is no longer on the active page; look at the new page")
+        return _fail(
+            f"[{index}] is gone", f"element [{index}] is no longer on the active page; look at the new page", "stale"
+        )
     return ref
 
 
@@ -119,7 +124,9 @@ async def _locate(ref: ElementRef) -> Locator | ActionResult:
     loc = ref.frame.locator(ref.selector).first
     if await loc.count() == 0:
         return _fail(
-            f"[{ref.index}] is gone", f"element [{ref.index}] is no longer on the page (it changed since it was listed)"
+            f"[{ref.index}] is gone",
+            f"element [{ref.index}] is no longer on the page (it changed since it was listed)",
+            "stale",
         )
     return loc
 
@@ -387,12 +394,13 @@ async def execute(
     handler = _HANDLERS.get(name)
     if handler is None:
         known = ", ".join(n for n in ACTION_NAMES)
-        return _fail(f"unknown action {name[:40]}", f"there is no action {name[:40]!r}; use one of {known}")
+        return _fail(f"unknown action {name[:40]}", f"there is no action {name[:40]!r}; use one of {known}", "input")
     args = _coerce(name, args if isinstance(args, dict) else {})
     problems = sorted(_VALIDATORS[name].iter_errors(args), key=lambda e: list(e.path))
     if problems:
         where = ".".join(str(p) for p in problems[0].path)
-        return _fail(f"bad arguments for {name}", f"{name}: {where + ': ' if where else ''}{problems[0].message}")
+        message = f"{name}: {where + ': ' if where else ''}{problems[0].message}"
+        return _fail(f"bad arguments for {name}", message, "input")
     masks = tuple(obs.mask_values if mask_values is None else mask_values)
     call = _Call(tabs, obs, nav_timeout_ms / 1000, resolve_secret, masks, [])
     try:
@@ -410,4 +418,5 @@ async def execute(
         error=mask_text(result.error, masks) if result.error else None,
         navigated=result.navigated,
         extracted=mask_text(result.extracted, masks) if result.extracted else result.extracted,
+        fault=result.fault,
     )

@@ -49,15 +49,16 @@ class Outcome:
 
 
 def progress_write(
-    job_id: str, done: int, total: int | None = None, last_action: str | None = None
+    job_id: str, done: int, total: int | None = None, last_action: str | None = None, *, steps: int | None = None
 ) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
-    """The write that moves a job's progress, for a transaction that also records what made it move."""
+    """The write that moves a job's progress (and its step count), for a transaction that also records what made it
+    move."""
 
     async def update(conn: aiosqlite.Connection) -> None:
         await conn.execute(
             "UPDATE jobs SET progress_done=?, progress_total=COALESCE(?, progress_total),"
-            " last_action=COALESCE(?, last_action) WHERE id=?",
-            (done, total, last_action, job_id),
+            " last_action=COALESCE(?, last_action), step_count=COALESCE(?, step_count) WHERE id=?",
+            (done, total, last_action, steps, job_id),
         )
 
     return update

@@ -5,6 +5,8 @@ A page opened by the site (target=_blank, window.open) becomes the active tab as
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from playwright.async_api import BrowserContext, Dialog, Page
 from playwright.async_api import Error as PlaywrightError
 
@@ -20,8 +22,11 @@ class Tabs:
     anyone asking; call `close()` to stop listening when the context is handed back.
     """
 
-    def __init__(self, context: BrowserContext) -> None:
+    def __init__(self, context: BrowserContext, on_dialog: Callable[[Dialog], Awaitable[None]] | None = None) -> None:
         self.context = context
+        # Who answers dialogs: by default they are answered at once (see _answer_dialog); a host-driven session
+        # holds them open for its caller to accept or dismiss.
+        self._dialog_handler = on_dialog or self._answer_dialog
         self._pages: list[Page] = []
         self._history: list[Page] = []  # activation order, so closing a popup returns to its opener
         self._opened = 0
@@ -32,9 +37,11 @@ class Tabs:
         context.on("page", self._on_page)
 
     @classmethod
-    async def create(cls, context: BrowserContext) -> Tabs:
+    async def create(
+        cls, context: BrowserContext, on_dialog: Callable[[Dialog], Awaitable[None]] | None = None
+    ) -> Tabs:
         """Tabs over `context`, opening a first page if it has none."""
-        tabs = cls(context)
+        tabs = cls(context, on_dialog)
         if not tabs._pages:
             await tabs.new_tab()
         return tabs
@@ -117,6 +124,9 @@ class Tabs:
         self._history = [p for p in self._history if p is not page]
 
     async def _on_dialog(self, dialog: Dialog) -> None:
+        await self._dialog_handler(dialog)
+
+    async def _answer_dialog(self, dialog: Dialog) -> None:
         # A dialog left open blocks every script in the page, observation included. Accepting is what
         # lets a beforeunload navigation proceed; confirm/prompt are dismissed, the cautious answer.
         line = f"{dialog.type} {dialog.message!r}"[:300]

@@ -162,6 +162,13 @@ class AgentRepo:
         )
         return bool(cur.rowcount)
 
+    async def job_session_end(self, job_id: str) -> str | None:
+        """Why the identity session a job ran in ended (it says when the state could not be saved); None if open."""
+        row = await self.db.fetchone(
+            "SELECT end_reason FROM agent_sessions WHERE job_id=? ORDER BY started_at DESC LIMIT 1", (job_id,)
+        )
+        return str(row["end_reason"]) if row is not None and row["end_reason"] is not None else None
+
     async def open_session_of(self, agent_id: str) -> sqlite3.Row | None:
         return await self.db.fetchone(
             "SELECT * FROM agent_sessions WHERE agent_id=? AND ended_at IS NULL ORDER BY started_at DESC LIMIT 1",

@@ -15,7 +15,7 @@ __all__ = ["register_all"]
 
 
 def register_all(server: BrowsaServer, app: Browsa, groups: set[str]) -> None:
-    from mcp_browsa.tools import account, auto, identities, jobs, login, quick, resources, tasks, webhooks
+    from mcp_browsa.tools import account, auto, identities, jobs, login, quick, resources, sessions, tasks, webhooks
 
     if "quick" in groups:
         quick.register(server, app)
@@ -27,6 +27,8 @@ def register_all(server: BrowsaServer, app: Browsa, groups: set[str]) -> None:
         account.register(server, app)
     if "webhooks" in groups:
         webhooks.register(server, app)
+    if "browser" in groups:
+        sessions.register(server, app)
     if "identities" in groups:
         identities.register(server, app)
         login.register(server, app)

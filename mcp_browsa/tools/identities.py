@@ -11,7 +11,7 @@ from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from mcp_browsa.app import Browsa
-from mcp_browsa.identities import Agent, AgentList, SessionClosed, build_spec, parse_ttl
+from mcp_browsa.identities import Agent, AgentList, build_spec
 from mcp_browsa.identities.models import Include, OsTypeName
 from mcp_browsa.server import BrowsaServer, caller_for
 
@@ -96,7 +96,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=True))
     async def get_identity(
-        id: IdentityId,
+        identity_id: IdentityId,
         include: Annotated[
             list[Include] | None,
             Field(
@@ -108,30 +108,9 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         ctx: Context[Any, Any] | None = None,
     ) -> Agent:
         """Get an identity; with `include`, re-measure its trust or read its fingerprint back from the live browser."""
-        return await app.identities.get(caller_for(ctx).workspace_id, id, include=list(include or []))
+        return await app.identities.get(caller_for(ctx).workspace_id, identity_id, include=list(include or []))
 
     @server.tool(annotations=ToolAnnotations(destructive_hint=True, idempotent_hint=True))
-    async def destroy_identity(id: IdentityId, ctx: Context[Any, Any] | None = None) -> Agent:
+    async def destroy_identity(identity_id: IdentityId, ctx: Context[Any, Any] | None = None) -> Agent:
         """Stop the identity's browser and end it; a persistent identity's stored cookies and storage are deleted."""
-        return await app.identities.destroy(caller_for(ctx).workspace_id, id)
-
-    @server.tool(annotations=ToolAnnotations(destructive_hint=False, open_world_hint=True))
-    async def open_session(
-        id: IdentityId,
-        ttl: Ttl = None,
-        ttl_seconds: TtlSeconds = None,
-        ctx: Context[Any, Any] | None = None,
-    ) -> Agent:
-        """Open a browser on a persistent identity (its cookies and localStorage restored) and return its cdp_url.
-
-        The session ends with close_session, at its TTL (default 15 minutes), or when the server stops; its state
-        is then written back for the next session. One session at a time per identity. For a burner, returns its
-        running browser's CDP URL.
-        """
-        seconds = parse_ttl(ttl, ttl_seconds)
-        return await app.identities.sessions.open(caller_for(ctx).workspace_id, id, ttl_seconds=seconds)
-
-    @server.tool(annotations=ToolAnnotations(destructive_hint=False, idempotent_hint=False))
-    async def close_session(id: IdentityId, ctx: Context[Any, Any] | None = None) -> SessionClosed:
-        """Close a persistent identity's open session, saving its cookies and localStorage for the next one."""
-        return await app.identities.sessions.close(caller_for(ctx).workspace_id, id)
+        return await app.identities.destroy(caller_for(ctx).workspace_id, identity_id)

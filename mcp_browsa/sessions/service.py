@@ -1,0 +1,282 @@
+"""Host-driven sessions: open, navigate, act, observe, close and list — the browser group's tools call these.
+
+A session is a job of kind "session" pinned to this process; its runner (sessions/runner.py) holds the browser.
+Every lookup is scoped to the caller's workspace: another workspace's session is NOT_FOUND, an ended one is
+AGENT_NOT_RUNNING saying why it ended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiosqlite
+import anyio
+
+from mcp_browsa.browser.netpolicy import Policy
+from mcp_browsa.browser.pool import BurnerPool
+from mcp_browsa.engine.jobs import JobEngine
+from mcp_browsa.engine.observation import mask_text
+from mcp_browsa.errors import (
+    AgentNotRunning,
+    BadRequest,
+    BrowsaError,
+    Forbidden,
+    InsufficientCredit,
+    NotFound,
+    TooManyRequests,
+    UpstreamUnavailable,
+)
+from mcp_browsa.models import TERMINAL, Job
+from mcp_browsa.sessions.domains import default_allowed_domains, session_url
+from mcp_browsa.sessions.live import LiveSession
+from mcp_browsa.sessions.models import (
+    MAX_IDLE_SECONDS,
+    MAX_TTL_SECONDS,
+    SessionEnded,
+    SessionList,
+    SessionRequest,
+    SessionView,
+    StepResult,
+)
+from mcp_browsa.sessions.runner import Slot
+from mcp_browsa.sessions.steps import look, perform
+
+__all__ = ["OPEN_WAIT", "SessionService"]
+
+OPEN_WAIT = 45.0  # hosts cut a call near 60 s; a browser that is not up by then is reported, not waited for
+_CLOSE_WAIT = 30.0
+_UUID = set("0123456789abcdef-")
+
+
+class SessionService:
+    def __init__(
+        self,
+        engine: JobEngine,
+        pool: BurnerPool,
+        *,
+        owner: str,
+        policy: Callable[..., Policy],
+        precheck: Callable[[str, Policy], None],
+        identity_check: Callable[[str, str], Awaitable[None]],
+        identity_state: Callable[[str], Awaitable[str | None]],
+    ) -> None:
+        self.engine = engine
+        self.pool = pool
+        self.owner = owner
+        self.policy = policy
+        self.precheck = precheck
+        self.identity_check = identity_check
+        self.identity_state = identity_state
+        self.slots: dict[str, Slot] = {}
+
+    # -- opening -----------------------------------------------------------------------------------
+
+    async def open(
+        self,
+        workspace_id: str,
+        request_id: str | None,
+        *,
+        identity_id: str | None = None,
+        initial_url: str | None = None,
+        allowed_domains: list[str] | None = None,
+        allow_writes: bool = False,
+        ttl_seconds: float = 900.0,
+        idle_seconds: float = 300.0,
+        os_type: str | None = None,
+        country: str | None = None,
+        cdp: bool = False,
+    ) -> SessionView:
+        if initial_url is not None:
+            initial_url = session_url(initial_url, field="initial_url")
+        domains = list(allowed_domains) if allowed_domains is not None else default_allowed_domains(initial_url)
+        if not domains:
+            raise BadRequest('allowed_domains is empty: name the hosts this session may reach, or ["*"] for any')
+        policy = self.policy(domains, allow_writes=allow_writes)
+        if initial_url is not None:
+            self.precheck(initial_url, policy)
+        if not 10 <= ttl_seconds <= MAX_TTL_SECONDS:
+            raise BadRequest(f"ttl must be between 10 s and {MAX_TTL_SECONDS:g} s (1 h)")
+        if not 10 <= idle_seconds <= MAX_IDLE_SECONDS:
+            raise BadRequest(f"idle_timeout must be between 10 s and {MAX_IDLE_SECONDS:g} s")
+        if cdp:
+            raise BadRequest("cdp=true is not available for host-driven sessions on this server yet")
+        if identity_id is not None:
+            await self.identity_check(workspace_id, identity_id)
+        if self.pool.in_use >= self.pool.max:
+            raise TooManyRequests(
+                f"all {self.pool.max} browser slots (BROWSA_MAX_BURNERS) are busy; close a session or retry shortly",
+                retry_after=5.0,
+            )
+        req = SessionRequest(
+            identity_id=identity_id,
+            initial_url=initial_url,
+            allowed_domains=domains,
+            allow_writes=allow_writes,
+            ttl_seconds=ttl_seconds,
+            idle_seconds=idle_seconds,
+            os_type=os_type,
+            country=country,
+            cdp=cdp,
+        )
+        job = await self.engine.submit(
+            workspace_id, "session", req.model_dump(), request_id=request_id, agent_id=identity_id, extra=self._pin
+        )
+        slot = self.slots.setdefault(job.id, Slot())
+        with anyio.move_on_after(OPEN_WAIT):
+            await slot.ready.wait()
+        live = slot.live
+        if live is None or not live.open:
+            return await self._not_opened(workspace_id, job.id, slot)
+        live.touch()
+        view = self._view(live)
+        view.observation = live.obs.text if live.obs is not None else None
+        view.outcome = slot.opened
+        return view
+
+    async def _pin(self, conn: aiosqlite.Connection, job_id: str) -> None:
+        # Before the commit: only this process may claim it, and open() finds its slot from the first moment.
+        await conn.execute("UPDATE jobs SET lease_owner=? WHERE id=?", (self.owner, job_id))
+        self.slots.setdefault(job_id, Slot())
+
+    async def _not_opened(self, workspace_id: str, job_id: str, slot: Slot) -> SessionView:
+        job = await self.engine.get(workspace_id, job_id, with_items=False)
+        if job.status not in TERMINAL:
+            await self.engine.cancel(workspace_id, job_id)
+            with anyio.move_on_after(10):
+                await slot.done.wait()
+            raise TooManyRequests(
+                f"the session's browser did not start within {OPEN_WAIT:g} s (every browser slot may be busy);"
+                " retry shortly",
+                retry_after=10.0,
+            )
+        error = _ERRORS.get(job.error_code or "", UpstreamUnavailable)
+        raise error(f"the session could not open: {job.error_message or job.error_code}", job_id=job_id)
+
+    # -- lookups -----------------------------------------------------------------------------------
+
+    async def get(self, workspace_id: str, session_id: str) -> LiveSession:
+        """The open session, or NOT_FOUND / AGENT_NOT_RUNNING saying why it cannot be driven."""
+        sid = session_id.strip().lower() if isinstance(session_id, str) else ""
+        job = None
+        if len(sid) == 36 and set(sid) <= _UUID:
+            job = await self.engine.jobs.get(sid, workspace_id)
+        if job is None or job.kind != "session":
+            raise NotFound(f"session {session_id[:60]!r} not found; list_sessions shows your open sessions")
+        slot = self.slots.get(job.id)
+        live = slot.live if slot is not None else None
+        if live is not None and live.open:
+            return live
+        if job.status in TERMINAL or (live is not None and not live.open):
+            if slot is not None:
+                with anyio.move_on_after(_CLOSE_WAIT):
+                    await slot.done.wait()
+                job = await self.engine.get(workspace_id, job.id, with_items=False)
+            raise AgentNotRunning(_ended_message(job), job_id=job.id, status=job.status)
+        raise AgentNotRunning(
+            f"session {job.id} is held by another server process on this data dir; drive it from the client that"
+            " opened it, or open a new one",
+            job_id=job.id,
+        )
+
+    def _view(self, live: LiveSession) -> SessionView:
+        req = live.request
+        try:
+            url: str | None = mask_text(live.tabs.active.url, live.masks)
+        except RuntimeError:
+            url = None
+        return SessionView(
+            session_id=live.id,
+            status="open" if live.open else "ended",
+            identity_id=req.identity_id,
+            allowed_domains=req.allowed_domains,
+            allow_writes=req.allow_writes,
+            expires_at=round(live.expires_at, 3),
+            idle_timeout_seconds=req.idle_seconds,
+            url=url,
+            cdp_url=live.cdp_url,
+        )
+
+    # -- driving -----------------------------------------------------------------------------------
+
+    async def step(self, workspace_id: str, session_id: str, action: str, args: dict[str, Any]) -> StepResult:
+        live = await self.get(workspace_id, session_id)
+        async with live.lock:
+            live.touch()
+            try:
+                if not live.open:
+                    raise AgentNotRunning(f"session {live.id} ended: {live.end_reason}", job_id=live.id)
+                return await perform(live, action, args)
+            finally:
+                live.touch()
+
+    async def navigate(self, workspace_id: str, session_id: str, url: str) -> StepResult:
+        live = await self.get(workspace_id, session_id)
+        target = session_url(url)
+        self.precheck(target, self.policy(live.request.allowed_domains, allow_writes=live.request.allow_writes))
+        return await self.step(workspace_id, session_id, "navigate", {"url": target})
+
+    async def observe(self, workspace_id: str, session_id: str) -> StepResult:
+        live = await self.get(workspace_id, session_id)
+        async with live.lock:
+            live.touch()
+            obs = await look(live)
+            live.touch()
+        return StepResult(
+            session_id=live.id,
+            ok=True,
+            outcome=f"observed {obs.url[:200]}",
+            url=obs.url,
+            tabs=len(live.tabs),
+            dialog=mask_text(live.events.describe(live.events.dialog), live.masks) if live.events.dialog else None,
+            observation=obs.text,
+        )
+
+    # -- ending and listing ------------------------------------------------------------------------
+
+    async def close(self, workspace_id: str, session_id: str) -> SessionEnded:
+        live = await self.get(workspace_id, session_id)
+        live.end("closed on request (close_session)")
+        slot = self.slots.get(live.id)
+        if slot is not None:
+            with anyio.move_on_after(_CLOSE_WAIT):
+                await slot.done.wait()
+        job = await self.engine.wait(workspace_id, live.id, 10)
+        saved = None
+        if live.request.identity_id:
+            reason = await self.identity_state(live.id)
+            saved = reason is not None and "could not be saved" not in reason
+        return SessionEnded(
+            session_id=live.id,
+            reason=str((job.result or {}).get("ended") or live.end_reason),
+            state_saved=saved,
+            credits_charged=job.credits_charged,
+            steps=job.step_count,
+        )
+
+    async def list(self, workspace_id: str) -> SessionList:
+        views = [
+            self._view(slot.live)
+            for slot in self.slots.values()
+            if slot.live is not None and slot.live.open and slot.live.workspace_id == workspace_id
+        ]
+        views.sort(key=lambda v: v.expires_at, reverse=True)
+        return SessionList(sessions=views, count=len(views))
+
+    def active_page(self, workspace_id: str, session_id: str) -> Any:
+        """The active tab of an open session in this process, or None (for the live view)."""
+        slot = self.slots.get(session_id)
+        live = slot.live if slot is not None else None
+        if live is None or not live.open or live.workspace_id != workspace_id:
+            return None
+        return live.page
+
+
+def _ended_message(job: Job) -> str:
+    reason = (job.result or {}).get("ended") or job.error_message or job.status
+    return f"session {job.id} has ended ({reason}); open_session starts a new one"
+
+
+_ERRORS: dict[str, type[BrowsaError]] = {
+    e.code: e for e in (BadRequest, NotFound, AgentNotRunning, InsufficientCredit, Forbidden)
+}
