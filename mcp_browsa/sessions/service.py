@@ -29,6 +29,7 @@ from mcp_browsa.errors import (
 )
 from mcp_browsa.models import TERMINAL, Job
 from mcp_browsa.sessions.domains import default_allowed_domains, session_url
+from mcp_browsa.sessions.human import refuse_page_for_login, wait_for_person
 from mcp_browsa.sessions.live import LiveSession
 from mcp_browsa.sessions.models import (
     MAX_IDLE_SECONDS,
@@ -86,9 +87,17 @@ class SessionService:
         os_type: str | None = None,
         country: str | None = None,
         cdp: bool = False,
+        human_login: bool = False,
     ) -> SessionView:
         if initial_url is not None:
             initial_url = session_url(initial_url, field="initial_url")
+        if human_login:
+            if identity_id is None or initial_url is None:
+                raise BadRequest(
+                    "human_login needs identity_id (the persistent identity to sign in) and initial_url (the site's"
+                    " login page)"
+                )
+            allow_writes = True  # the sign-in form posts; allowed_domains keeps it to that site
         domains = list(allowed_domains) if allowed_domains is not None else default_allowed_domains(initial_url)
         if not domains:
             raise BadRequest('allowed_domains is empty: name the hosts this session may reach, or ["*"] for any')
@@ -118,6 +127,7 @@ class SessionService:
             os_type=os_type,
             country=country,
             cdp=cdp,
+            human_login=human_login,
         )
         job = await self.engine.submit(
             workspace_id, "session", req.model_dump(), request_id=request_id, agent_id=identity_id, extra=self._pin
@@ -130,7 +140,8 @@ class SessionService:
             return await self._not_opened(workspace_id, job.id, slot)
         live.touch()
         view = self._view(live)
-        view.observation = live.obs.text if live.obs is not None else None
+        if not human_login:  # a sign-in page is the person's: the model reads none of it
+            view.observation = live.obs.text if live.obs is not None else None
         view.outcome = slot.opened
         return view
 
@@ -195,17 +206,25 @@ class SessionService:
             idle_timeout_seconds=req.idle_seconds,
             url=url,
             cdp_url=live.cdp_url,
+            live_url=live.view.job_url if live.view is not None else None,
+            human_login=req.human_login,
         )
 
     # -- driving -----------------------------------------------------------------------------------
 
     async def step(self, workspace_id: str, session_id: str, action: str, args: dict[str, Any]) -> StepResult:
         live = await self.get(workspace_id, session_id)
+        refuse_page_for_login(live)
         async with live.lock:
             live.touch()
             try:
+                person = await wait_for_person(live)
                 if not live.open:
                     raise AgentNotRunning(f"session {live.id} ended: {live.end_reason}", job_id=live.id)
+                if person is not None:  # the action was chosen on a page the person has since changed
+                    return await self._observed(
+                        live, f"{person} Your {action} was not run: here is the page now.", ok=False
+                    )
                 return await perform(live, action, args)
             finally:
                 live.touch()
@@ -218,14 +237,22 @@ class SessionService:
 
     async def observe(self, workspace_id: str, session_id: str) -> StepResult:
         live = await self.get(workspace_id, session_id)
+        refuse_page_for_login(live)
         async with live.lock:
             live.touch()
-            obs = await look(live)
+            person = await wait_for_person(live)
+            result = await self._observed(live, person, ok=True)
             live.touch()
+        return result
+
+    async def _observed(self, live: LiveSession, note: str | None, *, ok: bool) -> StepResult:
+        """The page now, after `note` (what a person did meanwhile), if any."""
+        obs = await look(live)
+        seen = f"observed {obs.url[:200]}"
         return StepResult(
             session_id=live.id,
-            ok=True,
-            outcome=f"observed {obs.url[:200]}",
+            ok=ok,
+            outcome=f"{note} {seen}" if note else seen,
             url=obs.url,
             tabs=len(live.tabs),
             dialog=mask_text(live.events.describe(live.events.dialog), live.masks) if live.events.dialog else None,
