@@ -12,6 +12,7 @@ import sys
 BENCHES = {
     "foundation": "bench.foundation",
     "identities": "bench.identities",
+    "live": "bench.live",
     "observation": "bench.observation",
     "reliability": "bench.reliability",
     "steploop": "bench.steploop",

@@ -8,6 +8,7 @@ answered with `error` and changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -42,6 +43,7 @@ class Viewer:
         self.view: View | None = None
         self.cast: Screencast | None = None
         self._send_lock = anyio.Lock()
+        self._scope = anyio.CancelScope()
         self._switch = anyio.Event()  # set: show another view
         self._poke = anyio.Event()  # set: look at the page state now (control changed)
 
@@ -49,12 +51,11 @@ class Viewer:
         self.target.watchers += 1
         try:
             async with anyio.create_task_group() as tg:
+                self._scope = tg.cancel_scope
                 tg.start_soon(self._follow)
                 tg.start_soon(self._status)
                 await self._receive()
                 tg.cancel_scope.cancel()
-        except (WebSocketDisconnect, RuntimeError, OSError):
-            pass  # the viewer went away mid-send
         finally:
             self.target.watchers -= 1
             if self.view is not None:
@@ -62,7 +63,10 @@ class Viewer:
 
     async def send(self, message: dict[str, Any]) -> None:
         async with self._send_lock:
-            await self.ws.send_text(json.dumps(message, ensure_ascii=False))
+            try:
+                await self.ws.send_text(json.dumps(message, ensure_ascii=False))
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                self._scope.cancel()  # the viewer went away: everything this connection does stops
 
     # -- out: frames, the page, the job -----------------------------------------------------------------------
 
@@ -71,7 +75,8 @@ class Viewer:
         while True:
             if not self.alive():
                 await self.send({"t": "ended"})
-                await self.ws.close(4410)
+                with contextlib.suppress(RuntimeError, OSError):
+                    await self.ws.close(4410)
                 return
             view = self.target.pick(self.key)
             if view is None:  # between a batch's rows, say
@@ -155,7 +160,10 @@ class Viewer:
 
     async def _receive(self) -> None:
         while True:
-            raw = await self.ws.receive_text()
+            try:
+                raw = await self.ws.receive_text()
+            except (WebSocketDisconnect, RuntimeError, KeyError):
+                return  # closed by the viewer (KeyError: a binary message, which this page never sends)
             try:
                 message = json.loads(raw) if len(raw) <= MAX_MESSAGE else None
             except ValueError:
