@@ -7,21 +7,22 @@ Two real Chromiums: the job's burner (behind the URL guard) and the person's own
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 from playwright.async_api import Page
 
 from mcp_browsa.app import Browsa
+from mcp_browsa.models import TERMINAL
 from tests.agent.support import CALLER, ended, page, page_url, tool, until
 from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
 from tests.support.sites import Site
 
 pytestmark = pytest.mark.anyio
 
-WAIT = 30.0
+WAIT = 90.0  # the machine may be busy: the policies' waits are released by the test long before
 
 
 async def shown_url(person: Page, url: str) -> None:
@@ -48,8 +49,13 @@ async def click_through_picture(app: Browsa, job_id: str, person: Page, selector
     await person.locator("#screen").click(position={"x": fx * picture["width"], "y": fy * picture["height"]})
 
 
-async def wait_thread_event(event: threading.Event) -> None:
-    assert await anyio.to_thread.run_sync(event.wait, WAIT), "the agent never got there"
+async def reached(app: Browsa, job_id: str, event: threading.Event, timeout: float = 120) -> None:
+    """Wait until the agent's policy set `event`; a job that ended instead fails with its own error."""
+    deadline = time.monotonic() + timeout
+    while not event.is_set():
+        job = await app.get_job(CALLER, job_id, wait=0.5)
+        assert job.status not in TERMINAL, f"the job ended before getting there: {job.error_code} {job.error_message}"
+        assert time.monotonic() < deadline, f"the agent never got there ({job.status}, {job.last_action})"
 
 
 async def test_watch_take_control_type_click_and_hand_back(
@@ -73,7 +79,7 @@ async def test_watch_take_control_type_click_and_hand_back(
 
     fake.policy = policy
     job = await app.run_task(CALLER, "Wait for the person", llm=claude, initial_url=shop.url("/live/start.html"))
-    await wait_thread_event(on_start)
+    await reached(app, job.id, on_start)
     job = await app.get_job(CALLER, job.id)
     assert job.status == "running" and job.live_url is not None
     assert job.live_url.startswith("http://127.0.0.1:") and "/live/" in job.live_url
@@ -89,7 +95,7 @@ async def test_watch_take_control_type_click_and_hand_back(
     await shown_url(person, shop.url("/live/form.html"))
     await person.wait_for_function("(old) => document.getElementById('screen').src !== old", arg=first)
 
-    await wait_thread_event(on_form)
+    await reached(app, job.id, on_form)
     await person.click("#control")
     await person.wait_for_function("() => document.getElementById('control').textContent === 'Hand back'")
     assert (await until(app, job.id, "human_control")).status == "human_control"
