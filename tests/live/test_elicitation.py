@@ -5,10 +5,7 @@ live_url, the person opens it in their own browser, gets past the check and answ
 
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,15 +25,6 @@ pytestmark = pytest.mark.anyio
 
 KEY = "sk-ant-live-test-KEY-51c2"
 QUESTION = "Please get me past the check on this page"
-
-
-@pytest.fixture
-def home() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="mb-"))  # short: Chromium's socket path must stay under 108 bytes
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def policy(request: PolicyRequest) -> PolicyReply:

@@ -3,9 +3,6 @@ transport's Host rule; and `mcp-browsa live ID` printing the address from anothe
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,15 +13,6 @@ from tests.support.mcp_server import ok, run_cli, spawn_http
 from tests.support.sites import Site
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def home() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="mb-"))  # short: Chromium's socket path must stay under 108 bytes
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 async def test_a_session_live_view_on_the_http_port(home: Path, site: Site) -> None:

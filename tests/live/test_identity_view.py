@@ -8,8 +8,8 @@ import pytest
 from playwright.async_api import Page, async_playwright
 
 from mcp_browsa.app import Browsa
-from mcp_browsa.identities import build_spec
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE as WS
+from tests.identities.test_burners import spec
 from tests.support.sites import Site
 
 pytestmark = pytest.mark.anyio
@@ -18,19 +18,7 @@ pytestmark = pytest.mark.anyio
 async def test_a_burner_identity_is_watched_live_and_its_view_ends_with_it(
     app: Browsa, shop: Site, person: Page
 ) -> None:
-    spec = build_spec(
-        mode="burner",
-        ttl="5m",
-        ttl_seconds=None,
-        os_type=None,
-        country=None,
-        persona=None,
-        warmup_recipe=None,
-        initial_url=None,
-        allowed_domains=None,
-        recipes={},
-    )
-    agent = await app.identities.create(WS, spec)
+    agent = await app.identities.create(WS, spec(mode="burner", ttl="5m"))
     assert agent.status == "running" and agent.live_url is not None and agent.cdp_url is not None
     assert (await app.identities.get(WS, agent.id)).live_url == agent.live_url
     await person.goto(agent.live_url)

@@ -12,9 +12,9 @@ from playwright.async_api import Page
 
 from mcp_browsa.app import Browsa
 from mcp_browsa.errors import Forbidden
-from mcp_browsa.identities import build_spec
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE as WS
 from tests.agent.support import CALLER, ended, page, tool, until
+from tests.identities.test_burners import spec
 from tests.live.test_takeover import click_through_picture, frame_src, shown_url
 from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
 from tests.support.login_site import add_login_pages
@@ -69,26 +69,11 @@ async def test_a_session_is_watched_taken_over_and_handed_back(app: Browsa, shop
     assert (await app.get_job(CALLER, session)).live_url is None
 
 
-def persistent() -> object:
-    return build_spec(
-        mode="persistent",
-        ttl=None,
-        ttl_seconds=None,
-        os_type=None,
-        country=None,
-        persona=None,
-        warmup_recipe=None,
-        initial_url=None,
-        allowed_domains=None,
-        recipes={},
-    )
-
-
 async def test_human_login_signs_an_identity_in_that_a_later_task_uses(
     app: Browsa, fake: FakeLLM, shop: Site, claude: str, person: Page
 ) -> None:
     add_login_pages(shop, EMAIL, PASSWORD)
-    identity = await app.identities.create(WS, persistent())  # type: ignore[arg-type]
+    identity = await app.identities.create(WS, spec(mode="persistent"))
     with pytest.raises(Exception, match="human_login needs identity_id"):
         await app.sessions.open(WS, None, initial_url=shop.url("/login"), human_login=True)
     view = await app.sessions.open(WS, None, identity_id=identity.id, initial_url=shop.url("/login"), human_login=True)
