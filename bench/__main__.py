@@ -10,6 +10,7 @@ import importlib
 import sys
 
 BENCHES = {
+    "content": "bench.content",
     "foundation": "bench.foundation",
     "identities": "bench.identities",
     "live": "bench.live",

@@ -33,7 +33,7 @@ from mcp_browsa.engine.observation import DEFAULT_MAX_CHARS, observe
 from mcp_browsa.engine.tabs import Tabs
 from tests.support.sites import SITES_DIR, serve_site
 
-__all__ = ["main", "serve_dir", "setup_pydoc"]
+__all__ = ["main", "pw_workspace", "serve_dir", "setup_playwright_mcp", "setup_pydoc"]
 
 PLAYWRIGHT_MCP = "@playwright/mcp"
 PLAYWRIGHT_MCP_VERSION = "0.0.83"
@@ -243,7 +243,7 @@ def _yaml_block(text: str) -> str:
 
 
 @contextmanager
-def _pw_workspace(executable: str | None) -> Iterator[tuple[Path, list[str], TextIO]]:
+def pw_workspace(executable: str | None) -> Iterator[tuple[Path, list[str], TextIO]]:
     """A scratch dir (Playwright MCP writes its output files there), the server's argv, and its stderr log."""
     with tempfile.TemporaryDirectory(prefix="pwmcp-") as tmp:
         launch: dict[str, Any] = {"headless": True, "chromiumSandbox": False, "args": PW_LAUNCH_ARGS}
@@ -275,7 +275,7 @@ async def measure_playwright_mcp(
     from mcp.client.stdio import stdio_client
 
     out: dict[str, dict[str, Any]] = {}
-    with _pw_workspace(executable) as (tmp, args, errlog):
+    with pw_workspace(executable) as (tmp, args, errlog):
         node = shutil.which("node") or "node"
         params = StdioServerParameters(command=node, args=[str(cli), *args], cwd=str(tmp))
         try:

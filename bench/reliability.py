@@ -1,8 +1,8 @@
 """Reliability benchmark: load, crashes, a killed browser, a full and a read-only disk, fuzzing, hostile pages
 and a soak, each through a real MCP client against a spawned server, with what happened and how long it took.
 
-Run: `python -m bench reliability` (about 10 minutes; `--quick` runs the test-suite sizes, `--only load,soak`
-picks parts, `--soak-seconds N` sets the soak). Writes bench/results/reliability.json to compare releases.
+Run: `python -m bench reliability` (about 15 minutes; `--quick` runs the test-suite sizes, `--only load,soak`
+picks parts, `--soak-seconds N` sets the soak; `soak-split` runs it as scrapes only and as tasks only). Writes bench/results/reliability.json to compare releases.
 The scenarios are the ones tests/reliability asserts on (tests/reliability/scenarios.py and crashes.py).
 """
 
@@ -24,12 +24,13 @@ from typing import Any
 import anyio
 
 from bench.common import print_table, write_json
+from bench.session_flood import UNCAPPED, flood_row, session_flood
 from tests.reliability.common import probing, settled, site_env, tiny_scrape
 from tests.reliability.crashes import browser_crash, browser_crash_twice, disk_full, disk_read_only, server_crash
 from tests.reliability.faults import loopback_only
 from tests.reliability.fuzz import FUZZ_ENV, fuzz_tools
 from tests.reliability.pages import add_reliability_pages
-from tests.reliability.scenarios import SOAK_BOUNDS, always_done, hostile_pages, load, soak
+from tests.reliability.scenarios import SOAK_BOUNDS, SoakMix, SoakReport, always_done, hostile_pages, load, soak
 from tests.support.fake_llm import FakeLLM
 from tests.support.mcp_server import StdioServer, spawn_stdio
 from tests.support.pages import add_pages
@@ -38,7 +39,7 @@ from tests.support.sites import Site, serve_site
 __all__ = ["main"]
 
 KEY = "sk-ant-bench-reliability-key"
-PARTS = ("load", "crash", "browser", "disk", "fuzz", "hostile", "soak")
+PARTS = ("load", "crash", "browser", "disk", "fuzz", "hostile", "soak", "soak-split", "sessions")
 
 
 @asynccontextmanager
@@ -213,6 +214,7 @@ async def part_soak(base: Path, site: Site, quick: bool, seconds: float) -> dict
         "jobs": report.jobs,
         "failed": report.failed,
         "growth_after_warmup": growth,
+        "server_pss_mib_per_100_jobs": _per_100_jobs(report),
         "server_pss_mib_per_100_jobs_second_half": report.mib_per_100_jobs(),
         "jobs_in_second_half": report.jobs_in_second_half(),
         "server_pss_mib": [s.server_pss_mib for s in report.samples],
@@ -223,6 +225,46 @@ async def part_soak(base: Path, site: Site, quick: bool, seconds: float) -> dict
         "bounds": dataclasses.asdict(SOAK_BOUNDS),
         "leaks_found": leaks,
     }
+
+
+async def part_sessions(base: Path, _site: Site, quick: bool) -> dict[str, Any]:
+    """An `initialize` flood over HTTP with the session caps, and with them lifted, one after the other."""
+    size: dict[str, Any] = (
+        {"clients": 50, "seconds": 8.0, "keys": 4} if quick else {"clients": 100, "seconds": 20.0, "keys": 12}
+    )
+    # A short idle time, so the bench sees the sessions expire; the server's default is 300 s.
+    capped = await session_flood(_home(base, "sessions-capped"), idle_seconds=10, env={}, **size)
+    uncapped = await session_flood(_home(base, "sessions-uncapped"), idle_seconds=1800, env=UNCAPPED, **size)
+    return {"capped": capped, "uncapped": uncapped}
+
+
+def _per_100_jobs(report: SoakReport) -> float | None:
+    """Growth after warm-up per 100 jobs run after warm-up: the whole run, for soaks too short for a second half."""
+    warm_jobs = report.jobs * report.warm / max(report.rounds, 1)
+    after = report.jobs - warm_jobs
+    return round(report.growth("server_pss_mib") / after * 100, 2) if after > 0 else None
+
+
+async def part_soak_split(base: Path, site: Site, quick: bool, seconds: float) -> dict[str, Any]:
+    """The soak again as scrapes only and as agent tasks only, each on its own server over stdio, to tell which
+    work a memory growth comes from; each reports MiB per 100 jobs once warm."""
+    out: dict[str, Any] = {}
+    mixes: tuple[SoakMix, ...] = ("scrapes", "tasks")
+    for mix in mixes:
+        async with _served(_home(base, f"soak-{mix}"), site) as (server, client, _vendor):
+            await tiny_scrape(client, site, "warm-up")
+            report = await soak(client, server.pid, site, seconds=seconds / 2, key=KEY, mix=mix)
+        out[mix] = {
+            "seconds": report.seconds,
+            "jobs": report.jobs,
+            "failed": report.failed,
+            "server_pss_mib_after_warmup": report.growth("server_pss_mib"),
+            "server_pss_mib_per_100_jobs": _per_100_jobs(report),
+            "server_pss_mib_per_100_jobs_second_half": report.mib_per_100_jobs(),
+            "server_pss_mib": [s.server_pss_mib for s in report.samples],
+            "leaks_found": SOAK_BOUNDS.leaks(report),
+        }
+    return out
 
 
 async def run(parts: list[str], quick: bool, soak_seconds: float) -> dict[str, Any]:
@@ -236,6 +278,8 @@ async def run(parts: list[str], quick: bool, soak_seconds: float) -> dict[str, A
         "fuzz": part_fuzz,
         "hostile": part_hostile,
         "soak": lambda b, s, q: part_soak(b, s, q, soak_seconds),
+        "sessions": part_sessions,
+        "soak-split": lambda b, s, q: part_soak_split(b, s, q, soak_seconds),
     }
     try:
         with serve_site() as site:
@@ -343,9 +387,22 @@ def _summary(results: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "part": "soak",
                 "figures": f"{soak_r['jobs']} jobs in {soak_r['seconds']} s; server +{g['server_pss_mib']} MiB "
-                f"+{g['server_fds']} fds; {soak_r['server_pss_mib_per_100_jobs_second_half']} MiB/100 jobs once warm; "
+                f"+{g['server_fds']} fds; {soak_r['server_pss_mib_per_100_jobs']} MiB/100 jobs once warm "
+                f"({soak_r['server_pss_mib_per_100_jobs_second_half']} in the second half); "
                 f"peak {soak_r['peak_pss_mib']} MiB",
                 "verdict": "ok" if not soak_r["leaks_found"] and not soak_r["failed"] else "PROBLEM",
+            }
+        )
+    flood = results.get("sessions", {})
+    rows.extend(flood_row(name, r) for name, r in flood.items() if isinstance(r, dict) and "clients" in r)
+    split = results.get("soak-split", {})
+    for mix, r in ((m, split[m]) for m in ("scrapes", "tasks") if m in split):
+        rows.append(
+            {
+                "part": f"soak ({mix} only)",
+                "figures": f"{r['jobs']} jobs in {r['seconds']} s; server +{r['server_pss_mib_after_warmup']} MiB; "
+                f"{r['server_pss_mib_per_100_jobs']} MiB/100 jobs once warm",
+                "verdict": "ok" if not r["leaks_found"] and not r["failed"] else "PROBLEM",
             }
         )
     for name, value in results.items():

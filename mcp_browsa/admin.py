@@ -34,8 +34,9 @@ def add_parsers(sub: Any) -> None:
     """The `keys` and `webhooks` sub-commands, added to the CLI's sub-parsers."""
     k = sub.add_parser("keys", help="API keys for the HTTP transports: mint, list, revoke")
     ks = k.add_subparsers(dest="keys_action", required=True)
-    s = ks.add_parser("mint", help="mint a key (printed once; only its sha256 is stored)")
+    s = ks.add_parser("mint", aliases=["create"], help="mint a key (printed once; only its sha256 is stored)")
     s.add_argument("--name", default="", help="a label to recognise the key by")
+    s.add_argument("--admin", action="store_true", help="the key may also list, create and revoke keys (key tools)")
     s.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="workspace the key acts in (created if new)")
     s = ks.add_parser("list", help="list keys: prefix, workspace, last use")
     s.add_argument("--workspace", help="only this workspace's keys")
@@ -104,8 +105,10 @@ def _when(ts: float | None) -> str:
 async def run_keys(settings: Settings, args: argparse.Namespace) -> int:
     async with _database(settings) as db:
         repo = ApiKeyRepo(db)
-        if args.keys_action == "mint":
-            minted = await repo.mint(args.workspace, name=args.name, initial_credits=settings.initial_credits)
+        if args.keys_action in ("mint", "create"):
+            minted = await repo.mint(
+                args.workspace, name=args.name, initial_credits=settings.initial_credits, admin=args.admin
+            )
             if not args.json:
                 print(
                     f"minted {minted.id} for workspace {minted.workspace_id}; the key is shown only now:",
@@ -150,6 +153,7 @@ def _keys_text(keys: list[ApiKey]) -> str:
     rows = []
     for k in keys:
         row = f"{k.id}  {k.prefix}…  {k.workspace_id:<16} {k.name or '-':<16} last used {_when(k.last_used_at)}"
+        row += "  admin" if k.admin else ""
         rows.append(row + (f"  REVOKED {_when(k.revoked_at)}" if k.revoked_at else ""))
     return "\n".join(rows) or "no keys; mint one with `mcp-browsa keys mint`"
 

@@ -23,11 +23,13 @@ from mcp_browsa.browser.guard import EgressProxy
 from mcp_browsa.browser.host import BrowserHost
 from mcp_browsa.browser.netpolicy import Policy, PrivateNetworkRule, check_url
 from mcp_browsa.browser.pool import Burner, BurnerPool
+from mcp_browsa.browser.private_hint import private_network_hint
 from mcp_browsa.browser.wiring import GuardWiring, make_policy
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.agent_runner import AgentRunner
 from mcp_browsa.engine.agent_tasks import AgentTasks, ScreenshotOptions, TaskRow
 from mcp_browsa.engine.context import JobContext, Outcome, Runner
+from mcp_browsa.engine.crawl import CrawlRequest, CrawlRunner, MapRequest, MapRunner
 from mcp_browsa.engine.events import EngineEvent, EventBus
 from mcp_browsa.engine.jobs import JobEngine, ProgressFn
 from mcp_browsa.engine.login import LoginRunner
@@ -40,8 +42,9 @@ from mcp_browsa.idempotency import IdempotencyRunner, Recover
 from mcp_browsa.identities import IdentityCore, IdentityService
 from mcp_browsa.live import LiveServer
 from mcp_browsa.live.hooks import job_hooks
-from mcp_browsa.models import Capacity, Credits, Job, JobList, PriceTable
+from mcp_browsa.models import TERMINAL, Capacity, Credits, Job, JobList, PriceTable
 from mcp_browsa.sessions import SessionRunner, SessionService
+from mcp_browsa.storage.crawl import CrawlRepo
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.keys import ApiKeyRepo
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
@@ -54,6 +57,7 @@ __all__ = ["Browsa", "Caller"]
 log = logging.getLogger(__name__)
 
 MAX_BATCH_URLS = 1000
+STATUS_VIEW = ("id", "status", "kind", "progress_done", "progress_total")  # get_job(view="status")
 MAX_SCHEMA_CHARS = 100_000  # an extraction schema is a few KB; more is a mistake or abuse
 M = TypeVar("M", bound=BaseModel)
 
@@ -64,6 +68,7 @@ class Caller:
 
     workspace_id: str = DEFAULT_WORKSPACE
     request_id: str | None = None
+    local: bool = True  # the machine's own user (stdio, the CLI), not an API key holder over HTTP
 
 
 @dataclass
@@ -105,6 +110,8 @@ class Browsa:
         for kind in ("scrape", "extract", "screenshot"):
             self.engine.register(kind, self._browser_first(self.readonly.single))
         self.engine.register("batch", self._browser_first(self.readonly.batch))
+        self.engine.register("crawl", self._browser_first(CrawlRunner(self.readonly, CrawlRepo(self.db)).run))
+        self.engine.register("map", self._browser_first(MapRunner(self.readonly).run))
         self.workers = WorkerPool(
             self.engine, slots=s.max_burners, lease_seconds=s.lease_seconds, sweep_interval=s.sweep_interval
         )
@@ -308,7 +315,8 @@ class Browsa:
         """Refuse at once what the guard would refuse anyway (scheme, allowlist, literal private IPs)."""
         decision = check_url(url, policy)
         if not decision.allowed:
-            raise Forbidden(f"{url[:200]} is blocked by the URL guard ({decision.rule}): {decision.reason}")
+            hint = private_network_hint(decision.rule, url)
+            raise Forbidden(f"{url[:200]} is blocked by the URL guard ({decision.rule}): {decision.reason}{hint}")
 
     def readonly_policy(self, params: dict[str, Any]) -> Policy:
         # One-call tools never send writes: a page cannot post a form or a fetch body on their behalf.
@@ -322,11 +330,16 @@ class Browsa:
     async def _submit_and_wait(
         self, caller: Caller, kind: str, params: dict[str, Any], *, wait: float, on_progress: ProgressFn | None = None
     ) -> Job:
+        # A call that waits for its answer is synchronous: no job.completed webhook follows it. One that returns
+        # the job still running (async=true, or the page took longer than the wait) is announced like any job.
+        params = {**params, "sync": wait > 0}
         job = await self.engine.submit(
             caller.workspace_id, kind, params, request_id=caller.request_id, progress_total=1
         )
         if wait > 0:
             job = await self.engine.wait(caller.workspace_id, job.id, wait, on_progress=on_progress)
+            if job.status not in TERMINAL:
+                await self.engine.jobs.mark_async(job.id)
         return _with_hint(job)
 
     async def scrape(
@@ -341,6 +354,8 @@ class Browsa:
         timeout_seconds: float = 30,
         wait: float = 0,
         allowed_domains: list[str] | None = None,
+        main_content: bool = True,
+        load_media: bool = False,
     ) -> Job:
         url = check_http_url(url)
         self.precheck(url, self.policy(allowed_domains, allow_writes=False))
@@ -355,6 +370,8 @@ class Browsa:
             "wait_until": wait_until,
             "timeout_ms": int(timeout_seconds * 1000),
             "allowed_domains": allowed_domains,
+            "main_content": main_content,
+            "load_media": load_media,
         }
         return await self._submit_and_wait(caller, "scrape", params, wait=wait)
 
@@ -377,7 +394,7 @@ class Browsa:
             _check_json_schema(schema)
         params = {
             "url": url,
-            "formats": ["markdown"],
+            "formats": ["markdown", "text"],
             "schema": schema,
             "prompt": prompt,
             "max_chars": max_chars,
@@ -408,6 +425,8 @@ class Browsa:
         max_chars: int = 20_000,
         concurrency: int | None = None,
         allowed_domains: list[str] | None = None,
+        main_content: bool = True,
+        load_media: bool = False,
     ) -> Job:
         if not urls:
             raise BadRequest("urls is empty; give at least one URL")
@@ -418,14 +437,31 @@ class Browsa:
             raise BadRequest(f"unknown format(s) {unknown}; choose from {list(FORMATS)}")
         checked = [check_http_url(u, field=f"urls[{i}]") for i, u in enumerate(urls)]
         self.policy(allowed_domains, allow_writes=False)
-        items = [
-            {"kind": "url", "url": u, "formats": formats, "max_chars": max_chars, "allowed_domains": allowed_domains}
-            for u in checked
-        ]
+        row = {"formats": formats, "max_chars": max_chars, "allowed_domains": allowed_domains}
+        row |= {"main_content": main_content, "load_media": load_media}
+        items = [{"kind": "url", "url": u, **row} for u in checked]
         params = {"concurrency": concurrency, "count": len(items)}
         return await self.engine.submit(
             caller.workspace_id, "batch", params, request_id=caller.request_id, progress_total=len(items), items=items
         )
+
+    async def crawl(self, caller: Caller, req: CrawlRequest) -> Job:
+        """A crawl job; its rows appear as pages are found (get_job shows them)."""
+        req.url = check_http_url(req.url)
+        self.precheck(req.url, self.policy(req.allowed_domains, allow_writes=False))
+        unknown = [f for f in req.formats if f not in FORMATS]
+        if unknown or not req.formats:
+            raise BadRequest(f"unknown format(s) {unknown}; choose from {list(FORMATS)}")
+        params = req.model_dump()
+        return await self.engine.submit(
+            caller.workspace_id, "crawl", params, request_id=caller.request_id, progress_total=1
+        )
+
+    async def map(self, caller: Caller, req: MapRequest, *, wait: float) -> Job:
+        """A map job, waited for up to `wait` seconds."""
+        req.url = check_http_url(req.url)
+        self.precheck(req.url, self.policy(req.allowed_domains, allow_writes=False))
+        return await self._submit_and_wait(caller, "map", req.model_dump(), wait=wait)
 
     # -- agent tasks --------------------------------------------------------------------------
 
@@ -468,6 +504,7 @@ class Browsa:
             task,
             llm=llm,
             llm_api_key=llm_api_key,
+            local=caller.local,
             initial_url=initial_url,
             max_steps=max_steps,
             output=output,
@@ -516,6 +553,7 @@ class Browsa:
             check_url=check,
             llm=llm,
             llm_api_key=llm_api_key,
+            local=caller.local,
             max_steps=max_steps,
             concurrency=concurrency,
             allowed_domains=allowed_domains,
@@ -560,11 +598,29 @@ class Browsa:
             job.events = await self.engine.jobs.events(job.id, after=max(0, events_after), limit=events_limit)
         return _with_hint(job)
 
+    async def job_status(
+        self, caller: Caller, job_id: str, *, wait: float = 0, on_progress: ProgressFn | None = None
+    ) -> dict[str, Any]:
+        """The cheap poll: id, status, kind and progress only (no result, rows or screenshots are read)."""
+        if wait > 0:
+            job = await self.engine.wait(caller.workspace_id, job_id, wait, on_progress=on_progress, with_items=False)
+        else:
+            job = await self.engine.get(caller.workspace_id, job_id, with_items=False)
+        return job.model_dump(mode="json", include=set(STATUS_VIEW))
+
     async def list_jobs(
-        self, caller: Caller, *, status: str | None = None, kind: str | None = None, limit: int = 20
+        self,
+        caller: Caller,
+        *,
+        status: str | None = None,
+        kind: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
     ) -> JobList:
-        jobs = await self.engine.jobs.list_jobs(caller.workspace_id, status=status, kind=kind, limit=limit)
-        return JobList(jobs=jobs, count=len(jobs))
+        jobs, next_cursor, total = await self.engine.jobs.list_jobs(
+            caller.workspace_id, status=status, kind=kind, limit=limit, cursor=cursor
+        )
+        return JobList(jobs=jobs, count=len(jobs), next_cursor=next_cursor, total=total)
 
     async def cancel_job(self, caller: Caller, job_id: str) -> Job:
         return await self.engine.cancel(caller.workspace_id, job_id)
@@ -608,6 +664,11 @@ def _with_hint(job: Job) -> Job:
         job.hint = f"still {job.status}; call get_job(job_id={job.id!r}, wait=25) to wait for the result"
     elif job.status == "input_required":
         job.hint = f"the job asks: {job.question!r}; answer with respond_to_job(job_id={job.id!r}, answer=...)"
+    elif job.status == "human_control":
+        job.hint = (
+            f"a person has control of the browser in the live view; the job goes on when they hand it back:"
+            f" call get_job(job_id={job.id!r}, wait=25)"
+        )
     return job
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Iterable
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -20,11 +21,11 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_browsa.errors import BrowsaError, Forbidden, new_request_id
-from mcp_browsa.server import REQUEST_ID_STATE_KEY, WORKSPACE_STATE_KEY, current_workspace
+from mcp_browsa.server import ADMIN_STATE_KEY, REQUEST_ID_STATE_KEY, WORKSPACE_STATE_KEY, current_workspace
 from mcp_browsa.storage.keys import ApiKeyRepo
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
 
-__all__ = ["REQUEST_ID_HEADER", "HttpSecurity", "presented_key"]
+__all__ = ["REQUEST_ID_HEADER", "HttpSecurity", "presented_key", "send_envelope"]
 
 log = logging.getLogger(__name__)
 
@@ -69,18 +70,19 @@ class HttpSecurity:
         headers = Headers(scope=scope)
         try:
             self._check_origin(headers)
-            workspace = DEFAULT_WORKSPACE
+            workspace, admin = DEFAULT_WORKSPACE, False
             if self.keys is not None:
                 owner = await self.keys.authenticate(presented_key(headers))
-                workspace = owner.workspace_id
+                workspace, admin = owner.workspace_id, owner.admin
                 # The key's id, never the key: the SDK keeps this for as long as the session lives.
                 scope["user"] = AuthenticatedUser(AccessToken(token=owner.key_id, client_id=owner.key_id, scopes=[]))
         except BrowsaError as exc:
             log.warning("%s %s refused [%s]: %s %s", scope["method"], scope["path"], request_id, exc.code, exc.message)
-            await _send_envelope(send_with_id, exc, request_id)
+            await send_envelope(send_with_id, exc, request_id)
             return
         state = scope.setdefault("state", {})
         state[WORKSPACE_STATE_KEY] = workspace
+        state[ADMIN_STATE_KEY] = admin
         state[REQUEST_ID_STATE_KEY] = request_id
         token = current_workspace.set(workspace)
         try:
@@ -100,10 +102,14 @@ class HttpSecurity:
             raise Forbidden(f"requests from Origin {origin[:100]!r} are not allowed")
 
 
-async def _send_envelope(send: Send, err: BrowsaError, request_id: str) -> None:
+async def send_envelope(send: Send, err: BrowsaError, request_id: str) -> None:
+    """`err` as an HTTP response: its status, the envelope as JSON, and the headers its status calls for."""
     body = json.dumps(err.envelope(request_id), ensure_ascii=False).encode("utf-8")
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode("ascii"))]
     if err.status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="mcp-browsa"'))
+    retry_after = err.context.get("retry_after")
+    if isinstance(retry_after, (int, float)):
+        headers.append((b"retry-after", str(max(1, math.ceil(retry_after))).encode("ascii")))
     await send({"type": "http.response.start", "status": err.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

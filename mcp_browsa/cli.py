@@ -20,9 +20,11 @@ from mcp_browsa import __version__, admin, vault_cli
 from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.browser.discovery import BrowserNotFound, find_chromium
 from mcp_browsa.browser.install import install_browser
+from mcp_browsa.browser.private_hint import private_network_status, url_verdict
 from mcp_browsa.config import Settings, load_settings
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.identities import cli as identities_cli
+from mcp_browsa.jobs_text import http_status_note, jobs_table
 from mcp_browsa.live import cli as live_cli
 from mcp_browsa.logsetup import configure_logging
 from mcp_browsa.models import Job, JobKind, JobStatus
@@ -30,6 +32,15 @@ from mcp_browsa.models import Job, JobKind, JobStatus
 __all__ = ["main"]
 
 log = logging.getLogger("mcp_browsa")
+
+
+# Said on stderr when a person starts the server by hand: stdout is the protocol, so it stays silent.
+_STDIO_AT_A_TERMINAL = (
+    "mcp-browsa is an MCP server on stdio: it is now waiting for an MCP client (Claude Desktop, Cursor, Cline…)"
+    " to speak the protocol on its stdin and stdout, so typing here does nothing useful.\n"
+    "To try it at a terminal: `mcp-browsa demo` (a real browser job end to end) or `mcp-browsa scrape URL`;"
+    " `mcp-browsa --help` lists every command. Ctrl-C stops the server."
+)
 
 
 def _say(msg: str) -> None:
@@ -89,13 +100,20 @@ async def _serve_stdio(settings: Settings, groups: tuple[str, ...] | None) -> No
 
 async def _serve_http(settings: Settings, args: argparse.Namespace, groups: tuple[str, ...] | None) -> None:
     from mcp_browsa.http import build_http_app, serve_http, transport_security
+    from mcp_browsa.http_sessions import SessionLimits
     from mcp_browsa.live.cli import live_base_url
     from mcp_browsa.server import build_server
+
+    sessions = SessionLimits(
+        settings.max_http_sessions, settings.max_http_sessions_per_key, settings.http_session_idle_seconds
+    )
 
     async with Browsa(settings).running() as app:
         server = build_server(app, groups=groups)
         keys = None if args.no_auth else app.keys
-        mcp_app = build_http_app(server, host=args.host, port=args.port, keys=keys, extra_hosts=args.allowed_host)
+        mcp_app = build_http_app(
+            server, host=args.host, port=args.port, keys=keys, extra_hosts=args.allowed_host, sessions=sessions
+        )
         http_app = app.live.mount(
             mcp_app,
             port=args.port,
@@ -117,6 +135,8 @@ async def _serve_http(settings: Settings, args: argparse.Namespace, groups: tupl
 
 def _job_text(job: Job) -> str:
     lines = [f"job {job.id}  {job.kind}  {job.status}  credits={job.credits_charged}"]
+    if note := http_status_note(job.result):
+        lines[0] += f"  {note}: the page answered with an error; what follows is that page"
     if job.error_code:
         lines.append(f"error: {job.error_code}: {job.error_message}")
     result = job.result or {}
@@ -133,6 +153,8 @@ def _job_text(job: Job) -> str:
         lines.append(f"screenshot: {result['screenshot']}")
     for item in job.items or []:
         extra = f" {item.error_code}: {item.error_message}" if item.error_code else ""
+        if not item.error_code and (note := http_status_note(item.result)):
+            extra = f" {note}"
         lines.append(f"  [{item.index}] {item.status} {item.url or ''}{extra}")
     return "\n".join(lines)
 
@@ -180,13 +202,8 @@ async def _cmd_batch(settings: Settings, args: argparse.Namespace) -> int:
 async def _cmd_jobs(settings: Settings, args: argparse.Namespace) -> int:
     async with Browsa(settings).running(workers=False) as app:
         listing = await app.list_jobs(Caller(), status=args.status, kind=args.kind, limit=args.limit)
-        _emit(
-            listing,
-            args.json,
-            lambda lst: (
-                "\n".join(f"{j.id}  {j.kind:<10} {j.status:<15} {j.error_code or ''}" for j in lst.jobs) or "no jobs"
-            ),
-        )
+        targets = await app.engine.jobs.targets([j.id for j in listing.jobs])
+        _emit(listing, args.json, lambda lst: jobs_table(lst.jobs, targets))
     return 0
 
 
@@ -266,7 +283,9 @@ async def _cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await host.close()
     report["max_burners"] = settings.max_burners
-    report["private_network"] = settings.allow_private_network or "blocked"
+    report["private_network"] = private_network_status(settings.allow_private_network)
+    if args.url:
+        report["url"] = url_verdict(settings.allow_private_network, args.url)
     _emit(report, args.json, _report_text)
     return 0 if ok else 1
 
@@ -332,7 +351,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("install-browser", help="get a Chromium (Playwright's, else Debian's)")
     s.add_argument("--force", action="store_true")
 
-    sub.add_parser("doctor", help="check the browser, the data dir and the database")
+    doctor = sub.add_parser("doctor", help="check the browser, the data dir and the database")
+    doctor.add_argument("--url", help="also say whether the URL guard lets the browser reach this URL, and why not")
     sub.add_parser("demo", help="serve a small local site and scrape it end to end")
     admin.add_parsers(sub)
     identities_cli.add_parser(sub)
@@ -346,7 +366,8 @@ def _json_after_subcommands(parser: argparse.ArgumentParser) -> None:
     """Accept `--json` after any sub-command too (`mcp-browsa jobs --json`), not only before it."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            for child in action.choices.values():
+            # An alias (`keys create` for `keys mint`) is the same parser under a second name: visit it once.
+            for child in {id(c): c for c in action.choices.values()}.values():
                 # SUPPRESS: when absent here, the value parsed before the sub-command stands.
                 child.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="JSON output")
                 _json_after_subcommands(child)
@@ -372,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command
     try:
         if command is None or (command == "serve" and args.transport == "stdio"):
+            if sys.stdin.isatty():
+                _say(_STDIO_AT_A_TERMINAL)
             anyio.run(_serve_stdio, settings, groups)
             return 0
         if command == "serve":

@@ -62,6 +62,13 @@ class Settings:
     headed: bool = False
     # BROWSA_ALLOW_PRIVATE_NETWORK: "" (deny), "1" (allow all), or a comma list of hosts/host:port/CIDRs.
     allow_private_network: str = ""
+    # BROWSA_LLM_ENDPOINTS: model servers (base URLs or host:port) HTTP callers may name despite the private-network
+    # rule, e.g. a local Ollama; see llm/endpoint.py.
+    llm_endpoints: str = ""
+    # Streamable HTTP sessions: in all, per API key, and how long one may sit idle (see http_sessions.py).
+    max_http_sessions: int = 200
+    max_http_sessions_per_key: int = 20
+    http_session_idle_seconds: int = 300
     screenshot_retention_days: int = 5
     webhook_log_retention_days: int = 30  # finished deliveries and their attempts; 0 keeps them forever
     lease_seconds: int = 30
@@ -69,6 +76,8 @@ class Settings:
     poll_interval: float = 1.0
     warm_spares: int = 1
     nav_timeout_ms: int = 30_000
+    # BROWSA_BROWSER_START_TIMEOUT: seconds a browser may take to start before the work fails UPSTREAM_TIMEOUT.
+    browser_start_timeout: float = 60.0
     # BROWSA_MAX_IMAGE_BYTES: the largest screenshot sent back as image content; hosts refuse or choke on bigger ones.
     max_image_bytes: int = 8 * 1024 * 1024
     llm_api_key: str | None = field(default=None, repr=False)  # secrets never appear in a repr, a log or a traceback
@@ -122,11 +131,16 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         browser_ws=env.get("BROWSA_BROWSER_WS") or None,
         headed=_env_bool(env, "BROWSA_HEADED", False),
         allow_private_network=env.get("BROWSA_ALLOW_PRIVATE_NETWORK", "").strip(),
+        llm_endpoints=env.get("BROWSA_LLM_ENDPOINTS", "").strip(),
+        max_http_sessions=max(1, _env_int(env, "BROWSA_MAX_HTTP_SESSIONS", 200)),
+        max_http_sessions_per_key=max(1, _env_int(env, "BROWSA_MAX_HTTP_SESSIONS_PER_KEY", 20)),
+        http_session_idle_seconds=max(1, _env_int(env, "BROWSA_HTTP_SESSION_IDLE_SECONDS", 300)),
         screenshot_retention_days=_env_int(env, "BROWSA_SCREENSHOT_RETENTION_DAYS", 5),
         webhook_log_retention_days=_env_days(env, "BROWSA_WEBHOOK_LOG_RETENTION_DAYS", 30),
         lease_seconds=max(3, _env_int(env, "BROWSA_LEASE_SECONDS", 30)),
         warm_spares=max(0, _env_int(env, "BROWSA_WARM_SPARES", 1)),
         nav_timeout_ms=max(1000, _env_int(env, "BROWSA_NAV_TIMEOUT_MS", 30_000)),
+        browser_start_timeout=float(max(1, _env_int(env, "BROWSA_BROWSER_START_TIMEOUT", 60))),
         max_image_bytes=max(1, _env_int(env, "BROWSA_MAX_IMAGE_BYTES", 8 * 1024 * 1024)),
         llm_api_key=env.get("BROWSA_LLM_API_KEY") or None,
         vault_key=env.get("BROWSA_VAULT_KEY") or None,
@@ -141,9 +155,11 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
     if not isinstance(settings.home, Path):  # --home arrives as text
         settings = replace(settings, home=Path(settings.home).expanduser())
     from mcp_browsa.browser.netpolicy import PrivateNetworkRule
+    from mcp_browsa.llm.endpoint import parse_endpoint_list
 
     try:
         PrivateNetworkRule.parse(settings.allow_private_network)
     except ValueError as exc:
         raise ValueError(f"BROWSA_ALLOW_PRIVATE_NETWORK: {exc}") from exc
+    parse_endpoint_list(settings.llm_endpoints)  # a typo in a security switch is loud at start, like the one above
     return settings

@@ -10,6 +10,7 @@
     ├── IdempotencyConflict     IDEMPOTENCY_CONFLICT   409
     ├── TooManyRequests         TOO_MANY_REQUESTS      429 (retry_after)
     ├── UpstreamUnavailable     UPSTREAM_UNAVAILABLE   502
+    │   └── UpstreamTimeout     UPSTREAM_TIMEOUT       504 (retryable: the browser was slow to start, not broken)
     └── InternalError           INTERNAL_ERROR         500
         └── StorageUnavailable  INTERNAL_ERROR         507 (the data dir is full, read-only or failing)
 
@@ -33,6 +34,7 @@ __all__ = [
     "StorageUnavailable",
     "TooManyRequests",
     "Unauthorized",
+    "UpstreamTimeout",
     "UpstreamUnavailable",
     "new_request_id",
 ]
@@ -108,6 +110,16 @@ class TooManyRequests(BrowsaError):
 class UpstreamUnavailable(BrowsaError):
     code = "UPSTREAM_UNAVAILABLE"
     status = 502
+
+
+class UpstreamTimeout(UpstreamUnavailable):
+    """A browser took longer to start than allowed. Worth retrying: a loaded machine starts it next time."""
+
+    code = "UPSTREAM_TIMEOUT"
+    status = 504
+
+    def __init__(self, message: str, **context: Any) -> None:
+        super().__init__(message, retryable=True, **context)
 
 
 class InternalError(BrowsaError):

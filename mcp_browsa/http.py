@@ -16,6 +16,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 
 from mcp_browsa.auth import HttpSecurity
+from mcp_browsa.http_sessions import SessionLimits, streamable_http_app
 from mcp_browsa.server import BrowsaServer
 from mcp_browsa.storage.keys import ApiKeyRepo
 
@@ -42,10 +43,11 @@ def build_http_app(
     port: int,
     keys: ApiKeyRepo | None,
     extra_hosts: list[str] | None = None,
+    sessions: SessionLimits | None = None,
 ) -> Starlette:
     """The ASGI app for /mcp, /sse and /messages/. `keys=None` serves without API keys (--no-auth, loopback only)."""
     security = transport_security(host, port, extra_hosts)
-    app = server.streamable_http_app(host=host, transport_security=security)
+    app, _manager = streamable_http_app(server, sessions or SessionLimits(), security)
     sse = server.sse_app(host=host, transport_security=security)
     app.router.routes.extend(sse.routes)
     app.add_middleware(HttpSecurity, keys=keys, security=security)

@@ -46,6 +46,8 @@ class JobKind(str, Enum):
     BATCH = "batch"
     LOGIN = "login"  # the login tool: vaulted credentials filled into one site's form
     SESSION = "session"  # a browser the host's own model drives step by step (open_session)
+    CRAWL = "crawl"  # a URL batch whose rows are found by following links and the sitemap
+    MAP = "map"  # a site's URLs, without their content
 
 
 class _Model(BaseModel):
@@ -57,14 +59,16 @@ class BatchItem(_Model):
     url: str | None = Field(None, description="The row's URL (URL batches and tasks with a start URL).")
     status: JobStatus = Field(description="This row's own status; one failing row never fails the batch.")
     result: dict[str, Any] | None = Field(None, description="The row's output when completed.")
-    error_code: str | None = Field(None, description="Why the row failed, e.g. BLOCKED, TIMEOUT, UPSTREAM_UNAVAILABLE.")
+    error_code: str | None = Field(None, description="Why the row failed, e.g. NO_TARGET, BLOCKED, TIMEOUT.")
     error_message: str | None = Field(None, description="What went wrong, in words.")
+    credits_charged: int = Field(0, description="Credits this row cost.")
+    duration_ms: int | None = Field(None, description="How long the row ran.")
     live_url: str | None = Field(None, description="While this task row runs: its browser, live.")
 
 
 class Job(_Model):
     id: str = Field(description="Job id (UUID). Poll it with get_job.")
-    kind: JobKind = Field(description="task | scrape | extract | screenshot | batch | login | session")
+    kind: JobKind = Field(description="task | scrape | extract | screenshot | batch | login | session | crawl | map")
     status: JobStatus = Field(
         description="queued | running | input_required | human_control | completed | failed | cancelled"
     )
@@ -79,7 +83,7 @@ class Job(_Model):
     live_url: str | None = Field(
         None, description="While the job runs: a page to watch its browser live and take control (no key needed)."
     )
-    created_at: float = Field(description="Unix time the job was created.")
+    created_at: float = Field(0.0, description="Unix time the job was created.")
     started_at: float | None = Field(None, description="Unix time a worker first picked it up.")
     completed_at: float | None = Field(None, description="Unix time it ended.")
     result: dict[str, Any] | None = Field(None, description="The output, once completed.")
@@ -115,7 +119,9 @@ class JobEvent(_Model):
 
 class JobList(_Model):
     jobs: list[Job] = Field(description="Newest first.")
-    count: int = Field(description="How many jobs are listed.")
+    count: int = Field(description="How many jobs are on this page.")
+    next_cursor: str | None = Field(None, description="The `cursor` of the next page; absent on the last.")
+    total: int = Field(0, description="How many jobs match, over every page.")
 
 
 class LedgerEntry(_Model):

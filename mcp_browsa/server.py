@@ -2,6 +2,7 @@
 
 Every failure a tool call can meet becomes an MCP tool error whose text is the envelope
 `{"code", "error", "request_id"}`; argument validation errors included. Nothing crashes the server.
+An argument a tool does not declare is refused here, for every tool, before the tool runs.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from mcp_browsa import __version__
 from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.errors import BadRequest, BrowsaError, InternalError, NotFound, new_request_id
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
+from mcp_browsa.validation import refuse_undeclared
 
 __all__ = [
+    "ADMIN_STATE_KEY",
     "REQUEST_ID_STATE_KEY",
     "TOOL_GROUPS",
     "WORKSPACE_STATE_KEY",
@@ -29,6 +32,7 @@ __all__ = [
     "build_server",
     "caller_for",
     "current_workspace",
+    "may_manage_keys",
 ]
 
 log = logging.getLogger(__name__)
@@ -40,6 +44,7 @@ _current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar
 # scope travels with the request into the tool's Context, so it does not depend on contextvars crossing tasks.
 WORKSPACE_STATE_KEY = "browsa.workspace"
 REQUEST_ID_STATE_KEY = "browsa.request_id"
+ADMIN_STATE_KEY = "browsa.admin"  # True when the request's API key was minted with --admin
 
 INSTRUCTIONS = """\
 mcp-browsa runs browser work as jobs. One-call tools (scrape, extract, screenshot) return the page
@@ -50,13 +55,17 @@ answer it with respond_to_job. Errors come back as {"code", "error", "request_id
 """
 
 
+def _http_request(ctx: Context[Any, Any] | None) -> Any:
+    """The HTTP request carrying this call, or None on stdio and outside a request."""
+    try:
+        return ctx.request_context.request if ctx is not None else None
+    except ValueError:
+        return None
+
+
 def _http_state(ctx: Context[Any, Any] | None) -> dict[str, Any]:
     """The HTTP layer's per-request state, or {} on stdio and outside a request."""
-    try:
-        request = ctx.request_context.request if ctx is not None else None
-    except ValueError:
-        return {}
-    scope = getattr(request, "scope", None)
+    scope = getattr(_http_request(ctx), "scope", None)
     state = scope.get("state") if isinstance(scope, dict) else None
     return state if isinstance(state, dict) else {}
 
@@ -64,7 +73,14 @@ def _http_state(ctx: Context[Any, Any] | None) -> dict[str, Any]:
 def caller_for(ctx: Context[Any, Any] | None = None) -> Caller:
     state = _http_state(ctx)
     rid = _current_request_id.get() or state.get(REQUEST_ID_STATE_KEY) or new_request_id()
-    return Caller(workspace_id=state.get(WORKSPACE_STATE_KEY) or current_workspace.get(), request_id=rid)
+    workspace = state.get(WORKSPACE_STATE_KEY) or current_workspace.get()
+    return Caller(workspace_id=workspace, request_id=rid, local=_http_request(ctx) is None)
+
+
+def may_manage_keys(ctx: Context[Any, Any] | None) -> bool:
+    """Stdio (the operator's own client), or an HTTP request made with an admin key; never --no-auth HTTP."""
+    state = _http_state(ctx)
+    return not state or state.get(ADMIN_STATE_KEY) is True
 
 
 def _describe_validation(exc: ValidationError) -> str:
@@ -114,6 +130,9 @@ class BrowsaServer(MCPServer[Any]):
         try:
             if not isinstance(arguments, dict):
                 raise BadRequest("arguments must be a JSON object")
+            tool = self._tool_manager.get_tool(name)
+            if tool is not None:  # an unknown tool is the SDK's NOT_FOUND below
+                refuse_undeclared(name, arguments, tool.parameters.get("properties", {}))
             result = await super().call_tool(name, arguments, context)
             if isinstance(result, CallToolResult):
                 result.meta = {**(result.meta or {}), "request_id": request_id}
@@ -137,7 +156,7 @@ class BrowsaServer(MCPServer[Any]):
             _current_request_id.reset(token)
 
 
-TOOL_GROUPS = ("tasks", "quick", "browser", "identities", "webhooks", "account")
+TOOL_GROUPS = ("tasks", "quick", "browser", "identities", "webhooks", "account", "content")
 
 
 def build_server(app: Browsa, *, groups: tuple[str, ...] | None = None) -> BrowsaServer:

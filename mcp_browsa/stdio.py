@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
 from collections.abc import Awaitable, Callable
@@ -25,7 +26,7 @@ from mcp.shared.message import SessionMessage
 from mcp_browsa.errors import BadRequest
 from mcp_browsa.server import BrowsaServer
 
-__all__ = ["StdinLines", "refusal", "serve_stdio"]
+__all__ = ["StdinLines", "refusal", "serve_stdio", "top_level"]
 
 
 class StdinLines:
@@ -108,11 +109,8 @@ def refusal(line: str) -> SessionMessage | None:
         return None
     except ValueError:
         pass
-    try:
-        raw = json.loads(line)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(raw, dict) or not isinstance(raw.get("method"), str):
+    raw = top_level(line)
+    if not isinstance(raw.get("method"), str):
         return None
     request_id = raw.get("id")
     if isinstance(request_id, bool) or not isinstance(request_id, (int, str)):
@@ -129,3 +127,62 @@ def refusal(line: str) -> SessionMessage | None:
         error = mcp_types.ErrorData(code=mcp_types.INVALID_REQUEST, message=_UNREADABLE)
         message = mcp_types.JSONRPCError(jsonrpc="2.0", id=request_id, error=error)
     return SessionMessage(message)
+
+
+_SPACE = re.compile(r"[ \t\n\r]*")
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKETS = re.compile(r'["\[\]{}]')
+
+
+def top_level(line: str) -> dict[str, Any]:
+    """The members of a JSON object line whose values are scalars (`jsonrpc`, `id`, `method`), read without
+    descending into the others: a request nested too deep for any parser, or broken deep inside, still names the
+    id its answer must carry. Reading stops quietly at the first thing that is not JSON."""
+    decoder = json.JSONDecoder()
+    found: dict[str, Any] = {}
+    text = line.strip()
+    if not text.startswith("{"):
+        return found
+    i = 1
+    try:
+        while True:
+            i = _SPACE.match(text, i).end()  # type: ignore[union-attr]  # matches the empty string too
+            if text[i] != '"':
+                return found
+            key, i = decoder.raw_decode(text, i)
+            i = _SPACE.match(text, i).end()  # type: ignore[union-attr]
+            if text[i] != ":":
+                return found
+            i = _SPACE.match(text, i + 1).end()  # type: ignore[union-attr]
+            if text[i] in "[{":
+                i = _skip_nested(text, i)
+            else:
+                found[key], i = decoder.raw_decode(text, i)
+            i = _SPACE.match(text, i).end()  # type: ignore[union-attr]
+            if text[i] != ",":
+                return found
+            i += 1
+    except (ValueError, IndexError, RecursionError):
+        return found
+
+
+def _skip_nested(text: str, start: int) -> int:
+    """The index just past the array or object opening at `start`, skipping strings; ValueError if it never closes.
+    A loop, not recursion: depth costs nothing here."""
+    depth = 0
+    i = start
+    while True:
+        match = _BRACKETS.search(text, i)
+        if match is None:
+            raise ValueError("unclosed array or object")
+        char, i = match.group(), match.start()
+        if char == '"':
+            string = _STRING.match(text, i)
+            if string is None:
+                raise ValueError("unclosed string")
+            i = string.end()
+            continue
+        depth += 1 if char in "[{" else -1
+        i += 1
+        if depth == 0:
+            return i

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from mcp_browsa.browser.discovery import FoundBrowser
 from mcp_browsa.browser.install import install_browser
-from tests.support.sites import Site, serve_site
+from tests.support.sites import Site, respond, serve_site
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +31,21 @@ def chromium() -> FoundBrowser:
 def site() -> Iterator[Site]:
     with serve_site() as s:
         yield s
+
+
+@pytest.fixture(scope="module")
+def tiny_site() -> Iterator[Site]:
+    """A site with one small page, /tiny, for tests that need many cheap page loads."""
+    with serve_site() as s:
+        s.routes["/tiny"] = lambda req: respond(req, b"<h1>tiny</h1>", "text/html")
+        yield s
+
+
+@pytest.fixture
+def home() -> Iterator[Path]:
+    """A data dir for a spawned server; short, since Chromium's socket path under it must stay under 108 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="mb-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

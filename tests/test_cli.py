@@ -218,7 +218,11 @@ def test_jobs_filters_by_kind(home: Path, batched: TtyRun, scraped: dict[str, An
     assert scraped["id"] in [j["id"] for j in scrapes]
     assert {j["kind"] for j in scrapes} == {"scrape"}
     shown = cli(home, "jobs", "--kind", "batch")
-    assert shown.stdout.split() == [batch_id, "batch", "completed"]
+    header, row = shown.stdout.splitlines()
+    assert header.split() == ["ID", "KIND", "STATUS", "AGE", "CREDITS", "URL", "/", "TASK"]
+    job_id, kind, status, age, credits, *target = row.split()
+    assert (job_id, kind, status, target) == (batch_id, "batch", "completed", ["3", "URLs"])
+    assert age[:-1].isdigit() and age[-1] in "smhd" and int(credits) >= 3
     bad = cli(home, "jobs", "--kind", "nonsense")
     assert bad.returncode == 2 and "invalid choice: 'nonsense'" in bad.stderr
 
@@ -238,3 +242,24 @@ def test_install_browser_with_one_present_says_what_it_found(home: Path) -> None
     assert proc.returncode == 0, proc.stderr
     assert "already installed" in proc.stderr
     assert proc.stdout.startswith("browser: ")
+
+
+def test_jobs_shows_the_url_age_and_credits_of_each_job(home: Path, scraped: dict[str, Any], pages: Site) -> None:
+    shown = cli(home, "jobs", "--kind", "scrape", "--limit", "200")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[0].split()[:5] == ["ID", "KIND", "STATUS", "AGE", "CREDITS"]
+    row = next(line for line in shown.stdout.splitlines() if line.startswith(scraped["id"]))
+    assert row.split()[1:3] == ["scrape", "completed"]
+    assert row.split()[4] == str(scraped["credits_charged"]) and row.endswith(pages.url(ARTICLE))
+
+
+def test_scrape_and_batch_say_when_a_page_answered_with_an_error(home: Path, pages: Site) -> None:
+    missing = pages.url("/foundation/no-such-page.html")
+    scraped = cli(home, "scrape", missing)
+    assert scraped.returncode == 0, scraped.stderr
+    assert "  completed  " in scraped.stdout.splitlines()[0] and "HTTP 404" in scraped.stdout.splitlines()[0]
+    fine = cli(home, "scrape", pages.url(ARTICLE))
+    assert "HTTP " not in fine.stdout.splitlines()[0]  # a 200 page says nothing about its status
+    batched = cli(home, "batch", pages.url(ARTICLE), missing)
+    rows = [line for line in batched.stdout.splitlines() if line.startswith("  [")]
+    assert "HTTP" not in rows[0] and "NO_TARGET" in rows[1] and "HTTP 404" in rows[1], rows

@@ -8,9 +8,6 @@ reaches the tool handler (contextvar and request state).
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +32,6 @@ pytestmark = pytest.mark.anyio
 
 INITIAL = "77"
 CREDITS = {"BROWSA_INITIAL_CREDITS": INITIAL}
-
-
-@pytest.fixture
-def home() -> Iterator[Path]:
-    # Short on purpose: Chromium's singleton socket under the server's TMPDIR must stay under 108 bytes.
-    path = Path(tempfile.mkdtemp(prefix="mb-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def post(server: HttpServer, **headers: str) -> httpx.Response:

@@ -8,12 +8,10 @@ SQLite file: a caller that dies after creating its job is answered from that job
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
-import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import closing
 from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
@@ -42,16 +40,6 @@ pytestmark = pytest.mark.anyio
 WS = DEFAULT_WORKSPACE
 PAGE = b"<html><head><title>Slow</title></head><body><h1>Slow page</h1></body></html>"
 ARTICLE = "/foundation/article.html"
-
-
-@pytest.fixture
-def home() -> Iterator[Path]:
-    # Short on purpose: Chromium's singleton socket under the server's TMPDIR must stay under 108 bytes.
-    path = Path(tempfile.mkdtemp(prefix="mb-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def slow_page(gate: threading.Event) -> Any:
@@ -171,7 +159,7 @@ async def test_every_work_tool_replays_its_first_response(home: Path, site: Site
             shot = await first_and_replay(
                 client, "screenshot", {"url": url, "idempotency_key": "shot-1"}, {"full_page": False}
             )
-            assert routed["routed_via"] == "task" and shot["screenshot_resources"]
+            assert routed["routed_via"] == "task" and shot["screenshots"]
 
             # Three calls per tool and one job each: the replays and the conflicts started nothing.
             jobs = ok(await client.call_tool("list_jobs", {"limit": 50}))

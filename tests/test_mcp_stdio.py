@@ -135,7 +135,11 @@ async def test_scrape_returns_every_format_and_the_screenshot_as_image_content(c
     assert page["markdown"].startswith("# Field notes")
     [png] = images(result)
     assert png_size(png)[1] > 2000  # full page by default: the tall article
-    [uri] = job["screenshot_resources"]
+    # One field for the screenshots, and it is the one the output schema declares.
+    [uri] = job["screenshots"]
+    scrape_tool = next(t for t in (await client.list_tools()).tools if t.name == "scrape")
+    assert scrape_tool.output_schema is not None and "screenshots" in scrape_tool.output_schema["properties"]
+    assert not set(job) - set(scrape_tool.output_schema["properties"]), set(job)
     [blob] = (await client.read_resource(uri)).contents
     assert isinstance(blob, BlobResourceContents)
     assert base64.b64decode(blob.blob) == png
@@ -249,6 +253,9 @@ async def test_extract_with_a_schema_or_a_prompt(client: Client, pages: Site) ->
     job = ok(await call(client, "extract", {"url": pages.url(ARTICLE), "prompt": "Which plans are there?"}))
     assert job["result"]["prompt"] == "Which plans are there?"
     assert "# Field notes on headless browsers" in job["result"]["content"]
+    # The documented `text` field: the same page as plain visible text, no markdown.
+    assert "Field notes on headless browsers" in job["result"]["text"]
+    assert "# Field notes" not in job["result"]["text"] and "| Starter |" not in job["result"]["text"]
 
 
 async def test_scrape_with_wait_until_domcontentloaded_reads_a_page_whose_load_never_fires(
@@ -405,7 +412,7 @@ async def test_capacity_is_idle_after_the_work_is_done(client: Client) -> None:
 
 
 async def test_a_big_page_comes_back_as_markdown_whole(client: Client, pages: Site) -> None:
-    """Past a few hundred KB the conversion runs in a worker process; the caller sees the same markdown."""
+    """A page of a few hundred KB is converted whole, in the page, its title as the first heading."""
     body = "".join(
         f'<section><h2>Chapter {i}</h2><p>Text of chapter {i} with <a href="/c/{i}">its notes</a>.</p></section>'
         for i in range(3000)
@@ -413,6 +420,6 @@ async def test_a_big_page_comes_back_as_markdown_whole(client: Client, pages: Si
     pages.routes["/big-book"] = lambda handler: respond(handler, b"<title>Book</title>" + body)
     job = ok(await call(client, "scrape", {"url": pages.url("/big-book"), "max_chars": 500_000}))
     md = job["result"]["markdown"]
-    assert md.startswith("## Chapter 0\n\nText of chapter 0 with [its notes](" + pages.url("/c/0") + ").")
+    assert md.startswith("# Book\n\n## Chapter 0\n\nText of chapter 0 with [its notes](" + pages.url("/c/0") + ").")
     assert f"## Chapter 2999\n\nText of chapter 2999 with [its notes]({pages.url('/c/2999')})." in md
     assert not job["result"]["truncated"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import anyio
 import pytest
 from mcp import Client
 
+from tests.support.db import query
 from tests.support.mcp_server import call, finished, ok, spawn_http, stdio_client
 from tests.support.pages import GATED, SLOW, add_pages
 from tests.support.procs import processes_naming, wait_gone
@@ -32,15 +32,6 @@ ENV = {"BROWSA_ALLOW_PRIVATE_NETWORK": "1"}
 def pages() -> Iterator[Site]:
     with serve_site() as site:
         yield site
-
-
-def query(home: Path, sql: str, *args: Any) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(home / "browsa.db", timeout=15)
-    conn.row_factory = sqlite3.Row
-    try:
-        return list(conn.execute(sql, args))
-    finally:
-        conn.close()
 
 
 def requests_for(site: Site, needle: str) -> int:

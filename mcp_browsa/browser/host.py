@@ -11,10 +11,11 @@ from typing import Any
 import anyio
 import anyio.to_thread
 from playwright.async_api import Browser, Playwright, async_playwright
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from mcp_browsa.browser.discovery import BrowserNotFound, FoundBrowser, chromium_args, find_chromium
 from mcp_browsa.config import Settings
-from mcp_browsa.errors import UpstreamUnavailable
+from mcp_browsa.errors import UpstreamTimeout, UpstreamUnavailable
 
 __all__ = ["BrowserHost"]
 
@@ -109,7 +110,13 @@ class BrowserHost:
                 handle_sigint=False,
                 handle_sigterm=False,
                 handle_sighup=False,
+                timeout=self.settings.browser_start_timeout * 1000,
             )
+        except PlaywrightTimeout:
+            raise UpstreamTimeout(
+                f"Chromium at {self.found.describe()} did not start within {self.settings.browser_start_timeout:.0f} s"
+                " (BROWSA_BROWSER_START_TIMEOUT); the machine may be busy: try again"
+            ) from None
         except Exception as exc:
             raise UpstreamUnavailable(
                 f"Chromium at {self.found.describe()} failed to start: {str(exc).splitlines()[0]}."

@@ -28,11 +28,13 @@ _HOLD_SECONDS = 5.0
 async def configure_workers(session: CDPSession, commands: Sequence[Command]) -> None:
     """Send `commands` to every dedicated worker the session's page starts, before the worker runs any script.
 
-    Playwright resumes each worker the moment it attaches, so pausing on start alone loses that race. What
-    Playwright cannot release is the main-script fetch that our own waiting, flattened auto-attach session
-    holds. Playwright's CDPSession drops the traffic of flattened children, so the commands go through a
-    second, non-flattened session; once they are queued the held session is dropped and the worker starts
-    with them already in its inbox. Workers started by a worker are not held: only a page's sessions can.
+    A worker that a waiting auto-attach session holds starts only once every such session lets it go, whatever
+    Playwright's own session does. Playwright's CDPSession drops the traffic of flattened children, so the
+    commands go through a second, non-flattened session. The held worker answers them while it waits; the held
+    session is dropped only once every command has been answered, so no line of the worker's script runs
+    before the overrides are in. (Dropping it as soon as the commands were sent let the worker start before
+    it had read them, now and then: a worker reported the bare host.) Workers started by a worker are not
+    held: only a page's sessions can.
     """
     ids = count(1)
 
@@ -63,13 +65,33 @@ async def configure_workers(session: CDPSession, commands: Sequence[Command]) ->
 
 
 async def _queue(session: CDPSession, target_id: str, commands: Sequence[Command], ids: Iterator[int]) -> None:
+    """Send `commands` to the held worker and return once it has answered each one (a failed command included)."""
     attached = await session.send("Target.attachToTarget", {"targetId": target_id, "flatten": False})
     child = attached["sessionId"]
-    # A held worker answers nothing until it starts, so send without waiting for replies. The resume makes the
-    # worker run even when no other client attached to it; the session itself stays, as overrides die with it.
-    for method, params in [*commands, ("Runtime.runIfWaitingForDebugger", {})]:
-        message = json.dumps({"id": next(ids), "method": method, "params": params})
-        await session.send("Target.sendMessageToTarget", {"sessionId": child, "message": message})
+    messages = [(next(ids), method, params) for method, params in [*commands, ("Runtime.runIfWaitingForDebugger", {})]]
+    waiting = {message_id for message_id, _, _ in messages}
+    answered = anyio.Event()
+
+    def on_message(event: dict[str, Any]) -> None:
+        if event.get("sessionId") != child:
+            return
+        reply = json.loads(event.get("message") or "{}")
+        if "error" in reply:
+            log.debug("worker %s refused a fingerprint command: %s", target_id, reply["error"])
+        waiting.discard(reply.get("id", -1))
+        if not waiting:
+            answered.set()
+
+    session.on("Target.receivedMessageFromTarget", on_message)
+    try:
+        # The resume makes the worker run even when no other client attached to it; the session itself stays,
+        # as overrides die with it.
+        for message_id, method, params in messages:
+            message = json.dumps({"id": message_id, "method": method, "params": params})
+            await session.send("Target.sendMessageToTarget", {"sessionId": child, "message": message})
+        await answered.wait()
+    finally:
+        session.remove_listener("Target.receivedMessageFromTarget", on_message)
 
 
 async def _release(session: CDPSession, held: str) -> None:

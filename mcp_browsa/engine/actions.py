@@ -57,7 +57,9 @@ ACTION_SPECS: list[dict[str, Any]] = [
           {"instruction": {"type": "string", "description": "what you are looking for"}}, []),
     _spec("ask_human", "Ask the user (codes, choices, missing details) and wait.", {"question": _STR}, ["question"]),
     _spec("done", "Finish the task with its result.",
-          {"result": _STR, "success": {"type": "boolean", "default": True}}, ["result"]),
+          {"result": _STR, "success": {"type": "boolean", "default": True},
+           "not_found": {"type": "boolean", "description": "with success=false: what the task needs (the page,"
+                         " or an element it names) is not there"}}, ["result"]),
 ]
 # fmt: on
 ACTION_NAMES: tuple[str, ...] = tuple(spec["name"] for spec in ACTION_SPECS)

@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 
+from mcp_browsa.browser.private_hint import private_network_hint
 from mcp_browsa.engine.actions import execute
 from mcp_browsa.engine.agent_human import HumanAnswer, HumanChannel
 from mcp_browsa.engine.agent_output import judge_condition, parse_done
@@ -23,7 +24,7 @@ from mcp_browsa.engine.agent_walls import GuardWatch, Refusal, detect_captcha
 from mcp_browsa.engine.context import JobContext, Outcome
 from mcp_browsa.engine.loop_guard import LoopGuard
 from mcp_browsa.engine.observation import Observation, PageUnreadable, mask_text, observe
-from mcp_browsa.engine.scrape import PageFailure, load_page
+from mcp_browsa.engine.scrape import NO_TARGET_STATUSES, PageFailure, load_page
 from mcp_browsa.engine.tabs import Tabs
 from mcp_browsa.engine.takeover import ViewHandle, with_live_url
 from mcp_browsa.llm import ChatModel, Completion, LLMError, Message
@@ -83,6 +84,7 @@ class AgentAttempt:
         self.fixes = {"schema": 0, "condition": 0}
         self.steps = 0
         self.url = setup.initial_url or ""
+        self.start_status: int | None = None  # the HTTP status of initial_url, once opened
         self.deadline = time.monotonic() + setup.timeout_seconds
 
     @property
@@ -100,7 +102,8 @@ class AgentAttempt:
         return Outcome.fail(code, mask_text(message, self.masks), result=result)
 
     def _blocked(self, refusal: Refusal) -> Outcome:
-        message = f"{refusal.url[:200]} was blocked by the URL guard ({refusal.rule}): {refusal.reason}"
+        hint = private_network_hint(refusal.rule, refusal.url)
+        message = f"{refusal.url[:200]} was blocked by the URL guard ({refusal.rule}): {refusal.reason}{hint}"
         return self._fail("BLOCKED", message, blocked=self._masked(refusal.as_dict()))
 
     # -- the attempt ----------------------------------------------------------------------------------------
@@ -119,7 +122,9 @@ class AgentAttempt:
             return None
         try:
             with anyio.fail_after(max(1.0, self._left())):
-                await load_page(tabs.active, url, wait_until="domcontentloaded", timeout_ms=self.setup.nav_timeout_ms)
+                self.start_status = await load_page(
+                    tabs.active, url, wait_until="domcontentloaded", timeout_ms=self.setup.nav_timeout_ms
+                )
         except TimeoutError:
             return self._fail("TIMEOUT", f"the task ran out of its {self.setup.timeout_seconds:g} s opening {url}")
         except PageFailure as failure:
@@ -320,9 +325,12 @@ class AgentAttempt:
         final: dict[str, Any] = {"final_result": said, "steps": step.n, "final_url": self.url}
         if not done.success:
             step.summary = "gave up"
-            step.outcome = Outcome.fail(
-                "STALLED", f"the model gave up (done with success=false): {said[:500]}", result=final
+            # NO_TARGET: the task's page answered 404/410, or the model says what the task needs is not there.
+            missing = self.start_status in NO_TARGET_STATUSES or _flag(step.args.get("not_found"))
+            code, why = (
+                ("NO_TARGET", "what the task needs is not there") if missing else ("STALLED", "the model gave up")
             )
+            step.outcome = Outcome.fail(code, f"{why} (done with success=false): {said[:500]}", result=final)
             return
         if done.problems:
             self._reject(step, "schema", "the data does not match the OUTPUT schema: " + "; ".join(done.problems))
@@ -427,3 +435,10 @@ class AgentAttempt:
             name = answer.text
             return f'asked "{question[:120]}"; the user answered with a secret value: type it as {{{{secret:{name}}}}}'
         return f'asked "{question[:120]}"; the user answered: "{answer.text[:500]}"'
+
+
+def _flag(value: Any) -> bool:
+    """An optional boolean argument from a model: only an explicit true counts."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return value is True

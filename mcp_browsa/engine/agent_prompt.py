@@ -48,7 +48,7 @@ Rules:
 - {{secret:NAME}} stands for a value you are not shown; type it exactly like that and it is filled in.
 - Do not repeat an action that did not change the page; try something else.
 - When the task is complete call done with the result. If it cannot be done, call done with success=false \
-and say why."""
+and say why; add not_found=true when what the task needs (the page, or an element it names) is not there."""
 
 _ASK = "\n- If you need something only the user knows (a code, a choice, a missing detail), call ask_human."
 _NO_ASK = "\n- No human is available in this run: decide yourself, or finish with done(success=false)."

@@ -122,8 +122,10 @@ class AgentRunner:
         key = self.tasks.key_for(ctx.id, spec, params.get("key_source", "env"))
         if key is None and params.get("key_source") == "call":
             return None
+        guard = self.tasks.guard_for(spec, params)
+        check = guard.check if guard is not None else None
         return await anyio.to_thread.run_sync(
-            lambda: make_chat_model(spec, key, timeout=self.llm_timeout, retry=self.retry)
+            lambda: make_chat_model(spec, key, timeout=self.llm_timeout, retry=self.retry, check=check)
         )
 
     async def _race(

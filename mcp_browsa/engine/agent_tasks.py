@@ -22,8 +22,9 @@ from mcp_browsa.engine.agent_human import deliver_answer
 from mcp_browsa.engine.agent_output import check_output_schema
 from mcp_browsa.engine.events import EngineEvent
 from mcp_browsa.engine.jobs import JobEngine
-from mcp_browsa.errors import AgentNotRunning, BadRequest
+from mcp_browsa.errors import AgentNotRunning, BadRequest, Forbidden
 from mcp_browsa.llm import LLMSpec, parse_llm_spec, resolve_api_key
+from mcp_browsa.llm.endpoint import EndpointGuard, EndpointPolicy, EndpointRefused
 from mcp_browsa.models import Job, JobStatus
 from mcp_browsa.vault import Vault, task_secrets
 
@@ -32,6 +33,7 @@ __all__ = [
     "MAX_BATCH_TASKS",
     "MAX_FANOUT",
     "MAX_STEPS",
+    "MAX_TASK_SECONDS",
     "AgentTasks",
     "ScreenshotOptions",
     "TaskRow",
@@ -39,8 +41,9 @@ __all__ = [
 
 DEFAULT_LLM = "anthropic:claude-haiku-4-5"
 MAX_STEPS = 100
-MAX_FANOUT = 5
-MAX_BATCH_TASKS = 100
+MAX_FANOUT = 10
+MAX_BATCH_TASKS = 1000
+MAX_TASK_SECONDS = 3 * 3600  # a task or a batch row may run up to three hours
 MAX_TASK_CHARS = 10_000
 MAX_INPUT_CHARS = 8_000
 MAX_ANSWER_CHARS = 10_000
@@ -69,7 +72,19 @@ class TaskRow(BaseModel):
     success_condition: str | None = Field(
         None, max_length=2000, description="What must hold on the final page for the row to count as done."
     )
-    timeout_seconds: float = Field(300, ge=10, le=3600, description="Wallclock limit for this row.")
+    timeout_seconds: float = Field(300, ge=10, le=MAX_TASK_SECONDS, description="Wallclock limit for this row.")
+
+
+def _check_key_text(api_key: str | None) -> None:
+    """An API key travels in an HTTP header: printable ASCII only. The message names the position, never the key."""
+    if api_key is None:
+        return
+    for i, ch in enumerate(api_key.strip()):
+        if not "!" <= ch <= "~":
+            what = "a space" if ch == " " else "a control character" if ch.isascii() else "a non-ASCII character"
+            raise BadRequest(
+                f"llm_api_key has {what} at position {i + 1}; API keys are printable ASCII — check it was copied whole"
+            )
 
 
 class AgentTasks:
@@ -93,6 +108,9 @@ class AgentTasks:
         self.env: dict[str, str] = {k: source[k] for k in _ENV_NAMES if source.get(k)}
         if settings.llm_api_key:
             self.env["BROWSA_LLM_API_KEY"] = settings.llm_api_key
+        self.endpoints = EndpointPolicy.from_settings(
+            settings.allow_private_network, settings.llm_endpoints, self.env.get("BROWSA_LLM")
+        )
         self.keys: dict[str, str] = {}
         self._waiting: dict[str, int] = {}
         engine.bus.subscribe(self._on_event)
@@ -103,12 +121,18 @@ class AgentTasks:
     def default_llm(self) -> str:
         return self.env.get("BROWSA_LLM") or DEFAULT_LLM
 
-    def llm(self, llm: str | None, api_key: str | None) -> tuple[LLMSpec, str, str]:
-        """(spec, key, where the key came from); BadRequest when the spec is bad or no key can be found."""
+    async def llm(self, llm: str | None, api_key: str | None, *, local: bool) -> tuple[LLMSpec, str, str]:
+        """(spec, key, where the key came from); BadRequest when the spec or the key is bad or no key can be found,
+        Forbidden when the caller may not send work to the server the spec names."""
         try:
             spec = parse_llm_spec(llm or self.default_llm)
         except ValueError as exc:
             raise BadRequest(f"llm: {exc}") from exc
+        _check_key_text(api_key)
+        try:
+            await self.endpoints.precheck(spec, local=local)
+        except EndpointRefused as exc:
+            raise Forbidden(f"llm: {exc.reason}", rule=exc.rule) from None
         key = resolve_api_key(spec, api_key, self.env)
         if not key:
             env_name = "ANTHROPIC_API_KEY" if spec.provider == "anthropic" else "OPENAI_API_KEY"
@@ -116,6 +140,10 @@ class AgentTasks:
                 f"no API key for {spec.provider}: pass llm_api_key, or start the server with BROWSA_LLM_API_KEY or {env_name}"
             )
         return spec, key, "call" if api_key and api_key.strip() else "env"
+
+    def guard_for(self, spec: LLMSpec, params: dict[str, Any]) -> EndpointGuard | None:
+        """The address check a job's model calls pass; a job from before the flag existed counts as remote."""
+        return self.endpoints.guard_for(spec, local=bool(params.get("llm_local", False)))
 
     @staticmethod
     def task_fields(
@@ -141,8 +169,8 @@ class AgentTasks:
                 check_output_schema(output)
             except ValueError as exc:
                 raise BadRequest(str(exc)) from exc
-        if not 10 <= timeout_seconds <= 3600:
-            raise BadRequest("timeout_seconds must be between 10 and 3600")
+        if not 10 <= timeout_seconds <= MAX_TASK_SECONDS:
+            raise BadRequest(f"timeout_seconds must be between 10 and {MAX_TASK_SECONDS} (3 hours)")
         condition = (success_condition or "").strip() or None
         return {
             "task": text,
@@ -159,6 +187,7 @@ class AgentTasks:
         *,
         llm: str | None,
         llm_api_key: str | None,
+        local: bool,
         initial_url: str | None,
         max_steps: int,
         output: dict[str, Any] | None,
@@ -175,7 +204,7 @@ class AgentTasks:
         identity_id: str | None,
     ) -> tuple[dict[str, Any], str]:
         """A run_task call as job params (no key in them) plus the key to hold in memory; BadRequest if wrong."""
-        spec, key, source = self.llm(llm, llm_api_key)
+        spec, key, source = await self.llm(llm, llm_api_key, local=local)
         if not 1 <= max_steps <= MAX_STEPS:
             raise BadRequest(f"max_steps must be between 1 and {MAX_STEPS}")
         if not 1 <= fanout <= MAX_FANOUT:
@@ -191,6 +220,7 @@ class AgentTasks:
             **fields,
             "llm": str(spec),
             "key_source": source,
+            "llm_local": local,
             "initial_url": initial_url,
             "max_steps": max_steps,
             "screenshots": shots.model_dump(),
@@ -211,6 +241,7 @@ class AgentTasks:
         check_url: UrlCheck,
         llm: str | None,
         llm_api_key: str | None,
+        local: bool,
         max_steps: int,
         concurrency: int | None,
         allowed_domains: list[str] | None,
@@ -221,7 +252,7 @@ class AgentTasks:
             raise BadRequest("tasks is empty; give at least one task")
         if len(rows) > MAX_BATCH_TASKS:
             raise BadRequest(f"{len(rows)} tasks; a batch takes at most {MAX_BATCH_TASKS}")
-        spec, key, source = self.llm(llm, llm_api_key)
+        spec, key, source = await self.llm(llm, llm_api_key, local=local)
         if not 1 <= max_steps <= MAX_STEPS:
             raise BadRequest(f"max_steps must be between 1 and {MAX_STEPS}")
         items: list[dict[str, Any]] = []
@@ -235,14 +266,21 @@ class AgentTasks:
                 field=f"tasks[{i}].instruction",
             )
             await self._require_secrets(workspace_id, fields)
-            url = check_url(row.url, f"tasks[{i}].url") if row.url else None
-            items.append({"kind": "task", "url": url, "instruction": fields.pop("task"), **fields})
+            item: dict[str, Any] = {"kind": "task", "url": None, "instruction": fields.pop("task"), **fields}
+            if row.url:
+                try:
+                    item["url"] = check_url(row.url, f"tasks[{i}].url")
+                except Forbidden as exc:
+                    # As in URL batches, a refused URL fails its own row (BLOCKED), never the other rows.
+                    item.update(url=row.url.strip(), blocked=exc.message)
+            items.append(item)
         params = {
             "count": len(items),
             "tasks": len(items),
             "concurrency": concurrency,
             "llm": str(spec),
             "key_source": source,
+            "llm_local": local,
             "max_steps": max_steps,
             "allowed_domains": allowed_domains,
             "allow_writes": allow_writes,

@@ -7,7 +7,9 @@ cannot touch the job any more.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,10 @@ if TYPE_CHECKING:
 __all__ = ["JobContext", "LeaseLost", "Outcome", "Runner", "progress_write"]
 
 log = logging.getLogger(__name__)
+
+# The batch row the current task works on: its charges are added to that row as well as to the job. A context
+# variable, because each row runs in its own task and the charges are made deep inside the runners.
+_current_row: ContextVar[int | None] = ContextVar("browsa_batch_row", default=None)
 
 
 class LeaseLost(Exception):
@@ -149,9 +155,21 @@ class JobContext:
             )
             if also is not None:
                 await also(conn)
+            row = _current_row.get()
+            if row is not None and applied:
+                await JobRepo.add_item_credits(conn, self.job.id, row, -applied)
             return -applied
 
         return int(await self.write(apply, event=event, durable=True))
+
+    @contextmanager
+    def batch_row(self, idx: int) -> Iterator[None]:
+        """Charges made inside this block are also counted on batch row `idx` (its own `credits_charged`)."""
+        token = _current_row.set(idx)
+        try:
+            yield
+        finally:
+            _current_row.reset(token)
 
     async def emit(self, type_: str, data: dict[str, Any]) -> None:
         await self.engine.bus.emit(EngineEvent(type_, self.job.workspace_id, data, job_id=self.job.id))

@@ -18,7 +18,7 @@ from mcp_browsa.engine.events import EngineEvent, EventBus
 from mcp_browsa.errors import AgentNotRunning, BadRequest, InsufficientCredit, NotFound
 from mcp_browsa.models import TERMINAL, Job, JobStatus
 from mcp_browsa.storage.db import Database
-from mcp_browsa.storage.jobs import JobRepo
+from mcp_browsa.storage.jobs import ROW_KINDS, JobRepo
 from mcp_browsa.storage.ledger import LedgerRepo
 
 __all__ = ["FinishHook", "JobEngine", "ProgressFn"]
@@ -67,6 +67,8 @@ class JobEngine:
         """Queue a job. Refused with INSUFFICIENT_CREDIT when the balance is already 0."""
         if kind not in self.runners:
             raise BadRequest(f"no runner for job kind {kind!r}")
+        if agent_id is None and isinstance(params.get("identity_id"), str):
+            agent_id = params["identity_id"].strip() or None  # every kind that runs on an identity names it here
         async with self.db.transaction() as conn:
             cur = await conn.execute("SELECT balance FROM workspaces WHERE id=?", (workspace_id,))
             row = await cur.fetchone()
@@ -100,12 +102,18 @@ class JobEngine:
         job = await self.jobs.get(check_job_id(job_id), workspace_id)
         if job is None:
             raise NotFound(f"job {job_id} not found; list_jobs shows the jobs you can see")
-        if with_items and job.kind == "batch":
+        if with_items and job.kind in ROW_KINDS:
             job.items = await self.jobs.items(job.id)
         return job
 
     async def wait(
-        self, workspace_id: str, job_id: str, timeout: float, *, on_progress: ProgressFn | None = None
+        self,
+        workspace_id: str,
+        job_id: str,
+        timeout: float,
+        *,
+        on_progress: ProgressFn | None = None,
+        with_items: bool = True,
     ) -> Job:
         """Long-poll: return as soon as the job ends or needs input, or when `timeout` runs out."""
         deadline = time.monotonic() + max(0.0, timeout)
@@ -127,7 +135,7 @@ class JobEngine:
                 last_seen = seen
         finally:
             self.bus.unwatch(job_id, change)
-        return await self.get(workspace_id, job_id)
+        return await self.get(workspace_id, job_id, with_items=with_items)
 
     async def cancel(self, workspace_id: str, job_id: str) -> Job:
         job = await self.get(workspace_id, job_id, with_items=False)

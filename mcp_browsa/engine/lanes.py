@@ -33,6 +33,7 @@ from playwright.async_api import Page
 from mcp_browsa.browser.fingerprint import fingerprint_page
 from mcp_browsa.browser.guard import BlockedRequest
 from mcp_browsa.browser.pool import Burner
+from mcp_browsa.engine.media import skips_media
 
 __all__ = ["MAX_ROWS", "Lane", "LaneGroup", "OpenBurner", "TabSlot"]
 
@@ -49,7 +50,8 @@ def _key(params: dict[str, Any]) -> str | None:
     """What the browser itself depends on, so rows that agree can share one; None for rows that never share."""
     if params.get("identity_id"):
         return None
-    return json.dumps([params.get("allowed_domains"), params.get("os_type"), params.get("country")], default=str)
+    keys = [params.get("allowed_domains"), params.get("os_type"), params.get("country"), skips_media(params)]
+    return json.dumps(keys, default=str)
 
 
 class _Shared:

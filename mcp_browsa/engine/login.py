@@ -94,8 +94,12 @@ class LoginRunner:
         success_selector: str | None = None,
         success_text: str | None = None,
         timeout_seconds: float = 45,
+        sync: bool = False,
     ) -> Job:
-        """Check everything that can be checked now (URL, guard, secrets present), then queue the login job."""
+        """Check everything that can be checked now (URL, guard, secrets present), then queue the login job.
+
+        `sync`: the caller waits for the answer in its call, so the job's end is not announced by a webhook.
+        """
         if not _SERVICE.match(service or ""):
             raise BadRequest(
                 f"service {service[:60]!r} is not valid: use letters, digits, '_', '.' or '-' (e.g. github)"
@@ -114,6 +118,7 @@ class LoginRunner:
             "success_selector": success_selector,
             "success_text": success_text,
             "timeout_ms": int(timeout_seconds * 1000),
+            "sync": sync,
         }
         return await self.engine.submit(
             workspace_id, "login", params, request_id=request_id, progress_total=LOGIN_STEPS

@@ -257,6 +257,18 @@ def _element(
     return ref, f"[{index}] <{head}> {text}".rstrip()
 
 
+_INLINE = re.compile(r"\x01(\d+)\x02")
+_INLINE_CUT = re.compile(r"\x01\d*\x02?")  # a placeholder the page script's line cap cut in two
+
+
+def _inline_indexes(text: str, frame: Frame, index_of: dict[tuple[int, int], int]) -> str:
+    """Put each inline link's final index where the page script left its serial."""
+    if "\x01" not in text:
+        return text
+    text = _INLINE.sub(lambda m: str(index_of.get((id(frame), int(m.group(1))), "?")), text)
+    return _INLINE_CUT.sub("", text)
+
+
 async def observe(tabs: Tabs, *, max_chars: int = DEFAULT_MAX_CHARS, mask_values: Collection[str] = ()) -> Observation:
     """Observe the active tab: header, indexed elements and a text digest within `max_chars`."""
     page = tabs.active
@@ -279,9 +291,13 @@ async def observe(tabs: Tabs, *, max_chars: int = DEFAULT_MAX_CHARS, mask_values
     elements: dict[int, ElementRef] = {}
     el_lines: list[str] = []
     el_spans: list[tuple[float, float]] = []
+    index_of: dict[tuple[int, int], int] = {}  # (frame, the script's serial) -> index, for links written inline
     for frame, row, dy in _flatten(root, children, "rows"):
         ref, line = _element(len(elements) + 1, frame, row, nonce, mask)
         elements[ref.index] = ref
+        index_of[(id(frame), int(row.get("s", -1)))] = ref.index
+        if row.get("inl"):
+            continue  # shown where it stands in the TEXT, `[its words][index]`
         el_lines.append(line)
         el_spans.append((row["y"] + dy, row["b"] + dy))
 
@@ -289,8 +305,8 @@ async def observe(tabs: Tabs, *, max_chars: int = DEFAULT_MAX_CHARS, mask_values
     shown_texts.update(str(ref.attrs["label"]) for ref in elements.values() if "label" in ref.attrs)
     text_lines: list[str] = []
     text_spans: list[tuple[float, float]] = []
-    for _frame, item, dy in _flatten(root, children, "lines"):
-        line = _clip(mask(item["t"]), _TEXT_LINE)
+    for frame, item, dy in _flatten(root, children, "lines"):
+        line = _clip(mask(_inline_indexes(item["t"], frame, index_of)), _TEXT_LINE)
         if line in shown_texts or (text_lines and text_lines[-1] == line):
             continue
         text_lines.append(line)

@@ -21,6 +21,7 @@
   ]);
   const MAX_DEPTH = 600; // recursion well inside the JS stack, even for pathological nesting
   const BUTTONISH = new Set(['button', 'submit', 'reset', 'image']);
+  const WORDY = /[\p{L}\p{N}]/u;
   const rows = [];
   const lines = [];
   let nextId = 0;
@@ -28,17 +29,29 @@
   let chars = 0;
   let cur = '';
   let curY = null;
+  // Links written into the current line as `[text][\u0001serial\u0002]`; Python puts their final index there.
+  let curLinks = [];
+  let curIsRow = false;
 
   const clean = (s) => (s || '').replace(/\s+/g, ' ').trim();
   const clip = (s) => (s.length > cap ? s.slice(0, cap) : s);
   const flush = () => {
     const t = clean(cur);
-    if (t) {
+    let rest = t;
+    for (const row of curLinks) rest = rest.split(row.tok).join('');
+    if (curLinks.length && !curIsRow && !WORDY.test(rest)) {
+      // Links with no words around them (a menu, a result list, pagination) read best as element lines; in a
+      // table row they keep their column.
+      for (const row of curLinks) row.inl = false;
+    } else if (t) {
       if (chars < opts.maxText) lines.push({ t: clip(t), y: curY === null ? 0 : curY });
       chars += t.length + 1;
     }
+    for (const row of curLinks) delete row.tok;
     cur = '';
     curY = null;
+    curLinks = [];
+    curIsRow = false;
   };
 
   const shortHref = (el) => {
@@ -185,8 +198,10 @@
       return false;
     }
 
-    const block = !disp.startsWith('inline') && disp !== 'contents' && disp !== 'table-cell';
-    if (block || disp === 'table-row' || lower === 'br') flush();
+    // Inside a table row every cell's content stays on the row's one line, so a table reads as `a | b | c` rows.
+    const block = !disp.startsWith('inline') && disp !== 'contents' && disp !== 'table-cell' && !ctx.row;
+    if (block || disp === 'table-row' || (lower === 'br' && !ctx.row)) flush();
+    if (disp === 'table-row') curIsRow = true;
     else if (disp === 'table-cell' && clean(cur)) cur += ' | ';
     else if (disp !== 'inline' && disp !== 'contents') cur += ' ';
 
@@ -197,8 +212,20 @@
       kind = isCandidate(el, lower, st, ctx.pointer, ctx.inCand);
       if (kind) {
         const label = labelOf(el, lower);
-        row = { id: 0, tag: lower, a: attrsOf(el, lower, st), t: label.slice(0, cap), y: rect.top, b: rect.bottom };
+        row = {
+          id: 0, s: rows.length, tag: lower, a: attrsOf(el, lower, st), t: label.slice(0, cap), y: rect.top, b: rect.bottom,
+        };
         rows.push(row);
+        if (kind === 2 && lower === 'a' && disp.startsWith('inline') && label && !ctx.quiet) {
+          // A link keeps its words in the sentence or table row it sits in, with its index beside them.
+          const words = label.length > opts.elemText ? label.slice(0, opts.elemText - 1) + '…' : label;
+          row.tok = `[${words}][\u0001${row.s}\u0002]`;
+          row.inl = true;
+          if (curY === null) curY = rect.top;
+          cur += row.tok;
+          curLinks.push(row);
+          quiet = true;
+        }
         // Its words are on the element line already; a guessed candidate may still be dropped below, so not for it.
         if (kind === 2 && label.length <= opts.elemText) quiet = true;
         // An icon-only control gets its id, the one remaining hint at what it does.
@@ -208,16 +235,22 @@
     let inner = false;
     if (!OPAQUE.has(tag) && !OPAQUE.has(lower)) {
       const depth = ctx.depth + 1;
-      const sub = { pointer: st.cursor === 'pointer', inCand: ctx.inCand || !!kind, veiled, quiet, depth };
-      const textOk = disp === 'contents' ? !veiled : shown && !veiled;
+      const sub = {
+        pointer: st.cursor === 'pointer', inCand: ctx.inCand || !!kind, veiled, quiet, depth,
+        row: ctx.row || disp === 'table-row',
+      };
+      const textOk = (disp === 'contents' ? !veiled : shown && !veiled) && !quiet && st.visibility === 'visible';
+      let pre = null;  // read from the computed style once, and only for an element with text of its own
       for (const n of kidsOf(el)) {
         if (n.nodeType === 1) {
           if (walk(n, sub)) inner = true;
-        } else if (n.nodeType === 3 && textOk && !quiet && st.visibility === 'visible') {
+        } else if (n.nodeType === 3 && textOk) {
           const v = n.nodeValue;
-          if (v && v.trim()) {
+          if (pre === null) pre = st.whiteSpace.startsWith('pre') || st.whiteSpace === 'break-spaces';
+          // In preformatted text (code) the whitespace between tokens is part of what is read.
+          if (v && (pre || v.trim())) {
             if (curY === null) curY = rect ? rect.top : 0;
-            if (st.whiteSpace.startsWith('pre') || st.whiteSpace === 'break-spaces') {
+            if (pre) {
               // Preformatted text (code, plain-text documents) keeps its line breaks.
               const parts = v.split('\n');
               cur += parts[0];
@@ -229,6 +262,8 @@
             } else {
               cur += v;
             }
+          } else if (v && cur) {
+            cur += ' ';  // the space between two inline elements: `<b>a</b> <i>b</i>` reads "a b"
           }
         }
       }
@@ -244,7 +279,8 @@
     return inner || kind === 2;
   };
 
-  if (document.body) walk(document.body, { pointer: false, inCand: false, veiled: false, quiet: false, depth: 0 });
+  const top = { pointer: false, inCand: false, veiled: false, quiet: false, depth: 0, row: false };
+  if (document.body) walk(document.body, top);
   flush();
   const result = {
     url: location.href,

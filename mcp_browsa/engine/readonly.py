@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from itertools import count
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,18 +18,22 @@ from typing import Any, Protocol
 import aiosqlite
 import anyio
 from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page, Response
 
 from mcp_browsa.browser.guard import BlockedRequest
 from mcp_browsa.browser.pool import Burner, BurnerPool, browser_gone
+from mcp_browsa.browser.private_hint import private_network_hint
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.context import JobContext, Outcome, progress_write
 from mcp_browsa.engine.lanes import Lane, LaneGroup, OpenBurner
-from mcp_browsa.engine.scrape import PageFailure, load_page, page_content, refused_navigation
+from mcp_browsa.engine.media import skip_media, skips_media
+from mcp_browsa.engine.pdf import is_pdf, pdf_content, refetch_pdf
+from mcp_browsa.engine.scrape import NO_TARGET_STATUSES, PageFailure, navigate, page_content, refused_navigation
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.models import JobStatus, PriceTable
 from mcp_browsa.storage.db import dumps, now
 
-__all__ = ["ItemRunner", "ReadOnlyRunners"]
+__all__ = ["ItemRunner", "ReadOnlyRunners", "cancel_rest", "item_finish", "row_outcome"]
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +78,26 @@ class ReadOnlyRunners:
             await ctx.charge(extra, f"{label}: {minutes} burner-minutes", allow_partial=True)
 
     def _opener(self, ctx: JobContext) -> OpenBurner:
-        def open_burner(
+        @asynccontextmanager
+        async def open_burner(
             params: dict[str, Any], on_block: Callable[[BlockedRequest], None]
-        ) -> AbstractAsyncContextManager[Burner]:
-            return self.browser_for(
+        ) -> AsyncIterator[Burner]:
+            async with self.browser_for(
                 ctx.workspace_id, params, policy=self.policy_for(params), on_block=on_block, job_id=ctx.id
-            )
+            ) as burner:
+                if skips_media(params):
+                    await skip_media(burner.context)
+                yield burner
 
         return open_burner
+
+    def lane_group(self, ctx: JobContext) -> LaneGroup:
+        """Tabs of shared burners for the rows of one job (see engine/lanes.py)."""
+        return LaneGroup(self._opener(ctx), lambda: self.pool.host.generation, self.pool.slot)
+
+    def opener(self, ctx: JobContext) -> OpenBurner:
+        """A burner for `ctx`'s job under its own policy, for work that is not one of its rows."""
+        return self._opener(ctx)
 
     async def fetch(
         self,
@@ -143,27 +159,35 @@ class ReadOnlyRunners:
             t0 = time.monotonic()
             try:
                 try:
-                    status = await load_page(
+                    response = await navigate(
                         burner.page, url, wait_until=params.get("wait_until", "load"), timeout_ms=timeout_ms
                     )
                 except PageFailure:
                     top = next((b for b in blocked if b["navigation"] or _same_target(b["url"], url)), None)
                     if top is not None:
+                        hint = private_network_hint(top["rule"], top["url"])
                         raise PageFailure(
-                            "BLOCKED", f"{url} was blocked by the URL guard ({top['rule']}: {top['reason']})"
+                            "BLOCKED", f"{url} was blocked by the URL guard ({top['rule']}: {top['reason']}){hint}"
                         ) from None
                     raise
+                status = response.status if response is not None else None
                 shot = self.screenshot_path(ctx.id, shot_n) if "screenshot" in formats else None
-                content = await page_content(
-                    burner.page,
-                    formats,
-                    max_chars=int(params.get("max_chars") or 50_000),
-                    full_page=bool(params.get("full_page", True)),
-                    screenshot_path=shot,
-                    # Reading a loaded page takes well under a second; a page that holds it up longer than its
-                    # own load was allowed to take is spinning or flooding dialogs.
-                    timeout=max(10.0, timeout_ms / 1000),
-                )
+                max_chars = int(params.get("max_chars") or 50_000)
+                if response is not None and is_pdf(response.headers.get("content-type")):
+                    shot = None  # a PDF's text is its content; the viewer's pixels add nothing
+                    content = await _pdf(burner.page, response, formats, url, max_chars)
+                else:
+                    content = await page_content(
+                        burner.page,
+                        formats,
+                        max_chars=max_chars,
+                        full_page=bool(params.get("full_page", True)),
+                        screenshot_path=shot,
+                        # Reading a loaded page takes well under a second; a page that holds it up longer than its
+                        # own load was allowed to take is spinning or flooding dialogs.
+                        timeout=max(10.0, timeout_ms / 1000),
+                        main_content=bool(params.get("main_content", True)),
+                    )
             except (PageFailure, PlaywrightError) as exc:
                 if await browser_gone(burner, exc):
                     raise _BrowserLost(str(exc).splitlines()[0][:200]) from exc
@@ -199,9 +223,14 @@ class ReadOnlyRunners:
     async def url_item(self, ctx: JobContext, idx: int, params: dict[str, Any], lane: Lane | None = None) -> Outcome:
         running = _item_update(ctx.id, idx, status="running", started_at=now())
         try:
-            return Outcome.ok(await self.fetch(ctx, params, shot_n=idx, lane=lane, also=running))
+            content = await self.fetch(ctx, params, shot_n=idx, lane=lane, also=running)
         except PageFailure as failure:
             return Outcome.fail(failure.code, failure.message)
+        if content.get("status") in NO_TARGET_STATUSES:
+            # The page the row is about is not there; what the server sent instead is kept as the row's result.
+            message = f"{params['url']} answered HTTP {content['status']}: the page is not there"
+            return Outcome.fail("NO_TARGET", message, result=content)
+        return Outcome.ok(content)
 
     async def batch(self, ctx: JobContext) -> Outcome:
         """Run the unfinished rows (all of them, or what a crash left), `concurrency` workers taking them in
@@ -211,23 +240,21 @@ class ReadOnlyRunners:
         done = count(await _done_count(ctx) + 1)
 
         async def run_row(idx: int, item: dict[str, Any], lane: Lane) -> None:
-            try:
+
+            async def attempt() -> Outcome:
+                if item.get("blocked"):  # refused by the URL guard at submit: the row ends without a browser
+                    return Outcome.fail("BLOCKED", str(item["blocked"]))
                 if item.get("kind") != "task":
-                    outcome = await self.url_item(ctx, idx, item, lane)  # marks the row running as it pays
-                elif self.task_item_runner is None:
-                    outcome = Outcome.fail("BAD_REQUEST", "this server cannot run agent tasks")
-                else:
-                    await ctx.write(_item_update(ctx.id, idx, status="running", started_at=now()))
-                    outcome = await self.task_item_runner(ctx, idx, item)
-            except BrowsaError as exc:
-                outcome = Outcome.fail(exc.code, exc.message)
-            except Exception as exc:
-                if getattr(exc, "code", None) == "INSUFFICIENT_CREDIT":
-                    outcome = Outcome.fail("INSUFFICIENT_CREDIT", str(exc))
-                else:
-                    log.exception("batch row %s/%s crashed", ctx.id, idx)
-                    outcome = Outcome.fail("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
-            finish = _item_finish(ctx.id, idx, outcome)
+                    with ctx.batch_row(idx):
+                        return await self.url_item(ctx, idx, item, lane)  # marks the row running as it pays
+                if self.task_item_runner is None:
+                    return Outcome.fail("BAD_REQUEST", "this server cannot run agent tasks")
+                await ctx.write(_item_update(ctx.id, idx, status="running", started_at=now()))
+                with ctx.batch_row(idx):
+                    return await self.task_item_runner(ctx, idx, item)
+
+            outcome = await row_outcome(ctx, idx, attempt)
+            finish = item_finish(ctx.id, idx, outcome)
             moved = progress_write(ctx.id, next(done), last_action=f"row {idx} {outcome.status.value}")
 
             async def finish_row(conn: aiosqlite.Connection) -> None:
@@ -239,7 +266,7 @@ class ReadOnlyRunners:
                 event=("batch.item", {"index": idx, "status": outcome.status.value, "error_code": outcome.error_code}),
             )
 
-        lanes = LaneGroup(self._opener(ctx), lambda: self.pool.host.generation, self.pool.slot)
+        lanes = self.lane_group(ctx)
 
         async def worker() -> None:
             lane = lanes.lane()
@@ -256,11 +283,42 @@ class ReadOnlyRunners:
                 tg.start_soon(worker)
 
         if ctx.cancelled:
-            await ctx.write(_cancel_rest(ctx.id))
+            await ctx.write(cancel_rest(ctx.id))
             return Outcome(JobStatus.CANCELLED, error_message="cancelled; finished rows are kept")
         items = await ctx.engine.jobs.items(ctx.id)
         ok = len([i for i in items if i.status == JobStatus.COMPLETED])
         return Outcome.ok({"total": len(items), "completed": ok, "failed": len(items) - ok})
+
+
+async def _pdf(page: Page, response: Response, formats: list[str], url: str, max_chars: int) -> dict[str, Any]:
+    """A PDF's text as the page's content; a file that cannot be read is the site's fault, not ours.
+
+    Chromium hands a PDF to its viewer, and what it keeps as the navigation's body may be the viewer's page: then
+    the page fetches the file once more, a GET through the same route hook, egress proxy and guard as any other.
+    """
+    try:
+        data = await response.body()
+        if not data.startswith(b"%PDF-"):
+            data = await refetch_pdf(page)
+        content = await pdf_content(data, formats, url=url, max_chars=max_chars)
+    except (ValueError, PlaywrightError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PageFailure("UPSTREAM_UNAVAILABLE", f"{url}: {first}") from None
+    content["final_url"] = page.url
+    return content
+
+
+async def row_outcome(ctx: JobContext, idx: int, attempt: Callable[[], Awaitable[Outcome]]) -> Outcome:
+    """The outcome of one row, whatever it raised: a row that fails never fails the rows beside it."""
+    try:
+        return await attempt()
+    except BrowsaError as exc:
+        return Outcome.fail(exc.code, exc.message)
+    except Exception as exc:
+        if getattr(exc, "code", None) == "INSUFFICIENT_CREDIT":
+            return Outcome.fail("INSUFFICIENT_CREDIT", str(exc))
+        log.exception("row %s/%s crashed", ctx.id, idx)
+        return Outcome.fail("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
 
 
 class _BrowserLost(Exception):
@@ -278,6 +336,7 @@ def _extract_result(content: dict[str, Any], params: dict[str, Any]) -> dict[str
     """The cleaned page text beside the caller's schema or prompt, ready for their own extraction."""
     out: dict[str, Any] = {k: content[k] for k in ("url", "final_url", "title", "status", "truncated") if k in content}
     out["content"] = content.get("markdown", "")
+    out["text"] = content.get("text", "")  # the documented field: the page's visible text, no markup
     if params.get("schema") is not None:
         out["schema"] = params["schema"]
         out["instructions"] = "Fill the JSON Schema in `schema` from `content`; use null where the page has no value."
@@ -306,7 +365,7 @@ def _item_update(job_id: str, idx: int, **fields: Any) -> Callable[[aiosqlite.Co
     return write
 
 
-def _item_finish(job_id: str, idx: int, outcome: Outcome) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
+def item_finish(job_id: str, idx: int, outcome: Outcome) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
     return _item_update(
         job_id,
         idx,
@@ -318,7 +377,7 @@ def _item_finish(job_id: str, idx: int, outcome: Outcome) -> Callable[[aiosqlite
     )
 
 
-def _cancel_rest(job_id: str) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
+def cancel_rest(job_id: str) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
     async def write(conn: aiosqlite.Connection) -> None:
         await conn.execute(
             "UPDATE batch_items SET status='cancelled', completed_at=? WHERE job_id=? AND status IN ('queued','running')",

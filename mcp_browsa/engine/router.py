@@ -23,11 +23,12 @@ the agent, and its reason names the word that decided:
    next, once, until, numbered steps, or a second sentence that is not itself a read request).
 8. Nothing beyond the one page: each/every/all (except "all the text / links / content"), "pages",
    whole site, subpages, linked pages.
-9. A read-only verb or form: get, fetch, scrape, read, grab, download (the page, not a file it links
-   to), show, extract, list, copy, summarize, tl;dr, give me, "what does URL say", "what's on URL",
-   "markdown/text/links of URL", screenshot. Opening the page ("open URL", "go to URL and …") is
-   neither read nor interaction; the rest of the request decides. A bare URL (alone, or with "open")
-   is a scrape as markdown.
+9. A read-only verb or form: get, fetch, return, scrape, read, grab, download (the page, not a file it
+   links to), show, extract, list, copy, summarize, tl;dr, give me, "what does URL say", "what's on
+   URL", "markdown/text/links of URL", screenshot. Opening the page ("go to / visit / open / navigate
+   to URL") reads it too: "Go to URL and return the h1 text" and "visit URL for its title" are
+   scrapes, as long as nothing else in the request needs the agent. A bare URL (alone, or with
+   "open") is a scrape as markdown.
 10. At most 30 words besides the URL: a longer request reads like several steps.
 
 So "get the price from https://shop/p/1" is a scrape (one page, read-only; the markdown holds the
@@ -249,6 +250,7 @@ _BEYOND_PAGE = re.compile(
 )
 _FETCH = re.compile(
     r"\b(?:get|gets|getting|fetch(?:es|ing)?|scrap(?:e|es|ing)|read(?:s|ing)?|grab(?:s|bing)?|download(?:s|ing)?"
+    r"|return(?:s|ing)?"
     r"|show(?:s|ing)?|extract(?:s|ing)?|pull|dump|print|copy|list|summar(?:ize|ise|izing|ising|y)|tl;?dr|recap"
     r"|give me|tell me what|what (?:does|do|did)\b.{0,80}?\bsays?|what(?:'s| is) (?:on|in|at)"
     r"|what(?:'s| is)\b.{0,60}?\babout|screen ?shots?|screen captures?|capture"
@@ -355,6 +357,8 @@ def route(task: str) -> Route:
     url = urls[0]
     # "tl;dr" would otherwise end a sentence at its semicolon.
     masked = _ABBREVIATIONS.sub(r"\1", _mask_urls(_EMAIL.sub(" address ", text)).lower()).replace("tl;dr", "tldr")
+    # Opening the page (go to, visit, open, navigate to) is a fetch verb of its own: it reads the page it names.
+    opened = _NEUTRAL_OPEN.search(masked)
     masked = _NEUTRAL_OPEN.sub(_URL_WORD, masked)
     words = [w for w in _words(masked) if w != _URL_WORD]
     if all(w in _POLITE for w in words):
@@ -364,14 +368,14 @@ def route(task: str) -> Route:
     refusal = _refusal(masked)
     if refusal is not None:
         return _task(refusal, url)
-    verb = _FETCH.search(masked)
+    verb = _FETCH.search(masked) or opened
     if verb is None:
         return _task("it has no read-only verb (get, read, scrape, summarize, …), so the agent decides what to do", url)
     if len(words) > MAX_WORDS:
         return _task(f"at {len(words)} words it reads like several steps, which needs the agent", url)
     for sentence in _SENTENCE_END.split(masked):
         said = [w for w in _words(sentence) if w != _URL_WORD and w not in _POLITE]
-        if said and not _FETCH.search(sentence):
+        if said and not _FETCH.search(sentence) and not (opened and _URL_WORD in sentence):
             snippet = " ".join(said[:6]) + (" …" if len(said) > 6 else "")
             return _task(f"'{snippet}' is not a read request, so it may be another step for the agent", url)
     formats = _formats(masked)

@@ -12,23 +12,32 @@ from typing import Any, Literal
 
 import anyio
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page
+from playwright.async_api import Page, Response
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-from mcp_browsa.engine.markdown import convert as convert_markdown
-from mcp_browsa.engine.markdown import squeeze
+from mcp_browsa.engine.reader import read_markdown
 from mcp_browsa.engine.screenshots import capture
+from mcp_browsa.engine.whitespace import squeeze
 
-__all__ = ["FORMATS", "PageFailure", "WaitUntil", "load_page", "page_content", "refused_navigation"]
+__all__ = [
+    "FORMATS",
+    "NO_TARGET_STATUSES",
+    "PageFailure",
+    "WaitUntil",
+    "load_page",
+    "navigate",
+    "page_content",
+    "refused_navigation",
+]
+
+NO_TARGET_STATUSES = (404, 410)  # the page is not there: a batch row or a task that needed it ends NO_TARGET
 
 FORMATS = ("html", "text", "links", "markdown", "screenshot")
 WaitUntil = Literal["load", "domcontentloaded", "networkidle", "commit"]
 
-# Everything the text formats need in one round trip to the page: the title, and for each format asked a prefix
-# of at most `cap` characters with the full length. For markdown, content that is never part of the readable
-# text (scripts, styles, page chrome) is dropped and links are made absolute (`a.href` resolves against the
-# page's base URL) so a reader of the markdown can follow them.
-_READ_JS = r"""({cap, html, text, clean, links}) => {
+# Everything the other text formats need in one round trip to the page: the title, and for each format asked a
+# prefix of at most `cap` characters with the full length. Markdown is made in the page too (engine/reader.py).
+_READ_JS = r"""({cap, html, text, links}) => {
   const out = {title: document.title};
   const part = (s) => [s.slice(0, cap), s.length];
   if (html) {
@@ -36,15 +45,9 @@ _READ_JS = r"""({cap, html, text, clean, links}) => {
     out.html = part((d ? '<!DOCTYPE ' + d.name + '>' : '') + document.documentElement.outerHTML);
   }
   if (text) out.text = part(document.body ? document.body.innerText : '');
-  if (clean) {
-    const root = (document.body || document.documentElement).cloneNode(true);
-    root.querySelectorAll(
-      'script,style,noscript,template,svg,iframe,nav,footer,header,aside,[hidden],[aria-hidden=true]'
-    ).forEach(n => n.remove());
-    root.querySelectorAll('a[href]').forEach(a => a.setAttribute('href', a.href));
-    out.clean = part(root.innerHTML);
-  }
   if (links) {
+    const canonical = document.querySelector('link[rel~=canonical][href]');
+    out.canonical = canonical ? canonical.href : null;
     out.links = Array.from(document.querySelectorAll('a[href]')).slice(0, 5000).map(a => ({
       url: a.href,
       text: (a.innerText || a.getAttribute('aria-label') || '').trim().replace(/\s+/g, ' ').slice(0, 200)
@@ -123,8 +126,10 @@ def classify_navigation_error(exc: BaseException, url: str) -> PageFailure:
     return PageFailure("UPSTREAM_UNAVAILABLE", f"{url}: {first}")
 
 
-async def load_page(page: Page, url: str, *, wait_until: WaitUntil = "load", timeout_ms: int = 30_000) -> int | None:
-    """Navigate; returns the HTTP status. Raises PageFailure with a code the caller can report.
+async def navigate(
+    page: Page, url: str, *, wait_until: WaitUntil = "load", timeout_ms: int = 30_000
+) -> Response | None:
+    """Navigate; returns the main document's response. Raises PageFailure with a code the caller can report.
 
     A plain-HTTP hop refused by the egress proxy arrives as its 403 page, marked with X-Browsa-Guard:
     that is a blocked navigation, not content.
@@ -145,7 +150,13 @@ async def load_page(page: Page, url: str, *, wait_until: WaitUntil = "load", tim
         # The proxy's own answer when it could not reach the site: the site is down, not blocked.
         reason = (await response.text()).splitlines()[0].removeprefix("mcp-browsa URL guard: ")
         raise PageFailure("UPSTREAM_UNAVAILABLE", f"{url}: {reason}; check the URL and that the site is up")
-    return response.status
+    return response
+
+
+async def load_page(page: Page, url: str, *, wait_until: WaitUntil = "load", timeout_ms: int = 30_000) -> int | None:
+    """Navigate (see `navigate`); returns the HTTP status."""
+    response = await navigate(page, url, wait_until=wait_until, timeout_ms=timeout_ms)
+    return response.status if response is not None else None
 
 
 def _trim(text: str, max_chars: int, unread: int = 0) -> tuple[str, bool]:
@@ -164,8 +175,10 @@ async def page_content(
     full_page: bool = True,
     screenshot_path: Path | None = None,
     timeout: float = 30.0,
+    main_content: bool = True,
 ) -> dict[str, Any]:
-    """Collect the asked formats from a loaded page. Text formats are capped at max_chars each.
+    """Collect the asked formats from a loaded page. Text formats are capped at max_chars each; markdown is the
+    page's main content unless `main_content` is false.
 
     A page that navigates on its own while it is read (a script redirect, a form it submits once loaded) is
     read again once the next document has loaded. Raises PageFailure: TIMEOUT when the page keeps the browser
@@ -176,7 +189,7 @@ async def page_content(
         with anyio.fail_after(timeout):
             for attempt in range(1, _READ_TRIES + 1):
                 try:
-                    return await _collect(page, formats, max_chars, full_page, screenshot_path)
+                    return await _collect(page, formats, max_chars, full_page, screenshot_path, main_content)
                 except PlaywrightError as exc:
                     if not _navigated_away(exc):
                         raise
@@ -204,13 +217,22 @@ def _navigated_away(exc: BaseException) -> bool:
 
 
 async def _collect(
-    page: Page, formats: list[str], max_chars: int, full_page: bool, screenshot_path: Path | None
+    page: Page, formats: list[str], max_chars: int, full_page: bool, screenshot_path: Path | None, main_content: bool
 ) -> dict[str, Any]:
     cap = max(_READ_MIN, max_chars * _READ_FACTOR)
-    wanted = {"html": "html" in formats, "text": "text" in formats, "clean": "markdown" in formats}
-    read = await page.evaluate(_READ_JS, {"cap": cap, "links": "links" in formats, **wanted})
+    wanted = {"html": "html" in formats, "text": "text" in formats, "links": "links" in formats}
+    read: dict[str, Any] = {}
+    if any(wanted.values()) or "markdown" not in formats:
+        read = await page.evaluate(_READ_JS, {"cap": cap, **wanted})
     out: dict[str, Any] = {"final_url": page.url, "title": str(read.get("title") or "")}
     truncated = False
+    if "markdown" in formats:
+        # Only what is returned leaves the page: the cap is the caller's, plus room for the marker to say so.
+        made = await read_markdown(page, cap=max_chars + 1, main=main_content)
+        out["title"] = out["title"] or str(made.get("title") or "")
+        md = str(made["markdown"])
+        out["markdown"], t = _trim(md, max_chars, int(made["total"]) - len(md))
+        truncated |= t
     if "html" in formats:
         html, total = read["html"]
         out["html"], t = _trim(html, max_chars, total - len(html))
@@ -219,15 +241,12 @@ async def _collect(
         raw, total = read["text"]
         out["text"], t = _trim(squeeze(raw), max_chars, total - len(raw))
         truncated |= t
-    if "markdown" in formats:
-        cleaned, total = read["clean"]
-        md = await convert_markdown(cleaned)
-        out["markdown"], t = _trim(md, max_chars, total - len(cleaned))
-        truncated |= t
     if "links" in formats:
         seen: set[str] = set()
         unique = [lk for lk in read["links"] if not (lk["url"] in seen or seen.add(lk["url"]))]  # type: ignore[func-returns-value]
         out["links"] = unique[:1000]
+        if read.get("canonical"):
+            out["canonical"] = str(read["canonical"])
     if "screenshot" in formats and screenshot_path is not None:
         await capture(page, screenshot_path, full_page=full_page, timeout_ms=30_000)
         out["screenshot"] = str(screenshot_path)

@@ -22,7 +22,7 @@ from mcp_browsa.engine.events import EngineEvent
 from mcp_browsa.engine.jobs import JobEngine
 from mcp_browsa.errors import BrowsaError, StorageUnavailable
 from mcp_browsa.models import JobStatus
-from mcp_browsa.storage.jobs import READ_ONLY_KINDS, ClaimedJob, JobRepo
+from mcp_browsa.storage.jobs import READ_ONLY_KINDS, ROW_KINDS, ClaimedJob, JobRepo
 
 __all__ = ["WorkerPool", "process_owner_id"]
 
@@ -93,7 +93,7 @@ class WorkerPool:
             return
         held.ctx.cancel_event.set()
         # Read-only work has nothing to wind down: stop it now. Agent tasks stop between steps.
-        if held.ctx.job.kind in READ_ONLY_KINDS and held.ctx.job.kind != "batch":
+        if held.ctx.job.kind in READ_ONLY_KINDS and held.ctx.job.kind not in ROW_KINDS:
             held.scope.cancel()
 
     async def release_all(self) -> None:

@@ -23,7 +23,7 @@ from anyio.abc import Process
 
 from mcp_browsa.browser.discovery import chromium_args
 from mcp_browsa.browser.fingerprint import Fingerprint
-from mcp_browsa.errors import UpstreamUnavailable
+from mcp_browsa.errors import UpstreamTimeout, UpstreamUnavailable
 
 __all__ = [
     "ChromiumProcess",
@@ -164,7 +164,8 @@ async def launch_chromium(
     env: dict[str, str],
     timeout: float = 30.0,
 ) -> ChromiumProcess:
-    """Start Chromium and wait until its DevTools endpoint is listening; UpstreamUnavailable if it does not come up."""
+    """Start Chromium and wait until its DevTools endpoint is listening: UpstreamTimeout when it is too slow to,
+    UpstreamUnavailable when it exits first."""
     port_file = profile_dir / "DevToolsActivePort"
     with (profile_dir / STDERR_NAME).open("wb") as err:
         process = await anyio.open_process(
@@ -192,7 +193,10 @@ async def launch_chromium(
     except TimeoutError:
         tail = proc.stderr_tail(600).strip()
         await proc.stop(grace=0)
-        raise UpstreamUnavailable(f"Chromium did not open its DevTools port within {timeout:.0f} s: {tail}") from None
+        raise UpstreamTimeout(
+            f"Chromium did not open its DevTools port within {timeout:.0f} s (BROWSA_BROWSER_START_TIMEOUT); "
+            f"the machine may be busy: try again. {tail}".strip()
+        ) from None
     except BaseException:
         await proc.stop(grace=0)
         raise

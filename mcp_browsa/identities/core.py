@@ -76,6 +76,10 @@ def event_data(row: sqlite3.Row | dict[str, Any], **extra: Any) -> dict[str, Any
     keys = ("mode", "status", "os_type", "country", "persona", "cdp_url", "cdp_http", "expires_at", "trust_score")
     known = dict(row)
     data: dict[str, Any] = {"agent_id": known["id"], **{k: known.get(k) for k in keys}}
+    if known.get("mode") == "persistent":
+        data["profile_id"] = known["id"]  # the stored profile (cookies, storage, pinned fingerprint) is the identity
+    if known.get("live_url"):
+        data["live_url"] = known["live_url"]
     data.update(extra)
     return data
 
@@ -215,6 +219,7 @@ class IdentityCore:
             policy=policy,
             executable=executable,
             headed=self.settings.headed,
+            start_timeout=self.settings.browser_start_timeout,
         )
 
     async def watch(self, live: LiveBrowser) -> str:

@@ -92,6 +92,7 @@ async def start_live(
     policy: Policy,
     executable: str,
     headed: bool,
+    start_timeout: float = 30.0,
 ) -> LiveBrowser:
     """Launch an identity's Chromium behind its own guard port and fingerprint it; CDP-ready on return."""
     lease = await proxy.register(policy)
@@ -101,7 +102,9 @@ async def start_live(
     try:
         args = identity_args(fp, profile_dir=profile, proxy_port=lease.port, headed=headed)
         # TZ gives every realm (pages, workers, Intl and Date alike) the identity's clock without an override.
-        process = await launch_chromium(executable, args, profile_dir=profile, env={"TZ": fp.timezone})
+        process = await launch_chromium(
+            executable, args, profile_dir=profile, env={"TZ": fp.timezone}, timeout=start_timeout
+        )
         try:
             keeper = await FingerprintKeeper.connect(process.ws_url, fp)
             await tg.start(keeper.run)

@@ -74,7 +74,9 @@ class Agent(_Model):
     )
     expires_at: float | None = Field(None, description="Unix time a burner is destroyed by itself (its TTL).")
     trust_score: int | None = Field(
-        None, description="0–1000 from the detection harness run in the identity's browser."
+        None,
+        description='0–1000: the sum of the trust factors (get_identity include=["trust"] lists them), the '
+        "detection harness run in the identity's browser among them.",
     )
     trust_band: Literal["high", "medium", "low"] | None = Field(
         None, description="≥850 high, 700–849 medium, below low."
@@ -91,7 +93,12 @@ class Agent(_Model):
     cost_credits: int = Field(0, description="Credits charged for this identity so far (net of refunds).")
     session: SessionInfo | None = Field(None, description="The session open on a persistent identity, if any.")
     warmup: list[WarmupVisit] | None = Field(None, description="Warm-up visits made at creation.")
-    trust: dict[str, Any] | None = Field(None, description="Trust measured now: score, band, failed check names.")
+    trust: dict[str, Any] | None = Field(
+        None,
+        description="Trust measured now: score, band, failed check names, and `factors` [{name, points, detail}] "
+        "adding up to the score (baseline, harness, mode, os, warmup, country, age, sessions), each detail saying "
+        "what would raise it.",
+    )
     detection: list[dict[str, Any]] | None = Field(
         None, description="Every detection check: name, weight, passed, detail."
     )
@@ -104,7 +111,9 @@ class Agent(_Model):
 
 class AgentList(_Model):
     agents: list[Agent] = Field(description="Newest first.")
-    count: int = Field(description="How many are listed.")
+    count: int = Field(description="How many are on this page.")
+    next_cursor: str | None = Field(None, description="The `cursor` of the next page; absent on the last.")
+    total: int = Field(0, description="How many identities match, over every page.")
 
 
 class SessionClosed(_Model):

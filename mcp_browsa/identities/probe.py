@@ -19,7 +19,7 @@ from mcp_browsa.browser.trust import TrustReport, read_fingerprint, trust_report
 from mcp_browsa.errors import UpstreamUnavailable
 from mcp_browsa.identities.models import WarmupVisit
 
-__all__ = ["PROBE_URL", "Measurement", "measure", "summary", "warm_up"]
+__all__ = ["PROBE_URL", "Measurement", "measure", "warm_up"]
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,3 @@ async def warm_up(page: Page, urls: tuple[str, ...], *, timeout_ms: int) -> list
         status = response.status if response is not None else None
         visits.append(WarmupVisit(url=url, ok=status is None or status < 400, status=status))
     return visits
-
-
-def summary(report: TrustReport) -> dict[str, Any]:
-    """The short form get_identity(include=["trust"]) returns; the full list is the `detection` include."""
-    return {"score": report.score, "band": report.band, "failed": [c.name for c in report.failed]}

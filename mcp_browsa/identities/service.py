@@ -18,17 +18,17 @@ from playwright.async_api import Error as PlaywrightError
 
 from mcp_browsa.browser.fingerprint import Fingerprint, apply_fingerprint, context_options
 from mcp_browsa.browser.netpolicy import Policy, check_url
-from mcp_browsa.browser.trust import TrustReport
 from mcp_browsa.errors import AgentNotRunning, BrowsaError, Forbidden, NotFound, UpstreamUnavailable
 from mcp_browsa.identities.cdp import kill_orphan
 from mcp_browsa.identities.core import IdentityCore, Outbox, event_data
 from mcp_browsa.identities.live import LiveBrowser
 from mcp_browsa.identities.models import Agent, AgentList, Include, WarmupVisit
-from mcp_browsa.identities.probe import Measurement, measure, summary, warm_up
+from mcp_browsa.identities.probe import Measurement, measure, warm_up
 from mcp_browsa.identities.reaper import Reaper
 from mcp_browsa.identities.sessions import Sessions
 from mcp_browsa.identities.spec import CreateSpec
 from mcp_browsa.identities.store import AgentRepo, new_agent_id
+from mcp_browsa.identities.trust_factors import TrustRating, rate_identity
 from mcp_browsa.storage.db import dumps, now
 
 __all__ = ["IdentityService"]
@@ -127,9 +127,9 @@ class IdentityService:
             raise
         try:
             if spec.mode == "burner":
-                warmup, report = await self._provision_burner(row, spec, fp, policy)
+                warmup, rating = await self._provision_burner(row, spec, fp, policy)
             else:
-                warmup, report = await self.sessions.provision_persistent(row, spec, fp, policy)
+                warmup, rating = await self.sessions.provision_persistent(row, spec, fp, policy)
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
                 await self._provisioning_failed(row, price, exc)
@@ -140,14 +140,14 @@ class IdentityService:
         assert fresh is not None
         agent = (await core.to_models([fresh]))[0]
         agent.warmup = warmup
-        agent.trust = summary(report)
+        agent.trust = rating.summary()
         if spec.mode == "persistent":
             agent.hint = f"call open_session(identity_id={agent_id!r}) for a CDP URL, or run tasks on it"
         return agent
 
     async def _provision_burner(
         self, row: dict[str, Any], spec: CreateSpec, fp: Fingerprint, policy: Policy
-    ) -> tuple[list[WarmupVisit] | None, TrustReport]:
+    ) -> tuple[list[WarmupVisit] | None, TrustRating]:
         core = self.core
         agent_id, workspace_id = row["id"], row["workspace_id"]
         live: LiveBrowser | None = None
@@ -160,6 +160,7 @@ class IdentityService:
                 warmup = await warm_up(page, spec.warmup_urls, timeout_ms=core.settings.nav_timeout_ms)
             report = (await measure(live.context, fp)).report
             assert report is not None
+            rating = rate_identity(report, row, sessions=0)
             if spec.initial_url:
                 await _open_quietly(page, spec.initial_url, core.settings.nav_timeout_ms)
             started = now()
@@ -174,14 +175,18 @@ class IdentityService:
                 "started_at": started,
                 "expires_at": expires,
                 "billed_minutes": 1,  # the start price covers the first minute
-                "trust_score": report.score,
+                "trust_score": rating.score,
                 "trust_report": dumps(report.to_dict()),
                 "trust_measured_at": started,
             }
 
             async def up(conn: aiosqlite.Connection, box: Outbox) -> None:
                 await AgentRepo.update(conn, agent_id, **fields)
-                await box.emit(workspace_id, "agent.provisioned", event_data({**row, **fields}))
+                await box.emit(
+                    workspace_id,
+                    "agent.provisioned",
+                    event_data({**row, **fields}, cost_credits=core.start_price(row["mode"], row["country"])),
+                )
 
             await core.commit(up)
         except BaseException:
@@ -195,7 +200,7 @@ class IdentityService:
         core_tg = core.tg
         assert core_tg is not None
         core_tg.start_soon(self._watch_burner, live)
-        return warmup, report
+        return warmup, rating
 
     async def _watch_burner(self, live: LiveBrowser) -> None:
         outcome = await self.core.watch(live)
@@ -290,11 +295,17 @@ class IdentityService:
         return row
 
     async def list_identities(
-        self, workspace_id: str, *, mode: str | None = None, status: str | None = None, limit: int = 20
+        self,
+        workspace_id: str,
+        *,
+        mode: str | None = None,
+        status: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
     ) -> AgentList:
-        rows = await self.core.repo.list_for(workspace_id, mode=mode, status=status, limit=limit)
-        agents = await self.core.to_models(rows)
-        return AgentList(agents=agents, count=len(agents))
+        page = await self.core.repo.list_for(workspace_id, mode=mode, status=status, limit=limit, cursor=cursor)
+        agents = await self.core.to_models(page.rows)
+        return AgentList(agents=agents, count=len(agents), next_cursor=page.next_cursor, total=page.total)
 
     async def get(self, workspace_id: str, agent_id: str, *, include: list[Include] | None = None) -> Agent:
         """The identity; `include` measures its live browser now (trust, detection) or reads its fingerprint back."""
@@ -313,15 +324,17 @@ class IdentityService:
             )
             report = measured.report
             if report is not None:
+                sessions = await self.core.repo.session_count(row["id"])
+                rating = rate_identity(report, dict(row), sessions=sessions)
                 await self.core.db.execute(
                     "UPDATE agents SET trust_score=?, trust_report=?, trust_measured_at=? WHERE id=?",
-                    (report.score, dumps(report.to_dict()), now(), row["id"]),
+                    (rating.score, dumps(report.to_dict()), now(), row["id"]),
                 )
                 row = await self._row(workspace_id, row["id"])
         agent = (await self.core.to_models([row]))[0]
         if measured is not None and measured.report is not None:
             if "trust" in wanted:
-                agent.trust = summary(measured.report)
+                agent.trust = rating.summary()
             if "detection" in wanted:
                 agent.detection = [c.to_dict() for c in measured.report.checks]
         if measured is not None and measured.fingerprint is not None:

@@ -20,7 +20,6 @@ from playwright.async_api import Error as PlaywrightError
 from mcp_browsa.browser.fingerprint import Fingerprint, apply_fingerprint, context_options, fingerprint_page
 from mcp_browsa.browser.netpolicy import Policy, intersect_allowed_domains
 from mcp_browsa.browser.pool import Burner
-from mcp_browsa.browser.trust import TrustReport
 from mcp_browsa.errors import AgentNotRunning, BadRequest, NotFound, TooManyRequests
 from mcp_browsa.identities.core import IdentityCore, Outbox, event_data, owner_alive
 from mcp_browsa.identities.live import LiveBrowser
@@ -28,6 +27,7 @@ from mcp_browsa.identities.models import Agent, SessionClosed, WarmupVisit
 from mcp_browsa.identities.probe import measure, warm_up
 from mcp_browsa.identities.spec import DEFAULT_OS, DEFAULT_SESSION_TTL, OS_TYPES, CreateSpec
 from mcp_browsa.identities.store import AgentRepo
+from mcp_browsa.identities.trust_factors import TrustRating, rate_identity
 from mcp_browsa.storage.db import dumps, now
 
 __all__ = ["Sessions"]
@@ -97,7 +97,7 @@ class Sessions:
 
     async def provision_persistent(
         self, row: dict[str, Any], spec: CreateSpec, fp: Fingerprint, policy: Policy
-    ) -> tuple[list[WarmupVisit] | None, TrustReport]:
+    ) -> tuple[list[WarmupVisit] | None, TrustRating]:
         """The first session: warm up, measure trust, and store the resulting state."""
         core = self.core
         async with core.pool.acquire(policy=policy, context_options=context_options(fp)) as burner:
@@ -111,10 +111,11 @@ class Sessions:
             report = (await measure(burner.context, fp)).report
             assert report is not None
             state = dict(await burner.context.storage_state())
+        rating = rate_identity(report, row, sessions=0)
         nonce, sealed = core.seal_state(row["workspace_id"], row["id"], state)
         fields = {
             "status": "running",
-            "trust_score": report.score,
+            "trust_score": rating.score,
             "trust_report": dumps(report.to_dict()),
             "trust_measured_at": now(),
         }
@@ -122,10 +123,14 @@ class Sessions:
         async def up(conn: aiosqlite.Connection, box: Outbox) -> None:
             await AgentRepo.put_state(conn, row["id"], nonce, sealed)
             await AgentRepo.update(conn, row["id"], **fields)
-            await box.emit(row["workspace_id"], "agent.provisioned", event_data({**row, **fields}))
+            await box.emit(
+                row["workspace_id"],
+                "agent.provisioned",
+                event_data({**row, **fields}, cost_credits=core.start_price(row["mode"], row["country"])),
+            )
 
         await core.commit(up)
-        return warmup, report
+        return warmup, rating
 
     # -- interactive sessions -------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from typing import Any
 import aiosqlite
 
 from mcp_browsa.storage.db import Database, loads, now
+from mcp_browsa.storage.paging import Page, fetch_page
 
 __all__ = ["AgentRepo", "json_list", "new_agent_id", "new_session_id"]
 
@@ -77,19 +78,17 @@ class AgentRepo:
         return await self.db.fetchone("SELECT * FROM agents WHERE id=? AND workspace_id=?", (agent_id, workspace_id))
 
     async def list_for(
-        self, workspace_id: str, *, mode: str | None, status: str | None, limit: int
-    ) -> list[sqlite3.Row]:
-        sql = "SELECT * FROM agents WHERE workspace_id=?"
-        args: list[Any] = [workspace_id]
-        if mode is not None:
-            sql += " AND mode=?"
-            args.append(mode)
-        if status is not None:
-            sql += " AND status=?"
-            args.append(status)
-        sql += " ORDER BY created_at DESC, id LIMIT ?"
-        args.append(limit)
-        return await self.db.fetchall(sql, args)
+        self, workspace_id: str, *, mode: str | None, status: str | None, limit: int, cursor: str | None = None
+    ) -> Page:
+        return await fetch_page(
+            self.db,
+            name="identities",
+            select="* FROM agents",
+            filters={"workspace_id": workspace_id, "mode": mode, "status": status},
+            key=(("created_at", float), ("id", str)),
+            limit=limit,
+            cursor=cursor,
+        )
 
     async def live_rows(self) -> list[sqlite3.Row]:
         """Agents a dead server may have left: any being provisioned, running burners, identities with a live process."""
@@ -174,6 +173,13 @@ class AgentRepo:
             "SELECT * FROM agent_sessions WHERE agent_id=? AND ended_at IS NULL ORDER BY started_at DESC LIMIT 1",
             (agent_id,),
         )
+
+    async def session_count(self, agent_id: str) -> int:
+        """Sessions the identity has been used in (open_session and tasks), not counting its creation."""
+        row = await self.db.fetchone(
+            "SELECT COUNT(*) FROM agent_sessions WHERE agent_id=? AND kind != 'create'", (agent_id,)
+        )
+        return int(row[0]) if row is not None else 0
 
     async def stale_sessions(self) -> list[sqlite3.Row]:
         """Open sessions of every agent (the reaper keeps those whose owner is alive)."""

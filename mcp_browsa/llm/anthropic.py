@@ -6,9 +6,10 @@ The only module that imports the `anthropic` SDK; every SDK failure leaves here 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import anthropic
+from anthropic._response import AsyncAPIResponse
 from anthropic.types import (
     ContentBlockParam,
     MessageParam,
@@ -32,10 +33,15 @@ from mcp_browsa.llm.base import (
     vendor_http_client,
 )
 from mcp_browsa.llm.pricing import cost_usd
+from mcp_browsa.llm.replies import UNUSABLE, quote, refused, unusable
 from mcp_browsa.llm.retry import RetryPolicy, call_with_retries, redact, retry_after_seconds
+
+if TYPE_CHECKING:
+    from mcp_browsa.llm.pinning import AddressCheck
 
 __all__ = ["AnthropicChatModel", "to_anthropic_messages"]
 
+_UNUSABLE: tuple[type[Exception], ...] = (*UNUSABLE, anthropic.AnthropicError)
 # Anthropic rejects empty and whitespace-only text blocks.
 _EMPTY = "(empty)"
 
@@ -51,6 +57,7 @@ class AnthropicChatModel(VendorModel):
         base_url: str | None = None,
         timeout: float = 60.0,
         retry: RetryPolicy | None = None,
+        check: AddressCheck | None = None,
     ) -> None:
         self.model = model
         self._api_key = api_key
@@ -61,7 +68,7 @@ class AnthropicChatModel(VendorModel):
             base_url=base_url,
             timeout=timeout,
             max_retries=0,
-            http_client=vendor_http_client(anthropic.DefaultAsyncHttpxClient, timeout=timeout),
+            http_client=vendor_http_client(anthropic.DefaultAsyncHttpxClient, timeout=timeout, check=check),
         )
 
     async def ainvoke(
@@ -80,8 +87,9 @@ class AnthropicChatModel(VendorModel):
         # "any" is Anthropic's word for "must call some tool"; tool_choice without tools is a 400.
         choice: ToolChoiceParam = {"type": "any"} if tool_choice == "required" else {"type": "auto"}
 
-        async def attempt() -> WireReply:
-            return await self._client.messages.create(
+        async def attempt() -> AsyncAPIResponse[WireReply]:
+            # The raw response, so a body that is not a message can be quoted back.
+            return await self._client.messages.with_raw_response.create(
                 model=self.model,
                 max_tokens=max_tokens,
                 system=system or anthropic.omit,
@@ -90,8 +98,15 @@ class AnthropicChatModel(VendorModel):
                 tool_choice=choice if wire_tools else anthropic.omit,
             )
 
-        reply = await call_with_retries(attempt, self._to_error, self._retry)
-        return self._completion(reply)
+        raw = await call_with_retries(attempt, self._to_error, self._retry)
+        try:
+            reply = await raw.parse()
+            if not isinstance(reply, WireReply):
+                raise TypeError("not a message")
+            return self._completion(reply)
+        except _UNUSABLE:
+            body = raw.http_response.text if raw.http_response.is_stream_consumed else ""
+            raise unusable("the Anthropic Messages API", str(self._client.base_url), body, self._api_key) from None
 
     def _completion(self, reply: WireReply) -> Completion:
         texts: list[str] = []
@@ -118,7 +133,10 @@ class AnthropicChatModel(VendorModel):
     def _to_error(self, exc: Exception) -> LLMError | None:
         if isinstance(exc, anthropic.APIStatusError):
             status = exc.status_code
-            message = redact(exc.api_message or exc.message, self._api_key)
+            if isinstance(exc.body, dict):
+                message = redact(exc.api_message or exc.message, self._api_key)
+            else:  # not the API's error format (an HTML error page, say): its start, not all of it
+                message = f"HTTP {status}: {quote(exc.response.text, self._api_key)}"
             if status in (401, 403):
                 return LLMError("INVALID_API_KEY", message, status=status)
             retry_after = retry_after_seconds(exc.response.headers)
@@ -130,6 +148,9 @@ class AnthropicChatModel(VendorModel):
             # Not retried: a timeout already spent the whole budget once.
             return LLMError("LLM_ERROR", f"the model did not answer within {self._timeout:g} s")
         if isinstance(exc, anthropic.APIConnectionError):
+            forbidden = refused(exc)
+            if forbidden is not None:
+                return forbidden
             cause = f" ({exc.__cause__})" if exc.__cause__ else ""
             message = redact(f"cannot reach {self._client.base_url}: {exc.message}{cause}", self._api_key)
             return LLMError("LLM_ERROR", message, retryable=True)

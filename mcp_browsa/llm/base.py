@@ -10,9 +10,12 @@ import importlib
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from typing_extensions import Self
+
+if TYPE_CHECKING:
+    from mcp_browsa.llm.pinning import AddressCheck
 
 __all__ = [
     "ChatModel",
@@ -34,7 +37,7 @@ _Client = TypeVar("_Client")
 
 Role = Literal["user", "assistant", "tool"]
 ToolChoice = Literal["auto", "required"]
-LLMErrorCode = Literal["INVALID_API_KEY", "RATE_LIMIT", "LLM_ERROR"]
+LLMErrorCode = Literal["INVALID_API_KEY", "RATE_LIMIT", "LLM_ERROR", "FORBIDDEN"]
 
 
 @dataclass(frozen=True)
@@ -149,15 +152,23 @@ class VendorModel:
         await self.aclose()
 
 
-def vendor_http_client(client_class: Callable[..., _Client], *, timeout: float) -> _Client:
+def vendor_http_client(
+    client_class: Callable[..., _Client], *, timeout: float, check: AddressCheck | None = None
+) -> _Client:
     """The vendor SDK's own HTTP client class (its defaults: limits, keep-alive, proxies from the environment), built
     on the one TLS context this process shares between all vendor clients.
 
     Each agent task builds its own SDK client, and left alone each would load the CA store into a new TLS context:
     thousands of native allocations per task, made in a worker thread, that glibc never gives back in full. A soak
     of agent tasks grew the server by about 10 MiB per 100 tasks that way. A context is safe to share.
+
+    With `check`, every connection the client opens goes to an address `check` accepted (see `pinning.py`).
     """
     tls = _shared_tls(_http_library(client_class) if isinstance(client_class, type) else "")
+    if check is not None:
+        from mcp_browsa.llm.pinning import pinned_transport
+
+        return client_class(transport=pinned_transport(check, tls), trust_env=False, timeout=timeout)
     if tls is None:
         return client_class(timeout=timeout)
     return client_class(verify=tls, timeout=timeout)
@@ -189,6 +200,7 @@ class LLMError(Exception):
     LLMError
       ├── code="INVALID_API_KEY"  401/403, or no key at all: retrying cannot help
       ├── code="RATE_LIMIT"       429 still there after the bounded retries
+      ├── code="FORBIDDEN"        the model server's address is one this caller may not reach (endpoint.py)
       └── code="LLM_ERROR"        any other status, connection failure, timeout, or unusable reply
 
     `message` is the vendor's own explanation with any API key removed; `status` is the HTTP

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openai
+from openai._legacy_response import LegacyAPIResponse
 from openai.types.chat import (
     ChatCompletion,
     ChatCompletionFunctionToolParam,
@@ -31,9 +32,15 @@ from mcp_browsa.llm.base import (
     vendor_http_client,
 )
 from mcp_browsa.llm.pricing import cost_usd
+from mcp_browsa.llm.replies import UNUSABLE, quote, refused, unusable
 from mcp_browsa.llm.retry import RetryPolicy, call_with_retries, redact, retry_after_seconds
 
+if TYPE_CHECKING:
+    from mcp_browsa.llm.pinning import AddressCheck
+
 __all__ = ["OpenAIChatModel", "parse_arguments", "to_openai_messages"]
+
+_UNUSABLE: tuple[type[Exception], ...] = (*UNUSABLE, openai.OpenAIError)
 
 
 class OpenAIChatModel(VendorModel):
@@ -51,6 +58,7 @@ class OpenAIChatModel(VendorModel):
         base_url: str | None = None,
         timeout: float = 60.0,
         retry: RetryPolicy | None = None,
+        check: AddressCheck | None = None,
     ) -> None:
         self.model = model
         self._api_key = api_key
@@ -63,7 +71,7 @@ class OpenAIChatModel(VendorModel):
             base_url=base_url,
             timeout=timeout,
             max_retries=0,
-            http_client=vendor_http_client(openai.DefaultAsyncHttpxClient, timeout=timeout),
+            http_client=vendor_http_client(openai.DefaultAsyncHttpxClient, timeout=timeout, check=check),
         )
 
     async def ainvoke(
@@ -86,8 +94,9 @@ class OpenAIChatModel(VendorModel):
         # The token cap goes through extra_body because its field name depends on the server (see __init__).
         limit = {self._max_tokens_field: max_tokens}
 
-        async def attempt() -> ChatCompletion:
-            return await self._client.chat.completions.create(
+        async def attempt() -> LegacyAPIResponse[ChatCompletion]:
+            # The raw response, so a body that is not a completion can be quoted back.
+            return await self._client.chat.completions.with_raw_response.create(
                 model=self.model,
                 messages=wire_messages,
                 tools=wire_tools or openai.omit,
@@ -96,12 +105,20 @@ class OpenAIChatModel(VendorModel):
                 extra_body=limit,
             )
 
-        reply = await call_with_retries(attempt, self._to_error, self._retry)
-        return self._completion(reply)
+        raw = await call_with_retries(attempt, self._to_error, self._retry)
+        try:
+            reply = raw.parse()
+            if not isinstance(reply, ChatCompletion):
+                raise TypeError("not a chat completion")
+            return self._completion(reply)
+        except _UNUSABLE:
+            raise unusable(
+                "an OpenAI-compatible API", str(self._client.base_url), raw.http_response.text, self._api_key
+            ) from None
 
     def _completion(self, reply: ChatCompletion) -> Completion:
         if not reply.choices:
-            raise LLMError("LLM_ERROR", f"{self.model} returned no choices")
+            raise ValueError("no choices")  # quoted back as a reply of the wrong shape
         choice = reply.choices[0]
         calls: list[ToolCall] = []
         for call in choice.message.tool_calls or []:
@@ -127,7 +144,12 @@ class OpenAIChatModel(VendorModel):
             status = exc.status_code
             body = exc.body if isinstance(exc.body, dict) else {}
             vendor_message = body.get("message")
-            message = redact(vendor_message if isinstance(vendor_message, str) else exc.message, self._api_key)
+            if isinstance(vendor_message, str):
+                message = redact(vendor_message, self._api_key)
+            elif isinstance(exc.body, dict):
+                message = redact(exc.message, self._api_key)
+            else:  # not the API's error format (an HTML error page, say): its start, not all of it
+                message = f"HTTP {status}: {quote(exc.response.text, self._api_key)}"
             if status in (401, 403):
                 return LLMError("INVALID_API_KEY", message, status=status)
             retry_after = retry_after_seconds(exc.response.headers)
@@ -142,6 +164,9 @@ class OpenAIChatModel(VendorModel):
             # Not retried: a timeout already spent the whole budget once.
             return LLMError("LLM_ERROR", f"the model did not answer within {self._timeout:g} s")
         if isinstance(exc, openai.APIConnectionError):
+            forbidden = refused(exc)
+            if forbidden is not None:
+                return forbidden
             cause = f" ({exc.__cause__})" if exc.__cause__ else ""
             message = redact(f"cannot reach {self._client.base_url}: {exc.message}{cause}", self._api_key)
             return LLMError("LLM_ERROR", message, retryable=True)

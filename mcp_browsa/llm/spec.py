@@ -8,11 +8,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 from urllib.parse import urlsplit
 
 from mcp_browsa.llm.base import ClosableChatModel, LLMError
 from mcp_browsa.llm.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from mcp_browsa.llm.pinning import AddressCheck
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -132,8 +135,11 @@ def make_chat_model(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     retry: RetryPolicy | None = None,
+    check: AddressCheck | None = None,
 ) -> ClosableChatModel:
-    """Build the vendor adapter for `spec`; the caller closes it. Raises LLMError(INVALID_API_KEY) without a key."""
+    """Build the vendor adapter for `spec`; the caller closes it. Raises LLMError(INVALID_API_KEY) without a key.
+
+    `check` vets every address the model's HTTP client connects to (see `endpoint.py`)."""
     if not api_key:
         raise LLMError(
             "INVALID_API_KEY",
@@ -143,7 +149,9 @@ def make_chat_model(
     if spec.provider == "anthropic":
         from mcp_browsa.llm.anthropic import AnthropicChatModel
 
-        return AnthropicChatModel(spec.model, api_key, base_url=spec.base_url, timeout=timeout, retry=policy)
+        return AnthropicChatModel(
+            spec.model, api_key, base_url=spec.base_url, timeout=timeout, retry=policy, check=check
+        )
     from mcp_browsa.llm.openai import OpenAIChatModel
 
-    return OpenAIChatModel(spec.model, api_key, base_url=spec.base_url, timeout=timeout, retry=policy)
+    return OpenAIChatModel(spec.model, api_key, base_url=spec.base_url, timeout=timeout, retry=policy, check=check)

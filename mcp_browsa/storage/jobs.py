@@ -15,14 +15,17 @@ import aiosqlite
 
 from mcp_browsa.models import TERMINAL, BatchItem, Job, JobEvent, JobStatus
 from mcp_browsa.storage.db import Database, dumps, loads, now
+from mcp_browsa.storage.paging import fetch_page
 
 # (conn, job_id, workspace_id, new_status) called inside the transaction that ends a rescued job.
 EndHook = Callable[[aiosqlite.Connection, str, str, str], Awaitable[None]]
 
-__all__ = ["READ_ONLY_KINDS", "ClaimedJob", "EndHook", "JobRepo", "job_from_row"]
+__all__ = ["READ_ONLY_KINDS", "ROW_KINDS", "ClaimedJob", "EndHook", "JobRepo", "job_from_row"]
 
 # Kinds that never change anything outside the browser: safe to run again after a crash.
-READ_ONLY_KINDS = ("scrape", "extract", "screenshot", "batch")
+READ_ONLY_KINDS = ("scrape", "extract", "screenshot", "batch", "crawl", "map")
+# Kinds whose work is rows (batch_items): they stop between rows when cancelled, and show their rows.
+ROW_KINDS = ("batch", "crawl")
 _ACTIVE = ("queued", "running", "input_required", "human_control")
 _INTERRUPTED = (
     "the server running this task stopped mid-run; agent tasks are not re-run automatically"
@@ -34,6 +37,13 @@ def job_from_row(row: sqlite3.Row) -> Job:
     data = dict(row)
     data["result"] = loads(data.get("result"))
     return Job.model_validate(data)
+
+
+def _duration_ms(started: float | None, ended: float | None) -> int | None:
+    """How long a row ran: None while it runs, 0 for one that ended without starting (refused, cancelled)."""
+    if ended is None:
+        return None
+    return round((ended - started) * 1000) if started is not None else 0
 
 
 class ClaimedJob:
@@ -84,6 +94,13 @@ class JobRepo:
             [(job_id, i, dumps(p)) for i, p in enumerate(items)],
         )
 
+    @staticmethod
+    async def add_item_credits(conn: aiosqlite.Connection, job_id: str, idx: int, amount: int) -> None:
+        await conn.execute(
+            "UPDATE batch_items SET credits_charged = credits_charged + ? WHERE job_id=? AND idx=?",
+            (amount, job_id, idx),
+        )
+
     async def get(self, job_id: str, workspace_id: str | None = None) -> Job | None:
         if workspace_id is None:
             row = await self.db.fetchone("SELECT * FROM jobs WHERE id=?", (job_id,))
@@ -95,20 +112,46 @@ class JobRepo:
         row = await self.db.fetchone("SELECT params FROM jobs WHERE id=?", (job_id,))
         return (loads(row["params"]) or {}) if row else {}
 
+    async def mark_async(self, job_id: str) -> None:
+        """The call that started this job returned without its result: announce its end like any async job's."""
+        await self.db.execute("UPDATE jobs SET params=json_set(params, '$.sync', json('false')) WHERE id=?", (job_id,))
+
     async def list_jobs(
-        self, workspace_id: str, *, status: str | None = None, kind: str | None = None, limit: int = 20
-    ) -> list[Job]:
-        sql = "SELECT * FROM jobs WHERE workspace_id=?"
-        args: list[Any] = [workspace_id]
-        if status:
-            sql += " AND status=?"
-            args.append(status)
-        if kind:
-            sql += " AND kind=?"
-            args.append(kind)
-        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
-        args.append(limit)
-        return [job_from_row(r) for r in await self.db.fetchall(sql, args)]
+        self,
+        workspace_id: str,
+        *,
+        status: str | None = None,
+        kind: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> tuple[list[Job], str | None, int]:
+        """(jobs newest first, the next page's cursor or None, how many match)."""
+        page = await fetch_page(
+            self.db,
+            name="jobs",
+            select="* FROM jobs",
+            filters={"workspace_id": workspace_id, "status": status or None, "kind": kind or None},
+            key=(("created_at", float), ("rowid", int)),
+            limit=limit,
+            cursor=cursor,
+        )
+        return [job_from_row(r) for r in page.rows], page.next_cursor, page.total
+
+    async def targets(self, job_ids: list[str]) -> dict[str, str]:
+        """What each job was about, in a few words: its URL, its task, or how many rows a batch has."""
+        if not job_ids:
+            return {}
+        marks = ",".join("?" * len(job_ids))
+        rows = await self.db.fetchall(f"SELECT id, kind, params FROM jobs WHERE id IN ({marks})", job_ids)
+        out: dict[str, str] = {}
+        for r in rows:
+            p = loads(r["params"]) or {}
+            if r["kind"] == "batch":
+                what = "tasks" if p.get("tasks") else "URLs"
+                out[r["id"]] = f"{p.get('count', '?')} {what}"
+            else:
+                out[r["id"]] = str(p.get("url") or p.get("task") or p.get("initial_url") or p.get("service") or "")
+        return out
 
     async def items(self, job_id: str) -> list[BatchItem]:
         rows = await self.db.fetchall("SELECT * FROM batch_items WHERE job_id=? ORDER BY idx", (job_id,))
@@ -123,6 +166,8 @@ class JobRepo:
                     result=loads(r["result"]),
                     error_code=r["error_code"],
                     error_message=r["error_message"],
+                    credits_charged=r["credits_charged"],
+                    duration_ms=_duration_ms(r["started_at"], r["completed_at"]),
                 )
             )
         return out

@@ -44,6 +44,7 @@ class ApiKey(BaseModel):
     created_at: float = Field(description="Unix time the key was minted.")
     last_used_at: float | None = Field(None, description="Unix time of the last request (to the minute).")
     revoked_at: float | None = Field(None, description="Unix time it was revoked; revoked keys get 401.")
+    admin: bool = Field(False, description="Minted with --admin: may list, create and revoke keys (the key tools).")
 
 
 class MintedKey(ApiKey):
@@ -56,6 +57,7 @@ class KeyOwner:
 
     key_id: str
     workspace_id: str
+    admin: bool = False
 
 
 def hash_key(key: str) -> str:
@@ -83,6 +85,7 @@ def _key_from_row(row: sqlite3.Row) -> ApiKey:
         created_at=row["created_at"],
         last_used_at=row["last_used_at"],
         revoked_at=row["revoked_at"],
+        admin=bool(row["admin"]),
     )
 
 
@@ -91,7 +94,7 @@ class ApiKeyRepo:
         self.db = db
 
     async def mint(
-        self, workspace_id: str = DEFAULT_WORKSPACE, *, name: str = "", initial_credits: int = 0
+        self, workspace_id: str = DEFAULT_WORKSPACE, *, name: str = "", initial_credits: int = 0, admin: bool = False
     ) -> MintedKey:
         """A new key for `workspace_id`, creating the workspace (with `initial_credits`) if it is new."""
         check_workspace_id(workspace_id)
@@ -101,11 +104,18 @@ class ApiKeyRepo:
         created = now()
         async with self.db.transaction(durable=True) as conn:
             await conn.execute(
-                "INSERT INTO api_keys(id, workspace_id, name, prefix, key_hash, created_at) VALUES (?,?,?,?,?,?)",
-                (key_id, workspace_id, name, key[:SHOWN_PREFIX_LEN], hash_key(key), created),
+                "INSERT INTO api_keys(id, workspace_id, name, prefix, key_hash, created_at, admin)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (key_id, workspace_id, name, key[:SHOWN_PREFIX_LEN], hash_key(key), created, int(admin)),
             )
         return MintedKey(
-            id=key_id, workspace_id=workspace_id, name=name, prefix=key[:SHOWN_PREFIX_LEN], created_at=created, key=key
+            id=key_id,
+            workspace_id=workspace_id,
+            name=name,
+            prefix=key[:SHOWN_PREFIX_LEN],
+            created_at=created,
+            admin=admin,
+            key=key,
         )
 
     async def list_keys(self, workspace_id: str | None = None, *, include_revoked: bool = True) -> list[ApiKey]:
@@ -147,7 +157,7 @@ class ApiKeyRepo:
         if not is_well_formed(key):
             raise Unauthorized(f"the API key is malformed; keys are {KEY_PREFIX} followed by 24 hex digits")
         row = await self.db.fetchone(
-            "SELECT id, workspace_id, revoked_at, last_used_at FROM api_keys WHERE key_hash=?", (hash_key(key),)
+            "SELECT id, workspace_id, revoked_at, last_used_at, admin FROM api_keys WHERE key_hash=?", (hash_key(key),)
         )
         if row is None:
             raise Unauthorized("the API key is not valid on this server")
@@ -156,4 +166,4 @@ class ApiKeyRepo:
         t = now()
         if row["last_used_at"] is None or t - float(row["last_used_at"]) > TOUCH_INTERVAL:
             await self.db.execute("UPDATE api_keys SET last_used_at=? WHERE id=?", (t, row["id"]))
-        return KeyOwner(key_id=row["id"], workspace_id=row["workspace_id"])
+        return KeyOwner(key_id=row["id"], workspace_id=row["workspace_id"], admin=bool(row["admin"]))

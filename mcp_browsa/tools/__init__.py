@@ -15,16 +15,32 @@ __all__ = ["register_all"]
 
 
 def register_all(server: BrowsaServer, app: Browsa, groups: set[str]) -> None:
-    from mcp_browsa.tools import account, auto, identities, jobs, login, quick, resources, sessions, tasks, webhooks
+    from mcp_browsa.tools import (
+        account,
+        auto,
+        content,
+        identities,
+        jobs,
+        keys,
+        login,
+        quick,
+        resources,
+        sessions,
+        tasks,
+        webhooks,
+    )
 
     if "quick" in groups:
         quick.register(server, app)
+    if "content" in groups:
+        content.register(server, app)
     if "tasks" in groups:
         jobs.register(server, app)
         tasks.register(server, app)
         auto.register(server, app)
     if "account" in groups:
         account.register(server, app)
+        keys.register(server, app)
     if "webhooks" in groups:
         webhooks.register(server, app)
     if "browser" in groups:

@@ -14,6 +14,7 @@ from mcp_browsa.app import Browsa
 from mcp_browsa.identities import Agent, AgentList, build_spec
 from mcp_browsa.identities.models import Include, OsTypeName
 from mcp_browsa.server import BrowsaServer, caller_for
+from mcp_browsa.tools.params import Cursor
 
 __all__ = ["register"]
 
@@ -89,10 +90,13 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             Literal["queued", "running", "destroyed", "failed"] | None, Field(description="Only this status.")
         ] = None,
         limit: Annotated[int, Field(ge=1, le=200, description="How many, newest first.")] = 20,
+        cursor: Cursor = None,
         ctx: Context[Any, Any] | None = None,
     ) -> AgentList:
-        """List identities, newest first."""
-        return await app.identities.list_identities(caller_for(ctx).workspace_id, mode=mode, status=status, limit=limit)
+        """List identities, newest first, a page at a time (`next_cursor`), with the `total` that match."""
+        return await app.identities.list_identities(
+            caller_for(ctx).workspace_id, mode=mode, status=status, limit=limit, cursor=cursor
+        )
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=True))
     async def get_identity(

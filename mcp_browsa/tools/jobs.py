@@ -3,17 +3,19 @@
 A host that cuts calls at ~60 s polls get_job with wait ≤ 50; it returns the moment the job ends.
 """
 
+import json
 import time
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
-from mcp_types import CallToolResult, InputRequiredResult, ToolAnnotations
+from mcp_types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from mcp_browsa.app import Browsa
 from mcp_browsa.models import Job, JobList
 from mcp_browsa.server import BrowsaServer, caller_for
-from mcp_browsa.tools.results import job_result
+from mcp_browsa.tools.params import Cursor
+from mcp_browsa.tools.results import job_result, progress_reporter
 from mcp_browsa.tools.waiting import QuestionState, follow_job, job_call, resume
 
 __all__ = ["JobId", "register"]
@@ -43,6 +45,10 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             ),
         ] = None,
         events_limit: Annotated[int, Field(ge=1, le=200, description="Most events per call.")] = 20,
+        view: Annotated[
+            Literal["full", "status"],
+            Field(description="status: only {id, status, kind, progress_done, progress_total}, a cheap poll."),
+        ] = "full",
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job] | InputRequiredResult:
         """Get a job's status and result, waiting up to `wait` seconds for it to finish.
@@ -52,6 +58,9 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         Screenshots are listed as resources (browsa://jobs/{id}/screenshots/{n}).
         """
         caller = caller_for(ctx)
+        if view == "status":
+            brief = await app.job_status(caller, job_id, wait=wait, on_progress=progress_reporter(ctx))
+            return CallToolResult(content=[TextContent(type="text", text=json.dumps(brief))], structured_content=brief)
         state = QuestionState.parse(ctx)
         if state is not None and ctx is not None:
             return await resume(
@@ -74,10 +83,11 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         status: Annotated[Status | None, Field(description="Only jobs in this status.")] = None,
         kind: Annotated[Kind | None, Field(description="Only jobs of this kind.")] = None,
         limit: Annotated[int, Field(ge=1, le=200, description="How many, newest first.")] = 20,
+        cursor: Cursor = None,
         ctx: Context[Any, Any] | None = None,
     ) -> JobList:
-        """List recent jobs, newest first."""
-        return await app.list_jobs(caller_for(ctx), status=status, kind=kind, limit=limit)
+        """List jobs, newest first, a page at a time (`next_cursor`), with the `total` that match."""
+        return await app.list_jobs(caller_for(ctx), status=status, kind=kind, limit=limit, cursor=cursor)
 
     @server.tool(annotations=ToolAnnotations(destructive_hint=False, idempotent_hint=True))
     async def cancel_job(job_id: JobId, ctx: Context[Any, Any] | None = None) -> Annotated[CallToolResult, Job]:

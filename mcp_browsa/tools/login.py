@@ -10,7 +10,7 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from mcp_browsa.app import Browsa
-from mcp_browsa.models import Job
+from mcp_browsa.models import TERMINAL, Job
 from mcp_browsa.server import BrowsaServer, caller_for
 from mcp_browsa.tools.params import keyword_param
 from mcp_browsa.tools.results import job_result, raise_if_failed
@@ -90,9 +90,12 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             success_selector=success_selector,
             success_text=success_text,
             timeout_seconds=timeout_seconds,
+            sync=not async_,
         )
         if not async_:
             job = await app.get_job(caller, job.id, wait=min(SYNC_WAIT_CAP, timeout_seconds + 5))
+            if job.status not in TERMINAL:  # handed back to poll: announced like an async job
+                await app.engine.jobs.mark_async(job.id)
         if job.status == "failed" and job.error_code in _ERROR_CODES:
             raise_if_failed(job)
         return await job_result(app, job)

@@ -11,7 +11,10 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import Field
 
-__all__ = ["LlmKey", "LlmSpec", "keyword_param"]
+__all__ = ["Cursor", "LlmKey", "LlmSpec", "keyword_param"]
+
+# Paging of the list tools (list_jobs, list_identities, webhook_deliveries); see storage/paging.py.
+Cursor = Annotated[str | None, Field(max_length=500, description="The previous page's next_cursor.")]
 
 # The model and key of agent work, shared by run_task and batch (tasks).
 LlmSpec = Annotated[

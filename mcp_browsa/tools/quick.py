@@ -52,6 +52,16 @@ IdempotencyKey = Annotated[
         " arguments is IDEMPOTENCY_CONFLICT.",
     ),
 ]
+MainContent = Annotated[
+    bool,
+    Field(
+        description="Markdown of the main content only (navigation, headers, footers, sidebars dropped); false: all."
+    ),
+]
+LoadMedia = Annotated[
+    bool,
+    Field(description="Load images, media and fonts even when only text formats are asked (they are skipped then)."),
+]
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 
 
@@ -73,6 +83,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         timeout_seconds: Annotated[float, Field(ge=1, le=120, description="Page load timeout.")] = 30,
         async_: Async = False,
         allowed_domains: AllowedDomains = None,
+        main_content: MainContent = True,
+        load_media: LoadMedia = False,
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
@@ -91,6 +103,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             "timeout_seconds": timeout_seconds,
             "async": async_,
             "allowed_domains": allowed_domains,
+            "main_content": main_content,
+            "load_media": load_media,
         }
         job = await app.idempotent(
             caller,
@@ -107,6 +121,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
                 timeout_seconds=timeout_seconds,
                 wait=sync_wait(async_, timeout_seconds),
                 allowed_domains=allowed_domains,
+                main_content=main_content,
+                load_media=load_media,
             ),
         )
         return await job_result(app, raise_if_failed(job), images="screenshot" in formats)
@@ -129,7 +145,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
     ) -> Annotated[CallToolResult, Job]:
         """Get a page's cleaned text beside your schema or prompt, ready for you to extract from.
 
-        Exactly one of `schema` or `prompt` is required. The result's `content` is the page as markdown.
+        Exactly one of `schema` or `prompt` is required. The result's `content` is the page as markdown and
+        `text` its cleaned visible text.
         """
         caller = caller_for(ctx)
         params = {
@@ -196,6 +213,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             int | None, Field(ge=1, le=20, description="How many rows at once (capped by the burner limit).")
         ] = None,
         allowed_domains: AllowedDomains = None,
+        main_content: MainContent = True,
+        load_media: LoadMedia = False,
         tasks: Annotated[
             list[TaskRow] | None,
             Field(
@@ -254,6 +273,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             "max_chars": max_chars,
             "concurrency": concurrency,
             "allowed_domains": allowed_domains,
+            "main_content": main_content,
+            "load_media": load_media,
         }
         job = await app.idempotent(
             caller,
@@ -267,6 +288,8 @@ def register(server: BrowsaServer, app: Browsa) -> None:
                 max_chars=max_chars,
                 concurrency=concurrency,
                 allowed_domains=allowed_domains,
+                main_content=main_content,
+                load_media=load_media,
             ),
         )
         return await job_result(app, job)

@@ -15,7 +15,14 @@ from mcp_types import CallToolResult, ContentBlock, ImageContent, TextContent
 
 from mcp_browsa.app import Browsa
 from mcp_browsa.engine.jobs import ProgressFn
-from mcp_browsa.errors import BrowsaError, Forbidden, InsufficientCredit, InternalError, UpstreamUnavailable
+from mcp_browsa.errors import (
+    BrowsaError,
+    Forbidden,
+    InsufficientCredit,
+    InternalError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from mcp_browsa.models import Job
 
 __all__ = ["job_result", "progress_reporter", "raise_if_failed"]
@@ -51,7 +58,9 @@ async def job_result(app: Browsa, job: Job, *, images: bool = False) -> CallTool
                 data.setdefault("notes", []).append(picture)
             else:
                 pictures.append(picture)
-                data.setdefault("screenshot_resources", []).append(uri)
+            # `screenshots` (declared in the output schema) lists every screenshot, attached or not.
+            if uri not in data.setdefault("screenshots", []):
+                data["screenshots"].append(uri)
     # The text is the structured content serialized, resource links included, for hosts that read only text.
     text = TextContent(type="text", text=json.dumps(data, ensure_ascii=False))
     return CallToolResult(content=[text, *pictures], structured_content=data)
@@ -79,6 +88,7 @@ _FAILURE_ERRORS: dict[str, type[BrowsaError]] = {
     "BLOCKED": Forbidden,
     "INSUFFICIENT_CREDIT": InsufficientCredit,
     "INTERNAL_ERROR": InternalError,
+    "UPSTREAM_TIMEOUT": UpstreamTimeout,
 }
 
 

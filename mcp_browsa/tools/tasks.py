@@ -12,7 +12,7 @@ from mcp_types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import Field
 
 from mcp_browsa.app import Browsa
-from mcp_browsa.engine.agent_tasks import MAX_FANOUT, MAX_STEPS, MAX_TASK_CHARS, ScreenshotOptions
+from mcp_browsa.engine.agent_tasks import MAX_FANOUT, MAX_STEPS, MAX_TASK_CHARS, MAX_TASK_SECONDS, ScreenshotOptions
 from mcp_browsa.identities.models import OsTypeName
 from mcp_browsa.models import Job
 from mcp_browsa.server import BrowsaServer, caller_for
@@ -57,7 +57,12 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             ),
         ] = None,
         timeout_seconds: Annotated[
-            float, Field(ge=10, le=3600, description="Wallclock limit (time waiting for your answers not counted).")
+            float,
+            Field(
+                ge=10,
+                le=MAX_TASK_SECONDS,
+                description="Wallclock limit, up to 3 h (time waiting for your answers not counted).",
+            ),
         ] = 900,
         screenshots: Annotated[
             ScreenshotOptions | None,

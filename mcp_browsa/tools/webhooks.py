@@ -12,8 +12,10 @@ from pydantic import Field
 
 from mcp_browsa.app import Browsa
 from mcp_browsa.server import BrowsaServer, caller_for
+from mcp_browsa.tools.params import Cursor
 from mcp_browsa.webhooks.models import PingResult, WebhookCreated, WebhookDeleted, WebhookDeliveries, WebhookList
 from mcp_browsa.webhooks.service import MAX_DELIVERIES_LIMIT
+from mcp_browsa.webhooks.signing_secret import SigningSecret
 
 __all__ = ["register"]
 
@@ -39,14 +41,28 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             list[EventType],
             Field(max_length=20, description="Event types to send; empty (the default) means every type."),
         ] = [],  # noqa: B006 - pydantic copies defaults
+        own_secret: Annotated[
+            bool,
+            Field(
+                description="true: a secret for this endpoint alone, shown only in this answer; false: signed with "
+                "the workspace secret, which webhook_signing_secret() shows again at any time."
+            ),
+        ] = True,
         ctx: Context[Any, Any] | None = None,
     ) -> WebhookCreated:
-        """Register an endpoint for job and agent events. Returns the signing secret: it is shown only this once.
+        """Register an endpoint for job and agent events. Returns its own signing secret, shown only this once
+        (or, with own_secret=false, signs it with the workspace secret).
 
         Deliveries are JSON POSTs signed with `X-Agents-Signature` and Standard Webhooks headers; failures are
         retried with backoff for about a day, and an endpoint answering 410 Gone is disabled.
         """
-        return await app.webhooks.create(caller_for(ctx).workspace_id, url, list(events))
+        return await app.webhooks.create(caller_for(ctx).workspace_id, url, list(events), own_secret=own_secret)
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
+    async def webhook_signing_secret(ctx: Context[Any, Any] | None = None) -> SigningSecret:
+        """The workspace's webhook signing secret (made on first use), which can be read again at any time: it
+        signs every endpoint created with own_secret=false."""
+        return await app.webhooks.signing_secret(caller_for(ctx).workspace_id)
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=True))
     async def list_webhooks(ctx: Context[Any, Any] | None = None) -> WebhookList:
@@ -69,10 +85,12 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         limit: Annotated[
             int, Field(ge=1, le=MAX_DELIVERIES_LIMIT, description="How many attempts to show, newest first.")
         ] = 50,
+        cursor: Cursor = None,
         ctx: Context[Any, Any] | None = None,
     ) -> WebhookDeliveries:
-        """The delivery log of a webhook: each attempt with its status code or error, and how many are pending.
+        """The delivery log of a webhook, a page at a time: each attempt with its status code or error, and how many
+        are pending.
 
         Deliveries that ended (delivered or given up) are kept for BROWSA_WEBHOOK_LOG_RETENTION_DAYS (30 by default).
         """
-        return await app.webhooks.deliveries(caller_for(ctx).workspace_id, webhook_id, limit=limit)
+        return await app.webhooks.deliveries(caller_for(ctx).workspace_id, webhook_id, limit=limit, cursor=cursor)

@@ -24,6 +24,7 @@ from mcp_browsa.browser.netpolicy import (
     host_text,
     parse_web_url,
 )
+from mcp_browsa.browser.private_hint import private_network_hint
 
 __all__ = ["Blocked", "EgressRule", "Resolver", "Target", "system_resolver"]
 
@@ -65,7 +66,7 @@ class EgressRule:
         """Scheme and literal-address checks, no DNS: what can be refused when a webhook is created."""
         decision = check_url(url, self.policy, method="POST")
         if not decision.allowed:
-            raise Blocked(decision.reason + _hint(decision.rule))
+            raise Blocked(decision.reason + private_network_hint(decision.rule, url))
 
     async def resolve(self, url: str) -> Target:
         """Resolve and check every address of the URL's host; the first address is the one to connect to."""
@@ -81,7 +82,7 @@ class EgressRule:
             addresses = [host]
         decision = check_addresses(host, port, addresses, self.policy)
         if not decision.allowed:
-            raise Blocked(decision.reason + _hint(decision.rule))
+            raise Blocked(decision.reason + private_network_hint(decision.rule, url))
         pinned = host_text(addresses[0])
         default_port = 443 if parts.scheme.lower() == "https" else 80
         netloc = pinned if port == default_port else f"{pinned}:{port}"
@@ -93,12 +94,3 @@ class EgressRule:
             username=parts.username,
             password=parts.password,
         )
-
-
-def _hint(rule: str) -> str:
-    if rule.startswith("ssrf:"):
-        return (
-            "; private and local addresses are refused unless the operator allows them"
-            " (BROWSA_ALLOW_PRIVATE_NETWORK=1, or a list such as 127.0.0.1:8080)"
-        )
-    return ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 from datetime import datetime, timezone
 from typing import Any
 
@@ -42,7 +43,6 @@ EVENT_TYPES: tuple[str, ...] = (
 # A job's result (a scraped page, a batch) can be large; past this the event carries a pointer, not the result.
 MAX_RESULT_BYTES = 64 * 1024
 _JOB_EVENTS = ("job.completed", "job.failed")
-_JOB_EXCLUDE = {"hint", "events", "items", "idempotent_replay", "last_action", "live_url"}
 
 
 def new_event_id() -> str:
@@ -114,7 +114,11 @@ def _wants(events: Any, type_: str, explicit: str | None) -> bool:
 
 
 async def job_finish_hook(conn: aiosqlite.Connection, event: EngineEvent) -> None:
-    """JobEngine finish hook: job.completed / job.failed into the outbox, in the transaction that ended the job."""
+    """JobEngine finish hook: job.completed / job.failed into the outbox, in the transaction that ended the job.
+
+    Only work that runs apart from its call is announced: async one-call jobs, batches, tasks. A synchronous scrape,
+    extract or screenshot handed its result back in the call, so nobody is waiting for an event about it.
+    """
     if event.type not in _JOB_EVENTS or event.job_id is None:
         return
     cur = await conn.execute(
@@ -122,21 +126,45 @@ async def job_finish_hook(conn: aiosqlite.Connection, event: EngineEvent) -> Non
     )
     if await cur.fetchone() is None:
         return  # the common case: nobody listens, so do not even read the job
+    row = await _job_row(conn, event.job_id)
+    if row is not None and (loads(row["params"]) or {}).get("sync"):
+        return
     await enqueue_event(conn, event.workspace_id, event.type, await job_event_data(conn, event.job_id, event.data))
 
 
-async def job_event_data(conn: aiosqlite.Connection, job_id: str, base: dict[str, Any]) -> dict[str, Any]:
-    """The event's own fields (job_id, kind, status, error_code …) plus the job as get_job shows it."""
-    data = dict(base)
+async def _job_row(conn: aiosqlite.Connection, job_id: str) -> sqlite3.Row | None:
     cur = await conn.execute("SELECT * FROM jobs WHERE id=?", (job_id,))
-    row = await cur.fetchone()
+    row: sqlite3.Row | None = await cur.fetchone()
+    return row
+
+
+async def job_event_data(conn: aiosqlite.Connection, job_id: str, base: dict[str, Any]) -> dict[str, Any]:
+    """The documented shape, at the top level of `data`: job.completed is {job_id, kind, progress_done,
+    progress_total, credits_charged, result}, job.failed {job_id, kind, error_code, error_message} (with progress
+    and credits too); every job event also says its `status`, and `agent_id` when it ran on an identity."""
+    data = dict(base)
+    row = await _job_row(conn, job_id)
     if row is None:
         return data
-    job = job_from_row(row).model_dump(mode="json", exclude_none=True, exclude=_JOB_EXCLUDE)
-    result = job.get("result")
-    if result is not None and len(dumps(result).encode("utf-8")) > MAX_RESULT_BYTES:
-        job.pop("result")
-        job["result_truncated"] = True
-        data["hint"] = f"the result is larger than {MAX_RESULT_BYTES} bytes; fetch it with get_job({job_id!r})"
-    data["job"] = job
+    job = job_from_row(row)
+    data.update(
+        job_id=job.id,
+        kind=job.kind,
+        status=job.status,
+        progress_done=job.progress_done,
+        progress_total=job.progress_total,
+        credits_charged=job.credits_charged,
+    )
+    if job.agent_id:
+        data["agent_id"] = job.agent_id
+    if job.status == "completed":
+        data["result"] = job.result
+        if job.result is not None and len(dumps(job.result).encode("utf-8")) > MAX_RESULT_BYTES:
+            data["result"] = None
+            data["result_truncated"] = True
+            data["hint"] = f"the result is larger than {MAX_RESULT_BYTES} bytes; fetch it with get_job({job_id!r})"
+    if job.error_code or job.status == "failed":
+        data.update(error_code=job.error_code, error_message=job.error_message)
+    if job.question:
+        data["question"] = job.question
     return data

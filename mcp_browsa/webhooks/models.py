@@ -36,10 +36,19 @@ class Webhook(BaseModel):
     created_at: float = Field(description="Unix time it was created.")
     disabled_at: float | None = Field(None, description="Unix time it was disabled.")
     disabled_reason: str | None = Field(None, description="Why it was disabled.")
+    signed_with: Literal["endpoint", "workspace"] = Field(
+        "endpoint",
+        description="endpoint: its own secret, shown once at creation; workspace: the workspace signing secret "
+        "(webhook_signing_secret).",
+    )
 
 
 class WebhookCreated(Webhook):
-    secret: str = Field(description="Signing secret (`whsec_…`). Shown only now: store it to verify deliveries.")
+    secret: str | None = Field(
+        None,
+        description="The endpoint's own signing secret (`whsec_…`). Shown only now: store it to verify deliveries. "
+        "None when it is signed with the workspace secret (webhook_signing_secret).",
+    )
     signing: str = Field(SIGNING_HELP, description="How deliveries are signed and how to verify them.")
 
 
@@ -70,8 +79,10 @@ class DeliveryAttempt(BaseModel):
 class WebhookDeliveries(BaseModel):
     webhook_id: str
     attempts: list[DeliveryAttempt] = Field(description="Delivery attempts, newest first.")
-    count: int = Field(description="How many attempts are listed.")
+    count: int = Field(description="How many attempts are on this page.")
     pending: int = Field(description="Events still waiting to be delivered (first try or retry).")
+    next_cursor: str | None = Field(None, description="The `cursor` of the next page; absent on the last.")
+    total: int = Field(0, description="How many attempts are logged, over every page.")
 
 
 class PingResult(BaseModel):

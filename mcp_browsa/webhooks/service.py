@@ -27,7 +27,8 @@ from mcp_browsa.webhooks.models import (
     WebhookList,
 )
 from mcp_browsa.webhooks.signing import new_secret
-from mcp_browsa.webhooks.store import WebhookRepo
+from mcp_browsa.webhooks.signing_secret import SigningSecret, WorkspaceSecrets
+from mcp_browsa.webhooks.store import WORKSPACE_SIGNED, WebhookRepo
 
 __all__ = ["MAX_DELIVERIES_LIMIT", "MAX_WEBHOOKS", "WebhookService"]
 
@@ -49,6 +50,7 @@ class WebhookService:
     ) -> None:
         self.db = db
         self.repo = WebhookRepo(db)
+        self.secrets = WorkspaceSecrets(db)
         self.egress = EgressRule(private_network)
         self.config = config or DeliveryConfig.from_env(env)
         self.worker = DeliveryWorker(self.repo, self.egress, self.config, owner=owner)
@@ -67,7 +69,9 @@ class WebhookService:
 
     # -- endpoints ------------------------------------------------------------------------------
 
-    async def create(self, workspace_id: str, url: str, events: list[str] | None = None) -> WebhookCreated:
+    async def create(
+        self, workspace_id: str, url: str, events: list[str] | None = None, *, own_secret: bool = True
+    ) -> WebhookCreated:
         url = check_http_url(url)
         if "\\" in url or any(c.isspace() for c in url):
             raise BadRequest("url contains backslashes or spaces; give the endpoint's plain absolute URL")
@@ -81,9 +85,16 @@ class WebhookService:
             raise BadRequest(f"this server may not deliver to {url[:200]}: {exc}") from exc
         if len(await self.repo.list_for(workspace_id)) >= MAX_WEBHOOKS:
             raise BadRequest(f"a workspace can have at most {MAX_WEBHOOKS} webhooks; delete one first")
+        if not own_secret:
+            await self.secrets.get_or_create(workspace_id)  # there before the first delivery needs it
+            hook = await self.repo.create(workspace_id, url, wanted, WORKSPACE_SIGNED)
+            return WebhookCreated(**hook.model_dump())
         secret = new_secret()
         hook = await self.repo.create(workspace_id, url, wanted, secret)
         return WebhookCreated(**hook.model_dump(), secret=secret)
+
+    async def signing_secret(self, workspace_id: str) -> SigningSecret:
+        return await self.secrets.describe(workspace_id)
 
     async def list_webhooks(self, workspace_id: str) -> WebhookList:
         hooks = await self.repo.list_for(workspace_id)
@@ -93,13 +104,20 @@ class WebhookService:
         await self.repo.delete(workspace_id, webhook_id)
         return WebhookDeleted(id=webhook_id.strip())
 
-    async def deliveries(self, workspace_id: str, webhook_id: str, *, limit: int = 50) -> WebhookDeliveries:
+    async def deliveries(
+        self, workspace_id: str, webhook_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> WebhookDeliveries:
         if not 1 <= limit <= MAX_DELIVERIES_LIMIT:
             raise BadRequest(f"limit must be between 1 and {MAX_DELIVERIES_LIMIT}")
         hook = await self.repo.get(workspace_id, webhook_id)
-        attempts = await self.repo.attempts(hook.id, limit)
+        attempts, next_cursor, total = await self.repo.attempts(hook.id, limit, cursor)
         return WebhookDeliveries(
-            webhook_id=hook.id, attempts=attempts, count=len(attempts), pending=await self.repo.pending_count(hook.id)
+            webhook_id=hook.id,
+            attempts=attempts,
+            count=len(attempts),
+            pending=await self.repo.pending_count(hook.id),
+            next_cursor=next_cursor,
+            total=total,
         )
 
     async def ping(self, workspace_id: str, webhook_id: str) -> PingResult:

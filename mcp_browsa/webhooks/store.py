@@ -16,9 +16,13 @@ import anyio
 
 from mcp_browsa.errors import NotFound
 from mcp_browsa.storage.db import Database, dumps, loads, now
+from mcp_browsa.storage.paging import fetch_page
 from mcp_browsa.webhooks.models import DeliveryAttempt, Webhook
 
-__all__ = ["PURGE_CHUNK", "AttemptOutcome", "ClaimedDelivery", "WebhookRepo"]
+__all__ = ["PURGE_CHUNK", "WORKSPACE_SIGNED", "AttemptOutcome", "ClaimedDelivery", "WebhookRepo"]
+
+# The `secret` of an endpoint signed with its workspace's secret (the column predates the choice and is NOT NULL).
+WORKSPACE_SIGNED = ""
 
 # Rows deleted per write transaction: a large backlog is purged in many short locks, not one long one.
 PURGE_CHUNK = 500
@@ -71,6 +75,7 @@ def _webhook(row: sqlite3.Row) -> Webhook:
         created_at=row["created_at"],
         disabled_at=row["disabled_at"],
         disabled_reason=row["disabled_reason"],
+        signed_with="workspace" if row["secret"] == WORKSPACE_SIGNED else "endpoint",
     )
 
 
@@ -112,13 +117,21 @@ class WebhookRepo:
 
     # -- delivery log ---------------------------------------------------------------------------
 
-    async def attempts(self, webhook_id: str, limit: int) -> list[DeliveryAttempt]:
-        rows = await self.db.fetchall(
-            "SELECT d.*, o.event_type, o.status AS delivery_status FROM webhook_deliveries d"
-            " JOIN webhook_outbox o ON o.id = d.outbox_id WHERE d.webhook_id=? ORDER BY d.id DESC LIMIT ?",
-            (webhook_id, limit),
+    async def attempts(
+        self, webhook_id: str, limit: int, cursor: str | None = None
+    ) -> tuple[list[DeliveryAttempt], str | None, int]:
+        """(attempts newest first, the next page's cursor or None, how many are logged)."""
+        page = await fetch_page(
+            self.db,
+            name="deliveries",
+            select="d.*, o.event_type, o.status AS delivery_status FROM webhook_deliveries d"
+            " JOIN webhook_outbox o ON o.id = d.outbox_id",
+            filters={"d.webhook_id": webhook_id},
+            key=(("d.id", int),),
+            limit=limit,
+            cursor=cursor,
         )
-        return [
+        attempts = [
             DeliveryAttempt(
                 id=r["id"],
                 event_id=r["event_id"],
@@ -130,8 +143,9 @@ class WebhookRepo:
                 duration_ms=r["duration_ms"],
                 delivery_status=r["delivery_status"],
             )
-            for r in rows
+            for r in page.rows
         ]
+        return attempts, page.next_cursor, page.total
 
     async def pending_count(self, webhook_id: str) -> int:
         row = await self.db.fetchone(
@@ -222,8 +236,10 @@ class WebhookRepo:
             return []
         marks = ",".join("?" * len(ids))
         cur = await conn.execute(
-            "SELECT o.id, o.webhook_id, o.event_id, o.event_type, o.body, o.attempts, w.url, w.secret"
-            f" FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id WHERE o.id IN ({marks}) ORDER BY o.id",
+            "SELECT o.id, o.webhook_id, o.event_id, o.event_type, o.body, o.attempts, w.url,"
+            " COALESCE(NULLIF(w.secret, ''), s.webhook_secret) AS secret"
+            " FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id JOIN workspaces s ON s.id = w.workspace_id"
+            f" WHERE o.id IN ({marks}) ORDER BY o.id",
             ids,
         )
         rows = await cur.fetchall()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +10,7 @@ import pytest
 from tests.agent.support import tool
 from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
 from tests.support.mcp_server import finished, ok, stdio_client
-from tests.support.sites import Site, serve_site
+from tests.support.sites import Site, respond, serve_site
 
 pytestmark = pytest.mark.anyio
 
@@ -21,15 +19,6 @@ pytestmark = pytest.mark.anyio
 def shop() -> Iterator[Site]:
     with serve_site() as site:
         yield site
-
-
-@pytest.fixture
-def home() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="mb-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def report_title(request: PolicyRequest) -> PolicyReply:
@@ -56,3 +45,19 @@ async def test_auto_routes_a_read_to_scrape_and_an_interaction_to_a_task(shop: S
             done = await finished(client, act["id"])
             assert done["status"] == "completed", done
             assert vendor.calls >= 1
+
+
+@pytest.mark.parametrize("phrasing", ["Go to {url} and return the h1 text.", "Return the h1 of {url}"])
+async def test_the_documented_fetch_requests_take_the_scrape_path_without_a_key(
+    shop: Site, home: Path, phrasing: str
+) -> None:
+    shop.routes["/h1"] = lambda req: respond(
+        req, b"<html><body><h1>Documented Domain</h1><p>x</p></body></html>", "text/html"
+    )
+    url = shop.url("/h1")
+    env = {"BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{shop.port}", "ANTHROPIC_API_KEY": "", "OPENAI_API_KEY": ""}
+    async with stdio_client(home, **env) as client:
+        answer = ok(await client.call_tool("auto", {"task": phrasing.format(url=url)}))
+    assert answer["routed_via"] == "scrape" and answer["status"] == "completed", answer
+    assert answer["result"]["url"] == url
+    assert "# Documented Domain" in answer["result"]["markdown"]

@@ -173,6 +173,7 @@ async def test_the_wallclock_timeout(app: Browsa, fake: FakeLLM, shop: Site, cla
             "Wait for nothing",
             llm=claude,
             llm_api_key=None,
+            local=True,
             initial_url=shop.url(PRODUCT),
             max_steps=5,
             output=None,

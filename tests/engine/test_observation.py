@@ -12,7 +12,7 @@ from playwright.async_api import Browser, Frame, async_playwright
 
 from mcp_browsa.browser.discovery import FoundBrowser, chromium_args
 from mcp_browsa.engine.actions import execute
-from mcp_browsa.engine.observation import MASK, Observation, observe, read_page
+from mcp_browsa.engine.observation import DEFAULT_MAX_CHARS, MASK, Observation, observe, read_page
 from mcp_browsa.engine.tabs import Tabs
 from tests.support.sites import Site
 
@@ -88,7 +88,6 @@ async def test_script_driven_and_aria_widgets_count_and_hidden_ones_do_not(tabs:
     elements = re.findall(r"^\[\d+\] (.*)$", obs.text, re.M)
     assert elements == [
         "<div> Clickable tile",  # onclick
-        "<a href=/agent/cart.html> Card link",  # its pointer-cursor card adds no second line
         "<span> Filter: red",  # a pointer cursor starting here: a script handler, most likely
         "<div role=tab selected> Overview",
         "<div role=tab> Reviews",
@@ -99,7 +98,9 @@ async def test_script_driven_and_aria_widgets_count_and_hidden_ones_do_not(tabs:
     ]
     assert "Invisible" not in obs.text and "Flat" not in obs.text and "Far away" not in obs.text
     assert "token123" not in obs.text and "Hidden until opened" not in obs.text
-    assert obs.text.endswith("TEXT:\nand a caption")
+    # The card's link reads in its sentence; its pointer-cursor card adds no line of its own.
+    assert obs.text.endswith("TEXT:\n[Card link][2] and a caption")
+    assert obs.elements[2].tag == "a" and obs.elements[2].attrs["href"] == "/agent/cart.html"
 
 
 async def test_iframes_and_open_shadow_roots_in_reading_order(tabs: Tabs, site: Site) -> None:
@@ -231,3 +232,60 @@ async def test_read_page_returns_all_visible_text_including_frames(tabs: Tabs, s
     text = await read_page(tabs)
     assert "Frame button (same-origin)" in text and "Frame button (cross-origin)" in text
     assert "Shadow button" in text and "Inside the shadow" in text
+
+
+# -- what a reader gets on real-looking pages: links in their sentences, tables as rows ---------------------
+
+ROW = re.compile(r"^\[(\d+)\]\[(\d+)\] \| (.+) \| \[(USA|Europe|Japan)\]\[(\d+)\]$", re.M)
+
+
+async def test_link_text_stays_in_its_sentence_with_its_index(tabs: Tabs, site: Site) -> None:
+    await tabs.active.goto(site.url("/content/sphinx.html"))
+    obs = await observe(tabs)
+    text = obs.text.split("\nTEXT:\n", 1)[1]
+    m = re.search(r"^While \[The Python Language Reference\]\[(\d+)\] describes the exact syntax and", text, re.M)
+    assert m, text
+    ref = obs.elements[int(m.group(1))]
+    assert ref.tag == "a" and ref.attrs["href"] == "/content/reference.html#reference-index"
+    assert "without the need of an [import][" in text and "See [PEP 11][" in text
+    assert "While describes" not in obs.text
+    # Code keeps the spaces between its tokens and its lines; a table's cells share their row's line.
+    assert ">>> import sys\n>>> sys.platform\n'linux'" in text
+    assert "Platform | sys.platform\nLinux | 'linux'\nmacOS | 'darwin'" in text
+    # Links that stand alone (a menu) are still element lines, with their address.
+    assert re.search(r"^\[\d+\] <a href=/content/genindex.html> index$", obs.text, re.M)
+
+
+async def test_a_hundred_row_table_shows_most_rows_and_every_link_is_reachable(tabs: Tabs, site: Site) -> None:
+    await tabs.active.goto(site.url("/content/datasette.html"))
+    obs = await observe(tabs)
+    assert obs.chars <= DEFAULT_MAX_CHARS
+    rows = ROW.findall(obs.text)
+    assert len(rows) >= 40, obs.text
+    assert [int(r[0]) for r in rows] == list(range(1, len(rows) + 1))  # in order, none skipped
+    for rowid, index, _cells, origin, origin_index in rows:
+        assert obs.elements[int(index)].attrs["href"] == f"/vega/cars/{rowid}"
+        assert obs.elements[int(origin_index)].text == origin
+    assert "| chevrolet chevelle malibu | " in obs.text
+    assert "[Link][" in obs.text and "| [Origin][" in obs.text  # the header row, its sort links inline
+    assert "This data as [json][" in obs.text and "], [CSV][" in obs.text
+    assert re.search(r"^… \d+ more text lines below, scroll down$", obs.text, re.M)
+
+    # An index read inline acts like any other.
+    row_link = int(rows[2][1])
+    result = await execute(tabs, obs, "click", {"index": row_link})
+    assert result.ok, result
+    assert tabs.active.url == site.url("/vega/cars/3")
+
+
+async def test_the_rest_of_the_table_is_reached_by_scrolling(tabs: Tabs, site: Site) -> None:
+    await tabs.active.goto(site.url("/content/datasette.html"))
+    obs = await observe(tabs)
+    seen = {int(r[0]) for r in ROW.findall(obs.text)}
+    for _ in range(12):
+        if 100 in seen:
+            break
+        assert (await execute(tabs, obs, "scroll", {"direction": "down", "amount": 2})).ok
+        obs = await observe(tabs)
+        seen |= {int(r[0]) for r in ROW.findall(obs.text)}
+    assert seen == set(range(1, 101))

@@ -49,6 +49,13 @@ SCRAPES: list[tuple[str, str, list[str]]] = [
     ("Get the opening hours from https://shop.example/contact", "https://shop.example/contact", ["markdown"]),
     ("summarize https://example.com/post using bullet points", "https://example.com/post", ["markdown"]),
     ("go to https://example.com and summarize it", "https://example.com", ["markdown"]),
+    # The fetch verbs: go to, visit, fetch, return, extract, read, navigate to, open.
+    ("Go to https://example.com and return the h1 text.", "https://example.com", ["markdown"]),
+    ("Return the h1 of https://example.com", "https://example.com", ["markdown"]),
+    ("Visit https://example.com for its title", "https://example.com", ["markdown"]),
+    ("navigate to example.com and read the h1", "https://example.com", ["markdown"]),
+    ("Open https://example.com, the pricing table", "https://example.com", ["markdown"]),
+    ("Go to https://example.com. Return the h1 text.", "https://example.com", ["markdown"]),
     ("Summarize https://x.example. Thanks!", "https://x.example", ["markdown"]),
     ("Read the docs at https://docs.example; what do they say about auth?", "https://docs.example", ["markdown"]),
     # A bare host is a URL too.

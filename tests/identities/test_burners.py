@@ -226,7 +226,9 @@ async def test_fingerprint_is_coherent_per_os_and_country(
         assert pinned.timezone in country_timezones(country)
     assert agent.trust_band == "high", agent.trust
     # Nothing fails, worker_coherence included: a dedicated worker shows the pinned platform and cores too.
-    assert agent.trust is not None and agent.trust["failed"] == [] and agent.trust["score"] == 1000, agent.trust
+    assert agent.trust is not None and agent.trust["failed"] == [], agent.trust
+    harness = next(f for f in agent.trust["factors"] if f["name"] == "harness")
+    assert harness["points"] == 250 and "1000/1000" in harness["detail"], agent.trust
     await app.identities.destroy(WS, agent.id)
 
 

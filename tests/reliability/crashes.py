@@ -133,7 +133,9 @@ async def server_crash(home: Path) -> ServerCrash:
         async with spawn_stdio(home, **env) as server, server.client() as client:
             receiver.secret = ok(await call(client, "create_webhook", {"url": receiver.url}))["secret"]
             # Ended before the crash: their events wait in the outbox, refused so far.
-            roles["scrape-before"] = ok(await call(client, "scrape", {"url": site.url("/tiny?n=before")}))["id"]
+            # Async: only work that runs apart from its call is announced by a webhook.
+            early_read = ok(await call(client, "scrape", {"url": site.url("/tiny?n=before"), "async": True}))["id"]
+            roles["scrape-before"] = (await finished(client, early_read, 60))["id"]
             quick = ok(await call(client, "run_task", _task(site, "quick one", "quick")))["id"]
             roles["task-before"] = (await finished(client, quick, 60))["id"]
             # In flight at the kill.

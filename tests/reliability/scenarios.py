@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 from mcp import Client
@@ -29,6 +29,7 @@ __all__ = [
     "HostileOutcome",
     "LoadReport",
     "SoakBounds",
+    "SoakMix",
     "SoakReport",
     "always_done",
     "hostile_pages",
@@ -208,20 +209,33 @@ class SoakReport:
         return max((s.total_pss_mib for s in self.samples), default=0.0)
 
 
-async def soak(client: Client, pid: int, site: Site, *, seconds: float, key: str, warm_rounds: int = 3) -> SoakReport:
-    """Rounds of mixed work (scrapes with and without a screenshot, a small batch, an agent task) until `seconds`
-    have passed, with the server's memory and descriptors sampled idle after every round."""
+SoakMix = Literal["mixed", "scrapes", "tasks"]
+
+
+def _soak_calls(mix: SoakMix, site: Site, n: int, key: str) -> list[tuple[str, dict[str, Any]]]:
+    scrapes: list[tuple[str, dict[str, Any]]] = [
+        ("scrape", {"url": site.url(f"{TINY}?n=s{n}"), "async": True}),
+        ("scrape", {"url": site.url(f"{TINY}?n=p{n}"), "formats": ["markdown", "screenshot"], "async": True}),
+        ("batch", {"urls": [site.url(f"{TINY}?n=b{n}-{j}") for j in range(2)]}),
+    ]
+    tasks = [
+        ("run_task", {"task": f"Say it ({n}.{j})", "initial_url": site.url(f"{TINY}?n=t{n}.{j}"), "llm_api_key": key})
+        for j in range(1 if mix == "mixed" else 3)
+    ]
+    return {"mixed": scrapes + tasks, "scrapes": scrapes, "tasks": tasks}[mix]
+
+
+async def soak(
+    client: Client, pid: int, site: Site, *, seconds: float, key: str, warm_rounds: int = 3, mix: SoakMix = "mixed"
+) -> SoakReport:
+    """Rounds of work until `seconds` have passed, with the server's memory and descriptors sampled idle after every
+    round: `mixed` (scrapes with and without a screenshot, a small batch, an agent task), or only the scrapes, or
+    only agent tasks, to tell which kind of work a growth comes from."""
     samples: list[ProcSample] = []
     jobs = failed = rounds = 0
     t0 = time.monotonic()
     while rounds < warm_rounds + 6 or time.monotonic() - t0 < seconds:
-        n = rounds
-        calls = [
-            ("scrape", {"url": site.url(f"{TINY}?n=s{n}"), "async": True}),
-            ("scrape", {"url": site.url(f"{TINY}?n=p{n}"), "formats": ["markdown", "screenshot"], "async": True}),
-            ("batch", {"urls": [site.url(f"{TINY}?n=b{n}-{j}") for j in range(2)]}),
-            ("run_task", {"task": f"Say it ({n})", "initial_url": site.url(f"{TINY}?n=t{n}"), "llm_api_key": key}),
-        ]
+        calls = _soak_calls(mix, site, rounds, key)
         ids = [ok(await call(client, tool, args))["id"] for tool, args in calls]
         for job_id in ids:
             job = await finished(client, job_id, timeout=120)

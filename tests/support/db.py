@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.ledger import LedgerRepo
 
-__all__ = ["workspace_db"]
+__all__ = ["query", "workspace_db"]
 
 
 @asynccontextmanager
@@ -22,3 +24,13 @@ async def workspace_db(folder: Path, workspace: str, credits: int = 0) -> AsyncI
         yield db
     finally:
         await db.close()
+
+
+def query(home: Path, sql: str, *args: Any) -> list[sqlite3.Row]:
+    """Rows of `sql` read straight from `home`/browsa.db, as a server sharing it (or one that died) left them."""
+    conn = sqlite3.connect(home / "browsa.db", timeout=15)
+    conn.row_factory = sqlite3.Row
+    try:
+        return list(conn.execute(sql, args))
+    finally:
+        conn.close()

@@ -152,6 +152,14 @@ class RecordedRequest(TypedDict):
 
 
 @dataclass
+class _Garbage:
+    body: str
+    content_type: str
+    status: int
+    headers: dict[str, str] | None
+
+
+@dataclass
 class _Failure:
     status: int
     message: str | None
@@ -185,6 +193,7 @@ class FakeLLM:
         self.host = host
         self.port = 0
         self._failures: list[_Failure] = []
+        self._garbage: list[_Garbage] = []
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -224,6 +233,20 @@ class FakeLLM:
         """
         with self._lock:
             self._failures.extend(_Failure(status, message, code, retry_after) for _ in range(times))
+
+    def answer_garbage(
+        self,
+        body: str,
+        *,
+        content_type: str = "text/html; charset=utf-8",
+        status: int = 200,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Answer the next `times` model calls (either vendor) with `body` as is: what a login page, a proxy's error
+        page or some other API sends back when a base URL points at the wrong server (or a redirect, with headers)."""
+        with self._lock:
+            self._garbage.extend(_Garbage(body, content_type, status, headers) for _ in range(times))
 
     @property
     def calls(self) -> int:
@@ -289,6 +312,7 @@ class FakeLLM:
             self.policy_requests.clear()
             self.policy_errors.clear()
             self._failures.clear()
+            self._garbage.clear()
         return self
 
     # -- handlers
@@ -319,7 +343,10 @@ class FakeLLM:
         if self.valid_keys is not None and key not in self.valid_keys:
             return _auth_error(vendor, key)
         with self._lock:
+            garbage = self._garbage.pop(0) if self._garbage else None
             failure = self._failures.pop(0) if self._failures else None
+        if garbage is not None:
+            return Response(garbage.body, garbage.status, headers=garbage.headers, media_type=garbage.content_type)
         if failure is not None:
             return _error(vendor, failure.status, failure.message, failure.code, failure.retry_after)
         if not isinstance(body, dict):

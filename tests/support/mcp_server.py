@@ -44,6 +44,7 @@ __all__ = [
     "ok",
     "run_cli",
     "server_env",
+    "home",
     "spawn_http",
     "spawn_stdio",
     "stdio_client",
@@ -62,6 +63,17 @@ def server_env(home: Path, **extra: str) -> dict[str, str]:
     env.update({"BROWSA_HOME": str(home), "BROWSA_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"})
     env.update(extra)
     return env
+
+
+@contextmanager
+def home() -> Iterator[Path]:
+    """A fresh data dir, removed afterwards. Short on purpose: Chromium's singleton socket under a server's TMPDIR
+    must stay under 108 bytes, and pytest's tmp_path can be long."""
+    path = Path(tempfile.mkdtemp(prefix="mb-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _private_tmpdir() -> Path:

@@ -10,7 +10,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["SITES_DIR", "Site", "respond", "serve_in_thread", "serve_site"]
+__all__ = ["SITES_DIR", "Route", "Site", "respond", "serve_in_thread", "serve_site"]
 
 SITES_DIR = Path(__file__).resolve().parent.parent / "sites"
 

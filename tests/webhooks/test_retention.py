@@ -118,7 +118,7 @@ async def test_old_finished_deliveries_go_with_their_attempts_and_recent_ones_st
     assert await attempts_of(db, recent_delivered) == 1
     assert await attempts_of(db, given_up_yesterday) == 2
     # What `webhook_deliveries` lists: only the kept events' attempts.
-    listed = await repo.attempts(hook, limit=50)
+    listed, _next, _total = await repo.attempts(hook, limit=50)
     assert sorted(a.delivery_status for a in listed) == ["delivered", "failed", "failed"]
 
 

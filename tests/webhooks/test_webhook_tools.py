@@ -7,6 +7,8 @@ and the pages come from the local `site` server.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
@@ -16,7 +18,10 @@ import anyio
 import pytest
 from mcp import Client
 
+from mcp_browsa.app import Browsa, Caller
+from mcp_browsa.config import load_settings
 from tests.support.mcp_server import envelope, free_port, run_cli, spawn_http, stdio_client
+from tests.support.pages import GATED, add_pages
 from tests.support.sites import Site, respond
 from tests.webhooks.receiver import Receiver, Reply, serve_receiver
 
@@ -60,11 +65,14 @@ async def test_tools_and_job_events(home: Path, receiver: Receiver, site: Site) 
         listing = await tool(client, "list_webhooks")
         assert listing["count"] == 1 and "secret" not in listing["webhooks"][0]
 
-        done = await tool(client, "scrape", url=site.url("/hook-page"))
+        # Synchronous calls hand their answer back in the call: no event follows them, success or failure.
+        sync_done = await tool(client, "scrape", url=site.url("/hook-page"))
+        sync_blocked = await client.call_tool("scrape", {"url": f"http://localhost:{free_port()}/"})
+        assert sync_done["status"] == "completed" and envelope(sync_blocked)["code"] == "FORBIDDEN"
+        # async=true returns the job at once; its end is announced.
+        done = await tool(client, "scrape", url=site.url("/hook-page"), **{"async": True})
         # A name passes the up-front check; the guard then finds it resolves to an unexempted private address.
-        blocked = await client.call_tool("scrape", {"url": f"http://localhost:{free_port()}/"})
-        assert done["status"] == "completed" and envelope(blocked)["code"] == "FORBIDDEN"
-        failed_job_id = envelope(blocked)["job_id"]
+        blocked = await tool(client, "scrape", url=f"http://localhost:{free_port()}/", **{"async": True})
 
         await wait_for(receiver, 1, "job.completed")
         await wait_for(receiver, 1, "job.failed")
@@ -73,9 +81,13 @@ async def test_tools_and_job_events(home: Path, receiver: Receiver, site: Site) 
         assert completed.standard_ok and completed.agents_ok and failed.standard_ok and failed.agents_ok
         event = completed.event
         assert event["workspace_id"] == "ws_default" and event["id"].startswith("evt_")
-        assert event["data"]["job_id"] == done["id"] and event["data"]["job"]["status"] == "completed"
-        assert "Hello hooks" in event["data"]["job"]["result"]["markdown"]
-        assert failed.event["data"]["job_id"] == failed_job_id and failed.event["data"]["error_code"] == "BLOCKED"
+        data = event["data"]
+        assert data["job_id"] == done["id"] and data["kind"] == "scrape" and data["status"] == "completed"
+        assert data["progress_done"] == data["progress_total"] == 1 and data["credits_charged"] >= 1
+        assert "Hello hooks" in data["result"]["markdown"] and "job" not in data
+        fdata = failed.event["data"]
+        assert fdata["job_id"] == blocked["id"] and fdata["kind"] == "scrape"
+        assert fdata["error_code"] == "BLOCKED" and "blocked by the URL guard" in fdata["error_message"]
 
         ping = await tool(client, "ping_webhook", webhook_id=created["id"])
         assert ping["delivered"] and ping["status_code"] == 200
@@ -83,6 +95,7 @@ async def test_tools_and_job_events(home: Path, receiver: Receiver, site: Site) 
 
         log = await tool(client, "webhook_deliveries", webhook_id=created["id"], limit=10)
         assert log["count"] == 3 and {a["delivery_status"] for a in log["attempts"]} == {"delivered"}
+        assert log["pending"] == 0  # nothing was queued for the two synchronous calls either
 
         bad_event = await client.call_tool("create_webhook", {"url": receiver.url, "events": ["job.exploded"]})
         assert envelope(bad_event)["code"] == "BAD_REQUEST"
@@ -147,3 +160,46 @@ def test_cli_manages_webhooks(tmp_path: Path, receiver: Receiver) -> None:
     assert run_cli(tmp_path, "webhooks", "delete", created["id"], **env).returncode == 0
     missing = run_cli(tmp_path, "webhooks", "deliveries", created["id"], **env)
     assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr
+
+
+async def test_batches_are_announced_and_provisioned_identities_carry_their_cost(
+    home: Path, receiver: Receiver, site: Site
+) -> None:
+    site.routes["/hook-page"] = page
+    async with stdio_client(home, **env_for(receiver, site)) as client:
+        created = await tool(client, "create_webhook", url=receiver.url, events=["job.completed", "agent.provisioned"])
+        receiver.secret = created["secret"]
+        batch = await tool(client, "batch", urls=[site.url("/hook-page"), site.url("/hook-page?b=2")])
+        identity = await tool(client, "create_identity", mode="persistent", persona="hooked")
+        await wait_for(receiver, 1, "job.completed")
+        await wait_for(receiver, 1, "agent.provisioned")
+        await tool(client, "destroy_identity", identity_id=identity["id"])
+
+    (completed,) = receiver.of_type("job.completed")
+    data = completed.event["data"]
+    assert data["job_id"] == batch["id"] and data["kind"] == "batch"
+    assert data["progress_done"] == data["progress_total"] == 2
+    assert data["result"] == {"total": 2, "completed": 2, "failed": 0} and data["credits_charged"] >= 2
+    (provisioned,) = receiver.of_type("agent.provisioned")
+    pdata = provisioned.event["data"]
+    assert pdata["agent_id"] == pdata["profile_id"] == identity["id"]
+    assert pdata["cost_credits"] == identity["cost_credits"] > 0
+
+
+async def test_a_call_that_returns_before_its_page_is_read_is_announced(receiver: Receiver, site: Site) -> None:
+    """A synchronous scrape whose wait ran out handed back a job to poll: its end is announced like an async job's."""
+    gate = add_pages(site)
+    home = Path(tempfile.mkdtemp(prefix="mb-"))
+    try:
+        settings = load_settings({"BROWSA_HOME": str(home), **env_for(receiver, site)})
+        async with Browsa(settings).running() as app:
+            hook = await app.webhooks.create(Caller().workspace_id, receiver.url, ["job.completed"])
+            receiver.secret = hook.secret
+            job = await app.scrape(Caller(), site.url(f"{GATED}?n=late"), formats=["text"], wait=0.5)
+            assert job.status in ("queued", "running")  # the caller got a job to poll, not the page
+            gate.set()
+            await wait_for(receiver, 1, "job.completed")
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    (completed,) = receiver.of_type("job.completed")
+    assert completed.event["data"]["job_id"] == job.id and completed.event["data"]["status"] == "completed"

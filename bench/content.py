@@ -1,0 +1,279 @@
+"""`python -m bench content`: real docs pages through our batch and crawl against raw Playwright tabs, cold start
+against Playwright MCP, markdown cost per 100 KB and the observation of a 100-row table, side by side in one run.
+
+Pages are Debian's python3-doc (real Sphinx pages, about a dozen subresources each) served from loopback. Each
+comparison alternates the two sides ROUNDS times and reports medians and the ratio of the medians.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from playwright.async_api import async_playwright
+
+from bench.common import print_table, write_json
+from bench.observation import pw_workspace, serve_dir, setup_playwright_mcp, setup_pydoc
+from mcp_browsa.browser.discovery import chromium_args, find_chromium
+from mcp_browsa.engine.observation import observe
+from mcp_browsa.engine.reader import read_markdown
+from mcp_browsa.engine.tabs import Tabs
+from tests.support.mcp_server import server_env
+from tests.support.sites import serve_site
+
+__all__ = ["main"]
+
+ROUNDS = 3
+TABS = 4
+BATCH_PAGES = 60
+CRAWL_PAGES = 60
+TARGETS = {"batch_with_media": 0.9, "batch_text_only": 1.2, "cold_start": 1.0, "datasette_rows": 40}
+ROW = re.compile(r"^\[\d+\]\[\d+\] \| ", re.M)
+MARKDOWN_PAGES = ("library/stdtypes.html", "library/functions.html", "library/re.html", "tutorial/introduction.html")
+
+
+def _docs_pages(root: Path) -> list[str]:
+    pages = sorted(p.relative_to(root).as_posix() for p in (root / "library").glob("*.html"))
+    return pages[:BATCH_PAGES]
+
+
+def _server(home: Path, **env: str) -> StdioServerParameters:
+    env = server_env(home, BROWSA_ALLOW_PRIVATE_NETWORK="1", **env)
+    return StdioServerParameters(command=sys.executable, args=["-m", "mcp_browsa"], env=env)
+
+
+@asynccontextmanager
+async def _ours(**env: str) -> AsyncIterator[Client]:
+    with tempfile.TemporaryDirectory(prefix="bench-content-") as home:
+        params = _server(Path(home), BROWSA_MAX_BURNERS=str(TABS), BROWSA_INITIAL_CREDITS="1000000", **env)
+        async with Client(stdio_client(params), read_timeout_seconds=300) as client:
+            yield client
+
+
+async def _job_done(client: Client, job_id: str) -> dict[str, Any]:
+    while True:
+        job = (await client.call_tool("get_job", {"job_id": job_id, "wait": 25})).structured_content or {}
+        if job.get("status") in ("completed", "failed", "cancelled"):
+            return job
+
+
+async def ours_batch(client: Client, urls: list[str], load_media: bool) -> tuple[float, int]:
+    started = time.perf_counter()
+    args = {"urls": urls, "formats": ["markdown"], "concurrency": TABS, "load_media": load_media}
+    job = (await client.call_tool("batch", args)).structured_content or {}
+    done = await _job_done(client, job["id"])
+    elapsed = time.perf_counter() - started
+    ok = sum(1 for i in done.get("items", []) if i["status"] == "completed")
+    return elapsed, ok
+
+
+async def raw_batch(executable: str, urls: list[str]) -> float:
+    """Raw Playwright: one context, TABS tabs, each loading pages to `load` and reading their text."""
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=executable, args=chromium_args(), headless=True)
+        try:
+            context = await browser.new_context()
+            pages = [await context.new_page() for _ in range(TABS)]
+            queue = iter(urls)
+            started = time.perf_counter()
+
+            async def tab(n: int) -> None:
+                for url in queue:
+                    await pages[n].goto(url, wait_until="load")
+                    await pages[n].evaluate("document.body.innerText.length")
+
+            async with anyio.create_task_group() as tg:
+                for n in range(TABS):
+                    tg.start_soon(tab, n)
+            return time.perf_counter() - started
+        finally:
+            await browser.close()
+
+
+async def crawl_rate(client: Client, start: str) -> tuple[float, int]:
+    started = time.perf_counter()
+    args = {"url": start, "max_pages": CRAWL_PAGES, "max_depth": 3, "concurrency": TABS, "include": ["/library/*"]}
+    job = (await client.call_tool("crawl", args)).structured_content or {}
+    done = await _job_done(client, job["id"])
+    elapsed = time.perf_counter() - started
+    ok = sum(1 for i in done.get("items", []) if i["status"] == "completed")
+    return elapsed, ok
+
+
+async def cold_ours(url: str) -> tuple[float, float]:
+    """Spawn → initialize, and spawn → first scrape result, through the MCP SDK client over stdio."""
+    with tempfile.TemporaryDirectory(prefix="bench-cold-") as home:
+        t0 = time.perf_counter()
+        async with Client(stdio_client(_server(Path(home))), read_timeout_seconds=120) as client:
+            init = time.perf_counter() - t0
+            result = await client.call_tool("scrape", {"url": url})
+            first = time.perf_counter() - t0
+            assert not result.is_error, result.content
+    return init, first
+
+
+async def cold_playwright_mcp(cli: Path, executable: str, url: str) -> tuple[float, float]:
+    with pw_workspace(executable) as (tmp, args, errlog):
+        params = StdioServerParameters(command=shutil.which("node") or "node", args=[str(cli), *args], cwd=str(tmp))
+        t0 = time.perf_counter()
+        async with Client(stdio_client(params, errlog=errlog), mode="legacy", read_timeout_seconds=120) as client:
+            init = time.perf_counter() - t0
+            result = await client.call_tool("browser_navigate", {"url": url})
+            first = time.perf_counter() - t0
+            assert not result.is_error
+    return init, first
+
+
+async def markdown_cost(executable: str, base: str, root: Path) -> list[dict[str, Any]]:
+    rows = []
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=executable, args=chromium_args(), headless=True)
+        try:
+            page = await browser.new_page()
+            for name in MARKDOWN_PAGES:
+                size = (root / name).stat().st_size
+                await page.goto(f"{base}/{name}", wait_until="load")
+                times = []
+                for _ in range(ROUNDS + 1):
+                    t0 = time.perf_counter()
+                    made = await read_markdown(page, cap=10**7)
+                    times.append(time.perf_counter() - t0)
+                ms = statistics.median(times[1:]) * 1000
+                rows.append(
+                    {
+                        "page": name,
+                        "html_kb": round(size / 1024),
+                        "markdown_kb": round(made["total"] / 1024),
+                        "ms": round(ms, 1),
+                        "ms_per_100kb": round(ms * 100 * 1024 / size, 1),
+                    }
+                )
+        finally:
+            await browser.close()
+    return rows
+
+
+async def datasette_rows(executable: str) -> dict[str, Any]:
+    with serve_site() as site:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=executable, args=chromium_args(), headless=True)
+            try:
+                context = await browser.new_context(viewport={"width": 1280, "height": 720})
+                tabs = await Tabs.create(context)
+                await tabs.active.goto(site.url("/content/datasette.html"), wait_until="load")
+                obs = await observe(tabs)
+                tabs.close()
+            finally:
+                await browser.close()
+    return {"rows_shown": len(ROW.findall(obs.text)), "chars": obs.chars, "elements": obs.element_count}
+
+
+def _median_pair(samples: list[tuple[float, float]]) -> tuple[float, float]:
+    return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
+
+
+async def run() -> dict[str, Any]:
+    notes: list[str] = ["machine shared with other work while measuring: compare ratios, not absolute times"]
+    found = find_chromium()
+    if found is None:
+        raise SystemExit("no Chromium found; run `mcp-browsa install-browser`")
+    executable = found.executable
+    root = setup_pydoc(notes)
+    if root is None:
+        raise SystemExit("python3-doc is needed for this benchmark: " + "; ".join(notes))
+    out: dict[str, Any] = {"notes": notes, "targets": TARGETS}
+    with serve_dir(root) as base:
+        assert base is not None
+        urls = [f"{base}/{p}" for p in _docs_pages(root)]
+        batch: dict[str, list[float]] = {"raw": [], "ours_media": [], "ours_text": []}
+        crawls: list[tuple[float, int]] = []
+        async with _ours() as client:
+            await ours_batch(client, urls[:8], load_media=True)  # the browser starts; caches warm
+            await raw_batch(executable, urls[:8])
+            for _ in range(ROUNDS):
+                batch["raw"].append(len(urls) / await raw_batch(executable, urls))
+                for key, media in (("ours_media", True), ("ours_text", False)):
+                    elapsed, ok = await ours_batch(client, urls, load_media=media)
+                    if ok != len(urls):
+                        notes.append(f"{key}: {len(urls) - ok} of {len(urls)} rows failed")
+                    batch[key].append(len(urls) / elapsed)
+                crawls.append(await crawl_rate(client, f"{base}/library/index.html"))
+        raw = statistics.median(batch["raw"])
+        out["batch"] = {
+            "pages": len(urls),
+            "tabs": TABS,
+            "raw_pages_per_s": round(raw, 2),
+            "ours_with_media_pages_per_s": round(statistics.median(batch["ours_media"]), 2),
+            "ours_text_only_pages_per_s": round(statistics.median(batch["ours_text"]), 2),
+            "ratio_with_media": round(statistics.median(batch["ours_media"]) / raw, 2),
+            "ratio_text_only": round(statistics.median(batch["ours_text"]) / raw, 2),
+        }
+        elapsed, pages = _median_pair([(c[0], float(c[1])) for c in crawls])
+        out["crawl"] = {"pages": int(pages), "seconds": round(elapsed, 2), "pages_per_s": round(pages / elapsed, 2)}
+        out["markdown"] = await markdown_cost(executable, base, root)
+
+        cli = setup_playwright_mcp(notes)
+        first_page = f"{base}/library/json.html"
+        ours_cold = [await cold_ours(first_page) for _ in range(ROUNDS)]
+        cold: dict[str, Any] = {}
+        oi, of = _median_pair(ours_cold)
+        cold |= {"ours_initialize_s": round(oi, 2), "ours_first_result_s": round(of, 2)}
+        if cli is not None:
+            theirs = [await cold_playwright_mcp(cli, executable, first_page) for _ in range(ROUNDS)]
+            ti, tf = _median_pair(theirs)
+            cold |= {"pw_mcp_initialize_s": round(ti, 2), "pw_mcp_first_navigate_s": round(tf, 2)}
+            cold["ratio"] = round(of / tf, 2)
+        out["cold_start"] = cold
+    out["datasette"] = await datasette_rows(executable)
+    return out
+
+
+def _report(out: dict[str, Any]) -> None:
+    b, c, cold, d = out["batch"], out["crawl"], out["cold_start"], out["datasette"]
+    md = out["markdown"]
+    per100 = statistics.median(r["ms_per_100kb"] for r in md)
+    rows = [
+        {"figure": "batch with media vs raw Playwright", "value": f"{b['ratio_with_media']}×", "target": "≥ 0.9×"},
+        {"figure": "batch text-only vs raw Playwright", "value": f"{b['ratio_text_only']}×", "target": "≥ 1.2×"},
+        {"figure": "raw Playwright pages/s", "value": b["raw_pages_per_s"], "target": ""},
+        {
+            "figure": "ours pages/s (media / text)",
+            "value": f"{b['ours_with_media_pages_per_s']} / {b['ours_text_only_pages_per_s']}",
+            "target": "",
+        },
+        {"figure": "crawl pages/s (docs site)", "value": c["pages_per_s"], "target": "reported"},
+        {
+            "figure": "cold start: first scrape vs PW MCP navigate",
+            "value": f"{cold.get('ratio', 'n/a')}×",
+            "target": "≤ 1.0×",
+        },
+        {
+            "figure": "cold start ours / PW MCP (s)",
+            "value": f"{cold['ours_first_result_s']} / {cold.get('pw_mcp_first_navigate_s', 'n/a')}",
+            "target": "",
+        },
+        {"figure": "markdown ms per 100 KB (in page)", "value": per100, "target": "cheap (was ~140 ms Python)"},
+        {"figure": "datasette rows in first observation", "value": d["rows_shown"], "target": "≥ 40"},
+    ]
+    print_table("content: figures beside their targets (medians, same run)", rows, ["figure", "value", "target"])
+    print_table("markdown in the page", md, ["page", "html_kb", "markdown_kb", "ms", "ms_per_100kb"])
+    for note in out["notes"]:
+        print(f"note: {note}")
+
+
+def main(argv: list[str]) -> int:
+    out = anyio.run(run)
+    _report(out)
+    write_json("content", out)
+    return 0
