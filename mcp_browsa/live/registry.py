@@ -119,6 +119,8 @@ class LiveRegistry:
             yield view
         finally:
             del target.views[key]
+            if view.takeover.holder is not None:  # a person still holds it: record the end of their control
+                await view.takeover.hand_back(view.takeover.holder)
             view.takeover.close()
 
     async def open(self, workspace_id: str, target_id: str) -> str:
@@ -127,9 +129,10 @@ class LiveRegistry:
 
     async def _open(self, workspace_id: str, target_id: str) -> LiveTarget:
         target = self._by_target.get(target_id)
-        if target is None:
-            base = await self._base_url()  # may start the server: look again after
-            target = self._by_target.get(target_id)
+        if target is not None:
+            return target
+        base = await self._base_url()  # may start the server, and another call may have opened it meanwhile
+        target = self._by_target.get(target_id)
         if target is None:
             token = secrets.token_urlsafe(16)  # 128 bits
             hooks = self.hooks_for(workspace_id, target_id)

@@ -10,9 +10,8 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from mcp_browsa.browser.discovery import FoundBrowser
 from tests.agent.conftest import app, claude, fake, shop, vendor
-from tests.webhooks.conftest import home  # a short data dir for a spawned server
 
-__all__ = ["app", "claude", "fake", "home", "person", "shop", "vendor", "viewer_browser"]
+__all__ = ["app", "claude", "fake", "person", "shop", "vendor", "viewer_browser"]
 
 
 @pytest.fixture(scope="module")

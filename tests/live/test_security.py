@@ -136,10 +136,10 @@ async def test_no_burner_reaches_the_live_server_even_with_private_networks_allo
     settings = load_settings({"BROWSA_HOME": str(tmp_path_factory.mktemp("open")), "BROWSA_ALLOW_PRIVATE_NETWORK": "1"})
     async with Browsa(settings).running() as app:
         urls: list[str] = []
+        known = threading.Event()
 
         def policy(request: PolicyRequest) -> PolicyReply:
-            if not urls:
-                return tool("wait", seconds=0.1)
+            known.wait(WAIT)
             return tool("navigate", url=urls[0])  # the job's own live view, from inside its browser
 
         fake.policy = policy
@@ -148,6 +148,7 @@ async def test_no_burner_reaches_the_live_server_even_with_private_networks_allo
         while not job.live_url:
             job = await app.get_job(CALLER, job.id, wait=1)
         urls.append(job.live_url)
+        known.set()
         job = await ended(app, job.id)
         assert job.status == "failed" and job.error_code == "BLOCKED", job.error_message
         assert job.result is not None and job.result["blocked"]["rule"].startswith("ssrf:")
@@ -169,3 +170,41 @@ async def test_a_page_script_cannot_fetch_the_live_view(app: Browsa, fake: FakeL
     finally:
         gate.set()
     await ended(app, job_id)
+
+
+async def test_bad_messages_are_answered_and_change_nothing(
+    app: Browsa, fake: FakeLLM, shop: Site, claude: str
+) -> None:
+    release = threading.Event()
+    fake.policy = lambda _r: (release.wait(WAIT), tool("done", result="ok"))[1]
+    job_id, live_url = await running_job(app, fake, shop, claude)
+    origin = "http://127.0.0.1:" + live_url.split(":")[2].split("/")[0]
+    try:
+        async with websockets.connect(ws_url(live_url), origin=origin) as ws:  # type: ignore[arg-type]
+
+            async def answer_to(message: str) -> str:
+                await ws.send(message)
+                while True:
+                    reply = json.loads(await ws.recv())
+                    if reply["t"] == "error":
+                        return str(reply["error"])
+
+            assert "not a message" in await answer_to("{not json")
+            assert "not a message" in await answer_to(json.dumps([1, 2]))
+            assert "take control first" in await answer_to(
+                json.dumps({"t": "mouse", "kind": "down", "x": 0.5, "y": 0.5})
+            )
+            await ws.send(json.dumps({"t": "control", "on": True}))
+            assert "mouse: kind" in await answer_to(json.dumps({"t": "mouse", "kind": "explode", "x": 0.5, "y": 0.5}))
+            assert "bad x" in await answer_to(json.dumps({"t": "mouse", "kind": "down", "x": "left", "y": 1}))
+            assert "not a key" in await answer_to(json.dumps({"t": "key", "key": "F13"}))
+            assert "unknown message" in await answer_to(json.dumps({"t": "format_disk"}))
+            assert "1 to 10,000" in await answer_to(json.dumps({"t": "text", "text": "x" * 20_000}))
+            assert "not waiting for an answer" in await answer_to(json.dumps({"t": "answer", "text": "hi"}))
+        # The viewer left holding control: it was handed back, and the job runs on.
+        await until(app, job_id, "running")
+        target = app.live.registry.target(job_id)
+        assert target is not None and not target.views["main"].takeover.held
+    finally:
+        release.set()
+    assert (await ended(app, job_id)).status == "completed"

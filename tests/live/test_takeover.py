@@ -87,6 +87,11 @@ async def test_watch_take_control_type_click_and_hand_back(
     assert len(token) >= 22  # 128 random bits, URL-safe base64
 
     # The person opens the live view: frames arrive and the address shown is the job's page.
+    refused: list[str] = []  # what the view answered with an error, to explain a failure below
+    person.on(
+        "websocket",
+        lambda ws: ws.on("framereceived", lambda f: refused.append(str(f)) if '"error"' in str(f) else None),
+    )
     await person.goto(job.live_url)
     await shown_url(person, shop.url("/live/start.html"))
     first = await frame_src(person)
@@ -108,7 +113,7 @@ async def test_watch_take_control_type_click_and_hand_back(
     assert target is not None
     burner_page = target.views["main"].tabs.active
     await burner_page.wait_for_function("() => document.getElementById('said').textContent.includes('pressed')")
-    assert await burner_page.input_value("input[name=note]") == "hello live"
+    assert await burner_page.input_value("input[name=note]") == "hello live", refused
 
     human_done.set()  # the model's stale decision arrives while the person still holds the browser
     await person.click("#control")
