@@ -16,6 +16,7 @@ BENCHES = {
     "live": "bench.live",
     "observation": "bench.observation",
     "reliability": "bench.reliability",
+    "sessions": "bench.sessions",
     "steploop": "bench.steploop",
 }
 GROUPS = {"agent": ("observation", "steploop")}

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RESULTS_DIR", "descendants", "print_table", "pss_kib", "stats_ms", "write_json"]
+__all__ = ["RESULTS_DIR", "descendants", "print_summary", "print_table", "pss_kib", "stats_ms", "write_json"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -68,6 +68,12 @@ def pss_kib(pids: Iterable[int]) -> int:
         except OSError:
             continue
     return total
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    print("\n## Summary")
+    for key, value in summary.items():
+        print(f"{key}: {value}")
 
 
 def print_table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> None:

@@ -27,7 +27,7 @@ from typing import Any, TextIO
 import anyio
 from playwright.async_api import ViewportSize, async_playwright
 
-from bench.common import print_table, stats_ms, write_json
+from bench.common import print_summary, print_table, stats_ms, write_json
 from mcp_browsa.browser.discovery import chromium_args, find_chromium
 from mcp_browsa.engine.observation import DEFAULT_MAX_CHARS, observe
 from mcp_browsa.engine.tabs import Tabs
@@ -401,9 +401,7 @@ def main(argv: list[str]) -> int:
     )
     summary = _summary(rows)
     data["summary"] = summary
-    print("\n## Summary")
-    for key, value in summary.items():
-        print(f"{key}: {value}")
+    print_summary(summary)
     if "median_ratio" in summary:
         verdict = "met" if summary["met"] else "NOT met"
         print(f"target: median ours/pw ≤ {TARGET_RATIO:.3f} — {verdict} ({summary['median_ratio']})")

@@ -6,6 +6,7 @@ storage, engine, browser and (later) LLM and webhooks.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -40,6 +41,7 @@ from mcp_browsa.engine.worker import WorkerPool
 from mcp_browsa.errors import BadRequest, Forbidden
 from mcp_browsa.idempotency import IdempotencyRunner, Recover
 from mcp_browsa.identities import IdentityCore, IdentityService
+from mcp_browsa.identities.cdp_browser import cdp_browser
 from mcp_browsa.live import LiveServer
 from mcp_browsa.live.hooks import job_hooks
 from mcp_browsa.models import TERMINAL, Capacity, Credits, Job, JobList, PriceTable
@@ -166,6 +168,7 @@ class Browsa:
         sessions = SessionRunner(
             slots=self.sessions.slots,
             browser_for=self.browser_for,
+            cdp_for=functools.partial(cdp_browser, self.identities.sessions),
             policy=self.policy,
             vault=self.vault,
             prices=self.prices,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +9,7 @@ import pytest
 
 from mcp_browsa.browser.discovery import FoundBrowser
 from mcp_browsa.browser.install import install_browser
+from tests.support.mcp_server import short_home
 from tests.support.sites import Site, respond, serve_site
 
 
@@ -44,8 +43,5 @@ def tiny_site() -> Iterator[Site]:
 @pytest.fixture
 def home() -> Iterator[Path]:
     """A data dir for a spawned server; short, since Chromium's socket path under it must stay under 108 bytes."""
-    path = Path(tempfile.mkdtemp(prefix="mb-"))
-    try:
+    with short_home() as path:
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)

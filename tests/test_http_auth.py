@@ -82,7 +82,7 @@ async def test_keys_pick_the_workspace_and_nothing_crosses_it(home: Path) -> Non
             hook = await ok(a, "create_webhook", url="https://hooks.example.com/in")
             job = await ok(a, "scrape", url=f"http://localhost:{free_port()}/", **{"async": True})
             made = await ok(a, "create_identity", persona="acme shopper")
-            identity = await ok(a, "get_identity", id=made["id"])
+            identity = await ok(a, "get_identity", identity_id=made["id"])
             assert identity["mode"] == "persistent" and identity["status"] == "running"
             assert (await ok(a, "list_jobs"))["count"] == 1
             assert (await ok(a, "credits"))["workspace_id"] == "acme"
@@ -95,9 +95,9 @@ async def test_keys_pick_the_workspace_and_nothing_crosses_it(home: Path) -> Non
                     ("delete_webhook", {"webhook_id": hook["id"]}),
                     ("ping_webhook", {"webhook_id": hook["id"]}),
                     ("webhook_deliveries", {"webhook_id": hook["id"]}),
-                    ("get_identity", {"id": identity["id"]}),
-                    ("open_session", {"id": identity["id"], "ttl": "5m"}),
-                    ("destroy_identity", {"id": identity["id"]}),
+                    ("get_identity", {"identity_id": identity["id"]}),
+                    ("open_session", {"identity_id": identity["id"], "ttl": "5m"}),
+                    ("destroy_identity", {"identity_id": identity["id"]}),
                 ]:
                     result = await b.call_tool(tool, args)
                     assert envelope(result)["code"] == "NOT_FOUND", tool
@@ -112,7 +112,7 @@ async def test_keys_pick_the_workspace_and_nothing_crosses_it(home: Path) -> Non
 
         # Nothing globex tried reached acme's identity: no session was opened on it and it was not destroyed.
         async with http_client(base_url(server), acme) as a:
-            assert await ok(a, "get_identity", id=identity["id"]) == identity
+            assert await ok(a, "get_identity", identity_id=identity["id"]) == identity
 
         # Only the sha256 of a key is kept: not the key, nor its secret part, anywhere in the data dir.
         stored = data_dir_bytes(home)

@@ -8,7 +8,6 @@ session is idle, and the `mcp` SDK client for what a host sees.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -16,18 +15,12 @@ import httpx
 import pytest
 
 from tests.support.http_keys import base_url, http_client, mint
-from tests.support.mcp_server import HttpServer, home, spawn_http
+from tests.support.mcp_server import HttpServer, spawn_http
 
 pytestmark = pytest.mark.anyio
 
 VERSION = "2025-06-18"
 ACCEPT = "application/json, text/event-stream"
-
-
-@pytest.fixture
-def home() -> Iterator[Path]:
-    with home() as path:
-        yield path
 
 
 def open_session(server: HttpServer, key: str) -> httpx.Response:

@@ -29,6 +29,7 @@ pytestmark = pytest.mark.anyio
 QUICK_TOOLS = {"scrape", "extract", "screenshot", "batch"}
 JOB_TOOLS = {"get_job", "list_jobs", "cancel_job"}
 ACCOUNT_TOOLS = {"credits", "capacity"}
+BROWSER_TOOLS = {"open_session", "navigate", "act", "observe", "close_session", "list_sessions"}
 ARTICLE = "/foundation/article.html"
 DETAILS = "/foundation/details.html"
 HELD_LOAD = "/foundation/held-load.html"  # readable at once, but its load event never fires
@@ -73,8 +74,8 @@ async def wait_until(predicate: Any, timeout: float = 30.0) -> None:
 
 async def test_every_tool_has_a_described_input_schema_and_an_output_schema(client: Client) -> None:
     tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert set(tools) >= QUICK_TOOLS | JOB_TOOLS | ACCOUNT_TOOLS
-    for name in QUICK_TOOLS | JOB_TOOLS | ACCOUNT_TOOLS:
+    assert set(tools) >= QUICK_TOOLS | JOB_TOOLS | ACCOUNT_TOOLS | BROWSER_TOOLS
+    for name in QUICK_TOOLS | JOB_TOOLS | ACCOUNT_TOOLS | BROWSER_TOOLS:
         tool = tools[name]
         assert tool.description, name
         assert tool.input_schema["type"] == "object"

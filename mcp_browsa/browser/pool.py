@@ -43,6 +43,7 @@ class Burner:
     generation: int
     wiring: Any = None  # per-context guard state (see ContextWiring)
     acquired_at: float = field(default_factory=time.monotonic)
+    cdp_url: str | None = None  # set when the context lives in a Chromium of its own that a CDP client may drive
 
     @property
     def healthy(self) -> bool:

@@ -212,7 +212,7 @@ async def _type(call: _Call, args: dict[str, Any]) -> ActionResult:
         return found
     ref, loc = found
     if ref.tag == "select":
-        return _fail(f"{ref.describe()} is a dropdown", f"{ref.describe()} is a dropdown; use select")
+        return _fail(f"{ref.describe()} is a dropdown", f"{ref.describe()} is a dropdown; use select", "input")
     value = _fill_secrets(call, args["text"])
     if isinstance(value, ActionResult):
         return value
@@ -239,7 +239,9 @@ async def _select(call: _Call, args: dict[str, Any]) -> ActionResult:
         return found
     ref, loc = found
     if ref.tag != "select":
-        return _fail(f"{ref.describe()} is not a dropdown", f"{ref.describe()} is not a <select>; click it instead")
+        return _fail(
+            f"{ref.describe()} is not a dropdown", f"{ref.describe()} is not a <select>; click it instead", "input"
+        )
     options: list[list[str]] = await loc.evaluate("s => Array.from(s.options, o => [o.value, o.label || o.text])")
     want = args["option"].strip().casefold()
     labels = [" ".join(label.split()).casefold() for _value, label in options]
@@ -249,7 +251,8 @@ async def _select(call: _Call, args: dict[str, Any]) -> ActionResult:
     if len(matches) != 1:
         listing = " | ".join(label for _value, label in options[:20])
         problem = "matches several options" if matches else "is not an option"
-        return _fail(f"no option {args['option']!r}", f"{args['option']!r} {problem} of {ref.describe()}: {listing}")
+        message = f"{args['option']!r} {problem} of {ref.describe()}: {listing}"
+        return _fail(f"no option {args['option']!r}", message, "input")
     with Activity(call.tabs) as act:
         await loc.select_option(index=matches[0], timeout=_ACT_TIMEOUT_MS)
         await act.settle(call.nav_timeout)

@@ -33,7 +33,7 @@ from mcp_browsa.errors import BrowsaError
 from mcp_browsa.models import JobStatus, PriceTable
 from mcp_browsa.storage.db import dumps, now
 
-__all__ = ["ItemRunner", "ReadOnlyRunners", "cancel_rest", "item_finish", "row_outcome"]
+__all__ = ["ItemRunner", "ReadOnlyRunners", "cancel_rest", "extract_result", "item_finish", "row_outcome"]
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ class ReadOnlyRunners:
         except PageFailure as failure:
             return Outcome.fail(failure.code, failure.message)
         if ctx.job.kind == "extract":
-            content = _extract_result(content, params)
+            content = extract_result(content, params)
         await ctx.progress(1, 1, last_action=f"loaded {content.get('final_url', params['url'])[:100]}")
         return Outcome.ok(content)
 
@@ -332,7 +332,7 @@ def _same_target(blocked_url: str, url: str) -> bool:
     return (a.hostname or "") == (b.hostname or "")
 
 
-def _extract_result(content: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def extract_result(content: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """The cleaned page text beside the caller's schema or prompt, ready for their own extraction."""
     out: dict[str, Any] = {k: content[k] for k in ("url", "final_url", "title", "status", "truncated") if k in content}
     out["content"] = content.get("markdown", "")

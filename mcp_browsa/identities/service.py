@@ -142,7 +142,9 @@ class IdentityService:
         agent.warmup = warmup
         agent.trust = rating.summary()
         if spec.mode == "persistent":
-            agent.hint = f"call open_session(identity_id={agent_id!r}) for a CDP URL, or run tasks on it"
+            agent.hint = (
+                f"open_session(identity_id={agent_id!r}) drives it (cdp=true for a CDP URL); tasks can run on it"
+            )
         return agent
 
     async def _provision_burner(

@@ -23,9 +23,9 @@ from mcp_browsa.browser.pool import Burner
 from mcp_browsa.errors import AgentNotRunning, BadRequest, NotFound, TooManyRequests
 from mcp_browsa.identities.core import IdentityCore, Outbox, event_data, owner_alive
 from mcp_browsa.identities.live import LiveBrowser
-from mcp_browsa.identities.models import Agent, SessionClosed, WarmupVisit
+from mcp_browsa.identities.models import SessionClosed, WarmupVisit
 from mcp_browsa.identities.probe import measure, warm_up
-from mcp_browsa.identities.spec import DEFAULT_OS, DEFAULT_SESSION_TTL, OS_TYPES, CreateSpec
+from mcp_browsa.identities.spec import DEFAULT_OS, OS_TYPES, CreateSpec
 from mcp_browsa.identities.store import AgentRepo
 from mcp_browsa.identities.trust_factors import TrustRating, rate_identity
 from mcp_browsa.storage.db import dumps, now
@@ -56,9 +56,9 @@ class Sessions:
             raise AgentNotRunning(f"identity {row['id']} is {row['status']}", status=row["status"])
 
     def _claim(
-        self, row: sqlite3.Row, kind: str, *, expires_at: float | None = None, job_id: str | None = None
+        self, row: sqlite3.Row, kind: str, *, job_id: str | None, expires_at: float | None = None
     ) -> Callable[[aiosqlite.Connection, Outbox], Any]:
-        """A transaction step: refuse while another live session holds the identity, then start one (and pay for it)."""
+        """A transaction step: refuse while another live session holds the identity, then start one for `job_id`."""
         core = self.core
 
         async def claim(conn: aiosqlite.Connection, box: Outbox) -> str:
@@ -74,20 +74,13 @@ class Sessions:
             session_id = await AgentRepo.start_session(
                 conn, row["id"], kind=kind, owner=core.owner, expires_at=expires_at, job_id=job_id
             )
+            # The job that holds the session pays for its browser, as it does for a burner; an interactive session
+            # announces itself once its browser is up.
             if kind == "job":
-                # The job's runner pays for its browser (persistent_session), as it does for a burner.
                 await box.emit(
                     row["workspace_id"],
                     "agent.session.started",
                     {"agent_id": row["id"], "session_id": session_id, "kind": kind, "job_id": job_id},
-                )
-            else:
-                await core.charge(
-                    conn,
-                    row["workspace_id"],
-                    core.prices.persistent_session,
-                    f"{kind} session {session_id} on {row['id']}",
-                    agent_id=row["id"],
                 )
             return session_id
 
@@ -134,42 +127,11 @@ class Sessions:
 
     # -- interactive sessions -------------------------------------------------------------------
 
-    async def open(self, workspace_id: str, agent_id: str, *, ttl_seconds: float | None = None) -> Agent:
-        """A CDP browser on the identity's profile until close_session or the TTL; a burner returns its own CDP."""
-        core = self.core
-        row = await core.repo.get(agent_id.strip(), workspace_id)
-        if row is None:
-            raise NotFound(f"identity {agent_id[:60]!r} not found; list_identities shows yours")
-        if row["status"] != "running":
-            raise AgentNotRunning(f"identity {row['id']} is {row['status']}; it has no browser", status=row["status"])
-        if row["mode"] == "burner" or row["id"] in core.live:
-            agent = (await core.to_models([row]))[0]
-            if row["mode"] == "persistent":
-                agent.hint = "this session is already open; close_session saves its state"
-            return agent
-        ttl = ttl_seconds or DEFAULT_SESSION_TTL
-        core.reserve()
-        try:
-            async with core.lock(row["id"]):
-                live = await self._start(row, ttl)
-        except BaseException:
-            core.unreserve()
-            raise
-        core.live[row["id"]] = live
-        assert core.tg is not None
-        core.tg.start_soon(self._watch, live)
-        fresh = await core.repo.get(row["id"])
-        assert fresh is not None
-        agent = (await core.to_models([fresh]))[0]
-        agent.hint = (
-            "connect with playwright.chromium.connect_over_cdp(cdp_url); close_session saves cookies and storage"
-        )
-        return agent
-
-    async def _start(self, row: sqlite3.Row, ttl: float) -> LiveBrowser:
+    async def start_interactive(self, row: sqlite3.Row, ttl: float, *, job_id: str) -> LiveBrowser:
+        """The identity's own Chromium with its state restored, for a session job (which pays for it)."""
         core = self.core
         expires = now() + ttl
-        session_id = await core.commit(self._claim(row, "interactive", expires_at=expires))
+        session_id = await core.commit(self._claim(row, "interactive", expires_at=expires, job_id=job_id))
         live: LiveBrowser | None = None
         try:
             fp = core.fingerprint_of(row)
@@ -209,38 +171,9 @@ class Sessions:
 
                 async def undo(conn: aiosqlite.Connection, _box: Outbox) -> None:
                     await AgentRepo.end_session(conn, session_id, reason)
-                    await core.refund(
-                        conn,
-                        row["workspace_id"],
-                        core.prices.persistent_session,
-                        f"session {session_id} failed",
-                        row["id"],
-                    )
 
                 await core.commit(undo)
             raise
-
-    async def _watch(self, live: LiveBrowser) -> None:
-        outcome = await self.core.watch(live)
-        if outcome == "expired":
-            await self.end_live(live, reason="its session TTL ended", save=True)
-        elif outcome == "exited":
-            await self.end_live(live, reason="its browser exited unexpectedly", save=False)
-
-    async def close(self, workspace_id: str, agent_id: str) -> SessionClosed:
-        core = self.core
-        row = await core.repo.get(agent_id.strip(), workspace_id)
-        if row is None:
-            raise NotFound(f"identity {agent_id[:60]!r} not found; list_identities shows yours")
-        live = core.live.get(row["id"])
-        if live is not None and live.kind == "interactive":
-            return await self.end_live(live, reason="closed on request", save=True)
-        if row["mode"] == "burner":
-            raise BadRequest(f"identity {row['id']} is a burner; it has no sessions — destroy_identity ends it")
-        open_row = await core.repo.open_session_of(row["id"])
-        if open_row is not None and owner_alive(open_row["owner"]):
-            raise BadRequest(f"session {open_row['id']} is held by another server process ({open_row['owner']})")
-        raise AgentNotRunning(f"identity {row['id']} has no open session; open_session starts one")
 
     async def end_live(self, live: LiveBrowser, *, reason: str, save: bool) -> SessionClosed:
         """End an interactive session: write its state back (when asked and possible), stop its browser."""

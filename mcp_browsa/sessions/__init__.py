@@ -5,7 +5,7 @@ The app composes one `SessionService` and registers `SessionRunner.run` for jobs
 
 from __future__ import annotations
 
-from mcp_browsa.sessions.models import SessionEnded, SessionList, SessionView, StepResult
+from mcp_browsa.sessions.models import SessionEnded, SessionList, SessionRequest, SessionView, StepResult
 from mcp_browsa.sessions.runner import SessionRunner
 from mcp_browsa.sessions.service import SessionService
 from mcp_browsa.sessions.steps import ACT_ACTIONS
@@ -14,6 +14,7 @@ __all__ = [
     "ACT_ACTIONS",
     "SessionEnded",
     "SessionList",
+    "SessionRequest",
     "SessionRunner",
     "SessionService",
     "SessionView",

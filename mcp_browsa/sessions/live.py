@@ -6,7 +6,9 @@ Calls on one session run one at a time (`lock`); each call pushes the idle deadl
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,12 +55,16 @@ class LiveSession:
     obs: Observation | None = None
     inflight: Inflight | None = None
     steps: int = 0
+    minutes_paid: int = 1  # the first minute is in the browser's start price
+    shots: Iterator[int] = field(default_factory=lambda: itertools.count(1))  # numbers of its screenshots
     lock: anyio.Lock = field(default_factory=anyio.Lock)
+    meter_lock: anyio.Lock = field(default_factory=anyio.Lock)
     started: float = field(default_factory=time.time)
     touched: float = field(default_factory=time.monotonic)
     end_reason: str | None = None
     browser_lost: bool = False
     view: ViewHandle | None = None  # its live view, while shown
+    human_note: str | None = None  # during a call: what a person did in the live view since the last one
     _ended: anyio.Event = field(default_factory=anyio.Event)
 
     @property

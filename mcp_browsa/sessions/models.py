@@ -27,13 +27,13 @@ MAX_IDLE_SECONDS = 3600.0
 
 
 class SessionRequest(BaseModel):
-    """What open_session asked for, validated; stored as the job's params."""
+    """What open_session asked for; once checked (allowed_domains filled in), stored as the job's params."""
 
     model_config = ConfigDict(extra="forbid")
 
     identity_id: str | None = None
     initial_url: str | None = None
-    allowed_domains: list[str]
+    allowed_domains: list[str] | None = None
     allow_writes: bool = False
     ttl_seconds: float = 900.0
     idle_seconds: float = 300.0

@@ -9,14 +9,17 @@ past its TTL, cancelled, or its browser is gone.
 from __future__ import annotations
 
 import logging
+import math
 import time
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from playwright.async_api import Error as PlaywrightError
 
 from mcp_browsa.browser.netpolicy import Policy
+from mcp_browsa.browser.pool import Burner
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.agent_runner import BrowserFor
 from mcp_browsa.engine.agent_walls import GuardWatch
@@ -34,9 +37,17 @@ from mcp_browsa.sessions.page_events import PageEvents
 from mcp_browsa.sessions.steps import look
 from mcp_browsa.vault import Vault
 
-__all__ = ["SessionRunner", "Slot"]
+__all__ = ["CdpFor", "SessionRunner", "Slot", "charge_minutes"]
 
 log = logging.getLogger(__name__)
+
+
+class CdpFor(Protocol):
+    """A browser of its own with a CDP URL (identities/cdp_browser.py), for sessions opened with cdp=true."""
+
+    def __call__(
+        self, workspace_id: str, params: dict[str, Any], *, policy: Policy, on_block: Any, job_id: str, ttl: float
+    ) -> AbstractAsyncContextManager[Burner]: ...
 
 
 @dataclass
@@ -55,6 +66,7 @@ class SessionRunner:
         *,
         slots: dict[str, Slot],
         browser_for: BrowserFor,
+        cdp_for: CdpFor,
         policy: Any,  # Browsa.policy(allowed_domains, allow_writes=…) -> Policy
         vault: Vault,
         prices: PriceTable,
@@ -62,6 +74,7 @@ class SessionRunner:
     ) -> None:
         self.slots = slots
         self.browser_for = browser_for
+        self.cdp_for = cdp_for
         self.policy = policy
         self.vault = vault
         self.prices = prices
@@ -79,6 +92,7 @@ class SessionRunner:
 
     async def _run(self, ctx: JobContext, slot: Slot) -> Outcome:
         req = SessionRequest.model_validate(ctx.params)
+        assert req.allowed_domains is not None, "open_session fills allowed_domains in before the job exists"
         policy: Policy = self.policy(req.allowed_domains, allow_writes=req.allow_writes)
         # The host's own model types secrets here, so it may fill any of the workspace's: the allowlist bounds
         # where a value can go, and every result, event and screenshot masks them all.
@@ -88,10 +102,13 @@ class SessionRunner:
         await ctx.charge(price, "identity session" if req.identity_id else "session browser")
         watch = GuardWatch()
         params = req.model_dump(include={"identity_id", "os_type", "country"})
-        async with (
-            self.browser_for(ctx.workspace_id, params, policy=policy, on_block=watch.on_block, job_id=ctx.id) as burner,
-            anyio.create_task_group() as tg,
-        ):
+        if req.cdp:
+            browser = self.cdp_for(
+                ctx.workspace_id, params, policy=policy, on_block=watch.on_block, job_id=ctx.id, ttl=req.ttl_seconds
+            )
+        else:
+            browser = self.browser_for(ctx.workspace_id, params, policy=policy, on_block=watch.on_block, job_id=ctx.id)
+        async with browser as burner, anyio.create_task_group() as tg:
             events = PageEvents(tg, self.settings.downloads_dir / ctx.id)
             tabs = await Tabs.create(burner.context, on_dialog=events.on_dialog)
             events.watch(burner.context)
@@ -108,6 +125,7 @@ class SessionRunner:
                 tg=tg,
                 nav_timeout_ms=min(self.settings.nav_timeout_ms, 20_000),
                 upload_dir=self.settings.upload_dir,
+                cdp_url=burner.cdp_url,
             )
 
             def gone(*_: object) -> None:
@@ -141,20 +159,10 @@ class SessionRunner:
         return f"opened {mask_text(live.tabs.active.url, live.masks)[:300]}"
 
     async def _meter(self, live: LiveSession) -> None:
-        """One burner-minute per started minute after the first, as it starts; no credit left ends the session."""
-        minute = 1
-        while True:
-            await anyio.sleep_until(anyio.current_time() + max(0.0, live.started + 60 * minute - time.time()))
-            minute += 1
-            asked = self.prices.burner_minute
-            try:
-                paid = await live.ctx.charge(asked, f"session minute {minute}", allow_partial=True)
-            except (LeaseLost, BrowsaError) as exc:
-                live.end(f"its minutes could not be charged: {exc}")
-                return
-            if paid < asked:
-                live.end("the credit balance ran out (top up with `mcp-browsa credits add N`)")
-                return
+        """Charge each minute as it starts, until the session ends (or cannot pay)."""
+        while live.open:
+            await charge_minutes(live, self.prices)
+            await anyio.sleep(max(0.5, live.started + 60 * live.minutes_paid - time.time()))
 
     def _outcome(self, live: LiveSession, reason: str) -> Outcome:
         url = None
@@ -171,3 +179,20 @@ class SessionRunner:
         if reason.startswith("the credit balance"):
             return Outcome.fail("INSUFFICIENT_CREDIT", reason, result=result)
         return Outcome.ok(result)
+
+
+async def charge_minutes(live: LiveSession, prices: PriceTable) -> None:
+    """Charge the started minutes not paid yet: the first comes with the browser, each later one costs
+    burner_minute. A balance that cannot pay ends the session."""
+    async with live.meter_lock:  # one payer at a time: a minute is never charged twice
+        due = max(1, math.ceil((time.time() - live.started) / 60))
+        while live.minutes_paid < due and live.open:
+            minute = live.minutes_paid + 1
+            try:
+                paid = await live.ctx.charge(prices.burner_minute, f"session minute {minute}", allow_partial=True)
+            except (LeaseLost, BrowsaError) as exc:
+                live.end(f"its minutes could not be charged: {exc}")
+                return
+            live.minutes_paid = minute
+            if paid < prices.burner_minute:
+                live.end("the credit balance ran out (top up with `mcp-browsa credits add N`)")

@@ -8,7 +8,7 @@ AGENT_NOT_RUNNING saying why it ended.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 import anyio
@@ -42,9 +42,11 @@ from mcp_browsa.sessions.models import (
 )
 from mcp_browsa.sessions.runner import Slot
 from mcp_browsa.sessions.steps import look, perform
+from mcp_browsa.storage.jobs import JobRepo
 
 __all__ = ["OPEN_WAIT", "SessionService"]
 
+T = TypeVar("T")
 OPEN_WAIT = 45.0  # hosts cut a call near 60 s; a browser that is not up by then is reported, not waited for
 _CLOSE_WAIT = 30.0
 _UUID = set("0123456789abcdef-")
@@ -73,64 +75,36 @@ class SessionService:
 
     # -- opening -----------------------------------------------------------------------------------
 
-    async def open(
-        self,
-        workspace_id: str,
-        request_id: str | None,
-        *,
-        identity_id: str | None = None,
-        initial_url: str | None = None,
-        allowed_domains: list[str] | None = None,
-        allow_writes: bool = False,
-        ttl_seconds: float = 900.0,
-        idle_seconds: float = 300.0,
-        os_type: str | None = None,
-        country: str | None = None,
-        cdp: bool = False,
-        human_login: bool = False,
-    ) -> SessionView:
-        if initial_url is not None:
-            initial_url = session_url(initial_url, field="initial_url")
-        if human_login:
-            if identity_id is None or initial_url is None:
+    async def open(self, workspace_id: str, request_id: str | None, req: SessionRequest) -> SessionView:
+        """Check the request, start its job, and answer once its browser shows the first page."""
+        if req.identity_id is not None:
+            await self.identity_check(workspace_id, req.identity_id)
+        url = session_url(req.initial_url, field="initial_url") if req.initial_url is not None else None
+        if req.human_login:
+            if req.identity_id is None or url is None:
                 raise BadRequest(
                     "human_login needs identity_id (the persistent identity to sign in) and initial_url (the site's"
                     " login page)"
                 )
-            allow_writes = True  # the sign-in form posts; allowed_domains keeps it to that site
-        domains = list(allowed_domains) if allowed_domains is not None else default_allowed_domains(initial_url)
+            req = req.model_copy(update={"allow_writes": True})  # the sign-in form posts; the allowlist keeps it there
+        domains = list(req.allowed_domains) if req.allowed_domains is not None else default_allowed_domains(url)
         if not domains:
             raise BadRequest('allowed_domains is empty: name the hosts this session may reach, or ["*"] for any')
-        policy = self.policy(domains, allow_writes=allow_writes)
-        if initial_url is not None:
-            self.precheck(initial_url, policy)
-        if not 10 <= ttl_seconds <= MAX_TTL_SECONDS:
+        policy = self.policy(domains, allow_writes=req.allow_writes)
+        if url is not None:
+            self.precheck(url, policy)
+        if not 10 <= req.ttl_seconds <= MAX_TTL_SECONDS:
             raise BadRequest(f"ttl must be between 10 s and {MAX_TTL_SECONDS:g} s (1 h)")
-        if not 10 <= idle_seconds <= MAX_IDLE_SECONDS:
+        if not 10 <= req.idle_seconds <= MAX_IDLE_SECONDS:
             raise BadRequest(f"idle_timeout must be between 10 s and {MAX_IDLE_SECONDS:g} s")
-        if cdp:
-            raise BadRequest("cdp=true is not available for host-driven sessions on this server yet")
-        if identity_id is not None:
-            await self.identity_check(workspace_id, identity_id)
         if self.pool.in_use >= self.pool.max:
             raise TooManyRequests(
                 f"all {self.pool.max} browser slots (BROWSA_MAX_BURNERS) are busy; close a session or retry shortly",
                 retry_after=5.0,
             )
-        req = SessionRequest(
-            identity_id=identity_id,
-            initial_url=initial_url,
-            allowed_domains=domains,
-            allow_writes=allow_writes,
-            ttl_seconds=ttl_seconds,
-            idle_seconds=idle_seconds,
-            os_type=os_type,
-            country=country,
-            cdp=cdp,
-            human_login=human_login,
-        )
+        req = req.model_copy(update={"initial_url": url, "allowed_domains": domains})
         job = await self.engine.submit(
-            workspace_id, "session", req.model_dump(), request_id=request_id, agent_id=identity_id, extra=self._pin
+            workspace_id, "session", req.model_dump(), request_id=request_id, agent_id=req.identity_id, extra=self._pin
         )
         slot = self.slots.setdefault(job.id, Slot())
         with anyio.move_on_after(OPEN_WAIT):
@@ -140,14 +114,14 @@ class SessionService:
             return await self._not_opened(workspace_id, job.id, slot)
         live.touch()
         view = self._view(live)
-        if not human_login:  # a sign-in page is the person's: the model reads none of it
+        if not req.human_login:  # a sign-in page is the person's: the model reads none of it
             view.observation = live.obs.text if live.obs is not None else None
         view.outcome = slot.opened
         return view
 
     async def _pin(self, conn: aiosqlite.Connection, job_id: str) -> None:
         # Before the commit: only this process may claim it, and open() finds its slot from the first moment.
-        await conn.execute("UPDATE jobs SET lease_owner=? WHERE id=?", (self.owner, job_id))
+        await JobRepo.pin(conn, job_id, self.owner)
         self.slots.setdefault(job_id, Slot())
 
     async def _not_opened(self, workspace_id: str, job_id: str, slot: Slot) -> SessionView:
@@ -161,8 +135,10 @@ class SessionService:
                 " retry shortly",
                 retry_after=10.0,
             )
-        error = _ERRORS.get(job.error_code or "", UpstreamUnavailable)
-        raise error(f"the session could not open: {job.error_message or job.error_code}", job_id=job_id)
+        message = f"the session could not open: {job.error_message or job.error_code}"
+        if job.error_code == TooManyRequests.code:
+            raise TooManyRequests(message, retry_after=10.0, job_id=job_id)
+        raise _ERRORS.get(job.error_code or "", UpstreamUnavailable)(message, job_id=job_id)
 
     # -- lookups -----------------------------------------------------------------------------------
 
@@ -184,6 +160,10 @@ class SessionService:
                     await slot.done.wait()
                 job = await self.engine.get(workspace_id, job.id, with_items=False)
             raise AgentNotRunning(_ended_message(job), job_id=job.id, status=job.status)
+        if slot is not None:
+            raise AgentNotRunning(
+                f"session {job.id} is still starting its browser; call again in a moment", job_id=job.id
+            )
         raise AgentNotRunning(
             f"session {job.id} is held by another server process on this data dir; drive it from the client that"
             " opened it, or open a new one",
@@ -200,34 +180,44 @@ class SessionService:
             session_id=live.id,
             status="open" if live.open else "ended",
             identity_id=req.identity_id,
-            allowed_domains=req.allowed_domains,
+            allowed_domains=req.allowed_domains or [],
             allow_writes=req.allow_writes,
             expires_at=round(live.expires_at, 3),
             idle_timeout_seconds=req.idle_seconds,
             url=url,
             cdp_url=live.cdp_url,
             live_url=live.view.job_url if live.view is not None else None,
-            human_login=req.human_login,
+            human_login=req.human_login or None,
         )
 
     # -- driving -----------------------------------------------------------------------------------
 
-    async def step(self, workspace_id: str, session_id: str, action: str, args: dict[str, Any]) -> StepResult:
+    async def use(self, workspace_id: str, session_id: str, fn: Callable[[LiveSession], Awaitable[T]]) -> T:
+        """Run `fn` on the open session, after any call already on it; each call starts the idle timeout again.
+
+        A person holding the browser in the live view holds the call until they hand it back (what they did is
+        `live.human_note` meanwhile); a human_login session's page is refused to every call.
+        """
         live = await self.get(workspace_id, session_id)
         refuse_page_for_login(live)
         async with live.lock:
             live.touch()
             try:
-                person = await wait_for_person(live)
+                live.human_note = await wait_for_person(live)
                 if not live.open:
-                    raise AgentNotRunning(f"session {live.id} ended: {live.end_reason}", job_id=live.id)
-                if person is not None:  # the action was chosen on a page the person has since changed
-                    return await self._observed(
-                        live, f"{person} Your {action} was not run: here is the page now.", ok=False
-                    )
-                return await perform(live, action, args)
+                    raise AgentNotRunning(f"session {live.id} has ended ({live.end_reason})", job_id=live.id)
+                return await fn(live)
             finally:
+                live.human_note = None
                 live.touch()
+
+    async def step(self, workspace_id: str, session_id: str, action: str, args: dict[str, Any]) -> StepResult:
+        async def run(live: LiveSession) -> StepResult:
+            if live.human_note is not None:  # the action was chosen on a page the person has since changed
+                return await _observed(live, ok=False, after=f"Your {action} was not run: here is the page now.")
+            return await perform(live, action, args)
+
+        return await self.use(workspace_id, session_id, run)
 
     async def navigate(self, workspace_id: str, session_id: str, url: str) -> StepResult:
         live = await self.get(workspace_id, session_id)
@@ -236,28 +226,7 @@ class SessionService:
         return await self.step(workspace_id, session_id, "navigate", {"url": target})
 
     async def observe(self, workspace_id: str, session_id: str) -> StepResult:
-        live = await self.get(workspace_id, session_id)
-        refuse_page_for_login(live)
-        async with live.lock:
-            live.touch()
-            person = await wait_for_person(live)
-            result = await self._observed(live, person, ok=True)
-            live.touch()
-        return result
-
-    async def _observed(self, live: LiveSession, note: str | None, *, ok: bool) -> StepResult:
-        """The page now, after `note` (what a person did meanwhile), if any."""
-        obs = await look(live)
-        seen = f"observed {obs.url[:200]}"
-        return StepResult(
-            session_id=live.id,
-            ok=ok,
-            outcome=f"{note} {seen}" if note else seen,
-            url=obs.url,
-            tabs=len(live.tabs),
-            dialog=mask_text(live.events.describe(live.events.dialog), live.masks) if live.events.dialog else None,
-            observation=obs.text,
-        )
+        return await self.use(workspace_id, session_id, _observed)
 
     # -- ending and listing ------------------------------------------------------------------------
 
@@ -297,6 +266,22 @@ class SessionService:
         if live is None or not live.open or live.workspace_id != workspace_id:
             return None
         return live.page
+
+
+async def _observed(live: LiveSession, *, ok: bool = True, after: str = "") -> StepResult:
+    """The page now; the outcome starts with what a person did in the live view since the last call, if anything."""
+    obs = await look(live)
+    dialog = live.events.dialog
+    said = " ".join(part for part in (live.human_note, after, f"observed {obs.url[:200]}") if part)
+    return StepResult(
+        session_id=live.id,
+        ok=ok,
+        outcome=said,
+        url=obs.url,
+        tabs=len(live.tabs),
+        dialog=mask_text(live.events.describe(dialog), live.masks) if dialog is not None else None,
+        observation=obs.text,
+    )
 
 
 def _ended_message(job: Job) -> str:

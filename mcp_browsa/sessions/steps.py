@@ -17,7 +17,7 @@ import anyio
 from mcp_browsa.engine.actions import ActionResult, execute
 from mcp_browsa.engine.context import progress_write
 from mcp_browsa.engine.observation import Observation, PageUnreadable, mask_text, observe
-from mcp_browsa.errors import BadRequest
+from mcp_browsa.errors import BadRequest, BrowsaError
 from mcp_browsa.sessions.live import Inflight, LiveSession
 from mcp_browsa.sessions.models import Refused, StepResult
 from mcp_browsa.sessions.uploads import upload
@@ -34,6 +34,8 @@ _DOWNLOAD_WAIT = 30.0
 
 async def look(live: LiveSession) -> Observation:
     """The active tab's observation; while a dialog holds the page, only its URL and the dialog."""
+    if len(live.tabs) == 0:  # the page closed its own last tab: a session always has one to look at
+        await live.tabs.new_tab()
     page = live.tabs.active
     if live.events.dialog is not None:
         text = (
@@ -76,6 +78,8 @@ async def _run_until_dialog(live: LiveSession, action: str, args: dict[str, Any]
     async def run() -> None:
         try:
             flight.result = await _execute(live, action, args)
+        except BrowsaError as exc:  # the caller's mistake (an upload path): their error envelope
+            flight.result = exc
         except Exception as exc:  # the page or browser failed under the action: reported, not raised
             flight.result = ActionResult(ok=False, summary=f"{action} failed", error=str(exc).splitlines()[0][:300])
         finally:
@@ -92,6 +96,8 @@ async def _run_until_dialog(live: LiveSession, action: str, args: dict[str, Any]
         await wake.wait()
         tg.cancel_scope.cancel()
     if flight.done.is_set():
+        if isinstance(flight.result, BrowsaError):
+            raise flight.result
         result: ActionResult = flight.result
         return result
     live.inflight = flight
@@ -117,9 +123,13 @@ async def _answer_dialog(live: LiveSession, action: str, args: dict[str, Any]) -
             await flight.done.wait()
             tg.cancel_scope.cancel()
     if not flight.done.is_set():
-        live.inflight = flight  # another dialog: it is answered the same way
-        return ActionResult(ok=True, summary=f"{said}; another dialog opened")
-    first: ActionResult = flight.result
+        if live.events.dialog is not None:
+            live.inflight = flight  # another dialog: it is answered the same way
+            return ActionResult(ok=True, summary=f"{said}; another dialog opened")
+        return ActionResult(ok=True, summary=f"{said}; the {flight.label} that opened it is still running")
+    first = flight.result
+    if not isinstance(first, ActionResult):
+        return ActionResult(ok=True, summary=said)
     return ActionResult(
         ok=first.ok, summary=f"{said}; then {first.summary}", error=first.error, navigated=first.navigated
     )
@@ -152,7 +162,12 @@ async def _finish(
     live: LiveSession, action: str, args: dict[str, Any], result: ActionResult, started: float
 ) -> StepResult:
     writes, other = live.watch.take_writes(), live.watch.take_other()
-    refused = [Refused(url=mask_text(r.url, live.masks)[:300], rule=r.rule, method=r.method) for r in [*writes, *other]]
+    # A refused top-level navigation ends an agent task; a session goes on, on the page it was on.
+    nav, live.watch.navigation = live.watch.navigation, None
+    navs = [nav] if nav is not None else []
+    refused = [
+        Refused(url=mask_text(r.url, live.masks)[:300], rule=r.rule, method=r.method) for r in [*navs, *writes, *other]
+    ]
     downloads = live.events.take_downloads()
     notes = live.events.take_notes()
     obs = await look(live)
@@ -162,6 +177,10 @@ async def _finish(
         line += (
             f"; refused {first.method or 'a write'} {mask_text(first.url, live.masks)[:120]} (rule writes:"
             " this session has allow_writes=false, so nothing can be sent or changed; the session goes on)"
+        )
+    if nav is not None:
+        line += (
+            f"; the URL guard refused to open {mask_text(nav.url, live.masks)[:150]} (rule {nav.rule}: {nav.reason})"
         )
     if other:
         line += f"; {len(other)} request(s) refused by the URL guard ({other[0].rule})"

@@ -31,6 +31,7 @@ _INTERRUPTED = (
     "the server running this task stopped mid-run; agent tasks are not re-run automatically"
     " because they may have changed something (submit it again if that is safe)"
 )
+_SESSION_GONE = "the server process holding this session stopped, and the session ended with it; open_session again"
 
 
 def job_from_row(row: sqlite3.Row) -> Job:
@@ -86,6 +87,11 @@ class JobRepo:
             (job_id, workspace_id, kind, "queued", dumps(params), progress_total, now(), request_id, agent_id),
         )
         return job_id
+
+    @staticmethod
+    async def pin(conn: aiosqlite.Connection, job_id: str, owner: str) -> None:
+        """Let only worker `owner` claim the queued job (it holds what the job needs in its memory)."""
+        await conn.execute("UPDATE jobs SET lease_owner=? WHERE id=?", (owner, job_id))
 
     @staticmethod
     async def insert_items(conn: aiosqlite.Connection, job_id: str, items: list[dict[str, Any]]) -> None:
@@ -379,7 +385,7 @@ class JobRepo:
                         "UPDATE jobs SET status='failed', error_code='INTERRUPTED', completed_at=?,"
                         " error_message=?, lease_owner=NULL, lease_token=NULL, lease_expires_at=NULL, live_url=NULL"
                         " WHERE id=?",
-                        (t, _INTERRUPTED, job_id),
+                        (t, _SESSION_GONE if kind == "session" else _INTERRUPTED, job_id),
                     )
                 await self.add_event(
                     conn, job_id, "job.recovered", {"new_status": new, "dead_owner": row["lease_owner"]}

@@ -67,7 +67,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
 
         A burner gets its own Chromium: connect with Playwright's `chromium.connect_over_cdp(cdp_url)` and use
         `browser.contexts[0]`; it is destroyed at its TTL. A persistent identity keeps a pinned fingerprint and
-        its cookies/localStorage: open_session gives a CDP URL on it, and tasks can run on it.
+        its cookies/localStorage: open_session(identity_id=…) drives it (cdp=true for a CDP URL), and tasks run on it.
         """
         spec = build_spec(
             mode=mode,

@@ -19,6 +19,7 @@ from mcp_browsa.models import Job
 from mcp_browsa.server import BrowsaServer, caller_for
 from mcp_browsa.tools.params import LlmKey, LlmSpec, keyword_param
 from mcp_browsa.tools.results import job_result, raise_if_failed
+from mcp_browsa.tools.session_pages import session_extract, session_screenshot
 
 __all__ = ["register"]
 
@@ -28,6 +29,7 @@ WaitUntil = Literal["load", "domcontentloaded", "networkidle", "commit"]
 SYNC_WAIT_CAP = 50.0
 
 Url = Annotated[str, Field(description="Absolute http(s) URL of the page.", max_length=4096)]
+UrlOrSession = Annotated[str | None, Field(description="Absolute http(s) URL of the page.", max_length=4096)]
 MaxChars = Annotated[
     int, Field(ge=100, le=500_000, description="Cap on each text format's length; longer content is cut and marked.")
 ]
@@ -63,6 +65,14 @@ LoadMedia = Annotated[
     Field(description="Load images, media and fonts even when only text formats are asked (they are skipped then)."),
 ]
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=True)
+SessionPage = Annotated[
+    str | None, Field(max_length=100, description="Instead of url: the active tab of this open session.")
+]
+
+
+def _one_target(url: str | None, session_id: str | None) -> None:
+    if (url is None) == (session_id is None):
+        raise BadRequest("give exactly one of `url` (a page to load) or `session_id` (an open session's page)")
 
 
 def register(server: BrowsaServer, app: Browsa) -> None:
@@ -130,7 +140,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
     @server.tool(annotations=READ_ONLY)
     @keyword_param("async_", "async")
     async def extract(
-        url: Url,
+        url: UrlOrSession = None,
         schema: Annotated[
             dict[str, Any] | None, Field(description="JSON Schema of the data wanted (give this or prompt).")
         ] = None,
@@ -141,6 +151,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         async_: Async = False,
         allowed_domains: AllowedDomains = None,
         idempotency_key: IdempotencyKey = None,
+        session_id: SessionPage = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
         """Get a page's cleaned text beside your schema or prompt, ready for you to extract from.
@@ -149,6 +160,12 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         `text` its cleaned visible text.
         """
         caller = caller_for(ctx)
+        _one_target(url, session_id)
+        if (schema is None) == (not prompt):
+            raise BadRequest("give exactly one of `schema` (a JSON Schema object) or `prompt` (what to extract)")
+        if session_id is not None:
+            return await session_extract(app, caller, session_id, schema=schema, prompt=prompt, max_chars=max_chars)
+        assert url is not None
         params = {
             "url": url,
             "schema": schema,
@@ -177,15 +194,20 @@ def register(server: BrowsaServer, app: Browsa) -> None:
     @server.tool(annotations=READ_ONLY)
     @keyword_param("async_", "async")
     async def screenshot(
-        url: Url,
+        url: UrlOrSession = None,
         full_page: Annotated[bool, Field(description="Capture the whole page, not only the viewport.")] = True,
         async_: Async = False,
         allowed_domains: AllowedDomains = None,
         idempotency_key: IdempotencyKey = None,
+        session_id: SessionPage = None,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
         """Take a PNG screenshot of a page; it comes back as image content."""
         caller = caller_for(ctx)
+        _one_target(url, session_id)
+        if session_id is not None:
+            return await session_screenshot(app, caller, session_id, full_page=full_page)
+        assert url is not None
         params = {"url": url, "full_page": full_page, "async": async_, "allowed_domains": allowed_domains}
         job = await app.idempotent(
             caller,

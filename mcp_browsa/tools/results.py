@@ -25,10 +25,10 @@ from mcp_browsa.errors import (
 )
 from mcp_browsa.models import Job
 
-__all__ = ["job_result", "progress_reporter", "raise_if_failed"]
+__all__ = ["job_result", "picture", "progress_reporter", "raise_if_failed"]
 
 
-def _picture(path: str, uri: str, cap: int) -> ImageContent | str:
+def picture(path: str, uri: str, cap: int) -> ImageContent | str:
     """The screenshot as image content, or a note saying why it is not one and where it is."""
     try:
         png = Path(path).read_bytes()
@@ -53,11 +53,11 @@ async def job_result(app: Browsa, job: Job, *, images: bool = False) -> CallTool
     if images and job.status == "completed":
         for n, path in await app.screenshot_files(job.id):
             uri = f"browsa://jobs/{job.id}/screenshots/{n}"
-            picture = _picture(path, uri, app.settings.max_image_bytes)
-            if isinstance(picture, str):
-                data.setdefault("notes", []).append(picture)
+            image = picture(path, uri, app.settings.max_image_bytes)
+            if isinstance(image, str):
+                data.setdefault("notes", []).append(image)
             else:
-                pictures.append(picture)
+                pictures.append(image)
             # `screenshots` (declared in the output schema) lists every screenshot, attached or not.
             if uri not in data.setdefault("screenshots", []):
                 data["screenshots"].append(uri)

@@ -17,7 +17,7 @@ from mcp_browsa.errors import AgentNotRunning, BadRequest
 from mcp_browsa.identities import parse_ttl
 from mcp_browsa.identities.models import OsTypeName
 from mcp_browsa.server import BrowsaServer, caller_for
-from mcp_browsa.sessions import SessionEnded, SessionList, SessionView, StepResult
+from mcp_browsa.sessions import SessionEnded, SessionList, SessionRequest, SessionView, StepResult
 from mcp_browsa.tools.quick import AllowedDomains, IdempotencyKey
 
 __all__ = ["register", "step_result"]
@@ -102,9 +102,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         close_session ends it (and saves an identity's cookies and localStorage).
         """
         caller = caller_for(ctx)
-        view = await app.sessions.open(
-            caller.workspace_id,
-            caller.request_id,
+        request = SessionRequest(
             identity_id=identity_id,
             initial_url=initial_url,
             allowed_domains=allowed_domains,
@@ -116,6 +114,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             cdp=cdp,
             human_login=human_login,
         )
+        view = await app.sessions.open(caller.workspace_id, caller.request_id, request)
         return _opened(view)
 
     @server.tool(annotations=ToolAnnotations(destructive_hint=False, open_world_hint=True))

@@ -24,9 +24,10 @@ from playwright.async_api import async_playwright
 from mcp_browsa.app import Browsa
 from mcp_browsa.browser.fingerprint import Fingerprint, country_timezones, make_fingerprint
 from mcp_browsa.config import load_settings
-from mcp_browsa.errors import AgentNotRunning, TooManyRequests, UpstreamUnavailable
+from mcp_browsa.errors import AgentNotRunning, BadRequest, TooManyRequests, UpstreamUnavailable
 from mcp_browsa.identities import Agent, build_spec
 from mcp_browsa.identities.spec import CreateSpec
+from mcp_browsa.sessions import SessionRequest
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE as WS
 from tests.identities.conftest import LOGIN, WHOAMI, AppFactory, record_events
 from tests.support.sites import Site, serve_site
@@ -182,8 +183,8 @@ async def test_burner_is_driven_over_cdp_through_the_guard_and_destroyed(app: Br
     assert not await anyio.Path(row["profile_dir"]).exists()
     with pytest.raises(AgentNotRunning):
         await app.identities.get(WS, agent.id, include=["trust"])
-    with pytest.raises(AgentNotRunning):
-        await app.identities.sessions.open(WS, agent.id)
+    with pytest.raises(BadRequest):  # a burner identity is driven through its own cdp_url, never a session
+        await app.sessions.open(WS, None, SessionRequest(identity_id=agent.id, allowed_domains=["*"]))
     assert (await app.identities.destroy(WS, agent.id)).status == "destroyed"  # idempotent
     types = [e.type for e in events if e.type.startswith("agent.")]
     assert types == ["agent.provisioned", "agent.destroyed"]

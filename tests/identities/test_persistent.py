@@ -17,6 +17,7 @@ from mcp_browsa.config import load_settings
 from mcp_browsa.crypto import SealedDataError, open_sealed
 from mcp_browsa.errors import AgentNotRunning, BadRequest, TooManyRequests
 from mcp_browsa.identities import build_spec
+from mcp_browsa.sessions import SessionRequest
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE as WS
 from tests.identities.conftest import LOGIN, WHOAMI, record_events
 from tests.support.sites import Site
@@ -81,7 +82,7 @@ async def test_a_login_in_one_job_session_is_there_in_the_next(app: Browsa, id_s
         assert await burner.page.evaluate("localStorage.getItem('token')") == "tok-alice42"
         # One session at a time: an interactive session, or another job, must wait for this one.
         with pytest.raises(TooManyRequests):
-            await app.identities.sessions.open(WS, agent.id)
+            await app.sessions.open(WS, None, SessionRequest(identity_id=agent.id, allowed_domains=["*"]))
         assert app.identities.core.live == {}
 
     seen, token, platform = await whoami(app, agent.id, id_site)
@@ -113,27 +114,29 @@ async def test_a_login_in_one_job_session_is_there_in_the_next(app: Browsa, id_s
             pass
 
 
-async def test_an_interactive_session_is_charged_and_announced(app: Browsa) -> None:
+async def test_an_identity_session_with_cdp_is_charged_to_its_job_and_announced(app: Browsa) -> None:
     agent = await app.identities.create(WS, spec(app, persona="interactive"))
     balance = await app.engine.ledger.balance(WS)
     events = record_events(app)
-    opened = await app.identities.sessions.open(WS, agent.id, ttl_seconds=300)
-    assert opened.cdp_url and opened.session is not None and opened.session.kind == "interactive"
+    opened = await app.sessions.open(WS, None, SessionRequest(identity_id=agent.id, allowed_domains=["*"], cdp=True))
+    assert opened.cdp_url and opened.identity_id == agent.id
+    during = await app.identities.get(WS, agent.id)
+    assert during.cdp_url == opened.cdp_url and during.session is not None and during.session.kind == "interactive"
     price = app.prices.persistent_session
-    assert opened.cost_credits == agent.cost_credits + price
     assert await app.engine.ledger.balance(WS) == balance - price
     charge = (await app.engine.ledger.entries(WS, 1))[0]
-    assert charge.agent_id == agent.id and charge.amount == -price and opened.session.id in charge.description
+    assert charge.job_id == opened.session_id and charge.amount == -price
 
-    closed = await app.identities.sessions.close(WS, agent.id)
-    assert closed.session_id == opened.session.id and closed.state_saved
-    assert (await app.identities.get(WS, agent.id)).cost_credits == opened.cost_credits  # closing costs nothing
+    closed = await app.sessions.close(WS, opened.session_id)
+    assert closed.state_saved is True and closed.credits_charged == price
+    after = await app.identities.get(WS, agent.id)
+    assert after.cdp_url is None and after.session is None
     lifecycle = [e for e in events if e.type.startswith("agent.")]
-    assert [(e.type, e.data["agent_id"], e.data["kind"], e.data["session_id"]) for e in lifecycle] == [
-        ("agent.session.started", agent.id, "interactive", closed.session_id),
-        ("agent.session.ended", agent.id, "interactive", closed.session_id),
+    assert [(e.type, e.data["agent_id"], e.data["kind"]) for e in lifecycle] == [
+        ("agent.session.started", agent.id, "interactive"),
+        ("agent.session.ended", agent.id, "interactive"),
     ]
-    assert lifecycle[-1].data["state_saved"]
+    assert lifecycle[0].data["session_id"] == lifecycle[1].data["session_id"] and lifecycle[-1].data["state_saved"]
     await app.identities.destroy(WS, agent.id)
 
 

@@ -14,7 +14,7 @@ import pytest
 from mcp import Client
 
 from tests.support.fake_llm import FakeLLM
-from tests.support.mcp_server import HttpServer, envelope, finished, ok, home, spawn_http
+from tests.support.mcp_server import HttpServer, envelope, finished, ok, short_home, spawn_http
 
 pytestmark = pytest.mark.anyio
 
@@ -35,7 +35,7 @@ def vendor() -> Iterator[FakeLLM]:
 @pytest.fixture(scope="module")
 def http(vendor: FakeLLM) -> Iterator[HttpServer]:
     with (
-        home() as home,
+        short_home() as home,
         spawn_http(home, "--no-auth", BROWSA_WARM_SPARES="0", BROWSA_LLM_ENDPOINTS=vendor.base_url) as server,
     ):
         yield server

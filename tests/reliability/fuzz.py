@@ -314,11 +314,14 @@ def _judge(report: FuzzReport, tool: str, args: dict[str, Any], result: CallTool
 
 
 async def release_identities(client: Client) -> None:
-    """Destroy every running identity. Each holds a burner slot until its TTL: left alone, the identities one
-    tool's examples created would make the next tools' jobs queue for minutes behind them."""
+    """Destroy every running identity and close every open session. Each holds a burner slot until its TTL (or
+    idle timeout): left alone, what one tool's examples opened would make the next tools' jobs queue behind them."""
     listed = await client.call_tool("list_identities", {"status": "running", "limit": 200})
     for agent in (listed.structured_content or {}).get("agents", []):
-        await client.call_tool("destroy_identity", {"id": agent["id"]})
+        await client.call_tool("destroy_identity", {"identity_id": agent["id"]})
+    sessions = await client.call_tool("list_sessions", {})
+    for session in (sessions.structured_content or {}).get("sessions", []):
+        await client.call_tool("close_session", {"session_id": session["session_id"]})
 
 
 async def fuzz_tools(

@@ -16,7 +16,7 @@ from mcp import Client
 
 from tests.support.fake_llm import FakeLLM, PolicyReply
 from tests.support.http_keys import sse
-from tests.support.mcp_server import HttpServer, envelope, finished, free_port, ok, home, spawn_http, spawn_stdio
+from tests.support.mcp_server import HttpServer, envelope, finished, free_port, ok, short_home, spawn_http, spawn_stdio
 from tests.support.tripwire import Tripwire
 
 pytestmark = pytest.mark.anyio
@@ -41,7 +41,7 @@ def wires() -> Iterator[tuple[Tripwire, Tripwire]]:
 def http(vendor: FakeLLM) -> Iterator[HttpServer]:
     """The operator exempted one loopback port (a dev site, say) and listed one model server."""
     with (
-        home() as home,
+        short_home() as home,
         spawn_http(
             home,
             "--no-auth",

@@ -14,7 +14,7 @@ from mcp_types import CallToolResult
 
 from tests.sessions.conftest import SECRET, Stack
 from tests.support.mcp_server import call, envelope, ok
-from tests.support.sites import Site
+from tests.support.sites import Site, respond
 
 pytestmark = pytest.mark.anyio
 
@@ -109,6 +109,22 @@ async def test_allowed_domains_is_default_deny(stack: Stack, site: Site, other: 
     assert elsewhere["code"] == "FORBIDDEN" and "allowed_domains" in elsewhere["error"]
     ok(await call(client, "close_session", {"session_id": sid}))
 
+    # A link off the allowlist: the guard refuses the navigation, act says so, and the session stays where it was.
+    away = f'<!doctype html><title>Away</title><a href="{other.url("/agent/cart.html")}">Elsewhere</a>'.encode()
+    site.routes["/sessions/away.html"] = lambda req: respond(req, away)
+    sid = (await open_session(client, initial_url=site.url("/sessions/away.html")))["session_id"]
+    page = ok(await call(client, "observe", {"session_id": sid}))["observation"]
+    stopped = await act(client, sid, "click", index=index_of(page, r"Elsewhere"))
+    assert stopped["refused"][0]["rule"] == "allowed_domains" and "refused to open" in stopped["outcome"]
+    assert "Your cart" not in stopped["observation"]
+    assert (
+        "Away"
+        in ok(await call(client, "navigate", {"session_id": sid, "url": site.url("/sessions/away.html")}))[
+            "observation"
+        ]
+    )
+    ok(await call(client, "close_session", {"session_id": sid}))
+
     both = await open_session(client, initial_url=site.url("/agent/search.html"), allowed_domains=["*"])
     there = ok(await call(client, "navigate", {"session_id": both["session_id"], "url": other.url("/agent/cart.html")}))
     assert "Your cart" in there["observation"]
@@ -145,7 +161,11 @@ async def test_two_sessions_at_once_each_its_own_browser(stack: Stack, site: Sit
     after_a = await act(client, a, "click", index=like)
     assert "Likes: 2" in after_a["observation"]
     assert "Likes: 0" in ok(await call(client, "observe", {"session_id": b}))["observation"]
-    for sid in (a, b):
+    # Sessions count against BROWSA_MAX_BURNERS (4 here): the fifth is refused, with a time to retry.
+    more = [(await open_session(client, initial_url=site.url("/agent/cart.html")))["session_id"] for _ in range(2)]
+    full = envelope(await call(client, "open_session", {"initial_url": site.url("/agent/cart.html")}))
+    assert full["code"] == "TOO_MANY_REQUESTS" and full["retry_after"] > 0
+    for sid in (a, b, *more):
         ok(await call(client, "close_session", {"session_id": sid}))
 
 
@@ -184,3 +204,28 @@ async def test_bad_input_gets_clear_codes_and_changes_nothing(stack: Stack, site
     ended = envelope(await call(client, "act", {"session_id": sid, "action": "click", "index": 1}))
     assert ended["code"] == "AGENT_NOT_RUNNING" and "closed on request" in ended["error"]
     assert envelope(await call(client, "close_session", {"session_id": sid}))["code"] == "AGENT_NOT_RUNNING"
+
+
+async def test_select_press_scroll_wait_and_go_back(stack: Stack, site: Site) -> None:
+    client = stack.client
+    sid = (await open_session(client, initial_url=site.url("/agent/results.html?q=earbuds")))["session_id"]
+    page = ok(await call(client, "observe", {"session_id": sid}))["observation"]
+    sorted_ = await act(client, sid, "select", index=index_of(page, r"<select name=sort"), option="Price: low to high")
+    assert "(price-asc)" in sorted_["observation"] and 'selected "Price: low to high"' in sorted_["outcome"]
+    wrong = envelope(await call(client, "act", {"session_id": sid, "action": "select", "index": 1, "option": "x"}))
+    assert wrong["code"] == "BAD_REQUEST" and "not a <select>" in wrong["error"]
+    no_such = envelope(await call(client, "act", {"session_id": sid, "action": "select", "index": 4, "option": "Name"}))
+    assert no_such["code"] == "BAD_REQUEST" and "Relevance | Price: low to high" in no_such["error"]
+    waited = await act(client, sid, "wait", seconds=0.2)
+    assert waited["outcome"] == "waited 0.2s"
+    scrolled = await act(client, sid, "scroll", direction="down")
+    assert scrolled["outcome"].startswith("did not move") and scrolled["ok"]
+
+    await act(client, sid, "click", index=index_of(sorted_["observation"], r"Wired Earbuds Basic"))
+    back = await act(client, sid, "go_back")
+    assert back["url"].endswith("/agent/results.html?q=earbuds") and back["navigated"]
+    box = index_of(back["observation"], r"<input name=q")
+    await act(client, sid, "type", index=box, text="headphones")
+    pressed = await act(client, sid, "press", key="Enter")
+    assert "q=headphones" in pressed["url"]
+    ok(await call(client, "close_session", {"session_id": sid}))

@@ -44,7 +44,7 @@ __all__ = [
     "ok",
     "run_cli",
     "server_env",
-    "home",
+    "short_home",
     "spawn_http",
     "spawn_stdio",
     "stdio_client",
@@ -66,7 +66,7 @@ def server_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def home() -> Iterator[Path]:
+def short_home() -> Iterator[Path]:
     """A fresh data dir, removed afterwards. Short on purpose: Chromium's singleton socket under a server's TMPDIR
     must stay under 108 bytes, and pytest's tmp_path can be long."""
     path = Path(tempfile.mkdtemp(prefix="mb-"))
