@@ -20,6 +20,7 @@ import websockets
 from bench.common import descendants, print_table, stats_ms, write_json
 from mcp_browsa.app import Browsa
 from mcp_browsa.config import load_settings
+from mcp_browsa.sessions import SessionRequest
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
 from tests.support.sites import serve_site
 
@@ -86,9 +87,8 @@ async def run() -> dict[str, Any]:
             "BROWSA_WARM_SPARES": "0",
         }
         async with Browsa(load_settings(env)).running() as app:
-            view = await app.sessions.open(
-                DEFAULT_WORKSPACE, None, initial_url=site.url("/live/ticker.html"), ttl_seconds=900
-            )
+            request = SessionRequest(initial_url=site.url("/live/ticker.html"), ttl_seconds=900)
+            view = await app.sessions.open(DEFAULT_WORKSPACE, None, request)
             assert view.live_url is not None
             target = app.live.registry.target(view.session_id)
             assert target is not None

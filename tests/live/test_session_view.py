@@ -12,6 +12,7 @@ from playwright.async_api import Page
 
 from mcp_browsa.app import Browsa
 from mcp_browsa.errors import Forbidden
+from mcp_browsa.sessions import SessionRequest
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE as WS
 from tests.agent.support import CALLER, ended, page, tool, until
 from tests.identities.test_burners import spec
@@ -26,7 +27,7 @@ EMAIL, PASSWORD = "ada@example.com", "pw-Live-9f2b-never-seen"
 
 
 async def test_a_session_is_watched_taken_over_and_handed_back(app: Browsa, shop: Site, person: Page) -> None:
-    view = await app.sessions.open(WS, None, initial_url=shop.url("/live/start.html"))
+    view = await app.sessions.open(WS, None, SessionRequest(initial_url=shop.url("/live/start.html")))
     assert view.live_url is not None and view.observation is not None
     session = view.session_id
     await person.goto(view.live_url)
@@ -75,8 +76,9 @@ async def test_human_login_signs_an_identity_in_that_a_later_task_uses(
     add_login_pages(shop, EMAIL, PASSWORD)
     identity = await app.identities.create(WS, spec(mode="persistent"))
     with pytest.raises(Exception, match="human_login needs identity_id"):
-        await app.sessions.open(WS, None, initial_url=shop.url("/login"), human_login=True)
-    view = await app.sessions.open(WS, None, identity_id=identity.id, initial_url=shop.url("/login"), human_login=True)
+        await app.sessions.open(WS, None, SessionRequest(initial_url=shop.url("/login"), human_login=True))
+    request = SessionRequest(identity_id=identity.id, initial_url=shop.url("/login"), human_login=True)
+    view = await app.sessions.open(WS, None, request)
     assert view.human_login and view.live_url is not None and view.allow_writes
     assert view.observation is None  # the model gets the address, not the page
     session = view.session_id
