@@ -31,7 +31,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from bench.common import print_summary, print_table, stats_ms, write_json
-from bench.observation import _pw_workspace, _text, serve_dir, setup_playwright_mcp, setup_pydoc
+from bench.observation import pw_workspace, serve_dir, setup_playwright_mcp, setup_pydoc
 from mcp_browsa.browser.discovery import find_chromium
 from tests.support.mcp_server import free_port, server_env
 from tests.support.sites import serve_site
@@ -102,6 +102,11 @@ def serve_datasette(notes: list[str]) -> Iterator[str | None]:
             proc.wait(10)
 
 
+def _text(result: Any) -> str:
+    """What the host model reads of a tool result: its text content."""
+    return "\n".join(c.text for c in result.content if getattr(c, "type", None) == "text")
+
+
 # -- our side -------------------------------------------------------------------------------------
 
 
@@ -110,6 +115,10 @@ def our_index(observation: str, text: str) -> int:
         found = re.match(r"\[(\d+)\] <a\b[^>]*> (.*)$", line)
         if found and found.group(2).strip() == text:
             return int(found.group(1))
+    # A link inside running text is shown there, as [its words][N].
+    inline = re.search(rf"\[{re.escape(text)}\]\[(\d+)\]", observation)
+    if inline is not None:
+        return int(inline.group(1))
     raise LookupError(f"no link {text!r} in our observation:\n{observation[:3000]}")
 
 
@@ -211,7 +220,7 @@ async def run() -> dict[str, Any]:
                     for name, start, clicks in scenarios:
                         await run_ours(ours, start, clicks, rows, name)
             else:
-                with _pw_workspace(found.executable) as (tmp, args, errlog):
+                with pw_workspace(found.executable) as (tmp, args, errlog):
                     node = shutil.which("node") or "node"
                     params = StdioServerParameters(command=node, args=[str(cli), *args], cwd=str(tmp))
                     async with Client(

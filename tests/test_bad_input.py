@@ -86,11 +86,19 @@ ARGUMENT_CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("cancel_job", {"job_id": "nope"}, "BAD_REQUEST", "is not a job id"),
     ("cancel_job", {"job_id": UNKNOWN_JOB}, "NOT_FOUND", "list_jobs"),
     ("list_jobs", {"status": "done"}, "BAD_REQUEST", "status: Input should be 'queued'"),
-    ("list_jobs", {"kind": "crawl"}, "BAD_REQUEST", "kind: Input should be 'task'"),
+    ("list_jobs", {"kind": "spider"}, "BAD_REQUEST", "kind: Input should be 'task'"),
     ("list_jobs", {"limit": 0}, "BAD_REQUEST", "limit: Input should be greater than or equal to 1"),
     ("list_jobs", {"limit": 201}, "BAD_REQUEST", "limit: Input should be less than or equal to 200"),
     ("credits", {"ledger_rows": -1}, "BAD_REQUEST", "ledger_rows: Input should be greater than or equal to 0"),
-    ("crawl", {"url": GOOD}, "NOT_FOUND", "call tools/list to see the tools"),
+    ("spider", {"url": GOOD}, "NOT_FOUND", "call tools/list to see the tools"),
+    (
+        "crawl",
+        {"url": GOOD, "max_pages": 10_001},
+        "BAD_REQUEST",
+        "max_pages: Input should be less than or equal to 10000",
+    ),
+    ("crawl", {"url": GOOD, "formats": ["pdf"]}, "BAD_REQUEST", "formats.0: Input should be"),
+    ("map", {"url": GOOD, "limit": 0}, "BAD_REQUEST", "limit: Input should be greater than or equal to 1"),
 ]
 
 

@@ -235,7 +235,8 @@ class _Crawl:
             await self.gate.wait(url)
             formats = list(dict.fromkeys([*params["formats"], "links"]))
             row = {**params, "formats": formats}
-            outcome = await row_outcome(self.ctx, idx, lambda: self.readonly.url_item(self.ctx, idx, row, lane))
+            with self.ctx.batch_row(idx):  # the page's charges count on its own row too
+                outcome = await row_outcome(self.ctx, idx, lambda: self.readonly.url_item(self.ctx, idx, row, lane))
         found = self._discovered(outcome, int(params.get("depth", 0)))
         first = self.total
         self.total += len(found)

@@ -28,6 +28,28 @@ const markLanguages = (root) => {
   }
 };
 
+// Only about `limit` characters of a page's text are converted: a 50 MB page costs what one of a few hundred KB
+// does. Everything after the text node that passes the limit is cut from `root` (a copy); returns what was cut.
+const limit = opts.cap * 3;
+let unread = 0;
+const cutAfter = (root) => {
+  const total = root.textContent.length;
+  if (total <= limit) return;
+  const walker = root.ownerDocument.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  let seen = 0;
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    seen += node.nodeValue.length;
+    if (seen > limit) {
+      const range = root.ownerDocument.createRange();
+      range.setStartAfter(node);
+      range.setEndAfter(root.lastChild);
+      range.deleteContents();
+      unread = Math.max(unread, total - seen);
+      return;
+    }
+  }
+};
+
 const cellText = (s) => s.replace(/\s*\n+\s*/g, ' ').replace(/\|/g, '\\|').trim();
 
 const turndown = () => {
@@ -99,7 +121,19 @@ const turndown = () => {
 };
 
 const cleaned = (dropChrome) => {
-  const root = (document.body || document.documentElement).cloneNode(true);
+  // Copied child by child, so a huge page is not copied whole only to be cut.
+  const source = document.body || document.documentElement;
+  const root = source.cloneNode(false);
+  let copied = 0;
+  for (const child of source.childNodes) {
+    if (copied > limit) {
+      unread = Math.max(unread, source.textContent.length - copied);
+      break;
+    }
+    root.appendChild(child.cloneNode(true));
+    copied += (child.textContent || '').length;
+  }
+  cutAfter(root);
   markLanguages(root);
   root.querySelectorAll(DROP + (dropChrome ? ',' + CHROME : '')).forEach((n) => n.remove());
   return root;
@@ -123,13 +157,17 @@ const landmark = () => {
   }
   if (!best || bestLength < 200 || bestLength < total * 0.3) return null;
   const root = best.cloneNode(true);
+  cutAfter(root);
   markLanguages(root);
   root.querySelectorAll(DROP + ',nav,aside,footer,[role=navigation]').forEach((n) => n.remove());
   return root.textContent.trim() ? root : null;
 };
 
 const mainContent = () => {
+  // Past this many elements Readability refuses anyway; copying the page for it first would cost seconds.
+  if (document.getElementsByTagName('*').length > opts.maxElements) return null;
   const doc = document.cloneNode(true);
+  if (doc.body) cutAfter(doc.body);
   markLanguages(doc);
   doc.querySelectorAll(DROP).forEach((n) => n.remove());
   try {
@@ -164,4 +202,4 @@ const h1 = document.querySelector('h1');
 const named = h1 ? h1.textContent.replace(/[¶#]\s*$/, '').replace(/\s+/g, ' ').trim() : '';
 if (named && named.length < heading.length && heading.startsWith(named)) heading = named;
 if (heading && !md.startsWith('# ') && !md.split('\n').includes('# ' + heading)) md = '# ' + heading + '\n\n' + md;
-return { title: document.title, markdown: md.slice(0, opts.cap), total: md.length, main };
+return { title: document.title, markdown: md.slice(0, opts.cap), total: md.length + unread, main };

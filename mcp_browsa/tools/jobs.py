@@ -22,7 +22,7 @@ __all__ = ["JobId", "register"]
 
 JobId = Annotated[str, Field(min_length=1, max_length=100, description="The job id (UUID) a tool returned.")]
 Status = Literal["queued", "running", "input_required", "completed", "failed", "cancelled"]
-Kind = Literal["task", "scrape", "extract", "screenshot", "batch", "login"]
+Kind = Literal["task", "scrape", "extract", "screenshot", "batch", "login", "crawl", "map"]
 
 
 def register(server: BrowsaServer, app: Browsa) -> None:
