@@ -119,13 +119,15 @@ class Screencast:
 
     # -- input ------------------------------------------------------------------------------------------------
 
-    async def dispatch(self, method: str, params: dict[str, Any]) -> None:
+    async def dispatch(self, method: str, params: dict[str, Any]) -> str | None:
+        """Send one input event; why it was not delivered, or None."""
         if self.cdp is None:
-            return
+            return "the picture was switching pages: do it again"
         try:
             await self.cdp.send(method, params)
         except PlaywrightError as exc:
-            log.info("live input %s not delivered: %s", method, str(exc).split("\n", 1)[0])
+            return f"not delivered: {str(exc).split(chr(10), 1)[0][:200]}"
+        return None
 
     def point(self, fx: float, fy: float) -> tuple[float, float]:
         """A point given as fractions of the picture, in the viewport's CSS pixels."""

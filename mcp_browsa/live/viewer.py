@@ -237,7 +237,8 @@ async def _dispatch(cast: Screencast, view: View, m: dict[str, Any]) -> str | No
             params = {"type": event, "x": x, "y": y, "modifiers": mods}
             if event != "mouseMoved":
                 params.update(button=button, clickCount=clicks)
-            await cast.dispatch("Input.dispatchMouseEvent", params)
+            if problem := await cast.dispatch("Input.dispatchMouseEvent", params):
+                return problem
             if event == "mousePressed":
                 view.takeover.acted("click")
         elif kind == "wheel":
@@ -245,7 +246,8 @@ async def _dispatch(cast: Screencast, view: View, m: dict[str, Any]) -> str | No
             dx = max(-5000.0, min(5000.0, _number(m, "dx")))
             dy = max(-5000.0, min(5000.0, _number(m, "dy")))
             params = {"type": "mouseWheel", "x": x, "y": y, "deltaX": dx, "deltaY": dy, "modifiers": mods}
-            await cast.dispatch("Input.dispatchMouseEvent", params)
+            if problem := await cast.dispatch("Input.dispatchMouseEvent", params):
+                return problem
             if not view.takeover.acts or view.takeover.acts[-1] != "scroll":
                 view.takeover.acted("scroll")
         elif kind == "key":
@@ -253,13 +255,15 @@ async def _dispatch(cast: Screencast, view: View, m: dict[str, Any]) -> str | No
             if press is None:
                 return "key: not a key this page can send"
             for params in press.events:
-                await cast.dispatch("Input.dispatchKeyEvent", params)
+                if problem := await cast.dispatch("Input.dispatchKeyEvent", params):
+                    return problem
             view.takeover.acted("typed character" if press.typed else "key press")
         elif kind == "text":
             text = m.get("text")
             if not isinstance(text, str) or not text or len(text) > 10_000:
                 return "text: 1 to 10,000 characters"
-            await cast.dispatch("Input.insertText", {"text": text})
+            if problem := await cast.dispatch("Input.insertText", {"text": text}):
+                return problem
             view.takeover.acted("pasted text")
         else:
             return f"unknown message {kind[:40]!r}"
