@@ -221,9 +221,11 @@ class ReadOnlyRunners:
         return Outcome.ok(content)
 
     async def url_item(self, ctx: JobContext, idx: int, params: dict[str, Any], lane: Lane | None = None) -> Outcome:
+        """One URL row of a batch or a crawl; what it costs is counted on the row as well as on the job."""
         running = _item_update(ctx.id, idx, status="running", started_at=now())
         try:
-            content = await self.fetch(ctx, params, shot_n=idx, lane=lane, also=running)
+            with ctx.batch_row(idx):
+                content = await self.fetch(ctx, params, shot_n=idx, lane=lane, also=running)
         except PageFailure as failure:
             return Outcome.fail(failure.code, failure.message)
         if content.get("status") in NO_TARGET_STATUSES:
@@ -245,8 +247,7 @@ class ReadOnlyRunners:
                 if item.get("blocked"):  # refused by the URL guard at submit: the row ends without a browser
                     return Outcome.fail("BLOCKED", str(item["blocked"]))
                 if item.get("kind") != "task":
-                    with ctx.batch_row(idx):
-                        return await self.url_item(ctx, idx, item, lane)  # marks the row running as it pays
+                    return await self.url_item(ctx, idx, item, lane)  # marks the row running as it pays
                 if self.task_item_runner is None:
                     return Outcome.fail("BAD_REQUEST", "this server cannot run agent tasks")
                 await ctx.write(_item_update(ctx.id, idx, status="running", started_at=now()))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -77,6 +78,7 @@ def _migrations() -> list[tuple[int, str, str]]:
 
 
 LATEST_VERSION = max(v for v, _, _ in _migrations())
+_ADD_COLUMN = re.compile(r"ALTER\s+TABLE\s+(?P<table>\w+)\s+ADD\s+COLUMN\s+(?P<column>\w+)\b", re.IGNORECASE)
 
 
 class Database:
@@ -121,15 +123,30 @@ class Database:
                 row = await (await self._writer.execute("PRAGMA user_version")).fetchone()
                 current = int(row[0]) if row else 0
                 for version, _name, sql in _migrations():
-                    if version <= current:
+                    statements = _split_sql(sql)
+                    if version <= current and not all(_ADD_COLUMN.match(st) for st in statements):
                         continue
-                    for statement in _split_sql(sql):
-                        await self._writer.execute(statement)
-                    await self._writer.execute(f"PRAGMA user_version={version}")
+                    # A migration that only adds columns is checked even when its number is behind: two branches
+                    # once both shipped a 0004, and a data dir that ran one of them is at 4 without the other's
+                    # columns. A column that is already there is not added twice.
+                    for statement in statements:
+                        if not await self._has_column(statement):
+                            await self._writer.execute(statement)
+                    if version > current:
+                        await self._writer.execute(f"PRAGMA user_version={version}")
                 await self._writer.execute("COMMIT")
             except BaseException:
                 await self._writer.execute("ROLLBACK")
                 raise
+
+    async def _has_column(self, statement: str) -> bool:
+        """Whether `statement` adds a column that its table already has."""
+        added = _ADD_COLUMN.match(statement)
+        if added is None:
+            return False
+        assert self._writer is not None
+        cur = await self._writer.execute(f"PRAGMA table_info({added['table']})")
+        return any(str(r[1]) == added["column"] for r in await cur.fetchall())
 
     async def schema_version(self) -> int:
         row = await self.fetchone("PRAGMA user_version")

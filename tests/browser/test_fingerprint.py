@@ -23,7 +23,7 @@ from mcp_browsa.browser.fingerprint import (
     make_fingerprint,
 )
 from mcp_browsa.browser.trust import read_fingerprint
-from mcp_browsa.browser.workers import configure_workers
+from mcp_browsa.browser.workers import Command, configure_workers
 from tests.support.sites import Site, respond, serve_site
 
 pytestmark = pytest.mark.anyio
@@ -378,3 +378,26 @@ async def test_canvas_and_audio_hashes_are_stable_within_a_context(browser: Brow
     for key in ("canvas_hash", "audio_hash"):
         assert isinstance(first[key], str) and len(first[key]) == 64
         assert first[key] == second[key]
+
+
+COUNTED_WORKER = "postMessage(self.__configured || 0);"
+
+
+async def test_a_worker_runs_only_after_every_command_sent_to_it(browser: Browser, site: Site) -> None:
+    """The hold ends only once the worker has answered every command: none is left for after its first line."""
+    path = "/counted-worker.js"
+    site.routes[path] = lambda req: respond(req, COUNTED_WORKER.encode(), "text/javascript")
+    capture_headers(site, "/counted")
+    sent = 200
+    count_one: Command = ("Runtime.evaluate", {"expression": "self.__configured = (self.__configured || 0) + 1"})
+    context = await browser.new_context()
+    try:
+        page = await context.new_page()
+        session = await context.new_cdp_session(page)
+        await configure_workers(session, [count_one] * sent)
+        await page.goto(site.url("/counted"))
+        with anyio.fail_after(30):
+            seen = [await page.evaluate(SPAWN_WORKER, [path, "classic"]) for _ in range(3)]
+    finally:
+        await context.close()
+    assert seen == [sent] * 3

@@ -21,7 +21,7 @@ FACTORS = ["baseline", "harness", "mode", "os", "warmup", "country", "age", "ses
 
 
 async def trust_of(client: Client, identity_id: str) -> tuple[dict[str, Any], dict[str, int]]:
-    got = ok(await call(client, "get_identity", {"id": identity_id, "include": ["trust"]}))
+    got = ok(await call(client, "get_identity", {"identity_id": identity_id, "include": ["trust"]}))
     trust = got["trust"]
     factors = trust["factors"]
     assert [f["name"] for f in factors] == FACTORS
@@ -47,7 +47,7 @@ async def test_trust_factors_add_up_and_each_knob_raises_its_own(tmp_path: Path,
         # Each detail at zero says which knob raises it.
         assert 'mode="persistent"' in detail["mode"] and "OS_TYPE_WINDOWS" in detail["os"]
         assert "warmup_recipe" in detail["warmup"] and "country=" in detail["country"]
-        ok(await call(client, "destroy_identity", {"id": plain["id"]}))
+        ok(await call(client, "destroy_identity", {"identity_id": plain["id"]}))
 
         tuned = ok(
             await call(
@@ -60,15 +60,17 @@ async def test_trust_factors_add_up_and_each_knob_raises_its_own(tmp_path: Path,
         assert tuned_points["os"] == 30 and tuned_points["warmup"] == 25 and tuned_points["country"] == 10
         assert tuned_points["harness"] == plain_points["harness"]  # the same clean browser underneath
         assert tuned_agent["trust_score"] == plain["trust_score"] + 30 + 25 + 10
-        ok(await call(client, "destroy_identity", {"id": tuned["id"]}))
+        ok(await call(client, "destroy_identity", {"identity_id": tuned["id"]}))
 
         kept = ok(await call(client, "create_identity", {"mode": "persistent", "os_type": "OS_TYPE_MACOS"}))
         _, before = await trust_of(client, kept["id"])
         assert before["mode"] == 50 and before["os"] == 20 and before["sessions"] == 0
         for _ in range(2):
-            ok(await call(client, "open_session", {"id": kept["id"], "ttl": "5m"}))
-            ok(await call(client, "close_session", {"id": kept["id"]}))
+            session = ok(
+                await call(client, "open_session", {"identity_id": kept["id"], "ttl": "5m", "allowed_domains": ["*"]})
+            )
+            ok(await call(client, "close_session", {"session_id": session["session_id"]}))
         kept_agent, after = await trust_of(client, kept["id"])
         assert after["sessions"] == 4  # two sessions of use
         assert kept_agent["trust_score"] - after["harness"] == 600 + 50 + 20 + 4
-        ok(await call(client, "destroy_identity", {"id": kept["id"]}))
+        ok(await call(client, "destroy_identity", {"identity_id": kept["id"]}))
