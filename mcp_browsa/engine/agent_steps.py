@@ -125,7 +125,6 @@ class StepRecorder:
         data: dict[str, Any],
         *,
         summary: str,
-        url: str | None,
         usage: Usage,
         usd: float,
         shot: Shot | None = None,
@@ -136,12 +135,12 @@ class StepRecorder:
 
         async def counters(conn: aiosqlite.Connection) -> None:
             progress = ", progress_done=MAX(progress_done, ?)" if self.row is None else ""
-            args: list[Any] = [usage.input_tokens, usage.output_tokens, usd, last_action, url]
+            args: list[Any] = [usage.input_tokens, usage.output_tokens, usd, last_action]
             if self.row is None:
                 args.append(step)
             await conn.execute(
                 "UPDATE jobs SET step_count=step_count+1, input_tokens=input_tokens+?, output_tokens=output_tokens+?,"
-                f" cost_usd=cost_usd+?, last_action=?, live_url=COALESCE(?, live_url){progress} WHERE id=?",
+                f" cost_usd=cost_usd+?, last_action=?{progress} WHERE id=?",
                 (*args, ctx.id),
             )
             if self.row is not None:

@@ -103,7 +103,7 @@ class WorkerPool:
         with anyio.CancelScope(shield=True):
             try:
                 await self.engine.db.execute(
-                    "UPDATE jobs SET lease_expires_at=0 WHERE lease_owner=? AND status IN ('running','input_required')",
+                    "UPDATE jobs SET lease_expires_at=0 WHERE lease_owner=? AND status IN ('running','input_required','human_control')",
                     (self.owner,),
                 )
                 await self.recover_dead()
@@ -117,7 +117,7 @@ class WorkerPool:
         """
         host = socket.gethostname()
         rows = await self.engine.db.fetchall(
-            "SELECT id, lease_owner FROM jobs WHERE status IN ('queued','running','input_required')"
+            "SELECT id, lease_owner FROM jobs WHERE status IN ('queued','running','input_required','human_control')"
             " AND lease_owner LIKE ?",
             (host + ":%",),
         )
