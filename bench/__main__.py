@@ -13,6 +13,7 @@ BENCHES = {
     "content": "bench.content",
     "foundation": "bench.foundation",
     "identities": "bench.identities",
+    "live": "bench.live",
     "observation": "bench.observation",
     "reliability": "bench.reliability",
     "sessions": "bench.sessions",

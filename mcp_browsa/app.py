@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
+import aiosqlite
 import anyio
 from anyio.abc import TaskGroup
 from pydantic import BaseModel
@@ -36,10 +37,12 @@ from mcp_browsa.engine.retention import retention_loop
 from mcp_browsa.engine.scrape import FORMATS
 from mcp_browsa.engine.worker import WorkerPool
 from mcp_browsa.errors import BadRequest, Forbidden
-from mcp_browsa.events import EventBus
+from mcp_browsa.events import EngineEvent, EventBus
 from mcp_browsa.idempotency import IdempotencyRunner, Recover
 from mcp_browsa.identities import IdentityCore, IdentityService
 from mcp_browsa.identities.cdp_browser import cdp_browser
+from mcp_browsa.live import LiveServer
+from mcp_browsa.live.hooks import job_hooks
 from mcp_browsa.llm.sampling import Sampler
 from mcp_browsa.models import TERMINAL, Capacity, Credits, Job, JobList, PriceTable
 from mcp_browsa.netpolicy import Policy, PrivateNetworkRule, check_url
@@ -95,6 +98,7 @@ class Browsa:
     tg: TaskGroup | None = field(init=False, default=None)
     proxy: EgressProxy | None = field(init=False, default=None)  # the URL guard's egress proxy while running
     private: PrivateNetworkRule = field(init=False)
+    live: LiveServer = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -174,6 +178,17 @@ class Browsa:
             settings=s,
         )
         self.engine.register("session", self._browser_first(sessions.run))
+        self.live = LiveServer(s.live_host, s.live_port, own_ports=self.private.own_ports)
+        self.live.registry.hooks_for = lambda ws, target: (
+            None if target.startswith("agt_") else job_hooks(self.engine, self.tasks, ws, target)
+        )
+        self.agents.live = self.identities.core.live_views = sessions.live_views = self.live.registry
+        self.engine.finish_hooks.append(self._live_ended)
+
+    async def _live_ended(self, _conn: aiosqlite.Connection, event: EngineEvent) -> None:
+        # A job's live view ends with it: its token answers 410 from the moment the job is over.
+        if event.job_id and event.type in ("job.completed", "job.failed", "job.cancelled"):
+            self.live.registry.end(event.job_id)
 
     def _browser_first(self, runner: Runner) -> Runner:
         """`runner`, started once the shared browser is up. Runners pay for their browser before they open it; a
@@ -201,6 +216,7 @@ class Browsa:
                 try:
                     async with anyio.create_task_group() as tg:
                         self.tg = tg
+                        self.live.bind(tg)
                         if workers:
                             self.pool.bind(tg)
                             await self.workers.run(tg)
@@ -222,6 +238,7 @@ class Browsa:
                             tg.cancel_scope.cancel()
                 finally:
                     self.tg = self.proxy = None
+                    self.live.bind(None)
                     if workers:
                         await self.workers.release_all()
                     await self.pool.close()
@@ -602,6 +619,10 @@ class Browsa:
             job = await self.engine.wait(caller.workspace_id, job_id, wait, on_progress=on_progress)
         else:
             job = await self.engine.get(caller.workspace_id, job_id)
+        if job.live_url and job.items:  # a batch's running task rows: each its own browser in the job's view
+            for item in job.items:
+                if item.status == "running":
+                    item.live_url = f"{job.live_url}?view=row-{item.index}"
         shots = await self.screenshot_files(job.id)
         if shots:
             job.screenshots = [f"browsa://jobs/{job.id}/screenshots/{n}" for n, _path in shots]
@@ -674,6 +695,11 @@ def _with_hint(job: Job) -> Job:
         job.hint = f"still {job.status}; call get_job(job_id={job.id!r}, wait=25) to wait for the result"
     elif job.status == "input_required":
         job.hint = f"the job asks: {job.question!r}; answer with respond_to_job(job_id={job.id!r}, answer=...)"
+    elif job.status == "human_control":
+        job.hint = (
+            f"a person has control of the browser in the live view; the job goes on when they hand it back:"
+            f" call get_job(job_id={job.id!r}, wait=25)"
+        )
     return job
 
 

@@ -87,6 +87,9 @@ class Settings:
     log_level: str = "WARNING"
     log_wire: bool = False  # BROWSA_LOG_WIRE: debug logs include the MCP messages and SQL parameters (see logsetup)
     warmup_recipes: dict[str, list[str]] = field(default_factory=dict)
+    # BROWSA_LIVE_HOST / BROWSA_LIVE_PORT: where a process without the HTTP transport serves live views (0: any port).
+    live_host: str = "127.0.0.1"
+    live_port: int = 0
     upload_dir: Path | None = None  # BROWSA_UPLOAD_DIR: the only place session uploads may be read from
 
     @property
@@ -146,6 +149,8 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         log_level=_log_level(env),
         log_wire=_env_bool(env, "BROWSA_LOG_WIRE", False),
         warmup_recipes=_parse_recipes(env.get("BROWSA_WARMUP_RECIPES")),
+        live_host=(env.get("BROWSA_LIVE_HOST") or "127.0.0.1").strip(),
+        live_port=_env_int(env, "BROWSA_LIVE_PORT", 0),
         upload_dir=Path(env["BROWSA_UPLOAD_DIR"]).expanduser() if env.get("BROWSA_UPLOAD_DIR") else None,
     )
     settings = settings.with_overrides(**overrides)

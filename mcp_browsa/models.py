@@ -29,6 +29,7 @@ class JobStatus(str, Enum):
     QUEUED = "queued"  # waiting for a worker and a burner
     RUNNING = "running"  # a worker holds the lease
     INPUT_REQUIRED = "input_required"  # the agent asked a human; respond_to_job resumes it
+    HUMAN_CONTROL = "human_control"  # a person took over the browser in the live view; the agent waits for it back
     COMPLETED = "completed"  # finished; `result` holds the output
     FAILED = "failed"  # finished with `error_code` / `error_message`
     CANCELLED = "cancelled"  # stopped on request; billed only for work done
@@ -62,12 +63,15 @@ class BatchItem(_Model):
     error_message: str | None = Field(None, description="What went wrong, in words.")
     credits_charged: int = Field(0, description="Credits this row cost.")
     duration_ms: int | None = Field(None, description="How long the row ran.")
+    live_url: str | None = Field(None, description="While this task row runs: its browser, live.")
 
 
 class Job(_Model):
     id: str = Field(description="Job id (UUID). Poll it with get_job.")
     kind: JobKind = Field(description="task | scrape | extract | screenshot | batch | login | session | crawl | map")
-    status: JobStatus = Field(description="queued | running | input_required | completed | failed | cancelled")
+    status: JobStatus = Field(
+        description="queued | running | input_required | human_control | completed | failed | cancelled"
+    )
     step_count: int = Field(0, description="Agent steps taken so far.")
     progress_done: int = Field(0, description="Units finished (steps, or batch rows).")
     progress_total: int = Field(0, description="Units planned (max steps, or batch rows).")
@@ -76,7 +80,9 @@ class Job(_Model):
     input_tokens: int = Field(0, description="LLM input tokens this job has used.")
     output_tokens: int = Field(0, description="LLM output tokens this job has used.")
     agent_id: str | None = Field(None, description="Identity the job ran on, if any.")
-    live_url: str | None = Field(None, description="Page the job is on now (while running).")
+    live_url: str | None = Field(
+        None, description="While the job runs: a page to watch its browser live and take control (no key needed)."
+    )
     created_at: float = Field(0.0, description="Unix time the job was created.")
     started_at: float | None = Field(None, description="Unix time a worker first picked it up.")
     completed_at: float | None = Field(None, description="Unix time it ended.")

@@ -286,6 +286,9 @@ class PrivateNetworkRule:
 
     allow_all: bool = False
     exemptions: tuple[_Exemption, ...] = field(default=())
+    # Ports this process serves on (the live view, the HTTP transport): no exemption opens them to a browser, so a
+    # page can never drive the live view of its own job, nor any other.
+    own_ports: set[int] = field(default_factory=set, compare=False, hash=False)
 
     @classmethod
     def parse(cls, raw: str) -> PrivateNetworkRule:
@@ -302,6 +305,8 @@ class PrivateNetworkRule:
 
     def exempts(self, host: str | IPAddress, port: int, ip: IPAddress) -> bool:
         """True when the operator allowed reaching `ip` (resolved from `host`) on `port` despite its class."""
+        if port in self.own_ports:
+            return False
         if self.allow_all:
             return True
         if isinstance(host, str):

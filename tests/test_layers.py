@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("browser", "llm", "webhooks", "idempotency", "key_admin"),
     ("vault",),
     ("engine",),
-    ("identities", "sessions"),
+    ("identities", "sessions", "live"),  # live: watching and taking over a running browser
     ("app",),  # composes everything below into one lifespan
     ("admin", "demo", "server", "surface", "jobs_text"),
     ("tools", "auth", "http_sessions"),  # tools register on the server; auth reads the server's request state

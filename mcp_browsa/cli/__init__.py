@@ -22,6 +22,7 @@ from mcp_browsa.browser.discovery import BrowserNotFound, find_chromium
 from mcp_browsa.browser.install import install_browser
 from mcp_browsa.browser.private_hint import private_network_status, url_verdict
 from mcp_browsa.cli import identities as identities_cli
+from mcp_browsa.cli import live as live_cli
 from mcp_browsa.config import Settings, load_settings
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.jobs_text import http_status_note, jobs_table
@@ -100,7 +101,8 @@ async def _serve_stdio(settings: Settings, groups: tuple[str, ...] | None) -> No
 
 
 async def _serve_http(settings: Settings, args: argparse.Namespace, groups: tuple[str, ...] | None) -> None:
-    from mcp_browsa.http import build_http_app, serve_http
+    from mcp_browsa.cli.live import live_base_url
+    from mcp_browsa.http import build_http_app, serve_http, transport_security
     from mcp_browsa.http_sessions import SessionLimits
     from mcp_browsa.tools.assemble import build_server
 
@@ -111,8 +113,14 @@ async def _serve_http(settings: Settings, args: argparse.Namespace, groups: tupl
     server = build_server(app, groups=groups)
     async with app.running():
         keys = None if args.no_auth else app.keys
-        http_app = build_http_app(
+        mcp_app = build_http_app(
             server, host=args.host, port=args.port, keys=keys, extra_hosts=args.allowed_host, sessions=sessions
+        )
+        http_app = app.live.mount(
+            mcp_app,
+            port=args.port,
+            base_url=live_base_url(args.host, args.port, args.allowed_host),
+            security=transport_security(args.host, args.port, args.allowed_host),
         )
         _say(f"mcp-browsa {__version__}: streamable HTTP at http://{args.host}:{args.port}/mcp, SSE at /sse")
         if keys is None:
@@ -316,6 +324,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--profile", choices=sorted(PROFILES), help="a preset of groups: host = browser,quick,jobs")
     p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument("--live-host", help="where a stdio server serves live views (BROWSA_LIVE_HOST, default 127.0.0.1)")
+    p.add_argument("--live-port", type=int, help="its port (BROWSA_LIVE_PORT; default: any free port)")
     sub = p.add_subparsers(dest="command")
 
     s = sub.add_parser("serve", help="serve MCP over stdio, streamable HTTP (/mcp) or SSE (/sse)")
@@ -358,6 +368,7 @@ def _parser() -> argparse.ArgumentParser:
     admin.add_parsers(sub)
     identities_cli.add_parser(sub)
     vault_cli.add_parser(sub)
+    live_cli.add_parser(sub)
     _json_after_subcommands(p)
     return p
 
@@ -378,7 +389,13 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("json",):
         setattr(args, name, getattr(args, name, False))
     try:
-        settings = load_settings(home=args.home, max_burners=args.max_burners, headed=args.headed)
+        settings = load_settings(
+            home=args.home,
+            max_burners=args.max_burners,
+            headed=args.headed,
+            live_host=args.live_host,
+            live_port=args.live_port,
+        )
     except ValueError as exc:
         _say(f"configuration error: {exc}")
         return 2
@@ -413,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
             "webhooks": admin.run_webhooks,
             "identities": identities_cli.run,
             "vault": vault_cli.run_vault,
+            "live": live_cli.run,
         }
         return anyio.run(handlers[command], settings, args)
     except BrowsaError as exc:

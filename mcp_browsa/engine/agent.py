@@ -26,6 +26,7 @@ from mcp_browsa.engine.loop_guard import LoopGuard
 from mcp_browsa.engine.observation import Observation, PageUnreadable, mask_text, observe
 from mcp_browsa.engine.scrape import NO_TARGET_STATUSES, PageFailure, load_page
 from mcp_browsa.engine.tabs import Tabs
+from mcp_browsa.engine.takeover import ViewHandle, with_live_url
 from mcp_browsa.llm import ChatModel, Completion, LLMError, Message
 from mcp_browsa.models import JobStatus
 from mcp_browsa.vault import SecretResolver
@@ -64,6 +65,7 @@ class AgentAttempt:
         secrets: SecretResolver | None = None,
         human: HumanChannel | None = None,
         human_waiting: Callable[[], bool] = lambda: False,
+        live: ViewHandle | None = None,
     ) -> None:
         self.ctx = ctx
         self.model = model
@@ -73,6 +75,7 @@ class AgentAttempt:
         self.setup = setup
         self.human = human
         self.human_waiting = human_waiting
+        self.live = live  # the live view of this browser, where a person can watch and take over
         self.secrets = secrets
         self.state = PromptState(setup.task, setup.max_steps, setup.input, setup.output, setup.success_condition)
         self.tools = tool_specs(output=setup.output, ask_human=human is not None)
@@ -138,6 +141,7 @@ class AgentAttempt:
     async def _loop(self, tabs: Tabs) -> Outcome:
         captcha_offered = False
         for n in range(1, self.setup.max_steps + 1):
+            await self._human_turn()
             stop = await self._stop_before(n)
             if stop is not None:
                 return stop
@@ -152,7 +156,8 @@ class AgentAttempt:
                 captcha_offered = True
                 self.state.notes.append(
                     f"A CAPTCHA ({captcha}) is on this page and you cannot solve it. Call ask_human to have the user"
-                    " solve it or say how to go on; any other action ends the task."
+                    " solve it in the live view (the question will carry its address) or say how to go on; any other"
+                    " action ends the task."
                 )
             step = await self._step(n, tabs, obs, captcha)
             self.steps = n
@@ -161,6 +166,20 @@ class AgentAttempt:
         return self._fail(
             "STALLED", f"the steps ran out: {self.setup.max_steps} steps (max_steps) without finishing the task"
         )
+
+    async def _human_turn(self) -> bool:
+        """Pause while a person holds the browser (the wait does not count against timeout_seconds); True when
+        they did something, which the model is told on its next step."""
+        if self.live is None:
+            return False
+        paused = time.monotonic()
+        turn = await self.live.takeover.turn(self.ctx.cancel_event)
+        self.deadline += time.monotonic() - paused
+        if turn is None:
+            return False
+        self.state.notes.append(turn.note())
+        await self.rec.event("human.acted", {"acts": list(turn.acts)[:100]})
+        return True
 
     async def _stop_before(self, n: int) -> Outcome | None:
         taken = n - 1
@@ -207,6 +226,8 @@ class AgentAttempt:
             "elements": obs.element_count,
             "page_hash": obs.page_hash,
         }
+        if captcha is not None:
+            step.data["captcha"] = captcha
         t0 = time.monotonic()
         completion = await self._decide(step, obs)
         step.data["llm_ms"] = round((time.monotonic() - t0) * 1000)
@@ -263,6 +284,8 @@ class AgentAttempt:
             step.outcome = self._fail(
                 "CAPTCHA", f"a CAPTCHA ({captcha}) is on {obs.url[:200]}; the agent cannot solve it"
             )
+        elif call.name != "ask_human" and await self._human_turn():
+            step.summary = f"not run: a person used the browser while {call.name} was being decided"
         elif call.name == "done":
             await self._done(step, tabs)
         elif call.name == "ask_human":
@@ -382,7 +405,7 @@ class AgentAttempt:
             tokens={"input": step.usage.input_tokens, "output": step.usage.output_tokens},
             usd=round(step.usd, 6),
         )
-        await self.rec.step(step.n, step.data, summary=summary, url=url, usage=step.usage, usd=step.usd, shot=shot)
+        await self.rec.step(step.n, step.data, summary=summary, usage=step.usage, usd=step.usd, shot=shot)
         if step.action == "ask_human" and step.outcome is None:
             summary = await self._ask(step)
         self.state.add_step(
@@ -397,7 +420,8 @@ class AgentAttempt:
         if not question:
             return "ask_human needs a question"
         paused = time.monotonic()
-        answer = await self.human.ask(question, step=step.n)
+        in_browser = self.live is not None and step.data.get("captcha") is not None
+        answer = await self.human.ask(with_live_url(question, self.live), step=step.n, in_browser=in_browser)
         self.deadline += time.monotonic() - paused
         if not isinstance(answer, HumanAnswer):
             if self.ctx.cancelled:

@@ -64,11 +64,16 @@ class HumanChannel:
         self.max_wait = max_wait
         self.asked = 0
 
-    async def ask(self, question: str, *, step: int, on_wait: Callable[[], None] | None = None) -> HumanAnswer | str:
-        """The human's answer, or a reason string when none came (cancelled, or no answer in time)."""
+    async def ask(
+        self, question: str, *, step: int, in_browser: bool = False, on_wait: Callable[[], None] | None = None
+    ) -> HumanAnswer | str:
+        """The human's answer, or a reason string when none came (cancelled, or no answer in time). `in_browser`:
+        the person has to act on the page (a CAPTCHA), so a client that can open URLs is sent the live view."""
         self.asked += 1
         ctx = self.ctx
-        asked = {"question": question, "step": step}
+        asked: dict[str, Any] = {"question": question, "step": step}
+        if in_browser:
+            asked["in_browser"] = True
 
         async def enter(conn: aiosqlite.Connection) -> None:
             await JobProgressRepo.ask(conn, ctx.id, question, f"step {step}: asked the user: {question[:120]}")

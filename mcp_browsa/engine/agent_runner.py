@@ -10,7 +10,8 @@ import itertools
 import logging
 import math
 import time
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Collection
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any, Protocol
 
 import anyio
@@ -24,6 +25,7 @@ from mcp_browsa.engine.agent_tasks import AgentTasks
 from mcp_browsa.engine.agent_walls import GuardWatch
 from mcp_browsa.engine.context import JobContext, LeaseLost, Outcome
 from mcp_browsa.engine.tabs import Tabs
+from mcp_browsa.engine.takeover import LiveViews, ViewHandle, control_recorder
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.llm import DEFAULT_TIMEOUT, ClosableChatModel, LLMError, RetryPolicy, make_chat_model, parse_llm_spec
 from mcp_browsa.llm.sampling import SamplingChatModel
@@ -86,6 +88,7 @@ class AgentRunner:
         self.policy_for = policy_for
         self.retry = retry
         self.llm_timeout = llm_timeout
+        self.live: LiveViews | None = None  # set by the app: where a person can watch and take over
 
     # -- jobs of kind "task" -----------------------------------------------------------------------------
 
@@ -241,18 +244,20 @@ class AgentRunner:
                 tabs = await Tabs.create(burner.context)
                 watch.attach(burner.context)
                 try:
-                    agent = AgentAttempt(
-                        ctx,
-                        model,
-                        recorder,
-                        watch,
-                        setup,
-                        secrets=secrets,
-                        human=channel,
-                        human_waiting=lambda: self.tasks.human_is_waiting(ctx.id),
-                    )
-                    agents.append(agent)
-                    outcome = await agent.run(tabs)
+                    async with self._shown(ctx, tabs, lambda: secrets.mask_values, attempt, row) as live:
+                        agent = AgentAttempt(
+                            ctx,
+                            model,
+                            recorder,
+                            watch,
+                            setup,
+                            secrets=secrets,
+                            human=channel,
+                            human_waiting=lambda: self.tasks.human_is_waiting(ctx.id) or bool(live and live.watched),
+                            live=live,
+                        )
+                        agents.append(agent)
+                        outcome = await agent.run(tabs)
                     if outcome.status == JobStatus.FAILED and await browser_gone(burner):
                         return _browser_crashed(agent.steps)
                     return outcome
@@ -269,6 +274,29 @@ class AgentRunner:
         finally:
             with anyio.CancelScope(shield=True):
                 await self._charge_minutes(ctx, started, label)
+
+    @asynccontextmanager
+    async def _shown(
+        self, ctx: JobContext, tabs: Tabs, masks: Callable[[], Collection[str]], attempt: int | None, row: int | None
+    ) -> AsyncIterator[ViewHandle | None]:
+        """The attempt's browser in the job's live view (its `live_url`), and the person's control of it."""
+        if self.live is None:
+            yield None
+            return
+        key = "main" if attempt is None and row is None else (f"row-{row}" if row is not None else f"attempt-{attempt}")
+        async with AsyncExitStack() as stack:
+            view = None
+            try:
+                view = await stack.enter_async_context(
+                    self.live.view(
+                        ctx.workspace_id, ctx.id, key, tabs, masks=masks, on_control=control_recorder(ctx, key)
+                    )
+                )
+            except OSError as exc:  # the live server could not start (its port is taken): the task runs unwatched
+                log.warning("job %s has no live view: %s", ctx.id, exc)
+            if view is not None:
+                await ctx.set_fields(live_url=view.job_url)
+            yield view
 
     async def _charge_minutes(self, ctx: JobContext, started: float, label: str) -> None:
         minutes = math.ceil(max(0.0, time.monotonic() - started) / 60.0)

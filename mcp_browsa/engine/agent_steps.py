@@ -123,7 +123,6 @@ class StepRecorder:
         data: dict[str, Any],
         *,
         summary: str,
-        url: str | None,
         usage: Usage,
         usd: float,
         shot: Shot | None = None,
@@ -137,7 +136,6 @@ class StepRecorder:
             output_tokens=usage.output_tokens,
             usd=usd,
             last_action=last_action,
-            url=url,
         )
 
         async def counters(conn: aiosqlite.Connection) -> None:

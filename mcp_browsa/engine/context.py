@@ -128,6 +128,14 @@ class JobContext:
             # Progress only informs whoever is watching; the job's outcome, written when it ends, is what counts.
             log.warning("progress of job %s not recorded: %s", self.job.id, exc)
 
+    async def set_fields(self, **fields: Any) -> None:
+        """Update plain job columns (live_url, step_count, cost_usd, …) under the lease check."""
+
+        async def update(conn: aiosqlite.Connection) -> None:
+            await JobProgressRepo.set_fields(conn, self.job.id, fields)
+
+        await self.write(update)
+
     async def charge(
         self,
         amount: int,

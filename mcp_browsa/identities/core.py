@@ -10,7 +10,8 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -26,6 +27,7 @@ from mcp_browsa.browser.pool import BurnerPool
 from mcp_browsa.browser.trust import band_for
 from mcp_browsa.config import Settings
 from mcp_browsa.crypto import VaultKeyError, load_or_create_key, open_sealed, seal
+from mcp_browsa.engine.takeover import ContextPages, LiveViews
 from mcp_browsa.errors import InternalError, TooManyRequests, UpstreamUnavailable
 from mcp_browsa.events import EngineEvent, EventBus
 from mcp_browsa.identities.cdp import chromium_version
@@ -102,6 +104,7 @@ class IdentityCore:
     tg: TaskGroup | None = None
     # How fingerprints are made; tests swap it to give an identity a deliberate tell.
     fingerprint_factory: FingerprintFactory = _default_factory
+    live_views: LiveViews | None = None  # where a running identity's browser is shown (set by the app)
     _key: bytes | None = None
     _locks: dict[str, anyio.Lock] = field(default_factory=dict)
 
@@ -223,7 +226,7 @@ class IdentityCore:
         """Wait for the browser's end: "expired" (its TTL), "exited" (it died by itself) or "stopped" (we stopped it)."""
         outcome = "stopped"
         with live.scope:
-            async with anyio.create_task_group() as tg:
+            async with self._shown(live), anyio.create_task_group() as tg:
 
                 async def expiry() -> None:
                     nonlocal outcome
@@ -238,6 +241,19 @@ class IdentityCore:
                     outcome = "exited"
                 tg.cancel_scope.cancel()
         return outcome
+
+    @asynccontextmanager
+    async def _shown(self, live: LiveBrowser) -> AsyncIterator[None]:
+        """The identity's browser in its live view while it runs; its view ends with it."""
+        views = self.live_views
+        if views is None:
+            yield
+            return
+        try:
+            async with views.view(live.workspace_id, live.agent_id, "main", ContextPages(live.context), masks=tuple):
+                yield
+        finally:
+            views.end(live.agent_id)
 
     @staticmethod
     def fingerprint_of(row: sqlite3.Row) -> Fingerprint:
@@ -284,7 +300,11 @@ class IdentityCore:
                         expires_at=open_row["expires_at"],
                         job_id=open_row["job_id"],
                     )
-            out.append(agent_model(row, cost=costs.get(str(row["id"]), 0), session=session))
+            agent = agent_model(row, cost=costs.get(str(row["id"]), 0), session=session)
+            if row["status"] == "running" and self.live_views is not None and row["id"] in self.live:
+                # Its view's address, made now if the watcher has not shown the browser yet.
+                agent.live_url = await self.live_views.open(str(row["workspace_id"]), str(row["id"]))
+            out.append(agent)
         return out
 
 

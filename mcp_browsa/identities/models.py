@@ -69,6 +69,9 @@ class Agent(_Model):
     cdp_http: str | None = Field(
         None, description="The same browser's DevTools HTTP endpoint (/json/version, /json/list)."
     )
+    live_url: str | None = Field(
+        None, description="While its browser runs: a page to watch it live and take control (no key needed)."
+    )
     expires_at: float | None = Field(None, description="Unix time a burner is destroyed by itself (its TTL).")
     trust_score: int | None = Field(
         None,

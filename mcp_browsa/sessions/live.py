@@ -21,6 +21,7 @@ from mcp_browsa.engine.agent_walls import GuardWatch
 from mcp_browsa.engine.context import JobContext
 from mcp_browsa.engine.observation import Observation
 from mcp_browsa.engine.tabs import Tabs
+from mcp_browsa.engine.takeover import ViewHandle
 from mcp_browsa.sessions.models import SessionRequest
 from mcp_browsa.sessions.page_events import PageEvents
 from mcp_browsa.vault import SecretResolver
@@ -62,6 +63,8 @@ class LiveSession:
     touched: float = field(default_factory=time.monotonic)
     end_reason: str | None = None
     browser_lost: bool = False
+    view: ViewHandle | None = None  # its live view, while shown
+    human_note: str | None = None  # during a call: what a person did in the live view since the last one
     _ended: anyio.Event = field(default_factory=anyio.Event)
 
     @property

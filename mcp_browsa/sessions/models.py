@@ -40,6 +40,7 @@ class SessionRequest(BaseModel):
     os_type: str | None = None
     country: str | None = None
     cdp: bool = False
+    human_login: bool = False  # a person signs in through the live view; no tool reads the page
 
 
 class _Model(BaseModel):
@@ -67,7 +68,10 @@ class SessionView(_Model):
     expires_at: float = Field(description="Unix time the TTL ends it.")
     idle_timeout_seconds: float = Field(description="It ends after this long without a call.")
     url: str | None = Field(None, description="The active tab's URL.")
-    live_url: str | None = Field(None, description="Live view of the browser, where available.")
+    live_url: str | None = Field(
+        None, description="Live view of the browser: a person watches it there, and can take control."
+    )
+    human_login: bool | None = Field(None, description="A person signs in through live_url; its page is not shown.")
     cdp_url: str | None = Field(None, description="CDP WebSocket URL (cdp=true only).")
     outcome: str | None = Field(None, description="What became of initial_url.")
     observation: str | None = Field(None, description="The page as the model reads it.")

@@ -26,9 +26,11 @@ from mcp_browsa.engine.context import JobContext, LeaseLost, Outcome
 from mcp_browsa.engine.observation import mask_text
 from mcp_browsa.engine.scrape import PageFailure, load_page
 from mcp_browsa.engine.tabs import Tabs
+from mcp_browsa.engine.takeover import LiveViews
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.models import JobStatus, PriceTable
 from mcp_browsa.netpolicy import Policy
+from mcp_browsa.sessions.human import shown
 from mcp_browsa.sessions.live import LiveSession
 from mcp_browsa.sessions.models import SessionRequest
 from mcp_browsa.sessions.page_events import PageEvents
@@ -77,6 +79,7 @@ class SessionRunner:
         self.vault = vault
         self.prices = prices
         self.settings = settings
+        self.live_views: LiveViews | None = None  # set by the app: where a person can watch and take over
 
     async def run(self, ctx: JobContext) -> Outcome:
         slot = self.slots.setdefault(ctx.id, Slot())
@@ -130,13 +133,14 @@ class SessionRunner:
 
             burner.context.on("close", gone)
             try:
-                slot.opened = await self._open_first(live)
-                await look(live)
-                slot.live = live
-                slot.ready.set()
-                await ctx.event("session.opened", {"url": live.obs.url[:500] if live.obs else None})
-                tg.start_soon(self._meter, live)
-                reason = await live.until_end()
+                async with shown(self.live_views, live):
+                    slot.opened = await self._open_first(live)
+                    await look(live)
+                    slot.live = live
+                    slot.ready.set()
+                    await ctx.event("session.opened", {"url": live.obs.url[:500] if live.obs else None})
+                    tg.start_soon(self._meter, live)
+                    reason = await live.until_end()
             finally:
                 burner.context.remove_listener("close", gone)
                 watch.detach()

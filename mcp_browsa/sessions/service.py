@@ -29,6 +29,7 @@ from mcp_browsa.errors import (
 from mcp_browsa.models import TERMINAL, Job
 from mcp_browsa.netpolicy import Policy
 from mcp_browsa.sessions.domains import default_allowed_domains, session_url
+from mcp_browsa.sessions.human import refuse_page_for_login, wait_for_person
 from mcp_browsa.sessions.live import LiveSession
 from mcp_browsa.sessions.models import (
     MAX_IDLE_SECONDS,
@@ -79,6 +80,13 @@ class SessionService:
         if req.identity_id is not None:
             await self.identity_check(workspace_id, req.identity_id)
         url = session_url(req.initial_url, field="initial_url") if req.initial_url is not None else None
+        if req.human_login:
+            if req.identity_id is None or url is None:
+                raise BadRequest(
+                    "human_login needs identity_id (the persistent identity to sign in) and initial_url (the site's"
+                    " login page)"
+                )
+            req = req.model_copy(update={"allow_writes": True})  # the sign-in form posts; the allowlist keeps it there
         domains = list(req.allowed_domains) if req.allowed_domains is not None else default_allowed_domains(url)
         if not domains:
             raise BadRequest('allowed_domains is empty: name the hosts this session may reach, or ["*"] for any')
@@ -106,7 +114,8 @@ class SessionService:
             return await self._not_opened(workspace_id, job.id, slot)
         live.touch()
         view = self._view(live)
-        view.observation = live.obs.text if live.obs is not None else None
+        if not req.human_login:  # a sign-in page is the person's: the model reads none of it
+            view.observation = live.obs.text if live.obs is not None else None
         view.outcome = slot.opened
         return view
 
@@ -177,24 +186,38 @@ class SessionService:
             idle_timeout_seconds=req.idle_seconds,
             url=url,
             cdp_url=live.cdp_url,
+            live_url=live.view.job_url if live.view is not None else None,
+            human_login=req.human_login or None,
         )
 
     # -- driving -----------------------------------------------------------------------------------
 
     async def use(self, workspace_id: str, session_id: str, fn: Callable[[LiveSession], Awaitable[T]]) -> T:
-        """Run `fn` on the open session, after any call already on it; each call starts the idle timeout again."""
+        """Run `fn` on the open session, after any call already on it; each call starts the idle timeout again.
+
+        A person holding the browser in the live view holds the call until they hand it back (what they did is
+        `live.human_note` meanwhile); a human_login session's page is refused to every call.
+        """
         live = await self.get(workspace_id, session_id)
+        refuse_page_for_login(live)
         async with live.lock:
             live.touch()
             try:
+                live.human_note = await wait_for_person(live)
                 if not live.open:
                     raise AgentNotRunning(f"session {live.id} has ended ({live.end_reason})", job_id=live.id)
                 return await fn(live)
             finally:
+                live.human_note = None
                 live.touch()
 
     async def step(self, workspace_id: str, session_id: str, action: str, args: dict[str, Any]) -> StepResult:
-        return await self.use(workspace_id, session_id, lambda live: perform(live, action, args))
+        async def run(live: LiveSession) -> StepResult:
+            if live.human_note is not None:  # the action was chosen on a page the person has since changed
+                return await _observed(live, ok=False, after=f"Your {action} was not run: here is the page now.")
+            return await perform(live, action, args)
+
+        return await self.use(workspace_id, session_id, run)
 
     async def navigate(self, workspace_id: str, session_id: str, url: str) -> StepResult:
         live = await self.get(workspace_id, session_id)
@@ -245,13 +268,15 @@ class SessionService:
         return live.page
 
 
-async def _observed(live: LiveSession) -> StepResult:
+async def _observed(live: LiveSession, *, ok: bool = True, after: str = "") -> StepResult:
+    """The page now; the outcome starts with what a person did in the live view since the last call, if anything."""
     obs = await look(live)
     dialog = live.events.dialog
+    said = " ".join(part for part in (live.human_note, after, f"observed {obs.url[:200]}") if part)
     return StepResult(
         session_id=live.id,
-        ok=True,
-        outcome=f"observed {obs.url[:200]}",
+        ok=ok,
+        outcome=said,
         url=obs.url,
         tabs=len(live.tabs),
         dialog=mask_text(live.events.describe(dialog), live.masks) if dialog is not None else None,

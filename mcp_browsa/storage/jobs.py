@@ -26,7 +26,7 @@ __all__ = ["READ_ONLY_KINDS", "ROW_KINDS", "ClaimedJob", "EndHook", "JobRepo", "
 READ_ONLY_KINDS = ("scrape", "extract", "screenshot", "batch", "crawl", "map")
 # Kinds whose work is rows (batch_items): they stop between rows when cancelled, and show their rows.
 ROW_KINDS = ("batch", "crawl")
-_ACTIVE = ("queued", "running", "input_required")
+_ACTIVE = ("queued", "running", "input_required", "human_control")
 _INTERRUPTED = (
     "the server running this task stopped mid-run; agent tasks are not re-run automatically"
     " because they may have changed something (submit it again if that is safe)"
@@ -194,9 +194,18 @@ class JobRepo:
             JobEvent(id=r["id"], type=r["type"], created_at=r["created_at"], data=loads(r["data"]) or {}) for r in rows
         ]
 
+    async def last_event(self, job_id: str, type_: str) -> JobEvent | None:
+        """The newest event of one type (the question a waiting job asked, say)."""
+        r = await self.db.fetchone(
+            "SELECT * FROM job_events WHERE job_id=? AND type=? ORDER BY id DESC LIMIT 1", (job_id, type_)
+        )
+        if r is None:
+            return None
+        return JobEvent(id=r["id"], type=r["type"], created_at=r["created_at"], data=loads(r["data"]) or {})
+
     async def counts(self) -> dict[str, int]:
         rows = await self.db.fetchall(
-            "SELECT status, COUNT(*) AS n FROM jobs WHERE status IN ('queued','running','input_required') GROUP BY status"
+            "SELECT status, COUNT(*) AS n FROM jobs WHERE status IN ('queued','running','input_required','human_control') GROUP BY status"
         )
         return {r["status"]: int(r["n"]) for r in rows}
 
@@ -251,7 +260,7 @@ class JobRepo:
         async with self.db.transaction() as conn:
             for job_id, token in job_ids_tokens:
                 cur = await conn.execute(
-                    "UPDATE jobs SET lease_expires_at=? WHERE id=? AND lease_token=? AND status IN ('running','input_required')",
+                    "UPDATE jobs SET lease_expires_at=? WHERE id=? AND lease_token=? AND status IN ('running','input_required','human_control')",
                     (now() + lease_seconds, job_id, token),
                 )
                 if cur.rowcount == 0:
@@ -279,7 +288,7 @@ class JobRepo:
         cur = await conn.execute(
             "UPDATE jobs SET status=?, result=?, error_code=?, error_message=?, completed_at=?, question=NULL,"
             " lease_owner=NULL, lease_token=NULL, lease_expires_at=NULL, live_url=NULL"
-            " WHERE id=? AND lease_token=? AND status IN ('running','input_required')",
+            " WHERE id=? AND lease_token=? AND status IN ('running','input_required','human_control')",
             (
                 status.value,
                 dumps(result) if result is not None else None,
@@ -341,7 +350,7 @@ class JobRepo:
         async with self.db.transaction() as conn:
             cur = await conn.execute(
                 "SELECT id, kind, workspace_id, cancel_requested, lease_owner FROM jobs"
-                " WHERE status IN ('queued','running','input_required') AND lease_expires_at < ?",
+                " WHERE status IN ('queued','running','input_required','human_control') AND lease_expires_at < ?",
                 (t,),
             )
             for row in await cur.fetchall():
@@ -350,7 +359,7 @@ class JobRepo:
                     new = "cancelled"
                     await conn.execute(
                         "UPDATE jobs SET status='cancelled', completed_at=?, lease_owner=NULL, lease_token=NULL,"
-                        " lease_expires_at=NULL WHERE id=?",
+                        " lease_expires_at=NULL, live_url=NULL WHERE id=?",
                         (t, job_id),
                     )
                 elif kind in READ_ONLY_KINDS:
@@ -362,8 +371,8 @@ class JobRepo:
                         (_INTERRUPTED, t, job_id),
                     )
                     await conn.execute(
-                        "UPDATE jobs SET status='queued', lease_owner=NULL, lease_token=NULL, lease_expires_at=NULL"
-                        " WHERE id=?",
+                        "UPDATE jobs SET status='queued', lease_owner=NULL, lease_token=NULL, lease_expires_at=NULL,"
+                        " live_url=NULL WHERE id=?",
                         (job_id,),
                     )
                     await conn.execute(
@@ -374,7 +383,8 @@ class JobRepo:
                     new = "failed"
                     await conn.execute(
                         "UPDATE jobs SET status='failed', error_code='INTERRUPTED', completed_at=?,"
-                        " error_message=?, lease_owner=NULL, lease_token=NULL, lease_expires_at=NULL WHERE id=?",
+                        " error_message=?, lease_owner=NULL, lease_token=NULL, lease_expires_at=NULL, live_url=NULL"
+                        " WHERE id=?",
                         (t, _SESSION_GONE if kind == "session" else _INTERRUPTED, job_id),
                     )
                 await self.add_event(

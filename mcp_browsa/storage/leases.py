@@ -17,16 +17,16 @@ class LeaseRepo:
         self.db = db
 
     async def release(self, owner: str) -> None:
-        """Expire now every lease `owner` holds on running or waiting work."""
+        """Expire now every lease `owner` holds on running or waiting work (a question, a person in control)."""
         await self.db.execute(
-            "UPDATE jobs SET lease_expires_at=0 WHERE lease_owner=? AND status IN ('running','input_required')",
+            "UPDATE jobs SET lease_expires_at=0 WHERE lease_owner=? AND status IN ('running','input_required','human_control')",
             (owner,),
         )
 
     async def owners_on_host(self, host: str) -> list[tuple[str, str]]:
         """(job id, lease owner) of every unfinished job leased or pinned by a process on `host`."""
         rows = await self.db.fetchall(
-            "SELECT id, lease_owner FROM jobs WHERE status IN ('queued','running','input_required')"
+            "SELECT id, lease_owner FROM jobs WHERE status IN ('queued','running','input_required','human_control')"
             " AND lease_owner LIKE ?",
             (host + ":%",),
         )

@@ -14,6 +14,9 @@ from mcp_browsa.storage.db import Database
 
 __all__ = ["JobProgressRepo", "StepCounts"]
 
+# Columns a runner may set as they are; a name outside this set is a bug, never text spliced into SQL.
+_SETTABLE = frozenset({"live_url", "last_action", "step_count", "cost_usd", "input_tokens", "output_tokens"})
+
 
 @dataclass(frozen=True)
 class StepCounts:
@@ -23,7 +26,6 @@ class StepCounts:
     output_tokens: int
     usd: float
     last_action: str
-    url: str | None  # the page it ended on; None keeps the last one known
 
 
 class JobProgressRepo:
@@ -46,17 +48,25 @@ class JobProgressRepo:
         )
 
     @staticmethod
+    async def set_fields(conn: aiosqlite.Connection, job_id: str, fields: dict[str, Any]) -> None:
+        unknown = set(fields) - _SETTABLE
+        if unknown:
+            raise ValueError(f"not a job column a runner sets: {sorted(unknown)}")
+        cols = ", ".join(f"{k}=?" for k in fields)
+        await conn.execute(f"UPDATE jobs SET {cols} WHERE id=?", (*fields.values(), job_id))
+
+    @staticmethod
     async def count_step(
         conn: aiosqlite.Connection, job_id: str, counts: StepCounts, *, row: int | None, progress: int | None
     ) -> None:
         """One more step on the job (and on batch row `row`); `progress` raises progress_done to at least it."""
         raise_progress = ", progress_done=MAX(progress_done, ?)" if progress is not None else ""
-        args: list[Any] = [counts.input_tokens, counts.output_tokens, counts.usd, counts.last_action, counts.url]
+        args: list[Any] = [counts.input_tokens, counts.output_tokens, counts.usd, counts.last_action]
         if progress is not None:
             args.append(progress)
         await conn.execute(
             "UPDATE jobs SET step_count=step_count+1, input_tokens=input_tokens+?, output_tokens=output_tokens+?,"
-            f" cost_usd=cost_usd+?, last_action=?, live_url=COALESCE(?, live_url){raise_progress} WHERE id=?",
+            f" cost_usd=cost_usd+?, last_action=?{raise_progress} WHERE id=?",
             (*args, job_id),
         )
         if row is not None:
@@ -105,6 +115,15 @@ class JobProgressRepo:
     async def answer(self, job_id: str) -> str | None:
         row = await self.db.fetchone("SELECT answer FROM jobs WHERE id=?", (job_id,))
         return None if row is None or row["answer"] is None else str(row["answer"])
+
+    @staticmethod
+    async def hand_control(conn: aiosqlite.Connection, job_id: str, *, to_person: bool) -> None:
+        """A person took the running job's browser (`human_control`), or gave it back (`running`); a job waiting
+        for an answer stays `input_required` either way."""
+        if to_person:
+            await conn.execute("UPDATE jobs SET status='human_control' WHERE id=? AND status='running'", (job_id,))
+        else:
+            await conn.execute("UPDATE jobs SET status='running' WHERE id=? AND status='human_control'", (job_id,))
 
     @staticmethod
     async def resume(conn: aiosqlite.Connection, job_id: str) -> None:

@@ -47,6 +47,13 @@ def _opened(view: SessionView) -> CallToolResult:
     )
     if view.cdp_url:
         head += f" cdp_url {view.cdp_url}"
+    if view.human_login:
+        head += (
+            f" It is for a person's sign-in: ask the user to open {view.live_url}, click Take control and sign in; then"
+            " call close_session to save the login into the identity. No tool shows you this page."
+        )
+    elif view.live_url:
+        head += f" live_url {view.live_url} (a person can watch it there and take control)."
     text = f"{head} {view.outcome or ''}".rstrip() + f"\n\n{view.observation or ''}"
     data = view.model_dump(mode="json", exclude_none=True)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
@@ -76,6 +83,13 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         cdp: Annotated[
             bool, Field(description="Also return a CDP URL (a CDP client can bypass the URL guard).")
         ] = False,
+        human_login: Annotated[
+            bool,
+            Field(
+                description="A person signs in to identity_id at initial_url through live_url; close_session saves"
+                " the login. You never see that page."
+            ),
+        ] = False,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, SessionView]:
         """Open a browser to drive with navigate/act/observe; returns its first observation. allowed_domains
@@ -91,6 +105,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             os_type=os_type,
             country=country,
             cdp=cdp,
+            human_login=human_login,
         )
         view = await app.sessions.open(caller.workspace_id, caller.request_id, request)
         return _opened(view)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -17,10 +18,19 @@ from typing import Any, Literal
 import anyio
 from mcp.server.elicitation import AcceptedElicitation, render_elicitation_schema
 from mcp.server.mcpserver import Context
-from mcp_types import CallToolResult, ElicitRequest, ElicitRequestFormParams, ElicitResult, InputRequiredResult
+from mcp_types import (
+    CallToolResult,
+    ElicitationCapability,
+    ElicitRequest,
+    ElicitRequestFormParams,
+    ElicitRequestURLParams,
+    ElicitResult,
+    InputRequiredResult,
+)
 from pydantic import BaseModel, Field, ValidationError
 
 from mcp_browsa.app import Browsa, Caller
+from mcp_browsa.engine.agent_human import ASKED_EVENT
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.models import Job
 from mcp_browsa.tools.results import job_result, progress_reporter
@@ -77,23 +87,40 @@ class QuestionState:
             return None  # not ours: the job is looked up in the caller's workspace anyway
 
 
-def elicitation_mode(ctx: Context[Any, Any] | None) -> ElicitMode | None:
-    """How this call can ask its user a question, if at all."""
+def _elicitation(ctx: Context[Any, Any] | None) -> tuple[ElicitationCapability | None, bool]:
+    """The client's elicitation capability, and whether a request can be sent to it in the middle of this call."""
     if ctx is None:
-        return None
+        return None, False
     try:
         caps = ctx.client_capabilities
         can_send = ctx.session.can_send_request
     except (ValueError, AttributeError):
+        return None, False
+    return (caps.elicitation if caps is not None else None), bool(can_send)
+
+
+def elicitation_mode(ctx: Context[Any, Any] | None) -> ElicitMode | None:
+    """How this call can ask its user a question, if at all (form mode, or URL mode for a job with a live view)."""
+    elicitation, can_send = _elicitation(ctx)
+    if elicitation is None:
         return None
-    elicitation = caps.elicitation if caps is not None else None
-    if elicitation is None or (elicitation.form is None and elicitation.url is not None):
-        return None  # no elicitation, or URL mode only
     if can_send:
         return "request"
-    if (ctx.protocol_version or "") >= "2026-07-28":
+    if elicitation.form is None and elicitation.url is not None:
+        return None  # URL mode only, and no request can be sent now
+    if ctx is not None and (ctx.protocol_version or "") >= "2026-07-28":
         return "input_required"
     return None
+
+
+def _modes(ctx: Context[Any, Any] | None) -> tuple[bool, bool]:
+    """(form mode, URL mode): a client declaring neither (the 2025-06 shape, `elicitation: {}`) has form mode."""
+    elicitation, _ = _elicitation(ctx)
+    if elicitation is None:
+        return False, False
+    if elicitation.form is None and elicitation.url is None:
+        return True, False
+    return elicitation.form is not None, elicitation.url is not None
 
 
 async def follow_job(
@@ -105,14 +132,18 @@ async def follow_job(
     until: float,
     events_after: int | None = None,
     events_limit: int = 20,
+    asked: str | None = None,
 ) -> Job:
-    """Long-poll the job until it ends or `until` (unix time), reporting progress; answer questions by elicitation."""
+    """Long-poll the job until it ends or `until` (unix time), reporting progress; answer questions by elicitation.
+
+    `asked`: a question the user is answering already (in the live view), waited for rather than asked again.
+    """
     mode = elicitation_mode(ctx)
     report = progress_reporter(ctx)
     job = await app.get_job(caller, job_id)
     job_id = job.id
     sampler = round_trip_sampler(app, ctx, job_id)
-    asked: str | None = None
+    opened: str | None = None  # a URL-mode elicitation the user accepted: completed when the question is answered
     waiting: AbstractContextManager[None] = app.tasks.human_waiting(job.id) if mode else nullcontext()
     with waiting:
         while True:
@@ -135,48 +166,86 @@ async def follow_job(
                 job = got
             else:
                 job = await wait_job()
-            if job.status != "input_required" or mode != "request" or left <= 0:
+            if opened is not None and (job.status != "input_required" or job.question != asked):
+                await _completed(ctx, opened)
+                opened = None
+            if job.status != "input_required" or left <= 0:
                 return job
             if asked is not None and job.question == asked:
-                await app.bus.wait_job(job.id, 0.5)  # our answer is on its way to the task
+                await app.bus.wait_job(job.id, 0.5)  # the answer is on its way to the task
                 continue
-            if not await _elicit(app, ctx, caller, job):
+            if mode != "request":
+                return job
+            asked_by = await _elicit(app, ctx, caller, job)
+            if asked_by is None:
                 return job
             asked = job.question
+            opened = asked_by if asked_by != "form" else None
 
 
-async def _elicit(app: Browsa, ctx: Context[Any, Any] | None, caller: Caller, job: Job) -> bool:
-    """Ask through `elicitation/create`; True when an answer was delivered."""
+async def _elicit(app: Browsa, ctx: Context[Any, Any] | None, caller: Caller, job: Job) -> str | None:
+    """Ask through `elicitation/create`: in URL mode, the job's live view, where the person acts and answers
+    ("solve the CAPTCHA here"), when the question is about the page and the client opens URLs; else the form. "form" when a form answer was delivered, the elicitation id when
+    the person accepted to open the live view, None when nobody answered."""
     assert ctx is not None
+    form, url = _modes(ctx)
+    question = job.question or "The task needs your input."
     try:
         with anyio.move_on_after(ELICIT_SECONDS):
-            outcome = await ctx.elicit(job.question or "The task needs your input.", HumanAnswerForm)
-            if isinstance(outcome, AcceptedElicitation):
-                await app.respond_to_job(caller, job.id, outcome.data.answer, secret=outcome.data.secret)
-                return True
+            if url and job.live_url and await _needs_browser(app, job.id):
+                elicitation_id = f"live-{uuid.uuid4()}"
+                opened = await ctx.elicit_url(question, job.live_url, elicitation_id)
+                if opened.action == "accept":
+                    return elicitation_id
+            if form:
+                outcome = await ctx.elicit(question, HumanAnswerForm)
+                if isinstance(outcome, AcceptedElicitation):
+                    await app.respond_to_job(caller, job.id, outcome.data.answer, secret=outcome.data.secret)
+                    return "form"
     except BrowsaError as exc:
         log.info("an elicited answer for job %s was not delivered: %s", job.id, exc.message)
     except Exception as exc:
         # A client that cannot take the request after all: the job waits in input_required instead.
         log.info("elicitation for job %s failed: %s", job.id, exc)
-    return False
+    return None
 
 
-def question_result(job: Job, until: float) -> InputRequiredResult:
-    """The 2026-07-28 way to ask: the client asks its user and calls again with the answer and this state."""
+async def _needs_browser(app: Browsa, job_id: str) -> bool:
+    """Whether the pending question asks the person to act on the page (a CAPTCHA): that one is sent as the live
+    view's address; a plain question is better answered in a form (its text carries the address too)."""
+    asked = await app.engine.jobs.last_event(job_id, ASKED_EVENT)
+    return bool(asked is not None and asked.data.get("in_browser"))
+
+
+async def _completed(ctx: Context[Any, Any] | None, elicitation_id: str) -> None:
+    """Tell the client the live view it opened has done its part (the question was answered)."""
+    try:
+        if ctx is not None:
+            await ctx.session.send_elicit_complete(elicitation_id, related_request_id=ctx.request_id)
+    except Exception as exc:  # informational: the job goes on either way
+        log.info("elicitation completion not sent: %s", exc)
+
+
+def question_result(job: Job, until: float, *, live: bool = False) -> InputRequiredResult:
+    """The 2026-07-28 way to ask: the client asks its user and calls again with the answer and this state. `live`:
+    the user is sent to the job's live view (URL mode), where they act on the page and answer."""
     state = QuestionState(job.id, job.question or "", until)
-    form = ElicitRequestFormParams(
-        message=job.question or "The task needs your input.",
-        requested_schema=render_elicitation_schema(HumanAnswerForm),
-    )
-    return InputRequiredResult(input_requests={_INPUT_KEY: ElicitRequest(params=form)}, request_state=state.dump())
+    message = job.question or "The task needs your input."
+    params: ElicitRequestFormParams | ElicitRequestURLParams
+    if live and job.live_url:
+        params = ElicitRequestURLParams(message=message, url=job.live_url)
+    else:
+        params = ElicitRequestFormParams(message=message, requested_schema=render_elicitation_schema(HumanAnswerForm))
+    return InputRequiredResult(input_requests={_INPUT_KEY: ElicitRequest(params=params)}, request_state=state.dump())
 
 
 async def _deliver(app: Browsa, ctx: Context[Any, Any], caller: Caller, state: QuestionState) -> bool:
     """Apply the answer a 2026-07-28 client sent back; False when its user declined or sent nothing usable."""
     reply = (ctx.input_responses or {}).get(_INPUT_KEY)
-    if not isinstance(reply, ElicitResult) or reply.action != "accept" or not reply.content:
+    if not isinstance(reply, ElicitResult) or reply.action != "accept":
         return False
+    if not reply.content:
+        return True  # URL mode: the user went to the live view and answers there
     try:
         form = HumanAnswerForm.model_validate(reply.content)
     except ValidationError:
@@ -210,7 +279,8 @@ async def job_call(
         and elicitation_mode(ctx) == "input_required"
         and until > time.time()
     ):
-        return question_result(job, until)
+        live = _modes(ctx)[1] and bool(job.live_url) and await _needs_browser(app, job.id)
+        return question_result(job, until, live=live)
     return await job_result(app, job, images=images)
 
 
@@ -255,8 +325,17 @@ async def resume(
     if not await _deliver(app, ctx, caller, state):
         job = await app.get_job(caller, state.job_id, events_after=events_after, events_limit=events_limit)
         return await job_result(app, job, images=images)
+    reply = (ctx.input_responses or {}).get(_INPUT_KEY)
+    in_live_view = isinstance(reply, ElicitResult) and not reply.content
     job = await follow_job(
-        app, ctx, caller, state.job_id, until=state.until, events_after=events_after, events_limit=events_limit
+        app,
+        ctx,
+        caller,
+        state.job_id,
+        until=state.until,
+        events_after=events_after,
+        events_limit=events_limit,
+        asked=state.question if in_live_view else None,
     )
     return await job_call(app, ctx, caller, job, until=state.until, images=images)
 

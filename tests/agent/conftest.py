@@ -60,7 +60,9 @@ async def fake(vendor: FakeLLM, app: Browsa) -> AsyncIterator[FakeLLM]:
     """
     vendor.reset()
     yield vendor
-    active = await app.db.fetchall("SELECT id FROM jobs WHERE status IN ('queued','running','input_required')")
+    active = await app.db.fetchall(
+        "SELECT id FROM jobs WHERE status IN ('queued','running','input_required','human_control')"
+    )
     for row in active:
         with contextlib.suppress(AgentNotRunning):
             await app.cancel_job(CALLER, row["id"])

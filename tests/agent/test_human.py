@@ -35,7 +35,8 @@ async def test_ask_human_round_trip_through_respond_to_job(app: Browsa, fake: Fa
         CALLER, "Search for what the user wants", llm=claude, initial_url=shop.url("/agent/search.html")
     )
     asked = await until(app, job.id, "input_required")
-    assert asked.question == "Which product should I look up?"
+    assert asked.question is not None and asked.question.startswith("Which product should I look up?")
+    assert asked.live_url is not None and asked.question.endswith(asked.live_url)  # the browser it is about, live
     assert asked.hint is not None and "respond_to_job" in asked.hint
     assert asked.step_count == 1 and asked.last_action is not None and "asked the user" in asked.last_action
     # The worker still holds the job, and its browser, while it waits.

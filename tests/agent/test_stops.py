@@ -267,7 +267,10 @@ async def test_a_captcha_offers_ask_human_first_when_a_human_is_waiting(
     job = await app.run_task(CALLER, "Get in", llm=claude, initial_url=shop.url(PRODUCT))
     with app.tasks.human_waiting(job.id):
         asked = await until(app, job.id, "input_required")
-        assert asked.question == "Please solve the CAPTCHA in the browser window"
+        assert asked.question is not None and asked.question.startswith(
+            "Please solve the CAPTCHA in the browser window"
+        )
+        assert asked.live_url is not None and asked.live_url in asked.question  # where to solve it
         await app.respond_to_job(CALLER, job.id, "I could not")
         job = await ended(app, job.id)
     assert job.status == "failed" and job.error_code == "CAPTCHA", job.error_message
