@@ -20,11 +20,11 @@ from pydantic import BaseModel
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.worker import process_owner_id
 from mcp_browsa.errors import NotFound
+from mcp_browsa.models.webhooks import PingResult, WebhookCreated, WebhookDeliveries, WebhookList
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.keys import ApiKey, ApiKeyRepo, check_workspace_id
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo
 from mcp_browsa.webhooks.events import EVENT_TYPES
-from mcp_browsa.webhooks.models import PingResult, WebhookCreated, WebhookDeliveries, WebhookList
 from mcp_browsa.webhooks.service import MAX_DELIVERIES_LIMIT, WebhookService
 
 __all__ = ["add_parsers", "is_loopback", "no_auth_refusal", "run_keys", "run_webhooks"]

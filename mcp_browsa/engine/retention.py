@@ -15,7 +15,7 @@ import anyio
 
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.screenshots import ScreenshotRepo
-from mcp_browsa.webhooks.store import WebhookRepo
+from mcp_browsa.storage.webhooks import WebhookRepo
 
 __all__ = ["purge_once", "purge_screenshots", "retention_loop"]
 

@@ -24,7 +24,7 @@ import anyio
 
 from mcp_browsa.errors import StorageUnavailable
 
-__all__ = ["Database", "Row", "dumps", "loads", "now", "storage_fault"]
+__all__ = ["Database", "Row", "dumps", "loads", "now", "storage_fault", "update_by_id"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,17 @@ def storage_fault(exc: BaseException, path: Path, *, writing: bool = True) -> St
                 return StorageUnavailable(f"the data dir cannot be written: {meaning} ({path}); nothing was saved")
             return StorageUnavailable(f"the data dir cannot be read: {meaning} ({path})")
     return None
+
+
+async def update_by_id(
+    conn: aiosqlite.Connection, table: str, row_id: str, fields: dict[str, Any], allowed: frozenset[str]
+) -> None:
+    """`UPDATE table SET field=? … WHERE id=?`; a field outside `allowed` raises, so no name reaches SQL unchecked."""
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"not {table} columns that may be set: {sorted(unknown)}")
+    cols = ", ".join(f"{k}=?" for k in fields)
+    await conn.execute(f"UPDATE {table} SET {cols} WHERE id=?", (*fields.values(), row_id))
 
 
 def now() -> float:

@@ -11,7 +11,7 @@ from typing import Any
 
 import aiosqlite
 
-from mcp_browsa.storage.db import Database, dumps, loads, now
+from mcp_browsa.storage.db import Database, dumps, loads, now, update_by_id
 from mcp_browsa.storage.paging import Page, fetch_page
 
 __all__ = ["AgentRepo", "json_list", "new_agent_id", "new_session_id"]
@@ -59,11 +59,7 @@ class AgentRepo:
 
     @staticmethod
     async def update(conn: aiosqlite.Connection, agent_id: str, **fields: Any) -> None:
-        unknown = set(fields) - _AGENT_COLUMNS
-        if unknown:
-            raise ValueError(f"not agent columns: {sorted(unknown)}")
-        cols = ", ".join(f"{k}=?" for k in fields)
-        await conn.execute(f"UPDATE agents SET {cols} WHERE id=?", (*fields.values(), agent_id))
+        await update_by_id(conn, "agents", agent_id, fields, _AGENT_COLUMNS)
 
     @staticmethod
     async def forget_browser(conn: aiosqlite.Connection, agent_id: str, owner: str) -> None:

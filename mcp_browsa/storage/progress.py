@@ -10,7 +10,7 @@ from typing import Any
 
 import aiosqlite
 
-from mcp_browsa.storage.db import Database
+from mcp_browsa.storage.db import Database, update_by_id
 
 __all__ = ["JobProgressRepo", "StepCounts"]
 
@@ -49,11 +49,7 @@ class JobProgressRepo:
 
     @staticmethod
     async def set_fields(conn: aiosqlite.Connection, job_id: str, fields: dict[str, Any]) -> None:
-        unknown = set(fields) - _SETTABLE
-        if unknown:
-            raise ValueError(f"not a job column a runner sets: {sorted(unknown)}")
-        cols = ", ".join(f"{k}=?" for k in fields)
-        await conn.execute(f"UPDATE jobs SET {cols} WHERE id=?", (*fields.values(), job_id))
+        await update_by_id(conn, "jobs", job_id, fields, _SETTABLE)
 
     @staticmethod
     async def count_step(

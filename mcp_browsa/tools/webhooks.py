@@ -11,9 +11,9 @@ from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from mcp_browsa.app import Browsa
+from mcp_browsa.models.webhooks import PingResult, WebhookCreated, WebhookDeleted, WebhookDeliveries, WebhookList
 from mcp_browsa.server import BrowsaServer, caller_for
 from mcp_browsa.tools.params import Cursor
-from mcp_browsa.webhooks.models import PingResult, WebhookCreated, WebhookDeleted, WebhookDeliveries, WebhookList
 from mcp_browsa.webhooks.service import MAX_DELIVERIES_LIMIT
 from mcp_browsa.webhooks.signing_secret import SigningSecret
 

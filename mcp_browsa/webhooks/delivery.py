@@ -19,9 +19,9 @@ import httpx
 
 from mcp_browsa import __version__
 from mcp_browsa.durations import parse_duration, parse_retry_after
+from mcp_browsa.storage.webhooks import AttemptOutcome, ClaimedDelivery, WebhookRepo
 from mcp_browsa.webhooks.egress import Blocked, EgressRule
 from mcp_browsa.webhooks.signing import delivery_headers
-from mcp_browsa.webhooks.store import AttemptOutcome, ClaimedDelivery, WebhookRepo
 
 __all__ = ["DEFAULT_SCHEDULE", "DeliveryConfig", "DeliveryWorker", "parse_retry_after", "parse_schedule"]
 

@@ -13,21 +13,21 @@ from anyio.abc import TaskGroup
 
 from mcp_browsa.errors import BadRequest
 from mcp_browsa.events import EngineEvent, EventBus, FinishHook
-from mcp_browsa.storage.db import Database
-from mcp_browsa.validation import check_http_url
-from mcp_browsa.webhooks.delivery import DeliveryConfig, DeliveryWorker
-from mcp_browsa.webhooks.egress import Blocked, EgressRule
-from mcp_browsa.webhooks.events import EVENT_TYPES, check_event_types, enqueue_event, job_finish_hook
-from mcp_browsa.webhooks.models import (
+from mcp_browsa.models.webhooks import (
     PingResult,
     WebhookCreated,
     WebhookDeleted,
     WebhookDeliveries,
     WebhookList,
 )
+from mcp_browsa.storage.db import Database
+from mcp_browsa.storage.webhooks import WORKSPACE_SIGNED, WebhookRepo
+from mcp_browsa.validation import check_http_url
+from mcp_browsa.webhooks.delivery import DeliveryConfig, DeliveryWorker
+from mcp_browsa.webhooks.egress import Blocked, EgressRule
+from mcp_browsa.webhooks.events import EVENT_TYPES, check_event_types, enqueue_event, job_finish_hook
 from mcp_browsa.webhooks.signing import new_secret
 from mcp_browsa.webhooks.signing_secret import SigningSecret, WorkspaceSecrets
-from mcp_browsa.webhooks.store import WORKSPACE_SIGNED, WebhookRepo
 
 __all__ = ["MAX_DELIVERIES_LIMIT", "MAX_WEBHOOKS", "WebhookService"]
 

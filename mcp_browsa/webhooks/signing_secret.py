@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from mcp_browsa.models.webhooks import SIGNING_HELP
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.webhook_secrets import WebhookSecretRepo
-from mcp_browsa.webhooks.models import SIGNING_HELP
 from mcp_browsa.webhooks.signing import new_secret
 
 __all__ = ["SigningSecret", "WorkspaceSecrets"]

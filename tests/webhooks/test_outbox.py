@@ -17,12 +17,12 @@ import pytest
 from mcp_browsa.errors import BadRequest
 from mcp_browsa.events import EngineEvent
 from mcp_browsa.models import JobStatus
+from mcp_browsa.models.webhooks import WebhookDeliveries
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.jobs import JobRepo
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo
 from mcp_browsa.webhooks.delivery import DeliveryConfig, parse_retry_after, parse_schedule
 from mcp_browsa.webhooks.events import enqueue_event, job_finish_hook
-from mcp_browsa.webhooks.models import WebhookDeliveries
 from mcp_browsa.webhooks.service import WebhookService
 from tests.webhooks.receiver import Delivery, Receiver, Reply, serve_receiver
 

@@ -17,8 +17,8 @@ from mcp_browsa.config import load_settings
 from mcp_browsa.engine.retention import purge_once
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
+from mcp_browsa.storage.webhooks import PURGE_CHUNK, AttemptOutcome, ClaimedDelivery, WebhookRepo
 from mcp_browsa.webhooks.events import enqueue_event
-from mcp_browsa.webhooks.store import PURGE_CHUNK, AttemptOutcome, ClaimedDelivery, WebhookRepo
 from tests.support.db import workspace_db
 
 pytestmark = pytest.mark.anyio

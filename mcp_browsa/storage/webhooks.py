@@ -15,9 +15,9 @@ import aiosqlite
 import anyio
 
 from mcp_browsa.errors import NotFound
+from mcp_browsa.models.webhooks import DeliveryAttempt, Webhook
 from mcp_browsa.storage.db import Database, dumps, loads, now
 from mcp_browsa.storage.paging import fetch_page
-from mcp_browsa.webhooks.models import DeliveryAttempt, Webhook
 
 __all__ = ["PURGE_CHUNK", "WORKSPACE_SIGNED", "AttemptOutcome", "ClaimedDelivery", "WebhookRepo"]
 
