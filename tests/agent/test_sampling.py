@@ -301,7 +301,7 @@ async def test_extract_on_a_session_reads_schema_data_with_the_same_re_asks(
     vendor.reset(extracting)
     async with stdio_client(home, options=sampling_client(vendor), **env(shop)) as client:
         session = await session_on(client, shop.url("/agent/product.html?id=101"))
-        before = await session_job(client, session)["credits_charged"]
+        before = (await session_job(client, session))["credits_charged"]
         result = await client.call_tool("extract", {"session_id": session, "schema": PRODUCT})
         job = ok(result)
         assert job["id"] == session and job["result"]["data"] == {"name": "Wireless Earbuds X", "price": 39.99}
@@ -327,7 +327,7 @@ async def test_extract_on_a_session_with_the_servers_key_or_a_2026_round_trip_or
         job = ok(await client.call_tool("extract", {"session_id": session, "schema": PRODUCT}))
         assert job["result"]["data"] == {"name": "Wireless Earbuds X", "price": 39.99}
         assert [r.provider for r in vendor.policy_requests] == ["anthropic", "anthropic"]
-        assert await session_job(client, session)["cost_usd"] > 0
+        assert (await session_job(client, session))["cost_usd"] > 0
         await client.call_tool("close_session", {"session_id": session})
 
     vendor.reset(extracting)
@@ -351,7 +351,7 @@ async def test_instructions_are_charged_on_the_session_job_and_replayed_by_idemp
     vendor.reset(instructed)
     async with stdio_client(home, options=sampling_client(vendor), **env(shop)) as client:
         session = await session_on(client, shop.url("/agent/search.html"))
-        start = await session_job(client, session)["credits_charged"]
+        start = (await session_job(client, session))["credits_charged"]
         args = {"session_id": session, "instruction": "search for earbuds", "idempotency_key": "search-1"}
         typed = ok(await client.call_tool("act", args))
         assert typed["outcome"].startswith("resolved to type") and not typed.get("idempotent_replay")
