@@ -55,6 +55,8 @@ class Viewer:
                 tg.start_soon(self._follow)
                 tg.start_soon(self._status)
                 await self._receive()
+                if self.cast is not None and self.view is not None and self.view.takeover.holder is self:
+                    await self.cast.settle()  # a viewer that leaves holding control hands back what it typed too
                 tg.cancel_scope.cancel()
         finally:
             self.target.watchers -= 1
@@ -192,6 +194,8 @@ class Viewer:
                 if not await view.takeover.take(self):
                     return "someone else has control"
             else:
+                if self.cast is not None and view.takeover.holder is self:
+                    await self.cast.settle()  # everything typed before "Hand back" is on the page when the agent looks
                 await view.takeover.hand_back(self)
             self._poke.set()  # re-sends the page state, which says who has control
             return None
@@ -241,6 +245,8 @@ async def _dispatch(cast: Screencast, view: View, m: dict[str, Any]) -> str | No
                 return problem
             if event == "mousePressed":
                 view.takeover.acted("click")
+            if event != "mouseMoved":
+                await cast.settle()  # a click lands after the keys typed before it
         elif kind == "wheel":
             x, y = cast.point(_number(m, "x"), _number(m, "y"))
             dx = max(-5000.0, min(5000.0, _number(m, "dx")))
@@ -257,6 +263,7 @@ async def _dispatch(cast: Screencast, view: View, m: dict[str, Any]) -> str | No
             for params in press.events:
                 if problem := await cast.dispatch("Input.dispatchKeyEvent", params):
                     return problem
+            await cast.settle()
             view.takeover.acted("typed character" if press.typed else "key press")
         elif kind == "text":
             text = m.get("text")
@@ -264,6 +271,7 @@ async def _dispatch(cast: Screencast, view: View, m: dict[str, Any]) -> str | No
                 return "text: 1 to 10,000 characters"
             if problem := await cast.dispatch("Input.insertText", {"text": text}):
                 return problem
+            await cast.settle()
             view.takeover.acted("pasted text")
         else:
             return f"unknown message {kind[:40]!r}"
