@@ -245,8 +245,6 @@ async def _dispatch(cast: Screencast, view: View, m: dict[str, Any]) -> str | No
                 return problem
             if event == "mousePressed":
                 view.takeover.acted("click")
-            if event != "mouseMoved":
-                await cast.settle()  # a click lands after the keys typed before it
         elif kind == "wheel":
             x, y = cast.point(_number(m, "x"), _number(m, "y"))
             dx = max(-5000.0, min(5000.0, _number(m, "dx")))
@@ -263,7 +261,6 @@ async def _dispatch(cast: Screencast, view: View, m: dict[str, Any]) -> str | No
             for params in press.events:
                 if problem := await cast.dispatch("Input.dispatchKeyEvent", params):
                     return problem
-            await cast.settle()
             view.takeover.acted("typed character" if press.typed else "key press")
         elif kind == "text":
             text = m.get("text")
@@ -271,7 +268,6 @@ async def _dispatch(cast: Screencast, view: View, m: dict[str, Any]) -> str | No
                 return "text: 1 to 10,000 characters"
             if problem := await cast.dispatch("Input.insertText", {"text": text}):
                 return problem
-            await cast.settle()
             view.takeover.acted("pasted text")
         else:
             return f"unknown message {kind[:40]!r}"

@@ -110,11 +110,11 @@ async def test_watch_take_control_type_click_and_hand_back(
     await person.keyboard.type("hello live")
     await click_through_picture(app, job.id, person, "#go")
     # What the person did lands on the page in the order they did it: once the click shows, every key typed
-    # before it has (Chromium answers an input call before the page has acted on it).
+    # before it has. ("Not pressed yet" also contains "pressed": the wait is for the whole sentence.)
     target = app.live.registry.target(job.id)
     assert target is not None
     burner_page = target.views["main"].tabs.active
-    await burner_page.wait_for_function("() => document.getElementById('said').textContent.includes('pressed')")
+    await burner_page.wait_for_function("() => document.getElementById('said').textContent === 'The link was pressed'")
     assert await burner_page.input_value("input[name=note]") == "hello live", refused
 
     human_done.set()  # the model's stale decision arrives while the person still holds the browser
