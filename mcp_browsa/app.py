@@ -183,6 +183,7 @@ class Browsa:
             None if target.startswith("agt_") else job_hooks(self.engine, self.tasks, ws, target)
         )
         self.agents.live = self.identities.core.live_views = sessions.live_views = self.live.registry
+        self.logins.live_views = self.live.registry
         self.engine.finish_hooks.append(self._live_ended)
 
     async def _live_ended(self, _conn: aiosqlite.Connection, event: EngineEvent) -> None:

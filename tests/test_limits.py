@@ -61,8 +61,7 @@ async def test_fanout_goes_to_ten_and_no_further(client: Client, site: Site) -> 
 
 async def test_tasks_may_run_three_hours(client: Client, site: Site) -> None:
     task = {"task": "Read the heading", "initial_url": site.url("/tiny")}
-    schemas = await _schemas(client)
-    assert schemas["run_task"]["properties"]["timeout_seconds"]["maximum"] == THREE_HOURS
+    # The schema leaves large caps out (tools/list stays small); the server enforces them.
     await _started_then_cancelled(client, "run_task", {**task, "timeout_seconds": THREE_HOURS})
     too_long = envelope(await call(client, "run_task", {**task, "timeout_seconds": THREE_HOURS + 1}))
     assert too_long["code"] == "BAD_REQUEST" and "timeout_seconds" in too_long["error"]

@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import aiosqlite
 from jsonschema import Draft202012Validator
 
 from mcp_browsa.engine.context import JobContext
-from mcp_browsa.llm.base import ChatModel, Completion, Message, ToolSpec
+from mcp_browsa.engine.model_charges import ChargedModel
+from mcp_browsa.llm.base import ChatModel, Message, ToolSpec
 from mcp_browsa.models import PriceTable
-from mcp_browsa.storage.progress import JobProgressRepo
 
 __all__ = ["MAX_REASKS", "ExtractionFailed", "extract_data"]
 
@@ -58,24 +57,6 @@ def _problems(schema: dict[str, Any], data: Any) -> list[str]:
     return [f"data{''.join(f'[{p!r}]' for p in e.absolute_path)}: {e.message}" for e in errors[:8]]
 
 
-async def _charge(ctx: JobContext, prices: PriceTable, completion: Completion, n: int) -> None:
-    usage = completion.usage
-
-    async def counters(conn: aiosqlite.Connection) -> None:
-        await JobProgressRepo.add_model_usage(
-            conn, ctx.id, usage.input_tokens, usage.output_tokens, completion.cost_usd
-        )
-
-    await ctx.charge(
-        prices.agent_step,
-        f"extraction model call {n}",
-        usd=round(completion.cost_usd, 6),
-        allow_partial=True,
-        event=("extract.model", {"call": n, "model": completion.model, "tokens": usage.input_tokens}),
-        also=counters,
-    )
-
-
 async def extract_data(
     ctx: JobContext,
     model: ChatModel,
@@ -87,11 +68,11 @@ async def extract_data(
 ) -> Any:
     """The data (or the prompt's answer) the model read off the page. Raises ExtractionFailed or LLMError."""
     tool = _answer_tool(schema)
+    charged = ChargedModel(model, ctx, prices, "extract.model", {})
     messages = [Message.user(_request(content, schema, prompt))]
     problems: list[str] = []
-    for n in range(1, MAX_REASKS + 2):
-        completion = await model.ainvoke(messages, [tool], system=SYSTEM, tool_choice="required", max_tokens=4096)
-        await _charge(ctx, prices, completion, n)
+    for _ in range(MAX_REASKS + 1):
+        completion = await charged.ainvoke(messages, [tool], system=SYSTEM, tool_choice="required", max_tokens=4096)
         call = next((c for c in completion.tool_calls if c.name == "answer"), None)
         if call is None:
             problems = ["no `answer` call: call the answer tool with the result"]

@@ -24,10 +24,12 @@ from mcp_browsa.config import Settings
 from mcp_browsa.engine.activity import EXPECTING_GRACE, Activity
 from mcp_browsa.engine.context import JobContext, Outcome
 from mcp_browsa.engine.jobs import JobEngine
+from mcp_browsa.engine.login_live import login_shown
 from mcp_browsa.engine.loginform import Field, LoginForm, read_form
 from mcp_browsa.engine.observation import mask_text
 from mcp_browsa.engine.scrape import PageFailure, load_page, refused_navigation
 from mcp_browsa.engine.tabs import Tabs
+from mcp_browsa.engine.takeover import LiveViews, ViewHandle
 from mcp_browsa.errors import BadRequest, BrowsaError
 from mcp_browsa.models import Job, JobStatus, PriceTable
 from mcp_browsa.netpolicy import Policy, host_text, parse_web_url
@@ -75,6 +77,7 @@ class LoginRunner:
         self.browser_for = browser_for
         self.policy = policy
         self.precheck = precheck
+        self.live_views: LiveViews | None = None  # set by the app: where a person can watch the sign-in
 
     def _policy(self, url: str) -> Policy:
         # Scoped to the login page's host: the credentials can be posted there and nowhere else.
@@ -132,7 +135,7 @@ class LoginRunner:
         except MissingSecret as exc:
             return Outcome.fail(exc.code, exc.message)
         masks = (*resolver.mask_values,)
-        attempt = _Attempt(ctx, masks, self.settings.nav_timeout_ms)
+        attempt = _Attempt(ctx, masks, self.settings.nav_timeout_ms, self.live_views)
         identity = p.get("identity_id")
         price = self.prices.persistent_session if identity else self.prices.burner_start
         host = host_text(parse_web_url(p["url"])[1])
@@ -173,9 +176,13 @@ class LoginRunner:
 class _Attempt:
     """One run of the login: what it did (masked), what it saw, and the page it works on."""
 
-    def __init__(self, ctx: JobContext, masks: tuple[str, ...], nav_timeout_ms: int) -> None:
+    def __init__(
+        self, ctx: JobContext, masks: tuple[str, ...], nav_timeout_ms: int, views: LiveViews | None = None
+    ) -> None:
         self.ctx = ctx
         self.masks = masks
+        self.views = views
+        self.view: ViewHandle | None = None
         self.nav_timeout = nav_timeout_ms / 1000
         self.steps: list[str] = []
         self.blocked: list[dict[str, Any]] = []
@@ -193,6 +200,8 @@ class _Attempt:
         """Record one step (masked) as an event, and as the job's progress when `progress` is given."""
         if self.ctx.cancelled:
             raise LoginFailed("CANCELLED", f"cancelled during the login, after: {'; '.join(self.steps) or 'nothing'}")
+        if self.view is not None:  # a person holding the browser: the next step waits for the hand-back
+            await self.view.takeover.turn(self.ctx.cancel_event)
         shown = self.mask(text)
         self.steps.append(shown)
         await self.ctx.event("login.step", {"step": shown})
@@ -234,38 +243,43 @@ class _Attempt:
         tabs = Tabs(burner.context)
         url = self.ctx.params["url"]
         try:
-            await self._open(page, url)
-            login_url = page.url
-            await self.note(f"opened {login_url}", progress=1)
-            form = await _wait_for(page, lambda f: f.found, _FORM_WAIT)
-            if not form.found:
-                raise LoginFailed("LOGIN_FAILED", f"found no username or password field on {login_url}")
-            if form.password is None:
-                assert form.user is not None
-                await self._fill(form.user, username, "username")
-                await self._submit(tabs, form, form.user, "submitted the username")
-                form = await _wait_for(page, lambda f: f.password is not None or bool(f.errors), _PASSWORD_STEP_WAIT)
-                if form.password is None:
-                    detail = f"; the page says: {' | '.join(form.errors)}" if form.errors else ""
-                    raise LoginFailed("LOGIN_FAILED", f"no password field appeared after the username step{detail}")
-            elif form.user is not None:
-                await self._fill(form.user, username, "username")
-            await self._fill(form.password, password, "password")
-            await self.ctx.progress(2, last_action="filled the credentials")
-            seen = len(self.blocked)
-            await self._submit(tabs, form, form.password, "submitted the password")
-            refused = next((b for b in self.blocked[seen:] if b["navigation"]), None)
-            if refused is not None:
-                # The form sends the credentials somewhere outside the login page's host: they never left.
-                raise LoginFailed(
-                    "BLOCKED",
-                    f"the form posts to {refused['url']}, outside the login page's host; the URL guard stopped it"
-                    f" ({refused['rule']}: {refused['reason']})",
-                )
-            await self.ctx.progress(3, last_action="submitted the login form")
-            return await self._verdict(tabs.active, login_url)
+            async with login_shown(self.views, self.ctx, tabs, self.masks) as self.view:
+                return await self._steps(page, tabs, url, username, password)
         finally:
+            self.view = None
             tabs.close()
+
+    async def _steps(self, page: Page, tabs: Tabs, url: str, username: str, password: str) -> Outcome:
+        await self._open(page, url)
+        login_url = page.url
+        await self.note(f"opened {login_url}", progress=1)
+        form = await _wait_for(page, lambda f: f.found, _FORM_WAIT)
+        if not form.found:
+            raise LoginFailed("LOGIN_FAILED", f"found no username or password field on {login_url}")
+        if form.password is None:
+            assert form.user is not None
+            await self._fill(form.user, username, "username")
+            await self._submit(tabs, form, form.user, "submitted the username")
+            form = await _wait_for(page, lambda f: f.password is not None or bool(f.errors), _PASSWORD_STEP_WAIT)
+            if form.password is None:
+                detail = f"; the page says: {' | '.join(form.errors)}" if form.errors else ""
+                raise LoginFailed("LOGIN_FAILED", f"no password field appeared after the username step{detail}")
+        elif form.user is not None:
+            await self._fill(form.user, username, "username")
+        await self._fill(form.password, password, "password")
+        await self.ctx.progress(2, last_action="filled the credentials")
+        seen = len(self.blocked)
+        await self._submit(tabs, form, form.password, "submitted the password")
+        refused = next((b for b in self.blocked[seen:] if b["navigation"]), None)
+        if refused is not None:
+            # The form sends the credentials somewhere outside the login page's host: they never left.
+            raise LoginFailed(
+                "BLOCKED",
+                f"the form posts to {refused['url']}, outside the login page's host; the URL guard stopped it"
+                f" ({refused['rule']}: {refused['reason']})",
+            )
+        await self.ctx.progress(3, last_action="submitted the login form")
+        return await self._verdict(tabs.active, login_url)
 
     async def _open(self, page: Page, url: str) -> None:
         try:

@@ -31,6 +31,10 @@ MAX_FPS = 10.0
 MASKED_FPS = 2.0  # each masked frame rewrites and restores the page's text: kept rare
 QUALITY = 60
 MAX_SIDE = (1280, 960)
+SETTLE_SECONDS = 2.0
+# Resolves once the page's main thread has run the input queued before its next frame: a CDP input call returns
+# when the event is forwarded, not when the page has acted on it (typed characters landed after a later click).
+_SETTLE_JS = "new Promise((done) => requestAnimationFrame(() => setTimeout(done, 0)))"
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,18 @@ class Screencast:
         except PlaywrightError as exc:
             return f"not delivered: {str(exc).split(chr(10), 1)[0][:200]}"
         return None
+
+    async def settle(self) -> None:
+        """Wait (a little, at most) until the page has handled the input sent so far, so what comes next, another
+        event or the agent's turn, finds it done."""
+        cdp = self.cdp
+        if cdp is None:
+            return
+        with anyio.move_on_after(SETTLE_SECONDS):
+            try:
+                await cdp.send("Runtime.evaluate", {"expression": _SETTLE_JS, "awaitPromise": True})
+            except PlaywrightError:
+                pass  # the page navigated or closed: nothing of it is left to wait for
 
     def point(self, fx: float, fy: float) -> tuple[float, float]:
         """A point given as fractions of the picture, in the viewport's CSS pixels."""

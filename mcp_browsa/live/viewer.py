@@ -55,6 +55,8 @@ class Viewer:
                 tg.start_soon(self._follow)
                 tg.start_soon(self._status)
                 await self._receive()
+                if self.cast is not None and self.view is not None and self.view.takeover.holder is self:
+                    await self.cast.settle()  # a viewer that leaves holding control hands back what it typed too
                 tg.cancel_scope.cancel()
         finally:
             self.target.watchers -= 1
@@ -192,6 +194,8 @@ class Viewer:
                 if not await view.takeover.take(self):
                     return "someone else has control"
             else:
+                if self.cast is not None and view.takeover.holder is self:
+                    await self.cast.settle()  # everything typed before "Hand back" is on the page when the agent looks
                 await view.takeover.hand_back(self)
             self._poke.set()  # re-sends the page state, which says who has control
             return None

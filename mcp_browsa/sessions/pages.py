@@ -16,7 +16,7 @@ from mcp_browsa.errors import BadRequest, UpstreamUnavailable
 from mcp_browsa.models import PriceTable
 from mcp_browsa.sessions.live import LiveSession
 
-__all__ = ["extract_page", "screenshot_page"]
+__all__ = ["extract_page", "read_page", "screenshot_page"]
 
 
 def _no_dialog(live: LiveSession) -> None:
@@ -26,6 +26,11 @@ def _no_dialog(live: LiveSession) -> None:
 
 async def extract_page(live: LiveSession, params: dict[str, Any], max_chars: int) -> dict[str, Any]:
     """The active tab's main content as markdown beside the caller's schema or prompt (as extract gives for a URL)."""
+    return extract_result(await read_page(live, max_chars), params)
+
+
+async def read_page(live: LiveSession, max_chars: int) -> dict[str, Any]:
+    """The active tab's main content as markdown (url, final_url, title, markdown…), secrets masked."""
     _no_dialog(live)
     try:
         content = await page_content(live.page, ["markdown"], max_chars=max_chars, timeout=20)
@@ -33,7 +38,7 @@ async def extract_page(live: LiveSession, params: dict[str, Any], max_chars: int
         raise UpstreamUnavailable(f"the page could not be read: {failure.message}") from None
     masked = {k: mask_text(v, live.masks) if isinstance(v, str) else v for k, v in content.items()}
     masked["url"] = masked.get("final_url")
-    return extract_result(masked, params)
+    return masked
 
 
 async def screenshot_page(live: LiveSession, directory: Path, prices: PriceTable, *, full_page: bool) -> int:

@@ -159,7 +159,17 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         if (schema is None) == (not prompt):
             raise BadRequest("give exactly one of `schema` (a JSON Schema object) or `prompt` (what to extract)")
         if session_id is not None:
-            return await session_extract(app, caller, session_id, schema=schema, prompt=prompt, max_chars=max_chars)
+            return await session_extract(
+                app,
+                ctx,
+                caller,
+                session_id,
+                schema=schema,
+                prompt=prompt,
+                max_chars=max_chars,
+                llm=llm,
+                llm_api_key=llm_api_key,
+            )
         assert url is not None
         params = {
             "url": url,

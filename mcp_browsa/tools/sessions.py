@@ -161,8 +161,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         if instruction is not None and action is not None:
             raise BadRequest("give `action` (with its arguments) or `instruction`, not both")
         if instruction is not None:
-            done = await instructed_act(app, ctx, caller_for(ctx).workspace_id, session_id, instruction)
-            return done if isinstance(done, InputRequiredResult) else step_result(done)
+            return await _instructed(app, ctx, session_id, instruction, idempotency_key)
         if action is None:
             raise BadRequest("act needs `action`: click, type, select, press, scroll, go_back, switch_tab, wait,"
                              " upload, accept_dialog or dismiss_dialog")  # fmt: skip
@@ -202,6 +201,35 @@ def register(server: BrowsaServer, app: Browsa) -> None:
     async def list_sessions(ctx: Context[Any, Any] | None = None) -> SessionList:
         """Open sessions of this server process."""
         return await app.sessions.list(caller_for(ctx).workspace_id)
+
+
+class _ModelAsked(Exception):
+    """The instruction's model call went back to a 2026-07-28 client: nothing was done, the key stays free."""
+
+    def __init__(self, asked: InputRequiredResult) -> None:
+        super().__init__("model call sent to the client")
+        self.asked = asked
+
+
+async def _instructed(
+    app: Browsa, ctx: Context[Any, Any] | None, session_id: str, instruction: str, key: str | None
+) -> CallToolResult | InputRequiredResult:
+    """act(instruction=…) at most once per idempotency_key: a retry replays the first result without a model
+    call or a second action. A round trip's InputRequiredResult leaves the key unclaimed until the action runs."""
+    caller = caller_for(ctx)
+
+    async def run() -> StepResult:
+        done = await instructed_act(app, ctx, caller.workspace_id, session_id, instruction)
+        if isinstance(done, InputRequiredResult):
+            raise _ModelAsked(done)
+        return done
+
+    params = {"session_id": session_id, "instruction": instruction}
+    try:
+        result = await app.idempotent(caller, "act", key, params, run, model=StepResult, recover=_no_recovery)
+    except _ModelAsked as asked:
+        return asked.asked
+    return step_result(result)
 
 
 async def _no_recovery(job_id: str) -> StepResult:

@@ -281,3 +281,112 @@ async def test_a_2026_client_answers_an_instruction_through_a_round_trip(
         assert [line for line in seen["observation"].splitlines() if line.startswith("[")]
         assert vendor.calls == 2
         await client.call_tool("close_session", {"session_id": session})
+
+
+async def session_on(client: Client, url: str) -> str:
+    return str(ok(await client.call_tool("open_session", {"initial_url": url}))["session_id"])
+
+
+async def session_job(client: Client, session: str) -> dict[str, Any]:
+    return dict(ok(await client.call_tool("get_job", {"job_id": session, "wait": 0})))
+
+
+def typed_events(job_events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [e for e in job_events if e["type"] == kind]
+
+
+async def test_extract_on_a_session_reads_schema_data_with_the_same_re_asks(
+    home: Path, shop: Site, vendor: FakeLLM
+) -> None:
+    vendor.reset(extracting)
+    async with stdio_client(home, options=sampling_client(vendor), **env(shop)) as client:
+        session = await session_on(client, shop.url("/agent/product.html?id=101"))
+        before = (await session_job(client, session))["credits_charged"]
+        result = await client.call_tool("extract", {"session_id": session, "schema": PRODUCT})
+        job = ok(result)
+        assert job["id"] == session and job["result"]["data"] == {"name": "Wireless Earbuds X", "price": 39.99}
+        assert vendor.calls == 2  # the first answer gave the price as text, which the schema refused
+        fix = vendor.policy_requests[1].last_tool_result or ""
+        assert "does not match the schema" in fix and "data['price']" in fix
+        assert result.content[0].text.split("\n")[1] == '{"name":"Wireless Earbuds X","price":39.99}'  # type: ignore[union-attr]
+        after = await session_job(client, session)
+        assert after["credits_charged"] == before + 2 and after["input_tokens"] > 0
+        calls = typed_events(await events(client, session), "extract.model")
+        assert [e["data"]["call"] for e in calls] == [1, 2] and calls[0]["data"]["model"] == CLIENT_MODEL
+        await client.call_tool("close_session", {"session_id": session})
+
+
+async def test_extract_on_a_session_with_the_servers_key_or_a_2026_round_trip_or_no_model(
+    home: Path, shop: Site, vendor: FakeLLM
+) -> None:
+    product = shop.url("/agent/product.html?id=101")
+    vendor.reset(extracting)
+    keyed = {**env(shop), **vendor.env(), "BROWSA_LLM_API_KEY": "sk-ant-test-extract"}
+    async with stdio_client(home, options={"mode": "legacy"}, **keyed) as client:
+        session = await session_on(client, product)
+        job = ok(await client.call_tool("extract", {"session_id": session, "schema": PRODUCT}))
+        assert job["result"]["data"] == {"name": "Wireless Earbuds X", "price": 39.99}
+        assert [r.provider for r in vendor.policy_requests] == ["anthropic", "anthropic"]
+        assert (await session_job(client, session))["cost_usd"] > 0
+        await client.call_tool("close_session", {"session_id": session})
+
+    vendor.reset(extracting)
+    async with stdio_client(home, options=sampling_client(vendor, legacy=False), **env(shop)) as client:
+        session = await session_on(client, product)
+        job = ok(await client.call_tool("extract", {"session_id": session, "prompt": "What does it cost?"}))
+        assert job["result"]["data"] == "Wireless Earbuds X costs $39.99" and vendor.calls == 1
+        await client.call_tool("close_session", {"session_id": session})
+
+    async with stdio_client(home, options={"mode": "legacy"}, **env(shop)) as client:
+        session = await session_on(client, product)
+        job = ok(await client.call_tool("extract", {"session_id": session, "schema": PRODUCT}))
+        assert "data" not in job["result"] and job["result"]["schema"] == PRODUCT
+        assert "Price: $39.99" in job["result"]["content"]
+        await client.call_tool("close_session", {"session_id": session})
+
+
+async def test_instructions_are_charged_on_the_session_job_and_replayed_by_idempotency_key(
+    home: Path, shop: Site, vendor: FakeLLM
+) -> None:
+    vendor.reset(instructed)
+    async with stdio_client(home, options=sampling_client(vendor), **env(shop)) as client:
+        session = await session_on(client, shop.url("/agent/search.html"))
+        start = (await session_job(client, session))["credits_charged"]
+        args = {"session_id": session, "instruction": "search for earbuds", "idempotency_key": "search-1"}
+        typed = ok(await client.call_tool("act", args))
+        assert typed["outcome"].startswith("resolved to type") and not typed.get("idempotent_replay")
+        await products_listed(client, session)
+        ok(await client.call_tool("observe", {"session_id": session, "instruction": "the product links"}))
+        timeline = await events(client, session)
+        steps = len(typed_events(timeline, "step"))
+        job = await session_job(client, session)
+        assert job["credits_charged"] >= start + 2 and job["input_tokens"] > 0
+        [acted] = typed_events(timeline, "act.model")
+        [looked] = typed_events(timeline, "observe.model")
+        assert acted["data"]["instruction"] == "search for earbuds" and acted["data"]["model"] == CLIENT_MODEL
+        assert looked["data"]["instruction"] == "the product links"
+        assert vendor.calls == 2
+
+        again = ok(await client.call_tool("act", args))  # the same key: the first result, nothing done again
+        assert again["idempotent_replay"] is True and again["outcome"] == typed["outcome"]
+        assert vendor.calls == 2
+        later = await events(client, session)
+        assert len(typed_events(later, "step")) == steps and len(typed_events(later, "act.model")) == 1
+        other = envelope(await client.call_tool("act", {**args, "instruction": "open the first product"}))
+        assert other["code"] == "IDEMPOTENCY_CONFLICT"
+        await client.call_tool("close_session", {"session_id": session})
+
+
+async def test_a_2026_clients_instruction_with_an_idempotency_key_runs_once(
+    home: Path, shop: Site, vendor: FakeLLM
+) -> None:
+    vendor.reset(instructed)
+    async with stdio_client(home, options=sampling_client(vendor, legacy=False), **env(shop)) as client:
+        session = await session_on(client, shop.url("/agent/search.html"))
+        args = {"session_id": session, "instruction": "search for earbuds", "idempotency_key": "search-2"}
+        typed = ok(await client.call_tool("act", args))
+        assert "/agent/results.html" in typed["url"]
+        again = ok(await client.call_tool("act", args))
+        assert again["idempotent_replay"] is True and vendor.calls == 1
+        assert len(typed_events(await events(client, session), "act.model")) == 1
+        await client.call_tool("close_session", {"session_id": session})

@@ -109,10 +109,12 @@ async def test_watch_take_control_type_click_and_hand_back(
     await click_through_picture(app, job.id, person, "input[name=note]")
     await person.keyboard.type("hello live")
     await click_through_picture(app, job.id, person, "#go")
+    # What the person did lands on the page in the order they did it: once the click shows, every key typed
+    # before it has. ("Not pressed yet" also contains "pressed": the wait is for the whole sentence.)
     target = app.live.registry.target(job.id)
     assert target is not None
     burner_page = target.views["main"].tabs.active
-    await burner_page.wait_for_function("() => document.getElementById('said').textContent.includes('pressed')")
+    await burner_page.wait_for_function("() => document.getElementById('said').textContent === 'The link was pressed'")
     assert await burner_page.input_value("input[name=note]") == "hello live", refused
 
     human_done.set()  # the model's stale decision arrives while the person still holds the browser
@@ -125,7 +127,8 @@ async def test_watch_take_control_type_click_and_hand_back(
     assert "A person took control of the browser and handed it back" in observation
     assert "click" in observation and "typed character" in observation
     current = page(fake.policy_requests[-1])
-    assert 'value="hello live"' in current and "The link was pressed" in current
+    assert 'value="hello live"' in current and "The link was pressed" in current, refused
+    assert refused == []
 
     timeline = await app.get_job(CALLER, job.id, events_after=0, events_limit=100)
     steps = [e.data for e in timeline.events or [] if e.type == "step"]

@@ -150,7 +150,8 @@ async def test_values_a_get_form_puts_in_the_url_stay_out_of_the_tasks_record(en
 
 
 async def test_nothing_reaches_webhooks_events_the_log_or_the_database_file(env: Stack) -> None:
-    env.hooks.wait_for(lambda ds: sum(d.event["type"] == "job.completed" for d in ds) >= 3)
+    # The two tasks are announced; a synchronous login is not (only async work fires webhooks).
+    env.hooks.wait_for(lambda ds: sum(d.event["type"] == "job.completed" for d in ds) >= 2)
     assert_absent("webhook deliveries", "".join(d.body.decode() for d in env.hooks.deliveries))
     db = env.home / "browsa.db"
     conn = sqlite3.connect(db)
