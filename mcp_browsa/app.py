@@ -54,6 +54,7 @@ from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
 from mcp_browsa.storage.screenshots import ScreenshotRepo
 from mcp_browsa.validation import check_http_url
 from mcp_browsa.vault import Vault
+from mcp_browsa.webhooks.delivery import DeliveryConfig
 from mcp_browsa.webhooks.service import WebhookService
 
 __all__ = ["Browsa", "Caller"]
@@ -121,7 +122,12 @@ class Browsa:
         )
         self.keys = ApiKeyRepo(self.db)
         self.idempotency = IdempotencyRunner(self.db, owner=self.workers.owner)
-        self.webhooks = WebhookService(self.db, private_network=s.allow_private_network, owner=self.workers.owner)
+        self.webhooks = WebhookService(
+            self.db,
+            private_network=s.allow_private_network,
+            owner=self.workers.owner,
+            config=DeliveryConfig.from_settings(s),
+        )
         self.webhooks.attach(self.engine.finish_hooks, self.bus)
         self.vault = Vault(self.db, s)
         self.engine.finish_hooks.append(self.vault.finish_hook)  # a job's secret answers end with it

@@ -9,6 +9,7 @@ import pytest
 
 from mcp_browsa.browser.discovery import FoundBrowser
 from mcp_browsa.browser.install import install_browser
+from mcp_browsa.config import load_settings
 from tests.support.mcp_server import short_home
 from tests.support.sites import Site, respond, serve_site
 
@@ -22,7 +23,7 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="session", autouse=True)
 def chromium() -> FoundBrowser:
     """A Chromium on this machine, installed on first use exactly as `mcp-browsa install-browser` would."""
-    found, _log = install_browser()
+    found, _log = install_browser(chromium=load_settings().chromium)
     return found
 
 

@@ -79,7 +79,7 @@ def ensure_browser(settings: Settings) -> None:
         find_chromium(settings.chromium)
     except BrowserNotFound:
         _say("No Chromium that starts was found; getting one (Playwright's download, else Debian's chromium)…")
-        found, steps = install_browser()
+        found, steps = install_browser(chromium=settings.chromium)
         for line in steps:
             _say("  " + line)
         _say(f"Using {found.describe()}")
@@ -234,9 +234,9 @@ async def _cmd_credits(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_install_browser(args: argparse.Namespace) -> int:
+def _cmd_install_browser(settings: Settings, args: argparse.Namespace) -> int:
     try:
-        found, steps = install_browser(force=args.force)
+        found, steps = install_browser(force=args.force, chromium=settings.chromium)
     except ToolSelectionError as exc:
         _say(f"configuration error: {exc}")
         return 2
@@ -417,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
             anyio.run(_serve_http, settings, args, groups)
             return 0
         if command == "install-browser":
-            return _cmd_install_browser(args)
+            return _cmd_install_browser(settings, args)
         handlers: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {
             "scrape": _cmd_scrape,
             "batch": _cmd_batch,

@@ -8,9 +8,8 @@ process claims a task whose key it cannot have. A task whose process died ends I
 from __future__ import annotations
 
 import json
-import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -51,7 +50,6 @@ MAX_TASK_CHARS = 10_000
 MAX_INPUT_CHARS = 8_000
 MAX_ANSWER_CHARS = 10_000
 RESUME_WAIT = 5.0  # respond_to_job waits this long for the task to pick its answer up
-_ENV_NAMES = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", "BROWSA_LLM")
 _ENDED = ("job.completed", "job.failed", "job.cancelled")
 
 UrlCheck = Callable[[str, str], str]  # (url, field name) -> the checked URL, or BadRequest / Forbidden
@@ -98,19 +96,15 @@ class AgentTasks:
         settings: Settings,
         *,
         owner: str,
-        env: Mapping[str, str] | None = None,
     ) -> None:
         self.engine = engine
         self.vault = vault
         self.settings = settings
         self.owner = owner
-        source = os.environ if env is None else env
-        # Read once, like Settings: the vendors' variables decide which key a task gets when the call has none.
-        self.env: dict[str, str] = {k: source[k] for k in _ENV_NAMES if source.get(k)}
-        if settings.llm_api_key:
-            self.env["BROWSA_LLM_API_KEY"] = settings.llm_api_key
+        # The vendors' variables (read with the settings) decide which key a task gets when the call has none.
+        self.env: dict[str, str] = settings.vendor_env
         self.endpoints = EndpointPolicy.from_settings(
-            settings.allow_private_network, settings.llm_endpoints, self.env.get("BROWSA_LLM")
+            settings.allow_private_network, settings.llm_endpoints, settings.llm
         )
         self.keys: dict[str, str] = {}
         self.samplers: dict[str, Sampler] = {}  # jobs on the client's own model: the client serving them

@@ -7,7 +7,6 @@ job finish hook), so a delivery never slows down or fails the work it reports.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 
 from anyio.abc import TaskGroup
 
@@ -45,13 +44,12 @@ class WebhookService:
         private_network: str,
         owner: str,
         config: DeliveryConfig | None = None,
-        env: Mapping[str, str] | None = None,
     ) -> None:
         self.db = db
         self.repo = WebhookRepo(db)
         self.secrets = WorkspaceSecrets(db)
         self.egress = EgressRule(private_network)
-        self.config = config or DeliveryConfig.from_env(env)
+        self.config = config or DeliveryConfig()
         self.worker = DeliveryWorker(self.repo, self.egress, self.config, owner=owner)
 
     def attach(self, finish_hooks: list[FinishHook], bus: EventBus) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from mcp_browsa.config import load_settings
 from mcp_browsa.errors import BadRequest
 from mcp_browsa.events import EngineEvent
 from mcp_browsa.models import JobStatus
@@ -139,7 +140,11 @@ def test_delivery_defaults_follow_the_design() -> None:
     # DESIGN.md: retried after ≈ 5 s, 5 m, 30 m, 2 h, 5 h, 10 h …
     assert config.retry_schedule[:6] == parse_schedule("5s,5m,30m,2h,5h,10h")
     assert set(config.retry_schedule[6:]) <= {parse_schedule("10h")[0]}
-    assert DeliveryConfig.from_env({}) == config
+    assert DeliveryConfig.from_settings(load_settings({"BROWSA_HOME": "/nonexistent"})) == config
+    configured = load_settings({"BROWSA_HOME": "/nonexistent", "BROWSA_WEBHOOK_RETRY_SCHEDULE": "1s, 2m"})
+    assert DeliveryConfig.from_settings(configured).retry_schedule == (1.0, 120.0)
+    with pytest.raises(ValueError, match="BROWSA_WEBHOOK_RETRY_SCHEDULE: bad delay 'soon'"):
+        load_settings({"BROWSA_HOME": "/nonexistent", "BROWSA_WEBHOOK_RETRY_SCHEDULE": "5s,soon"})
 
     for attempt, base in enumerate(config.retry_schedule, start=1):
         delays = [config.retry_delay(attempt) for _ in range(200)]
