@@ -27,12 +27,23 @@ from mcp_browsa.browser.private_hint import private_network_hint
 from mcp_browsa.browser.wiring import GuardWiring, make_policy
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.agent_runner import AgentRunner
-from mcp_browsa.engine.agent_tasks import AgentTasks, ScreenshotOptions, TaskRow
+from mcp_browsa.engine.agent_tasks import AgentTasks
 from mcp_browsa.engine.context import JobContext, Outcome, Runner
 from mcp_browsa.engine.crawl import CrawlRequest, CrawlRunner, MapRequest, MapRunner
 from mcp_browsa.engine.jobs import JobEngine, ProgressFn
 from mcp_browsa.engine.login import LoginRunner
 from mcp_browsa.engine.readonly import ReadOnlyRunners
+from mcp_browsa.engine.requests import (
+    BatchJob,
+    ExtractRequest,
+    PageRequest,
+    ScrapeRequest,
+    ScreenshotRequest,
+    TaskBatchRequest,
+    TaskRequest,
+    UrlBatchRequest,
+)
+from mcp_browsa.engine.requests.login import LoginRequest
 from mcp_browsa.engine.retention import retention_loop
 from mcp_browsa.engine.scrape import FORMATS
 from mcp_browsa.engine.worker import WorkerPool
@@ -47,6 +58,7 @@ from mcp_browsa.llm.sampling import Sampler
 from mcp_browsa.models import TERMINAL, Capacity, Credits, Job, JobList, PriceTable
 from mcp_browsa.netpolicy import Policy, PrivateNetworkRule, check_url
 from mcp_browsa.sessions import SessionRunner, SessionService
+from mcp_browsa.sessions.models import SessionRequest
 from mcp_browsa.storage.crawl import CrawlRepo
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.keys import ApiKeyRepo
@@ -61,10 +73,10 @@ __all__ = ["Browsa", "Caller"]
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH_URLS = 1000
 STATUS_VIEW = ("id", "status", "kind", "progress_done", "progress_total")  # get_job(view="status")
 MAX_SCHEMA_CHARS = 100_000  # an extraction schema is a few KB; more is a mistake or abuse
 M = TypeVar("M", bound=BaseModel)
+P = TypeVar("P", bound=PageRequest)
 
 
 @dataclass(frozen=True)
@@ -112,11 +124,13 @@ class Browsa:
         self.readonly = ReadOnlyRunners(
             self.pool, s, self.prices, policy_for=self.readonly_policy, browser_for=self.browser_for
         )
-        for kind in ("scrape", "extract", "screenshot"):
-            self.engine.register(kind, self._browser_first(self.readonly.single))
-        self.engine.register("batch", self._browser_first(self.readonly.batch))
-        self.engine.register("crawl", self._browser_first(CrawlRunner(self.readonly, CrawlRepo(self.db)).run))
-        self.engine.register("map", self._browser_first(MapRunner(self.readonly).run))
+        self.engine.register("scrape", self._browser_first(self.readonly.page), ScrapeRequest)
+        self.engine.register("screenshot", self._browser_first(self.readonly.page), ScreenshotRequest)
+        self.engine.register("extract", self._browser_first(self.readonly.extract), ExtractRequest)
+        self.engine.register("batch", self._browser_first(self.readonly.batch), BatchJob)
+        crawl = CrawlRunner(self.readonly, CrawlRepo(self.db))
+        self.engine.register("crawl", self._browser_first(crawl.run), CrawlRequest)
+        self.engine.register("map", self._browser_first(MapRunner(self.readonly).run), MapRequest)
         self.workers = WorkerPool(
             self.engine, slots=s.max_burners, lease_seconds=s.lease_seconds, sweep_interval=s.sweep_interval
         )
@@ -140,7 +154,7 @@ class Browsa:
             policy=self.policy,
             precheck=self.precheck,
         )
-        self.engine.register("login", self._browser_first(self.logins.run))
+        self.engine.register("login", self._browser_first(self.logins.run), LoginRequest)
         self.identities = IdentityService(
             IdentityCore(
                 self.db,
@@ -160,9 +174,9 @@ class Browsa:
             settings=s,
             prices=self.prices,
             browser_for=self.browser_for,
-            policy_for=self.task_policy,
+            policy_for=self.policy,
         )
-        self.engine.register("task", self._browser_first(self.agents.run))
+        self.engine.register("task", self._browser_first(self.agents.run), TaskRequest)
         self.readonly.task_item_runner = self.agents.batch_row
         self.readonly.model_for = self.agents.model_for
         self.sessions = SessionService(
@@ -183,7 +197,7 @@ class Browsa:
             prices=self.prices,
             settings=s,
         )
-        self.engine.register("session", self._browser_first(sessions.run))
+        self.engine.register("session", self._browser_first(sessions.run), SessionRequest)
         self.live = LiveServer(s.live_host, s.live_port, own_ports=self.private.own_ports)
         self.live.registry.hooks_for = lambda ws, target: (
             None if target.startswith("agt_") else job_hooks(self.engine, self.tasks, ws, target)
@@ -335,141 +349,64 @@ class Browsa:
         # One-call tools never send writes: a page cannot post a form or a fetch body on their behalf.
         return self.policy(params.get("allowed_domains"), allow_writes=False)
 
-    def task_policy(self, params: dict[str, Any]) -> Policy:
-        return self.policy(params.get("allowed_domains"), allow_writes=bool(params.get("allow_writes", True)))
-
     # -- one-call tools -----------------------------------------------------------------------
 
-    async def _submit_and_wait(
-        self, caller: Caller, kind: str, params: dict[str, Any], *, wait: float, on_progress: ProgressFn | None = None
-    ) -> Job:
+    async def _submit_and_wait(self, caller: Caller, kind: str, req: PageRequest | MapRequest, *, wait: float) -> Job:
         # A call that waits for its answer is synchronous: no job.completed webhook follows it. One that returns
         # the job still running (async=true, or the page took longer than the wait) is announced like any job.
-        params = {**params, "sync": wait > 0}
-        job = await self.engine.submit(
-            caller.workspace_id, kind, params, request_id=caller.request_id, progress_total=1
-        )
+        req = req.model_copy(update={"sync": wait > 0})
+        job = await self.engine.submit(caller.workspace_id, kind, req, request_id=caller.request_id, progress_total=1)
         if wait > 0:
-            job = await self.engine.wait(caller.workspace_id, job.id, wait, on_progress=on_progress)
+            job = await self.engine.wait(caller.workspace_id, job.id, wait)
             if job.status not in TERMINAL:
                 await self.engine.jobs.mark_async(job.id)
         return _with_hint(job)
 
-    async def scrape(
-        self,
-        caller: Caller,
-        url: str,
-        *,
-        formats: list[str],
-        max_chars: int = 50_000,
-        full_page: bool = True,
-        wait_until: str = "load",
-        timeout_seconds: float = 30,
-        wait: float = 0,
-        allowed_domains: list[str] | None = None,
-        main_content: bool = True,
-        load_media: bool = False,
-    ) -> Job:
-        url = check_http_url(url)
-        self.precheck(url, self.policy(allowed_domains, allow_writes=False))
-        unknown = [f for f in formats if f not in FORMATS]
-        if unknown or not formats:
-            raise BadRequest(f"unknown format(s) {unknown}; choose from {list(FORMATS)}")
-        params = {
-            "url": url,
-            "formats": list(dict.fromkeys(formats)),
-            "max_chars": max_chars,
-            "full_page": full_page,
-            "wait_until": wait_until,
-            "timeout_ms": int(timeout_seconds * 1000),
-            "allowed_domains": allowed_domains,
-            "main_content": main_content,
-            "load_media": load_media,
-        }
-        return await self._submit_and_wait(caller, "scrape", params, wait=wait)
+    def _checked_page(self, req: P) -> P:
+        url = check_http_url(req.url)
+        self.precheck(url, self.policy(req.allowed_domains, allow_writes=False))
+        return req.model_copy(update={"url": url, "formats": list(dict.fromkeys(req.formats))})
+
+    async def scrape(self, caller: Caller, req: ScrapeRequest, *, wait: float = 0) -> Job:
+        return await self._submit_and_wait(caller, "scrape", self._checked_page(req), wait=wait)
+
+    async def screenshot(self, caller: Caller, req: ScreenshotRequest, *, wait: float = 0) -> Job:
+        return await self._submit_and_wait(caller, "screenshot", self._checked_page(req), wait=wait)
 
     async def extract(
         self,
         caller: Caller,
-        url: str,
+        req: ExtractRequest,
         *,
-        schema: dict[str, Any] | None,
-        prompt: str | None,
-        max_chars: int = 50_000,
         wait: float = 0,
-        allowed_domains: list[str] | None = None,
         model: bool = False,
-        llm: str | None = None,
-        llm_api_key: str | None = None,
         sampler: Sampler | None = None,
     ) -> Job:
-        """With `model`, the job's model (`llm`, the key, or the client's through `sampler`) reads `data` off the
-        page (engine/extraction.py); without, the page's text comes back beside the schema or prompt."""
-        url = check_http_url(url)
-        self.precheck(url, self.policy(allowed_domains, allow_writes=False))
-        if (schema is None) == (not prompt):
+        """With `model`, the job's model (`req.llm`, the key, or the client's through `sampler`) reads `data` off
+        the page (engine/extraction.py); without, the page's text comes back beside the schema or prompt."""
+        req = self._checked_page(req)
+        if (req.data_schema is None) == (not req.prompt):
             raise BadRequest("give exactly one of `schema` (a JSON Schema object) or `prompt` (what to extract)")
-        if schema is not None:
-            _check_json_schema(schema)
-        params = {
-            "url": url,
-            "formats": ["markdown", "text"],
-            "schema": schema,
-            "prompt": prompt,
-            "max_chars": max_chars,
-            "allowed_domains": allowed_domains,
-        }
+        if req.data_schema is not None:
+            _check_json_schema(req.data_schema)
         if not model:
-            return await self._submit_and_wait(caller, "extract", params, wait=wait)
-        spec, key, source = await self.tasks.llm(llm, llm_api_key, local=caller.local)
-        params["llm_local"] = caller.local
-        params.update(llm=spec, key_source=source)
+            return await self._submit_and_wait(caller, "extract", req.model_copy(update={"llm": None}), wait=wait)
+        spec, key, source = await self.tasks.llm(req.llm, req.llm_api_key, local=caller.local)
+        req = req.model_copy(update={"llm": spec, "key_source": source, "llm_local": caller.local, "llm_api_key": None})
         job = await self.tasks.submit(
-            caller.workspace_id, caller.request_id, "extract", params, key, progress_total=1, sampler=sampler
+            caller.workspace_id, caller.request_id, "extract", req, key, progress_total=1, sampler=sampler
         )
         if wait > 0:
             job = await self.engine.wait(caller.workspace_id, job.id, wait)
         return _with_hint(job)
 
-    async def screenshot(
-        self,
-        caller: Caller,
-        url: str,
-        *,
-        full_page: bool = True,
-        wait: float = 0,
-        allowed_domains: list[str] | None = None,
-    ) -> Job:
-        url = check_http_url(url)
-        self.precheck(url, self.policy(allowed_domains, allow_writes=False))
-        params = {"url": url, "formats": ["screenshot"], "full_page": full_page, "allowed_domains": allowed_domains}
-        return await self._submit_and_wait(caller, "screenshot", params, wait=wait)
-
-    async def batch_urls(
-        self,
-        caller: Caller,
-        urls: list[str],
-        *,
-        formats: list[str],
-        max_chars: int = 20_000,
-        concurrency: int | None = None,
-        allowed_domains: list[str] | None = None,
-        main_content: bool = True,
-        load_media: bool = False,
-    ) -> Job:
-        if not urls:
-            raise BadRequest("urls is empty; give at least one URL")
-        if len(urls) > MAX_BATCH_URLS:
-            raise BadRequest(f"{len(urls)} URLs; a batch takes at most {MAX_BATCH_URLS}")
-        unknown = [f for f in formats if f not in FORMATS]
-        if unknown or not formats:
-            raise BadRequest(f"unknown format(s) {unknown}; choose from {list(FORMATS)}")
-        checked = [check_http_url(u, field=f"urls[{i}]") for i, u in enumerate(urls)]
-        self.policy(allowed_domains, allow_writes=False)
-        row = {"formats": formats, "max_chars": max_chars, "allowed_domains": allowed_domains}
-        row |= {"main_content": main_content, "load_media": load_media}
+    async def batch_urls(self, caller: Caller, req: UrlBatchRequest) -> Job:
+        checked = [check_http_url(u, field=f"urls[{i}]") for i, u in enumerate(req.urls)]
+        self.policy(req.allowed_domains, allow_writes=False)
+        row = {"formats": list(req.formats), "max_chars": req.max_chars, "allowed_domains": req.allowed_domains}
+        row |= {"main_content": req.main_content, "load_media": req.load_media}
         items = [{"kind": "url", "url": u, **row} for u in checked]
-        params = {"concurrency": concurrency, "count": len(items)}
+        params = BatchJob(concurrency=req.concurrency, count=len(items))
         return await self.engine.submit(
             caller.workspace_id, "batch", params, request_id=caller.request_id, progress_total=len(items), items=items
         )
@@ -481,98 +418,56 @@ class Browsa:
         unknown = [f for f in req.formats if f not in FORMATS]
         if unknown or not req.formats:
             raise BadRequest(f"unknown format(s) {unknown}; choose from {list(FORMATS)}")
-        params = req.model_dump()
         return await self.engine.submit(
-            caller.workspace_id, "crawl", params, request_id=caller.request_id, progress_total=1
+            caller.workspace_id, "crawl", req, request_id=caller.request_id, progress_total=1
         )
 
     async def map(self, caller: Caller, req: MapRequest, *, wait: float) -> Job:
         """A map job, waited for up to `wait` seconds."""
         req.url = check_http_url(req.url)
         self.precheck(req.url, self.policy(req.allowed_domains, allow_writes=False))
-        return await self._submit_and_wait(caller, "map", req.model_dump(), wait=wait)
+        return await self._submit_and_wait(caller, "map", req, wait=wait)
 
     # -- agent tasks --------------------------------------------------------------------------
 
     async def run_task(
         self,
         caller: Caller,
-        task: str,
+        req: TaskRequest,
         *,
-        llm: str | None = None,
-        llm_api_key: str | None = None,
-        initial_url: str | None = None,
-        max_steps: int = 20,
-        output: dict[str, Any] | None = None,
-        input: dict[str, Any] | None = None,
-        success_condition: str | None = None,
-        timeout_seconds: float = 900,
-        screenshots: ScreenshotOptions | dict[str, Any] | None = None,
-        fanout: int = 1,
-        max_credits: int | None = None,
-        allowed_domains: list[str] | None = None,
-        allow_writes: bool = True,
-        os_type: str | None = None,
-        country: str | None = None,
-        identity_id: str | None = None,
         wait: float = 0,
         on_progress: ProgressFn | None = None,
         sampler: Sampler | None = None,
     ) -> Job:
         """Start a browser agent task (a job of kind "task"); with `wait`, long-poll it as get_job does.
 
-        `llm_api_key` is held in this process's memory only, never stored; see engine/agent_tasks.py. With
+        `req.llm_api_key` is held in this process's memory only, never stored; see engine/agent_tasks.py. With
         `llm="client"`, `sampler` carries its model calls to the client that asked.
         """
-        policy = self.policy(allowed_domains, allow_writes=allow_writes)
-        if initial_url is not None:
-            initial_url = check_http_url(initial_url, field="initial_url")
-            self.precheck(initial_url, policy)
-        if identity_id is not None:
-            await self.identities.check_usable(caller.workspace_id, identity_id)
-        params, key = await self.tasks.task_params(
-            caller.workspace_id,
-            task,
-            llm=llm,
-            llm_api_key=llm_api_key,
-            local=caller.local,
-            initial_url=initial_url,
-            max_steps=max_steps,
-            output=output,
-            input=input,
-            success_condition=success_condition,
-            timeout_seconds=timeout_seconds,
-            screenshots=screenshots,
-            fanout=fanout,
-            max_credits=max_credits,
-            allowed_domains=allowed_domains,
-            allow_writes=allow_writes,
-            os_type=os_type,
-            country=country,
-            identity_id=identity_id,
-        )
+        policy = self.policy(req.allowed_domains, allow_writes=req.allow_writes)
+        if req.initial_url is not None:
+            url = check_http_url(req.initial_url, field="initial_url")
+            self.precheck(url, policy)
+            req = req.model_copy(update={"initial_url": url})
+        if req.identity_id is not None:
+            await self.identities.check_usable(caller.workspace_id, req.identity_id)
+        stored, key = await self.tasks.task_params(caller.workspace_id, req, local=caller.local)
         job = await self.tasks.submit(
-            caller.workspace_id, caller.request_id, "task", params, key, progress_total=max_steps, sampler=sampler
+            caller.workspace_id,
+            caller.request_id,
+            "task",
+            stored,
+            key,
+            progress_total=stored.max_steps,
+            sampler=sampler,
         )
         if wait > 0:
             job = await self.engine.wait(caller.workspace_id, job.id, wait, on_progress=on_progress)
         return _with_hint(job)
 
-    async def batch_tasks(
-        self,
-        caller: Caller,
-        tasks: list[TaskRow],
-        *,
-        llm: str | None = None,
-        llm_api_key: str | None = None,
-        max_steps: int = 20,
-        concurrency: int | None = None,
-        allowed_domains: list[str] | None = None,
-        allow_writes: bool = True,
-        sampler: Sampler | None = None,
-    ) -> Job:
+    async def batch_tasks(self, caller: Caller, req: TaskBatchRequest, *, sampler: Sampler | None = None) -> Job:
         """A batch of agent tasks: each row its own status and result; one failing row never fails the batch."""
-        policy = self.policy(allowed_domains, allow_writes=allow_writes)
+        policy = self.policy(req.allowed_domains, allow_writes=req.allow_writes)
 
         def check(url: str, name: str) -> str:
             checked = check_http_url(url, field=name)
@@ -580,29 +475,19 @@ class Browsa:
             return checked
 
         params, items, key = await self.tasks.batch_params(
+            caller.workspace_id, req, check_url=check, local=caller.local
+        )
+        job = await self.tasks.submit(
             caller.workspace_id,
-            tasks,
-            check_url=check,
-            llm=llm,
-            llm_api_key=llm_api_key,
-            local=caller.local,
-            max_steps=max_steps,
-            concurrency=concurrency,
-            allowed_domains=allowed_domains,
-            allow_writes=allow_writes,
+            caller.request_id,
+            "batch",
+            params,
+            key,
+            progress_total=len(items),
+            items=items,
+            sampler=sampler,
         )
-        return _with_hint(
-            await self.tasks.submit(
-                caller.workspace_id,
-                caller.request_id,
-                "batch",
-                params,
-                key,
-                progress_total=len(items),
-                items=items,
-                sampler=sampler,
-            )
-        )
+        return _with_hint(job)
 
     async def respond_to_job(self, caller: Caller, job_id: str, answer: str, *, secret: bool = False) -> Job:
         """Answer a job in input_required; a secret answer is sealed in the vault and never shown to the model."""

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+from pydantic import ValidationError
 
 from mcp_browsa import __version__, admin, vault_cli
 from mcp_browsa.app import Browsa, Caller
@@ -24,6 +25,7 @@ from mcp_browsa.browser.private_hint import private_network_status, url_verdict
 from mcp_browsa.cli import identities as identities_cli
 from mcp_browsa.cli import live as live_cli
 from mcp_browsa.config import Settings, load_settings
+from mcp_browsa.engine.requests import ScrapeRequest, UrlBatchRequest
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.jobs_text import http_status_note, jobs_table
 from mcp_browsa.logsetup import configure_logging
@@ -186,7 +188,8 @@ async def _wait_done(app: Browsa, job: Job, show: bool) -> Job:
 async def _cmd_scrape(settings: Settings, args: argparse.Namespace) -> int:
     ensure_browser(settings)
     async with Browsa(settings).running() as app:
-        job = await app.scrape(Caller(), args.url, formats=args.format or ["markdown"], max_chars=args.max_chars)
+        req = ScrapeRequest(url=args.url, formats=args.format or ["markdown"], max_chars=args.max_chars)
+        job = await app.scrape(Caller(), req)
         job = await _wait_done(app, job, not args.json)
         _emit(job, args.json, _job_text)
         return 0 if job.status == "completed" else 1
@@ -195,7 +198,7 @@ async def _cmd_scrape(settings: Settings, args: argparse.Namespace) -> int:
 async def _cmd_batch(settings: Settings, args: argparse.Namespace) -> int:
     ensure_browser(settings)
     async with Browsa(settings).running() as app:
-        job = await app.batch_urls(Caller(), args.urls, formats=args.format or ["markdown"])
+        job = await app.batch_urls(Caller(), UrlBatchRequest(urls=args.urls, formats=args.format or ["markdown"]))
         job = await _wait_done(app, job, not args.json)
         _emit(job, args.json, _job_text)
         return 0 if job.status == "completed" else 1
@@ -435,6 +438,11 @@ def main(argv: list[str] | None = None) -> int:
         return anyio.run(handlers[command], settings, args)
     except BrowsaError as exc:
         _say(f"error: {exc.code}: {exc.message}")
+        return 1
+    except ValidationError as exc:  # an argument outside what the request takes (a request model's bounds)
+        problem = exc.errors()[0]
+        where = ".".join(str(p) for p in problem["loc"])
+        _say(f"error: BAD_REQUEST: {where}: {problem['msg']}")
         return 1
     except ToolSelectionError as exc:
         _say(f"configuration error: {exc}")

@@ -16,6 +16,7 @@ from typing import Any
 import aiosqlite
 import anyio
 from anyio.abc import TaskGroup
+from pydantic import ValidationError
 
 from mcp_browsa.engine.context import JobContext, LeaseLost, Outcome
 from mcp_browsa.engine.jobs import JobEngine
@@ -212,13 +213,21 @@ class WorkerPool:
             self._limiter.release()
 
     async def _execute(self, ctx: JobContext) -> Outcome:
-        runner = self.engine.runners.get(ctx.job.kind)
-        if runner is None:
+        kind = self.engine.kinds.get(ctx.job.kind)
+        if kind is None:
             return Outcome.fail("INTERNAL_ERROR", f"this server has no runner for {ctx.job.kind!r} jobs")
         if ctx.cancelled:
             return Outcome(JobStatus.CANCELLED, error_message="cancelled before it started")
         try:
-            return await runner(ctx)
+            ctx.request = kind.request.stored(ctx.job.params)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            where = ".".join(str(p) for p in problem["loc"]) or "params"
+            return Outcome.fail(
+                "BAD_REQUEST", f"this {ctx.job.kind} job's stored {where} cannot be read: {problem['msg']}"
+            )
+        try:
+            return await kind.runner(ctx)
         except LeaseLost:
             ctx.lost = True
             return Outcome.fail("INTERRUPTED", "lease lost")

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mcp_browsa.engine.requests import JobRequest
+
 __all__ = [
     "MAX_IDLE_SECONDS",
     "MAX_TTL_SECONDS",
@@ -26,7 +28,7 @@ MAX_TTL_SECONDS = 3600.0
 MAX_IDLE_SECONDS = 3600.0
 
 
-class SessionRequest(BaseModel):
+class SessionRequest(JobRequest):
     """What open_session asked for; once checked (allowed_domains filled in), stored as the job's params."""
 
     model_config = ConfigDict(extra="forbid")

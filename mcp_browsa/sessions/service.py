@@ -104,7 +104,7 @@ class SessionService:
             )
         req = req.model_copy(update={"initial_url": url, "allowed_domains": domains})
         job = await self.engine.submit(
-            workspace_id, "session", req.model_dump(), request_id=request_id, agent_id=req.identity_id, extra=self._pin
+            workspace_id, "session", req, request_id=request_id, agent_id=req.identity_id, extra=self._pin
         )
         slot = self.slots.setdefault(job.id, Slot())
         with anyio.move_on_after(OPEN_WAIT):

@@ -19,6 +19,7 @@ from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.config import Settings, load_settings
 from mcp_browsa.engine.context import JobContext, LeaseLost, Outcome
 from mcp_browsa.engine.jobs import JobEngine
+from mcp_browsa.engine.requests import ScrapeRequest, UrlBatchRequest
 from mcp_browsa.engine.worker import WorkerPool
 from mcp_browsa.errors import AgentNotRunning, BadRequest, InsufficientCredit, NotFound
 from mcp_browsa.events import EventBus
@@ -307,9 +308,13 @@ async def test_a_zero_balance_refuses_work_before_any_browser_starts(tmp_path: P
     settings = settings_for(tmp_path, BROWSA_INITIAL_CREDITS="0", BROWSA_WARM_SPARES="0")
     async with Browsa(settings).running() as app:
         with pytest.raises(InsufficientCredit, match="credits add"):
-            await app.scrape(Caller(), pages.url("/foundation/details.html"), formats=["markdown"], wait=10)
+            await app.scrape(
+                Caller(), ScrapeRequest(url=pages.url("/foundation/details.html"), formats=["markdown"]), wait=10
+            )
         with pytest.raises(InsufficientCredit):
-            await app.batch_urls(Caller(), [pages.url("/foundation/details.html")], formats=["markdown"])
+            await app.batch_urls(
+                Caller(), UrlBatchRequest(urls=[pages.url("/foundation/details.html")], formats=["markdown"])
+            )
         assert app.host.launches == 0
         assert (await app.list_jobs(Caller())).count == 0
     assert pages.requests == []
@@ -318,8 +323,12 @@ async def test_a_zero_balance_refuses_work_before_any_browser_starts(tmp_path: P
 async def test_credit_running_out_fails_the_next_job_before_its_browser_starts(tmp_path: Path, pages: Site) -> None:
     settings = settings_for(tmp_path, BROWSA_INITIAL_CREDITS="1", BROWSA_WARM_SPARES="0", BROWSA_MAX_BURNERS="1")
     async with Browsa(settings).running(workers=False) as app:
-        first = await app.scrape(Caller(), pages.url("/foundation/details.html?n=1"), formats=["markdown"])
-        second = await app.scrape(Caller(), pages.url("/foundation/details.html?n=2"), formats=["markdown"])
+        first = await app.scrape(
+            Caller(), ScrapeRequest(url=pages.url("/foundation/details.html?n=1"), formats=["markdown"])
+        )
+        second = await app.scrape(
+            Caller(), ScrapeRequest(url=pages.url("/foundation/details.html?n=2"), formats=["markdown"])
+        )
         assert app.tg is not None
         await app.workers.run(app.tg)
         first = await app.get_job(Caller(), first.id, wait=60)
@@ -343,7 +352,9 @@ async def test_a_browser_that_fails_to_start_is_upstream_unavailable_with_advice
     settings = settings_for(tmp_path, BROWSA_CHROMIUM=str(broken), BROWSA_WARM_SPARES="0")
     async with Browsa(settings).running() as app:
         before = await app.credits(Caller())
-        job = await app.scrape(Caller(), "http://127.0.0.1:9/never-loaded", formats=["markdown"], wait=60)
+        job = await app.scrape(
+            Caller(), ScrapeRequest(url="http://127.0.0.1:9/never-loaded", formats=["markdown"]), wait=60
+        )
         after = await app.credits(Caller())
     assert job.status == "failed"
     assert job.error_code == "UPSTREAM_UNAVAILABLE"
@@ -371,7 +382,7 @@ async def test_clean_shutdown_gives_running_work_back_at_once(tmp_path: Path) ->
         try:
             app = Browsa(settings_for(tmp_path))
             async with app.running():
-                job = await app.scrape(Caller(), site.url(GATED), formats=["text"])
+                job = await app.scrape(Caller(), ScrapeRequest(url=site.url(GATED), formats=["text"]))
                 with anyio.fail_after(60):
                     while (await app.get_job(Caller(), job.id)).status != "running":
                         await anyio.sleep(0.05)

@@ -20,6 +20,7 @@ import pytest
 from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.config import load_settings
 from mcp_browsa.engine import lanes
+from mcp_browsa.engine.requests import UrlBatchRequest
 from mcp_browsa.models import Job
 from tests.support.sites import Site, serve_site
 
@@ -102,10 +103,12 @@ async def test_rows_share_a_burner_until_one_fails_or_opens_a_tab_and_batches_ne
         site.url("/visit?n=e"),
     ]
     async with Browsa(settings).running() as app:
-        job = await app.batch_urls(Caller(), urls, formats=["markdown"], concurrency=1)
+        job = await app.batch_urls(Caller(), UrlBatchRequest(urls=urls, formats=["markdown"], concurrency=1))
         job = await app.get_job(Caller(), job.id, wait=120)
         tabs = await _tabs_once_settled(app)
-        other = await app.batch_urls(Caller(), [site.url("/visit?n=f")], formats=["markdown"], concurrency=1)
+        other = await app.batch_urls(
+            Caller(), UrlBatchRequest(urls=[site.url("/visit?n=f")], formats=["markdown"], concurrency=1)
+        )
         other = await app.get_job(Caller(), other.id, wait=120)
     assert job.status == "completed" and other.status == "completed"
     *rows, last = _sent(job)
@@ -127,7 +130,7 @@ async def test_workers_are_tabs_of_one_burner_and_refusals_reach_their_own_row(t
         site.url("/visit?n=f"),
     ]
     async with Browsa(settings).running() as app:
-        job = await app.batch_urls(Caller(), urls, formats=["markdown"], concurrency=3)
+        job = await app.batch_urls(Caller(), UrlBatchRequest(urls=urls, formats=["markdown"], concurrency=3))
         job = await app.get_job(Caller(), job.id, wait=120)
         tabs = await _tabs_once_settled(app)
         in_use = app.pool.in_use
@@ -168,7 +171,7 @@ async def test_tabs_hold_burner_slots_and_a_burner_retires_after_its_rows(
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(watch)
-            job = await app.batch_urls(Caller(), urls, formats=["markdown"], concurrency=4)
+            job = await app.batch_urls(Caller(), UrlBatchRequest(urls=urls, formats=["markdown"], concurrency=4))
             job = await app.get_job(Caller(), job.id, wait=120)
             tg.cancel_scope.cancel()
         tabs = await _tabs_once_settled(app)

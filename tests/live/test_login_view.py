@@ -16,6 +16,7 @@ from playwright.async_api import Page
 from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.config import load_settings
 from mcp_browsa.engine.observation import MASK
+from mcp_browsa.engine.requests.login import LoginRequest
 from mcp_browsa.models import Job
 from tests.support.login_site import LoginLog, add_login_pages
 from tests.support.sites import Site, respond, serve_site
@@ -79,7 +80,9 @@ async def test_a_login_is_shown_live_with_its_secrets_hidden(
     pages, log, release = site
     # The address carries the username, as some sign-in links do: the view must not show it.
     url = pages.url(f"/held-login?login_hint={quote(USERNAME)}")
-    job = await app.logins.submit(Caller().workspace_id, None, service="site", url=url, timeout_seconds=120)
+    job = await app.logins.submit(
+        Caller().workspace_id, None, LoginRequest(service="site", url=url, timeout_seconds=120)
+    )
     job = await until(app, job.id, lambda j: j.live_url is not None, "no live_url while the login runs")
     assert job.status == "running" and job.live_url is not None and job.live_url.startswith("http://127.0.0.1:")
     live_url = job.live_url

@@ -15,6 +15,7 @@ import pytest
 from playwright.async_api import Page
 
 from mcp_browsa.app import Browsa
+from mcp_browsa.engine.requests import TaskRequest
 from mcp_browsa.models import TERMINAL
 from tests.agent.support import CALLER, ended, page, page_url, tool, until
 from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
@@ -78,7 +79,9 @@ async def test_watch_take_control_type_click_and_hand_back(
         return tool("done", result="saw what the person did")
 
     fake.policy = policy
-    job = await app.run_task(CALLER, "Wait for the person", llm=claude, initial_url=shop.url("/live/start.html"))
+    job = await app.run_task(
+        CALLER, TaskRequest(task="Wait for the person", llm=claude, initial_url=shop.url("/live/start.html"))
+    )
     await reached(app, job.id, on_start)
     job = await app.get_job(CALLER, job.id)
     assert job.status == "running" and job.live_url is not None
