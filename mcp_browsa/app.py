@@ -165,6 +165,7 @@ class Browsa:
                 self.prices,
                 owner=self.workers.owner,
                 policy_for=lambda domains: self.policy(domains, allow_writes=True),
+                hooks=self.engine.finish_hooks,
             )
         )
         self.tasks = AgentTasks(self.engine, self.vault, s, owner=self.workers.owner)

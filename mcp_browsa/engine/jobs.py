@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
 import aiosqlite
 
 from mcp_browsa.engine.context import Runner
+from mcp_browsa.engine.outbox import Outbox, committing
 from mcp_browsa.engine.requests import JobRequest
 from mcp_browsa.errors import AgentNotRunning, BadRequest, InsufficientCredit, NotFound
 from mcp_browsa.events import EngineEvent, EventBus, FinishHook
@@ -162,6 +164,10 @@ class JobEngine:
         self.bus.job_changed(job.id)
         await self.bus.emit(EngineEvent("job.cancel_requested", workspace_id, {"job_id": job.id}, job_id=job.id))
         return await self.get(workspace_id, job.id)
+
+    def outbox(self, *, durable: bool = False) -> AbstractAsyncContextManager[Outbox]:
+        """A transaction whose events are written through the event hooks and announced once it commits."""
+        return committing(self.db, self.bus, self.finish_hooks, durable=durable)
 
     async def finish_event(self, conn: aiosqlite.Connection, event: EngineEvent) -> None:
         for hook in self.finish_hooks:

@@ -258,9 +258,9 @@ class WorkerPool:
             data["error_message"] = outcome.error_message
         event = EngineEvent(event_type, ctx.job.workspace_id, data, job_id=ctx.job.id)
         with anyio.CancelScope(shield=True):
-            async with self.engine.db.transaction() as conn:
+            async with self.engine.outbox() as box:
                 done = await JobRepo.finish(
-                    conn,
+                    box.conn,
                     ctx.job.id,
                     ctx.job.token,
                     outcome.status,
@@ -271,6 +271,5 @@ class WorkerPool:
                 if not done:
                     log.warning("job %s was taken over before it finished here; result dropped", ctx.job.id)
                     return
-                await JobRepo.add_event(conn, ctx.job.id, event_type, data)
-                await self.engine.finish_event(conn, event)
-            await self.engine.bus.emit(event)
+                await JobRepo.add_event(box.conn, ctx.job.id, event_type, data)
+                await box.add(event)
