@@ -126,7 +126,7 @@ class Browsa:
         )
         self.engine.register("scrape", self._browser_first(self.readonly.page), ScrapeRequest)
         self.engine.register("screenshot", self._browser_first(self.readonly.page), ScreenshotRequest)
-        self.engine.register("extract", self._browser_first(self.readonly.extract), ExtractRequest)
+        self.engine.register("extract", self._browser_first(self.readonly.page), ExtractRequest)
         self.engine.register("batch", self._browser_first(self.readonly.batch), BatchJob)
         crawl = CrawlRunner(self.readonly, CrawlRepo(self.db))
         self.engine.register("crawl", self._browser_first(crawl.run), CrawlRequest)

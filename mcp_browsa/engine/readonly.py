@@ -211,26 +211,18 @@ class ReadOnlyRunners:
             return content
 
     async def page(self, ctx: JobContext) -> Outcome:
-        """scrape / screenshot: one URL, one burner."""
+        """scrape / screenshot / extract: one URL, one burner; for extract with a model, the data read off it."""
         req = ctx.read(PageRequest)
         try:
             content = await self.fetch(ctx, req.page())
         except PageFailure as failure:
             return Outcome.fail(failure.code, failure.message)
-        await ctx.progress(1, 1, last_action=f"loaded {content.get('final_url', req.url)[:100]}")
-        return Outcome.ok(content)
-
-    async def extract(self, ctx: JobContext) -> Outcome:
-        """extract: one URL, one burner, and with a model the data read off the page."""
-        req = ctx.read(ExtractRequest)
-        try:
-            content = await self.fetch(ctx, req.page())
-        except PageFailure as failure:
-            return Outcome.fail(failure.code, failure.message)
-        if req.llm:
+        if isinstance(req, ExtractRequest) and req.llm:
             return await self._extract_with_model(ctx, req, content)
         await ctx.progress(1, 1, last_action=f"loaded {content.get('final_url', req.url)[:100]}")
-        return Outcome.ok(extract_result(content, schema=req.data_schema, prompt=req.prompt))
+        if isinstance(req, ExtractRequest):
+            return Outcome.ok(extract_result(content, schema=req.data_schema, prompt=req.prompt))
+        return Outcome.ok(content)
 
     async def _extract_with_model(self, ctx: JobContext, req: ExtractRequest, content: dict[str, Any]) -> Outcome:
         """extract with a model: `data` read off the page by the job's model (engine/extraction.py)."""

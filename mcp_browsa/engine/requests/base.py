@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from typing_extensions import Self
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "LlmSpec",
     "ModelChoice",
     "OsTypeName",
+    "SecondsTimeout",
     "Url",
 ]
 
@@ -83,6 +84,17 @@ class JobRequest(BaseModel):
     def pick(cls, values: dict[str, Any]) -> Self:
         """The request from a tool's arguments: the ones that are this request's fields, checked."""
         return cls.model_validate({k: v for k, v in values.items() if k in cls.model_fields})
+
+
+class SecondsTimeout(JobRequest):
+    """A request with a `timeout_seconds`; jobs stored before the request models kept it in milliseconds."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stored_timeout(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("timeout_ms") and data.get("timeout_seconds") is None:
+            data = {**data, "timeout_seconds": data["timeout_ms"] / 1000}
+        return data
 
 
 class ModelChoice(JobRequest):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from mcp_browsa.engine.requests.base import JobRequest
+from mcp_browsa.engine.requests.base import SecondsTimeout
 
 __all__ = [
     "LoginIdentity",
@@ -45,7 +45,7 @@ SuccessText = Annotated[str | None, Field(max_length=500, description="Text the 
 LoginTimeout = Annotated[float, Field(ge=5, le=120, description="Limit for the whole login.")]
 
 
-class LoginRequest(JobRequest):
+class LoginRequest(SecondsTimeout):
     """Log in with a vaulted username and password; the secrets' names are stored, never their values."""
 
     service: Service
@@ -57,14 +57,6 @@ class LoginRequest(JobRequest):
     success_text: SuccessText = None
     timeout_seconds: LoginTimeout = 45
     sync: bool = False  # the caller waits for the answer in its call: no webhook announces its end
-
-    @model_validator(mode="before")
-    @classmethod
-    def _stored_timeout(cls, data: Any) -> Any:
-        # Logins stored before the request models kept the timeout in milliseconds.
-        if isinstance(data, dict) and data.get("timeout_ms") and data.get("timeout_seconds") is None:
-            data = {**data, "timeout_seconds": data["timeout_ms"] / 1000}
-        return data
 
     @property
     def username_name(self) -> str:

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field
 
-from mcp_browsa.engine.requests.base import AllowedDomains, JobRequest, ModelChoice, Url
+from mcp_browsa.engine.requests.base import (
+    AllowedDomains,
+    Concurrency,
+    JobRequest,
+    ModelChoice,
+    SecondsTimeout,
+    Url,
+)
 from mcp_browsa.engine.requests.tasks import MaxSteps
 
 __all__ = [
@@ -60,7 +67,7 @@ def _page_text() -> list[Format]:
     return ["markdown", "text"]
 
 
-class PageRequest(JobRequest):
+class PageRequest(SecondsTimeout):
     """One page loaded in a fresh burner behind the URL guard; never sends writes."""
 
     url: Url
@@ -75,14 +82,6 @@ class PageRequest(JobRequest):
     load_media: LoadMedia = False
     # The caller waited for the answer in its call: no job.completed webhook announces it.
     sync: bool = False
-
-    @model_validator(mode="before")
-    @classmethod
-    def _stored_timeout(cls, data: Any) -> Any:
-        # Jobs stored before the request models kept the timeout in milliseconds.
-        if isinstance(data, dict) and data.get("timeout_ms") and data.get("timeout_seconds") is None:
-            data = {**data, "timeout_seconds": data["timeout_ms"] / 1000}
-        return data
 
     def page(self) -> dict[str, Any]:
         """The page as a batch row reads it: what fetch, the browser and the guard look at."""
@@ -127,9 +126,7 @@ class UrlBatchRequest(JobRequest):
     urls: Urls
     formats: Formats = Field(default_factory=_markdown)
     max_chars: MaxChars = 20_000
-    concurrency: int | None = Field(
-        None, ge=1, le=20, description="How many rows at once (capped by the burner limit)."
-    )
+    concurrency: Concurrency = None
     allowed_domains: AllowedDomains = None
     main_content: MainContent = True
     load_media: LoadMedia = False

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from mcp_browsa.engine.requests.base import AllowedDomains, Country, IdentityRef, ModelChoice, OsTypeName
+from mcp_browsa.engine.requests.base import AllowedDomains, Concurrency, Country, IdentityRef, ModelChoice, OsTypeName
 
 __all__ = [
     "MAX_BATCH_TASKS",
@@ -132,6 +132,4 @@ class TaskBatchRequest(_AgentWork):
     """batch(tasks=…): agent tasks as one job of kind "batch", each row its own browser agent."""
 
     tasks: TaskRows
-    concurrency: int | None = Field(
-        None, ge=1, le=20, description="How many rows at once (capped by the burner limit)."
-    )
+    concurrency: Concurrency = None
