@@ -26,8 +26,8 @@ from mcp_browsa.browser.pool import Burner, BurnerPool
 from mcp_browsa.browser.private_hint import private_network_hint
 from mcp_browsa.browser.wiring import GuardWiring, make_policy
 from mcp_browsa.config import Settings
-from mcp_browsa.engine.agent_runner import AgentRunner
-from mcp_browsa.engine.agent_tasks import AgentTasks, ScreenshotOptions, TaskRow
+from mcp_browsa.engine.agent.runner import AgentRunner
+from mcp_browsa.engine.agent.tasks import AgentTasks, ScreenshotOptions, TaskRow
 from mcp_browsa.engine.context import JobContext, Outcome, Runner
 from mcp_browsa.engine.crawl import CrawlRequest, CrawlRunner, MapRequest, MapRunner
 from mcp_browsa.engine.jobs import JobEngine, ProgressFn
@@ -515,7 +515,7 @@ class Browsa:
     ) -> Job:
         """Start a browser agent task (a job of kind "task"); with `wait`, long-poll it as get_job does.
 
-        `llm_api_key` is held in this process's memory only, never stored; see engine/agent_tasks.py. With
+        `llm_api_key` is held in this process's memory only, never stored; see engine/agent/tasks.py. With
         `llm="client"`, `sampler` carries its model calls to the client that asked.
         """
         policy = self.policy(allowed_domains, allow_writes=allow_writes)

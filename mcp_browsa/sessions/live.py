@@ -17,7 +17,7 @@ import anyio
 from anyio.abc import TaskGroup
 from playwright.async_api import BrowserContext, Page
 
-from mcp_browsa.engine.agent_walls import GuardWatch
+from mcp_browsa.engine.agent.walls import GuardWatch
 from mcp_browsa.engine.context import JobContext
 from mcp_browsa.engine.observation import Observation
 from mcp_browsa.engine.tabs import Tabs

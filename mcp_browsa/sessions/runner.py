@@ -20,8 +20,8 @@ from playwright.async_api import Error as PlaywrightError
 
 from mcp_browsa.browser.pool import Burner
 from mcp_browsa.config import Settings
-from mcp_browsa.engine.agent_runner import BrowserFor
-from mcp_browsa.engine.agent_walls import GuardWatch
+from mcp_browsa.engine.agent.runner import BrowserFor
+from mcp_browsa.engine.agent.walls import GuardWatch
 from mcp_browsa.engine.context import JobContext, LeaseLost, Outcome
 from mcp_browsa.engine.observation import mask_text
 from mcp_browsa.engine.scrape import PageFailure, load_page

@@ -16,13 +16,13 @@ import anyio
 
 from mcp_browsa.browser.private_hint import private_network_hint
 from mcp_browsa.engine.actions import execute
-from mcp_browsa.engine.agent_human import HumanAnswer, HumanChannel
-from mcp_browsa.engine.agent_output import judge_condition, parse_done
-from mcp_browsa.engine.agent_prompt import PromptState, args_text, system_prompt, tool_specs
-from mcp_browsa.engine.agent_steps import StepRecord, StepRecorder
-from mcp_browsa.engine.agent_walls import GuardWatch, Refusal, detect_captcha
+from mcp_browsa.engine.agent.human import HumanAnswer, HumanChannel
+from mcp_browsa.engine.agent.loop_guard import LoopGuard
+from mcp_browsa.engine.agent.output import judge_condition, parse_done
+from mcp_browsa.engine.agent.prompt import PromptState, args_text, system_prompt, tool_specs
+from mcp_browsa.engine.agent.steps import StepRecord, StepRecorder
+from mcp_browsa.engine.agent.walls import GuardWatch, Refusal, detect_captcha
 from mcp_browsa.engine.context import JobContext, Outcome
-from mcp_browsa.engine.loop_guard import LoopGuard
 from mcp_browsa.engine.observation import Observation, PageUnreadable, mask_text, observe
 from mcp_browsa.engine.scrape import NO_TARGET_STATUSES, PageFailure, load_page
 from mcp_browsa.engine.tabs import Tabs

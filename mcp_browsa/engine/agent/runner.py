@@ -18,11 +18,11 @@ import anyio
 
 from mcp_browsa.browser.pool import Burner, browser_gone
 from mcp_browsa.config import Settings
-from mcp_browsa.engine.agent import AgentAttempt, TaskSetup
-from mcp_browsa.engine.agent_human import HumanChannel
-from mcp_browsa.engine.agent_steps import ScreenshotPlan, StepRecorder
-from mcp_browsa.engine.agent_tasks import AgentTasks
-from mcp_browsa.engine.agent_walls import GuardWatch
+from mcp_browsa.engine.agent.human import HumanChannel
+from mcp_browsa.engine.agent.loop import AgentAttempt, TaskSetup
+from mcp_browsa.engine.agent.steps import ScreenshotPlan, StepRecorder
+from mcp_browsa.engine.agent.tasks import AgentTasks
+from mcp_browsa.engine.agent.walls import GuardWatch
 from mcp_browsa.engine.context import JobContext, LeaseLost, Outcome
 from mcp_browsa.engine.tabs import Tabs
 from mcp_browsa.engine.takeover import LiveViews, ViewHandle, control_recorder

@@ -18,8 +18,8 @@ import aiosqlite
 from pydantic import BaseModel, Field
 
 from mcp_browsa.config import Settings
-from mcp_browsa.engine.agent_human import deliver_answer
-from mcp_browsa.engine.agent_output import check_output_schema
+from mcp_browsa.engine.agent.human import deliver_answer
+from mcp_browsa.engine.agent.output import check_output_schema
 from mcp_browsa.engine.jobs import JobEngine
 from mcp_browsa.errors import AgentNotRunning, BadRequest, Forbidden
 from mcp_browsa.events import EngineEvent
