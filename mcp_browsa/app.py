@@ -38,7 +38,7 @@ from mcp_browsa.engine.scrape import FORMATS
 from mcp_browsa.engine.worker import WorkerPool
 from mcp_browsa.errors import BadRequest, Forbidden
 from mcp_browsa.events import EngineEvent, EventBus
-from mcp_browsa.idempotency import IdempotencyRunner, Recover
+from mcp_browsa.idempotent_calls import IdempotencyRunner, Recover
 from mcp_browsa.identities import IdentityCore, IdentityService
 from mcp_browsa.identities.cdp_browser import cdp_browser
 from mcp_browsa.live import LiveServer
@@ -53,8 +53,8 @@ from mcp_browsa.storage.keys import ApiKeyRepo
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
 from mcp_browsa.storage.screenshots import ScreenshotRepo
 from mcp_browsa.validation import check_http_url
-from mcp_browsa.vault import Vault
 from mcp_browsa.webhooks.service import WebhookService
+from mcp_browsa.workspace_secrets import Vault
 
 __all__ = ["Browsa", "Caller"]
 
@@ -263,7 +263,7 @@ class Browsa:
         model: type[M] | None = None,
         recover: Recover[M] | None = None,
     ) -> M:
-        """Run `fn` at most once per (workspace, idempotency key); see mcp_browsa/idempotency.py.
+        """Run `fn` at most once per (workspace, idempotency key); see mcp_browsa/idempotent_calls.py.
 
         `fn` must create its work with `caller.request_id`. `model` is what `fn` returns (default Job) and must
         have an `idempotent_replay` field; `recover(job_id)` answers for a job whose first caller died before

@@ -16,13 +16,15 @@ from typing import Any
 
 import anyio
 
-from mcp_browsa import __version__, admin, vault_cli
+from mcp_browsa import __version__
 from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.browser.discovery import BrowserNotFound, find_chromium
 from mcp_browsa.browser.install import install_browser
 from mcp_browsa.browser.private_hint import private_network_status, url_verdict
+from mcp_browsa.cli import admin
 from mcp_browsa.cli import identities as identities_cli
 from mcp_browsa.cli import live as live_cli
+from mcp_browsa.cli import vault as vault_cli
 from mcp_browsa.config import Settings, load_settings
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.jobs_text import http_status_note, jobs_table
@@ -307,7 +309,7 @@ def _report_text(report: dict[str, Any]) -> str:
 
 
 async def _cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from mcp_browsa.demo import run_demo
+    from mcp_browsa.cli.demo import run_demo
 
     ensure_browser(settings)
     return await run_demo(settings, as_json=args.json)

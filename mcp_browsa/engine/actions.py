@@ -21,7 +21,7 @@ from playwright.async_api import Locator
 from mcp_browsa.engine.activity import EXPECTING_GRACE, GRACE, Activity, short_url
 from mcp_browsa.engine.observation import ElementRef, Observation, PageUnreadable, mask_text, read_page
 from mcp_browsa.engine.tabs import Tabs
-from mcp_browsa.vault import SecretNotAllowed
+from mcp_browsa.workspace_secrets import SecretNotAllowed
 
 __all__ = ["ACTION_NAMES", "ACTION_SPECS", "LOOP_ACTIONS", "SECRET_PATTERN", "ActionResult", "execute"]
 

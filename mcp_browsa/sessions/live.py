@@ -24,7 +24,7 @@ from mcp_browsa.engine.tabs import Tabs
 from mcp_browsa.engine.takeover import ViewHandle
 from mcp_browsa.sessions.models import SessionRequest
 from mcp_browsa.sessions.page_events import PageEvents
-from mcp_browsa.vault import SecretResolver
+from mcp_browsa.workspace_secrets import SecretResolver
 
 __all__ = ["Inflight", "LiveSession"]
 

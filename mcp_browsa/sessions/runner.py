@@ -35,7 +35,7 @@ from mcp_browsa.sessions.live import LiveSession
 from mcp_browsa.sessions.models import SessionRequest
 from mcp_browsa.sessions.page_events import PageEvents
 from mcp_browsa.sessions.steps import look
-from mcp_browsa.vault import Vault
+from mcp_browsa.workspace_secrets import Vault
 
 __all__ = ["CdpFor", "SessionRunner", "Slot", "charge_minutes"]
 

@@ -29,7 +29,7 @@ from mcp_browsa.engine.tabs import Tabs
 from mcp_browsa.engine.takeover import ViewHandle, with_live_url
 from mcp_browsa.llm import ChatModel, Completion, LLMError, Message
 from mcp_browsa.models import JobStatus
-from mcp_browsa.vault import SecretResolver
+from mcp_browsa.workspace_secrets import SecretResolver
 
 __all__ = ["MAX_DONE_FIXES", "AgentAttempt", "TaskSetup"]
 

@@ -32,7 +32,7 @@ from mcp_browsa.llm.sampling import SamplingChatModel
 from mcp_browsa.models import JobStatus, PriceTable
 from mcp_browsa.netpolicy import Policy
 from mcp_browsa.storage.screenshots import ScreenshotRepo
-from mcp_browsa.vault import Vault, task_secrets
+from mcp_browsa.workspace_secrets import Vault, task_secrets
 
 __all__ = ["AgentRunner", "BrowserFor"]
 

@@ -29,7 +29,7 @@ from mcp_browsa.llm.sampling import CLIENT_LLM, Sampler
 from mcp_browsa.models import Job, JobStatus
 from mcp_browsa.storage.jobs import JobRepo
 from mcp_browsa.storage.progress import JobProgressRepo
-from mcp_browsa.vault import Vault, task_secrets
+from mcp_browsa.workspace_secrets import Vault, task_secrets
 
 __all__ = [
     "DEFAULT_LLM",
