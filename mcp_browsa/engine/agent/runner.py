@@ -18,8 +18,9 @@ import anyio
 
 from mcp_browsa.browser.pool import Burner, browser_gone
 from mcp_browsa.config import Settings
+from mcp_browsa.engine.agent.attempt import TaskSetup
 from mcp_browsa.engine.agent.human import HumanChannel
-from mcp_browsa.engine.agent.loop import AgentAttempt, TaskSetup
+from mcp_browsa.engine.agent.loop import AgentAttempt
 from mcp_browsa.engine.agent.steps import ScreenshotPlan, StepRecorder
 from mcp_browsa.engine.agent.tasks import AgentTasks
 from mcp_browsa.engine.agent.walls import GuardWatch
