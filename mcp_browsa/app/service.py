@@ -19,10 +19,10 @@ from mcp_browsa.app.calls import Caller, JobCalls
 from mcp_browsa.app.reading import JobReading
 from mcp_browsa.browser.guard import EgressProxy
 from mcp_browsa.browser.host import BrowserHost
-from mcp_browsa.browser.pool import Burner, BurnerPool
+from mcp_browsa.browser.pool import BurnerPool
 from mcp_browsa.browser.wiring import GuardWiring
 from mcp_browsa.config import Settings
-from mcp_browsa.engine.agent.runner import AgentRunner
+from mcp_browsa.engine.agent.runner import AgentRunner, BrowserFor
 from mcp_browsa.engine.agent.tasks import AgentTasks
 from mcp_browsa.engine.context import JobContext, Outcome, Runner
 from mcp_browsa.engine.crawl import CrawlRequest, CrawlRunner, MapRequest, MapRunner
@@ -46,7 +46,7 @@ from mcp_browsa.identities.cdp_browser import cdp_browser
 from mcp_browsa.live import LiveServer
 from mcp_browsa.live.hooks import job_hooks
 from mcp_browsa.models import Job, PriceTable
-from mcp_browsa.netpolicy import Policy, PrivateNetworkRule
+from mcp_browsa.netpolicy import PrivateNetworkRule
 from mcp_browsa.sessions import SessionRunner, SessionService
 from mcp_browsa.sessions.models import SessionRequest
 from mcp_browsa.storage.crawl import CrawlRepo
@@ -88,6 +88,7 @@ class Browsa(JobCalls, JobReading):
     proxy: EgressProxy | None = field(init=False, default=None)  # the URL guard's egress proxy while running
     private: PrivateNetworkRule = field(init=False)
     live: LiveServer = field(init=False)
+    browser_for: BrowserFor = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -97,6 +98,25 @@ class Browsa(JobCalls, JobReading):
         self.engine = JobEngine(self.db, self.bus, poll_interval=s.poll_interval)
         self.host = BrowserHost(s)
         self.pool = BurnerPool(self.host, s)
+        self.workers = WorkerPool(
+            self.engine, slots=s.max_burners, lease_seconds=s.lease_seconds, sweep_interval=s.sweep_interval
+        )
+        self.identities = IdentityService(
+            IdentityCore(
+                self.db,
+                self.bus,
+                self.host,
+                self.pool,
+                s,
+                self.prices,
+                owner=self.workers.owner,
+                policy_for=lambda domains: self.policy(domains, allow_writes=True),
+                hooks=self.engine.finish_hooks,
+            )
+        )
+        # Every job kind that drives a page gets its browser here: a fresh burner, or an identity's session (see
+        # identities/sessions.py), so identities, fingerprints and the URL guard apply the same way to all.
+        self.browser_for = self.identities.sessions.job_browser
         self.readonly = ReadOnlyRunners(
             self.pool, s, self.prices, policy_for=self.readonly_policy, browser_for=self.browser_for
         )
@@ -107,9 +127,6 @@ class Browsa(JobCalls, JobReading):
         crawl = CrawlRunner(self.readonly, CrawlRepo(self.db))
         self.engine.register("crawl", self._browser_first(crawl.run), CrawlRequest)
         self.engine.register("map", self._browser_first(MapRunner(self.readonly).run), MapRequest)
-        self.workers = WorkerPool(
-            self.engine, slots=s.max_burners, lease_seconds=s.lease_seconds, sweep_interval=s.sweep_interval
-        )
         self.keys = ApiKeyRepo(self.db)
         self.idempotency = IdempotencyRunner(self.db, owner=self.workers.owner)
         self.webhooks = WebhookService(
@@ -131,19 +148,6 @@ class Browsa(JobCalls, JobReading):
             precheck=self.precheck,
         )
         self.engine.register("login", self._browser_first(self.logins.run), LoginRequest)
-        self.identities = IdentityService(
-            IdentityCore(
-                self.db,
-                self.bus,
-                self.host,
-                self.pool,
-                s,
-                self.prices,
-                owner=self.workers.owner,
-                policy_for=lambda domains: self.policy(domains, allow_writes=True),
-                hooks=self.engine.finish_hooks,
-            )
-        )
         self.tasks = AgentTasks(self.engine, self.vault, s, owner=self.workers.owner)
         self.agents = AgentRunner(
             tasks=self.tasks,
@@ -280,28 +284,3 @@ class Browsa(JobCalls, JobReading):
             model=model if model is not None else cast("type[M]", Job),
             recover=recover or from_job,
         )
-
-    # -- browsers for jobs ----------------------------------------------------------------------
-
-    @asynccontextmanager
-    async def browser_for(
-        self,
-        workspace_id: str,
-        params: dict[str, Any],
-        *,
-        policy: Policy,
-        on_block: Any = None,
-        job_id: str | None = None,
-    ) -> AsyncIterator[Burner]:
-        """The browser a job runs in: a fresh burner, or (with `identity_id`) a persistent identity's session.
-
-        Every job kind that drives a page gets its browser here, so identities, fingerprints and the
-        URL guard apply the same way to all of them. `params` may carry `identity_id` (a persistent identity:
-        its cookies and storage restored, written back at the end), or `os_type` / `country` (a burner with
-        that fingerprint). The runner pays for the browser (burner_start or persistent_session); a country
-        surcharge is charged here, on `job_id` when given.
-        """
-        async with self.identities.sessions.job_browser(
-            workspace_id, params, policy=policy, on_block=on_block, job_id=job_id
-        ) as burner:
-            yield burner

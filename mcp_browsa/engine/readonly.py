@@ -25,25 +25,23 @@ from mcp_browsa.browser.private_hint import private_network_hint
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.billing import charge_browser, charge_minutes
 from mcp_browsa.engine.context import JobContext, Outcome, progress_write
-from mcp_browsa.engine.extraction import ExtractionFailed, extract_data
+from mcp_browsa.engine.extraction import ModelFor, extract_result, extract_with_model
 from mcp_browsa.engine.lanes import Lane, LaneGroup, OpenBurner
 from mcp_browsa.engine.media import skip_media, skips_media
 from mcp_browsa.engine.pdf import is_pdf, pdf_content, refetch_pdf
-from mcp_browsa.engine.requests import BatchJob, ExtractRequest, ModelChoice, PageRequest
+from mcp_browsa.engine.requests import BatchJob, ExtractRequest, PageRequest
 from mcp_browsa.engine.scrape import NO_TARGET_STATUSES, PageFailure, navigate, page_content, refused_navigation
-from mcp_browsa.llm.base import ClosableChatModel, LLMError
 from mcp_browsa.models import JobStatus, PriceTable
 from mcp_browsa.storage.db import now
 from mcp_browsa.storage.rows import BatchRowRepo
 from mcp_browsa.storage.screenshots import ScreenshotRepo
 
-__all__ = ["ItemRunner", "ReadOnlyRunners", "cancel_rest", "extract_result", "item_finish", "row_outcome"]
+__all__ = ["ItemRunner", "ReadOnlyRunners", "cancel_rest", "item_finish", "row_outcome"]
 
 log = logging.getLogger(__name__)
 
 # A batch row runner: (ctx, row index, row params) -> (status, result, error_code, error_message)
 ItemRunner = Callable[[JobContext, int, dict[str, Any]], Awaitable[Outcome]]
-ModelFor = Callable[[JobContext, ModelChoice], Awaitable[ClosableChatModel | None]]
 PolicyFactory = Callable[[dict[str, Any]], Any]
 
 
@@ -218,34 +216,11 @@ class ReadOnlyRunners:
         except PageFailure as failure:
             return Outcome.fail(failure.code, failure.message)
         if isinstance(req, ExtractRequest) and req.llm:
-            return await self._extract_with_model(ctx, req, content)
+            return await extract_with_model(ctx, self.model_for, self.prices, req, content)
         await ctx.progress(1, 1, last_action=f"loaded {content.get('final_url', req.url)[:100]}")
         if isinstance(req, ExtractRequest):
             return Outcome.ok(extract_result(content, schema=req.data_schema, prompt=req.prompt))
         return Outcome.ok(content)
-
-    async def _extract_with_model(self, ctx: JobContext, req: ExtractRequest, content: dict[str, Any]) -> Outcome:
-        """extract with a model: `data` read off the page by the job's model (engine/extraction.py)."""
-        out: dict[str, Any] = {
-            k: content[k] for k in ("url", "final_url", "title", "status", "truncated") if k in content
-        }
-        try:
-            model = await self.model_for(ctx, req) if self.model_for is not None else None
-            if model is None:
-                return Outcome.fail("INTERRUPTED", "the API key given with this call died with the process that had it")
-            try:
-                out["data"] = await extract_data(
-                    ctx, model, self.prices, content, schema=req.data_schema, prompt=req.prompt
-                )
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await model.aclose()
-        except LLMError as exc:
-            return Outcome.fail(exc.code, exc.message)
-        except ExtractionFailed as exc:
-            return Outcome.fail(exc.code, exc.message)
-        await ctx.progress(1, 1, last_action=f"extracted from {out.get('final_url', req.url)[:100]}")
-        return Outcome.ok(out)
 
     async def url_item(self, ctx: JobContext, idx: int, params: dict[str, Any], lane: Lane | None = None) -> Outcome:
         """One URL row of a batch or a crawl; what it costs is counted on the row as well as on the job."""
@@ -353,20 +328,6 @@ def _same_target(blocked_url: str, url: str) -> bool:
 
     a, b = urlsplit(blocked_url if "://" in blocked_url else "http://" + blocked_url), urlsplit(url)
     return (a.hostname or "") == (b.hostname or "")
-
-
-def extract_result(content: dict[str, Any], *, schema: dict[str, Any] | None, prompt: str | None) -> dict[str, Any]:
-    """The cleaned page text beside the caller's schema or prompt, ready for their own extraction."""
-    out: dict[str, Any] = {k: content[k] for k in ("url", "final_url", "title", "status", "truncated") if k in content}
-    out["content"] = content.get("markdown", "")
-    out["text"] = content.get("text", "")  # the documented field: the page's visible text, no markup
-    if schema is not None:
-        out["schema"] = schema
-        out["instructions"] = "Fill the JSON Schema in `schema` from `content`; use null where the page has no value."
-    else:
-        out["prompt"] = prompt
-        out["instructions"] = "Answer `prompt` using only `content`."
-    return out
 
 
 def _screenshot_row(job_id: str, n: int, path: Path, url: str) -> Callable[[aiosqlite.Connection], Awaitable[None]]:

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from mcp_browsa.engine.agent.steps import ScreenshotPlan, StepRecorder
+from mcp_browsa.engine.extraction import extract_result
 from mcp_browsa.engine.observation import mask_text
-from mcp_browsa.engine.readonly import extract_result
 from mcp_browsa.engine.scrape import PageFailure, page_content
 from mcp_browsa.errors import BadRequest, UpstreamUnavailable
 from mcp_browsa.models import PriceTable
