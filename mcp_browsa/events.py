@@ -11,8 +11,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiosqlite
 import anyio
+
+from mcp_browsa.storage.db import Conn
 
 __all__ = ["EngineEvent", "EventBus", "FinishHook", "Listener"]
 
@@ -29,7 +30,7 @@ class EngineEvent:
 
 Listener = Callable[[EngineEvent], Awaitable[None]]
 # Called inside the transaction that ends a job (the webhook outbox writes its rows there).
-FinishHook = Callable[[aiosqlite.Connection, EngineEvent], Awaitable[None]]
+FinishHook = Callable[[Conn, EngineEvent], Awaitable[None]]
 
 
 class EventBus:

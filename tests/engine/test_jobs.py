@@ -203,7 +203,7 @@ async def test_a_dead_process_on_this_host_is_rescued_at_once(db: Database, engi
 
 async def test_two_processes_claiming_from_one_queue_take_each_job_once(tmp_path: Path, db: Database) -> None:
     ids = {await add_job(db) for _ in range(40)}
-    second = Database(db.path)
+    second = Database(db.location)
     await second.open()
     taken: dict[str, list[str]] = {"a": [], "b": []}
 
