@@ -13,9 +13,7 @@ from typing import Any
 
 import anyio
 
-from mcp_browsa.storage.db import Conn
-
-__all__ = ["EngineEvent", "EventBus", "FinishHook", "Listener"]
+__all__ = ["EngineEvent", "EventBus", "Listener"]
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +27,6 @@ class EngineEvent:
 
 
 Listener = Callable[[EngineEvent], Awaitable[None]]
-# Called inside the transaction that ends a job (the webhook outbox writes its rows there).
-FinishHook = Callable[[Conn, EngineEvent], Awaitable[None]]
 
 
 class EventBus:
