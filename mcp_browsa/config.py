@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     live_host: str = "127.0.0.1"
     live_port: int = 0
     upload_dir: Path | None = None  # BROWSA_UPLOAD_DIR: the only place session uploads may be read from
+    # BROWSA_DATABASE_URL / --database-url: a postgresql:// URL every process of a deployment shares; None keeps
+    # SQLite in the data dir.
+    database_url: str | None = Field(default=None, repr=False)
 
     @classmethod
     def settings_customise_sources(
@@ -233,6 +236,14 @@ class Settings(BaseSettings):
         parse_endpoint_list(value)  # a typo in a security switch is loud at start, like the one above
         return value
 
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url(cls, value: Any) -> Any:
+        url = value.strip() if isinstance(value, str) else value
+        if url and not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("BROWSA_DATABASE_URL must be a postgresql://user:password@host:port/dbname URL")
+        return url or None
+
     @field_validator("home", "upload_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
@@ -247,6 +258,11 @@ class Settings(BaseSettings):
     @property
     def db_path(self) -> Path:
         return self.home / "browsa.db"
+
+    @property
+    def database(self) -> str | Path:
+        """Where the jobs, ledger and the rest live: the PostgreSQL URL, or else the SQLite file."""
+        return self.database_url or self.db_path
 
     @property
     def screenshots_dir(self) -> Path:

@@ -12,14 +12,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiosqlite
-
 from mcp_browsa.engine.context import JobContext, LeaseLost
 from mcp_browsa.models import PriceTable
+from mcp_browsa.storage.db import Conn
 
 __all__ = ["charge_browser", "charge_minutes", "charge_session_minute", "charge_step"]
 
-Also = Callable[[aiosqlite.Connection], Awaitable[Any]]
+Also = Callable[[Conn], Awaitable[Any]]
 
 
 async def charge_browser(

@@ -13,16 +13,14 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
 from mcp_browsa.engine.context import Runner
 from mcp_browsa.engine.outbox import Outbox, committing
 from mcp_browsa.engine.requests import JobRequest
 from mcp_browsa.errors import AgentNotRunning, BadRequest, InsufficientCredit, NotFound
-from mcp_browsa.events import EngineEvent, EventBus, FinishHook
+from mcp_browsa.events import EngineEvent, EventBus
 from mcp_browsa.models import TERMINAL, Job, JobStatus
-from mcp_browsa.storage.db import Database
-from mcp_browsa.storage.jobs import ROW_KINDS, JobRepo
+from mcp_browsa.storage.db import Conn, Database
+from mcp_browsa.storage.jobs import ROW_KINDS, FinishHook, JobRepo
 from mcp_browsa.storage.ledger import LedgerRepo
 
 __all__ = ["FinishHook", "JobEngine", "JobKind", "ProgressFn"]
@@ -77,7 +75,7 @@ class JobEngine:
         progress_total: int = 0,
         items: list[dict[str, Any]] | None = None,
         agent_id: str | None = None,
-        extra: Callable[[aiosqlite.Connection, str], Awaitable[None]] | None = None,
+        extra: Callable[[Conn, str], Awaitable[None]] | None = None,
     ) -> Job:
         """Queue a job. Refused with INSUFFICIENT_CREDIT when the balance is already 0."""
         spec = self.kinds.get(kind)
@@ -169,6 +167,6 @@ class JobEngine:
         """A transaction whose events are written through the event hooks and announced once it commits."""
         return committing(self.db, self.bus, self.finish_hooks, durable=durable)
 
-    async def finish_event(self, conn: aiosqlite.Connection, event: EngineEvent) -> None:
+    async def finish_event(self, conn: Conn, event: EngineEvent) -> None:
         for hook in self.finish_hooks:
             await hook(conn, event)

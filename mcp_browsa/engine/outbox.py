@@ -12,10 +12,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-import aiosqlite
-
-from mcp_browsa.events import EngineEvent, EventBus, FinishHook
-from mcp_browsa.storage.db import Database
+from mcp_browsa.events import EngineEvent, EventBus
+from mcp_browsa.storage.db import Conn, Database
+from mcp_browsa.storage.jobs import FinishHook
 
 __all__ = ["Outbox", "committing"]
 
@@ -23,7 +22,7 @@ __all__ = ["Outbox", "committing"]
 class Outbox:
     """The events of the current transaction: written through the hooks now, announced after the commit."""
 
-    def __init__(self, conn: aiosqlite.Connection, hooks: Sequence[FinishHook]) -> None:
+    def __init__(self, conn: Conn, hooks: Sequence[FinishHook]) -> None:
         self.conn = conn
         self.hooks = hooks
         self.events: list[EngineEvent] = []
