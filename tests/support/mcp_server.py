@@ -32,6 +32,7 @@ from mcp.shared.message import SessionMessage
 from mcp_types import CallToolResult
 
 from tests.support.procs import Proc, descendants, kill_all, processes_naming
+from tests.support.waits import wait_until_sync
 
 __all__ = [
     "HttpServer",
@@ -202,19 +203,19 @@ def spawn_http(home: Path, *serve_args: str, transport: str = "http", **env: str
         )
     server = HttpServer(proc, port, home, str(tmp), log)
     family: list[Proc] = []
-    deadline = time.monotonic() + 60
+
+    def listening() -> bool:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"server exited with {proc.returncode}: {tail}")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/mcp", timeout=1)
+        except httpx.HTTPError:
+            return False
+        return True
+
     try:
-        while True:
-            if proc.poll() is not None:
-                tail = log.read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"server exited with {proc.returncode}: {tail}")
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/mcp", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("server did not start listening in 60 s") from None
-                time.sleep(0.1)
+        wait_until_sync(listening, "the server listening", timeout=60, interval=0.1)
         yield server
     finally:
         if proc.poll() is None:
@@ -293,8 +294,7 @@ class StdioServer:
     async def wait_exit(self, timeout: float) -> int | None:
         """The exit code, or None if the process is still running after `timeout` seconds."""
         with anyio.move_on_after(timeout):
-            while self.process.returncode is None:
-                await anyio.sleep(0.05)
+            await self.process.wait()
         return self.process.returncode
 
 
