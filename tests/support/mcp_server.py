@@ -215,7 +215,8 @@ def spawn_http(home: Path, *serve_args: str, transport: str = "http", **env: str
         return True
 
     try:
-        wait_until_sync(listening, "the server listening", timeout=60, interval=0.1)
+        # Two minutes: on a busy machine the server's imports alone can take most of one.
+        wait_until_sync(listening, "the server listening", timeout=120, interval=0.1)
         yield server
     finally:
         if proc.poll() is None:
