@@ -254,17 +254,26 @@ async def _cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
 
     report: dict[str, Any] = {"version": __version__, "data_dir": str(settings.home)}
     ok = True
-    try:
-        found = find_chromium(settings.chromium)
-        report["browser"] = found.describe()
-        skipped = found.skipped
-    except ToolSelectionError as exc:
-        _say(f"configuration error: {exc}")
-        return 2
-    except BrowserNotFound as exc:
-        report["browser"] = f"MISSING — {exc}"
-        skipped = exc.skipped
-        ok = False
+    skipped: tuple[str, ...] = ()
+    if settings.browser_ws:
+        from mcp_browsa.browser.remote import check_remote_browsers, unreachable_proxy_warning
+
+        report["browser"], ok = await check_remote_browsers(settings)
+        report["egress_listen"] = settings.egress_listen or "loopback, a port per context"
+        if warning := unreachable_proxy_warning(settings):
+            report["egress_warning"] = warning
+    else:
+        try:
+            found = find_chromium(settings.chromium)
+            report["browser"] = found.describe()
+            skipped = found.skipped
+        except ToolSelectionError as exc:
+            _say(f"configuration error: {exc}")
+            return 2
+        except BrowserNotFound as exc:
+            report["browser"] = f"MISSING — {exc}"
+            skipped = exc.skipped
+            ok = False
     if skipped:
         report["skipped"] = list(skipped)
     db = Database(settings.db_path)
@@ -319,6 +328,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--home", help="data dir (default BROWSA_HOME or the platform's user data dir)")
     p.add_argument("--headed", action="store_true", default=None, help="show the browser window")
     p.add_argument("--max-burners", type=int, help="concurrent browser contexts (BROWSA_MAX_BURNERS)")
+    p.add_argument("--browser-ws", help="remote browsers to use instead of launching one (BROWSA_BROWSER_WS)")
     p.add_argument(
         "--tools", help="comma list of tool groups (tasks,jobs,quick,identities,webhooks,account) and tool names"
     )
@@ -392,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(
             home=args.home,
             max_burners=args.max_burners,
+            browser_ws=args.browser_ws,
             headed=args.headed,
             live_host=args.live_host,
             live_port=args.live_port,
