@@ -92,11 +92,18 @@ class BrowserHost:
         return len(self._browser.contexts)
 
     async def browser(self) -> Browser:
-        """The connected browser, launching (or relaunching after a crash) as needed; the next one in turn when remote."""
+        """The connected browser, launching (or relaunching after a crash) as needed."""
+        return await self._browser_in_turn(advance=False)
+
+    async def next_browser(self) -> Browser:
+        """The browser a new context goes to: the shared one, or with remote browsers the next in turn."""
+        return await self._browser_in_turn(advance=True)
+
+    async def _browser_in_turn(self, *, advance: bool) -> Browser:
         if self.remote is not None:
             if self._closing:
                 raise UpstreamUnavailable("the server is shutting down")
-            return await self.remote.browser(await self.playwright())
+            return await self.remote.browser(await self.playwright(), advance=advance)
         if self._browser is not None and self._browser.is_connected():
             return self._browser
         async with self._lock:

@@ -139,8 +139,11 @@ class RemoteBrowsers:
         """The connections open now."""
         return [r.browser for r in self._remotes if r.browser is not None and r.connected]
 
-    async def browser(self, pw: Playwright) -> Browser:
-        """The next endpoint's browser, connecting as needed; UpstreamUnavailable when none answers."""
+    async def browser(self, pw: Playwright, *, advance: bool) -> Browser:
+        """The browser whose turn it is, connecting as needed; UpstreamUnavailable when none answers.
+
+        `advance` passes the turn on: for a new context, and not for a caller that only needs a browser up.
+        """
         n = len(self._remotes)
         order = [self._remotes[(self._turn + i) % n] for i in range(n)]
         now = time.monotonic()
@@ -153,7 +156,7 @@ class RemoteBrowsers:
             except UpstreamUnavailable as exc:
                 errors.append(exc.message)
                 continue
-            self._turn = (self._remotes.index(remote) + 1) % n
+            self._turn = (self._remotes.index(remote) + (1 if advance else 0)) % n
             return browser
         raise UpstreamUnavailable("no remote browser of BROWSA_BROWSER_WS answers: " + "; ".join(errors))
 
