@@ -114,23 +114,34 @@ def vault_set(home: Path, name: str, value: str) -> subprocess.CompletedProcess[
     return done
 
 
+@dataclass
+class Around:
+    """What every stack serves against: the sites, the webhook endpoint, and the login pages on `public`."""
+
+    public: Site
+    cdn: Site
+    hooks: Receiver
+    sockets: WebSocketSite
+    logins: LoginLog
+
+
 @pytest.fixture(scope="package")
-def logins(public: Site, cdn: Site) -> LoginLog:
-    return add_login_pages(public, USERNAME, PASSWORD, exfil_to=cdn.url("/steal"))
+def around(public: Site, cdn: Site, hooks: Receiver, sockets: WebSocketSite) -> Around:
+    logins = add_login_pages(public, USERNAME, PASSWORD, exfil_to=cdn.url("/steal"))
+    return Around(public, cdn, hooks, sockets, logins)
 
 
 @asynccontextmanager
-async def serve_stack(
-    home: Path, public: Site, cdn: Site, hooks: Receiver, sockets: WebSocketSite, logins: LoginLog, **env: str
-) -> AsyncIterator[Stack]:
+async def serve_stack(home: Path, around: Around, **env: str) -> AsyncIterator[Stack]:
     """The stdio server on `home` with the vault filled in; `env` adds to its environment."""
     log = home.parent / f"{home.name}-server.log"
     for name, value in (("site_username", USERNAME), ("site_password", PASSWORD)):
         vault_set(home, name, value)
+    public, cdn = around.public, around.cdn
     # Only `public` (by address and by name), `cdn`, the WebSocket server and the webhook endpoint count as public.
     exempt = (
-        f"127.0.0.1:{public.port},localhost:{public.port},127.0.0.2:{cdn.port},127.0.0.1:{sockets.port},"
-        f"127.0.0.1:{hooks.port}"
+        f"127.0.0.1:{public.port},localhost:{public.port},127.0.0.2:{cdn.port},127.0.0.1:{around.sockets.port},"
+        f"127.0.0.1:{around.hooks.port}"
     )
     with FakeLLM() as fake:
         env = {
@@ -140,42 +151,26 @@ async def serve_stack(
             **env,
         }
         async with logged_stdio_client(home, log, **env, **fake.env()) as client:
-            yield Stack(client, home, log, fake, hooks, logins)
+            yield Stack(client, home, log, fake, around.hooks, around.logins)
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
 
 
 @pytest.fixture(scope="package")
-async def stack(
-    tmp_path_factory: pytest.TempPathFactory,
-    public: Site,
-    cdn: Site,
-    hooks: Receiver,
-    sockets: WebSocketSite,
-    logins: LoginLog,
-) -> AsyncIterator[Stack]:
-    home = tmp_path_factory.mktemp("safety-home")
-    async with serve_stack(home, public, cdn, hooks, sockets, logins) as running:
+async def stack(tmp_path_factory: pytest.TempPathFactory, around: Around) -> AsyncIterator[Stack]:
+    async with serve_stack(tmp_path_factory.mktemp("safety-home"), around) as running:
         yield running
 
 
 @pytest.fixture(scope="package")
 async def remote_stack(
-    tmp_path_factory: pytest.TempPathFactory,
-    chromium: FoundBrowser,
-    public: Site,
-    cdn: Site,
-    hooks: Receiver,
-    sockets: WebSocketSite,
-    logins: LoginLog,
+    tmp_path_factory: pytest.TempPathFactory, chromium: FoundBrowser, around: Around
 ) -> AsyncIterator[Stack]:
     """The same server on a remote Playwright server, its egress proxy on a shared address with credentials."""
     assert chromium.executable is not None
     home = tmp_path_factory.mktemp("safety-remote")
     with playwright_server(chromium.executable) as ws:
         listen = f"127.0.0.1:{free_port()}"
-        async with serve_stack(
-            home, public, cdn, hooks, sockets, logins, BROWSA_BROWSER_WS=ws, BROWSA_EGRESS_LISTEN=listen
-        ) as running:
+        async with serve_stack(home, around, BROWSA_BROWSER_WS=ws, BROWSA_EGRESS_LISTEN=listen) as running:
             yield running
         # The positive control: the work ran on the remote browser, not on one the server launched itself.
         assert "connected to remote browser ws://127.0.0.1:" in running.log.read_text()
