@@ -24,6 +24,7 @@ import anyio
 from anyio.abc import Listener, SocketAttribute, SocketStream, TaskGroup
 
 from mcp_browsa.browser.http1 import Refused, header
+from mcp_browsa.errors import InternalError
 
 if TYPE_CHECKING:
     from playwright.async_api import ProxySettings
@@ -143,8 +144,13 @@ class ProxyAccess:
         if self.listen is not None:
             try:
                 listener = await anyio.create_tcp_listener(local_host=self.listen[0], local_port=self.listen[1])
-            except BaseException:
+            except BaseException as exc:
                 await self.__aexit__(None, None, None)
+                if isinstance(exc, OSError):
+                    where = f"{self.listen[0]}:{self.listen[1]}"
+                    raise InternalError(
+                        f"the egress proxy cannot listen on {where} (BROWSA_EGRESS_LISTEN): {exc}"
+                    ) from None
                 raise
             self._shared_port = listener.extra(SocketAttribute.local_port)
             log.info("egress proxy listens for remote browsers on %s:%s", self.listen[0], self._shared_port)

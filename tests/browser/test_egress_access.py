@@ -10,12 +10,14 @@ from collections.abc import AsyncIterator, Iterator
 
 import anyio
 import pytest
+from anyio.abc import SocketAttribute
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import async_playwright
 
 from mcp_browsa.browser.discovery import FoundBrowser, chromium_args
 from mcp_browsa.browser.egress_access import ProxyLease
 from mcp_browsa.browser.guard import EgressProxy, context_options
+from mcp_browsa.errors import InternalError
 from mcp_browsa.netpolicy import Policy, PrivateNetworkRule
 from tests.support.remote_browsers import free_port
 from tests.support.sites import Site, serve_site
@@ -164,3 +166,14 @@ async def test_a_browser_with_wrong_credentials_loads_nothing(
         finally:
             await browser.close()
     await lease.close()
+
+
+async def test_an_address_the_proxy_cannot_listen_on_stops_it_naming_the_setting() -> None:
+    taken = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = taken.extra(SocketAttribute.local_port)
+    try:
+        with pytest.raises(InternalError, match=rf"cannot listen on 127\.0\.0\.1:{port} \(BROWSA_EGRESS_LISTEN\)"):
+            async with EgressProxy(listen=("127.0.0.1", port)):
+                pass
+    finally:
+        await taken.aclose()
