@@ -77,6 +77,8 @@ class SessionService:
 
     async def open(self, workspace_id: str, request_id: str | None, req: SessionRequest) -> SessionView:
         """Check the request, start its job, and answer once its browser shows the first page."""
+        if req.cdp:
+            self.pool.host.refuse_own_chromium("cdp=true", "open the session without cdp: the session tools drive it")
         if req.identity_id is not None:
             await self.identity_check(workspace_id, req.identity_id)
         url = session_url(req.initial_url, field="initial_url") if req.initial_url is not None else None
