@@ -14,13 +14,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
 from tests.support.procs import kill_all, wait_gone
+from tests.support.waits import wait_until_sync
 
 __all__ = ["cdp_chromium", "free_port", "playwright_server"]
 
@@ -34,13 +34,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _wait_for(check: Callable[[], bool], what: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
+    def ready() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"{what} exited with {proc.returncode} before it was ready")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} not ready within {timeout:.0f} s")
-        time.sleep(0.05)
+        return check()
+
+    wait_until_sync(ready, f"{what} ready", timeout=timeout)
 
 
 def _answers(port: int) -> bool:
