@@ -91,6 +91,7 @@ class Settings:
     live_host: str = "127.0.0.1"
     live_port: int = 0
     upload_dir: Path | None = None  # BROWSA_UPLOAD_DIR: the only place session uploads may be read from
+    worker_id: str | None = None  # BROWSA_WORKER_ID / --worker-id: names this process in leases and job events
 
     @property
     def downloads_dir(self) -> Path:
@@ -152,6 +153,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         live_host=(env.get("BROWSA_LIVE_HOST") or "127.0.0.1").strip(),
         live_port=_env_int(env, "BROWSA_LIVE_PORT", 0),
         upload_dir=Path(env["BROWSA_UPLOAD_DIR"]).expanduser() if env.get("BROWSA_UPLOAD_DIR") else None,
+        worker_id=(env.get("BROWSA_WORKER_ID") or "").strip() or None,
     )
     settings = settings.with_overrides(**overrides)
     if not isinstance(settings.home, Path):  # --home arrives as text

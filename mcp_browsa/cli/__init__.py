@@ -23,6 +23,7 @@ from mcp_browsa.browser.install import install_browser
 from mcp_browsa.browser.private_hint import private_network_status, url_verdict
 from mcp_browsa.cli import identities as identities_cli
 from mcp_browsa.cli import live as live_cli
+from mcp_browsa.cli import worker as worker_cli
 from mcp_browsa.config import Settings, load_settings
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.jobs_text import http_status_note, jobs_table
@@ -88,13 +89,13 @@ def ensure_browser(settings: Settings) -> None:
 # -- servers -----------------------------------------------------------------------------------
 
 
-async def _serve_stdio(settings: Settings, groups: tuple[str, ...] | None) -> None:
+async def _serve_stdio(settings: Settings, groups: tuple[str, ...] | None, no_worker: bool = False) -> None:
     from mcp_browsa.stdio import serve_stdio
     from mcp_browsa.tools.assemble import build_server
 
     app = Browsa(settings)
     server = build_server(app, groups=groups)  # an unknown tool name stops here, before anything starts
-    async with app.running():
+    async with app.running(workers=not no_worker, background=True):
         # Returns when stdin reaches EOF (the host closed us) or on SIGTERM/SIGINT, even with stdin still open.
         # Leaving the block closes Chromium.
         await _run_until_signal(lambda: serve_stdio(server))
@@ -111,7 +112,7 @@ async def _serve_http(settings: Settings, args: argparse.Namespace, groups: tupl
     )
     app = Browsa(settings)
     server = build_server(app, groups=groups)
-    async with app.running():
+    async with app.running(workers=not args.no_worker, background=True):
         keys = None if args.no_auth else app.keys
         mcp_app = build_http_app(
             server, host=args.host, port=args.port, keys=keys, extra_hosts=args.allowed_host, sessions=sessions
@@ -306,6 +307,11 @@ def _report_text(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+async def _cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    ensure_browser(settings)
+    return await worker_cli.run(settings, args)
+
+
 async def _cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from mcp_browsa.demo import run_demo
 
@@ -336,6 +342,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--allowed-host", action="append", metavar="HOST:PORT", help="another Host header to accept (repeat)"
     )
+    s.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="run no browsers here: accept jobs and answer about them; `mcp-browsa worker` processes run them",
+    )
+    s.add_argument("--worker-id", help="this process's name in leases and job events (BROWSA_WORKER_ID)")
 
     s = sub.add_parser("scrape", help="scrape one URL and print it")
     s.add_argument("url")
@@ -369,6 +381,7 @@ def _parser() -> argparse.ArgumentParser:
     identities_cli.add_parser(sub)
     vault_cli.add_parser(sub)
     live_cli.add_parser(sub)
+    worker_cli.add_parser(sub)
     _json_after_subcommands(p)
     return p
 
@@ -395,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
             headed=args.headed,
             live_host=args.live_host,
             live_port=args.live_port,
+            worker_id=getattr(args, "worker_id", None),
         )
     except ValueError as exc:
         _say(f"configuration error: {exc}")
@@ -407,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         if command is None or (command == "serve" and args.transport == "stdio"):
             if sys.stdin.isatty():
                 _say(_STDIO_AT_A_TERMINAL)
-            anyio.run(_serve_stdio, settings, groups)
+            anyio.run(_serve_stdio, settings, groups, getattr(args, "no_worker", False))
             return 0
         if command == "serve":
             refusal = admin.no_auth_refusal(args)
@@ -431,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
             "identities": identities_cli.run,
             "vault": vault_cli.run_vault,
             "live": live_cli.run,
+            "worker": _cmd_worker,
         }
         return anyio.run(handlers[command], settings, args)
     except BrowsaError as exc:

@@ -51,9 +51,10 @@ def _log_failure(what: str, exc: Exception) -> None:
         log.error("%s", what, exc_info=exc)
 
 
-def process_owner_id() -> str:
-    """host:pid:random — the pid lets a restart on this host rescue a dead process's jobs at once."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+def process_owner_id(name: str | None = None) -> str:
+    """host:pid:name (a random name by default) — the pid lets a restart on this host rescue a dead process's jobs
+    at once; the name is the operator's `--worker-id`, so logs and job events say which worker ran what."""
+    return f"{socket.gethostname()}:{os.getpid()}:{name or uuid.uuid4().hex[:8]}"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -73,13 +74,23 @@ class _Held:
 
 
 class WorkerPool:
-    def __init__(self, engine: JobEngine, *, slots: int, lease_seconds: float, sweep_interval: float) -> None:
+    def __init__(
+        self,
+        engine: JobEngine,
+        *,
+        slots: int,
+        lease_seconds: float,
+        sweep_interval: float,
+        name: str | None = None,
+    ) -> None:
         self.engine = engine
         self.slots = slots
         self.lease_seconds = lease_seconds
         self.sweep_interval = sweep_interval
-        self.owner = process_owner_id()
+        self.owner = process_owner_id(name)
         self.held: dict[str, _Held] = {}
+        self._claiming = anyio.CancelScope()
+        self._idle = anyio.Event()
         # A semaphore, not a CapacityLimiter: the claim loop acquires and the job's own task releases.
         self._limiter = anyio.Semaphore(slots)
         engine.bus.subscribe(self._on_event)
@@ -136,14 +147,32 @@ class WorkerPool:
         if await self.engine.jobs.next_queued_hint():
             self.engine.bus.work_available()
 
-    async def run(self, tg: TaskGroup) -> None:
-        """Start the claim loop, the heartbeat and the sweeper in `tg`."""
+    async def run(self, tg: TaskGroup, *, claim: bool = True) -> None:
+        """Start the claim loop, the heartbeat and the sweeper in `tg`; without `claim`, only the sweeper (a
+        front-end that runs no browsers still rescues the jobs of workers that died)."""
         await self.recover_dead()
-        tg.start_soon(self._claim_loop, tg)
-        tg.start_soon(self._heartbeat_loop)
+        if claim:
+            tg.start_soon(self._claim_loop, tg)
+            tg.start_soon(self._heartbeat_loop)
         tg.start_soon(self._sweep_loop)
 
+    async def drain(self, grace: float) -> int:
+        """Stop claiming, and give the jobs running here up to `grace` seconds to end; returns how many are left.
+
+        What is left is cancelled when the process leaves `Browsa.running`, and `release_all` hands it back.
+        """
+        self._claiming.cancel()
+        with anyio.move_on_after(grace):
+            while self.held:
+                await self._idle.wait()
+                self._idle = anyio.Event()
+        return len(self.held)
+
     async def _claim_loop(self, tg: TaskGroup) -> None:
+        with self._claiming:
+            await self._claim_forever(tg)
+
+    async def _claim_forever(self, tg: TaskGroup) -> None:
         while True:
             await self._limiter.acquire()
             try:
@@ -210,6 +239,7 @@ class WorkerPool:
         finally:
             self.held.pop(job.id, None)
             self._limiter.release()
+            self._idle.set()
 
     async def _execute(self, ctx: JobContext) -> Outcome:
         runner = self.engine.runners.get(ctx.job.kind)

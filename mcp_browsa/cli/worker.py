@@ -1,0 +1,69 @@
+"""`mcp-browsa worker`: the engine without an MCP transport, claiming jobs from the database it shares.
+
+Any number of workers and `serve` front-ends may share one database; each worker runs up to --max-burners
+jobs. SIGTERM or SIGINT stops it cleanly: it claims nothing more, gives running jobs --grace seconds to end,
+then hands back what is left at once (read-only work is queued again for another worker, agent tasks end
+INTERRUPTED) instead of leaving it to a lease that expires. A second signal skips the wait.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+import anyio
+
+from mcp_browsa import __version__
+from mcp_browsa.app import Browsa
+from mcp_browsa.config import Settings
+
+__all__ = ["DEFAULT_GRACE", "add_parser", "run"]
+
+DEFAULT_GRACE = 30.0
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    w = sub.add_parser("worker", help="run jobs from the shared database, with no MCP transport")
+    w.add_argument(
+        "--worker-id", help="this worker's name in leases, logs and job events (BROWSA_WORKER_ID; default host:pid)"
+    )
+    w.add_argument(
+        "--grace",
+        type=float,
+        default=DEFAULT_GRACE,
+        help=f"seconds running jobs get to end after SIGTERM before they are handed back (default {DEFAULT_GRACE:g})",
+    )
+
+
+async def run(settings: Settings, args: argparse.Namespace) -> int:
+    app = Browsa(settings)
+    async with app.running():
+        _say(
+            f"mcp-browsa {__version__}: worker {app.workers.owner} running up to {settings.max_burners} jobs from"
+            f" {app.db.path}; SIGTERM or Ctrl-C stops it"
+        )
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
+            signals = received.__aiter__()
+            await signals.__anext__()
+            _say(
+                f"stopping: claiming nothing more; {len(app.workers.held)} running job(s) get up to"
+                f" {args.grace:g} s to end"
+            )
+            async with anyio.create_task_group() as tg:
+
+                async def hurry() -> None:
+                    await signals.__anext__()
+                    _say("second signal: handing running jobs back now")
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(hurry)
+                await app.workers.drain(max(0.0, args.grace))
+                tg.cancel_scope.cancel()
+        if app.workers.held:
+            _say(f"handing back {len(app.workers.held)} job(s) still running: other workers take them now")
+    return 0
