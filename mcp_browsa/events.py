@@ -12,8 +12,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiosqlite
 import anyio
+
+from mcp_browsa.storage.db import Conn
 
 __all__ = ["EngineEvent", "EventBus", "FinishHook", "Listener", "Publish"]
 
@@ -33,7 +34,7 @@ Listener = Callable[[EngineEvent], Awaitable[None]]
 # answer, its end), "cancel" (job `ref` is asked to stop), or a kind registered with `on_signal` ("webhook").
 Publish = Callable[[str, str], None]
 # Called inside the transaction that ends a job (the webhook outbox writes its rows there).
-FinishHook = Callable[[aiosqlite.Connection, EngineEvent], Awaitable[None]]
+FinishHook = Callable[[Conn, EngineEvent], Awaitable[None]]
 
 
 class EventBus:

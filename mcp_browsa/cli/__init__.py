@@ -268,10 +268,11 @@ async def _cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
         ok = False
     if skipped:
         report["skipped"] = list(skipped)
-    db = Database(settings.db_path)
+    db = Database(settings.database)
     try:
         await db.open()
-        report["db"] = str(settings.db_path)
+        report["db"] = db.describe()
+        report["db_server"] = await db.server_version()
         report["schema_version"] = await db.schema_version()
         report["integrity"] = await db.integrity_check()
     except Exception as exc:
@@ -319,6 +320,11 @@ async def _cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return await run_demo(settings, as_json=args.json)
 
 
+_DATABASE_URL_HELP = (
+    "a postgresql:// URL shared by every process (BROWSA_DATABASE_URL; default: SQLite in the data dir)"
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mcp-browsa", description="Self-hosted MCP server with a real browser agent.")
     p.add_argument("--version", action="version", version=f"mcp-browsa {__version__}")
@@ -332,12 +338,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="JSON output")
     p.add_argument("--live-host", help="where a stdio server serves live views (BROWSA_LIVE_HOST, default 127.0.0.1)")
     p.add_argument("--live-port", type=int, help="its port (BROWSA_LIVE_PORT; default: any free port)")
+    p.add_argument("--database-url", help=_DATABASE_URL_HELP)
     sub = p.add_subparsers(dest="command")
 
     s = sub.add_parser("serve", help="serve MCP over stdio, streamable HTTP (/mcp) or SSE (/sse)")
     s.add_argument("--transport", choices=["stdio", "http", "sse"], default="stdio")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8931)
+    s.add_argument("--database-url", default=argparse.SUPPRESS, help=_DATABASE_URL_HELP)
     s.add_argument("--no-auth", action="store_true", help="serve HTTP without API keys (loopback addresses only)")
     s.add_argument(
         "--allowed-host", action="append", metavar="HOST:PORT", help="another Host header to accept (repeat)"
@@ -409,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
             live_host=args.live_host,
             live_port=args.live_port,
             worker_id=getattr(args, "worker_id", None),
+            database_url=args.database_url,
         )
     except ValueError as exc:
         _say(f"configuration error: {exc}")

@@ -45,7 +45,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     async with app.running():
         _say(
             f"mcp-browsa {__version__}: worker {app.workers.owner} running up to {settings.max_burners} jobs from"
-            f" {app.db.path}; SIGTERM or Ctrl-C stops it"
+            f" {app.db.describe()}; SIGTERM or Ctrl-C stops it"
         )
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
             signals = received.__aiter__()

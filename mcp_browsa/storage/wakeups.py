@@ -1,6 +1,7 @@
-"""Wake-ups across processes sharing one SQLite file: a job queued, a job changed or ended, an answer, a webhook due.
+"""Wake-ups across processes sharing one database: a job queued, a job changed or ended, an answer, a webhook due.
 
-SQLite has no notifications. A signal is a row in `wakeups`; each process watches `PRAGMA data_version` on its
+On PostgreSQL they are NOTIFYs on one channel, sent in one transaction per burst and received through the
+process's one LISTEN connection (`Database.listen`). SQLite has no notifications. A signal is a row in `wakeups`; each process watches `PRAGMA data_version` on its
 own connection (a counter in the shared-memory header: no disk read while nothing changed) every few
 milliseconds and reads the new rows only when some other connection committed. Signals sent meanwhile are
 written together, so a burst of progress costs one commit. The table holds seconds of history; it is pruned as
@@ -19,34 +20,80 @@ from pathlib import Path
 import aiosqlite
 import anyio
 
-from mcp_browsa.storage.db import BUSY_TIMEOUT_MS, Database, storage_fault
+from mcp_browsa.storage.db import Database
+from mcp_browsa.storage.sqlite import BUSY_TIMEOUT_MS, storage_fault
 
-__all__ = ["Deliver", "SqliteWakeups", "open_wakeups"]
+__all__ = ["CHANNEL", "Deliver", "NotifyWakeups", "SqliteWakeups", "Wakeups", "open_wakeups"]
 
 log = logging.getLogger(__name__)
 
 # (kind, ref): what another process said happened; see events.EventBus.deliver for the kinds.
 Deliver = Callable[[str, str], Awaitable[None]]
 
+CHANNEL = "browsa_wakeups"
 _KEEP_SECONDS = 60.0  # a process that stalls longer than this catches up through its slow poll instead
 _PRUNE_EVERY = 256  # signals written between two prunes
 _RETRY_SECONDS = 5.0
 
 
-class SqliteWakeups:
-    """Signals between the processes of one data dir; `publish` never blocks, `run` writes and watches."""
+class _Queue:
+    """Signals waiting to be sent, deduplicated and in order; `publish` never blocks."""
 
-    def __init__(self, path: Path, origin: str, *, interval: float = 0.02) -> None:
-        self.path = path
-        self.origin = origin
-        self.interval = interval
-        self._pending: dict[tuple[str, str], None] = {}  # ordered and deduplicated
+    def __init__(self) -> None:
+        self._pending: dict[tuple[str, str], None] = {}
         self._pending_event = anyio.Event()
-        self._written = 0
 
     def publish(self, kind: str, ref: str = "") -> None:
         self._pending[(kind, ref)] = None
         self._pending_event.set()
+
+    async def _next_batch(self) -> list[tuple[str, str]]:
+        await self._pending_event.wait()
+        self._pending_event = anyio.Event()
+        batch, self._pending = list(self._pending), {}
+        return batch
+
+
+class NotifyWakeups(_Queue):
+    """Signals as NOTIFYs on CHANNEL (payload "origin<TAB>kind<TAB>ref"), for a database that reaches every process."""
+
+    def __init__(self, db: Database, origin: str) -> None:
+        super().__init__()
+        self.db = db
+        self.origin = origin
+
+    async def run(self, deliver: Deliver) -> None:
+        while True:
+            try:
+                async with self.db.listen(CHANNEL) as notes, anyio.create_task_group() as tg:
+                    tg.start_soon(self._send_loop)
+                    async for note in notes:
+                        origin, _, rest = note.payload.partition("\t")
+                        if origin != self.origin:
+                            kind, _, ref = rest.partition("\t")
+                            await deliver(kind, ref)
+            except Exception as exc:  # a lost connection: signals only cost latency meanwhile
+                log.warning("cannot signal other processes yet: %s", exc)
+            await anyio.sleep(_RETRY_SECONDS)
+
+    async def _send_loop(self) -> None:
+        while True:
+            batch = await self._next_batch()
+            # One transaction per burst: PostgreSQL folds identical payloads of one transaction into one.
+            async with self.db.transaction() as conn:
+                for kind, ref in batch:
+                    conn.notify(CHANNEL, f"{self.origin}\t{kind}\t{ref}")
+
+
+class SqliteWakeups(_Queue):
+    """Signals between the processes of one data dir; `publish` never blocks, `run` writes and watches."""
+
+    def __init__(self, path: Path, origin: str, *, interval: float = 0.02) -> None:
+        super().__init__()
+        self.path = path
+        self.origin = origin
+        self.interval = interval
+        self._written = 0
 
     async def run(self, deliver: Deliver) -> None:
         """Until cancelled: write what `publish` queued, and hand other processes' signals to `deliver`.
@@ -70,9 +117,7 @@ class SqliteWakeups:
 
     async def _write_loop(self, conn: aiosqlite.Connection) -> None:
         while True:
-            await self._pending_event.wait()
-            self._pending_event = anyio.Event()
-            batch, self._pending = list(self._pending), {}
+            batch = await self._next_batch()
             try:
                 await self._write(conn, batch)
             except sqlite3.Error as exc:
@@ -131,6 +176,11 @@ async def _connect(path: Path) -> AsyncIterator[aiosqlite.Connection]:
             await conn.close()
 
 
-def open_wakeups(db: Database, origin: str) -> SqliteWakeups:
+Wakeups = NotifyWakeups | SqliteWakeups
+
+
+def open_wakeups(db: Database, origin: str) -> Wakeups:
     """The wake-ups for the processes sharing `db`; `origin` names this one (its own signals are not read back)."""
-    return SqliteWakeups(db.path, origin)
+    if db.notifies_other_processes:
+        return NotifyWakeups(db, origin)
+    return SqliteWakeups(Path(db.location), origin)

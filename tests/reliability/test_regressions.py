@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiosqlite
 import anyio
 import pytest
 
@@ -21,6 +22,7 @@ from mcp_browsa.events import EventBus
 from mcp_browsa.models import JobStatus
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo
+from mcp_browsa.storage.sqlite import SqliteBackend
 
 pytestmark = pytest.mark.anyio
 
@@ -125,15 +127,19 @@ async def _big_write(db: Database) -> None:
 
 async def _fill(db: Database) -> int:
     """Cap the database at its current size, as a full disk would (SQLITE_FULL on the next page it needs)."""
-    assert db._writer is not None
-    pages = (await (await db._writer.execute("PRAGMA page_count")).fetchone())[0]  # type: ignore[index]
-    await db._writer.execute(f"PRAGMA max_page_count={pages}")
+    writer = _sqlite_writer(db)
+    pages = (await (await writer.execute("PRAGMA page_count")).fetchone())[0]  # type: ignore[index]
+    await writer.execute(f"PRAGMA max_page_count={pages}")
     return int(pages)
 
 
 async def _unfill(db: Database) -> None:
-    assert db._writer is not None
-    await db._writer.execute("PRAGMA max_page_count=1073741823")
+    await _sqlite_writer(db).execute("PRAGMA max_page_count=1073741823")
+
+
+def _sqlite_writer(db: Database) -> aiosqlite.Connection:
+    assert isinstance(db.backend, SqliteBackend) and db.backend._writer is not None
+    return db.backend._writer
 
 
 def test_storage_faults_are_told_apart_from_statement_errors(tmp_path: Path) -> None:
