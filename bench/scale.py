@@ -7,8 +7,9 @@
   it (the job's `created_at` to its `job.started` event), and how long get_job(wait) on the front-end takes to
   return once a worker ended the job. Target: p50 <= 50 ms.
 
-PostgreSQL: `--database-url postgresql://…`, or a throw-away cluster started here (Debian's postgresql, as the
-`postgres` system user) with `--pg`. The machine may be shared: medians and ratios side by side are what count.
+PostgreSQL: `--pg` starts a throw-away cluster (Debian's postgresql, as the `postgres` system user, fsync off as
+in the tests), or `--database-url postgresql://…` names an empty database. The machine may be shared: medians
+and ratios side by side are what count.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -120,14 +121,15 @@ def _site() -> Iterator[Site]:
 
 
 @contextmanager
-def _postgres(args: argparse.Namespace) -> Iterator[str | None]:
+def _postgres(args: argparse.Namespace) -> Iterator[Callable[[], str] | None]:
+    """A maker of fresh, empty PostgreSQL databases (each run starts from nothing), or None for SQLite only."""
     if args.database_url:
-        yield args.database_url
+        yield lambda: args.database_url
     elif args.pg:
-        from tests.support.postgres import throwaway_postgres
+        from tests.support.postgres import running_cluster
 
-        with throwaway_postgres() as url:
-            yield url
+        with running_cluster() as pg:
+            yield pg.fresh_database
     else:
         yield None
 
@@ -136,18 +138,18 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench scale")
     parser.add_argument("--jobs", type=int, default=40, help="scrapes per throughput run (default 40)")
     parser.add_argument("--claims", type=int, default=400, help="jobs the 4 claimers take (default 400)")
-    parser.add_argument("--database-url", help="a PostgreSQL to compare against (its data is left in place)")
+    parser.add_argument("--database-url", help="an empty PostgreSQL database to compare against (it is written to)")
     parser.add_argument("--pg", action="store_true", help="start a throw-away PostgreSQL cluster for the run")
     args = parser.parse_args(argv)
     t0 = time.monotonic()
-    with _site() as site, _postgres(args) as pg_url:
+    with _site() as site, _postgres(args) as fresh_pg:
         runs = [_throughput(site, args.jobs, w, None) for w in (0, 1, 2)]
-        if pg_url:
-            runs += [_throughput(site, args.jobs, w, pg_url) for w in (1, 2)]
+        if fresh_pg:
+            runs += [_throughput(site, args.jobs, w, fresh_pg()) for w in (1, 2)]
         with tempfile.TemporaryDirectory(prefix="mb-claims-") as tmp:
             claims = [anyio.run(claim_latency, Path(tmp), None, 4, args.claims)]
-            if pg_url:
-                claims.append(anyio.run(claim_latency, Path(tmp), pg_url, 4, args.claims))
+            if fresh_pg:
+                claims.append(anyio.run(claim_latency, Path(tmp), fresh_pg(), 4, args.claims))
     base = runs[0]["jobs_per_s"]
     for r in runs:
         r["vs_one_sqlite_process"] = round(r["jobs_per_s"] / base, 2)

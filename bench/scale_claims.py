@@ -18,7 +18,8 @@ __all__ = ["claim_latency"]
 
 
 def _database(folder: Path, url: str | None) -> Database:
-    return Database(folder / "claims.db")
+    """One claimer's own connection(s), as a worker process would hold: a pool on PostgreSQL, a file on SQLite."""
+    return Database(url if url else folder / "claims.db")
 
 
 async def claim_latency(folder: Path, url: str | None, claimers: int, jobs: int) -> dict[str, Any]:

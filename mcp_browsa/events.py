@@ -69,8 +69,15 @@ class EventBus:
             self._publish(kind, ref)
 
     async def deliver(self, kind: str, ref: str) -> None:
-        """What another process signalled: wake the same waiters here, without signalling it back."""
-        if kind == "work":
+        """What another process signalled: wake the same waiters here, without signalling it back. Kind "any"
+        (signals may have been lost) wakes every waiter, to look for itself."""
+        if kind == "any":
+            self._wake_claimers()
+            for job_id in list(self._waiters):
+                self._wake_waiters(job_id)
+            for handler in list(self._signal_handlers.values()):
+                handler()
+        elif kind == "work":
             self._wake_claimers()
         elif kind == "job" and ref:
             self._wake_waiters(ref)

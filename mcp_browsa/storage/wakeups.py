@@ -23,7 +23,7 @@ import anyio
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.sqlite import BUSY_TIMEOUT_MS, storage_fault
 
-__all__ = ["CHANNEL", "Deliver", "NotifyWakeups", "SqliteWakeups", "Wakeups", "open_wakeups"]
+__all__ = ["ANY", "CHANNEL", "Deliver", "NotifyWakeups", "SqliteWakeups", "Wakeups", "open_wakeups"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 Deliver = Callable[[str, str], Awaitable[None]]
 
 CHANNEL = "browsa_wakeups"
+ANY = "any"  # the kind delivered when signals may have been lost: every waiter looks again
 _KEEP_SECONDS = 60.0  # a process that stalls longer than this catches up through its slow poll instead
 _PRUNE_EVERY = 256  # signals written between two prunes
 _RETRY_SECONDS = 5.0
@@ -68,8 +69,12 @@ class NotifyWakeups(_Queue):
                 async with self.db.listen(CHANNEL) as notes, anyio.create_task_group() as tg:
                     tg.start_soon(self._send_loop)
                     async for note in notes:
+                        # An empty payload: the database may have dropped signals (the LISTEN connection was
+                        # down); ANY tells this process to look at everything again.
                         origin, _, rest = note.payload.partition("\t")
-                        if origin != self.origin:
+                        if not note.payload:
+                            await deliver(ANY, "")
+                        elif origin != self.origin:
                             kind, _, ref = rest.partition("\t")
                             await deliver(kind, ref)
             except Exception as exc:  # a lost connection: signals only cost latency meanwhile
@@ -108,6 +113,7 @@ class SqliteWakeups(_Queue):
                         " ref TEXT NOT NULL, origin TEXT NOT NULL, created_at REAL NOT NULL)"
                     )
                     [(last,)] = await watcher.execute_fetchall("SELECT COALESCE(MAX(id), 0) FROM wakeups")
+                    await deliver(ANY, "")  # whatever was signalled before now (or while reconnecting) is unknown
                     async with anyio.create_task_group() as tg:
                         tg.start_soon(self._write_loop, writer)
                         await self._watch_loop(watcher, int(last), deliver)

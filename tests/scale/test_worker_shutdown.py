@@ -4,7 +4,6 @@ them back at once, and another worker takes them (no lease has to run out first)
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -16,15 +15,9 @@ from tests.reliability.common import query, wait_until
 from tests.support.cluster import Worker, cluster, spawn_worker
 from tests.support.mcp_server import call, finished, ok, short_home
 from tests.support.pages import GATED, SLOW, add_pages
-from tests.support.sites import Site, serve_site
+from tests.support.sites import Site
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def site() -> Iterator[Site]:
-    with serve_site() as s:
-        yield s
 
 
 async def _holder(db: Path, job_id: str) -> str:
