@@ -42,17 +42,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     app = Browsa(settings)
-    async with app.running():
-        _say(
-            f"mcp-browsa {__version__}: worker {app.workers.owner} running up to {settings.max_burners} jobs from"
-            f" {app.db.describe()}; SIGTERM or Ctrl-C stops it"
-        )
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
-            signals = received.__aiter__()
-            await signals.__anext__()
+    # Held until the process has handed everything back: a signal during that goes to the receiver, not to the
+    # default handler, which would kill the process halfway through giving its leases up.
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
+        signals = received.__aiter__()
+        async with app.running():
             _say(
-                f"stopping: claiming nothing more; {len(app.workers.held)} running job(s) get up to"
-                f" {args.grace:g} s to end"
+                f"mcp-browsa {__version__}: worker {app.workers.owner} running up to {settings.max_burners} jobs"
+                f" from {app.db.describe()}; SIGTERM or Ctrl-C stops it"
+            )
+            await signals.__anext__()
+            with anyio.move_on_after(max(0.0, args.grace)):
+                await app.workers.stop_claiming()
+            _say(
+                f"stopping: claiming nothing more; {app.workers.busy} running job(s) get up to {args.grace:g} s to end"
             )
             async with anyio.create_task_group() as tg:
 
@@ -64,6 +67,6 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
                 tg.start_soon(hurry)
                 await app.workers.drain(max(0.0, args.grace))
                 tg.cancel_scope.cancel()
-        if app.workers.held:
-            _say(f"handing back {len(app.workers.held)} job(s) still running: other workers take them now")
+            if app.workers.busy:
+                _say(f"handing back {app.workers.busy} job(s) still running: other workers take them now")
     return 0

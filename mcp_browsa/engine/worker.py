@@ -90,6 +90,8 @@ class WorkerPool:
         self.owner = process_owner_id(name)
         self.held: dict[str, _Held] = {}
         self._claiming = anyio.CancelScope()
+        self._claim_stopped = anyio.Event()
+        self._claimed: set[str] = set()  # from the claim's commit until the job's end is written (or abandoned)
         self._idle = anyio.Event()
         # A semaphore, not a CapacityLimiter: the claim loop acquires and the job's own task releases.
         self._limiter = anyio.Semaphore(slots)
@@ -154,6 +156,8 @@ class WorkerPool:
         if claim:
             tg.start_soon(self._claim_loop, tg)
             tg.start_soon(self._heartbeat_loop)
+        else:
+            self._claim_stopped.set()
         tg.start_soon(self._sweep_loop)
 
     async def drain(self, grace: float) -> int:
@@ -161,16 +165,29 @@ class WorkerPool:
 
         What is left is cancelled when the process leaves `Browsa.running`, and `release_all` hands it back.
         """
-        self._claiming.cancel()
         with anyio.move_on_after(grace):
-            while self.held:
+            await self.stop_claiming()
+            while self._claimed:
                 await self._idle.wait()
                 self._idle = anyio.Event()
-        return len(self.held)
+        return len(self._claimed)
+
+    async def stop_claiming(self) -> None:
+        """Claim nothing more; returns once a claim that was under way has returned (its job counts in `busy`)."""
+        self._claiming.cancel()
+        await self._claim_stopped.wait()
+
+    @property
+    def busy(self) -> int:
+        """Jobs this process has claimed and not yet ended."""
+        return len(self._claimed)
 
     async def _claim_loop(self, tg: TaskGroup) -> None:
-        with self._claiming:
-            await self._claim_forever(tg)
+        try:
+            with self._claiming:
+                await self._claim_forever(tg)
+        finally:
+            self._claim_stopped.set()
 
     async def _claim_forever(self, tg: TaskGroup) -> None:
         while True:
@@ -186,6 +203,7 @@ class WorkerPool:
                 self._limiter.release()
                 await self.engine.bus.wait_for_work(self.engine.poll_interval * 2)
                 continue
+            self._claimed.add(claimed.id)
             tg.start_soon(self._run_job, claimed)
 
     async def _renew(self) -> None:
@@ -238,6 +256,7 @@ class WorkerPool:
             log.exception("finishing job %s failed", job.id)
         finally:
             self.held.pop(job.id, None)
+            self._claimed.discard(job.id)
             self._limiter.release()
             self._idle.set()
 

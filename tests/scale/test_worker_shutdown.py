@@ -35,9 +35,10 @@ async def _holder(db: Path, job_id: str) -> str:
     return found[0]
 
 
-async def _stopped(worker: Worker) -> int:
+async def _stopped(worker: Worker) -> tuple[int, str]:
+    """Its exit code once it exited, and what it said."""
     await wait_until(lambda: _exited(worker), 60, f"worker {worker.name} exited")
-    return int(worker.proc.returncode)
+    return int(worker.proc.returncode), worker.stderr()
 
 
 async def _exited(worker: Worker) -> bool:
@@ -64,26 +65,29 @@ async def test_sigterm_lets_running_work_finish_and_a_second_one_hands_it_to_ano
             gate.set()
             job = await finished(client, gated["id"], timeout=120)
             assert job["status"] == "completed", job
-            assert await _stopped(first) == 0
+            code, said = await _stopped(first)
+            assert code == 0, said
             assert _started_by(db, gated["id"]) == [first.name]
 
-            # A second signal does not wait: the job goes back to the queue and a fresh worker runs it.
+            # A second signal does not wait: the job goes back to the queue and another worker runs it.
             other = next(w for w in group.workers if w is not first)
-            slow = ok(await call(client, "scrape", {"url": site.url(SLOW + "?s=6"), "async": True}))
-            assert await _holder(db, slow["id"]) == other.name
             with spawn_worker(home, "w3", **env) as fresh:
-                other.proc.send_signal(signal.SIGTERM)
-                await wait_until(lambda: _says(other, "stopping"), 30, "the worker draining")
-                other.proc.send_signal(signal.SIGTERM)
-                assert await _stopped(other) == 0
-                assert "handing back 1 job(s)" in other.stderr()
+                slow = ok(await call(client, "scrape", {"url": site.url(SLOW + "?s=20"), "async": True}))
+                holder = group.worker(name) if (name := await _holder(db, slow["id"])) != fresh.name else fresh
+                taker = fresh if holder is other else other
+                holder.proc.send_signal(signal.SIGTERM)
+                await wait_until(lambda: _says(holder, "1 running job(s)"), 30, "the worker draining its job")
+                holder.proc.send_signal(signal.SIGTERM)
+                code, said = await _stopped(holder)
+                assert code == 0, said
+                assert "handing back 1 job(s)" in said
                 job = await finished(client, slow["id"], timeout=120)
                 assert job["status"] == "completed", job
-                assert _started_by(db, slow["id"]) == [other.name, fresh.name]
+                assert _started_by(db, slow["id"]) == [holder.name, taker.name]
                 [recovered] = query(
                     db, "SELECT data FROM job_events WHERE job_id=? AND type='job.recovered'", slow["id"]
                 )
-                assert f":{other.name}" in recovered[0] and '"queued"' in recovered[0]
+                assert f":{holder.name}" in recovered[0] and '"queued"' in recovered[0]
 
 
 async def _says(worker: Worker, text: str) -> bool:
