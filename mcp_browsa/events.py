@@ -14,9 +14,7 @@ from typing import Any
 
 import anyio
 
-from mcp_browsa.storage.db import Conn
-
-__all__ = ["EngineEvent", "EventBus", "FinishHook", "Listener", "Publish"]
+__all__ = ["EngineEvent", "EventBus", "Listener", "Publish"]
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +31,6 @@ Listener = Callable[[EngineEvent], Awaitable[None]]
 # Sends (kind, ref) to the other processes: "work" (a job is claimable), "job" (job `ref` changed: progress, an
 # answer, its end), "cancel" (job `ref` is asked to stop), or a kind registered with `on_signal` ("webhook").
 Publish = Callable[[str, str], None]
-# Called inside the transaction that ends a job (the webhook outbox writes its rows there).
-FinishHook = Callable[[Conn, EngineEvent], Awaitable[None]]
 
 
 class EventBus:

@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 
 import anyio
 
 from mcp_browsa import __version__
 from mcp_browsa.app import Browsa
+from mcp_browsa.cli.output import say
+from mcp_browsa.cli.setup import ensure_browser
 from mcp_browsa.config import Settings
 
 __all__ = ["DEFAULT_GRACE", "add_parser", "run"]
 
 DEFAULT_GRACE = 30.0
-
-
-def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,32 +38,31 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
+    ensure_browser(settings)
     app = Browsa(settings)
     # Held until the process has handed everything back: a signal during that goes to the receiver, not to the
     # default handler, which would kill the process halfway through giving its leases up.
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
         signals = received.__aiter__()
         async with app.running():
-            _say(
+            say(
                 f"mcp-browsa {__version__}: worker {app.workers.owner} running up to {settings.max_burners} jobs"
                 f" from {app.db.describe()}; SIGTERM or Ctrl-C stops it"
             )
             await signals.__anext__()
             with anyio.move_on_after(max(0.0, args.grace)):
                 await app.workers.stop_claiming()
-            _say(
-                f"stopping: claiming nothing more; {app.workers.busy} running job(s) get up to {args.grace:g} s to end"
-            )
+            say(f"stopping: claiming nothing more; {app.workers.busy} running job(s) get up to {args.grace:g} s to end")
             async with anyio.create_task_group() as tg:
 
                 async def hurry() -> None:
                     await signals.__anext__()
-                    _say("second signal: handing running jobs back now")
+                    say("second signal: handing running jobs back now")
                     tg.cancel_scope.cancel()
 
                 tg.start_soon(hurry)
                 await app.workers.drain(max(0.0, args.grace))
                 tg.cancel_scope.cancel()
             if app.workers.busy:
-                _say(f"handing back {app.workers.busy} job(s) still running: other workers take them now")
+                say(f"handing back {app.workers.busy} job(s) still running: other workers take them now")
     return 0

@@ -13,10 +13,10 @@ from typing import Any
 
 from mcp_browsa.engine.context import Runner
 from mcp_browsa.errors import AgentNotRunning, BadRequest, InsufficientCredit, NotFound
-from mcp_browsa.events import EngineEvent, EventBus, FinishHook
+from mcp_browsa.events import EngineEvent, EventBus
 from mcp_browsa.models import TERMINAL, Job, JobStatus
 from mcp_browsa.storage.db import Conn, Database
-from mcp_browsa.storage.jobs import ROW_KINDS, JobRepo
+from mcp_browsa.storage.jobs import ROW_KINDS, FinishHook, JobRepo
 from mcp_browsa.storage.ledger import LedgerRepo
 
 __all__ = ["FinishHook", "JobEngine", "ProgressFn"]

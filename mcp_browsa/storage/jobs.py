@@ -10,14 +10,17 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from mcp_browsa.events import EngineEvent
 from mcp_browsa.models import TERMINAL, BatchItem, Job, JobEvent, JobStatus
 from mcp_browsa.storage.db import Conn, Database, Row, dumps, loads, now
 from mcp_browsa.storage.paging import fetch_page
 
 # (conn, job_id, workspace_id, new_status) called inside the transaction that ends a rescued job.
 EndHook = Callable[[Conn, str, str, str], Awaitable[None]]
+# Called inside the transaction that ends a job (the webhook outbox writes its rows there).
+FinishHook = Callable[[Conn, EngineEvent], Awaitable[None]]
 
-__all__ = ["READ_ONLY_KINDS", "ROW_KINDS", "ClaimedJob", "EndHook", "JobRepo", "job_from_row"]
+__all__ = ["READ_ONLY_KINDS", "ROW_KINDS", "ClaimedJob", "EndHook", "FinishHook", "JobRepo", "job_from_row"]
 
 # Kinds that never change anything outside the browser: safe to run again after a crash.
 READ_ONLY_KINDS = ("scrape", "extract", "screenshot", "batch", "crawl", "map")
@@ -320,7 +323,7 @@ class JobRepo:
             cur = await conn.execute(f"SELECT * FROM jobs WHERE id=?{conn.for_update}", (job_id,))
             row = await cur.fetchone()
             if row is None or row["status"] not in _ACTIVE:
-                return row  # type: ignore[no-any-return]
+                return row
             if row["status"] == "queued":
                 await conn.execute(
                     "UPDATE jobs SET status='cancelled', completed_at=?, cancel_requested=1,"
@@ -333,7 +336,7 @@ class JobRepo:
             else:
                 await conn.execute("UPDATE jobs SET cancel_requested=1 WHERE id=?", (job_id,))
             await self.add_event(conn, job_id, "job.cancel_requested", {"status_before": row["status"]})
-            return row  # type: ignore[no-any-return]
+            return row
 
     async def cancel_requested(self, job_id: str) -> bool:
         row = await self.db.fetchone("SELECT cancel_requested FROM jobs WHERE id=?", (job_id,))

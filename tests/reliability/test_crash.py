@@ -13,8 +13,10 @@ from tests.reliability.crashes import server_crash
 pytestmark = pytest.mark.anyio
 
 
-async def test_sigkill_mid_run_then_restart_resumes_reads_interrupts_tasks_and_loses_nothing(tmp_path: Path) -> None:
-    crash = await server_crash(tmp_path)
+async def test_sigkill_mid_run_then_restart_resumes_reads_interrupts_tasks_and_loses_nothing(
+    tmp_path: Path, database: str | Path
+) -> None:
+    crash = await server_crash(tmp_path, database)
     jobs = crash.jobs
     assert crash.orphans == []  # Chromium noticed its driver was gone and went too
     for role in ("scrape-before", "task-before", "read-0", "read-1"):
