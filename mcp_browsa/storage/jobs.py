@@ -1,4 +1,4 @@
-"""Jobs, batch rows and job events in SQLite: creation, leases, completion and recovery.
+"""Jobs, batch rows and job events in the database: creation, leases, completion and recovery.
 
 A claim hands out a fresh lease token; completion and heartbeats check it, so a job rescued
 from a dead (or merely slow) worker is never completed twice.

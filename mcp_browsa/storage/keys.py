@@ -1,4 +1,4 @@
-"""API keys in SQLite: minting (the key is shown once), sha256 lookup, listing by prefix, revocation, last use.
+"""API keys in the database: minting (the key is shown once), sha256 lookup, listing by prefix, revocation, last use.
 
 Only the sha256 of a key is stored; every key belongs to one workspace, created with its opening credits on mint.
 """

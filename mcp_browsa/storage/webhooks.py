@@ -1,4 +1,4 @@
-"""Webhooks, the outbox and the delivery log in SQLite: endpoints per workspace, leased claims, recorded attempts.
+"""Webhooks, the outbox and the delivery log in the database: endpoints per workspace, leased claims, recorded attempts.
 
 A delivery is claimed with a lease (owner + expiry) so two processes on one data dir never send the same row at
 once, and a crashed sender's rows are picked up again when the lease runs out. Finished rows and their attempts are
