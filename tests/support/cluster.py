@@ -16,7 +16,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.mcp_server import HttpServer, _private_tmpdir, server_env, spawn_http
+from tests.support.mcp_server import HttpServer, _private_tmpdir, server_env, spawn_http, stop_process
 from tests.support.procs import Proc, descendants, kill_all, processes_naming, wait_gone
 
 __all__ = ["Cluster", "Worker", "cluster", "spawn_worker"]
@@ -48,15 +48,8 @@ class Worker:
         self.proc.wait(10)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
-        if self.proc.poll() is None:
-            self.remember_family()
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        return int(self.proc.returncode)
+        self.remember_family()
+        return stop_process(self.proc, sig, timeout)
 
     def leftovers(self, timeout: float = 20) -> list[Proc]:
         """Its Chromium (or anything else it started) still alive once `timeout` seconds have passed."""
