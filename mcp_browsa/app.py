@@ -23,6 +23,7 @@ from mcp_browsa.browser.guard import EgressProxy
 from mcp_browsa.browser.host import BrowserHost
 from mcp_browsa.browser.pool import Burner, BurnerPool
 from mcp_browsa.browser.private_hint import private_network_hint
+from mcp_browsa.browser.remote import egress_listen
 from mcp_browsa.browser.wiring import GuardWiring, make_policy
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.agent.runner import AgentRunner
@@ -222,7 +223,7 @@ class Browsa:
         failure: Exception | None = None
         try:
             await self.engine.ledger.ensure_workspace(DEFAULT_WORKSPACE, initial_credits=self.settings.initial_credits)
-            async with EgressProxy() as proxy:
+            async with EgressProxy(listen=egress_listen(self.settings)) as proxy:
                 self.proxy = proxy
                 self.pool.wiring = GuardWiring(proxy, self.private)
                 try:

@@ -13,6 +13,7 @@ from typing import Any
 import platformdirs
 
 from mcp_browsa.netpolicy import PrivateNetworkRule, parse_endpoint_list
+from mcp_browsa.remote_endpoints import check_remote_settings
 
 __all__ = ["Settings", "load_settings"]
 
@@ -60,7 +61,9 @@ class Settings:
     max_burners: int = 4
     initial_credits: int = 1000
     chromium: str | None = None  # BROWSA_CHROMIUM: explicit browser executable
-    browser_ws: str | None = None  # BROWSA_BROWSER_WS: connect to a remote browser instead of launching
+    browser_ws: str | None = None  # BROWSA_BROWSER_WS: remote browsers (a comma list) used in turn instead of launching
+    # BROWSA_EGRESS_LISTEN: host:port where the egress proxy listens for remote browsers (default: loopback).
+    egress_listen: str | None = None
     headed: bool = False
     # BROWSA_ALLOW_PRIVATE_NETWORK: "" (deny), "1" (allow all), or a comma list of hosts/host:port/CIDRs.
     allow_private_network: str = ""
@@ -140,6 +143,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         initial_credits=_env_int(env, "BROWSA_INITIAL_CREDITS", 1000),
         chromium=env.get("BROWSA_CHROMIUM") or None,
         browser_ws=env.get("BROWSA_BROWSER_WS") or None,
+        egress_listen=env.get("BROWSA_EGRESS_LISTEN") or None,
         headed=_env_bool(env, "BROWSA_HEADED", False),
         allow_private_network=env.get("BROWSA_ALLOW_PRIVATE_NETWORK", "").strip(),
         llm_endpoints=env.get("BROWSA_LLM_ENDPOINTS", "").strip(),
@@ -174,4 +178,5 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
     if settings.database_url and not settings.database_url.startswith(("postgresql://", "postgres://")):
         raise ValueError("BROWSA_DATABASE_URL must be a postgresql://user:password@host:port/dbname URL")
     parse_endpoint_list(settings.llm_endpoints)  # a typo in a security switch is loud at start, like the one above
+    check_remote_settings(settings.browser_ws, settings.egress_listen)
     return settings

@@ -43,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--home", help="data dir (default BROWSA_HOME or the platform's user data dir)")
     p.add_argument("--headed", action="store_true", default=None, help="show the browser window")
     p.add_argument("--max-burners", type=int, help="concurrent browser contexts (BROWSA_MAX_BURNERS)")
+    p.add_argument("--browser-ws", help="remote browsers to use instead of launching one (BROWSA_BROWSER_WS)")
     p.add_argument(
         "--tools", help="comma list of tool groups (tasks,jobs,quick,identities,webhooks,account) and tool names"
     )
@@ -125,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(
             home=args.home,
             max_burners=args.max_burners,
+            browser_ws=args.browser_ws,
             headed=args.headed,
             live_host=args.live_host,
             live_port=args.live_port,

@@ -83,6 +83,8 @@ class SessionService:
                 "this server runs no browsers (--no-worker); a host-driven session lives in the process that opens"
                 " it, so open it on a server started without --no-worker, and drive it there"
             )
+        if req.cdp:
+            self.pool.host.refuse_own_chromium("cdp=true", "open the session without cdp: the session tools drive it")
         if req.identity_id is not None:
             await self.identity_check(workspace_id, req.identity_id)
         url = session_url(req.initial_url, field="initial_url") if req.initial_url is not None else None

@@ -18,15 +18,17 @@ from mcp import Client, StdioServerParameters
 from mcp.client import Transport
 from mcp.client.stdio import stdio_client
 
+from mcp_browsa.browser.discovery import FoundBrowser
 from tests.support.fake_llm import FakeLLM
 from tests.support.guard_pages import add_guard_pages
 from tests.support.login_site import LoginLog, add_login_pages
 from tests.support.mcp_server import server_env
+from tests.support.remote_browsers import free_port, playwright_server
 from tests.support.sites import Site, serve_site
 from tests.support.websocket_site import WebSocketSite, serve_websockets
 from tests.webhooks.receiver import Receiver, serve_receiver
 
-__all__ = ["PASSWORD", "USERNAME", "Stack", "logged_stdio_client", "vault_set"]
+__all__ = ["PASSWORD", "USERNAME", "Stack", "logged_stdio_client", "serve_stack", "vault_set"]
 
 USERNAME = "grace.hopper+vault@example.com"
 PASSWORD = "open sesame&cobol=1959!"  # spaces, & and = take other spellings in URLs and form bodies
@@ -112,22 +114,63 @@ def vault_set(home: Path, name: str, value: str) -> subprocess.CompletedProcess[
     return done
 
 
+@dataclass
+class Around:
+    """What every stack serves against: the sites, the webhook endpoint, and the login pages on `public`."""
+
+    public: Site
+    cdn: Site
+    hooks: Receiver
+    sockets: WebSocketSite
+    logins: LoginLog
+
+
 @pytest.fixture(scope="package")
-async def stack(
-    tmp_path_factory: pytest.TempPathFactory, public: Site, cdn: Site, hooks: Receiver, sockets: WebSocketSite
-) -> AsyncIterator[Stack]:
-    home = tmp_path_factory.mktemp("safety-home")
-    log = home.parent / "safety-server.log"
+def around(public: Site, cdn: Site, hooks: Receiver, sockets: WebSocketSite) -> Around:
     logins = add_login_pages(public, USERNAME, PASSWORD, exfil_to=cdn.url("/steal"))
+    return Around(public, cdn, hooks, sockets, logins)
+
+
+@asynccontextmanager
+async def serve_stack(home: Path, around: Around, **env: str) -> AsyncIterator[Stack]:
+    """The stdio server on `home` with the vault filled in; `env` adds to its environment."""
+    log = home.parent / f"{home.name}-server.log"
     for name, value in (("site_username", USERNAME), ("site_password", PASSWORD)):
         vault_set(home, name, value)
+    public, cdn = around.public, around.cdn
     # Only `public` (by address and by name), `cdn`, the WebSocket server and the webhook endpoint count as public.
     exempt = (
-        f"127.0.0.1:{public.port},localhost:{public.port},127.0.0.2:{cdn.port},127.0.0.1:{sockets.port},"
-        f"127.0.0.1:{hooks.port}"
+        f"127.0.0.1:{public.port},localhost:{public.port},127.0.0.2:{cdn.port},127.0.0.1:{around.sockets.port},"
+        f"127.0.0.1:{around.hooks.port}"
     )
     with FakeLLM() as fake:
-        env = {"BROWSA_ALLOW_PRIVATE_NETWORK": exempt, "BROWSA_LOG_LEVEL": "DEBUG", "ANTHROPIC_API_KEY": "sk-ant-test"}
+        env = {
+            "BROWSA_ALLOW_PRIVATE_NETWORK": exempt,
+            "BROWSA_LOG_LEVEL": "DEBUG",
+            "ANTHROPIC_API_KEY": "sk-ant-test",
+            **env,
+        }
         async with logged_stdio_client(home, log, **env, **fake.env()) as client:
-            yield Stack(client, home, log, fake, hooks, logins)
+            yield Stack(client, home, log, fake, around.hooks, around.logins)
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+
+
+@pytest.fixture(scope="package")
+async def stack(tmp_path_factory: pytest.TempPathFactory, around: Around) -> AsyncIterator[Stack]:
+    async with serve_stack(tmp_path_factory.mktemp("safety-home"), around) as running:
+        yield running
+
+
+@pytest.fixture(scope="package")
+async def remote_stack(
+    tmp_path_factory: pytest.TempPathFactory, chromium: FoundBrowser, around: Around
+) -> AsyncIterator[Stack]:
+    """The same server on a remote Playwright server, its egress proxy on a shared address with credentials."""
+    assert chromium.executable is not None
+    home = tmp_path_factory.mktemp("safety-remote")
+    with playwright_server(chromium.executable) as ws:
+        listen = f"127.0.0.1:{free_port()}"
+        async with serve_stack(home, around, BROWSA_BROWSER_WS=ws, BROWSA_EGRESS_LISTEN=listen) as running:
+            yield running
+        # The positive control: the work ran on the remote browser, not on one the server launched itself.
+        assert "connected to remote browser ws://127.0.0.1:" in running.log.read_text()
