@@ -52,6 +52,7 @@ from mcp_browsa.storage.db import Conn, Database
 from mcp_browsa.storage.keys import ApiKeyRepo
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
 from mcp_browsa.storage.screenshots import ScreenshotRepo
+from mcp_browsa.storage.wakeups import open_wakeups
 from mcp_browsa.validation import check_http_url
 from mcp_browsa.webhooks.service import WebhookService
 from mcp_browsa.workspace_secrets import Vault
@@ -117,7 +118,11 @@ class Browsa:
         self.engine.register("crawl", self._browser_first(CrawlRunner(self.readonly, CrawlRepo(self.db)).run))
         self.engine.register("map", self._browser_first(MapRunner(self.readonly).run))
         self.workers = WorkerPool(
-            self.engine, slots=s.max_burners, lease_seconds=s.lease_seconds, sweep_interval=s.sweep_interval
+            self.engine,
+            slots=s.max_burners,
+            lease_seconds=s.lease_seconds,
+            sweep_interval=s.sweep_interval,
+            name=s.worker_id,
         )
         self.keys = ApiKeyRepo(self.db)
         self.idempotency = IdempotencyRunner(self.db, owner=self.workers.owner)
@@ -202,8 +207,15 @@ class Browsa:
         return run
 
     @asynccontextmanager
-    async def running(self, *, workers: bool = True) -> AsyncIterator[Browsa]:
-        """Open everything; on exit cancel the workers and close the browser (no orphan Chromium)."""
+    async def running(self, *, workers: bool = True, background: bool | None = None) -> AsyncIterator[Browsa]:
+        """Open everything; on exit cancel the workers and close the browser (no orphan Chromium).
+
+        `workers=False` runs no browsers here. `background` (default: `workers`) runs what a serving process
+        runs besides: wake-ups from other processes, webhook delivery, the sweeper that rescues dead workers'
+        jobs, retention. A front-end with --no-worker has background work and no workers; a CLI listing has
+        neither.
+        """
+        background = workers if background is None else background
         self.settings.home.mkdir(parents=True, exist_ok=True)
         await self.db.open()
         # The caller's own exception is re-raised as itself once every task group is closed, not wrapped
@@ -220,7 +232,12 @@ class Browsa:
                         self.live.bind(tg)
                         if workers:
                             self.pool.bind(tg)
-                            await self.workers.run(tg)
+                        self.sessions.browsers = self.tasks.runs_jobs = workers
+                        if background:
+                            wakeups = open_wakeups(self.db, self.workers.owner)
+                            self.bus.connect(wakeups.publish)
+                            tg.start_soon(wakeups.run, self.bus.deliver)
+                            await self.workers.run(tg, claim=workers)
                             tg.start_soon(
                                 retention_loop,
                                 self.db,
@@ -239,8 +256,9 @@ class Browsa:
                             tg.cancel_scope.cancel()
                 finally:
                     self.tg = self.proxy = None
+                    self.bus.connect(None)
                     self.live.bind(None)
-                    if workers:
+                    if background:
                         await self.workers.release_all()
                     await self.pool.close()
                     await self.host.close()

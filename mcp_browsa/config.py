@@ -94,6 +94,7 @@ class Settings:
     live_host: str = "127.0.0.1"
     live_port: int = 0
     upload_dir: Path | None = None  # BROWSA_UPLOAD_DIR: the only place session uploads may be read from
+    worker_id: str | None = None  # BROWSA_WORKER_ID / --worker-id: names this process in leases and job events
     # BROWSA_DATABASE_URL / --database-url: a postgresql:// URL every process of a deployment shares; None keeps
     # SQLite in the data dir.
     database_url: str | None = field(default=None, repr=False)
@@ -164,6 +165,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         live_host=(env.get("BROWSA_LIVE_HOST") or "127.0.0.1").strip(),
         live_port=_env_int(env, "BROWSA_LIVE_PORT", 0),
         upload_dir=Path(env["BROWSA_UPLOAD_DIR"]).expanduser() if env.get("BROWSA_UPLOAD_DIR") else None,
+        worker_id=(env.get("BROWSA_WORKER_ID") or "").strip() or None,
         database_url=(env.get("BROWSA_DATABASE_URL") or "").strip() or None,
     )
     settings = settings.with_overrides(**overrides)
