@@ -15,6 +15,7 @@ import pytest
 from mcp_browsa.browser.discovery import FoundBrowser
 from mcp_browsa.browser.install import install_browser
 from tests.support.mcp_server import short_home
+from tests.support.postgres import ensure_postgresql
 from tests.support.sites import Site, respond, serve_site
 
 # `database`, `database_env`: a test that asks for them runs once on SQLite and once on PostgreSQL.
@@ -35,9 +36,10 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Install the browser once in the controlling process, before workers start and would race to install it.
+    # Install the browser and PostgreSQL once in the controlling process, before workers start and would race.
     if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
         install_browser()
+        ensure_postgresql()
 
 
 @pytest.fixture(scope="session")
