@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import platformdirs
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from mcp_browsa.durations import parse_duration
 from mcp_browsa.netpolicy import PrivateNetworkRule, parse_endpoint_list
+from mcp_browsa.remote_endpoints import check_remote_settings
 
 __all__ = ["DEFAULT_RETRY_SCHEDULE", "Settings", "load_settings", "parse_schedule"]
 
@@ -98,7 +99,9 @@ class Settings(BaseSettings):
     max_burners: int = 4
     initial_credits: int = 1000
     chromium: str | None = None  # BROWSA_CHROMIUM: explicit browser executable
-    browser_ws: str | None = None  # BROWSA_BROWSER_WS: connect to a remote browser instead of launching
+    browser_ws: str | None = None  # BROWSA_BROWSER_WS: remote browsers (a comma list) used in turn instead of launching
+    # BROWSA_EGRESS_LISTEN: host:port where the egress proxy listens for remote browsers (default: loopback).
+    egress_listen: str | None = None
     headed: bool = False
     # BROWSA_ALLOW_PRIVATE_NETWORK: "" (deny), "1" (allow all), or a comma list of hosts/host:port/CIDRs.
     allow_private_network: str = ""
@@ -140,6 +143,7 @@ class Settings(BaseSettings):
     live_host: str = "127.0.0.1"
     live_port: int = 0
     upload_dir: Path | None = None  # BROWSA_UPLOAD_DIR: the only place session uploads may be read from
+    worker_id: str | None = None  # BROWSA_WORKER_ID / --worker-id: names this process in leases and job events
     # BROWSA_DATABASE_URL / --database-url: a postgresql:// URL every process of a deployment shares; None keeps
     # SQLite in the data dir.
     database_url: str | None = Field(default=None, repr=False)
@@ -236,6 +240,11 @@ class Settings(BaseSettings):
         parse_endpoint_list(value)  # a typo in a security switch is loud at start, like the one above
         return value
 
+    @field_validator("worker_id", mode="before")
+    @classmethod
+    def _name(cls, value: Any) -> Any:
+        return (value.strip() or None) if isinstance(value, str) else value
+
     @field_validator("database_url", mode="before")
     @classmethod
     def _database_url(cls, value: Any) -> Any:
@@ -243,6 +252,11 @@ class Settings(BaseSettings):
         if url and not url.startswith(("postgresql://", "postgres://")):
             raise ValueError("BROWSA_DATABASE_URL must be a postgresql://user:password@host:port/dbname URL")
         return url or None
+
+    @model_validator(mode="after")
+    def _remote(self) -> Settings:
+        check_remote_settings(self.browser_ws, self.egress_listen)
+        return self
 
     @field_validator("home", "upload_dir", mode="after")
     @classmethod

@@ -19,6 +19,7 @@ from mcp_browsa.app.reading import JobReading
 from mcp_browsa.browser.guard import EgressProxy
 from mcp_browsa.browser.host import BrowserHost
 from mcp_browsa.browser.pool import BurnerPool
+from mcp_browsa.browser.remote import egress_listen
 from mcp_browsa.browser.wiring import GuardWiring
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.agent.runner import AgentRunner, BrowserFor
@@ -52,6 +53,7 @@ from mcp_browsa.storage.crawl import CrawlRepo
 from mcp_browsa.storage.db import Conn, Database
 from mcp_browsa.storage.keys import ApiKeyRepo
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
+from mcp_browsa.storage.wakeups import open_wakeups
 from mcp_browsa.webhooks.delivery import DeliveryConfig
 from mcp_browsa.webhooks.service import WebhookService
 from mcp_browsa.workspace_secrets import Vault
@@ -98,7 +100,11 @@ class Browsa(JobCalls, JobReading):
         self.host = BrowserHost(s)
         self.pool = BurnerPool(self.host, s)
         self.workers = WorkerPool(
-            self.engine, slots=s.max_burners, lease_seconds=s.lease_seconds, sweep_interval=s.sweep_interval
+            self.engine,
+            slots=s.max_burners,
+            lease_seconds=s.lease_seconds,
+            sweep_interval=s.sweep_interval,
+            name=s.worker_id,
         )
         self.identities = IdentityService(
             IdentityCore(
@@ -202,8 +208,15 @@ class Browsa(JobCalls, JobReading):
         return run
 
     @asynccontextmanager
-    async def running(self, *, workers: bool = True) -> AsyncIterator[Browsa]:
-        """Open everything; on exit cancel the workers and close the browser (no orphan Chromium)."""
+    async def running(self, *, workers: bool = True, background: bool | None = None) -> AsyncIterator[Browsa]:
+        """Open everything; on exit cancel the workers and close the browser (no orphan Chromium).
+
+        `workers=False` runs no browsers here. `background` (default: `workers`) runs what a serving process
+        runs besides: wake-ups from other processes, webhook delivery, the sweeper that rescues dead workers'
+        jobs, retention. A front-end with --no-worker has background work and no workers; a CLI listing has
+        neither.
+        """
+        background = workers if background is None else background
         self.settings.home.mkdir(parents=True, exist_ok=True)
         await self.db.open()
         # The caller's own exception is re-raised as itself once every task group is closed, not wrapped
@@ -211,7 +224,7 @@ class Browsa(JobCalls, JobReading):
         failure: Exception | None = None
         try:
             await self.engine.ledger.ensure_workspace(DEFAULT_WORKSPACE, initial_credits=self.settings.initial_credits)
-            async with EgressProxy() as proxy:
+            async with EgressProxy(listen=egress_listen(self.settings)) as proxy:
                 self.proxy = proxy
                 self.pool.wiring = GuardWiring(proxy, self.private)
                 try:
@@ -220,7 +233,12 @@ class Browsa(JobCalls, JobReading):
                         self.live.bind(tg)
                         if workers:
                             self.pool.bind(tg)
-                            await self.workers.run(tg)
+                        self.sessions.browsers = self.tasks.runs_jobs = workers
+                        if background:
+                            wakeups = open_wakeups(self.db, self.workers.owner)
+                            self.bus.connect(wakeups.publish)
+                            tg.start_soon(wakeups.run, self.bus.deliver)
+                            await self.workers.run(tg, claim=workers)
                             tg.start_soon(
                                 retention_loop,
                                 self.db,
@@ -239,8 +257,9 @@ class Browsa(JobCalls, JobReading):
                             tg.cancel_scope.cancel()
                 finally:
                     self.tg = self.proxy = None
+                    self.bus.connect(None)
                     self.live.bind(None)
-                    if workers:
+                    if background:
                         await self.workers.release_all()
                     await self.pool.close()
                     await self.host.close()

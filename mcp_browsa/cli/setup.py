@@ -51,17 +51,26 @@ async def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
 
     report: dict[str, Any] = {"version": __version__, "data_dir": str(settings.home)}
     ok = True
-    try:
-        found = find_chromium(settings.chromium)
-        report["browser"] = found.describe()
-        skipped = found.skipped
-    except ToolSelectionError as exc:
-        say(f"configuration error: {exc}")
-        return 2
-    except BrowserNotFound as exc:
-        report["browser"] = f"MISSING — {exc}"
-        skipped = exc.skipped
-        ok = False
+    skipped: tuple[str, ...] = ()
+    if settings.browser_ws:
+        from mcp_browsa.browser.remote import check_remote_browsers, unreachable_proxy_warning
+
+        report["browser"], ok = await check_remote_browsers(settings)
+        report["egress_listen"] = settings.egress_listen or "loopback, a port per context"
+        if warning := unreachable_proxy_warning(settings):
+            report["egress_warning"] = warning
+    else:
+        try:
+            found = find_chromium(settings.chromium)
+            report["browser"] = found.describe()
+            skipped = found.skipped
+        except ToolSelectionError as exc:
+            say(f"configuration error: {exc}")
+            return 2
+        except BrowserNotFound as exc:
+            report["browser"] = f"MISSING — {exc}"
+            skipped = exc.skipped
+            ok = False
     if skipped:
         report["skipped"] = list(skipped)
     db = Database(settings.database)

@@ -185,11 +185,15 @@ class IdentityCore:
         return found.executable
 
     async def new_fingerprint(self, os_type: OsType, country: str | None) -> Fingerprint:
-        version = await anyio.to_thread.run_sync(chromium_version, await self.executable())
+        if self.host.remote is not None:  # the Chromium it will run in is remote: nothing here to ask
+            version = (await self.host.browser()).version
+        else:
+            version = await anyio.to_thread.run_sync(chromium_version, await self.executable())
         return self.fingerprint_factory(os_type=os_type, country=country, chromium_version=version)
 
     async def launch(self, agent_id: str, workspace_id: str, kind: str, fp: Fingerprint, policy: Policy) -> LiveBrowser:
         assert self.tg is not None and self.proxy is not None, "IdentityService.running() is not active"
+        self.host.refuse_own_chromium(f"a {kind} browser", "open it without cdp")
         executable = await self.executable()
         return await start_live(
             self.tg,

@@ -75,6 +75,9 @@ class SessionView(_Model):
     )
     human_login: bool | None = Field(None, description="A person signs in through live_url; its page is not shown.")
     cdp_url: str | None = Field(None, description="CDP WebSocket URL (cdp=true only).")
+    served_by: str | None = Field(
+        None, description="The server process holding the browser (host:pid:worker); only it can drive the session."
+    )
     outcome: str | None = Field(None, description="What became of initial_url.")
     observation: str | None = Field(None, description="The page as the model reads it.")
 

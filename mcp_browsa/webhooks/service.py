@@ -56,11 +56,14 @@ class WebhookService:
     def attach(self, finish_hooks: list[FinishHook], bus: EventBus) -> None:
         """Write job.completed / job.failed in the transaction that ends a job; wake the worker after commit."""
         finish_hooks.append(job_finish_hook)
-        bus.subscribe(self._on_bus_event)
+        # Every process delivering webhooks looks for due rows at once, whichever process wrote them.
+        bus.on_signal("webhook", self.worker.wake)
 
-    async def _on_bus_event(self, event: EngineEvent) -> None:
-        if event.type in EVENT_TYPES:
-            self.worker.wake()
+        async def on_event(event: EngineEvent) -> None:
+            if event.type in EVENT_TYPES:
+                bus.signal("webhook")
+
+        bus.subscribe(on_event)
 
     def start(self, tg: TaskGroup) -> None:
         tg.start_soon(self.worker.run)

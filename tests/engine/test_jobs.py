@@ -28,6 +28,7 @@ from mcp_browsa.storage.db import Database, dumps, loads
 from mcp_browsa.storage.jobs import ClaimedJob, JobRepo
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo
 from tests.support.sites import Site, serve_site
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -212,7 +213,7 @@ async def test_two_processes_claiming_from_one_queue_take_each_job_once(tmp_path
         repo = JobRepo(database)
         while (claimed := await repo.claim(f"worker-{name}", LEASE)) is not None:
             taken[name].append(claimed.id)
-            await anyio.sleep(0.005)  # "working" on it lets the other process at the write lock
+            await anyio.sleep(0.005)  # time spent "working" on it, not a wait: lets the other process at the lock
 
     try:
         async with anyio.create_task_group() as tg:
@@ -237,8 +238,7 @@ async def test_wait_returns_the_moment_the_job_ends(db: Database, engine: JobEng
         seen.append(j.status)
 
     async def end_it_once_waited_on() -> None:
-        while job.id not in engine.bus._waiters:  # the waiter is parked on the event bus
-            await anyio.sleep(0.01)
+        await wait_until(lambda: job.id in engine.bus._waiters, "the waiter parked on the event bus", interval=0.01)
         ctx = JobContext(job=claimed, engine=engine)
         await ctx.progress(1, 1, last_action="half way")
         assert await finish(db, claimed)
@@ -391,9 +391,11 @@ async def test_clean_shutdown_gives_running_work_back_at_once(
             app = Browsa(settings_for(tmp_path, **database_env))
             async with app.running():
                 job = await app.scrape(Caller(), ScrapeRequest(url=site.url(GATED), formats=["text"]))
-                with anyio.fail_after(60):
-                    while (await app.get_job(Caller(), job.id)).status != "running":
-                        await anyio.sleep(0.05)
+
+                async def running() -> bool:
+                    return (await app.get_job(Caller(), job.id)).status == "running"
+
+                await wait_until(running, "the gated scrape running", timeout=60)
             async with Browsa(settings_for(tmp_path, **database_env)).running(workers=False) as after:
                 again = await after.get_job(Caller(), job.id)
         finally:

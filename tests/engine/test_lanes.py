@@ -23,6 +23,7 @@ from mcp_browsa.engine import lanes
 from mcp_browsa.engine.requests import UrlBatchRequest
 from mcp_browsa.models import Job
 from tests.support.sites import Site, serve_site
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -83,9 +84,7 @@ def _sent(job: Job) -> list[str]:
 
 async def _tabs_once_settled(app: Browsa) -> list[int]:
     """Pages per open context, once no spare is half built (a context whose page is not there yet is no leftover)."""
-    with anyio.fail_after(30):
-        while app.pool.building:
-            await anyio.sleep(0.05)
+    await wait_until(lambda: not app.pool.building, "no spare context half built")
     return [len(c.pages) for c in (await app.host.browser()).contexts]
 
 
@@ -171,7 +170,7 @@ async def test_tabs_hold_burner_slots_and_a_burner_retires_after_its_rows(
             nonlocal peak
             while True:
                 peak = max(peak, app.pool.in_use)
-                await anyio.sleep(0.005)
+                await anyio.sleep(0.005)  # a sampler, not a wait: it looks at the pool until the batch ends
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(watch)

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import SimpleHTTPRequestHandler
 from urllib.parse import quote
 
-import anyio
 import httpx
 import pytest
 from playwright.async_api import Page
@@ -20,6 +19,7 @@ from mcp_browsa.engine.requests.login import LoginRequest
 from mcp_browsa.models import Job
 from tests.support.login_site import LoginLog, add_login_pages
 from tests.support.sites import Site, respond, serve_site
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -65,13 +65,16 @@ async def app(
 
 
 async def until(app: Browsa, job_id: str, ok: Callable[[Job], bool], what: str) -> Job:
-    """The job once `ok(job)` holds (each look waits on the job's own changes)."""
-    with anyio.fail_after(60):
-        while True:
-            job = await app.get_job(Caller(), job_id, wait=1)
-            if ok(job):
-                return job
-            assert job.status in ("queued", "running", "human_control"), f"{what}: {job.status} {job.error_message}"
+    """The job once `ok(job)` holds; fails naming `what` if it ends first or not within a minute."""
+
+    async def there() -> Job | None:
+        job = await app.get_job(Caller(), job_id)
+        if ok(job):
+            return job
+        assert job.status in ("queued", "running", "human_control"), f"{what}: {job.status} {job.error_message}"
+        return None
+
+    return await wait_until(there, what, timeout=60)
 
 
 async def test_a_login_is_shown_live_with_its_secrets_hidden(

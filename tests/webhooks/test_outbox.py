@@ -25,6 +25,7 @@ from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo
 from mcp_browsa.webhooks.delivery import DeliveryConfig, parse_retry_after, parse_schedule
 from mcp_browsa.webhooks.events import enqueue_event, job_finish_hook
 from mcp_browsa.webhooks.service import WebhookService
+from tests.support.waits import wait_until
 from tests.webhooks.receiver import Delivery, Receiver, Reply, serve_receiver
 
 pytestmark = pytest.mark.anyio
@@ -65,13 +66,13 @@ async def wait_for(receiver: Receiver, predicate: Callable[[list[Delivery]], boo
 
 async def settled_log(svc: WebhookService, webhook_id: str, attempts: int) -> WebhookDeliveries:
     """The delivery log once `attempts` attempts are recorded (the record lands just after the receiver answers)."""
-    deadline = time.monotonic() + 10
-    while True:
-        log = await svc.deliveries(WS, webhook_id, limit=200)
-        if log.count >= attempts and log.pending == 0:
-            return log
-        assert time.monotonic() < deadline, log
-        await anyio.sleep(0.05)
+    last: list[WebhookDeliveries] = []
+
+    async def recorded() -> WebhookDeliveries | None:
+        last[:] = [await svc.deliveries(WS, webhook_id, limit=200)]
+        return last[0] if last[0].count >= attempts and last[0].pending == 0 else None
+
+    return await wait_until(recorded, lambda: f"{attempts} attempts recorded (last: {last})", timeout=10)
 
 
 async def test_failing_endpoint_recovers_one_event_several_attempts(db: Database, receiver: Receiver) -> None:

@@ -22,6 +22,7 @@ from mcp_browsa.engine.requests import (
     MAX_TASK_SECONDS,
     BatchJob,
     JobRequest,
+    ModelChoice,
     TaskBatchRequest,
     TaskRequest,
 )
@@ -82,6 +83,7 @@ class AgentTasks:
         self.keys: dict[str, str] = {}
         self.samplers: dict[str, Sampler] = {}  # jobs on the client's own model: the client serving them
         self._waiting: dict[str, int] = {}
+        self.runs_jobs = True  # False on a front-end started with --no-worker
         engine.bus.subscribe(self._on_event)
 
     # -- checking a task ----------------------------------------------------------------------------------
@@ -231,12 +233,21 @@ class AgentTasks:
         items: list[dict[str, Any]] | None = None,
         sampler: Sampler | None = None,
     ) -> Job:
-        """Queue the job pinned to this process, its key (or the client serving its model) held in memory from
-        the moment the row exists."""
+        """Queue the job. One whose key came with the call (or whose model is the calling client's) is pinned to
+        this process, its key or client held in memory from the moment the row exists; one on the server's key
+        may run on any worker sharing the database."""
         created: list[str] = []
+        pinned = isinstance(params, ModelChoice) and params.key_source in ("call", "client")
+        if pinned and not self.runs_jobs:
+            raise BadRequest(
+                "this server runs no jobs itself (--no-worker), and a task whose model key comes with the call, or"
+                " whose model is the client's own, can only run in the process that received it: give the workers"
+                " the key (BROWSA_LLM_API_KEY) and leave llm_api_key out, or call a server that runs jobs"
+            )
 
         async def pin(conn: Conn, job_id: str) -> None:
-            await JobRepo.pin(conn, job_id, self.owner)
+            if pinned:
+                await JobRepo.pin(conn, job_id, self.owner)
             # Before the commit: a worker may claim the job the moment it is visible.
             self.keys[job_id] = key
             if sampler is not None:
