@@ -19,6 +19,7 @@ import pytest
 from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.browser.discovery import FoundBrowser
 from mcp_browsa.config import Settings, load_settings
+from mcp_browsa.engine.requests import ScrapeRequest
 from tests.support.mcp_server import server_env
 from tests.support.remote_browsers import cdp_chromium, free_port, playwright_server
 from tests.support.sites import Site
@@ -62,7 +63,9 @@ async def test_jobs_run_on_each_remote_browser_in_turn_and_a_dead_one_is_skipped
     caplog.set_level(logging.INFO, logger="mcp_browsa.browser")
     async with Browsa(remote_settings(tmp_path, site, f"{dead},{pw_server},{cdp}")).running() as app:
         for n in range(4):
-            job = await app.scrape(Caller(), site.url(f"{PAGE}?n={n}"), formats=["markdown"], wait=60)
+            job = await app.scrape(
+                Caller(), ScrapeRequest(url=site.url(f"{PAGE}?n={n}"), formats=["markdown"]), wait=60
+            )
             assert job.status == "completed", (job.error_code, job.error_message)
             assert "Detailed comparison" in (job.result or {})["markdown"]
         remote = app.host.remote
@@ -82,7 +85,7 @@ async def test_with_every_endpoint_down_a_job_fails_upstream_unavailable_naming_
 ) -> None:
     dead = [f"ws://127.0.0.1:{free_port()}/", f"http://127.0.0.1:{free_port()}"]
     async with Browsa(remote_settings(tmp_path, site, ",".join(dead))).running() as app:
-        job = await app.scrape(Caller(), site.url(PAGE), formats=["markdown"], wait=60)
+        job = await app.scrape(Caller(), ScrapeRequest(url=site.url(PAGE), formats=["markdown"]), wait=60)
         assert job.status == "failed" and job.error_code == "UPSTREAM_UNAVAILABLE"
         message = job.error_message or ""
         assert "no remote browser of BROWSA_BROWSER_WS answers" in message
@@ -97,7 +100,7 @@ async def test_a_cdp_endpoint_whose_webrtc_can_leave_the_proxy_is_refused(
     assert chromium.executable is not None
     with cdp_chromium(chromium.executable, webrtc_on_proxy=False) as leaky:
         async with Browsa(remote_settings(tmp_path, site, leaky)).running() as app:
-            job = await app.scrape(Caller(), site.url(PAGE), formats=["markdown"], wait=60)
+            job = await app.scrape(Caller(), ScrapeRequest(url=site.url(PAGE), formats=["markdown"]), wait=60)
             assert job.status == "failed" and job.error_code == "UPSTREAM_UNAVAILABLE"
             assert "WebRTC" in (job.error_message or "")
             assert "--webrtc-ip-handling-policy=disable_non_proxied_udp" in (job.error_message or "")
