@@ -1,0 +1,308 @@
+"""The guard's in-browser half: each page's requests that can write or navigate, checked over CDP `Fetch`.
+
+Why not Playwright's route(): it makes Chromium send `Network.setCacheDisabled`, so every stylesheet and script
+is fetched again on every page, and it brings every request of every type through this process. Here each page
+gets a CDP session of its own that pauses only the request types that can carry a method or a body, or start a
+navigation (documents, fetch/XHR, beacons, reports, other); images, styles, scripts and fonts never pause, go to
+the proxy (which checks every host and address) and stay cacheable. Out-of-process iframes are held at birth and
+given the same interception before they run; a dedicated worker's requests pause in its page's session. With
+media skipped, images, media and fonts are failed in the browser before they leave it.
+
+A page opened by a page (a popup) is attached when Playwright reports it, which is after its first navigation has
+committed: that first request is checked by the proxy alone (hosts, addresses, and the method of plain HTTP).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from itertools import count
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+from playwright.async_api import BrowserContext, CDPSession, Page, WebSocketRoute
+from playwright.async_api import Error as PlaywrightError
+
+from mcp_browsa.browser.guard import BlockedRequest, OnBlock, ProxyLease, report_block
+from mcp_browsa.netpolicy import Policy, check_url, check_websocket
+
+__all__ = [
+    "CHECKED_TYPES",
+    "MEDIA_TYPES",
+    "guard_page",
+    "install_request_guard",
+    "refuse_websockets",
+    "skip_media",
+]
+
+log = logging.getLogger(__name__)
+
+# CDP resource types that can carry a method other than GET or a body, or navigate a frame. The rest (Image,
+# Media, Font, Stylesheet, Script, TextTrack, Manifest, ...) are plain GETs: the proxy judges their hosts.
+CHECKED_TYPES = ("Document", "XHR", "Fetch", "Ping", "CSPViolationReport", "EventSource", "Other")
+MEDIA_TYPES = ("Image", "Media", "Font")
+_WEBSOCKET = "WEBSOCKET"
+_HOLD_SECONDS = 5.0  # a held iframe is a stalled page; never hold one longer than this
+
+Send = Callable[[str, dict[str, Any]], Awaitable[Any]]
+
+
+@dataclass
+class _ContextGuard:
+    """One context's rules: where its policy comes from, and whether its pages load media."""
+
+    policy: Policy | ProxyLease | None
+    on_block: OnBlock | None
+    media: bool = True
+    pages: weakref.WeakKeyDictionary[Page, _PageGuard] = field(default_factory=weakref.WeakKeyDictionary)
+
+    def current(self) -> tuple[Policy | None, OnBlock | None]:
+        if isinstance(self.policy, ProxyLease):
+            return self.policy.policy, self.policy.on_block
+        return self.policy, self.on_block
+
+    def patterns(self) -> list[dict[str, str]]:
+        types: tuple[str, ...] = CHECKED_TYPES if self.policy is not None else ()
+        types += () if self.media else MEDIA_TYPES
+        return [{"resourceType": t, "requestStage": "Request"} for t in types]
+
+
+_guards: weakref.WeakKeyDictionary[BrowserContext, _ContextGuard] = weakref.WeakKeyDictionary()
+
+
+def _answered_in_browser(url: str) -> bool:
+    """A `.invalid` name never resolves (RFC 6761), so no request to one reaches a network: only a page route
+    (the trust probe's) can answer it, and Playwright's route pauses after this hook."""
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".")
+    except ValueError:
+        return False
+    return host.endswith(".invalid")
+
+
+class _PageGuard:
+    """The CDP session of one page, and the out-of-process iframes held and attached through it."""
+
+    def __init__(self, guard: _ContextGuard, page: Page) -> None:
+        self.guard = guard
+        self.page = page
+        self.session: CDPSession | None = None
+        self.ready = anyio.Event()
+        self.failed: BaseException | None = None
+        self._ids = count(1)
+        self._frames: dict[str, str] = {}  # child session id -> its target id, for the iframes we attached
+        self._replies: dict[int, anyio.Event] = {}
+        self._main_frame: str | None = None
+
+    async def start(self) -> None:
+        try:
+            self.session = session = await self.page.context.new_cdp_session(self.page)
+            session.on("Fetch.requestPaused", self._on_paused)
+            session.on("Target.attachedToTarget", self._on_attached)
+            session.on("Target.receivedMessageFromTarget", self._on_child_message)
+            await session.send("Fetch.enable", {"patterns": self.guard.patterns()})
+            # Non-flattened, so this session can speak to the iframe while it waits for us.
+            await session.send(
+                "Target.setAutoAttach",
+                {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": False, "filter": [{"type": "iframe"}]},
+            )
+        except PlaywrightError as exc:
+            if not self.page.is_closed():
+                self.failed = exc  # fail closed: the page must not load unguarded
+                raise
+            log.debug("request guard not attached to a page closed meanwhile: %s", exc)
+        finally:
+            self.ready.set()
+
+    async def update(self) -> None:
+        """Send the context's current patterns again (media skipped or loaded) to the page and its iframes."""
+        if self.session is None:
+            return
+        params = {"patterns": self.guard.patterns()}
+        try:
+            await self.session.send("Fetch.enable", params)
+            for child in list(self._frames):
+                await self._to_child(child, "Fetch.enable", params)
+        except PlaywrightError:
+            pass  # the page closed meanwhile
+
+    # -- requests --------------------------------------------------------------------------------------
+
+    async def _on_paused(self, event: dict[str, Any]) -> None:
+        assert self.session is not None
+        await self._decide(self.session.send, event, None)
+
+    async def _decide(self, send: Send, event: dict[str, Any], frame_target: str | None) -> None:
+        request_id = event["requestId"]
+        try:
+            if event.get("resourceType") in MEDIA_TYPES and not self.guard.media:
+                await send("Fetch.failRequest", {"requestId": request_id, "errorReason": "BlockedByClient"})
+                return
+            policy, on_block = self.guard.current()
+            if policy is None or event.get("resourceType") in MEDIA_TYPES:
+                await send("Fetch.continueRequest", {"requestId": request_id})
+                return
+            request = event["request"]
+            if _answered_in_browser(request["url"]):
+                await send("Fetch.continueRequest", {"requestId": request_id})
+                return
+            has_body = bool(request.get("hasPostData") or request.get("postData"))
+            decision = check_url(request["url"], policy, method=request["method"], has_body=has_body)
+            if decision.allowed:
+                await send("Fetch.continueRequest", {"requestId": request_id})
+                return
+            navigation = frame_target is None and event.get("resourceType") == "Document"
+            navigation = navigation and event.get("frameId") == await self._main_frame_id()
+            blocked = BlockedRequest(
+                request["url"], decision.rule, decision.reason, request["method"], "route", navigation, self.page
+            )
+            report_block(on_block, blocked)
+            await send("Fetch.failRequest", {"requestId": request_id, "errorReason": "BlockedByClient"})
+        except PlaywrightError:
+            pass  # the page or context went away while the request was paused
+        except Exception:
+            log.exception("request guard failed on %s", event.get("request", {}).get("url"))
+
+    async def _main_frame_id(self) -> str | None:
+        # A page target's id is its main frame's id.
+        if self._main_frame is None and self.session is not None:
+            info = await self.session.send("Target.getTargetInfo")
+            self._main_frame = info["targetInfo"]["targetId"]
+        return self._main_frame
+
+    # -- out-of-process iframes ------------------------------------------------------------------------
+
+    async def _on_attached(self, event: dict[str, Any]) -> None:
+        child, info = event["sessionId"], event["targetInfo"]
+        if info.get("type") != "iframe":
+            return
+        self._frames[child] = info["targetId"]
+        try:
+            with anyio.fail_after(_HOLD_SECONDS):
+                await self._to_child(child, "Fetch.enable", {"patterns": self.guard.patterns()})
+        except (PlaywrightError, TimeoutError) as exc:
+            log.debug("iframe %s not intercepted: %s", info.get("url"), exc)
+        finally:
+            if event.get("waitingForDebugger"):
+                try:
+                    await self._to_child(child, "Runtime.runIfWaitingForDebugger", {}, wait=False)
+                except PlaywrightError:
+                    pass  # the frame or its page is gone
+
+    async def _to_child(self, child: str, method: str, params: dict[str, Any], *, wait: bool = True) -> None:
+        """Send one command to an attached iframe; with `wait`, return once it has answered."""
+        assert self.session is not None
+        message_id = next(self._ids)
+        answered = self._replies[message_id] = anyio.Event()
+        message = json.dumps({"id": message_id, "method": method, "params": params})
+        try:
+            await self.session.send("Target.sendMessageToTarget", {"sessionId": child, "message": message})
+            if wait:
+                await answered.wait()
+        finally:
+            self._replies.pop(message_id, None)
+
+    async def _on_child_message(self, event: dict[str, Any]) -> None:
+        child = event.get("sessionId", "")
+        if child not in self._frames:
+            return
+        message = json.loads(event.get("message") or "{}")
+        if "id" in message:
+            answered = self._replies.get(message["id"])
+            if answered is not None:
+                answered.set()
+            return
+        method = message.get("method")
+        if method == "Fetch.requestPaused":
+
+            async def send(name: str, params: dict[str, Any]) -> None:
+                await self._to_child(child, name, params, wait=False)
+
+            await self._decide(send, message["params"], self._frames[child])
+        elif method == "Target.detachedFromTarget":
+            self._frames.pop(child, None)
+
+
+async def install_request_guard(
+    context: BrowserContext, policy: Policy | ProxyLease | None, on_block: OnBlock | None = None
+) -> None:
+    """Check every page's navigations and write-capable requests in `context` against the guard policy.
+
+    Given a ProxyLease, the lease's current policy and on_block are read at each request, so a warm context made
+    ahead of time gets the job's policy at hand-over. Pages opened by our own code should `await guard_page(page)`
+    before their first navigation; every other page is attached as Playwright reports it.
+    """
+    guard = _guards.get(context)
+    if guard is None:
+        _guards[context] = guard = _ContextGuard(policy, on_block)
+        context.on("page", _on_page)
+    else:
+        guard.policy, guard.on_block = policy, on_block
+    for page in context.pages:
+        await guard_page(page)
+
+
+async def skip_media(context: BrowserContext) -> None:
+    """Fail image, media and font requests in `context` from now on, in the browser: they reach no network."""
+    guard = _guards.get(context)
+    if guard is None:
+        await install_request_guard(context, None)
+        guard = _guards[context]
+    guard.media = False
+    for page_guard in list(guard.pages.values()):
+        await page_guard.ready.wait()
+        await page_guard.update()
+
+
+async def guard_page(page: Page) -> None:
+    """Attach the context's request guard to `page`, once; returns when its interception is on."""
+    guard = _guards.get(page.context)
+    if guard is None:
+        return
+    page_guard = guard.pages.get(page)
+    if page_guard is None:
+        guard.pages[page] = page_guard = _PageGuard(guard, page)
+        await page_guard.start()
+    else:
+        await page_guard.ready.wait()
+        if page_guard.failed is not None:
+            raise page_guard.failed
+
+
+async def _on_page(page: Page) -> None:
+    try:
+        await guard_page(page)
+    except Exception:  # an event handler has nobody to raise to; a page that cannot be guarded is closed
+        log.exception("attaching the request guard to a new page failed; closing it")
+        try:
+            await page.close()
+        except PlaywrightError:
+            pass
+
+
+async def refuse_websockets(
+    context: BrowserContext, policy: Policy | ProxyLease, on_block: OnBlock | None = None
+) -> None:
+    """Close every WebSocket a page or frame of a read-only context opens, before it connects; each is a blocked write.
+
+    Read-only means no WebSockets at all: once open, a socket carries whatever the page sends, past any method
+    check. The proxy refuses plain ws:// itself, but wss:// is a TLS tunnel it cannot tell from HTTPS, so pages get
+    Playwright's WebSocket stand-in here, which also refuses denied hosts with their own rule first. Install it on
+    read-only contexts only: the stand-in relays every message through this process and shows the page a binding,
+    a cost no writable job should pay.
+    """
+
+    async def refuse(ws: WebSocketRoute) -> None:
+        current, report_to = (policy.policy, policy.on_block) if isinstance(policy, ProxyLease) else (policy, on_block)
+        decision = check_websocket(ws.url, current)
+        if decision.allowed:
+            ws.connect_to_server()
+            return
+        report_block(report_to, BlockedRequest(ws.url, decision.rule, decision.reason, _WEBSOCKET, "route"))
+        await ws.close(code=1008, reason=f"refused by the URL guard ({decision.rule})")
+
+    await context.route_web_socket("**", refuse)
