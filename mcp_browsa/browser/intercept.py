@@ -60,6 +60,9 @@ class _ContextGuard:
     media: bool = True
     pages: weakref.WeakKeyDictionary[Page, _PageGuard] = field(default_factory=weakref.WeakKeyDictionary)
 
+    def forget(self, page: Page) -> None:
+        self.pages.pop(page, None)
+
     def current(self) -> tuple[Policy | None, OnBlock | None]:
         if isinstance(self.policy, ProxyLease):
             return self.policy.policy, self.policy.on_block
@@ -240,6 +243,8 @@ async def install_request_guard(
     if guard is None:
         _guards[context] = guard = _ContextGuard(policy, on_block)
         context.on("page", _on_page)
+        # Each page guard holds its page, and so the context: the entries go when they close, not by weak reference.
+        context.on("close", _forget_context)
     else:
         guard.policy, guard.on_block = policy, on_block
     for page in context.pages:
@@ -266,11 +271,16 @@ async def guard_page(page: Page) -> None:
     page_guard = guard.pages.get(page)
     if page_guard is None:
         guard.pages[page] = page_guard = _PageGuard(guard, page)
+        page.on("close", guard.forget)
         await page_guard.start()
     else:
         await page_guard.ready.wait()
         if page_guard.failed is not None:
             raise page_guard.failed
+
+
+def _forget_context(context: BrowserContext) -> None:
+    _guards.pop(context, None)
 
 
 async def _on_page(page: Page) -> None:
