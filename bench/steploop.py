@@ -23,7 +23,7 @@ from mcp_browsa.app import Browsa
 from mcp_browsa.config import load_settings
 from mcp_browsa.engine.actions import ActionResult, execute
 from mcp_browsa.engine.activity import GRACE
-from mcp_browsa.engine.agent_steps import StepRecorder
+from mcp_browsa.engine.agent.steps import StepRecorder
 from mcp_browsa.engine.context import JobContext, Outcome
 from mcp_browsa.engine.observation import ElementRef, Observation, observe
 from mcp_browsa.engine.tabs import Tabs

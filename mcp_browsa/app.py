@@ -26,8 +26,8 @@ from mcp_browsa.browser.pool import Burner, BurnerPool
 from mcp_browsa.browser.private_hint import private_network_hint
 from mcp_browsa.browser.wiring import GuardWiring, make_policy
 from mcp_browsa.config import Settings
-from mcp_browsa.engine.agent_runner import AgentRunner
-from mcp_browsa.engine.agent_tasks import AgentTasks, ScreenshotOptions, TaskRow
+from mcp_browsa.engine.agent.runner import AgentRunner
+from mcp_browsa.engine.agent.tasks import AgentTasks, ScreenshotOptions, TaskRow
 from mcp_browsa.engine.context import JobContext, Outcome, Runner
 from mcp_browsa.engine.crawl import CrawlRequest, CrawlRunner, MapRequest, MapRunner
 from mcp_browsa.engine.jobs import JobEngine, ProgressFn
@@ -38,7 +38,7 @@ from mcp_browsa.engine.scrape import FORMATS
 from mcp_browsa.engine.worker import WorkerPool
 from mcp_browsa.errors import BadRequest, Forbidden
 from mcp_browsa.events import EngineEvent, EventBus
-from mcp_browsa.idempotency import IdempotencyRunner, Recover
+from mcp_browsa.idempotent_calls import IdempotencyRunner, Recover
 from mcp_browsa.identities import IdentityCore, IdentityService
 from mcp_browsa.identities.cdp_browser import cdp_browser
 from mcp_browsa.live import LiveServer
@@ -53,8 +53,8 @@ from mcp_browsa.storage.keys import ApiKeyRepo
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
 from mcp_browsa.storage.screenshots import ScreenshotRepo
 from mcp_browsa.validation import check_http_url
-from mcp_browsa.vault import Vault
 from mcp_browsa.webhooks.service import WebhookService
+from mcp_browsa.workspace_secrets import Vault
 
 __all__ = ["Browsa", "Caller"]
 
@@ -263,7 +263,7 @@ class Browsa:
         model: type[M] | None = None,
         recover: Recover[M] | None = None,
     ) -> M:
-        """Run `fn` at most once per (workspace, idempotency key); see mcp_browsa/idempotency.py.
+        """Run `fn` at most once per (workspace, idempotency key); see mcp_browsa/idempotent_calls.py.
 
         `fn` must create its work with `caller.request_id`. `model` is what `fn` returns (default Job) and must
         have an `idempotent_replay` field; `recover(job_id)` answers for a job whose first caller died before
@@ -515,7 +515,7 @@ class Browsa:
     ) -> Job:
         """Start a browser agent task (a job of kind "task"); with `wait`, long-poll it as get_job does.
 
-        `llm_api_key` is held in this process's memory only, never stored; see engine/agent_tasks.py. With
+        `llm_api_key` is held in this process's memory only, never stored; see engine/agent/tasks.py. With
         `llm="client"`, `sampler` carries its model calls to the client that asked.
         """
         policy = self.policy(allowed_domains, allow_writes=allow_writes)

@@ -22,7 +22,7 @@ from mcp import Client
 from mcp_types import CallToolResult
 
 from mcp_browsa.errors import BadRequest, IdempotencyConflict
-from mcp_browsa.idempotency import IdempotencyRunner
+from mcp_browsa.idempotent_calls import IdempotencyRunner
 from mcp_browsa.models import Job
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.idempotency import IdempotencyRepo, params_hash

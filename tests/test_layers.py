@@ -20,15 +20,15 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("models", "validation", "events", "netpolicy", "masking", "durations"),  # foundation: plain data and pure rules
     ("config", "logsetup"),
     ("crypto", "storage"),  # storage: the only part that speaks SQL
-    ("browser", "llm", "webhooks", "idempotency", "key_admin"),
-    ("vault",),
+    ("browser", "llm", "webhooks", "idempotent_calls", "key_admin"),
+    ("workspace_secrets",),
     ("engine",),
     ("identities", "sessions", "live"),  # live: watching and taking over a running browser
     ("app",),  # composes everything below into one lifespan
-    ("admin", "demo", "server", "surface", "jobs_text"),
+    ("server", "surface", "jobs_text"),
     ("tools", "auth", "http_sessions"),  # tools register on the server; auth reads the server's request state
     ("http", "stdio"),
-    ("cli", "vault_cli", "__main__"),
+    ("cli", "__main__"),
 )
 LAYER_OF = {part: i for i, layer in enumerate(LAYERS) for part in layer}
 

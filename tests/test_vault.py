@@ -19,7 +19,14 @@ from mcp_browsa.errors import BadRequest, InternalError
 from mcp_browsa.events import EngineEvent
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo
-from mcp_browsa.vault import MissingSecret, SecretNotAllowed, Vault, mask_variants, referenced_secrets, task_secrets
+from mcp_browsa.workspace_secrets import (
+    MissingSecret,
+    SecretNotAllowed,
+    Vault,
+    mask_variants,
+    referenced_secrets,
+    task_secrets,
+)
 from tests.support.db import workspace_db
 
 pytestmark = pytest.mark.anyio

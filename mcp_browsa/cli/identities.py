@@ -15,7 +15,7 @@ import anyio
 
 from mcp_browsa.app import Browsa
 from mcp_browsa.config import Settings
-from mcp_browsa.identities.models import Agent, AgentList
+from mcp_browsa.identities.models import Identity, IdentityList
 from mcp_browsa.identities.spec import OS_TYPES, build_spec
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
 
@@ -41,7 +41,7 @@ def add_parser(sub: Any) -> None:
     s.add_argument("identity_id")
 
 
-def _text(agent: Agent) -> str:
+def _text(agent: Identity) -> str:
     lines = [f"{agent.id}  {agent.mode:<10} {agent.status:<9} trust={agent.trust_score}  credits={agent.cost_credits}"]
     if agent.cdp_url:
         lines.append(f"  cdp_url:  {agent.cdp_url}\n  cdp_http: {agent.cdp_http}")
@@ -50,10 +50,10 @@ def _text(agent: Agent) -> str:
     return "\n".join(lines)
 
 
-def _emit(data: Agent | AgentList, as_json: bool) -> None:
+def _emit(data: Identity | IdentityList, as_json: bool) -> None:
     if as_json:
         print(json.dumps(data.model_dump(mode="json", exclude_none=True), indent=2, ensure_ascii=False), flush=True)
-    elif isinstance(data, AgentList):
+    elif isinstance(data, IdentityList):
         print("\n".join(_text(a) for a in data.agents) or "no identities", flush=True)
     else:
         print(_text(data), flush=True)

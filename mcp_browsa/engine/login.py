@@ -34,7 +34,7 @@ from mcp_browsa.errors import BadRequest, BrowsaError
 from mcp_browsa.models import Job, JobStatus, PriceTable
 from mcp_browsa.netpolicy import Policy, host_text, parse_web_url
 from mcp_browsa.validation import check_http_url
-from mcp_browsa.vault import MissingSecret, Vault, check_secret_name
+from mcp_browsa.workspace_secrets import MissingSecret, Vault, check_secret_name
 
 __all__ = ["LOGIN_STEPS", "LoginRunner"]
 

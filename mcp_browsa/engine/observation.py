@@ -22,7 +22,7 @@ import anyio
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Frame, Page
 
-from mcp_browsa.engine.budget import fit_lines
+from mcp_browsa.engine.observation_fit import fit_lines
 from mcp_browsa.engine.tabs import Tabs
 from mcp_browsa.masking import MASK, mask_text, masker
 

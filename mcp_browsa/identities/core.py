@@ -32,7 +32,7 @@ from mcp_browsa.errors import InternalError, TooManyRequests, UpstreamUnavailabl
 from mcp_browsa.events import EngineEvent, EventBus
 from mcp_browsa.identities.cdp import chromium_version
 from mcp_browsa.identities.live import LiveBrowser, start_live
-from mcp_browsa.identities.models import Agent, SessionInfo
+from mcp_browsa.identities.models import Identity, SessionInfo
 from mcp_browsa.models import PriceTable
 from mcp_browsa.netpolicy import Policy
 from mcp_browsa.storage.db import Database, dumps, loads, now
@@ -45,8 +45,8 @@ __all__ = [
     "FingerprintFactory",
     "IdentityCore",
     "Outbox",
-    "agent_model",
     "event_data",
+    "identity_model",
     "monotonic_deadline",
     "owner_alive",
 ]
@@ -285,7 +285,7 @@ class IdentityCore:
 
     # -- models ---------------------------------------------------------------------------------
 
-    async def to_models(self, rows: list[sqlite3.Row]) -> list[Agent]:
+    async def to_models(self, rows: list[sqlite3.Row]) -> list[Identity]:
         costs = await self.repo.costs([str(r["id"]) for r in rows])
         out = []
         for row in rows:
@@ -300,7 +300,7 @@ class IdentityCore:
                         expires_at=open_row["expires_at"],
                         job_id=open_row["job_id"],
                     )
-            agent = agent_model(row, cost=costs.get(str(row["id"]), 0), session=session)
+            agent = identity_model(row, cost=costs.get(str(row["id"]), 0), session=session)
             if row["status"] == "running" and self.live_views is not None and row["id"] in self.live:
                 # Its view's address, made now if the watcher has not shown the browser yet.
                 agent.live_url = await self.live_views.open(str(row["workspace_id"]), str(row["id"]))
@@ -308,9 +308,9 @@ class IdentityCore:
         return out
 
 
-def agent_model(row: sqlite3.Row, *, cost: int, session: SessionInfo | None) -> Agent:
+def identity_model(row: sqlite3.Row, *, cost: int, session: SessionInfo | None) -> Identity:
     score = row["trust_score"]
-    return Agent(
+    return Identity(
         id=row["id"],
         mode=row["mode"],
         status=row["status"],

@@ -11,10 +11,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
-    "Agent",
-    "AgentList",
-    "AgentMode",
-    "AgentStatus",
+    "Identity",
+    "IdentityList",
+    "IdentityMode",
+    "IdentityStatus",
     "Include",
     "OsTypeName",
     "SessionClosed",
@@ -26,12 +26,12 @@ OsTypeName = Literal["OS_TYPE_MACOS", "OS_TYPE_WINDOWS", "OS_TYPE_LINUX"]
 Include = Literal["trust", "fingerprint", "detection"]
 
 
-class AgentMode(str, Enum):
+class IdentityMode(str, Enum):
     BURNER = "burner"  # its own Chromium with a CDP URL until the TTL ends; nothing is kept
     PERSISTENT = "persistent"  # cookies and localStorage kept (encrypted) between sessions, fingerprint pinned
 
 
-class AgentStatus(str, Enum):
+class IdentityStatus(str, Enum):
     QUEUED = "queued"  # being provisioned
     RUNNING = "running"  # usable: a burner's browser is up; a persistent identity can open sessions
     DESTROYED = "destroyed"  # ended on request, at its TTL, or with the server; its browser is gone
@@ -57,10 +57,13 @@ class SessionInfo(_Model):
     job_id: str | None = Field(None, description="The job using the identity (job sessions).")
 
 
-class Agent(_Model):
+class Identity(_Model):
+    # The public schema keeps its name (browsa://schemas/Agent), as the `agt_` ids keep their prefix.
+    model_config = ConfigDict(use_enum_values=True, title="Agent")
+
     id: str = Field(description="Identity id (`agt_` + 20 hex).")
-    mode: AgentMode = Field(description="burner | persistent")
-    status: AgentStatus = Field(description="queued | running | destroyed | failed")
+    mode: IdentityMode = Field(description="burner | persistent")
+    status: IdentityStatus = Field(description="queued | running | destroyed | failed")
     cdp_url: str | None = Field(
         None,
         description="Chrome DevTools WebSocket URL on 127.0.0.1 while a browser is up: "
@@ -109,8 +112,10 @@ class Agent(_Model):
     hint: str | None = Field(None, description="What to do next.")
 
 
-class AgentList(_Model):
-    agents: list[Agent] = Field(description="Newest first.")
+class IdentityList(_Model):
+    model_config = ConfigDict(use_enum_values=True, title="AgentList")
+
+    agents: list[Identity] = Field(description="Newest first.")
     count: int = Field(description="How many are on this page.")
     next_cursor: str | None = Field(None, description="The `cursor` of the next page; absent on the last.")
     total: int = Field(0, description="How many identities match, over every page.")

@@ -29,14 +29,14 @@ log = logging.getLogger(__name__)
 METER_SECONDS = 15.0
 SWEEP_EVERY = 2  # meter ticks between sweeps for dead owners
 
-EndAgent = Callable[..., Awaitable[None]]
+EndIdentity = Callable[..., Awaitable[None]]
 EndSession = Callable[..., Awaitable[SessionClosed]]
 
 
 class Reaper:
-    def __init__(self, core: IdentityCore, *, end_agent: EndAgent, end_session: EndSession) -> None:
+    def __init__(self, core: IdentityCore, *, end_identity: EndIdentity, end_session: EndSession) -> None:
         self.core = core
-        self.end_agent = end_agent
+        self.end_identity = end_identity
         self.end_session = end_session
 
     async def loop(self) -> None:
@@ -80,7 +80,7 @@ class Reaper:
             return taken
 
         if await core.commit(bill) < wanted:
-            await self.end_agent(row["id"], "destroyed", "the credit balance ran out", charge=False)
+            await self.end_identity(row["id"], "destroyed", "the credit balance ran out", charge=False)
 
     async def sweep(self) -> None:
         """End what dead server processes on this machine left running (see the module docstring)."""
@@ -92,11 +92,11 @@ class Reaper:
             if row["mode"] == "burner" or row["status"] == "queued":
                 expired = row["expires_at"] is not None and row["expires_at"] <= t
                 if expired:
-                    await self.end_agent(
+                    await self.end_identity(
                         row["id"], "destroyed", "its TTL ended while its server was down", charge=False
                     )
                 else:
-                    await self.end_agent(row["id"], "failed", "the server process running it stopped", charge=False)
+                    await self.end_identity(row["id"], "failed", "the server process running it stopped", charge=False)
                 log.warning("reaped identity %s left by dead server %s", row["id"], row["owner"])
                 continue
             await anyio.to_thread.run_sync(kill_orphan, row["pid"], row["profile_dir"])

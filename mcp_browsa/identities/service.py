@@ -21,7 +21,7 @@ from mcp_browsa.errors import AgentNotRunning, BrowsaError, Forbidden, NotFound,
 from mcp_browsa.identities.cdp import kill_orphan
 from mcp_browsa.identities.core import IdentityCore, Outbox, event_data
 from mcp_browsa.identities.live import LiveBrowser
-from mcp_browsa.identities.models import Agent, AgentList, Include, WarmupVisit
+from mcp_browsa.identities.models import Identity, IdentityList, Include, WarmupVisit
 from mcp_browsa.identities.probe import Measurement, measure, warm_up
 from mcp_browsa.identities.reaper import Reaper
 from mcp_browsa.identities.sessions import Sessions
@@ -40,7 +40,7 @@ class IdentityService:
     def __init__(self, core: IdentityCore) -> None:
         self.core = core
         self.sessions = Sessions(core)
-        self.reaper = Reaper(core, end_agent=self.end_agent, end_session=self.sessions.end_live)
+        self.reaper = Reaper(core, end_identity=self.end_identity, end_session=self.sessions.end_live)
 
     @asynccontextmanager
     async def running(self, proxy: Any) -> AsyncIterator[IdentityService]:
@@ -76,7 +76,7 @@ class IdentityService:
         for live in list(self.core.live.values()):
             try:
                 if live.kind == "burner":
-                    await self.end_agent(live.agent_id, "destroyed", "stopped when the server shut down")
+                    await self.end_identity(live.agent_id, "destroyed", "stopped when the server shut down")
                 else:
                     await self.sessions.end_live(live, reason="server shut down", save=True)
             except Exception:
@@ -84,7 +84,7 @@ class IdentityService:
 
     # -- create ---------------------------------------------------------------------------------
 
-    async def create(self, workspace_id: str, spec: CreateSpec) -> Agent:
+    async def create(self, workspace_id: str, spec: CreateSpec) -> Identity:
         """Provision an identity; returns once a burner's CDP endpoint is ready (or a persistent profile is stored)."""
         core = self.core
         policy = core.policy_for(list(spec.allowed_domains) if spec.allowed_domains is not None else None)
@@ -207,9 +207,9 @@ class IdentityService:
     async def _watch_burner(self, live: LiveBrowser) -> None:
         outcome = await self.core.watch(live)
         if outcome == "expired":
-            await self.end_agent(live.agent_id, "destroyed", "its TTL ended")
+            await self.end_identity(live.agent_id, "destroyed", "its TTL ended")
         elif outcome == "exited":
-            await self.end_agent(live.agent_id, "failed", "its browser exited unexpectedly")
+            await self.end_identity(live.agent_id, "failed", "its browser exited unexpectedly")
 
     async def _provisioning_failed(self, row: dict[str, Any], price: int, exc: BaseException) -> None:
         core = self.core
@@ -230,7 +230,7 @@ class IdentityService:
 
     # -- end of a burner --------------------------------------------------------------------------
 
-    async def end_agent(self, agent_id: str, status: str, reason: str, *, charge: bool = True) -> None:
+    async def end_identity(self, agent_id: str, status: str, reason: str, *, charge: bool = True) -> None:
         """End an agent: stop its browser (ours, or an orphan on this host), settle burner minutes, record why."""
         core = self.core
         async with core.lock(agent_id):
@@ -304,12 +304,12 @@ class IdentityService:
         status: str | None = None,
         limit: int = 20,
         cursor: str | None = None,
-    ) -> AgentList:
+    ) -> IdentityList:
         page = await self.core.repo.list_for(workspace_id, mode=mode, status=status, limit=limit, cursor=cursor)
         agents = await self.core.to_models(page.rows)
-        return AgentList(agents=agents, count=len(agents), next_cursor=page.next_cursor, total=page.total)
+        return IdentityList(agents=agents, count=len(agents), next_cursor=page.next_cursor, total=page.total)
 
-    async def get(self, workspace_id: str, agent_id: str, *, include: list[Include] | None = None) -> Agent:
+    async def get(self, workspace_id: str, agent_id: str, *, include: list[Include] | None = None) -> Identity:
         """The identity; `include` measures its live browser now (trust, detection) or reads its fingerprint back."""
         row = await self._row(workspace_id, agent_id)
         wanted = set(include or ())
@@ -369,14 +369,14 @@ class IdentityService:
 
     # -- destroy --------------------------------------------------------------------------------
 
-    async def destroy(self, workspace_id: str, agent_id: str) -> Agent:
+    async def destroy(self, workspace_id: str, agent_id: str) -> Identity:
         """Stop the identity's browser and end it; a persistent identity's stored state is deleted. Idempotent."""
         row = await self._row(workspace_id, agent_id)
         if row["status"] not in ("destroyed", "failed"):
             live = self.core.live.get(row["id"])
             if live is not None and live.kind == "interactive":
                 await self.sessions.end_live(live, reason="identity destroyed", save=False)
-            await self.end_agent(row["id"], "destroyed", "destroyed on request")
+            await self.end_identity(row["id"], "destroyed", "destroyed on request")
         return (await self.core.to_models([await self._row(workspace_id, row["id"])]))[0]
 
     async def check_usable(self, workspace_id: str, agent_id: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcp_browsa.engine.agent_tasks import AgentTasks
+from mcp_browsa.engine.agent.tasks import AgentTasks
 from mcp_browsa.engine.jobs import JobEngine
 from mcp_browsa.errors import NotFound
 from mcp_browsa.live.registry import TargetHooks

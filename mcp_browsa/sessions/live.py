@@ -17,14 +17,14 @@ import anyio
 from anyio.abc import TaskGroup
 from playwright.async_api import BrowserContext, Page
 
-from mcp_browsa.engine.agent_walls import GuardWatch
+from mcp_browsa.engine.agent.walls import GuardWatch
 from mcp_browsa.engine.context import JobContext
 from mcp_browsa.engine.observation import Observation
 from mcp_browsa.engine.tabs import Tabs
 from mcp_browsa.engine.takeover import ViewHandle
 from mcp_browsa.sessions.models import SessionRequest
 from mcp_browsa.sessions.page_events import PageEvents
-from mcp_browsa.vault import SecretResolver
+from mcp_browsa.workspace_secrets import SecretResolver
 
 __all__ = ["Inflight", "LiveSession"]
 

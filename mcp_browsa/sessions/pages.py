@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mcp_browsa.engine.agent_steps import ScreenshotPlan, StepRecorder
+from mcp_browsa.engine.agent.steps import ScreenshotPlan, StepRecorder
 from mcp_browsa.engine.observation import mask_text
 from mcp_browsa.engine.readonly import extract_result
 from mcp_browsa.engine.scrape import PageFailure, page_content

@@ -20,8 +20,8 @@ from playwright.async_api import Error as PlaywrightError
 
 from mcp_browsa.browser.pool import Burner
 from mcp_browsa.config import Settings
-from mcp_browsa.engine.agent_runner import BrowserFor
-from mcp_browsa.engine.agent_walls import GuardWatch
+from mcp_browsa.engine.agent.runner import BrowserFor
+from mcp_browsa.engine.agent.walls import GuardWatch
 from mcp_browsa.engine.context import JobContext, LeaseLost, Outcome
 from mcp_browsa.engine.observation import mask_text
 from mcp_browsa.engine.scrape import PageFailure, load_page
@@ -35,7 +35,7 @@ from mcp_browsa.sessions.live import LiveSession
 from mcp_browsa.sessions.models import SessionRequest
 from mcp_browsa.sessions.page_events import PageEvents
 from mcp_browsa.sessions.steps import look
-from mcp_browsa.vault import Vault
+from mcp_browsa.workspace_secrets import Vault
 
 __all__ = ["CdpFor", "SessionRunner", "Slot", "charge_minutes"]
 

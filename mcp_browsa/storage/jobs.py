@@ -317,7 +317,7 @@ class JobRepo:
             cur = await conn.execute("SELECT * FROM jobs WHERE id=?", (job_id,))
             row = await cur.fetchone()
             if row is None or row["status"] not in _ACTIVE:
-                return row  # type: ignore[no-any-return]
+                return row
             if row["status"] == "queued":
                 await conn.execute(
                     "UPDATE jobs SET status='cancelled', completed_at=?, cancel_requested=1,"
@@ -330,7 +330,7 @@ class JobRepo:
             else:
                 await conn.execute("UPDATE jobs SET cancel_requested=1 WHERE id=?", (job_id,))
             await self.add_event(conn, job_id, "job.cancel_requested", {"status_before": row["status"]})
-            return row  # type: ignore[no-any-return]
+            return row
 
     async def cancel_requested(self, job_id: str) -> bool:
         row = await self.db.fetchone("SELECT cancel_requested FROM jobs WHERE id=?", (job_id,))

@@ -1,6 +1,6 @@
 """The `vault_secrets` table: sealed secret values per (workspace, name), and nothing in clear.
 
-This layer stores and returns opaque (nonce, ciphertext) pairs; sealing and opening belong to mcp_browsa/vault.py.
+This layer stores and returns opaque (nonce, ciphertext) pairs; sealing and opening belong to mcp_browsa/workspace_secrets.py.
 """
 
 from __future__ import annotations

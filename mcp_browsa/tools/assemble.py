@@ -29,7 +29,7 @@ def build_server(app: Browsa, *, groups: tuple[str, ...] | None = None) -> Brows
         instructions=INSTRUCTIONS,
         log_level=app.settings.log_level
         if app.settings.log_level in ("DEBUG", "INFO", "WARNING", "ERROR")
-        else "WARNING",  # type: ignore[arg-type]
+        else "WARNING",
     )
     server.middleware.append(task_calls)
     register_all(server, app, groups or TOOL_GROUPS)

@@ -11,7 +11,7 @@ from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from mcp_browsa.app import Browsa
-from mcp_browsa.identities import Agent, AgentList, build_spec
+from mcp_browsa.identities import Identity, IdentityList, build_spec
 from mcp_browsa.identities.models import Include, OsTypeName
 from mcp_browsa.server import BrowsaServer, caller_for
 from mcp_browsa.tools.params import Cursor
@@ -56,7 +56,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             Field(max_length=100, description="Hosts it may contact (`*.x.com` wildcards); default any."),
         ] = None,
         ctx: Context[Any, Any] | None = None,
-    ) -> Agent:
+    ) -> Identity:
         """Create a browser identity (trust score 0–1000): a burner (CDP URL until its TTL) or a persistent one
         (cookies kept; drive it with open_session(identity_id=…))."""
         spec = build_spec(
@@ -82,7 +82,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         limit: Annotated[int, Field(ge=1, le=200, description="How many, newest first.")] = 20,
         cursor: Cursor = None,
         ctx: Context[Any, Any] | None = None,
-    ) -> AgentList:
+    ) -> IdentityList:
         """List identities, newest first, a page at a time (`next_cursor`)."""
         return await app.identities.list_identities(
             caller_for(ctx).workspace_id, mode=mode, status=status, limit=limit, cursor=cursor
@@ -99,11 +99,11 @@ def register(server: BrowsaServer, app: Browsa) -> None:
             ),
         ] = None,
         ctx: Context[Any, Any] | None = None,
-    ) -> Agent:
+    ) -> Identity:
         """Get an identity; `include` re-measures it in the live browser."""
         return await app.identities.get(caller_for(ctx).workspace_id, identity_id, include=list(include or []))
 
     @server.tool(annotations=ToolAnnotations(destructive_hint=True, idempotent_hint=True))
-    async def destroy_identity(identity_id: IdentityId, ctx: Context[Any, Any] | None = None) -> Agent:
+    async def destroy_identity(identity_id: IdentityId, ctx: Context[Any, Any] | None = None) -> Identity:
         """End an identity and its browser; a persistent one's stored state is deleted."""
         return await app.identities.destroy(caller_for(ctx).workspace_id, identity_id)

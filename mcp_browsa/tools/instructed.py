@@ -1,7 +1,7 @@
 """act(instruction=…) and observe(instruction=…) on a session: the host's words resolved by a model.
 
 The model is the server's (a configured key) or the calling client's own through MCP sampling; one call
-resolves the instruction on the current observation (engine/instruction.py), then the session performs the
+resolves the instruction on the current observation (engine/agent/instruction.py), then the session performs the
 chosen action as if the host had named it, and the result says which action that was. Each model call is
 charged to the session's job as an agent step and recorded in its timeline. A 2026-07-28 client, which has no
 back-channel, gets the model call as the InputRequiredResult of its act/observe call and calls again with the
@@ -21,8 +21,8 @@ from mcp.server.mcpserver import Context
 from mcp_types import CreateMessageRequest, CreateMessageResult, CreateMessageResultWithTools, InputRequiredResult
 
 from mcp_browsa.app import Browsa
+from mcp_browsa.engine.agent.instruction import InstructionUnresolved, matching_elements, only_elements, resolve_action
 from mcp_browsa.engine.extraction import ExtractionFailed
-from mcp_browsa.engine.instruction import InstructionUnresolved, matching_elements, only_elements, resolve_action
 from mcp_browsa.engine.model_charges import ChargedModel
 from mcp_browsa.errors import BadRequest, UpstreamUnavailable
 from mcp_browsa.llm import make_chat_model, parse_llm_spec

@@ -14,7 +14,7 @@ from mcp_types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import Field
 
 from mcp_browsa.app import Browsa
-from mcp_browsa.engine.agent_tasks import MAX_BATCH_TASKS, TaskRow
+from mcp_browsa.engine.agent.tasks import MAX_BATCH_TASKS, TaskRow
 from mcp_browsa.errors import BadRequest
 from mcp_browsa.models import Job
 from mcp_browsa.server import BrowsaServer, caller_for

@@ -12,7 +12,7 @@ from mcp_types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import Field
 
 from mcp_browsa.app import Browsa
-from mcp_browsa.engine.agent_tasks import MAX_FANOUT, MAX_STEPS, MAX_TASK_CHARS, MAX_TASK_SECONDS, ScreenshotOptions
+from mcp_browsa.engine.agent.tasks import MAX_FANOUT, MAX_STEPS, MAX_TASK_CHARS, MAX_TASK_SECONDS, ScreenshotOptions
 from mcp_browsa.identities.models import OsTypeName
 from mcp_browsa.models import Job
 from mcp_browsa.server import BrowsaServer, caller_for

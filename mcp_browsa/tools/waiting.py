@@ -30,7 +30,7 @@ from mcp_types import (
 from pydantic import BaseModel, Field, ValidationError
 
 from mcp_browsa.app import Browsa, Caller
-from mcp_browsa.engine.agent_human import ASKED_EVENT
+from mcp_browsa.engine.agent.human import ASKED_EVENT
 from mcp_browsa.errors import BrowsaError
 from mcp_browsa.models import Job
 from mcp_browsa.tools.results import job_result, progress_reporter

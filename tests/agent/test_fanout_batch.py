@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from mcp_browsa.app import Browsa
-from mcp_browsa.engine.agent_tasks import TaskRow
+from mcp_browsa.engine.agent.tasks import TaskRow
 from tests.agent.support import CALLER, ended, page, released, tool
 from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
 from tests.support.sites import Site

@@ -10,10 +10,10 @@ import pytest
 
 from mcp_browsa.browser.guard import BlockedRequest
 from mcp_browsa.config import load_settings
-from mcp_browsa.engine.agent_output import check_output_schema, parse_done
-from mcp_browsa.engine.agent_prompt import HISTORY_LINES, PromptState, tool_specs
-from mcp_browsa.engine.agent_walls import GuardWatch
-from mcp_browsa.engine.loop_guard import LoopGuard
+from mcp_browsa.engine.agent.loop_guard import LoopGuard
+from mcp_browsa.engine.agent.output import check_output_schema, parse_done
+from mcp_browsa.engine.agent.prompt import HISTORY_LINES, PromptState, tool_specs
+from mcp_browsa.engine.agent.walls import GuardWatch
 
 SCHEMA = {"type": "object", "properties": {"price": {"type": "number"}}, "required": ["price"]}
 

@@ -13,7 +13,7 @@ import anyio
 import pytest
 
 from mcp_browsa.app import Browsa
-from mcp_browsa.engine.agent_tasks import ScreenshotOptions
+from mcp_browsa.engine.agent.tasks import ScreenshotOptions
 from tests.agent.support import CALLER, FormInbox, ended, index, page, page_url, released, tool, until
 from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
 from tests.support.guard_pages import AUTOPOST, LEAVING_LOGIN, add_guard_pages

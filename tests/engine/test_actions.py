@@ -12,7 +12,8 @@ from playwright.async_api import Browser, async_playwright
 
 from mcp_browsa.browser.discovery import FoundBrowser, chromium_args
 from mcp_browsa.engine import actions
-from mcp_browsa.engine.actions import ACTION_NAMES, ACTION_SPECS, ActionResult, execute
+from mcp_browsa.engine.action_specs import ACTION_NAMES, ACTION_SPECS
+from mcp_browsa.engine.actions import ActionResult, execute
 from mcp_browsa.engine.observation import MASK, Observation, observe
 from mcp_browsa.engine.tabs import Tabs
 from tests.support.sites import Site

@@ -20,7 +20,7 @@ from mcp_browsa.engine.actions import execute
 from mcp_browsa.engine.observation import observe
 from mcp_browsa.engine.screenshots import capture
 from mcp_browsa.engine.tabs import Tabs
-from mcp_browsa.vault import mask_variants
+from mcp_browsa.workspace_secrets import mask_variants
 from tests.support.sites import Site
 
 pytestmark = pytest.mark.anyio

@@ -25,7 +25,7 @@ from mcp_browsa.app import Browsa
 from mcp_browsa.browser.fingerprint import Fingerprint, country_timezones, make_fingerprint
 from mcp_browsa.config import load_settings
 from mcp_browsa.errors import AgentNotRunning, BadRequest, TooManyRequests, UpstreamUnavailable
-from mcp_browsa.identities import Agent, build_spec
+from mcp_browsa.identities import Identity, build_spec
 from mcp_browsa.identities.spec import CreateSpec
 from mcp_browsa.sessions import SessionRequest
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE as WS
@@ -325,7 +325,7 @@ async def test_trust_score_falls_when_the_fingerprint_has_a_tell(app: Browsa) ->
     assert good.trust_score is not None and bad.trust_score is not None
     assert bad.trust_score < good.trust_score and bad.trust_band != "high"
     assert bad.trust is not None and {"platform_coherence", "timezone_country"} <= set(bad.trust["failed"])
-    measured: Agent = await app.identities.get(WS, bad.id, include=["detection"])
+    measured: Identity = await app.identities.get(WS, bad.id, include=["detection"])
     checks = {c["name"]: c for c in measured.detection or []}
     assert not checks["platform_coherence"]["passed"] and "Linux" in checks["platform_coherence"]["detail"]
     assert measured.trust_score == bad.trust_score  # measured again, same browser, same verdict

@@ -9,7 +9,7 @@ import pytest
 from playwright.async_api import Page
 
 from mcp_browsa.app import Browsa
-from mcp_browsa.engine.agent_tasks import TaskRow
+from mcp_browsa.engine.agent.tasks import TaskRow
 from tests.agent.support import CALLER, ended, page_url, tool
 from tests.live.test_takeover import WAIT, shown_url
 from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest

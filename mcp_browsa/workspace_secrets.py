@@ -42,7 +42,7 @@ __all__ = [
 JOB_SECRET_PREFIX = "_job."
 MAX_VALUE_CHARS = 4096
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")  # what {{secret:NAME}} accepts, minus the reserved "_"
-_PLACEHOLDER = re.compile(r"\{\{\s*secret:([A-Za-z0-9_.\-]+)\s*\}\}")  # the same syntax engine/actions.py fills
+_PLACEHOLDER = re.compile(r"\{\{\s*secret:([A-Za-z0-9_.\-]+)\s*\}\}")  # engine/action_specs.py's SECRET_PATTERN
 _ENDED = ("job.completed", "job.failed", "job.cancelled")
 
 

@@ -21,9 +21,9 @@ from mcp_browsa.engine.observation import MASK
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.jobs import JobRepo
 from mcp_browsa.storage.progress import JobProgressRepo
-from mcp_browsa.vault import Vault
 from mcp_browsa.webhooks import enqueue_event
 from mcp_browsa.webhooks.events import job_event_data
+from mcp_browsa.workspace_secrets import Vault
 
 __all__ = ["ASKED_EVENT", "HUMAN_WAIT_SECONDS", "HumanAnswer", "HumanChannel", "deliver_answer"]
 

@@ -8,103 +8,32 @@ a CAPTCHA, a blocked top-level navigation (BLOCKED), an LLM failure.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
 
-from mcp_browsa.browser.private_hint import private_network_hint
 from mcp_browsa.engine.actions import execute
-from mcp_browsa.engine.agent_human import HumanAnswer, HumanChannel
-from mcp_browsa.engine.agent_output import judge_condition, parse_done
-from mcp_browsa.engine.agent_prompt import PromptState, args_text, system_prompt, tool_specs
-from mcp_browsa.engine.agent_steps import StepRecord, StepRecorder
-from mcp_browsa.engine.agent_walls import GuardWatch, Refusal, detect_captcha
-from mcp_browsa.engine.context import JobContext, Outcome
-from mcp_browsa.engine.loop_guard import LoopGuard
+from mcp_browsa.engine.agent.attempt import AttemptState
+from mcp_browsa.engine.agent.human import HumanAnswer
+from mcp_browsa.engine.agent.output import judge_condition, parse_done
+from mcp_browsa.engine.agent.prompt import args_text
+from mcp_browsa.engine.agent.steps import StepRecord
+from mcp_browsa.engine.agent.walls import detect_captcha
+from mcp_browsa.engine.context import Outcome
 from mcp_browsa.engine.observation import Observation, PageUnreadable, mask_text, observe
 from mcp_browsa.engine.scrape import NO_TARGET_STATUSES, PageFailure, load_page
 from mcp_browsa.engine.tabs import Tabs
-from mcp_browsa.engine.takeover import ViewHandle, with_live_url
-from mcp_browsa.llm import ChatModel, Completion, LLMError, Message
+from mcp_browsa.engine.takeover import with_live_url
+from mcp_browsa.llm import Completion, LLMError, Message
 from mcp_browsa.models import JobStatus
-from mcp_browsa.vault import SecretResolver
 
-__all__ = ["MAX_DONE_FIXES", "AgentAttempt", "TaskSetup"]
+__all__ = ["MAX_DONE_FIXES", "AgentAttempt"]
 
 MAX_DONE_FIXES = 2  # rejected done() calls the model may correct, per kind of rejection
 
 
-@dataclass(frozen=True)
-class TaskSetup:
-    """What one attempt needs to know about its task."""
-
-    task: str
-    max_steps: int
-    timeout_seconds: float
-    initial_url: str | None = None
-    input: dict[str, Any] | None = None
-    output: dict[str, Any] | None = None
-    success_condition: str | None = None
-    screenshot_mode: str | None = "final_only"
-    nav_timeout_ms: int = 15_000
-
-
-class AgentAttempt:
-    """Drives one browser through one task. `human` is None where nobody can be asked (batch rows, fanout)."""
-
-    def __init__(
-        self,
-        ctx: JobContext,
-        model: ChatModel,
-        recorder: StepRecorder,
-        watch: GuardWatch,
-        setup: TaskSetup,
-        *,
-        secrets: SecretResolver | None = None,
-        human: HumanChannel | None = None,
-        human_waiting: Callable[[], bool] = lambda: False,
-        live: ViewHandle | None = None,
-    ) -> None:
-        self.ctx = ctx
-        self.model = model
-        self.rec = recorder
-        recorder.mask_values = lambda: self.masks
-        self.watch = watch
-        self.setup = setup
-        self.human = human
-        self.human_waiting = human_waiting
-        self.live = live  # the live view of this browser, where a person can watch and take over
-        self.secrets = secrets
-        self.state = PromptState(setup.task, setup.max_steps, setup.input, setup.output, setup.success_condition)
-        self.tools = tool_specs(output=setup.output, ask_human=human is not None)
-        self.system = system_prompt(ask_human=human is not None)
-        self.guard = LoopGuard()
-        self.fixes = {"schema": 0, "condition": 0}
-        self.steps = 0
-        self.url = setup.initial_url or ""
-        self.start_status: int | None = None  # the HTTP status of initial_url, once opened
-        self.deadline = time.monotonic() + setup.timeout_seconds
-
-    @property
-    def masks(self) -> tuple[str, ...]:
-        return self.secrets.mask_values if self.secrets is not None else ()
-
-    def _masked(self, data: dict[str, Any]) -> dict[str, Any]:
-        return {k: mask_text(v, self.masks) if isinstance(v, str) else v for k, v in data.items()}
-
-    def _left(self) -> float:
-        return self.deadline - time.monotonic()
-
-    def _fail(self, code: str, message: str, **extra: Any) -> Outcome:
-        result = {"steps": self.steps, "final_url": self.url, **extra}
-        return Outcome.fail(code, mask_text(message, self.masks), result=result)
-
-    def _blocked(self, refusal: Refusal) -> Outcome:
-        hint = private_network_hint(refusal.rule, refusal.url)
-        message = f"{refusal.url[:200]} was blocked by the URL guard ({refusal.rule}): {refusal.reason}{hint}"
-        return self._fail("BLOCKED", message, blocked=self._masked(refusal.as_dict()))
+class AgentAttempt(AttemptState):
+    """Drives one browser through one task."""
 
     # -- the attempt ----------------------------------------------------------------------------------------
 

@@ -18,8 +18,8 @@ import aiosqlite
 from pydantic import BaseModel, Field
 
 from mcp_browsa.config import Settings
-from mcp_browsa.engine.agent_human import deliver_answer
-from mcp_browsa.engine.agent_output import check_output_schema
+from mcp_browsa.engine.agent.human import deliver_answer
+from mcp_browsa.engine.agent.output import check_output_schema
 from mcp_browsa.engine.jobs import JobEngine
 from mcp_browsa.errors import AgentNotRunning, BadRequest, Forbidden
 from mcp_browsa.events import EngineEvent
@@ -29,7 +29,7 @@ from mcp_browsa.llm.sampling import CLIENT_LLM, Sampler
 from mcp_browsa.models import Job, JobStatus
 from mcp_browsa.storage.jobs import JobRepo
 from mcp_browsa.storage.progress import JobProgressRepo
-from mcp_browsa.vault import Vault, task_secrets
+from mcp_browsa.workspace_secrets import Vault, task_secrets
 
 __all__ = [
     "DEFAULT_LLM",

@@ -18,11 +18,12 @@ import anyio
 
 from mcp_browsa.browser.pool import Burner, browser_gone
 from mcp_browsa.config import Settings
-from mcp_browsa.engine.agent import AgentAttempt, TaskSetup
-from mcp_browsa.engine.agent_human import HumanChannel
-from mcp_browsa.engine.agent_steps import ScreenshotPlan, StepRecorder
-from mcp_browsa.engine.agent_tasks import AgentTasks
-from mcp_browsa.engine.agent_walls import GuardWatch
+from mcp_browsa.engine.agent.attempt import TaskSetup
+from mcp_browsa.engine.agent.human import HumanChannel
+from mcp_browsa.engine.agent.loop import AgentAttempt
+from mcp_browsa.engine.agent.steps import ScreenshotPlan, StepRecorder
+from mcp_browsa.engine.agent.tasks import AgentTasks
+from mcp_browsa.engine.agent.walls import GuardWatch
 from mcp_browsa.engine.context import JobContext, LeaseLost, Outcome
 from mcp_browsa.engine.tabs import Tabs
 from mcp_browsa.engine.takeover import LiveViews, ViewHandle, control_recorder
@@ -32,7 +33,7 @@ from mcp_browsa.llm.sampling import SamplingChatModel
 from mcp_browsa.models import JobStatus, PriceTable
 from mcp_browsa.netpolicy import Policy
 from mcp_browsa.storage.screenshots import ScreenshotRepo
-from mcp_browsa.vault import Vault, task_secrets
+from mcp_browsa.workspace_secrets import Vault, task_secrets
 
 __all__ = ["AgentRunner", "BrowserFor"]
 

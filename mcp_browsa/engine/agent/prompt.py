@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from mcp_browsa.engine.actions import ACTION_SPECS
+from mcp_browsa.engine.action_specs import ACTION_SPECS
 from mcp_browsa.llm import ToolSpec
 
 __all__ = [

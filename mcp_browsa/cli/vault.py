@@ -18,7 +18,7 @@ from mcp_browsa.errors import BadRequest, NotFound
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.keys import check_workspace_id
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo
-from mcp_browsa.vault import MAX_VALUE_CHARS, Vault, check_secret_name
+from mcp_browsa.workspace_secrets import MAX_VALUE_CHARS, Vault, check_secret_name
 
 __all__ = ["add_parser", "read_value", "run_vault"]
 

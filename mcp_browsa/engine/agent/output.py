@@ -13,7 +13,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, SchemaError
 
-from mcp_browsa.engine.agent_prompt import VERDICT_TOOL, VERIFY_SYSTEM, verify_message
+from mcp_browsa.engine.agent.prompt import VERDICT_TOOL, VERIFY_SYSTEM, verify_message
 from mcp_browsa.llm import ChatModel, Completion, Message
 
 __all__ = ["MAX_SCHEMA_CHARS", "DoneCall", "check_output_schema", "judge_condition", "parse_done"]

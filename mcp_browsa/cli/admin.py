@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import json
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from pydantic import BaseModel
-
+from mcp_browsa.cli.output import emit
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.worker import process_owner_id
 from mcp_browsa.errors import NotFound
@@ -90,14 +88,6 @@ async def _database(settings: Settings) -> AsyncIterator[Database]:
         await db.close()
 
 
-def _emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
-    if as_json:
-        payload = data.model_dump(mode="json", exclude_none=True) if isinstance(data, BaseModel) else data
-        print(json.dumps(payload, indent=2, ensure_ascii=False))
-    else:
-        print(text(data))
-
-
 def _when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "never"
 
@@ -114,13 +104,13 @@ async def run_keys(settings: Settings, args: argparse.Namespace) -> int:
                     f"minted {minted.id} for workspace {minted.workspace_id}; the key is shown only now:",
                     file=sys.stderr,
                 )
-            _emit(minted, args.json, lambda m: m.key)
+            emit(minted, args.json, lambda m: m.key)
         elif args.keys_action == "list":
             keys = await repo.list_keys(args.workspace)
-            _emit({"keys": [k.model_dump(mode="json") for k in keys]}, args.json, lambda _d: _keys_text(keys))
+            emit({"keys": [k.model_dump(mode="json") for k in keys]}, args.json, lambda _d: _keys_text(keys))
         else:
             key = await repo.revoke(args.key_id)
-            _emit(key, args.json, lambda k: f"revoked {k.id} ({k.prefix}…) of workspace {k.workspace_id}")
+            emit(key, args.json, lambda k: f"revoked {k.id} ({k.prefix}…) of workspace {k.workspace_id}")
     return 0
 
 
@@ -135,17 +125,17 @@ async def run_webhooks(settings: Settings, args: argparse.Namespace) -> int:
         action = args.webhooks_action
         if action == "create":
             created = await service.create(workspace, args.url, args.event or [])
-            _emit(created, args.json, _created_text)
+            emit(created, args.json, _created_text)
         elif action == "list":
-            _emit(await service.list_webhooks(workspace), args.json, _hooks_text)
+            emit(await service.list_webhooks(workspace), args.json, _hooks_text)
         elif action == "delete":
-            _emit(await service.delete(workspace, args.webhook_id), args.json, lambda d: f"deleted {d.id}")
+            emit(await service.delete(workspace, args.webhook_id), args.json, lambda d: f"deleted {d.id}")
         elif action == "ping":
             ping = await service.ping(workspace, args.webhook_id)
-            _emit(ping, args.json, _ping_text)
+            emit(ping, args.json, _ping_text)
             return 0 if ping.delivered else 1
         else:
-            _emit(await service.deliveries(workspace, args.webhook_id, limit=args.limit), args.json, _log_text)
+            emit(await service.deliveries(workspace, args.webhook_id, limit=args.limit), args.json, _log_text)
     return 0
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mcp_browsa.engine.agent_prompt import tool_specs
+from mcp_browsa.engine.agent.prompt import tool_specs
 from mcp_browsa.llm.base import ChatModel, ToolSpec
 from mcp_browsa.llm.base import Message as ChatMessage
 
