@@ -49,6 +49,8 @@ _WEBSOCKET = "WEBSOCKET"
 _HOLD_SECONDS = 5.0  # a held iframe is a stalled page; never hold one longer than this
 
 Send = Callable[[str, dict[str, Any]], Awaitable[Any]]
+# Non-flattened, so our session can speak to an iframe while it waits for us; every level holds its own iframes.
+_HOLD_IFRAMES = {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": False, "filter": [{"type": "iframe"}]}
 
 
 @dataclass
@@ -97,7 +99,7 @@ class _PageGuard:
         self.ready = anyio.Event()
         self.failed: BaseException | None = None
         self._ids = count(1)
-        self._frames: dict[str, str] = {}  # child session id -> its target id, for the iframes we attached
+        self._frames: dict[tuple[str, ...], str] = {}  # session path -> target id of each iframe we attached
         self._replies: dict[int, anyio.Event] = {}
         self._main_frame: str | None = None
 
@@ -106,13 +108,10 @@ class _PageGuard:
             self.session = session = await self.page.context.new_cdp_session(self.page)
             session.on("Fetch.requestPaused", self._on_paused)
             session.on("Target.attachedToTarget", self._on_attached)
+            session.on("Target.detachedFromTarget", self._on_detached)
             session.on("Target.receivedMessageFromTarget", self._on_child_message)
             await session.send("Fetch.enable", {"patterns": self.guard.patterns()})
-            # Non-flattened, so this session can speak to the iframe while it waits for us.
-            await session.send(
-                "Target.setAutoAttach",
-                {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": False, "filter": [{"type": "iframe"}]},
-            )
+            await session.send("Target.setAutoAttach", _HOLD_IFRAMES)
         except PlaywrightError as exc:
             if not self.page.is_closed():
                 self.failed = exc  # fail closed: the page must not load unguarded
@@ -128,8 +127,8 @@ class _PageGuard:
         params = {"patterns": self.guard.patterns()}
         try:
             await self.session.send("Fetch.enable", params)
-            for child in list(self._frames):
-                await self._to_child(child, "Fetch.enable", params)
+            for path in list(self._frames):
+                await self._to(path, "Fetch.enable", params)
         except PlaywrightError:
             pass  # the page closed meanwhile
 
@@ -178,56 +177,77 @@ class _PageGuard:
         return self._main_frame
 
     # -- out-of-process iframes ------------------------------------------------------------------------
+    # Each is reached through the sessions above it: a path of session ids, the page's child first.
 
     async def _on_attached(self, event: dict[str, Any]) -> None:
-        child, info = event["sessionId"], event["targetInfo"]
+        await self._attach((event["sessionId"],), event)
+
+    async def _on_detached(self, event: dict[str, Any]) -> None:
+        self._forget((event.get("sessionId", ""),))
+
+    def _forget(self, path: tuple[str, ...]) -> None:
+        for known in [p for p in self._frames if p[: len(path)] == path]:
+            del self._frames[known]
+
+    async def _attach(self, path: tuple[str, ...], event: dict[str, Any]) -> None:
+        """Give a held iframe the page's interception, and its own iframes the same hold, then let it run."""
+        info = event["targetInfo"]
         if info.get("type") != "iframe":
             return
-        self._frames[child] = info["targetId"]
+        self._frames[path] = info["targetId"]
         try:
             with anyio.fail_after(_HOLD_SECONDS):
-                await self._to_child(child, "Fetch.enable", {"patterns": self.guard.patterns()})
+                await self._to(path, "Fetch.enable", {"patterns": self.guard.patterns()})
+                await self._to(path, "Target.setAutoAttach", _HOLD_IFRAMES)
         except (PlaywrightError, TimeoutError) as exc:
             log.debug("iframe %s not intercepted: %s", info.get("url"), exc)
         finally:
             if event.get("waitingForDebugger"):
                 try:
-                    await self._to_child(child, "Runtime.runIfWaitingForDebugger", {}, wait=False)
+                    await self._to(path, "Runtime.runIfWaitingForDebugger", {}, wait=False)
                 except PlaywrightError:
                     pass  # the frame or its page is gone
 
-    async def _to_child(self, child: str, method: str, params: dict[str, Any], *, wait: bool = True) -> None:
-        """Send one command to an attached iframe; with `wait`, return once it has answered."""
+    async def _to(self, path: tuple[str, ...], method: str, params: dict[str, Any], *, wait: bool = True) -> None:
+        """Send one command to the iframe at `path`; with `wait`, return once it has answered."""
         assert self.session is not None
         message_id = next(self._ids)
         answered = self._replies[message_id] = anyio.Event()
         message = json.dumps({"id": message_id, "method": method, "params": params})
+        for inner in reversed(path[1:]):  # wrapped once for each session between the page's child and the frame
+            wrapped = {"sessionId": inner, "message": message}
+            message = json.dumps({"id": next(self._ids), "method": "Target.sendMessageToTarget", "params": wrapped})
         try:
-            await self.session.send("Target.sendMessageToTarget", {"sessionId": child, "message": message})
+            await self.session.send("Target.sendMessageToTarget", {"sessionId": path[0], "message": message})
             if wait:
                 await answered.wait()
         finally:
             self._replies.pop(message_id, None)
 
     async def _on_child_message(self, event: dict[str, Any]) -> None:
-        child = event.get("sessionId", "")
-        if child not in self._frames:
+        await self._incoming((event.get("sessionId", ""),), json.loads(event.get("message") or "{}"))
+
+    async def _incoming(self, path: tuple[str, ...], message: dict[str, Any]) -> None:
+        if path not in self._frames:
             return
-        message = json.loads(event.get("message") or "{}")
         if "id" in message:
             answered = self._replies.get(message["id"])
             if answered is not None:
                 answered.set()
             return
-        method = message.get("method")
-        if method == "Fetch.requestPaused":
-
-            async def send(name: str, params: dict[str, Any]) -> None:
-                await self._to_child(child, name, params, wait=False)
-
-            await self._decide(send, message["params"], self._frames[child])
+        method, params = message.get("method"), message.get("params") or {}
+        if method == "Target.receivedMessageFromTarget":
+            await self._incoming((*path, params.get("sessionId", "")), json.loads(params.get("message") or "{}"))
+        elif method == "Target.attachedToTarget":
+            await self._attach((*path, params["sessionId"]), params)
         elif method == "Target.detachedFromTarget":
-            self._frames.pop(child, None)
+            self._forget((*path, params.get("sessionId", "")))
+        elif method == "Fetch.requestPaused":
+
+            async def send(name: str, args: dict[str, Any]) -> None:
+                await self._to(path, name, args, wait=False)
+
+            await self._decide(send, params, self._frames[path])
 
 
 async def install_request_guard(

@@ -76,9 +76,9 @@ async def test_a_workers_post_is_refused_in_the_browser(browser: Browser, proxy:
     assert [(b.rule, b.method, b.source) for b in blocked] == [("writes", "POST", "route")]
 
 
-def cross_site_frame(port: int) -> object:
+def cross_site_frame(port: int, host: str = "evil.test", path: str = "/guard/form.html") -> object:
     def handler(request: SimpleHTTPRequestHandler) -> None:
-        body = f'<!doctype html><title>outer</title><iframe id=f src="http://evil.test:{port}/guard/form.html">'
+        body = f'<!doctype html><title>outer</title><iframe id=f src="http://{host}:{port}{path}">'
         data = body.encode()
         request.send_response(200)
         request.send_header("Content-Type", "text/html")
@@ -103,6 +103,26 @@ async def test_a_cross_site_frames_post_is_refused_in_the_browser(
         with anyio.fail_after(5):
             while not blocked:
                 await anyio.sleep(0.05)
+    assert fetched == "error"
+    assert ("POST", "/guard/submit") not in site.requests
+    assert [(b.rule, b.method, b.source) for b in blocked] == [("writes", "POST", "route")]
+
+
+async def test_a_frame_inside_a_cross_site_frame_is_held_and_checked_too(
+    browser: Browser, proxy: EgressProxy, site: Site
+) -> None:
+    # shop.test -> evil.test -> other.test: three sites, so the innermost frame is an iframe of an iframe's process.
+    site.routes |= {
+        "/guard/submit": thank_you,
+        "/outer.html": cross_site_frame(site.port, "evil.test", "/middle.html"),  # type: ignore[dict-item]
+        "/middle.html": cross_site_frame(site.port, "other.test"),  # type: ignore[dict-item]
+    }
+    async with guarded(browser, proxy, exempt(site.port, allow_writes=False)) as (context, blocked):
+        page = await open_page(context)
+        await page.goto(f"http://shop.test:{site.port}/outer.html")
+        await page.frame_locator("#f").frame_locator("#f").locator("#send").wait_for()
+        inner = next(f for f in page.frames if "other.test" in f.url)
+        fetched = await inner.evaluate("window.postWithFetch()")
     assert fetched == "error"
     assert ("POST", "/guard/submit") not in site.requests
     assert [(b.rule, b.method, b.source) for b in blocked] == [("writes", "POST", "route")]
