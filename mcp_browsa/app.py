@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
-import aiosqlite
 import anyio
 from anyio.abc import TaskGroup
 from pydantic import BaseModel
@@ -48,7 +47,7 @@ from mcp_browsa.models import TERMINAL, Capacity, Credits, Job, JobList, PriceTa
 from mcp_browsa.netpolicy import Policy, PrivateNetworkRule, check_url
 from mcp_browsa.sessions import SessionRunner, SessionService
 from mcp_browsa.storage.crawl import CrawlRepo
-from mcp_browsa.storage.db import Database
+from mcp_browsa.storage.db import Conn, Database
 from mcp_browsa.storage.keys import ApiKeyRepo
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
 from mcp_browsa.storage.screenshots import ScreenshotRepo
@@ -103,7 +102,7 @@ class Browsa:
     def __post_init__(self) -> None:
         s = self.settings
         self.private = PrivateNetworkRule.parse(s.allow_private_network)
-        self.db = Database(s.db_path)
+        self.db = Database(s.database)
         self.bus = EventBus()
         self.engine = JobEngine(self.db, self.bus, poll_interval=s.poll_interval)
         self.host = BrowserHost(s)
@@ -186,7 +185,7 @@ class Browsa:
         self.logins.live_views = self.live.registry
         self.engine.finish_hooks.append(self._live_ended)
 
-    async def _live_ended(self, _conn: aiosqlite.Connection, event: EngineEvent) -> None:
+    async def _live_ended(self, _conn: Conn, event: EngineEvent) -> None:
         # A job's live view ends with it: its token answers 410 from the moment the job is over.
         if event.job_id and event.type in ("job.completed", "job.failed", "job.cancelled"):
             self.live.registry.end(event.job_id)

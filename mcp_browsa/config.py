@@ -91,6 +91,9 @@ class Settings:
     live_host: str = "127.0.0.1"
     live_port: int = 0
     upload_dir: Path | None = None  # BROWSA_UPLOAD_DIR: the only place session uploads may be read from
+    # BROWSA_DATABASE_URL / --database-url: a postgresql:// URL every process of a deployment shares; None keeps
+    # SQLite in the data dir.
+    database_url: str | None = field(default=None, repr=False)
 
     @property
     def downloads_dir(self) -> Path:
@@ -99,6 +102,11 @@ class Settings:
     @property
     def db_path(self) -> Path:
         return self.home / "browsa.db"
+
+    @property
+    def database(self) -> str | Path:
+        """Where the jobs, ledger and the rest live: the PostgreSQL URL, or else the SQLite file."""
+        return self.database_url or self.db_path
 
     @property
     def screenshots_dir(self) -> Path:
@@ -152,6 +160,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         live_host=(env.get("BROWSA_LIVE_HOST") or "127.0.0.1").strip(),
         live_port=_env_int(env, "BROWSA_LIVE_PORT", 0),
         upload_dir=Path(env["BROWSA_UPLOAD_DIR"]).expanduser() if env.get("BROWSA_UPLOAD_DIR") else None,
+        database_url=(env.get("BROWSA_DATABASE_URL") or "").strip() or None,
     )
     settings = settings.with_overrides(**overrides)
     if not isinstance(settings.home, Path):  # --home arrives as text
@@ -160,5 +169,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         PrivateNetworkRule.parse(settings.allow_private_network)
     except ValueError as exc:
         raise ValueError(f"BROWSA_ALLOW_PRIVATE_NETWORK: {exc}") from exc
+    if settings.database_url and not settings.database_url.startswith(("postgresql://", "postgres://")):
+        raise ValueError("BROWSA_DATABASE_URL must be a postgresql://user:password@host:port/dbname URL")
     parse_endpoint_list(settings.llm_endpoints)  # a typo in a security switch is loud at start, like the one above
     return settings

@@ -11,10 +11,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiosqlite
 import anyio
 
-__all__ = ["EngineEvent", "EventBus", "FinishHook", "Listener"]
+__all__ = ["EngineEvent", "EventBus", "Listener"]
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +27,6 @@ class EngineEvent:
 
 
 Listener = Callable[[EngineEvent], Awaitable[None]]
-# Called inside the transaction that ends a job (the webhook outbox writes its rows there).
-FinishHook = Callable[[aiosqlite.Connection, EngineEvent], Awaitable[None]]
 
 
 class EventBus:

@@ -14,14 +14,12 @@ from collections.abc import Collection, Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-import aiosqlite
-
 from mcp_browsa.config import Settings
 from mcp_browsa.crypto import SealedDataError, VaultKeyError, load_or_create_key, open_sealed, seal
 from mcp_browsa.errors import BadRequest, InternalError, NotFound
 from mcp_browsa.events import EngineEvent
 from mcp_browsa.masking import mask_text
-from mcp_browsa.storage.db import Database
+from mcp_browsa.storage.db import Conn, Database
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
 from mcp_browsa.storage.vault import SealedSecret, SecretInfo, VaultRepo
 
@@ -250,7 +248,7 @@ class Vault:
         await self._store(workspace_id, name, value)
         return name
 
-    async def finish_hook(self, conn: aiosqlite.Connection, event: EngineEvent) -> None:
+    async def finish_hook(self, conn: Conn, event: EngineEvent) -> None:
         """Runs in the transaction that ends a job: its secret answers go with it."""
         if event.job_id and event.type in _ENDED:
             await VaultRepo.delete_prefix_in(conn, event.workspace_id, _job_prefix(event.job_id))

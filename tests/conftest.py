@@ -12,6 +12,9 @@ from mcp_browsa.browser.install import install_browser
 from tests.support.mcp_server import short_home
 from tests.support.sites import Site, respond, serve_site
 
+# `database`, `database_env`: a test that asks for them runs once on SQLite and once on PostgreSQL.
+pytest_plugins = ["tests.support.databases"]
+
 
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:

@@ -31,6 +31,11 @@ from mcp_browsa.tools.selection import PROFILES, ToolSelectionError
 __all__ = ["main"]
 
 
+_DATABASE_URL_HELP = (
+    "a postgresql:// URL shared by every process (BROWSA_DATABASE_URL; default: SQLite in the data dir)"
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mcp-browsa", description="Self-hosted MCP server with a real browser agent.")
     p.add_argument("--version", action="version", version=f"mcp-browsa {__version__}")
@@ -44,12 +49,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="JSON output")
     p.add_argument("--live-host", help="where a stdio server serves live views (BROWSA_LIVE_HOST, default 127.0.0.1)")
     p.add_argument("--live-port", type=int, help="its port (BROWSA_LIVE_PORT; default: any free port)")
+    p.add_argument("--database-url", help=_DATABASE_URL_HELP)
     sub = p.add_subparsers(dest="command")
 
     s = sub.add_parser("serve", help="serve MCP over stdio, streamable HTTP (/mcp) or SSE (/sse)")
     s.add_argument("--transport", choices=["stdio", "http", "sse"], default="stdio")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8931)
+    s.add_argument("--database-url", default=argparse.SUPPRESS, help=_DATABASE_URL_HELP)
     s.add_argument("--no-auth", action="store_true", help="serve HTTP without API keys (loopback addresses only)")
     s.add_argument(
         "--allowed-host", action="append", metavar="HOST:PORT", help="another Host header to accept (repeat)"
@@ -113,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             headed=args.headed,
             live_host=args.live_host,
             live_port=args.live_port,
+            database_url=args.database_url,
         )
     except ValueError as exc:
         say(f"configuration error: {exc}")

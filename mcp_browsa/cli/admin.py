@@ -80,7 +80,7 @@ def is_loopback(host: str) -> bool:
 @asynccontextmanager
 async def _database(settings: Settings) -> AsyncIterator[Database]:
     settings.home.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.db_path)
+    db = Database(settings.database)
     await db.open()
     try:
         yield db

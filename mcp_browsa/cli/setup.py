@@ -64,10 +64,11 @@ async def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
         ok = False
     if skipped:
         report["skipped"] = list(skipped)
-    db = Database(settings.db_path)
+    db = Database(settings.database)
     try:
         await db.open()
-        report["db"] = str(settings.db_path)
+        report["db"] = db.describe()
+        report["db_server"] = await db.server_version()
         report["schema_version"] = await db.schema_version()
         report["integrity"] = await db.integrity_check()
     except Exception as exc:

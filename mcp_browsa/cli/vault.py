@@ -69,7 +69,7 @@ async def run_vault(settings: Settings, args: argparse.Namespace) -> int:
     # Read before opening anything, so a mistyped confirmation leaves no trace at all.
     value = read_value(args.name) if action == "set" else None
     settings.home.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.db_path)
+    db = Database(settings.database)
     await db.open()
     try:
         if workspace == DEFAULT_WORKSPACE:

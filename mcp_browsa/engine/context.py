@@ -13,12 +13,12 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import aiosqlite
 import anyio
 
 from mcp_browsa.errors import BrowsaError, StorageUnavailable
 from mcp_browsa.events import EngineEvent
 from mcp_browsa.models import JobStatus
+from mcp_browsa.storage.db import Conn
 from mcp_browsa.storage.jobs import ClaimedJob, JobRepo
 from mcp_browsa.storage.ledger import LedgerRepo
 from mcp_browsa.storage.progress import JobProgressRepo
@@ -67,11 +67,11 @@ class Outcome:
 
 def progress_write(
     job_id: str, done: int, total: int | None = None, last_action: str | None = None, *, steps: int | None = None
-) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
+) -> Callable[[Conn], Awaitable[None]]:
     """The write that moves a job's progress (and its step count), for a transaction that also records what made it
     move."""
 
-    async def update(conn: aiosqlite.Connection) -> None:
+    async def update(conn: Conn) -> None:
         await JobProgressRepo.set_progress(conn, job_id, done, total, last_action, steps)
 
     return update
@@ -102,7 +102,7 @@ class JobContext:
 
     async def write(
         self,
-        fn: Callable[[aiosqlite.Connection], Awaitable[Any]] | None = None,
+        fn: Callable[[Conn], Awaitable[Any]] | None = None,
         *,
         event: tuple[str, dict[str, Any]] | None = None,
         durable: bool = False,
@@ -131,7 +131,7 @@ class JobContext:
     async def set_fields(self, **fields: Any) -> None:
         """Update plain job columns (live_url, step_count, cost_usd, …) under the lease check."""
 
-        async def update(conn: aiosqlite.Connection) -> None:
+        async def update(conn: Conn) -> None:
             await JobProgressRepo.set_fields(conn, self.job.id, fields)
 
         await self.write(update)
@@ -144,11 +144,11 @@ class JobContext:
         usd: float = 0.0,
         allow_partial: bool = False,
         event: tuple[str, dict[str, Any]] | None = None,
-        also: Callable[[aiosqlite.Connection], Awaitable[Any]] | None = None,
+        also: Callable[[Conn], Awaitable[Any]] | None = None,
     ) -> int:
         """Charge credits with a ledger row, atomically with an optional event and extra writes."""
 
-        async def apply(conn: aiosqlite.Connection) -> int:
+        async def apply(conn: Conn) -> int:
             applied = await LedgerRepo.apply(
                 conn,
                 self.job.workspace_id,

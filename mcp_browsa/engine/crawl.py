@@ -14,7 +14,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import aiosqlite
 import anyio
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
@@ -28,6 +27,7 @@ from mcp_browsa.engine.scrape import PageFailure, navigate
 from mcp_browsa.engine.siteurls import Robots, UrlFilter, normalize_url, sitemap_locations, unique
 from mcp_browsa.models import JobStatus
 from mcp_browsa.storage.crawl import CrawlRepo
+from mcp_browsa.storage.db import Conn
 
 __all__ = ["MAX_CRAWL_PAGES", "CrawlRequest", "CrawlRunner", "MapRequest", "MapRunner"]
 
@@ -242,13 +242,13 @@ class _Crawl:
         self.total += len(found)
         self.done += 1
         new_rows = [self.req.row(u, int(params.get("depth", 0)) + 1) for u in found]
-        writes: list[Callable[[aiosqlite.Connection], Any]] = [
+        writes: list[Callable[[Conn], Any]] = [
             item_finish(self.ctx.id, idx, outcome),
             CrawlRepo.add_rows(self.ctx.id, first, new_rows),
             progress_write(self.ctx.id, self.done, self.total, f"page {idx} {outcome.status.value}: {url[:80]}"),
         ]
 
-        async def finish(conn: aiosqlite.Connection) -> None:
+        async def finish(conn: Conn) -> None:
             for write in writes:
                 await write(conn)
 

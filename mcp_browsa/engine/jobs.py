@@ -11,14 +11,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiosqlite
-
 from mcp_browsa.engine.context import Runner
 from mcp_browsa.errors import AgentNotRunning, BadRequest, InsufficientCredit, NotFound
-from mcp_browsa.events import EngineEvent, EventBus, FinishHook
+from mcp_browsa.events import EngineEvent, EventBus
 from mcp_browsa.models import TERMINAL, Job, JobStatus
-from mcp_browsa.storage.db import Database
-from mcp_browsa.storage.jobs import ROW_KINDS, JobRepo
+from mcp_browsa.storage.db import Conn, Database
+from mcp_browsa.storage.jobs import ROW_KINDS, FinishHook, JobRepo
 from mcp_browsa.storage.ledger import LedgerRepo
 
 __all__ = ["FinishHook", "JobEngine", "ProgressFn"]
@@ -60,7 +58,7 @@ class JobEngine:
         progress_total: int = 0,
         items: list[dict[str, Any]] | None = None,
         agent_id: str | None = None,
-        extra: Callable[[aiosqlite.Connection, str], Awaitable[None]] | None = None,
+        extra: Callable[[Conn, str], Awaitable[None]] | None = None,
     ) -> Job:
         """Queue a job. Refused with INSUFFICIENT_CREDIT when the balance is already 0."""
         if kind not in self.runners:
@@ -143,6 +141,6 @@ class JobEngine:
         await self.bus.emit(EngineEvent("job.cancel_requested", workspace_id, {"job_id": job.id}, job_id=job.id))
         return await self.get(workspace_id, job.id)
 
-    async def finish_event(self, conn: aiosqlite.Connection, event: EngineEvent) -> None:
+    async def finish_event(self, conn: Conn, event: EngineEvent) -> None:
         for hook in self.finish_hooks:
             await hook(conn, event)

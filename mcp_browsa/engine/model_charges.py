@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import aiosqlite
-
 from mcp_browsa.engine.context import JobContext
 from mcp_browsa.llm.base import ChatModel, Completion, Message, ToolChoice, ToolSpec
 from mcp_browsa.models import PriceTable
+from mcp_browsa.storage.db import Conn
 from mcp_browsa.storage.progress import JobProgressRepo
 
 __all__ = ["ChargedModel", "charge_model_call"]
@@ -27,7 +26,7 @@ async def charge_model_call(
     """One agent step's credits for `completion`, its tokens and USD on the job, and `event` in the timeline."""
     usage = completion.usage
 
-    async def counters(conn: aiosqlite.Connection) -> None:
+    async def counters(conn: Conn) -> None:
         await JobProgressRepo.add_model_usage(
             conn, ctx.id, usage.input_tokens, usage.output_tokens, completion.cost_usd
         )

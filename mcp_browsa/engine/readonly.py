@@ -15,7 +15,6 @@ from itertools import count
 from pathlib import Path
 from typing import Any, Protocol
 
-import aiosqlite
 import anyio
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, Response
@@ -32,7 +31,7 @@ from mcp_browsa.engine.pdf import is_pdf, pdf_content, refetch_pdf
 from mcp_browsa.engine.scrape import NO_TARGET_STATUSES, PageFailure, navigate, page_content, refused_navigation
 from mcp_browsa.llm.base import ClosableChatModel, LLMError
 from mcp_browsa.models import JobStatus, PriceTable
-from mcp_browsa.storage.db import now
+from mcp_browsa.storage.db import Conn, now
 from mcp_browsa.storage.rows import BatchRowRepo
 from mcp_browsa.storage.screenshots import ScreenshotRepo
 
@@ -112,7 +111,7 @@ class ReadOnlyRunners:
         *,
         shot_n: int = 0,
         lane: Lane | None = None,
-        also: Callable[[aiosqlite.Connection], Awaitable[None]] | None = None,
+        also: Callable[[Conn], Awaitable[None]] | None = None,
     ) -> dict[str, Any]:
         """Load one URL in a fresh burner (or the lane's) and collect the formats asked for. Raises PageFailure.
 
@@ -289,7 +288,7 @@ class ReadOnlyRunners:
             finish = item_finish(ctx.id, idx, outcome)
             moved = progress_write(ctx.id, next(done), last_action=f"row {idx} {outcome.status.value}")
 
-            async def finish_row(conn: aiosqlite.Connection) -> None:
+            async def finish_row(conn: Conn) -> None:
                 await finish(conn)
                 await moved(conn)
 
@@ -373,24 +372,24 @@ def extract_result(content: dict[str, Any], params: dict[str, Any]) -> dict[str,
     return out
 
 
-def _screenshot_row(job_id: str, n: int, path: Path, url: str) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
-    async def write(conn: aiosqlite.Connection) -> None:
+def _screenshot_row(job_id: str, n: int, path: Path, url: str) -> Callable[[Conn], Awaitable[None]]:
+    async def write(conn: Conn) -> None:
         await ScreenshotRepo.record(conn, job_id, n, path, url)
 
     return write
 
 
-def _item_start(job_id: str, idx: int) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
+def _item_start(job_id: str, idx: int) -> Callable[[Conn], Awaitable[None]]:
     started_at = now()  # when the row began, though the write may come later (with the row's first charge)
 
-    async def write(conn: aiosqlite.Connection) -> None:
+    async def write(conn: Conn) -> None:
         await BatchRowRepo.start(conn, job_id, idx, started_at)
 
     return write
 
 
-def item_finish(job_id: str, idx: int, outcome: Outcome) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
-    async def write(conn: aiosqlite.Connection) -> None:
+def item_finish(job_id: str, idx: int, outcome: Outcome) -> Callable[[Conn], Awaitable[None]]:
+    async def write(conn: Conn) -> None:
         await BatchRowRepo.finish(
             conn,
             job_id,
@@ -404,8 +403,8 @@ def item_finish(job_id: str, idx: int, outcome: Outcome) -> Callable[[aiosqlite.
     return write
 
 
-def cancel_rest(job_id: str) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
-    async def write(conn: aiosqlite.Connection) -> None:
+def cancel_rest(job_id: str) -> Callable[[Conn], Awaitable[None]]:
+    async def write(conn: Conn) -> None:
         await BatchRowRepo.cancel_rest(conn, job_id)
 
     return write

@@ -13,11 +13,11 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import aiosqlite
 import anyio
 from playwright.async_api import BrowserContext, Page
 
 from mcp_browsa.engine.context import JobContext
+from mcp_browsa.storage.db import Conn
 from mcp_browsa.storage.progress import JobProgressRepo
 
 __all__ = [
@@ -207,7 +207,7 @@ def control_recorder(ctx: JobContext, view: str) -> OnControl:
     running job; a job waiting for an answer stays `input_required`) and an event."""
 
     async def record(held: bool) -> None:
-        async def write(conn: aiosqlite.Connection) -> None:
+        async def write(conn: Conn) -> None:
             await JobProgressRepo.hand_control(conn, ctx.id, to_person=held)
 
         await ctx.write(write, event=(HUMAN_CONTROL, {"held": held, "view": view}))

@@ -13,7 +13,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
 import anyio
 from anyio.abc import TaskGroup
 
@@ -22,6 +21,7 @@ from mcp_browsa.engine.jobs import JobEngine
 from mcp_browsa.errors import StorageUnavailable
 from mcp_browsa.events import EngineEvent
 from mcp_browsa.models import JobStatus
+from mcp_browsa.storage.db import Conn
 from mcp_browsa.storage.jobs import READ_ONLY_KINDS, ROW_KINDS, ClaimedJob, JobRepo
 from mcp_browsa.storage.leases import LeaseRepo
 
@@ -124,7 +124,7 @@ class WorkerPool:
         if dead:
             await leases.expire(dead)
 
-        async def announce_end(conn: aiosqlite.Connection, job_id: str, workspace_id: str, new_status: str) -> None:
+        async def announce_end(conn: Conn, job_id: str, workspace_id: str, new_status: str) -> None:
             await self.engine.finish_event(conn, _rescued_event(job_id, workspace_id, new_status))
 
         for job_id, workspace_id, new_status in await self.engine.jobs.recover_expired(announce_end):

@@ -8,14 +8,12 @@ from __future__ import annotations
 import math
 import os
 import socket
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-import aiosqlite
 import anyio
 from anyio.abc import TaskGroup
 
@@ -35,7 +33,7 @@ from mcp_browsa.identities.live import LiveBrowser, start_live
 from mcp_browsa.identities.models import Identity, SessionInfo
 from mcp_browsa.models import PriceTable
 from mcp_browsa.netpolicy import Policy
-from mcp_browsa.storage.db import Database, dumps, loads, now
+from mcp_browsa.storage.db import Conn, Database, Row, dumps, loads, now
 from mcp_browsa.storage.identities import AgentRepo, json_list
 from mcp_browsa.storage.ledger import LedgerRepo
 from mcp_browsa.webhooks.events import enqueue_event
@@ -62,7 +60,7 @@ class FingerprintFactory(Protocol):
 class Outbox:
     """Webhook events written inside the current transaction, announced on the bus once it has committed."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Conn) -> None:
         self.conn = conn
         self.events: list[EngineEvent] = []
 
@@ -71,7 +69,7 @@ class Outbox:
         self.events.append(EngineEvent(type_, workspace_id, data))
 
 
-def event_data(row: sqlite3.Row | dict[str, Any], **extra: Any) -> dict[str, Any]:
+def event_data(row: Row | dict[str, Any], **extra: Any) -> dict[str, Any]:
     """The agent as webhook events carry it."""
     keys = ("mode", "status", "os_type", "country", "persona", "cdp_url", "cdp_http", "expires_at", "trust_score")
     known = dict(row)
@@ -117,7 +115,7 @@ class IdentityCore:
 
     # -- transactions, charges, events ----------------------------------------------------------
 
-    async def commit(self, fn: Callable[[aiosqlite.Connection, Outbox], Awaitable[T]]) -> T:
+    async def commit(self, fn: Callable[[Conn, Outbox], Awaitable[T]]) -> T:
         """Run `fn` in one durable transaction (charges are money); its events go out only if it commits."""
         async with self.db.transaction(durable=True) as conn:
             box = Outbox(conn)
@@ -128,7 +126,7 @@ class IdentityCore:
 
     @staticmethod
     async def charge(
-        conn: aiosqlite.Connection,
+        conn: Conn,
         workspace_id: str,
         amount: int,
         description: str,
@@ -153,9 +151,7 @@ class IdentityCore:
         return -applied
 
     @staticmethod
-    async def refund(
-        conn: aiosqlite.Connection, workspace_id: str, amount: int, description: str, agent_id: str
-    ) -> None:
+    async def refund(conn: Conn, workspace_id: str, amount: int, description: str, agent_id: str) -> None:
         if amount > 0:
             await LedgerRepo.apply(
                 conn, workspace_id, amount, kind="refund", description=description, agent_id=agent_id
@@ -256,10 +252,10 @@ class IdentityCore:
             views.end(live.agent_id)
 
     @staticmethod
-    def fingerprint_of(row: sqlite3.Row) -> Fingerprint:
+    def fingerprint_of(row: Row) -> Fingerprint:
         return Fingerprint.from_dict(loads(row["fingerprint"]))
 
-    def policy_of(self, row: sqlite3.Row) -> Policy:
+    def policy_of(self, row: Row) -> Policy:
         return self.policy_for(json_list(row["allowed_domains"]))
 
     # -- sealed state ---------------------------------------------------------------------------
@@ -285,7 +281,7 @@ class IdentityCore:
 
     # -- models ---------------------------------------------------------------------------------
 
-    async def to_models(self, rows: list[sqlite3.Row]) -> list[Identity]:
+    async def to_models(self, rows: list[Row]) -> list[Identity]:
         costs = await self.repo.costs([str(r["id"]) for r in rows])
         out = []
         for row in rows:
@@ -308,7 +304,7 @@ class IdentityCore:
         return out
 
 
-def identity_model(row: sqlite3.Row, *, cost: int, session: SessionInfo | None) -> Identity:
+def identity_model(row: Row, *, cost: int, session: SessionInfo | None) -> Identity:
     score = row["trust_score"]
     return Identity(
         id=row["id"],

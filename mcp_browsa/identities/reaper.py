@@ -9,17 +9,15 @@ starts, so a crash loses at most one.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable
 
-import aiosqlite
 import anyio
 
 from mcp_browsa.identities.cdp import kill_orphan
 from mcp_browsa.identities.core import IdentityCore, Outbox, owner_alive
 from mcp_browsa.identities.live import LiveBrowser
 from mcp_browsa.identities.models import SessionClosed
-from mcp_browsa.storage.db import now
+from mcp_browsa.storage.db import Conn, Row, now
 from mcp_browsa.storage.identities import AgentRepo
 
 __all__ = ["METER_SECONDS", "SWEEP_EVERY", "Reaper"]
@@ -67,7 +65,7 @@ class Reaper:
         if wanted <= 0:
             return
 
-        async def bill(conn: aiosqlite.Connection, _box: Outbox) -> int:
+        async def bill(conn: Conn, _box: Outbox) -> int:
             taken = await core.charge(
                 conn,
                 row["workspace_id"],
@@ -106,10 +104,10 @@ class Reaper:
             if session["owner"] != core.owner and not owner_alive(session["owner"]):
                 await self._end_stale(session)
 
-    async def _end_stale(self, session: sqlite3.Row) -> None:
+    async def _end_stale(self, session: Row) -> None:
         reason = "its server process stopped"
 
-        async def end(conn: aiosqlite.Connection, box: Outbox) -> None:
+        async def end(conn: Conn, box: Outbox) -> None:
             if await AgentRepo.end_session(conn, session["id"], reason):
                 await box.emit(
                     session["workspace_id"],

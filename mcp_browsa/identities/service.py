@@ -7,12 +7,10 @@ open sessions through `sessions.py`. Every state change commits with its charge 
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import aiosqlite
 import anyio
 from playwright.async_api import Error as PlaywrightError
 
@@ -28,7 +26,7 @@ from mcp_browsa.identities.sessions import Sessions
 from mcp_browsa.identities.spec import CreateSpec
 from mcp_browsa.identities.trust_factors import TrustRating, rate_identity
 from mcp_browsa.netpolicy import Policy, check_url
-from mcp_browsa.storage.db import dumps, now
+from mcp_browsa.storage.db import Conn, Row, dumps, now
 from mcp_browsa.storage.identities import AgentRepo, new_agent_id
 
 __all__ = ["IdentityService"]
@@ -116,7 +114,7 @@ class IdentityService:
                 "created_at": now(),
             }
 
-            async def insert(conn: aiosqlite.Connection, _box: Outbox) -> None:
+            async def insert(conn: Conn, _box: Outbox) -> None:
                 await AgentRepo.insert(conn, row)
                 await core.charge(conn, workspace_id, price, f"{spec.mode} identity {agent_id}", agent_id=agent_id)
 
@@ -182,7 +180,7 @@ class IdentityService:
                 "trust_measured_at": started,
             }
 
-            async def up(conn: aiosqlite.Connection, box: Outbox) -> None:
+            async def up(conn: Conn, box: Outbox) -> None:
                 await AgentRepo.update(conn, agent_id, **fields)
                 await box.emit(
                     workspace_id,
@@ -217,7 +215,7 @@ class IdentityService:
         if isinstance(exc, anyio.get_cancelled_exc_class()):
             reason = "provisioning was cancelled"
 
-        async def failed(conn: aiosqlite.Connection, box: Outbox) -> None:
+        async def failed(conn: Conn, box: Outbox) -> None:
             fields = {"status": "failed", "error_message": reason[:500], "destroyed_at": now(), "pid": None}
             await AgentRepo.update(conn, row["id"], **fields)
             await core.refund(conn, row["workspace_id"], price, f"identity {row['id']} never started", row["id"])
@@ -246,9 +244,7 @@ class IdentityService:
                 await anyio.to_thread.run_sync(kill_orphan, row["pid"], row["profile_dir"])
             await core.commit(lambda conn, box: self._record_end(conn, box, row, status, reason, charge=charge))
 
-    async def _record_end(
-        self, conn: aiosqlite.Connection, box: Outbox, row: sqlite3.Row, status: str, reason: str, *, charge: bool
-    ) -> None:
+    async def _record_end(self, conn: Conn, box: Outbox, row: Row, status: str, reason: str, *, charge: bool) -> None:
         core = self.core
         if await AgentRepo.status_in(conn, row["id"]) in ("destroyed", "failed"):
             return  # another process ended it meanwhile
@@ -290,7 +286,7 @@ class IdentityService:
 
     # -- reads ----------------------------------------------------------------------------------
 
-    async def _row(self, workspace_id: str, agent_id: str) -> sqlite3.Row:
+    async def _row(self, workspace_id: str, agent_id: str) -> Row:
         row = await self.core.repo.get(agent_id.strip(), workspace_id)
         if row is None:
             raise NotFound(f"identity {agent_id[:60]!r} not found; list_identities shows yours")
@@ -341,7 +337,7 @@ class IdentityService:
             agent.fingerprint_pinned = fp.to_dict()
         return agent
 
-    async def _measure(self, row: sqlite3.Row, fp: Fingerprint, *, trust: bool, read: bool) -> Measurement:
+    async def _measure(self, row: Row, fp: Fingerprint, *, trust: bool, read: bool) -> Measurement:
         core = self.core
         live = core.live.get(row["id"])
         if live is not None:

@@ -7,13 +7,11 @@ ends, so a login made in one session is there in the next, across server restart
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
-import aiosqlite
 import anyio
 from playwright.async_api import Error as PlaywrightError
 
@@ -27,7 +25,7 @@ from mcp_browsa.identities.probe import measure, warm_up
 from mcp_browsa.identities.spec import DEFAULT_OS, OS_TYPES, CreateSpec
 from mcp_browsa.identities.trust_factors import TrustRating, rate_identity
 from mcp_browsa.netpolicy import Policy, intersect_allowed_domains
-from mcp_browsa.storage.db import dumps, now
+from mcp_browsa.storage.db import Conn, Row, dumps, now
 from mcp_browsa.storage.identities import AgentRepo
 
 __all__ = ["Sessions"]
@@ -47,7 +45,7 @@ class Sessions:
             )
 
     @staticmethod
-    def check_runnable(row: sqlite3.Row) -> None:
+    def check_runnable(row: Row) -> None:
         if row["mode"] != "persistent":
             raise BadRequest(
                 f"identity {row['id']} is a burner: drive it through its cdp_url; tasks run on persistent identities"
@@ -56,12 +54,12 @@ class Sessions:
             raise AgentNotRunning(f"identity {row['id']} is {row['status']}", status=row["status"])
 
     def _claim(
-        self, row: sqlite3.Row, kind: str, *, job_id: str | None, expires_at: float | None = None
-    ) -> Callable[[aiosqlite.Connection, Outbox], Any]:
+        self, row: Row, kind: str, *, job_id: str | None, expires_at: float | None = None
+    ) -> Callable[[Conn, Outbox], Any]:
         """A transaction step: refuse while another live session holds the identity, then start one for `job_id`."""
         core = self.core
 
-        async def claim(conn: aiosqlite.Connection, box: Outbox) -> str:
+        async def claim(conn: Conn, box: Outbox) -> str:
             for other in await AgentRepo.open_sessions(conn, row["id"]):
                 if owner_alive(other["owner"]):
                     left = (other["expires_at"] - now()) if other["expires_at"] else 30.0
@@ -113,7 +111,7 @@ class Sessions:
             "trust_measured_at": now(),
         }
 
-        async def up(conn: aiosqlite.Connection, box: Outbox) -> None:
+        async def up(conn: Conn, box: Outbox) -> None:
             await AgentRepo.put_state(conn, row["id"], nonce, sealed)
             await AgentRepo.update(conn, row["id"], **fields)
             await box.emit(
@@ -127,7 +125,7 @@ class Sessions:
 
     # -- interactive sessions -------------------------------------------------------------------
 
-    async def start_interactive(self, row: sqlite3.Row, ttl: float, *, job_id: str) -> LiveBrowser:
+    async def start_interactive(self, row: Row, ttl: float, *, job_id: str) -> LiveBrowser:
         """The identity's own Chromium with its state restored, for a session job (which pays for it)."""
         core = self.core
         expires = now() + ttl
@@ -153,7 +151,7 @@ class Sessions:
                 "owner": core.owner,
             }
 
-            async def up(conn: aiosqlite.Connection, box: Outbox) -> None:
+            async def up(conn: Conn, box: Outbox) -> None:
                 await AgentRepo.update(conn, row["id"], **fields)
                 await box.emit(
                     row["workspace_id"],
@@ -169,7 +167,7 @@ class Sessions:
                     await live.stop()
                 reason = f"could not start: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}"
 
-                async def undo(conn: aiosqlite.Connection, _box: Outbox) -> None:
+                async def undo(conn: Conn, _box: Outbox) -> None:
                     await AgentRepo.end_session(conn, session_id, reason)
 
                 await core.commit(undo)
@@ -195,7 +193,7 @@ class Sessions:
                 core.unreserve()
             session_id = live.session_id or ""
 
-            async def end(conn: aiosqlite.Connection, box: Outbox) -> None:
+            async def end(conn: Conn, box: Outbox) -> None:
                 if sealed is not None and await AgentRepo.status_in(conn, live.agent_id) == "running":
                     await AgentRepo.put_state(conn, live.agent_id, *sealed)
                 ended = await AgentRepo.end_session(conn, session_id, reason)
@@ -258,7 +256,7 @@ class Sessions:
         surcharge = core.country_surcharge(fp.country)
         if surcharge:
 
-            async def pay(conn: aiosqlite.Connection, _box: Outbox) -> None:
+            async def pay(conn: Conn, _box: Outbox) -> None:
                 await core.charge(
                     conn, workspace_id, surcharge, f"burner in {fp.country}", agent_id=None, job_id=job_id
                 )
@@ -307,7 +305,7 @@ class Sessions:
             with anyio.CancelScope(shield=True):
                 sealed = core.seal_state(workspace_id, row["id"], saved) if saved is not None else None
 
-                async def end(conn: aiosqlite.Connection, box: Outbox) -> None:
+                async def end(conn: Conn, box: Outbox) -> None:
                     if sealed is not None and await AgentRepo.status_in(conn, row["id"]) == "running":
                         await AgentRepo.put_state(conn, row["id"], *sealed)
                     if await AgentRepo.end_session(conn, session_id, reason):

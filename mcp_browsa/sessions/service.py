@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import aiosqlite
 import anyio
 
 from mcp_browsa.browser.pool import BurnerPool
@@ -42,6 +41,7 @@ from mcp_browsa.sessions.models import (
 )
 from mcp_browsa.sessions.runner import Slot
 from mcp_browsa.sessions.steps import look, perform
+from mcp_browsa.storage.db import Conn
 from mcp_browsa.storage.jobs import JobRepo
 
 __all__ = ["OPEN_WAIT", "SessionService"]
@@ -119,7 +119,7 @@ class SessionService:
         view.outcome = slot.opened
         return view
 
-    async def _pin(self, conn: aiosqlite.Connection, job_id: str) -> None:
+    async def _pin(self, conn: Conn, job_id: str) -> None:
         # Before the commit: only this process may claim it, and open() finds its slot from the first moment.
         await JobRepo.pin(conn, job_id, self.owner)
         self.slots.setdefault(job_id, Slot())

@@ -9,9 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiosqlite
-
-from mcp_browsa.storage.db import Database, dumps, loads
+from mcp_browsa.storage.db import Conn, Database, dumps, loads
 
 __all__ = ["CrawlRepo", "CrawlRow"]
 
@@ -29,12 +27,10 @@ class CrawlRepo:
         return [(int(r["idx"]), str(r["status"]), loads(r["params"]) or {}) for r in found]
 
     @staticmethod
-    def add_rows(
-        job_id: str, first_index: int, rows: list[dict[str, Any]]
-    ) -> Callable[[aiosqlite.Connection], Awaitable[None]]:
+    def add_rows(job_id: str, first_index: int, rows: list[dict[str, Any]]) -> Callable[[Conn], Awaitable[None]]:
         """The write that appends `rows` (queued) from `first_index` on; nothing when there are none."""
 
-        async def write(conn: aiosqlite.Connection) -> None:
+        async def write(conn: Conn) -> None:
             if rows:
                 await conn.executemany(
                     "INSERT INTO batch_items(job_id, idx, params, status) VALUES (?,?,?, 'queued')",

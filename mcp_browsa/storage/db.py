@@ -1,63 +1,46 @@
-"""The SQLite connection pair (one writer, one reader), write transactions and migrations.
+"""The database the process uses, SQLite or PostgreSQL, behind one interface; helpers every repository shares.
 
-Several processes may share one data dir: WAL, `BEGIN IMMEDIATE` for every write, a busy timeout.
-Durable transactions (ledger, idempotency) commit with `synchronous=FULL` so they survive power loss;
-the rest use NORMAL, which in WAL mode survives a process crash and saves an fsync per commit.
-A full, read-only or failing disk surfaces as StorageUnavailable naming the file, never as a raw SQLite error.
+`Database(location)`: a path is a SQLite file (the default, in the data dir); a `postgresql://` URL is a shared
+PostgreSQL server (psycopg 3, a connection pool). Repositories write through `transaction()` and read through
+`fetchone`/`fetchall` with SQLite-dialect SQL, and never learn which one they have (see `storage/sql.py`).
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import re
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
-from importlib import resources
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-import anyio
+from mcp_browsa.storage.migrate import LATEST_VERSION
+from mcp_browsa.storage.sql import Backend, Conn, Kind, Notification, Row, check_channel
+from mcp_browsa.storage.sqlite import SqliteBackend, storage_fault
 
-from mcp_browsa.errors import StorageUnavailable
+__all__ = [
+    "LATEST_VERSION",
+    "Conn",
+    "Database",
+    "Notification",
+    "Row",
+    "dumps",
+    "is_database_url",
+    "loads",
+    "now",
+    "storage_fault",
+    "update_by_id",
+]
 
-__all__ = ["Database", "Row", "dumps", "loads", "now", "storage_fault", "update_by_id"]
-
-log = logging.getLogger(__name__)
-
-Row = sqlite3.Row
-BUSY_TIMEOUT_MS = 15_000
-
-# SQLite result codes that blame the disk rather than the statement (primary codes; extended ones are masked),
-# with the message text for Pythons whose sqlite3 errors carry no code.
-_STORAGE_FAULTS: dict[int, tuple[str, str]] = {
-    13: ("database or disk is full", "the disk is full; free some space"),
-    8: ("readonly database", "the database is read-only (file permissions or a read-only mount)"),
-    10: ("disk i/o error", "the disk fails (an I/O error; it may have gone read-only)"),
-    14: ("unable to open database file", "the database file cannot be opened"),
-}
-
-
-def storage_fault(exc: BaseException, path: Path, *, writing: bool = True) -> StorageUnavailable | None:
-    """The StorageUnavailable that `exc` amounts to, or None when it is not the disk's fault."""
-    if not isinstance(exc, sqlite3.Error):
-        return None
-    code = getattr(exc, "sqlite_errorcode", None)
-    text = str(exc).lower()
-    for primary, (needle, meaning) in _STORAGE_FAULTS.items():
-        if (code is not None and code & 0xFF == primary) or (code is None and needle in text):
-            if writing:
-                return StorageUnavailable(f"the data dir cannot be written: {meaning} ({path}); nothing was saved")
-            return StorageUnavailable(f"the data dir cannot be read: {meaning} ({path})")
-    return None
+_URL_SCHEMES = ("postgresql://", "postgres://")
 
 
-async def update_by_id(
-    conn: aiosqlite.Connection, table: str, row_id: str, fields: dict[str, Any], allowed: frozenset[str]
-) -> None:
+def is_database_url(location: str | Path) -> bool:
+    """Whether `location` names a PostgreSQL server rather than a SQLite file."""
+    return isinstance(location, str) and location.startswith(_URL_SCHEMES)
+
+
+async def update_by_id(conn: Conn, table: str, row_id: str, fields: dict[str, Any], allowed: frozenset[str]) -> None:
     """`UPDATE table SET field=? … WHERE id=?`; a field outside `allowed` raises, so no name reaches SQL unchecked."""
     unknown = set(fields) - allowed
     if unknown:
@@ -78,137 +61,48 @@ def loads(raw: str | bytes | None) -> Any:
     return None if raw is None else json.loads(raw)
 
 
-def _migrations() -> list[tuple[int, str, str]]:
-    folder = resources.files("mcp_browsa.storage") / "migrations"
-    found = []
-    for entry in folder.iterdir():
-        name = entry.name
-        if name.endswith(".sql") and name[:4].isdigit():
-            found.append((int(name[:4]), name, entry.read_text(encoding="utf-8")))
-    return sorted(found)
-
-
-LATEST_VERSION = max(v for v, _, _ in _migrations())
-_ADD_COLUMN = re.compile(r"ALTER\s+TABLE\s+(?P<table>\w+)\s+ADD\s+COLUMN\s+(?P<column>\w+)\b", re.IGNORECASE)
-
-
 class Database:
     """Owns the connections. Writes go through `transaction()`; reads through `fetchone/fetchall`."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
-        # One write transaction at a time per process; other processes wait on SQLite's lock.
-        self._write_lock = anyio.Lock()
-        self._writer_full = False
+    def __init__(self, location: str | Path) -> None:
+        self.location = location
+        self.backend: Backend
+        if is_database_url(location):
+            from mcp_browsa.storage.postgres import PostgresBackend  # psycopg loads only for a PostgreSQL URL
 
-    async def _connect(self) -> aiosqlite.Connection:
-        conn = await aiosqlite.connect(str(self.path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
-        conn.row_factory = sqlite3.Row
-        await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        await conn.execute("PRAGMA foreign_keys=ON")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        return conn
+            self.backend = PostgresBackend(str(location))
+        else:
+            self.backend = SqliteBackend(Path(location))
+
+    @property
+    def kind(self) -> Kind:
+        """ "sqlite" or "postgresql"."""
+        return self.backend.kind
+
+    @property
+    def notifies_other_processes(self) -> bool:
+        """True when `notify` reaches every process on this database (PostgreSQL); False: this process only,
+        so work queued by another process is found by polling."""
+        return self.backend.notifies_other_processes
+
+    def describe(self) -> str:
+        """Where the database is (a file, or a server and database name), never with a password."""
+        return self.backend.describe()
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await self._connect()
-        mode = await (await self._writer.execute("PRAGMA journal_mode=WAL")).fetchone()
-        if mode is None or str(mode[0]).lower() != "wal":
-            raise RuntimeError(f"cannot enable WAL on {self.path}")
-        await self._migrate()
-        self._reader = await self._connect()
+        """Connect and bring the schema to LATEST_VERSION."""
+        await self.backend.open()
 
     async def close(self) -> None:
-        for conn in (self._reader, self._writer):
-            if conn is not None:
-                await conn.close()
-        self._reader = self._writer = None
+        await self.backend.close()
 
-    async def _migrate(self) -> None:
-        assert self._writer is not None
-        async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
-            try:
-                row = await (await self._writer.execute("PRAGMA user_version")).fetchone()
-                current = int(row[0]) if row else 0
-                for version, _name, sql in _migrations():
-                    statements = _split_sql(sql)
-                    if version <= current and not all(_ADD_COLUMN.match(st) for st in statements):
-                        continue
-                    # A migration that only adds columns is checked even when its number is behind: two branches
-                    # once both shipped a 0004, and a data dir that ran one of them is at 4 without the other's
-                    # columns. A column that is already there is not added twice.
-                    for statement in statements:
-                        if not await self._has_column(statement):
-                            await self._writer.execute(statement)
-                    if version > current:
-                        await self._writer.execute(f"PRAGMA user_version={version}")
-                await self._writer.execute("COMMIT")
-            except BaseException:
-                await self._writer.execute("ROLLBACK")
-                raise
+    def transaction(self, *, durable: bool = False) -> AbstractAsyncContextManager[Conn]:
+        """A write transaction: committed on exit, rolled back on any exception.
 
-    async def _has_column(self, statement: str) -> bool:
-        """Whether `statement` adds a column that its table already has."""
-        added = _ADD_COLUMN.match(statement)
-        if added is None:
-            return False
-        assert self._writer is not None
-        cur = await self._writer.execute(f"PRAGMA table_info({added['table']})")
-        return any(str(r[1]) == added["column"] for r in await cur.fetchall())
-
-    async def schema_version(self) -> int:
-        row = await self.fetchone("PRAGMA user_version")
-        return int(row[0]) if row else 0
-
-    @asynccontextmanager
-    async def transaction(self, *, durable: bool = False) -> AsyncIterator[aiosqlite.Connection]:
-        """A `BEGIN IMMEDIATE` transaction: committed on exit, rolled back on any exception.
-
-        `durable=True` (money, idempotency records) fsyncs the commit (synchronous=FULL).
+        `durable=True` (money, idempotency records) makes the commit survive power loss on SQLite (every
+        PostgreSQL commit does).
         """
-        assert self._writer is not None, "database is not open"
-        async with self._write_lock:
-            conn = self._writer
-            try:
-                # Shielded: a BEGIN cancelled while queued still runs on the connection's thread afterwards, and
-                # would leave a transaction nobody owns ("cannot start a transaction within a transaction").
-                with anyio.CancelScope(shield=True):
-                    # A transaction a failed ROLLBACK left open would make every later BEGIN fail.
-                    await self._rollback(conn)
-                    if durable != self._writer_full:
-                        await conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-                        self._writer_full = durable
-                    await conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                fault = storage_fault(exc, self.path)
-                if fault is None:
-                    raise
-                raise fault from exc
-            try:
-                yield conn
-                with anyio.CancelScope(shield=True):
-                    await conn.execute("COMMIT")
-            except BaseException as exc:
-                with anyio.CancelScope(shield=True):
-                    await self._rollback(conn)
-                fault = storage_fault(exc, self.path)
-                if fault is not None:
-                    raise fault from exc
-                raise
-
-    @staticmethod
-    async def _rollback(conn: aiosqlite.Connection) -> None:
-        """Roll back what is open. SQLite itself rolls back on a full disk or an I/O error, and a second ROLLBACK
-        would then raise "no transaction is active" over the error that matters."""
-        if not conn.in_transaction:
-            return
-        try:
-            await conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            log.warning("rollback failed; the transaction is retried on the next write", exc_info=True)
+        return self.backend.transaction(durable=durable)
 
     async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """One statement in its own write transaction; returns the number of rows changed."""
@@ -216,32 +110,38 @@ class Database:
             cur = await conn.execute(sql, tuple(params))
             return cur.rowcount
 
-    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
-        rows = await self._read(sql, params)
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
+        rows = await self.backend.fetchall(sql, tuple(params))
         return rows[0] if rows else None
 
-    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        return await self._read(sql, params)
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        return await self.backend.fetchall(sql, tuple(params))
 
-    async def _read(self, sql: str, params: Iterable[Any]) -> list[sqlite3.Row]:
-        """One statement run to its end in a single hop to the reader's thread. Stepping a cursor across awaits
-        let other coroutines' reads run inside its read transaction, on its snapshot: they missed writes
-        committed meanwhile (a row just inserted was "not found")."""
-        assert self._reader is not None, "database is not open"
-        try:
-            return list(await self._reader.execute_fetchall(sql, tuple(params)))
-        except sqlite3.Error as exc:
-            fault = storage_fault(exc, self.path, writing=False)
-            if fault is None:
-                raise
-            raise fault from exc
+    async def schema_version(self) -> int:
+        return await self.backend.schema_version()
+
+    async def server_version(self) -> str:
+        """The database software and its version, e.g. "SQLite 3.40.1" or "PostgreSQL 15.8"."""
+        return await self.backend.server_version()
 
     async def integrity_check(self) -> str:
-        row = await self.fetchone("PRAGMA integrity_check")
-        return str(row[0]) if row else "unknown"
+        """ "ok", or what the database found wrong with itself."""
+        return await self.backend.integrity_check()
 
+    # -- notifications: wake-ups for workers (see storage/sql.py) -------------------------------------------
 
-def _split_sql(script: str) -> list[str]:
-    """Statements of a migration file; comments dropped (no triggers with inner semicolons here)."""
-    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    async def notify(self, channel: str, payload: str = "") -> None:
+        """Wake listeners on `channel` now. Inside a transaction, use `conn.notify` (sent when it commits)."""
+        await self.backend.notify(check_channel(channel), payload)
+
+    @asynccontextmanager
+    async def listen(self, *channels: str) -> AsyncIterator[AsyncIterator[Notification]]:
+        """Listen on `channels` for the duration of the block; iterate what it yields to receive notifications.
+
+        Listening has begun when the block is entered, so a state check made inside it cannot miss a
+        notification sent after the check.
+        """
+        for channel in channels:
+            check_channel(channel)
+        async with self.backend.listen(channels) as notes:
+            yield notes

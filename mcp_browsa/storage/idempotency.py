@@ -1,7 +1,7 @@
-"""Idempotency keys in SQLite: reservations with an owner lease, stored responses for 24 h, conflict detection.
+"""Idempotency keys: reservations with an owner lease, stored responses for 24 h, conflict detection.
 
-A key row is inserted before any work starts (inside BEGIN IMMEDIATE), so of several concurrent calls with one key
-exactly one becomes the owner; the others find the row and wait for its stored response.
+A key row is inserted before any work starts (its primary key and a row lock decide), so of several concurrent calls
+with one key exactly one becomes the owner; the others find the row and wait for its stored response.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from mcp_browsa.errors import BadRequest, IdempotencyConflict
-from mcp_browsa.storage.db import Database, now
+from mcp_browsa.storage.db import Conn, Database, Row, now
 
 __all__ = ["MAX_KEY_LENGTH", "TTL_SECONDS", "Claim", "IdempotencyRepo", "check_key", "params_hash"]
 
@@ -64,22 +64,22 @@ class IdempotencyRepo:
     ) -> Claim:
         t = now()
         async with self.db.transaction(durable=True) as conn:
-            cur = await conn.execute(
-                "SELECT tool, params_hash, response, expires_at, lease_expires_at, request_id FROM idempotency_keys"
-                " WHERE workspace_id=? AND key=?",
-                (workspace_id, key),
-            )
-            row = await cur.fetchone()
+            row = await self._locked(conn, workspace_id, key)
             if row is not None and float(row["expires_at"]) <= t:
                 await conn.execute("DELETE FROM idempotency_keys WHERE workspace_id=? AND key=?", (workspace_id, key))
                 row = None
             if row is None:
-                await conn.execute(
-                    "INSERT INTO idempotency_keys(workspace_id, key, tool, params_hash, response, created_at,"
+                cur = await conn.execute(
+                    "INSERT OR IGNORE INTO idempotency_keys(workspace_id, key, tool, params_hash, response, created_at,"
                     " expires_at, request_id, owner, lease_expires_at) VALUES (?,?,?,?,NULL,?,?,?,?,?)",
                     (workspace_id, key, tool, phash, t, t + TTL_SECONDS, request_id, owner, t + lease_seconds),
                 )
-                return Claim("owner")
+                if cur.rowcount == 1:
+                    return Claim("owner")
+                # A call in another process reserved the key between our read and our insert (PostgreSQL; SQLite's
+                # writers take turns): its row is the one that counts.
+                row = await self._locked(conn, workspace_id, key)
+                assert row is not None
             if row["tool"] != tool or row["params_hash"] != phash:
                 raise IdempotencyConflict(
                     f"idempotency_key {key[:80]!r} was first used with {row['tool']} and other parameters;"
@@ -105,6 +105,16 @@ class IdempotencyRepo:
                 (owner, t + lease_seconds, row["request_id"] if job_id else request_id, workspace_id, key),
             )
             return Claim("owner", job_id=job_id)
+
+    @staticmethod
+    async def _locked(conn: Conn, workspace_id: str, key: str) -> Row | None:
+        """The key's row, locked until the transaction ends, so its owner changes hands once."""
+        cur = await conn.execute(
+            "SELECT tool, params_hash, response, expires_at, lease_expires_at, request_id FROM idempotency_keys"
+            f" WHERE workspace_id=? AND key=?{conn.for_update}",
+            (workspace_id, key),
+        )
+        return await cur.fetchone()
 
     async def heartbeat(self, workspace_id: str, key: str, owner: str, lease_seconds: float) -> bool:
         changed = await self.db.execute(

@@ -6,12 +6,9 @@ Writers that must commit with a charge or a webhook event take the caller's conn
 from __future__ import annotations
 
 import secrets
-import sqlite3
 from typing import Any
 
-import aiosqlite
-
-from mcp_browsa.storage.db import Database, dumps, loads, now, update_by_id
+from mcp_browsa.storage.db import Conn, Database, Row, dumps, loads, now, update_by_id
 from mcp_browsa.storage.paging import Page, fetch_page
 
 __all__ = ["AgentRepo", "json_list", "new_agent_id", "new_session_id"]
@@ -52,17 +49,17 @@ class AgentRepo:
     # -- agents ---------------------------------------------------------------------------------
 
     @staticmethod
-    async def insert(conn: aiosqlite.Connection, row: dict[str, Any]) -> None:
+    async def insert(conn: Conn, row: dict[str, Any]) -> None:
         cols = ", ".join(row)
         marks = ", ".join("?" * len(row))
         await conn.execute(f"INSERT INTO agents({cols}) VALUES ({marks})", tuple(row.values()))
 
     @staticmethod
-    async def update(conn: aiosqlite.Connection, agent_id: str, **fields: Any) -> None:
+    async def update(conn: Conn, agent_id: str, **fields: Any) -> None:
         await update_by_id(conn, "agents", agent_id, fields, _AGENT_COLUMNS)
 
     @staticmethod
-    async def forget_browser(conn: aiosqlite.Connection, agent_id: str, owner: str) -> None:
+    async def forget_browser(conn: Conn, agent_id: str, owner: str) -> None:
         """The identity's browser is gone: clear where it ran, unless another process owns the identity now."""
         await conn.execute(
             "UPDATE agents SET cdp_url=NULL, cdp_http=NULL, pid=NULL, profile_dir=NULL WHERE id=? AND owner=?",
@@ -77,13 +74,13 @@ class AgentRepo:
         )
 
     @staticmethod
-    async def status_in(conn: aiosqlite.Connection, agent_id: str) -> str | None:
+    async def status_in(conn: Conn, agent_id: str) -> str | None:
         """The status as this write transaction sees it (another process may have ended the agent)."""
         cur = await conn.execute("SELECT status FROM agents WHERE id=?", (agent_id,))
         row = await cur.fetchone()
         return None if row is None else str(row[0])
 
-    async def get(self, agent_id: str, workspace_id: str | None = None) -> sqlite3.Row | None:
+    async def get(self, agent_id: str, workspace_id: str | None = None) -> Row | None:
         if workspace_id is None:
             return await self.db.fetchone("SELECT * FROM agents WHERE id=?", (agent_id,))
         return await self.db.fetchone("SELECT * FROM agents WHERE id=? AND workspace_id=?", (agent_id, workspace_id))
@@ -101,7 +98,7 @@ class AgentRepo:
             cursor=cursor,
         )
 
-    async def live_rows(self) -> list[sqlite3.Row]:
+    async def live_rows(self) -> list[Row]:
         """Agents a dead server may have left: any being provisioned, running burners, identities with a live process."""
         return await self.db.fetchall(
             "SELECT * FROM agents WHERE status='queued' OR (status='running' AND (mode='burner' OR pid IS NOT NULL))"
@@ -121,7 +118,7 @@ class AgentRepo:
     # -- sealed browser state -------------------------------------------------------------------
 
     @staticmethod
-    async def put_state(conn: aiosqlite.Connection, agent_id: str, nonce: bytes, ciphertext: bytes) -> None:
+    async def put_state(conn: Conn, agent_id: str, nonce: bytes, ciphertext: bytes) -> None:
         await conn.execute(
             "INSERT INTO identity_state(agent_id, nonce, ciphertext, updated_at) VALUES (?,?,?,?)"
             " ON CONFLICT(agent_id) DO UPDATE SET nonce=excluded.nonce, ciphertext=excluded.ciphertext,"
@@ -130,7 +127,7 @@ class AgentRepo:
         )
 
     @staticmethod
-    async def delete_state(conn: aiosqlite.Connection, agent_id: str) -> None:
+    async def delete_state(conn: Conn, agent_id: str) -> None:
         await conn.execute("DELETE FROM identity_state WHERE agent_id=?", (agent_id,))
 
     async def get_state(self, agent_id: str) -> tuple[bytes, bytes] | None:
@@ -140,7 +137,7 @@ class AgentRepo:
     # -- sessions -------------------------------------------------------------------------------
 
     @staticmethod
-    async def open_sessions(conn: aiosqlite.Connection, agent_id: str) -> list[sqlite3.Row]:
+    async def open_sessions(conn: Conn, agent_id: str) -> list[Row]:
         cur = await conn.execute(
             "SELECT * FROM agent_sessions WHERE agent_id=? AND ended_at IS NULL ORDER BY started_at", (agent_id,)
         )
@@ -148,7 +145,7 @@ class AgentRepo:
 
     @staticmethod
     async def start_session(
-        conn: aiosqlite.Connection,
+        conn: Conn,
         agent_id: str,
         *,
         kind: str,
@@ -165,7 +162,7 @@ class AgentRepo:
         return session_id
 
     @staticmethod
-    async def end_session(conn: aiosqlite.Connection, session_id: str, reason: str) -> bool:
+    async def end_session(conn: Conn, session_id: str, reason: str) -> bool:
         cur = await conn.execute(
             "UPDATE agent_sessions SET ended_at=?, end_reason=? WHERE id=? AND ended_at IS NULL",
             (now(), reason, session_id),
@@ -179,7 +176,7 @@ class AgentRepo:
         )
         return str(row["end_reason"]) if row is not None and row["end_reason"] is not None else None
 
-    async def open_session_of(self, agent_id: str) -> sqlite3.Row | None:
+    async def open_session_of(self, agent_id: str) -> Row | None:
         return await self.db.fetchone(
             "SELECT * FROM agent_sessions WHERE agent_id=? AND ended_at IS NULL ORDER BY started_at DESC LIMIT 1",
             (agent_id,),
@@ -192,7 +189,7 @@ class AgentRepo:
         )
         return int(row[0]) if row is not None else 0
 
-    async def stale_sessions(self) -> list[sqlite3.Row]:
+    async def stale_sessions(self) -> list[Row]:
         """Open sessions of every agent (the reaper keeps those whose owner is alive)."""
         return await self.db.fetchall(
             "SELECT s.*, a.workspace_id FROM agent_sessions s JOIN agents a ON a.id = s.agent_id"

@@ -1,4 +1,4 @@
-"""Jobs, batch rows and job events in SQLite: creation, leases, completion and recovery.
+"""Jobs, batch rows and job events in the database: creation, leases, completion and recovery.
 
 A claim hands out a fresh lease token; completion and heartbeats check it, so a job rescued
 from a dead (or merely slow) worker is never completed twice.
@@ -6,21 +6,21 @@ from a dead (or merely slow) worker is never completed twice.
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiosqlite
-
+from mcp_browsa.events import EngineEvent
 from mcp_browsa.models import TERMINAL, BatchItem, Job, JobEvent, JobStatus
-from mcp_browsa.storage.db import Database, dumps, loads, now
+from mcp_browsa.storage.db import Conn, Database, Row, dumps, loads, now
 from mcp_browsa.storage.paging import fetch_page
 
 # (conn, job_id, workspace_id, new_status) called inside the transaction that ends a rescued job.
-EndHook = Callable[[aiosqlite.Connection, str, str, str], Awaitable[None]]
+EndHook = Callable[[Conn, str, str, str], Awaitable[None]]
+# Called inside the transaction that ends a job (the webhook outbox writes its rows there).
+FinishHook = Callable[[Conn, EngineEvent], Awaitable[None]]
 
-__all__ = ["READ_ONLY_KINDS", "ROW_KINDS", "ClaimedJob", "EndHook", "JobRepo", "job_from_row"]
+__all__ = ["READ_ONLY_KINDS", "ROW_KINDS", "ClaimedJob", "EndHook", "FinishHook", "JobRepo", "job_from_row"]
 
 # Kinds that never change anything outside the browser: safe to run again after a crash.
 READ_ONLY_KINDS = ("scrape", "extract", "screenshot", "batch", "crawl", "map")
@@ -34,7 +34,7 @@ _INTERRUPTED = (
 _SESSION_GONE = "the server process holding this session stopped, and the session ended with it; open_session again"
 
 
-def job_from_row(row: sqlite3.Row) -> Job:
+def job_from_row(row: Row) -> Job:
     data = dict(row)
     data["result"] = loads(data.get("result"))
     return Job.model_validate(data)
@@ -50,7 +50,7 @@ def _duration_ms(started: float | None, ended: float | None) -> int | None:
 class ClaimedJob:
     """A job this worker holds: its row at claim time plus the lease token proving ownership."""
 
-    def __init__(self, row: sqlite3.Row, token: str) -> None:
+    def __init__(self, row: Row, token: str) -> None:
         self.id: str = row["id"]
         self.kind: str = row["kind"]
         self.workspace_id: str = row["workspace_id"]
@@ -70,7 +70,7 @@ class JobRepo:
 
     @staticmethod
     async def insert(
-        conn: aiosqlite.Connection,
+        conn: Conn,
         *,
         workspace_id: str,
         kind: str,
@@ -89,19 +89,19 @@ class JobRepo:
         return job_id
 
     @staticmethod
-    async def pin(conn: aiosqlite.Connection, job_id: str, owner: str) -> None:
+    async def pin(conn: Conn, job_id: str, owner: str) -> None:
         """Let only worker `owner` claim the queued job (it holds what the job needs in its memory)."""
         await conn.execute("UPDATE jobs SET lease_owner=? WHERE id=?", (owner, job_id))
 
     @staticmethod
-    async def insert_items(conn: aiosqlite.Connection, job_id: str, items: list[dict[str, Any]]) -> None:
+    async def insert_items(conn: Conn, job_id: str, items: list[dict[str, Any]]) -> None:
         await conn.executemany(
             "INSERT INTO batch_items(job_id, idx, params, status) VALUES (?,?,?, 'queued')",
             [(job_id, i, dumps(p)) for i, p in enumerate(items)],
         )
 
     @staticmethod
-    async def add_item_credits(conn: aiosqlite.Connection, job_id: str, idx: int, amount: int) -> None:
+    async def add_item_credits(conn: Conn, job_id: str, idx: int, amount: int) -> None:
         await conn.execute(
             "UPDATE batch_items SET credits_charged = credits_charged + ? WHERE job_id=? AND idx=?",
             (amount, job_id, idx),
@@ -219,12 +219,13 @@ class JobRepo:
     # -- events -------------------------------------------------------------------------------
 
     @staticmethod
-    async def add_event(conn: aiosqlite.Connection, job_id: str, type_: str, data: dict[str, Any]) -> int:
+    async def add_event(conn: Conn, job_id: str, type_: str, data: dict[str, Any]) -> int:
         cur = await conn.execute(
-            "INSERT INTO job_events(job_id, type, created_at, data) VALUES (?,?,?,?)",
+            "INSERT INTO job_events(job_id, type, created_at, data) VALUES (?,?,?,?) RETURNING id",
             (job_id, type_, now(), dumps(data)),
         )
-        return int(cur.lastrowid or 0)
+        row = await cur.fetchone()
+        return int(row[0]) if row else 0
 
     # -- leases -------------------------------------------------------------------------------
 
@@ -241,7 +242,7 @@ class JobRepo:
                 "UPDATE jobs SET status='running', lease_owner=?, lease_token=?, lease_expires_at=?,"
                 " started_at=COALESCE(started_at, ?), attempts=attempts+1"
                 " WHERE id=(SELECT id FROM jobs WHERE status='queued' AND (lease_owner IS NULL OR lease_owner=?)"
-                " ORDER BY created_at, rowid LIMIT 1)"
+                f" ORDER BY created_at, rowid LIMIT 1{conn.skip_locked}) AND status='queued'"
                 " RETURNING *",
                 (owner, token, t + lease_seconds, t, owner),
             )
@@ -268,13 +269,13 @@ class JobRepo:
         return lost
 
     @staticmethod
-    async def owns(conn: aiosqlite.Connection, job_id: str, token: str) -> bool:
+    async def owns(conn: Conn, job_id: str, token: str) -> bool:
         cur = await conn.execute("SELECT 1 FROM jobs WHERE id=? AND lease_token=?", (job_id, token))
         return await cur.fetchone() is not None
 
     @staticmethod
     async def finish(
-        conn: aiosqlite.Connection,
+        conn: Conn,
         job_id: str,
         token: str,
         status: JobStatus,
@@ -311,10 +312,10 @@ class JobRepo:
             )
         return True
 
-    async def request_cancel(self, job_id: str) -> sqlite3.Row | None:
+    async def request_cancel(self, job_id: str) -> Row | None:
         """Mark a job for cancellation. A queued job is cancelled at once; returns the row before."""
         async with self.db.transaction() as conn:
-            cur = await conn.execute("SELECT * FROM jobs WHERE id=?", (job_id,))
+            cur = await conn.execute(f"SELECT * FROM jobs WHERE id=?{conn.for_update}", (job_id,))
             row = await cur.fetchone()
             if row is None or row["status"] not in _ACTIVE:
                 return row
@@ -350,7 +351,9 @@ class JobRepo:
         async with self.db.transaction() as conn:
             cur = await conn.execute(
                 "SELECT id, kind, workspace_id, cancel_requested, lease_owner FROM jobs"
-                " WHERE status IN ('queued','running','input_required','human_control') AND lease_expires_at < ?",
+                " WHERE status IN ('queued','running','input_required','human_control') AND lease_expires_at < ?"
+                # Another process's sweeper may be rescuing the same jobs: each is rescued by one of them, once.
+                f"{conn.skip_locked}",
                 (t,),
             )
             for row in await cur.fetchall():

@@ -1,4 +1,4 @@
-"""API keys in SQLite: minting (the key is shown once), sha256 lookup, listing by prefix, revocation, last use.
+"""API keys in the database: minting (the key is shown once), sha256 lookup, listing by prefix, revocation, last use.
 
 Only the sha256 of a key is stored; every key belongs to one workspace, created with its opening credits on mint.
 """
@@ -8,13 +8,12 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import sqlite3
 from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
 from mcp_browsa.errors import BadRequest, NotFound, Unauthorized
-from mcp_browsa.storage.db import Database, now
+from mcp_browsa.storage.db import Database, Row, now
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo
 
 __all__ = [
@@ -76,7 +75,7 @@ def check_workspace_id(workspace_id: str) -> str:
     return workspace_id
 
 
-def _key_from_row(row: sqlite3.Row) -> ApiKey:
+def _key_from_row(row: Row) -> ApiKey:
     return ApiKey(
         id=row["id"],
         workspace_id=row["workspace_id"],

@@ -6,11 +6,9 @@ commit together or not at all.
 
 from __future__ import annotations
 
-import aiosqlite
-
 from mcp_browsa.errors import InsufficientCredit, NotFound
 from mcp_browsa.models import LedgerEntry
-from mcp_browsa.storage.db import Database, now
+from mcp_browsa.storage.db import Conn, Database, now
 
 __all__ = ["DEFAULT_WORKSPACE", "LedgerRepo"]
 
@@ -43,9 +41,10 @@ class LedgerRepo:
         return int(row["balance"])
 
     @staticmethod
-    async def balance_in(conn: aiosqlite.Connection, workspace_id: str) -> int:
+    async def balance_in(conn: Conn, workspace_id: str) -> int:
         """The balance as the caller's transaction sees it; NotFound when the workspace does not exist."""
-        cur = await conn.execute("SELECT balance FROM workspaces WHERE id=?", (workspace_id,))
+        # Locked until the caller's transaction ends: concurrent charges to one workspace queue on its row.
+        cur = await conn.execute(f"SELECT balance FROM workspaces WHERE id=?{conn.for_update}", (workspace_id,))
         row = await cur.fetchone()
         if row is None:
             raise NotFound(f"workspace {workspace_id!r} not found")
@@ -53,7 +52,7 @@ class LedgerRepo:
 
     @staticmethod
     async def apply(
-        conn: aiosqlite.Connection,
+        conn: Conn,
         workspace_id: str,
         amount: int,
         *,

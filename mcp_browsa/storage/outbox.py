@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiosqlite
-
 from mcp_browsa.models import Job
-from mcp_browsa.storage.db import loads
+from mcp_browsa.storage.db import Conn, loads
 from mcp_browsa.storage.jobs import job_from_row
 
 __all__ = ["OutboxRepo"]
@@ -19,9 +17,7 @@ __all__ = ["OutboxRepo"]
 
 class OutboxRepo:
     @staticmethod
-    async def subscribers(
-        conn: aiosqlite.Connection, workspace_id: str, webhook_id: str | None = None
-    ) -> list[tuple[str, Any]]:
+    async def subscribers(conn: Conn, workspace_id: str, webhook_id: str | None = None) -> list[tuple[str, Any]]:
         """(webhook id, its subscribed event types) of the workspace's active webhooks, or of just `webhook_id`."""
         sql = "SELECT id, events FROM webhooks WHERE workspace_id=? AND disabled_at IS NULL"
         args: list[Any] = [workspace_id]
@@ -32,14 +28,12 @@ class OutboxRepo:
         return [(str(r["id"]), loads(r["events"])) for r in await cur.fetchall()]
 
     @staticmethod
-    async def anyone_listening(conn: aiosqlite.Connection, workspace_id: str) -> bool:
+    async def anyone_listening(conn: Conn, workspace_id: str) -> bool:
         cur = await conn.execute("SELECT 1 FROM webhooks WHERE workspace_id=? AND disabled_at IS NULL", (workspace_id,))
         return await cur.fetchone() is not None
 
     @staticmethod
-    async def add(
-        conn: aiosqlite.Connection, webhook_ids: list[str], event_id: str, event_type: str, body: str, at: float
-    ) -> None:
+    async def add(conn: Conn, webhook_ids: list[str], event_id: str, event_type: str, body: str, at: float) -> None:
         """One pending delivery of the event per webhook, due now."""
         await conn.executemany(
             "INSERT INTO webhook_outbox(webhook_id, event_id, event_type, body, status, next_attempt_at, created_at)"
@@ -48,7 +42,7 @@ class OutboxRepo:
         )
 
     @staticmethod
-    async def job(conn: aiosqlite.Connection, job_id: str) -> tuple[Job, dict[str, Any]] | None:
+    async def job(conn: Conn, job_id: str) -> tuple[Job, dict[str, Any]] | None:
         """The job as the caller's transaction sees it, with its params; None when it does not exist."""
         cur = await conn.execute("SELECT * FROM jobs WHERE id=?", (job_id,))
         row = await cur.fetchone()

@@ -10,20 +10,19 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from mcp_browsa.errors import BadRequest
-from mcp_browsa.storage.db import Database
+from mcp_browsa.storage.db import Database, Row
 
 __all__ = ["Page", "fetch_page"]
 
 
 @dataclass(frozen=True)
 class Page:
-    rows: list[sqlite3.Row]
+    rows: list[Row]
     next_cursor: str | None  # None on the last page
     total: int  # rows matching the filters, over every page
 
@@ -65,7 +64,7 @@ async def fetch_page(
     (end it with a unique column).
     """
     wanted = {column: value for column, value in filters.items() if value is not None}
-    where = " AND ".join(f"{column}=?" for column in wanted) or "1"
+    where = " AND ".join(f"{column}=?" for column in wanted) or "1=1"
     args = list(wanted.values())
     exprs = [expr for expr, _type in key]
     after, after_args = "", []

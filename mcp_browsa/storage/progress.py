@@ -8,9 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
-from mcp_browsa.storage.db import Database, update_by_id
+from mcp_browsa.storage.db import Conn, Database, update_by_id
 
 __all__ = ["JobProgressRepo", "StepCounts"]
 
@@ -34,7 +32,7 @@ class JobProgressRepo:
 
     @staticmethod
     async def set_progress(
-        conn: aiosqlite.Connection,
+        conn: Conn,
         job_id: str,
         done: int,
         total: int | None,
@@ -48,18 +46,18 @@ class JobProgressRepo:
         )
 
     @staticmethod
-    async def set_fields(conn: aiosqlite.Connection, job_id: str, fields: dict[str, Any]) -> None:
+    async def set_fields(conn: Conn, job_id: str, fields: dict[str, Any]) -> None:
         await update_by_id(conn, "jobs", job_id, fields, _SETTABLE)
 
     @staticmethod
-    async def count_step(
-        conn: aiosqlite.Connection, job_id: str, counts: StepCounts, *, row: int | None, progress: int | None
-    ) -> None:
+    async def count_step(conn: Conn, job_id: str, counts: StepCounts, *, row: int | None, progress: int | None) -> None:
         """One more step on the job (and on batch row `row`); `progress` raises progress_done to at least it."""
-        raise_progress = ", progress_done=MAX(progress_done, ?)" if progress is not None else ""
+        raise_progress = (
+            ", progress_done=CASE WHEN progress_done > ? THEN progress_done ELSE ? END" if progress is not None else ""
+        )
         args: list[Any] = [counts.input_tokens, counts.output_tokens, counts.usd, counts.last_action]
         if progress is not None:
-            args.append(progress)
+            args += [progress, progress]
         await conn.execute(
             "UPDATE jobs SET step_count=step_count+1, input_tokens=input_tokens+?, output_tokens=output_tokens+?,"
             f" cost_usd=cost_usd+?, last_action=?{raise_progress} WHERE id=?",
@@ -69,9 +67,7 @@ class JobProgressRepo:
             await conn.execute("UPDATE batch_items SET step_count=step_count+1 WHERE job_id=? AND idx=?", (job_id, row))
 
     @staticmethod
-    async def add_model_usage(
-        conn: aiosqlite.Connection, job_id: str, input_tokens: int, output_tokens: int, usd: float
-    ) -> None:
+    async def add_model_usage(conn: Conn, job_id: str, input_tokens: int, output_tokens: int, usd: float) -> None:
         """A model call that is not an agent step (extraction): its tokens and cost, without a step."""
         await conn.execute(
             "UPDATE jobs SET input_tokens=input_tokens+?, output_tokens=output_tokens+?, cost_usd=cost_usd+? WHERE id=?",
@@ -94,14 +90,14 @@ class JobProgressRepo:
     # -- a question to a human --------------------------------------------------------------------------------
 
     @staticmethod
-    async def ask(conn: aiosqlite.Connection, job_id: str, question: str, last_action: str) -> None:
+    async def ask(conn: Conn, job_id: str, question: str, last_action: str) -> None:
         await conn.execute(
             "UPDATE jobs SET status='input_required', question=?, answer=NULL, last_action=? WHERE id=?",
             (question, last_action, job_id),
         )
 
     @staticmethod
-    async def store_answer(conn: aiosqlite.Connection, job_id: str, answer: str) -> bool:
+    async def store_answer(conn: Conn, job_id: str, answer: str) -> bool:
         """Leave the answer for the waiting worker; False when the job is not waiting or was answered already."""
         cur = await conn.execute(
             "UPDATE jobs SET answer=? WHERE id=? AND status='input_required' AND answer IS NULL", (answer, job_id)
@@ -113,7 +109,7 @@ class JobProgressRepo:
         return None if row is None or row["answer"] is None else str(row["answer"])
 
     @staticmethod
-    async def hand_control(conn: aiosqlite.Connection, job_id: str, *, to_person: bool) -> None:
+    async def hand_control(conn: Conn, job_id: str, *, to_person: bool) -> None:
         """A person took the running job's browser (`human_control`), or gave it back (`running`); a job waiting
         for an answer stays `input_required` either way."""
         if to_person:
@@ -122,7 +118,7 @@ class JobProgressRepo:
             await conn.execute("UPDATE jobs SET status='running' WHERE id=? AND status='human_control'", (job_id,))
 
     @staticmethod
-    async def resume(conn: aiosqlite.Connection, job_id: str) -> None:
+    async def resume(conn: Conn, job_id: str) -> None:
         """Back to running after a question, answered or not."""
         await conn.execute(
             "UPDATE jobs SET status='running', question=NULL, answer=NULL WHERE id=? AND status='input_required'",

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiosqlite
-
-from mcp_browsa.storage.db import Database, dumps, now
+from mcp_browsa.storage.db import Conn, Database, dumps, now
 
 __all__ = ["BatchRowRepo"]
 
@@ -21,14 +19,14 @@ class BatchRowRepo:
         self.db = db
 
     @staticmethod
-    async def start(conn: aiosqlite.Connection, job_id: str, idx: int, started_at: float) -> None:
+    async def start(conn: Conn, job_id: str, idx: int, started_at: float) -> None:
         await conn.execute(
             "UPDATE batch_items SET status='running', started_at=? WHERE job_id=? AND idx=?", (started_at, job_id, idx)
         )
 
     @staticmethod
     async def finish(
-        conn: aiosqlite.Connection,
+        conn: Conn,
         job_id: str,
         idx: int,
         *,
@@ -44,7 +42,7 @@ class BatchRowRepo:
         )
 
     @staticmethod
-    async def cancel_rest(conn: aiosqlite.Connection, job_id: str) -> None:
+    async def cancel_rest(conn: Conn, job_id: str) -> None:
         """Every row not yet ended is cancelled (the job was)."""
         await conn.execute(
             "UPDATE batch_items SET status='cancelled', completed_at=? WHERE job_id=? AND status IN ('queued','running')",

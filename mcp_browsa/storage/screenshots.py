@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import aiosqlite
-
-from mcp_browsa.storage.db import Database, now
+from mcp_browsa.storage.db import Conn, Database, now
 
 __all__ = ["ScreenshotRepo"]
 
@@ -21,10 +19,11 @@ class ScreenshotRepo:
         self.db = db
 
     @staticmethod
-    async def record(conn: aiosqlite.Connection, job_id: str, n: int, path: Path, url: str) -> None:
+    async def record(conn: Conn, job_id: str, n: int, path: Path, url: str) -> None:
         """Screenshot `n` of the job, in the caller's transaction (a retaken number replaces its row)."""
         await conn.execute(
-            "INSERT OR REPLACE INTO screenshots(job_id, n, path, url, created_at) VALUES (?,?,?,?,?)",
+            "INSERT INTO screenshots(job_id, n, path, url, created_at) VALUES (?,?,?,?,?) ON CONFLICT(job_id, n)"
+            " DO UPDATE SET path=excluded.path, url=excluded.url, created_at=excluded.created_at",
             (job_id, n, str(path), url, now()),
         )
 

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiosqlite
-
-from mcp_browsa.storage.db import Database, now
+from mcp_browsa.storage.db import Conn, Database, now
 
 __all__ = ["SealedSecret", "SecretInfo", "VaultRepo"]
 
@@ -90,7 +88,7 @@ class VaultRepo:
         )
 
     @staticmethod
-    async def delete_prefix_in(conn: aiosqlite.Connection, workspace_id: str, prefix: str) -> int:
+    async def delete_prefix_in(conn: Conn, workspace_id: str, prefix: str) -> int:
         """Delete every name starting with `prefix`, inside the caller's transaction."""
         cur = await conn.execute(
             "DELETE FROM vault_secrets WHERE workspace_id=? AND name LIKE ? ESCAPE '\\'",

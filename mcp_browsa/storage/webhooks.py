@@ -1,4 +1,4 @@
-"""Webhooks, the outbox and the delivery log in SQLite: endpoints per workspace, leased claims, recorded attempts.
+"""Webhooks, the outbox and the delivery log in the database: endpoints per workspace, leased claims, recorded attempts.
 
 A delivery is claimed with a lease (owner + expiry) so two processes on one data dir never send the same row at
 once, and a crashed sender's rows are picked up again when the lease runs out. Finished rows and their attempts are
@@ -8,15 +8,13 @@ purged once they are older than the retention; pending ones never are.
 from __future__ import annotations
 
 import secrets
-import sqlite3
 from dataclasses import dataclass
 
-import aiosqlite
 import anyio
 
 from mcp_browsa.errors import NotFound
 from mcp_browsa.models.webhooks import DeliveryAttempt, Webhook
-from mcp_browsa.storage.db import Database, dumps, loads, now
+from mcp_browsa.storage.db import Conn, Database, Row, dumps, loads, now
 from mcp_browsa.storage.paging import fetch_page
 
 __all__ = ["PURGE_CHUNK", "WORKSPACE_SIGNED", "AttemptOutcome", "ClaimedDelivery", "WebhookRepo"]
@@ -66,7 +64,7 @@ class AttemptOutcome:
     retry_in: float | None = None  # None with neither flag: give up
 
 
-def _webhook(row: sqlite3.Row) -> Webhook:
+def _webhook(row: Row) -> Webhook:
     return Webhook(
         id=row["id"],
         url=row["url"],
@@ -199,7 +197,8 @@ class WebhookRepo:
     async def next_due(self) -> float | None:
         """When the earliest claimable row becomes due (a read: idle polling takes no write lock)."""
         row = await self.db.fetchone(
-            "SELECT MIN(MAX(next_attempt_at, COALESCE(lease_expires_at, 0))) FROM webhook_outbox WHERE status='pending'"
+            "SELECT MIN(CASE WHEN next_attempt_at > COALESCE(lease_expires_at, 0) THEN next_attempt_at"
+            " ELSE lease_expires_at END) FROM webhook_outbox WHERE status='pending'"
         )
         return float(row[0]) if row and row[0] is not None else None
 
@@ -211,7 +210,8 @@ class WebhookRepo:
                 "UPDATE webhook_outbox SET lease_owner=?, lease_expires_at=? WHERE id IN ("
                 " SELECT o.id FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id"
                 " WHERE o.status='pending' AND (o.lease_expires_at IS NULL OR o.lease_expires_at < ?)"
-                " AND o.next_attempt_at <= ? AND w.disabled_at IS NULL ORDER BY o.next_attempt_at, o.id LIMIT ?)"
+                " AND o.next_attempt_at <= ? AND w.disabled_at IS NULL ORDER BY o.next_attempt_at, o.id LIMIT ?"
+                f"{' FOR UPDATE OF o SKIP LOCKED' if conn.skip_locked else ''})"
                 " RETURNING id",
                 (owner, t + lease_seconds, t, t, limit),
             )
@@ -219,7 +219,7 @@ class WebhookRepo:
             return await self._claimed(conn, ids)
 
     async def claim_event(
-        self, conn: aiosqlite.Connection, event_id: str, webhook_id: str, owner: str, lease_seconds: float
+        self, conn: Conn, event_id: str, webhook_id: str, owner: str, lease_seconds: float
     ) -> ClaimedDelivery | None:
         """Inside the transaction that enqueued it, lease an event's row to `owner` before any worker can see it."""
         cur = await conn.execute(
@@ -231,7 +231,7 @@ class WebhookRepo:
         return found[0] if found else None
 
     @staticmethod
-    async def _claimed(conn: aiosqlite.Connection, ids: list[int]) -> list[ClaimedDelivery]:
+    async def _claimed(conn: Conn, ids: list[int]) -> list[ClaimedDelivery]:
         if not ids:
             return []
         marks = ",".join("?" * len(ids))
@@ -273,7 +273,7 @@ class WebhookRepo:
         t = now()
         async with self.db.transaction() as conn:
             cur = await conn.execute(
-                "SELECT attempts FROM webhook_outbox WHERE id=? AND lease_owner=? AND status='pending'",
+                f"SELECT attempts FROM webhook_outbox WHERE id=? AND lease_owner=? AND status='pending'{conn.for_update}",
                 (claimed.id, owner),
             )
             row = await cur.fetchone()

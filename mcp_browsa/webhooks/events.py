@@ -11,10 +11,8 @@ import secrets
 from datetime import datetime, timezone
 from typing import Any
 
-import aiosqlite
-
 from mcp_browsa.events import EngineEvent
-from mcp_browsa.storage.db import dumps, now
+from mcp_browsa.storage.db import Conn, dumps, now
 from mcp_browsa.storage.outbox import OutboxRepo
 
 __all__ = [
@@ -73,7 +71,7 @@ def build_envelope(event_id: str, event_type: str, workspace_id: str, data: dict
 
 
 async def enqueue_event(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     workspace_id: str,
     type: str,  # the envelope's own field name, as the issue names the parameter
     data: dict[str, Any],
@@ -102,7 +100,7 @@ def _wants(events: Any, type_: str, explicit: str | None) -> bool:
     return explicit is not None or not events or type_ in events
 
 
-async def job_finish_hook(conn: aiosqlite.Connection, event: EngineEvent) -> None:
+async def job_finish_hook(conn: Conn, event: EngineEvent) -> None:
     """JobEngine finish hook: job.completed / job.failed into the outbox, in the transaction that ended the job.
 
     Only work that runs apart from its call is announced: async one-call jobs, batches, tasks. A synchronous scrape,
@@ -118,7 +116,7 @@ async def job_finish_hook(conn: aiosqlite.Connection, event: EngineEvent) -> Non
     await enqueue_event(conn, event.workspace_id, event.type, await job_event_data(conn, event.job_id, event.data))
 
 
-async def job_event_data(conn: aiosqlite.Connection, job_id: str, base: dict[str, Any]) -> dict[str, Any]:
+async def job_event_data(conn: Conn, job_id: str, base: dict[str, Any]) -> dict[str, Any]:
     """The documented shape, at the top level of `data`: job.completed is {job_id, kind, progress_done,
     progress_total, credits_charged, result}, job.failed {job_id, kind, error_code, error_message} (with progress
     and credits too); every job event also says its `status`, and `agent_id` when it ran on an identity."""

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from anyio.abc import TaskGroup
 
 from mcp_browsa.errors import BadRequest
-from mcp_browsa.events import EngineEvent, EventBus, FinishHook
+from mcp_browsa.events import EngineEvent, EventBus
 from mcp_browsa.models.webhooks import (
     PingResult,
     WebhookCreated,
@@ -21,6 +21,7 @@ from mcp_browsa.models.webhooks import (
     WebhookList,
 )
 from mcp_browsa.storage.db import Database
+from mcp_browsa.storage.jobs import FinishHook
 from mcp_browsa.storage.webhooks import WORKSPACE_SIGNED, WebhookRepo
 from mcp_browsa.validation import check_http_url
 from mcp_browsa.webhooks.delivery import DeliveryConfig, DeliveryWorker

@@ -39,14 +39,14 @@ async def idle_runner(ctx: JobContext) -> Outcome:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "browsa.db")
-    await database.open()
-    await LedgerRepo(database).ensure_workspace(WS, initial_credits=100)
+async def db(database: str | Path) -> AsyncIterator[Database]:
+    opened = Database(database)
+    await opened.open()
+    await LedgerRepo(opened).ensure_workspace(WS, initial_credits=100)
     try:
-        yield database
+        yield opened
     finally:
-        await database.close()
+        await opened.close()
 
 
 @pytest.fixture
@@ -203,7 +203,7 @@ async def test_a_dead_process_on_this_host_is_rescued_at_once(db: Database, engi
 
 async def test_two_processes_claiming_from_one_queue_take_each_job_once(tmp_path: Path, db: Database) -> None:
     ids = {await add_job(db) for _ in range(40)}
-    second = Database(db.path)
+    second = Database(db.location)
     await second.open()
     taken: dict[str, list[str]] = {"a": [], "b": []}
 
@@ -303,8 +303,10 @@ async def test_job_ids_are_checked_before_any_lookup(engine: JobEngine) -> None:
         await engine.get("ws_someone_else", job.id)
 
 
-async def test_a_zero_balance_refuses_work_before_any_browser_starts(tmp_path: Path, pages: Site) -> None:
-    settings = settings_for(tmp_path, BROWSA_INITIAL_CREDITS="0", BROWSA_WARM_SPARES="0")
+async def test_a_zero_balance_refuses_work_before_any_browser_starts(
+    tmp_path: Path, pages: Site, database_env: dict[str, str]
+) -> None:
+    settings = settings_for(tmp_path, BROWSA_INITIAL_CREDITS="0", BROWSA_WARM_SPARES="0", **database_env)
     async with Browsa(settings).running() as app:
         with pytest.raises(InsufficientCredit, match="credits add"):
             await app.scrape(Caller(), pages.url("/foundation/details.html"), formats=["markdown"], wait=10)
@@ -315,8 +317,12 @@ async def test_a_zero_balance_refuses_work_before_any_browser_starts(tmp_path: P
     assert pages.requests == []
 
 
-async def test_credit_running_out_fails_the_next_job_before_its_browser_starts(tmp_path: Path, pages: Site) -> None:
-    settings = settings_for(tmp_path, BROWSA_INITIAL_CREDITS="1", BROWSA_WARM_SPARES="0", BROWSA_MAX_BURNERS="1")
+async def test_credit_running_out_fails_the_next_job_before_its_browser_starts(
+    tmp_path: Path, pages: Site, database_env: dict[str, str]
+) -> None:
+    settings = settings_for(
+        tmp_path, BROWSA_INITIAL_CREDITS="1", BROWSA_WARM_SPARES="0", BROWSA_MAX_BURNERS="1", **database_env
+    )
     async with Browsa(settings).running(workers=False) as app:
         first = await app.scrape(Caller(), pages.url("/foundation/details.html?n=1"), formats=["markdown"])
         second = await app.scrape(Caller(), pages.url("/foundation/details.html?n=2"), formats=["markdown"])
@@ -362,25 +368,27 @@ async def test_results_survive_a_reopen_of_the_database(tmp_path: Path, db: Data
     assert row is not None and row["status"] == "completed" and loads(row["result"]) == {"by": claimed.token}
 
 
-async def test_clean_shutdown_gives_running_work_back_at_once(tmp_path: Path) -> None:
+async def test_clean_shutdown_gives_running_work_back_at_once(
+    tmp_path: Path, database: str | Path, database_env: dict[str, str]
+) -> None:
     """Regression: a job running at a clean shutdown stayed `running` until its lease ran out."""
     from tests.support.pages import GATED, add_pages
 
     with serve_site() as site:
         gate = add_pages(site)
         try:
-            app = Browsa(settings_for(tmp_path))
+            app = Browsa(settings_for(tmp_path, **database_env))
             async with app.running():
                 job = await app.scrape(Caller(), site.url(GATED), formats=["text"])
                 with anyio.fail_after(60):
                     while (await app.get_job(Caller(), job.id)).status != "running":
                         await anyio.sleep(0.05)
-            async with Browsa(settings_for(tmp_path)).running(workers=False) as after:
+            async with Browsa(settings_for(tmp_path, **database_env)).running(workers=False) as after:
                 again = await after.get_job(Caller(), job.id)
         finally:
             gate.set()
     assert again.status == "queued", "read-only work must go straight back to the queue"
-    db = Database(tmp_path / "browsa.db")
+    db = Database(database)
     await db.open()
     try:
         types = [r["type"] for r in await db.fetchall("SELECT type FROM job_events WHERE job_id=?", (job.id,))]

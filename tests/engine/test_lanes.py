@@ -89,9 +89,9 @@ async def _tabs_once_settled(app: Browsa) -> list[int]:
 
 
 async def test_rows_share_a_burner_until_one_fails_or_opens_a_tab_and_batches_never_share(
-    tmp_path: Path, site: Site
+    tmp_path: Path, site: Site, database_env: dict[str, str]
 ) -> None:
-    settings = load_settings({"BROWSA_HOME": str(tmp_path), "BROWSA_ALLOW_PRIVATE_NETWORK": "1"})
+    settings = load_settings({"BROWSA_HOME": str(tmp_path), "BROWSA_ALLOW_PRIVATE_NETWORK": "1", **database_env})
     refused = f"http://127.0.0.1:{_closed_port()}/"
     urls = [
         site.url("/visit?n=a"),
@@ -115,8 +115,12 @@ async def test_rows_share_a_burner_until_one_fails_or_opens_a_tab_and_batches_ne
     assert _sent(other) == ["none"]
 
 
-async def test_workers_are_tabs_of_one_burner_and_refusals_reach_their_own_row(tmp_path: Path, site: Site) -> None:
-    settings = load_settings({"BROWSA_HOME": str(tmp_path), "BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{site.port}"})
+async def test_workers_are_tabs_of_one_burner_and_refusals_reach_their_own_row(
+    tmp_path: Path, site: Site, database_env: dict[str, str]
+) -> None:
+    settings = load_settings(
+        {"BROWSA_HOME": str(tmp_path), "BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{site.port}", **database_env}
+    )
     urls = [
         site.url("/together?n=a"),
         site.url("/together?n=b"),
@@ -150,11 +154,11 @@ async def test_workers_are_tabs_of_one_burner_and_refusals_reach_their_own_row(t
 
 
 async def test_tabs_hold_burner_slots_and_a_burner_retires_after_its_rows(
-    tmp_path: Path, site: Site, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, site: Site, monkeypatch: pytest.MonkeyPatch, database_env: dict[str, str]
 ) -> None:
     monkeypatch.setattr(lanes, "MAX_ROWS", 2)
     settings = load_settings(
-        {"BROWSA_HOME": str(tmp_path), "BROWSA_ALLOW_PRIVATE_NETWORK": "1", "BROWSA_MAX_BURNERS": "2"}
+        {"BROWSA_HOME": str(tmp_path), "BROWSA_ALLOW_PRIVATE_NETWORK": "1", "BROWSA_MAX_BURNERS": "2", **database_env}
     )
     urls = [site.url(f"/visit?n={n}") for n in "abcdefgh"]
     peak = 0

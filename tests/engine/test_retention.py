@@ -12,8 +12,8 @@ from mcp_browsa.storage.db import Database
 
 
 @pytest.mark.anyio
-async def test_old_screenshots_are_deleted_and_recent_ones_kept(tmp_path: Path) -> None:
-    db = Database(tmp_path / "browsa.db")
+async def test_old_screenshots_are_deleted_and_recent_ones_kept(tmp_path: Path, database: str | Path) -> None:
+    db = Database(database)
     await db.open()
     shots = tmp_path / "screenshots"
     old_file, new_file = shots / "job-a" / "0000.png", shots / "job-b" / "0000.png"

@@ -4,7 +4,6 @@ server's idle state, a probe of how fast it answers, and polling with a deadline
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -13,10 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import psycopg
 from mcp import Client
 
+from mcp_browsa.storage.db import Row
 from tests.reliability.faults import ProcSample, sample
 from tests.reliability.pages import TINY
+from tests.support.db import read_rows
 from tests.support.mcp_server import call, ok
 from tests.support.sites import Site
 
@@ -56,13 +58,27 @@ async def wait_until(
 # -- what the data dir holds -------------------------------------------------------------------
 
 
-def query(db: Path, sql: str, *args: Any) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=15)
-    conn.row_factory = sqlite3.Row
+def query(db: Path | str, sql: str, *args: Any) -> list[Row]:
+    """Rows from the SQLite file `db`, or the PostgreSQL database the URL `db` names."""
+    return read_rows(db, sql, *args)
+
+
+def integrity(db: Path | str) -> str:
+    """SQLite's integrity_check; on PostgreSQL, amcheck's verdict on every index of the schema."""
+    if not isinstance(db, str):
+        return str(query(db, "PRAGMA integrity_check")[0][0])
     try:
-        return list(conn.execute(sql, args))
-    finally:
-        conn.close()
+        with psycopg.connect(db, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS amcheck")
+            indexes = conn.execute(
+                "SELECT c.oid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND a.amname = 'btree'"
+            ).fetchall()
+            for (oid,) in indexes:
+                conn.execute("SELECT bt_index_check(%s, true)", (oid,))
+    except psycopg.Error as exc:
+        return str(exc)
+    return "ok"
 
 
 @dataclass(frozen=True)
@@ -81,7 +97,7 @@ class Ledger:
         return self.running_ok and self.jobs_ok and self.total == self.balance
 
 
-def ledger(db: Path) -> Ledger:
+def ledger(db: Path | str) -> Ledger:
     rows = [
         (r["id"], r["kind"], r["amount"], r["balance_after"], r["job_id"])
         for r in query(db, "SELECT id, kind, amount, balance_after, job_id FROM ledger ORDER BY id")
@@ -100,20 +116,19 @@ def ledger(db: Path) -> Ledger:
     return Ledger(rows, int(balance), running_ok, not mismatched)
 
 
-def job_ids(db: Path) -> set[str]:
+def job_ids(db: Path | str) -> set[str]:
     return {r[0] for r in query(db, "SELECT id FROM jobs")}
 
 
-def db_state(db: Path) -> dict[str, Any]:
+def db_state(db: Path | str) -> dict[str, Any]:
     """Integrity, job counts per status, and jobs that ended more than once (two end events)."""
-    [integrity] = [r[0] for r in query(db, "PRAGMA integrity_check")]
     statuses = {r[0]: r[1] for r in query(db, "SELECT status, COUNT(*) FROM jobs GROUP BY status")}
     twice = query(
         db,
         "SELECT job_id FROM job_events WHERE type IN ('job.completed','job.failed','job.cancelled')"
         " GROUP BY job_id HAVING COUNT(*) > 1",
     )
-    return {"integrity": integrity, "statuses": statuses, "ended_twice": [r[0] for r in twice]}
+    return {"integrity": integrity(db), "statuses": statuses, "ended_twice": [r[0] for r in twice]}
 
 
 # -- is the server answering? ------------------------------------------------------------------

@@ -32,6 +32,7 @@ from tests.reliability.faults import (
     turn_read_only,
 )
 from tests.reliability.pages import add_reliability_pages
+from tests.support.databases import env_for
 from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
 from tests.support.mcp_server import call, finished, ok, run_cli, spawn_stdio
 from tests.support.pages import GATED, add_pages
@@ -110,9 +111,11 @@ class ServerCrash:
     recovery_seconds: float  # from the restart until every interrupted job had ended
 
 
-async def server_crash(home: Path) -> ServerCrash:
+async def server_crash(home: Path, database: str | Path | None = None) -> ServerCrash:
     """Jobs finished, and jobs in flight (two pages held open, a batch half done, an agent task waiting on its
-    model) when the server is SIGKILLed; webhook deliveries pending. Then a restart on the same data dir."""
+    model) when the server is SIGKILLed; webhook deliveries pending. Then a restart on the same data dir (and
+    database: `database`, a PostgreSQL URL, or None for SQLite in the data dir)."""
+    db = database if isinstance(database, str) else home / "browsa.db"
     model = HeldModel()
     accepting = threading.Event()
     last_hit = [0.0]
@@ -128,6 +131,7 @@ async def server_crash(home: Path) -> ServerCrash:
             "BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{site.port},127.0.0.1:{receiver.port}",
             "BROWSA_WEBHOOK_RETRY_SCHEDULE": ",".join([f"{RETRY_EVERY}s"] * 6),
             "BROWSA_WEBHOOK_TIMEOUT": "2",
+            **env_for(db),
         }
         roles: dict[str, str] = {}
         async with spawn_stdio(home, **env) as server, server.client() as client:
@@ -158,7 +162,7 @@ async def server_crash(home: Path) -> ServerCrash:
                 return tried >= early and time.monotonic() - last_hit[0] > RETRY_EVERY / 3
 
             await _until(between_attempts, 30, "the webhook worker between two attempts")
-            before = ledger(home / "browsa.db")
+            before = ledger(db)
             family = processes_naming(server.marker)
             server.send_signal(signal.SIGKILL)
             assert await server.wait_exit(10) is not None, "SIGKILL did not end the server"
@@ -184,8 +188,8 @@ async def server_crash(home: Path) -> ServerCrash:
         return ServerCrash(
             jobs=jobs,
             ledger_before=before,
-            ledger_after=ledger(home / "browsa.db"),
-            state=db_state(home / "browsa.db"),
+            ledger_after=ledger(db),
+            state=db_state(db),
             orphans=orphans,
             rows_fetched_again=_hits(site, "n=row0") + _hits(site, "n=row1") - 2,
             undelivered=ended - got,

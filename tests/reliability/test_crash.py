@@ -13,12 +13,17 @@ from tests.reliability.crashes import server_crash
 pytestmark = pytest.mark.anyio
 
 
-async def test_sigkill_mid_run_then_restart_resumes_reads_interrupts_tasks_and_loses_nothing(tmp_path: Path) -> None:
-    crash = await server_crash(tmp_path)
+async def test_sigkill_mid_run_then_restart_resumes_reads_interrupts_tasks_and_loses_nothing(
+    tmp_path: Path, database: str | Path
+) -> None:
+    crash = await server_crash(tmp_path, database)
     jobs = crash.jobs
     assert crash.orphans == []  # Chromium noticed its driver was gone and went too
     for role in ("scrape-before", "task-before", "read-0", "read-1"):
-        assert jobs[role]["status"] == "completed", jobs[role]
+        assert jobs[role]["status"] == "completed", (
+            role,
+            {k: jobs[role].get(k) for k in ("error_code", "error_message")},
+        )
     assert jobs["batch"]["status"] == "completed"
     assert [row["status"] for row in jobs["batch"]["items"]] == ["completed"] * 3
     assert crash.rows_fetched_again == 0  # rows finished before the kill were kept, not fetched again

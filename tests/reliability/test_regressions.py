@@ -8,8 +8,10 @@ import json
 import sqlite3
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import aiosqlite
 import anyio
 import pytest
 
@@ -21,21 +23,35 @@ from mcp_browsa.events import EventBus
 from mcp_browsa.models import JobStatus
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo
+from mcp_browsa.storage.sqlite import SqliteBackend
 
 pytestmark = pytest.mark.anyio
 
 WS = DEFAULT_WORKSPACE
 
 
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "browsa.db")
-    await database.open()
-    await LedgerRepo(database).ensure_workspace(WS, initial_credits=1000)
+@asynccontextmanager
+async def opened(location: str | Path) -> AsyncIterator[Database]:
+    db = Database(location)
+    await db.open()
+    await LedgerRepo(db).ensure_workspace(WS, initial_credits=1000)
     try:
-        yield database
+        yield db
     finally:
-        await database.close()
+        await db.close()
+
+
+@pytest.fixture
+async def db(database: str | Path) -> AsyncIterator[Database]:
+    async with opened(database) as db:
+        yield db
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
+    """For faults of SQLite's own file (a full disk); PostgreSQL's disk is its server's."""
+    async with opened(tmp_path / "browsa.db") as db:
+        yield db
 
 
 async def test_a_stalled_process_does_not_rescue_its_own_running_jobs(db: Database) -> None:
@@ -96,16 +112,18 @@ async def test_a_row_just_written_is_read_back_while_other_reads_are_in_flight(d
     assert stale == 0
 
 
-async def test_a_full_disk_is_reported_as_storage_unavailable_not_as_a_rollback_error(db: Database) -> None:
+async def test_a_full_disk_is_reported_as_storage_unavailable_not_as_a_rollback_error(sqlite_db: Database) -> None:
     # SQLite rolls a transaction back itself on SQLITE_FULL; the second ROLLBACK raised "cannot rollback - no
     # transaction is active" over the real error, and the caller saw an internal error with no cause.
+    db = sqlite_db
     await _fill(db)
     with pytest.raises(StorageUnavailable, match="the disk is full"):
         await _big_write(db)
 
 
-async def test_a_failed_write_does_not_wedge_the_writer(db: Database) -> None:
+async def test_a_failed_write_does_not_wedge_the_writer(sqlite_db: Database) -> None:
     # After a write failed on a full disk, the next one must work as soon as there is room again.
+    db = sqlite_db
     await _fill(db)
     for _ in range(3):
         with pytest.raises(StorageUnavailable):
@@ -125,15 +143,19 @@ async def _big_write(db: Database) -> None:
 
 async def _fill(db: Database) -> int:
     """Cap the database at its current size, as a full disk would (SQLITE_FULL on the next page it needs)."""
-    assert db._writer is not None
-    pages = (await (await db._writer.execute("PRAGMA page_count")).fetchone())[0]  # type: ignore[index]
-    await db._writer.execute(f"PRAGMA max_page_count={pages}")
+    writer = _sqlite_writer(db)
+    pages = (await (await writer.execute("PRAGMA page_count")).fetchone())[0]  # type: ignore[index]
+    await writer.execute(f"PRAGMA max_page_count={pages}")
     return int(pages)
 
 
 async def _unfill(db: Database) -> None:
-    assert db._writer is not None
-    await db._writer.execute("PRAGMA max_page_count=1073741823")
+    await _sqlite_writer(db).execute("PRAGMA max_page_count=1073741823")
+
+
+def _sqlite_writer(db: Database) -> aiosqlite.Connection:
+    assert isinstance(db.backend, SqliteBackend) and db.backend._writer is not None
+    return db.backend._writer
 
 
 def test_storage_faults_are_told_apart_from_statement_errors(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""The credits ledger on a real SQLite file: every charge a row with its running balance, atomic with what it
-pays for, never overspent, even by two processes at once.
+"""The credits ledger on a real SQLite file and a real PostgreSQL database: every charge a row with its running
+balance, atomic with what it pays for, never overspent, even by two processes at once.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ WS = "ws_test"
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path / "browsa.db")
-    await database.open()
+async def db(database: str | Path) -> AsyncIterator[Database]:
+    opened = Database(database)
+    await opened.open()
     try:
-        yield database
+        yield opened
     finally:
-        await database.close()
+        await opened.close()
 
 
 async def rows(db: Database, workspace: str = WS) -> list[tuple[str, int, int]]:
@@ -54,16 +54,17 @@ async def charge(db: Database, amount: int, *, allow_partial: bool = False) -> i
         )
 
 
-async def test_the_database_is_wal_and_fully_migrated(tmp_path: Path) -> None:
+async def test_the_database_is_fully_migrated_and_sqlite_is_wal(database: str | Path) -> None:
     for _ in range(2):  # reopening applies nothing twice
-        database = Database(tmp_path / "browsa.db")
-        await database.open()
+        opened = Database(database)
+        await opened.open()
         try:
-            assert await database.schema_version() == LATEST_VERSION
-            mode = await database.fetchone("PRAGMA journal_mode")
-            assert mode is not None and mode[0] == "wal"
+            assert await opened.schema_version() == LATEST_VERSION
+            if opened.kind == "sqlite":
+                mode = await opened.fetchone("PRAGMA journal_mode")
+                assert mode is not None and mode[0] == "wal"
         finally:
-            await database.close()
+            await opened.close()
 
 
 async def test_a_new_workspace_opens_with_one_grant_row(db: Database) -> None:
@@ -74,8 +75,8 @@ async def test_a_new_workspace_opens_with_one_grant_row(db: Database) -> None:
     assert await ledger.balance(WS) == 100
 
 
-async def test_two_processes_opening_one_workspace_grant_it_once(tmp_path: Path) -> None:
-    first, second = Database(tmp_path / "browsa.db"), Database(tmp_path / "browsa.db")
+async def test_two_processes_opening_one_workspace_grant_it_once(database: str | Path) -> None:
+    first, second = Database(database), Database(database)
     await first.open()
     await second.open()
     try:
@@ -150,8 +151,8 @@ async def test_a_charge_commits_or_rolls_back_with_what_it_pays_for(db: Database
     assert await rows(db) == [("grant", 100, 100), ("charge", -7, 93)]
 
 
-async def test_two_processes_charging_at_once_never_overspend(tmp_path: Path) -> None:
-    first, second = Database(tmp_path / "browsa.db"), Database(tmp_path / "browsa.db")
+async def test_two_processes_charging_at_once_never_overspend(database: str | Path) -> None:
+    first, second = Database(database), Database(database)
     await first.open()
     await second.open()
     try:

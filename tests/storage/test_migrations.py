@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from mcp_browsa.storage import db as db_module
 from mcp_browsa.storage.db import LATEST_VERSION, Database
+from mcp_browsa.storage.migrate import migration_files
 
 pytestmark = pytest.mark.anyio
 
@@ -22,8 +22,9 @@ COLUMNS = {("api_keys", "admin"), ("workspaces", "webhook_secret"), ("batch_item
 
 
 def test_every_migration_has_its_own_number() -> None:
-    versions = [version for version, _name, _sql in db_module._migrations()]
-    assert len(versions) == len(set(versions)), versions
+    for dialect in ("", "postgresql"):
+        versions = [version for version, _name, _sql in migration_files(dialect)]
+        assert len(versions) == len(set(versions)), versions
 
 
 async def _fresh(path: Path) -> None:

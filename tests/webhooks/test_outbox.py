@@ -1,4 +1,4 @@
-"""The outbox and the delivery worker against a real local receiver and a real SQLite file.
+"""The outbox and the delivery worker against a real local receiver, on a real SQLite file and a real PostgreSQL.
 
 An event exists only if its state change committed; retries keep one event id and log every attempt; 410 disables
 the endpoint; Retry-After, redirects, timeouts, the default schedule and the SSRF rules behave as documented; two
@@ -37,16 +37,16 @@ def receiver() -> Iterator[Receiver]:
         yield r
 
 
-async def open_db(path: Path) -> Database:
-    db = Database(path)
+async def open_db(location: str | Path) -> Database:
+    db = Database(location)
     await db.open()
     await LedgerRepo(db).ensure_workspace(WS, initial_credits=0)
     return db
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    db = await open_db(tmp_path / "browsa.db")
+async def db(database: str | Path) -> AsyncIterator[Database]:
+    db = await open_db(database)
     yield db
     await db.close()
 
@@ -224,9 +224,9 @@ async def test_private_targets_follow_the_ssrf_rules(db: Database, receiver: Rec
     assert receiver.deliveries == []
 
 
-async def test_two_senders_on_one_data_dir_deliver_each_event_once(tmp_path: Path, receiver: Receiver) -> None:
-    first = await open_db(tmp_path / "browsa.db")
-    second = await open_db(tmp_path / "browsa.db")  # another process's connections, same file
+async def test_two_senders_on_one_data_dir_deliver_each_event_once(database: str | Path, receiver: Receiver) -> None:
+    first = await open_db(database)
+    second = await open_db(database)  # another process's connections, same database
     try:
         a = make_service(first, receiver, owner="proc-a")
         b = make_service(second, receiver, owner="proc-b")

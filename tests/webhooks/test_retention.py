@@ -34,8 +34,8 @@ GONE = AttemptOutcome(410, "410 Gone: the endpoint is disabled", 3, gone=True)
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    async with workspace_db(tmp_path, WS) as db:
+async def db(tmp_path: Path, database: str | Path) -> AsyncIterator[Database]:
+    async with workspace_db(database if isinstance(database, str) else tmp_path, WS) as db:
         yield db
 
 

@@ -56,9 +56,9 @@ async def wait_for(receiver: Receiver, count: int, event_type: str) -> None:
     await anyio.to_thread.run_sync(lambda: receiver.wait_for(lambda _d: len(receiver.of_type(event_type)) >= count))
 
 
-async def test_tools_and_job_events(home: Path, receiver: Receiver, site: Site) -> None:
+async def test_tools_and_job_events(home: Path, receiver: Receiver, site: Site, database_env: dict[str, str]) -> None:
     site.routes["/hook-page"] = page
-    async with stdio_client(home, **env_for(receiver, site)) as client:
+    async with stdio_client(home, **env_for(receiver, site, **database_env)) as client:
         created = await tool(client, "create_webhook", url=receiver.url, events=["job.completed", "job.failed"])
         receiver.secret = created["secret"]
         assert created["secret"].startswith("whsec_") and created["status"] == "active"
@@ -110,10 +110,12 @@ async def test_tools_and_job_events(home: Path, receiver: Receiver, site: Site) 
         assert envelope(gone)["code"] == "NOT_FOUND"
 
 
-async def test_pending_deliveries_survive_a_restart(home: Path, receiver: Receiver) -> None:
+async def test_pending_deliveries_survive_a_restart(
+    home: Path, receiver: Receiver, database_env: dict[str, str]
+) -> None:
     # The endpoint is down while the first server runs; it comes back only after that server has stopped.
     receiver.script = lambda _n: Reply(503)
-    env = env_for(receiver, BROWSA_WEBHOOK_RETRY_SCHEDULE="2s,2s", BROWSA_WARM_SPARES="0")
+    env = env_for(receiver, BROWSA_WEBHOOK_RETRY_SCHEDULE="2s,2s", BROWSA_WARM_SPARES="0", **database_env)
     with spawn_http(home, "--no-auth", **env) as server:
         async with Client(server.url) as client:
             created = await tool(client, "create_webhook", url=receiver.url)
@@ -163,10 +165,10 @@ def test_cli_manages_webhooks(tmp_path: Path, receiver: Receiver) -> None:
 
 
 async def test_batches_are_announced_and_provisioned_identities_carry_their_cost(
-    home: Path, receiver: Receiver, site: Site
+    home: Path, receiver: Receiver, site: Site, database_env: dict[str, str]
 ) -> None:
     site.routes["/hook-page"] = page
-    async with stdio_client(home, **env_for(receiver, site)) as client:
+    async with stdio_client(home, **env_for(receiver, site, **database_env)) as client:
         created = await tool(client, "create_webhook", url=receiver.url, events=["job.completed", "agent.provisioned"])
         receiver.secret = created["secret"]
         batch = await tool(client, "batch", urls=[site.url("/hook-page"), site.url("/hook-page?b=2")])

@@ -13,12 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
 import anyio
 
 from mcp_browsa.engine.context import JobContext
 from mcp_browsa.engine.observation import MASK
-from mcp_browsa.storage.db import Database
+from mcp_browsa.storage.db import Conn, Database
 from mcp_browsa.storage.jobs import JobRepo
 from mcp_browsa.storage.progress import JobProgressRepo
 from mcp_browsa.webhooks import enqueue_event
@@ -75,7 +74,7 @@ class HumanChannel:
         if in_browser:
             asked["in_browser"] = True
 
-        async def enter(conn: aiosqlite.Connection) -> None:
+        async def enter(conn: Conn) -> None:
             await JobProgressRepo.ask(conn, ctx.id, question, f"step {step}: asked the user: {question[:120]}")
             base = {"job_id": ctx.id, "kind": ctx.job.kind, "status": "input_required", "question": question}
             await enqueue_event(conn, ctx.workspace_id, ASKED_EVENT, await job_event_data(conn, ctx.id, base))
@@ -108,8 +107,8 @@ class HumanChannel:
         return None
 
 
-def _resume(job_id: str) -> Callable[[aiosqlite.Connection], Any]:
-    async def write(conn: aiosqlite.Connection) -> None:
+def _resume(job_id: str) -> Callable[[Conn], Any]:
+    async def write(conn: Conn) -> None:
         await JobProgressRepo.resume(conn, job_id)
 
     return write

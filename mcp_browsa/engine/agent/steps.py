@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import aiosqlite
 import anyio
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
@@ -22,6 +21,7 @@ from mcp_browsa.engine.observation import mask_text
 from mcp_browsa.engine.screenshots import SecretsNotHidden, capture
 from mcp_browsa.llm import Completion, Usage
 from mcp_browsa.models import PriceTable
+from mcp_browsa.storage.db import Conn
 from mcp_browsa.storage.progress import JobProgressRepo, StepCounts
 from mcp_browsa.storage.screenshots import ScreenshotRepo
 
@@ -138,7 +138,7 @@ class StepRecorder:
             last_action=last_action,
         )
 
-        async def counters(conn: aiosqlite.Connection) -> None:
+        async def counters(conn: Conn) -> None:
             # A batch row's steps are that row's; only a whole task's steps move the job's progress.
             progress = step if self.row is None else None
             await JobProgressRepo.count_step(conn, ctx.id, counts, row=self.row, progress=progress)
@@ -182,7 +182,7 @@ class StepRecorder:
         if shot is None:
             return None
 
-        async def row(conn: aiosqlite.Connection) -> None:
+        async def row(conn: Conn) -> None:
             await ScreenshotRepo.record(conn, self.ctx.id, shot.n, shot.path, shot.url)
 
         with anyio.CancelScope(shield=True):

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Literal
 
-import aiosqlite
 from pydantic import BaseModel, Field
 
 from mcp_browsa.config import Settings
@@ -27,6 +26,7 @@ from mcp_browsa.llm import LLMSpec, parse_llm_spec, resolve_api_key
 from mcp_browsa.llm.endpoint import EndpointGuard, EndpointPolicy, EndpointRefused
 from mcp_browsa.llm.sampling import CLIENT_LLM, Sampler
 from mcp_browsa.models import Job, JobStatus
+from mcp_browsa.storage.db import Conn
 from mcp_browsa.storage.jobs import JobRepo
 from mcp_browsa.storage.progress import JobProgressRepo
 from mcp_browsa.workspace_secrets import Vault, task_secrets
@@ -323,7 +323,7 @@ class AgentTasks:
         the moment the row exists."""
         created: list[str] = []
 
-        async def pin(conn: aiosqlite.Connection, job_id: str) -> None:
+        async def pin(conn: Conn, job_id: str) -> None:
             await JobRepo.pin(conn, job_id, self.owner)
             # Before the commit: a worker may claim the job the moment it is visible.
             self.keys[job_id] = key
