@@ -13,7 +13,7 @@ from mcp_browsa.browser.guard import EgressProxy
 from mcp_browsa.browser.intercept import skip_media
 from tests.browser import test_guard
 from tests.browser.test_guard import exempt, guarded, open_page, thank_you
-from tests.support.sites import Site
+from tests.support.sites import Site, respond
 
 pytestmark = pytest.mark.anyio
 
@@ -34,12 +34,7 @@ def cached_style(request: SimpleHTTPRequestHandler) -> None:
 
 
 def styled_page(request: SimpleHTTPRequestHandler) -> None:
-    body = b'<!doctype html><link rel="stylesheet" href="/styled.css"><title>styled</title><p id=p>hi'
-    request.send_response(200)
-    request.send_header("Content-Type", "text/html")
-    request.send_header("Content-Length", str(len(body)))
-    request.end_headers()
-    request.wfile.write(body)
+    respond(request, b'<!doctype html><link rel="stylesheet" href="/styled.css"><title>styled</title><p id=p>hi')
 
 
 async def test_a_stylesheet_is_fetched_once_across_pages(browser: Browser, proxy: EgressProxy, site: Site) -> None:
@@ -78,13 +73,7 @@ async def test_a_workers_post_is_refused_in_the_browser(browser: Browser, proxy:
 
 def cross_site_frame(port: int, host: str = "evil.test", path: str = "/guard/form.html") -> object:
     def handler(request: SimpleHTTPRequestHandler) -> None:
-        body = f'<!doctype html><title>outer</title><iframe id=f src="http://{host}:{port}{path}">'
-        data = body.encode()
-        request.send_response(200)
-        request.send_header("Content-Type", "text/html")
-        request.send_header("Content-Length", str(len(data)))
-        request.end_headers()
-        request.wfile.write(data)
+        respond(request, f'<!doctype html><title>outer</title><iframe id=f src="http://{host}:{port}{path}">'.encode())
 
     return handler
 
