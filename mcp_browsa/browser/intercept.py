@@ -9,7 +9,8 @@ given the same interception before they run; a dedicated worker's requests pause
 media skipped, images, media and fonts are failed in the browser before they leave it.
 
 A page opened by a page (a popup) is attached when Playwright reports it, which is after its first navigation has
-committed: that first request is checked by the proxy alone (hosts, addresses, and the method of plain HTTP).
+committed. Until then its requests are judged by the browser-wide hook (`browser_watch`), which sees them from the
+first; it judges the pages that have their own session too, so no request falls between the two.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ import anyio
 from playwright.async_api import BrowserContext, CDPSession, Page, WebSocketRoute
 from playwright.async_api import Error as PlaywrightError
 
+from mcp_browsa.browser.browser_watch import watch_browser
 from mcp_browsa.browser.guard import BlockedRequest, OnBlock, ProxyLease, report_block
-from mcp_browsa.netpolicy import Policy, check_url, check_websocket
+from mcp_browsa.netpolicy import Decision, Policy, check_url, check_websocket
 
 __all__ = [
     "CHECKED_TYPES",
@@ -70,6 +72,15 @@ class _ContextGuard:
             return self.policy.policy, self.policy.on_block
         return self.policy, self.on_block
 
+    def refusal(self, request: dict[str, Any]) -> Decision | None:
+        """The guard's refusal of a paused `request`, or None when it may go on."""
+        policy = self.current()[0]
+        if policy is None or _answered_in_browser(request["url"]):
+            return None
+        has_body = bool(request.get("hasPostData") or request.get("postData"))
+        decision = check_url(request["url"], policy, method=request["method"], has_body=has_body)
+        return None if decision.allowed else decision
+
     def patterns(self) -> list[dict[str, str]]:
         types: tuple[str, ...] = CHECKED_TYPES if self.policy is not None else ()
         types += () if self.media else MEDIA_TYPES
@@ -77,6 +88,31 @@ class _ContextGuard:
 
 
 _guards: weakref.WeakKeyDictionary[BrowserContext, _ContextGuard] = weakref.WeakKeyDictionary()
+# For the browser-wide hook, which knows a request's page by CDP ids only; filled as each page's session starts.
+_by_browser_context: weakref.WeakValueDictionary[str, _ContextGuard] = weakref.WeakValueDictionary()
+_by_target: weakref.WeakValueDictionary[str, _PageGuard] = weakref.WeakValueDictionary()
+
+
+def _blocked(event: dict[str, Any], decision: Decision, navigation: bool, page: Page | None) -> BlockedRequest:
+    request = event["request"]
+    return BlockedRequest(request["url"], decision.rule, decision.reason, request["method"], "route", navigation, page)
+
+
+def _judge_in_browser(target: dict[str, Any], event: dict[str, Any]) -> bool:
+    """The browser-wide hook's verdict on a request of a page's main frame, by the page's context's guard.
+
+    A page with a session of its own is named, and its main-frame documents are navigations, as its session says; a
+    page that has none yet (a popup on its first load) is no tab of ours, and what it was refused moved no tab.
+    """
+    guard = _by_browser_context.get(target.get("browserContextId", ""))
+    decision = guard.refusal(event["request"]) if guard is not None else None
+    if guard is None or decision is None:
+        return True
+    page_guard = _by_target.get(target["targetId"])
+    page = page_guard.page if page_guard is not None else None
+    navigation = page is not None and event.get("resourceType") == "Document"
+    report_block(guard.current()[1], _blocked(event, decision, navigation, page))
+    return False
 
 
 def _answered_in_browser(url: str) -> bool:
@@ -112,6 +148,11 @@ class _PageGuard:
             session.on("Target.receivedMessageFromTarget", self._on_child_message)
             await session.send("Fetch.enable", {"patterns": self.guard.patterns()})
             await session.send("Target.setAutoAttach", _HOLD_IFRAMES)
+            info = (await session.send("Target.getTargetInfo"))["targetInfo"]
+            self._main_frame = info["targetId"]  # a page target's id is its main frame's id
+            _by_target[info["targetId"]] = self
+            if info.get("browserContextId"):
+                _by_browser_context[info["browserContextId"]] = self.guard
         except PlaywrightError as exc:
             if not self.page.is_closed():
                 self.failed = exc  # fail closed: the page must not load unguarded
@@ -144,25 +185,13 @@ class _PageGuard:
             if event.get("resourceType") in MEDIA_TYPES and not self.guard.media:
                 await send("Fetch.failRequest", {"requestId": request_id, "errorReason": "BlockedByClient"})
                 return
-            policy, on_block = self.guard.current()
-            if policy is None or event.get("resourceType") in MEDIA_TYPES:
-                await send("Fetch.continueRequest", {"requestId": request_id})
-                return
-            request = event["request"]
-            if _answered_in_browser(request["url"]):
-                await send("Fetch.continueRequest", {"requestId": request_id})
-                return
-            has_body = bool(request.get("hasPostData") or request.get("postData"))
-            decision = check_url(request["url"], policy, method=request["method"], has_body=has_body)
-            if decision.allowed:
+            decision = None if event.get("resourceType") in MEDIA_TYPES else self.guard.refusal(event["request"])
+            if decision is None:
                 await send("Fetch.continueRequest", {"requestId": request_id})
                 return
             navigation = frame_target is None and event.get("resourceType") == "Document"
             navigation = navigation and event.get("frameId") == await self._main_frame_id()
-            blocked = BlockedRequest(
-                request["url"], decision.rule, decision.reason, request["method"], "route", navigation, self.page
-            )
-            report_block(on_block, blocked)
+            report_block(self.guard.current()[1], _blocked(event, decision, navigation, self.page))
             await send("Fetch.failRequest", {"requestId": request_id, "errorReason": "BlockedByClient"})
         except PlaywrightError:
             pass  # the page or context went away while the request was paused
@@ -267,6 +296,8 @@ async def install_request_guard(
         context.on("close", _forget_context)
     else:
         guard.policy, guard.on_block = policy, on_block
+    if context.browser is not None:
+        await watch_browser(context.browser, CHECKED_TYPES, _judge_in_browser)
     for page in context.pages:
         await guard_page(page)
 

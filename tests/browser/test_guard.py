@@ -76,11 +76,11 @@ def exempt(*ports: int, **kwargs: Any) -> Policy:
 
 @asynccontextmanager
 async def guarded(
-    browser: Browser, proxy: EgressProxy, policy: Policy, *, route: bool = True
+    browser: Browser, proxy: EgressProxy, policy: Policy, *, route: bool = True, **options: Any
 ) -> AsyncIterator[tuple[BrowserContext, list[BlockedRequest]]]:
     blocked: list[BlockedRequest] = []
     lease = await proxy.register(policy, on_block=blocked.append)
-    context = await browser.new_context(**context_options(lease))
+    context = await browser.new_context(**context_options(lease), **options)
     if route:
         await install_request_guard(context, policy, blocked.append)
     try:
