@@ -16,6 +16,7 @@ BENCHES = {
     "live": "bench.live",
     "observation": "bench.observation",
     "reliability": "bench.reliability",
+    "scale": "bench.scale",
     "sessions": "bench.sessions",
     "steploop": "bench.steploop",
     "surface": "bench.surface",

@@ -22,6 +22,7 @@ import anyio
 from bench.common import descendants, print_table, pss_kib, stats_ms, write_json
 from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.config import load_settings
+from mcp_browsa.engine.requests import UrlBatchRequest
 from tests.support.sites import Site, serve_site
 
 __all__ = ["main"]
@@ -120,7 +121,7 @@ async def bench_batch(site: Site, base: Path, pages: int = 100, runs: int = 3) -
                 size = pages if run else 10
                 urls = [site.url(f"/page/{i}?run={run}") for i in range(size)]
                 t0 = time.perf_counter()
-                job = await app.batch_urls(Caller(), urls, formats=["markdown"])
+                job = await app.batch_urls(Caller(), UrlBatchRequest(urls=urls, formats=["markdown"]))
                 while job.status not in ("completed", "failed", "cancelled"):
                     job = await app.get_job(Caller(), job.id, wait=60)
                 elapsed = time.perf_counter() - t0

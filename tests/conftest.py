@@ -1,7 +1,12 @@
-"""Shared fixtures: a real browser on disk, local sites, and the asyncio backend for anyio tests."""
+"""Shared fixtures: a real browser on disk, local sites, and the asyncio backend for anyio tests.
+
+The suite runs on pytest-xdist workers (`-n auto --dist loadfile` in pyproject.toml): a file's tests stay on one
+worker, so its module-scoped servers and browsers start once. Each worker has its own temp dirs and free ports.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,11 +14,33 @@ import pytest
 
 from mcp_browsa.browser.discovery import FoundBrowser
 from mcp_browsa.browser.install import install_browser
+from mcp_browsa.config import load_settings
 from tests.support.mcp_server import short_home
+from tests.support.postgres import ensure_postgresql
 from tests.support.sites import Site, respond, serve_site
 
 # `database`, `database_env`: a test that asks for them runs once on SQLite and once on PostgreSQL.
 pytest_plugins = ["tests.support.databases"]
+
+MAX_WORKERS = 4  # each worker starts servers with Chromiums of their own: more would trade memory for little time
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: PYTEST_XDIST_AUTO_NUM_WORKERS if set, else one worker per core, two to four. Two even on one
+    core: much of a test is spent waiting on a browser or a server subprocess, which a second worker overlaps."""
+    chosen = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS", "")
+    if chosen.isdigit():
+        return int(chosen)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(2, min(MAX_WORKERS, cores))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Install the browser and PostgreSQL once in the controlling process, before workers start and would race.
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        install_browser()
+        ensure_postgresql()
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +52,7 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="session", autouse=True)
 def chromium() -> FoundBrowser:
     """A Chromium on this machine, installed on first use exactly as `mcp-browsa install-browser` would."""
-    found, _log = install_browser()
+    found, _log = install_browser(chromium=load_settings().chromium)
     return found
 
 

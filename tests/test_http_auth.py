@@ -28,6 +28,7 @@ from mcp_browsa.storage.keys import SHOWN_PREFIX_LEN, hash_key
 from mcp_browsa.tools.assemble import build_server
 from tests.support.http_keys import Connect, base_url, http_client, leaves, mint, sse
 from tests.support.mcp_server import HttpServer, envelope, free_port, run_cli, spawn_http
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -237,10 +238,7 @@ async def test_workspace_reaches_the_tool_handler_in_process(tmp_path: Path) -> 
         web = uvicorn.Server(uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
         async with anyio.create_task_group() as tg:
             tg.start_soon(web.serve)
-            deadline = anyio.current_time() + 20
-            while not web.started:
-                assert anyio.current_time() < deadline, "uvicorn did not start"
-                await anyio.sleep(0.02)
+            await wait_until(lambda: web.started, "uvicorn started", timeout=20, interval=0.02)
             for ws, key in keys.items():
                 for connect in (http_client, sse):
                     async with connect(f"http://127.0.0.1:{port}", key) as client:

@@ -33,6 +33,7 @@ from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
 from tests.support.http_keys import base_url, http_client, mint
 from tests.support.mcp_server import envelope, finished, ok, spawn_http, stdio_client
 from tests.support.sites import Site
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -99,7 +100,7 @@ async def test_duplicates_make_one_job_and_replays_are_exact(home: Path, site: S
         async with anyio.create_task_group() as tg:
             for _ in range(6):
                 tg.start_soon(call)
-            await wait_until(lambda: any(path == "/slow" for _m, path in site.requests))
+            await wait_until(lambda: any(path == "/slow" for _m, path in site.requests), "the page requested")
             gate.set()
 
         bodies = [structured(r) for r in results]
@@ -216,13 +217,6 @@ async def test_a_key_lives_in_one_workspace_for_24_hours(home: Path, site: Site)
             assert untouched["id"] == in_globex["id"] and untouched["idempotent_replay"] is True
 
 
-async def wait_until(predicate: Any, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await anyio.sleep(0.02)
-
-
 # -- the reservation logic on a real SQLite file -------------------------------------------------
 
 
@@ -239,12 +233,12 @@ async def insert_job(db: Database, request_id: str) -> str:
 
 async def test_concurrent_calls_in_one_process_run_once(db: Database) -> None:
     runner = IdempotencyRunner(db, owner="me", poll_interval=0.05)
-    calls = 0
+    calls = made = 0
 
     async def work() -> Job:
         nonlocal calls
         calls += 1
-        await anyio.sleep(0.2)
+        await wait_until(lambda: made == 10, "all ten calls made while the first one works")
         job = await JobRepo(db).get(await insert_job(db, "req_1"))
         assert job is not None
         return job
@@ -255,6 +249,8 @@ async def test_concurrent_calls_in_one_process_run_once(db: Database) -> None:
     results: list[Job] = []
 
     async def call() -> None:
+        nonlocal made
+        made += 1
         results.append(await runner.run(WS, "req_1", "scrape", "k", {"url": "u"}, work, model=Job, recover=recover))
 
     async with anyio.create_task_group() as tg:

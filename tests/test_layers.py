@@ -17,7 +17,15 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mcp_browsa"
 # Lowest first. A part may import its own layer and any layer below; never one above.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("__init__", "errors"),
-    ("models", "validation", "events", "netpolicy", "masking", "durations"),  # foundation: plain data and pure rules
+    (
+        "models",
+        "validation",
+        "events",
+        "netpolicy",
+        "masking",
+        "durations",
+        "remote_endpoints",
+    ),  # foundation: plain data and pure rules
     ("config", "logsetup"),
     ("crypto", "storage"),  # storage: the only part that speaks SQL
     ("browser", "llm", "webhooks", "idempotent_calls", "key_admin"),

@@ -20,6 +20,7 @@ from mcp_types import ImageContent
 from tests.support.mcp_server import HttpServer, call, envelope, finished, ok, run_cli, spawn_http
 from tests.support.pages import SLOW, STALLED, add_pages
 from tests.support.sites import Site, serve_site
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -76,9 +77,7 @@ async def test_cancel_job_over_http_stops_a_loading_page(server: HttpServer, pag
     async with Client(server.url) as client:
         arguments = {"url": pages.url(f"{STALLED}?t=http-cancel"), "timeout_seconds": 90, "async": True}
         job = ok(await call(client, "scrape", arguments))
-        with anyio.fail_after(30):
-            while not any("t=http-cancel" in path for _m, path in pages.requests):  # the browser is on the page
-                await anyio.sleep(0.1)
+        await wait_until(lambda: any("t=http-cancel" in path for _m, path in pages.requests), "the browser on the page")
 
         t0 = time.monotonic()
         ok(await call(client, "cancel_job", {"job_id": job["id"]}))

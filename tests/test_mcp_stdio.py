@@ -24,6 +24,7 @@ from mcp_browsa.surface import SHARED_ARGUMENTS
 from tests.support.mcp_server import call, envelope, finished, free_port, installed_script, ok, stdio_client
 from tests.support.pages import SLOW, STALLED, add_pages
 from tests.support.sites import Site, respond, serve_site
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -63,14 +64,6 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 def images(result: Any) -> list[bytes]:
     return [base64.b64decode(c.data) for c in result.content if isinstance(c, ImageContent)]
-
-
-async def wait_until(predicate: Any, timeout: float = 30.0) -> None:
-    """Poll an async predicate until it holds; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await anyio.sleep(0.1)
 
 
 async def test_every_tool_has_a_described_input_schema_and_a_result_schema(client: Client) -> None:
@@ -221,15 +214,20 @@ async def test_work_beyond_max_burners_queues_and_capacity_shows_it_live(client:
         snap = await capacity()
         return bool(snap["running"] == 2 and snap["burners_in_use"] == 2)
 
-    await wait_until(both_running)
+    await wait_until(both_running, "both stalled scrapes running, each in a burner")
     queued = ok(await call(client, "scrape", {"url": pages.url(f"{STALLED}?t=queued"), "async": True}))
-    await anyio.sleep(0.5)
-    snap = await capacity()
+
+    async def aged() -> dict[str, Any] | None:
+        snap = await capacity()
+        age = snap["oldest_queued_age_seconds"]
+        return snap if age is not None and age >= 0.4 else None
+
+    # The queue's age counts up while the job waits: shown live, not only when it starts.
+    snap = await wait_until(aged, "the queued job's age passing 0.4 s in capacity")
     assert snap["queued"] == 1
     assert snap["running"] == 2
     assert snap["burners_in_use"] == snap["burners_max"] == 2
     assert snap["utilization"] == 1.0
-    assert snap["oldest_queued_age_seconds"] is not None and snap["oldest_queued_age_seconds"] >= 0.4
     assert ok(await call(client, "get_job", {"job_id": queued["id"], "wait": 0}))["status"] == "queued"
 
     cancelled = ok(await call(client, "cancel_job", {"job_id": queued["id"]}))
@@ -244,7 +242,7 @@ async def test_work_beyond_max_burners_queues_and_capacity_shows_it_live(client:
         snap = await capacity()
         return bool(snap["running"] == snap["queued"] == snap["burners_in_use"] == 0)
 
-    await wait_until(idle)
+    await wait_until(idle, "nothing running, queued or holding a burner")
     assert not [p for _m, p in pages.requests if "t=queued" in p]  # the queued job never reached a browser
 
 

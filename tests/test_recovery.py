@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from mcp import Client
 
@@ -21,6 +19,7 @@ from tests.support.mcp_server import call, finished, ok, spawn_http, stdio_clien
 from tests.support.pages import GATED, SLOW, add_pages
 from tests.support.procs import processes_naming, wait_gone
 from tests.support.sites import Site, serve_site
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -48,14 +47,16 @@ def ledger_is_consistent(home: Path) -> None:
 
 
 async def poll_job(client: Client, job_id: str, done: Any, timeout: float = 60) -> dict[str, Any]:
-    """get_job until `done(job)` holds; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        job = ok(await call(client, "get_job", {"job_id": job_id, "wait": 0}))
-        if done(job):
-            return job
-        assert time.monotonic() < deadline, f"job never reached the expected state: {job}"
-        await anyio.sleep(0.2)
+    """The job once `done(job)` holds; fails after `timeout` seconds, showing the job as last seen."""
+    last: list[dict[str, Any]] = []
+
+    async def there() -> dict[str, Any] | None:
+        last[:] = [ok(await call(client, "get_job", {"job_id": job_id, "wait": 0}))]
+        return last[0] if done(last[0]) else None
+
+    return await wait_until(
+        there, lambda: f"job never reached the expected state: {last}", timeout=timeout, interval=0.2
+    )
 
 
 async def test_sigkill_mid_batch_requeues_unfinished_rows_and_keeps_finished_ones(tmp_path: Path, pages: Site) -> None:

@@ -5,7 +5,6 @@ even with a page still loading. Its processes are found through /proc (descendan
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from tests.support.mcp_server import call, ok, spawn_http, spawn_stdio
 from tests.support.pages import STALLED, add_pages
 from tests.support.procs import Proc, descendants, processes_naming, wait_gone
 from tests.support.sites import Site, serve_site
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -35,10 +35,7 @@ async def busy_browser(client: Client, pages: Site, pid: int, marker: str) -> li
     """Load one page, leave another loading, and return the server's processes (its Chromium among them)."""
     ok(await call(client, "scrape", {"url": pages.url("/foundation/details.html")}))
     ok(await call(client, "scrape", {"url": pages.url(f"{STALLED}?t=shutdown"), "timeout_seconds": 90, "async": True}))
-    deadline = time.monotonic() + 30
-    while not any("t=shutdown" in path for _m, path in pages.requests):
-        assert time.monotonic() < deadline, "the stalled page was never requested"
-        await anyio.sleep(0.1)
+    await wait_until(lambda: any("t=shutdown" in path for _m, path in pages.requests), "the stalled page requested")
     family = descendants(pid)
     assert [p for p in family if "chrom" in p.cmdline.lower()], family
     # The private TMPDIR is on the browser's command line (`--user-data-dir`), so it also finds processes that get

@@ -17,13 +17,12 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
-from anyio.abc import Listener, SocketAttribute, SocketStream, TaskGroup
+from anyio.abc import SocketStream
 
+from mcp_browsa.browser.egress_access import PROXY_REALM, ProxyAccess, ProxyLease
 from mcp_browsa.browser.http1 import (
     HOP_BY_HOP,
     MAX_HEAD,
@@ -42,7 +41,6 @@ from mcp_browsa.browser.http1 import (
 from mcp_browsa.netpolicy import (
     Decision,
     IPAddress,
-    Policy,
     check_addresses,
     check_host,
     check_websocket,
@@ -51,9 +49,6 @@ from mcp_browsa.netpolicy import (
     parse_web_url,
     split_host_port,
 )
-
-if TYPE_CHECKING:
-    from playwright.async_api import ProxySettings
 
 __all__ = [
     "GUARD_LAUNCH_ARGS",
@@ -115,87 +110,31 @@ async def system_resolver(host: str, port: int) -> list[IPAddress]:
     return list(seen)
 
 
-class ProxyLease:
-    """One policy's listener. Give `playwright_proxy` to `browser.new_context(proxy=…)`; `close()` when done."""
+class EgressProxy(ProxyAccess):
+    """Async context manager running the proxy; `register(policy)` gives each browser context its own lease.
 
-    def __init__(self, policy: Policy, on_block: OnBlock | None, port: int) -> None:
-        self.policy = policy
-        self.on_block = on_block
-        self.port = port
-        self._scope = anyio.CancelScope()
-        self._done = anyio.Event()
-
-    @property
-    def playwright_proxy(self) -> ProxySettings:
-        # "<-loopback>" removes Chromium's implicit bypass of localhost/127.0.0.1/[::1], so those go through us too.
-        return {"server": f"http://127.0.0.1:{self.port}", "bypass": "<-loopback>"}
-
-    async def close(self) -> None:
-        """Stop listening and cut every connection made under this policy."""
-        self._scope.cancel()
-        await self._done.wait()
-
-
-class EgressProxy:
-    """Async context manager running the proxy; `register(policy)` gives each browser context its own port.
-
-    A port per policy rather than proxy credentials naming it: Chromium sends each CONNECT without credentials first
-    and pays a 407 round trip, while a port needs nothing from the browser, cannot be switched mid-connection, and
-    closing it (`lease.close()`) revokes the policy and cuts its live tunnels at once.
+    Locally a lease is a port rather than proxy credentials naming it: Chromium sends each CONNECT without credentials
+    first and pays a 407 round trip, while a port needs nothing from the browser, cannot be switched mid-connection,
+    and closing it (`lease.close()`) revokes the policy and cuts its live tunnels at once. Remote browsers cannot
+    reach our loopback: `listen` serves them on one address, with credentials per lease (see egress_access.py).
     """
 
     def __init__(
         self,
         resolver: Resolver | None = None,
         *,
+        listen: tuple[str, int] | None = None,
         connect_timeout: float = 10.0,
         head_timeout: float = 30.0,
         linger: float = 60.0,
     ) -> None:
+        super().__init__(listen)
         self._resolve: Resolver = resolver or system_resolver
         self.connect_timeout = connect_timeout
         self.head_timeout = head_timeout
         self.linger = linger
-        self._tg: TaskGroup | None = None
-        self._leases: set[ProxyLease] = set()
 
-    async def __aenter__(self) -> EgressProxy:
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool | None:
-        assert self._tg is not None
-        self._tg.cancel_scope.cancel()
-        try:
-            return await self._tg.__aexit__(exc_type, exc, tb)
-        finally:
-            for lease in self._leases:
-                lease._done.set()  # a lease whose task never started must not hang close()
-            self._tg = None
-
-    async def register(self, policy: Policy, on_block: OnBlock | None = None) -> ProxyLease:
-        """Open a listener on 127.0.0.1 (ephemeral port) that enforces `policy`; blocks are passed to on_block."""
-        if self._tg is None:
-            raise RuntimeError("EgressProxy is not running; use `async with EgressProxy() as proxy`")
-        listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-        lease = ProxyLease(policy, on_block, listener.extra(SocketAttribute.local_port))
-        self._leases.add(lease)
-        self._tg.start_soon(self._serve, lease, listener)
-        return lease
-
-    async def _serve(self, lease: ProxyLease, listener: Listener[SocketStream]) -> None:
-        try:
-            with lease._scope:
-                async with listener:
-                    await listener.serve(partial(self._handle, lease))
-        finally:
-            self._leases.discard(lease)
-            lease._done.set()
-
-    async def _handle(self, lease: ProxyLease, stream: SocketStream) -> None:
+    async def _handle(self, lease: ProxyLease | None, stream: SocketStream) -> None:
         async with stream:
             client = Buffered(stream)
             try:
@@ -212,6 +151,8 @@ class EgressProxy:
         body = f"mcp-browsa URL guard: {refused.message}\nrule: {rule}\n".encode()
         # X-Browsa-Guard marks a policy refusal; a site the proxy could not reach (502/504) is not one.
         mark = f"X-Browsa-Guard: {rule}" if refused.blocked else f"X-Browsa-Upstream-Error: {refused.status}"
+        if refused.status == 407:
+            mark = f'Proxy-Authenticate: Basic realm="{PROXY_REALM}"'
         head = (
             f"HTTP/1.1 {refused.status} {STATUS_TEXT.get(refused.status, 'Error')}\r\n"
             f"Content-Type: text/plain; charset=utf-8\r\nContent-Length: {len(body)}\r\n"
@@ -222,7 +163,7 @@ class EgressProxy:
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
             pass
 
-    async def _handle_request(self, lease: ProxyLease, client: Buffered) -> None:
+    async def _handle_request(self, given: ProxyLease | None, client: Buffered) -> None:
         head = b""
         with anyio.move_on_after(self.head_timeout):
             head = await client.read_until(b"\r\n\r\n", MAX_HEAD)
@@ -234,10 +175,12 @@ class EgressProxy:
         if len(start) != 3 or start[2] not in ("HTTP/1.1", "HTTP/1.0"):
             raise Refused(400, "malformed request line")
         method, target, version = start
-        if method == "CONNECT":
-            await self._tunnel(lease, client, target)
-        else:
-            await self._forward(lease, client, method, target, version, headers)
+        lease = self.admit(given, headers)
+        with lease.connection():
+            if method == "CONNECT":
+                await self._tunnel(lease, client, target)
+            else:
+                await self._forward(lease, client, method, target, version, headers)
 
     def _refuse(self, lease: ProxyLease, what: str, decision: Decision, method: str | None) -> Refused:
         report_block(lease.on_block, BlockedRequest(what, decision.rule, decision.reason, method=method))

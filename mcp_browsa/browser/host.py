@@ -1,6 +1,6 @@
 """The one shared Chromium of this process: launched lazily, relaunched after a crash, closed on exit.
 
-With BROWSA_BROWSER_WS set, it connects to a remote Playwright server or CDP endpoint instead.
+With BROWSA_BROWSER_WS set, it hands out remote browsers in turn instead (see remote.py).
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from playwright.async_api import Browser, Playwright, async_playwright
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from mcp_browsa.browser.discovery import BrowserNotFound, FoundBrowser, chromium_args, find_chromium
+from mcp_browsa.browser.remote import RemoteBrowsers
 from mcp_browsa.config import Settings
-from mcp_browsa.errors import UpstreamTimeout, UpstreamUnavailable
+from mcp_browsa.errors import BadRequest, UpstreamTimeout, UpstreamUnavailable
+from mcp_browsa.remote_endpoints import BrowserEndpoint, parse_browser_endpoints
 
 __all__ = ["BrowserHost"]
 
@@ -36,6 +38,17 @@ class BrowserHost:
         # Set when the browser goes away so holders of contexts can fail fast.
         self.generation = 0
         self._closing = False
+        endpoints = parse_browser_endpoints(settings.browser_ws)
+        self.remote = (
+            RemoteBrowsers(
+                endpoints,
+                headed=settings.headed,
+                timeout=settings.browser_start_timeout,
+                on_connect=self._connected,
+            )
+            if endpoints
+            else None
+        )
 
     async def playwright(self) -> Playwright:
         """Playwright's driver, started on first use: commands that only read the database (`mcp-browsa jobs`)
@@ -54,18 +67,43 @@ class BrowserHost:
             return self._pw
 
     def describe(self) -> str | None:
-        if self.settings.browser_ws:
-            return f"remote {self.settings.browser_ws}"
+        if self.remote is not None:
+            return "remote " + ", ".join(e.name for e in self.remote.endpoints)
         return self.found.describe() if self.found else None
+
+    def refuse_own_chromium(self, what: str, instead: str) -> None:
+        """BadRequest for `what` when browsers are remote: a caller's CDP URL needs a Chromium this server launched.
+
+        A remote endpoint is one browser shared by many jobs, so its CDP URL would hand the caller all of them, and
+        an operator who points us at remote browsers expects none to start here.
+        """
+        if self.remote is not None:
+            raise BadRequest(
+                f"{what} needs a Chromium of its own launched by this server, and this server runs its browsers"
+                f" remotely (BROWSA_BROWSER_WS); {instead}"
+            )
 
     def open_contexts(self) -> int:
         """Contexts Playwright holds open in the shared browser (0 before the first launch or after a crash)."""
+        if self.remote is not None:
+            return sum(len(b.contexts) for b in self.remote.browsers())
         if self._browser is None or not self._browser.is_connected():
             return 0
         return len(self._browser.contexts)
 
     async def browser(self) -> Browser:
         """The connected browser, launching (or relaunching after a crash) as needed."""
+        return await self._browser_in_turn(advance=False)
+
+    async def next_browser(self) -> Browser:
+        """The browser a new context goes to: the shared one, or with remote browsers the next in turn."""
+        return await self._browser_in_turn(advance=True)
+
+    async def _browser_in_turn(self, *, advance: bool) -> Browser:
+        if self.remote is not None:
+            if self._closing:
+                raise UpstreamUnavailable("the server is shutting down")
+            return await self.remote.browser(await self.playwright(), advance=advance)
         if self._browser is not None and self._browser.is_connected():
             return self._browser
         async with self._lock:
@@ -78,22 +116,21 @@ class BrowserHost:
             self._browser.on("disconnected", lambda _b: self._on_disconnect())
             return self._browser
 
-    def _on_disconnect(self) -> None:
+    def _connected(self, browser: Browser, endpoint: BrowserEndpoint) -> None:
+        self.launches += 1
+        self.version = browser.version
+        browser.on("disconnected", lambda _b: self._on_disconnect(endpoint.name))
+
+    def _on_disconnect(self, remote: str | None = None) -> None:
         if self._closing:
             return
-        log.warning("browser disconnected; it will be relaunched on next use")
+        if remote is None:
+            log.warning("browser disconnected; it will be relaunched on next use")
+        else:
+            log.warning("remote browser %s disconnected; it will be reconnected on next use", remote)
         self.generation += 1
 
     async def _launch(self) -> Browser:
-        if self.settings.browser_ws:
-            pw = await self.playwright()
-            ws = self.settings.browser_ws
-            try:
-                if ws.startswith(("http://", "https://")) or "/devtools/" in ws:
-                    return await pw.chromium.connect_over_cdp(ws)
-                return await pw.chromium.connect(ws)
-            except Exception as exc:
-                raise UpstreamUnavailable(f"cannot connect to BROWSA_BROWSER_WS={ws}: {exc}") from exc
         pw, found = await self._driver_and_discovery()
         if isinstance(found, BrowserNotFound):
             raise UpstreamUnavailable(f"no browser to run this in: {found}") from None
@@ -143,6 +180,8 @@ class BrowserHost:
     async def close(self) -> None:
         self._closing = True
         with anyio.CancelScope(shield=True):
+            if self.remote is not None:
+                await self.remote.close()
             if self._browser is not None:
                 try:
                     await self._browser.close()

@@ -37,6 +37,7 @@ MAX_HEAD = 64 * 1024
 STATUS_TEXT = {
     400: "Bad Request",
     403: "Forbidden",
+    407: "Proxy Authentication Required",
     408: "Request Timeout",
     431: "Request Header Fields Too Large",
     502: "Bad Gateway",

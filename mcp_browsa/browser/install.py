@@ -78,13 +78,13 @@ def _debian_chromium(log: list[str]) -> FoundBrowser | None:
     return None
 
 
-def install_browser(*, force: bool = False) -> tuple[FoundBrowser, list[str]]:
+def install_browser(*, force: bool = False, chromium: str | None = None) -> tuple[FoundBrowser, list[str]]:
     """A Chromium that starts here, and the log of what was done to get it; BrowserNotFound (with that log)
-    when nothing worked."""
+    when nothing worked. `chromium` is the operator's own choice (BROWSA_CHROMIUM), looked at first."""
     log: list[str] = []
     if not force:
         try:
-            found = find_chromium(os.environ.get("BROWSA_CHROMIUM"))
+            found = find_chromium(chromium)
         except BrowserNotFound as exc:
             log.extend(f"passed over {line}" for line in exc.skipped)
         else:
@@ -95,6 +95,6 @@ def install_browser(*, force: bool = False) -> tuple[FoundBrowser, list[str]]:
     if got is None:
         raise BrowserNotFound("could not install a browser that starts:\n" + "\n".join(log))
     log.append(f"using {got.describe()}")
-    if os.environ.get("BROWSA_CHROMIUM"):
+    if chromium:
         log.append("BROWSA_CHROMIUM is set, so mcp-browsa keeps launching that one: unset it to use this browser")
     return got, log

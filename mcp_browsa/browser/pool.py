@@ -139,7 +139,7 @@ class BurnerPool:
         return spare
 
     async def _new_burner(self, context_options: dict[str, Any] | None = None) -> Burner:
-        browser = await self.host.browser()
+        browser = await self.host.next_browser()
         generation = self.host.generation
         options, handle = await self.wiring.context_options()
         # A context the caller did not dress gets the default fingerprint: a plain headless context says

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 import anyio
+from pydantic import ValidationError
 
 from mcp_browsa import __version__
 from mcp_browsa.browser.discovery import BrowserNotFound
@@ -18,6 +19,7 @@ from mcp_browsa.cli import admin
 from mcp_browsa.cli import identities as identities_cli
 from mcp_browsa.cli import live as live_cli
 from mcp_browsa.cli import vault as vault_cli
+from mcp_browsa.cli import worker as worker_cli
 from mcp_browsa.cli.jobs import cmd_batch, cmd_credits, cmd_job, cmd_jobs, cmd_scrape
 from mcp_browsa.cli.output import say
 from mcp_browsa.cli.serve import STDIO_AT_A_TERMINAL, run_http_server, run_stdio_server
@@ -42,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--home", help="data dir (default BROWSA_HOME or the platform's user data dir)")
     p.add_argument("--headed", action="store_true", default=None, help="show the browser window")
     p.add_argument("--max-burners", type=int, help="concurrent browser contexts (BROWSA_MAX_BURNERS)")
+    p.add_argument("--browser-ws", help="remote browsers to use instead of launching one (BROWSA_BROWSER_WS)")
     p.add_argument(
         "--tools", help="comma list of tool groups (tasks,jobs,quick,identities,webhooks,account) and tool names"
     )
@@ -58,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8931)
     s.add_argument("--database-url", default=argparse.SUPPRESS, help=_DATABASE_URL_HELP)
     s.add_argument("--no-auth", action="store_true", help="serve HTTP without API keys (loopback addresses only)")
+    s.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="run no browsers here: accept jobs and answer about them; `mcp-browsa worker` processes run them",
+    )
+    s.add_argument("--worker-id", help="this process's name in leases and job events (BROWSA_WORKER_ID)")
     s.add_argument(
         "--allowed-host", action="append", metavar="HOST:PORT", help="another Host header to accept (repeat)"
     )
@@ -94,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     identities_cli.add_parser(sub)
     vault_cli.add_parser(sub)
     live_cli.add_parser(sub)
+    worker_cli.add_parser(sub)
     _json_after_subcommands(p)
     return p
 
@@ -117,10 +127,12 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(
             home=args.home,
             max_burners=args.max_burners,
+            browser_ws=args.browser_ws,
             headed=args.headed,
             live_host=args.live_host,
             live_port=args.live_port,
             database_url=args.database_url,
+            worker_id=getattr(args, "worker_id", None),
         )
     except ValueError as exc:
         say(f"configuration error: {exc}")
@@ -133,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         if command is None or (command == "serve" and args.transport == "stdio"):
             if sys.stdin.isatty():
                 say(STDIO_AT_A_TERMINAL)
-            anyio.run(run_stdio_server, settings, groups)
+            anyio.run(run_stdio_server, settings, groups, getattr(args, "no_worker", False))
             return 0
         if command == "serve":
             refusal = admin.no_auth_refusal(args)
@@ -143,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             anyio.run(run_http_server, settings, args, groups)
             return 0
         if command == "install-browser":
-            return cmd_install_browser(args)
+            return cmd_install_browser(settings, args)
         handlers: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {
             "scrape": cmd_scrape,
             "batch": cmd_batch,
@@ -157,10 +169,16 @@ def main(argv: list[str] | None = None) -> int:
             "identities": identities_cli.run,
             "vault": vault_cli.run_vault,
             "live": live_cli.run,
+            "worker": worker_cli.run,
         }
         return anyio.run(handlers[command], settings, args)
     except BrowsaError as exc:
         say(f"error: {exc.code}: {exc.message}")
+        return 1
+    except ValidationError as exc:  # an argument outside what the request takes (a request model's bounds)
+        problem = exc.errors()[0]
+        where = ".".join(str(p) for p in problem["loc"])
+        say(f"error: BAD_REQUEST: {where}: {problem['msg']}")
         return 1
     except ToolSelectionError as exc:
         say(f"configuration error: {exc}")

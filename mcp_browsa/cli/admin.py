@@ -22,6 +22,7 @@ from mcp_browsa.models.webhooks import PingResult, WebhookCreated, WebhookDelive
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.keys import ApiKey, ApiKeyRepo, check_workspace_id
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo
+from mcp_browsa.webhooks.delivery import DeliveryConfig
 from mcp_browsa.webhooks.events import EVENT_TYPES
 from mcp_browsa.webhooks.service import MAX_DELIVERIES_LIMIT, WebhookService
 
@@ -121,7 +122,12 @@ async def run_webhooks(settings: Settings, args: argparse.Namespace) -> int:
             await LedgerRepo(db).ensure_workspace(workspace, initial_credits=settings.initial_credits)
         elif not await LedgerRepo(db).workspace_exists(workspace):
             raise NotFound(f"workspace {workspace!r} not found; `mcp-browsa keys mint --workspace W` creates one")
-        service = WebhookService(db, private_network=settings.allow_private_network, owner=process_owner_id())
+        service = WebhookService(
+            db,
+            private_network=settings.allow_private_network,
+            owner=process_owner_id(),
+            config=DeliveryConfig.from_settings(settings),
+        )
         action = args.webhooks_action
         if action == "create":
             created = await service.create(workspace, args.url, args.event or [])

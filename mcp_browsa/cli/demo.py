@@ -14,6 +14,7 @@ from typing import Any
 
 from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.config import Settings
+from mcp_browsa.engine.requests import ScrapeRequest
 
 __all__ = ["DEMO_PAGE", "run_demo"]
 
@@ -47,7 +48,7 @@ async def run_demo(settings: Settings, *, as_json: bool = False) -> int:
     print(f"Scraping the demo page {url} in a real browser…", file=sys.stderr)
     try:
         async with Browsa(settings).running() as app:
-            job = await app.scrape(Caller(), url, formats=["markdown", "links"], wait=60)
+            job = await app.scrape(Caller(), ScrapeRequest(url=url, formats=["markdown", "links"]), wait=60)
     finally:
         server.shutdown()
         server.server_close()

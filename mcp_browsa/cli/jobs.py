@@ -11,6 +11,7 @@ from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.cli.output import emit, say
 from mcp_browsa.cli.setup import ensure_browser
 from mcp_browsa.config import Settings
+from mcp_browsa.engine.requests import ScrapeRequest, UrlBatchRequest
 from mcp_browsa.jobs_text import http_status_note, jobs_table
 from mcp_browsa.models import Job
 
@@ -68,7 +69,8 @@ async def _wait_done(app: Browsa, job: Job, show: bool) -> Job:
 async def cmd_scrape(settings: Settings, args: argparse.Namespace) -> int:
     ensure_browser(settings)
     async with Browsa(settings).running() as app:
-        job = await app.scrape(Caller(), args.url, formats=args.format or ["markdown"], max_chars=args.max_chars)
+        req = ScrapeRequest(url=args.url, formats=args.format or ["markdown"], max_chars=args.max_chars)
+        job = await app.scrape(Caller(), req)
         job = await _wait_done(app, job, not args.json)
         emit(job, args.json, job_text)
         return 0 if job.status == "completed" else 1
@@ -77,7 +79,7 @@ async def cmd_scrape(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_batch(settings: Settings, args: argparse.Namespace) -> int:
     ensure_browser(settings)
     async with Browsa(settings).running() as app:
-        job = await app.batch_urls(Caller(), args.urls, formats=args.format or ["markdown"])
+        job = await app.batch_urls(Caller(), UrlBatchRequest(urls=args.urls, formats=args.format or ["markdown"]))
         job = await _wait_done(app, job, not args.json)
         emit(job, args.json, job_text)
         return 0 if job.status == "completed" else 1

@@ -43,13 +43,13 @@ async def _run_until_signal(body: Callable[[], Awaitable[None]]) -> None:
         tg.cancel_scope.cancel()
 
 
-async def run_stdio_server(settings: Settings, groups: tuple[str, ...] | None) -> None:
+async def run_stdio_server(settings: Settings, groups: tuple[str, ...] | None, no_worker: bool = False) -> None:
     from mcp_browsa.stdio import serve_stdio
     from mcp_browsa.tools.assemble import build_server
 
     app = Browsa(settings)
     server = build_server(app, groups=groups)  # an unknown tool name stops here, before anything starts
-    async with app.running():
+    async with app.running(workers=not no_worker, background=True):
         # Returns when stdin reaches EOF (the host closed us) or on SIGTERM/SIGINT, even with stdin still open.
         # Leaving the block closes Chromium.
         await _run_until_signal(lambda: serve_stdio(server))
@@ -66,7 +66,7 @@ async def run_http_server(settings: Settings, args: argparse.Namespace, groups: 
     )
     app = Browsa(settings)
     server = build_server(app, groups=groups)
-    async with app.running():
+    async with app.running(workers=not args.no_worker, background=True):
         keys = None if args.no_auth else app.keys
         mcp_app = build_http_app(
             server, host=args.host, port=args.port, keys=keys, extra_hosts=args.allowed_host, sessions=sessions

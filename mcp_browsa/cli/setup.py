@@ -25,15 +25,15 @@ def ensure_browser(settings: Settings) -> None:
         find_chromium(settings.chromium)
     except BrowserNotFound:
         say("No Chromium that starts was found; getting one (Playwright's download, else Debian's chromium)…")
-        found, steps = install_browser()
+        found, steps = install_browser(chromium=settings.chromium)
         for line in steps:
             say("  " + line)
         say(f"Using {found.describe()}")
 
 
-def cmd_install_browser(args: argparse.Namespace) -> int:
+def cmd_install_browser(settings: Settings, args: argparse.Namespace) -> int:
     try:
-        found, steps = install_browser(force=args.force)
+        found, steps = install_browser(force=args.force, chromium=settings.chromium)
     except ToolSelectionError as exc:
         say(f"configuration error: {exc}")
         return 2
@@ -51,17 +51,26 @@ async def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
 
     report: dict[str, Any] = {"version": __version__, "data_dir": str(settings.home)}
     ok = True
-    try:
-        found = find_chromium(settings.chromium)
-        report["browser"] = found.describe()
-        skipped = found.skipped
-    except ToolSelectionError as exc:
-        say(f"configuration error: {exc}")
-        return 2
-    except BrowserNotFound as exc:
-        report["browser"] = f"MISSING — {exc}"
-        skipped = exc.skipped
-        ok = False
+    skipped: tuple[str, ...] = ()
+    if settings.browser_ws:
+        from mcp_browsa.browser.remote import check_remote_browsers, unreachable_proxy_warning
+
+        report["browser"], ok = await check_remote_browsers(settings)
+        report["egress_listen"] = settings.egress_listen or "loopback, a port per context"
+        if warning := unreachable_proxy_warning(settings):
+            report["egress_warning"] = warning
+    else:
+        try:
+            found = find_chromium(settings.chromium)
+            report["browser"] = found.describe()
+            skipped = found.skipped
+        except ToolSelectionError as exc:
+            say(f"configuration error: {exc}")
+            return 2
+        except BrowserNotFound as exc:
+            report["browser"] = f"MISSING — {exc}"
+            skipped = exc.skipped
+            ok = False
     if skipped:
         report["skipped"] = list(skipped)
     db = Database(settings.database)

@@ -11,10 +11,11 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
+from mcp_browsa.engine.requests import JobRequest
 from mcp_browsa.errors import BrowsaError, StorageUnavailable
 from mcp_browsa.events import EngineEvent
 from mcp_browsa.models import JobStatus
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 __all__ = ["JobContext", "LeaseLost", "Outcome", "Runner", "progress_write"]
 
 log = logging.getLogger(__name__)
+
+R = TypeVar("R", bound=JobRequest)
 
 # The batch row the current task works on: its charges are added to that row as well as to the job. A context
 # variable, because each row runs in its own task and the charges are made deep inside the runners.
@@ -83,6 +86,13 @@ class JobContext:
     engine: JobEngine
     cancel_event: anyio.Event = field(default_factory=anyio.Event)
     lost: bool = False
+    request: JobRequest | None = None  # the params read through the kind's request model, set by the worker
+
+    def read(self, model: type[R]) -> R:
+        """The job's request as `model`: the one the worker read, or the stored params read now."""
+        if not isinstance(self.request, model):
+            self.request = model.stored(self.job.params)
+        return self.request
 
     @property
     def id(self) -> str:

@@ -17,12 +17,13 @@ from typing import Any
 import anyio
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from mcp_browsa.browser.guard import BlockedRequest
 from mcp_browsa.engine.context import JobContext, Outcome, progress_write
 from mcp_browsa.engine.lanes import Lane
 from mcp_browsa.engine.readonly import ReadOnlyRunners, cancel_rest, item_finish, row_outcome
+from mcp_browsa.engine.requests import JobRequest
 from mcp_browsa.engine.scrape import PageFailure, navigate
 from mcp_browsa.engine.siteurls import Robots, UrlFilter, normalize_url, sitemap_locations, unique
 from mcp_browsa.models import JobStatus
@@ -39,7 +40,7 @@ _MAP_FOLLOW = 30  # pages of the second level a map loads for their links
 _MAP_SECONDS = 40.0  # a map answers within this, with what it found so far
 
 
-class CrawlRequest(BaseModel):
+class CrawlRequest(JobRequest):
     """A crawl as stored in its job's params and read back by the runner."""
 
     url: str
@@ -74,13 +75,16 @@ class CrawlRequest(BaseModel):
         return UrlFilter(self.url, tuple(self.include), tuple(self.exclude), self.same_site)
 
 
-class MapRequest(BaseModel):
+class MapRequest(JobRequest):
+    """A map as stored in its job's params and read back by the runner."""
+
     url: str
     limit: int = Field(200, ge=1, le=MAX_CRAWL_PAGES)
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
     same_site: bool = True
     allowed_domains: list[str] | None = None
+    sync: bool = False  # the caller waited for the answer in its call: no webhook announces it
 
     @property
     def filter(self) -> UrlFilter:
@@ -150,7 +154,7 @@ class CrawlRunner:
         self.repo = repo
 
     async def run(self, ctx: JobContext) -> Outcome:
-        req = CrawlRequest.model_validate(ctx.params)
+        req = ctx.read(CrawlRequest)
         keep = req.filter
         rows = await self.repo.rows(ctx.id)
         robots, listed = Robots(None), list[str]()
@@ -288,7 +292,7 @@ class MapRunner:
         self.readonly = readonly
 
     async def run(self, ctx: JobContext) -> Outcome:
-        req = MapRequest.model_validate(ctx.params)
+        req = ctx.read(MapRequest)
         keep = req.filter
         start = normalize_url(req.url) or req.url
         robots, listed = await _site(self.readonly, ctx, req.url, req.allowed_domains, sitemap=True)

@@ -9,16 +9,21 @@ tokens, USD). Without a model the job answers as before: the page's text beside 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
 from jsonschema import Draft202012Validator
 
-from mcp_browsa.engine.context import JobContext
+from mcp_browsa.engine.context import JobContext, Outcome
 from mcp_browsa.engine.model_charges import ChargedModel
-from mcp_browsa.llm.base import ChatModel, Message, ToolSpec
+from mcp_browsa.engine.requests import ExtractRequest, ModelChoice
+from mcp_browsa.llm.base import ChatModel, ClosableChatModel, LLMError, Message, ToolSpec
 from mcp_browsa.models import PriceTable
 
-__all__ = ["MAX_REASKS", "ExtractionFailed", "extract_data"]
+__all__ = ["MAX_REASKS", "ExtractionFailed", "ModelFor", "extract_data", "extract_result", "extract_with_model"]
+
+ModelFor = Callable[[JobContext, ModelChoice], Awaitable[ClosableChatModel | None]]
 
 MAX_REASKS = 2
 _PAGE_CHARS = 60_000  # what one call may read of the page; the job's own max_chars cut came first
@@ -94,3 +99,39 @@ async def extract_data(
     raise ExtractionFailed(
         "LLM_ERROR", f"the model's data did not match the schema after {MAX_REASKS + 1} tries: {'; '.join(problems)}"
     )
+
+
+async def extract_with_model(
+    ctx: JobContext, model_for: ModelFor | None, prices: PriceTable, req: ExtractRequest, content: dict[str, Any]
+) -> Outcome:
+    """An extract job with a model: `data` read off the loaded page by the job's model."""
+    out: dict[str, Any] = {k: content[k] for k in ("url", "final_url", "title", "status", "truncated") if k in content}
+    try:
+        model = await model_for(ctx, req) if model_for is not None else None
+        if model is None:
+            return Outcome.fail("INTERRUPTED", "the API key given with this call died with the process that had it")
+        try:
+            out["data"] = await extract_data(ctx, model, prices, content, schema=req.data_schema, prompt=req.prompt)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await model.aclose()
+    except LLMError as exc:
+        return Outcome.fail(exc.code, exc.message)
+    except ExtractionFailed as exc:
+        return Outcome.fail(exc.code, exc.message)
+    await ctx.progress(1, 1, last_action=f"extracted from {out.get('final_url', req.url)[:100]}")
+    return Outcome.ok(out)
+
+
+def extract_result(content: dict[str, Any], *, schema: dict[str, Any] | None, prompt: str | None) -> dict[str, Any]:
+    """The cleaned page text beside the caller's schema or prompt, ready for their own extraction."""
+    out: dict[str, Any] = {k: content[k] for k in ("url", "final_url", "title", "status", "truncated") if k in content}
+    out["content"] = content.get("markdown", "")
+    out["text"] = content.get("text", "")  # the documented field: the page's visible text, no markup
+    if schema is not None:
+        out["schema"] = schema
+        out["instructions"] = "Fill the JSON Schema in `schema` from `content`; use null where the page has no value."
+    else:
+        out["prompt"] = prompt
+        out["instructions"] = "Answer `prompt` using only `content`."
+    return out

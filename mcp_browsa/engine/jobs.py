@@ -9,9 +9,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any
 
 from mcp_browsa.engine.context import Runner
+from mcp_browsa.engine.outbox import Outbox, committing
+from mcp_browsa.engine.requests import JobRequest
 from mcp_browsa.errors import AgentNotRunning, BadRequest, InsufficientCredit, NotFound
 from mcp_browsa.events import EngineEvent, EventBus
 from mcp_browsa.models import TERMINAL, Job, JobStatus
@@ -19,7 +23,7 @@ from mcp_browsa.storage.db import Conn, Database
 from mcp_browsa.storage.jobs import ROW_KINDS, FinishHook, JobRepo
 from mcp_browsa.storage.ledger import LedgerRepo
 
-__all__ = ["FinishHook", "JobEngine", "ProgressFn"]
+__all__ = ["FinishHook", "JobEngine", "JobKind", "ProgressFn"]
 
 log = logging.getLogger(__name__)
 
@@ -35,24 +39,37 @@ def check_job_id(job_id: str) -> str:
     return jid
 
 
+@dataclass(frozen=True)
+class JobKind:
+    """What a job kind is: the request its params hold and the runner that carries it out."""
+
+    request: type[JobRequest]
+    runner: Runner
+
+
 class JobEngine:
     def __init__(self, db: Database, bus: EventBus, *, poll_interval: float = 1.0) -> None:
         self.db = db
         self.bus = bus
         self.jobs = JobRepo(db)
         self.ledger = LedgerRepo(db)
-        self.runners: dict[str, Runner] = {}
+        self.kinds: dict[str, JobKind] = {}
         self.finish_hooks: list[FinishHook] = []
         self.poll_interval = poll_interval
 
-    def register(self, kind: str, runner: Runner) -> None:
-        self.runners[kind] = runner
+    def register(self, kind: str, runner: Runner, request: type[JobRequest] = JobRequest) -> None:
+        """Jobs of `kind` store a `request` as their params and are run by `runner`, which reads it back typed."""
+        self.kinds[kind] = JobKind(request, runner)
+
+    @property
+    def runners(self) -> dict[str, Runner]:
+        return {kind: spec.runner for kind, spec in self.kinds.items()}
 
     async def submit(
         self,
         workspace_id: str,
         kind: str,
-        params: dict[str, Any],
+        params: JobRequest | dict[str, Any],
         *,
         request_id: str | None,
         progress_total: int = 0,
@@ -61,8 +78,13 @@ class JobEngine:
         extra: Callable[[Conn, str], Awaitable[None]] | None = None,
     ) -> Job:
         """Queue a job. Refused with INSUFFICIENT_CREDIT when the balance is already 0."""
-        if kind not in self.runners:
+        spec = self.kinds.get(kind)
+        if spec is None:
             raise BadRequest(f"no runner for job kind {kind!r}")
+        if isinstance(params, JobRequest):
+            if not isinstance(params, spec.request):
+                raise TypeError(f"a {kind!r} job takes a {spec.request.__name__}, not a {type(params).__name__}")
+            params = params.params()
         if agent_id is None and isinstance(params.get("identity_id"), str):
             agent_id = params["identity_id"].strip() or None  # every kind that runs on an identity names it here
         async with self.db.transaction() as conn:
@@ -140,6 +162,10 @@ class JobEngine:
         self.bus.job_changed(job.id)
         await self.bus.emit(EngineEvent("job.cancel_requested", workspace_id, {"job_id": job.id}, job_id=job.id))
         return await self.get(workspace_id, job.id)
+
+    def outbox(self, *, durable: bool = False) -> AbstractAsyncContextManager[Outbox]:
+        """A transaction whose events are written through the event hooks and announced once it commits."""
+        return committing(self.db, self.bus, self.finish_hooks, durable=durable)
 
     async def finish_event(self, conn: Conn, event: EngineEvent) -> None:
         for hook in self.finish_hooks:

@@ -7,8 +7,6 @@ INTERRUPTED like an agent task instead of being retried.
 
 from __future__ import annotations
 
-import math
-import re
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -22,15 +20,17 @@ from mcp_browsa.browser.guard import BlockedRequest
 from mcp_browsa.browser.pool import Burner
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.activity import EXPECTING_GRACE, Activity
+from mcp_browsa.engine.billing import charge_browser, charge_minutes
 from mcp_browsa.engine.context import JobContext, Outcome
 from mcp_browsa.engine.jobs import JobEngine
 from mcp_browsa.engine.login_live import login_shown
 from mcp_browsa.engine.loginform import Field, LoginForm, read_form
 from mcp_browsa.engine.observation import mask_text
+from mcp_browsa.engine.requests.login import LoginRequest
 from mcp_browsa.engine.scrape import PageFailure, load_page, refused_navigation
 from mcp_browsa.engine.tabs import Tabs
 from mcp_browsa.engine.takeover import LiveViews, ViewHandle
-from mcp_browsa.errors import BadRequest, BrowsaError
+from mcp_browsa.errors import BrowsaError
 from mcp_browsa.models import Job, JobStatus, PriceTable
 from mcp_browsa.netpolicy import Policy, host_text, parse_web_url
 from mcp_browsa.validation import check_http_url
@@ -42,7 +42,6 @@ BrowserFor = Callable[..., AbstractAsyncContextManager[Burner]]  # (workspace_id
 PolicyFor = Callable[..., Policy]  # (allowed_domains, *, allow_writes)
 
 LOGIN_STEPS = 4  # open, fill, submit, verify: the job's progress_total
-_SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,59}$")
 _FORM_WAIT = 5.0  # seconds for a script-built form to appear
 _PASSWORD_STEP_WAIT = 10.0  # seconds for the password step of a two-step login to show up
 _VERDICT_WAIT = 5.0  # seconds for a success marker, an error message or the page change to show
@@ -84,71 +83,44 @@ class LoginRunner:
         _scheme, host, _port = parse_web_url(url)
         return self.policy([host_text(host)], allow_writes=True)
 
-    async def submit(
-        self,
-        workspace_id: str,
-        request_id: str | None,
-        *,
-        service: str,
-        url: str,
-        username_secret: str | None = None,
-        password_secret: str | None = None,
-        identity_id: str | None = None,
-        success_selector: str | None = None,
-        success_text: str | None = None,
-        timeout_seconds: float = 45,
-        sync: bool = False,
-    ) -> Job:
-        """Check everything that can be checked now (URL, guard, secrets present), then queue the login job.
-
-        `sync`: the caller waits for the answer in its call, so the job's end is not announced by a webhook.
-        """
-        if not _SERVICE.match(service or ""):
-            raise BadRequest(
-                f"service {service[:60]!r} is not valid: use letters, digits, '_', '.' or '-' (e.g. github)"
-            )
-        url = check_http_url(url)
+    async def submit(self, workspace_id: str, request_id: str | None, req: LoginRequest) -> Job:
+        """Check everything that can be checked now (URL, guard, secrets present), then queue the login job."""
+        url = check_http_url(req.url)
         self.precheck(url, self._policy(url))
-        user_name = check_secret_name(username_secret or f"{service}_username")
-        pass_name = check_secret_name(password_secret or f"{service}_password")
-        await self.vault.require(workspace_id, [user_name, pass_name])
-        params: dict[str, Any] = {
-            "service": service,
-            "url": url,
-            "username_secret": user_name,
-            "password_secret": pass_name,
-            "identity_id": identity_id,
-            "success_selector": success_selector,
-            "success_text": success_text,
-            "timeout_ms": int(timeout_seconds * 1000),
-            "sync": sync,
+        names = {
+            "username_secret": check_secret_name(req.username_name),
+            "password_secret": check_secret_name(req.password_name),
         }
+        await self.vault.require(workspace_id, list(names.values()))
+        stored = req.model_copy(update={"url": url, **names})
         return await self.engine.submit(
-            workspace_id, "login", params, request_id=request_id, progress_total=LOGIN_STEPS
+            workspace_id, "login", stored, request_id=request_id, progress_total=LOGIN_STEPS
         )
 
     async def run(self, ctx: JobContext) -> Outcome:
-        p = ctx.params
-        resolver = await self.vault.resolver(ctx.workspace_id, fills=(p["username_secret"], p["password_secret"]))
+        req = ctx.read(LoginRequest)
+        resolver = await self.vault.resolver(ctx.workspace_id, fills=(req.username_name, req.password_name))
         try:
-            username, password = resolver(p["username_secret"]), resolver(p["password_secret"])
+            username, password = resolver(req.username_name), resolver(req.password_name)
         except MissingSecret as exc:
             return Outcome.fail(exc.code, exc.message)
         masks = (*resolver.mask_values,)
         attempt = _Attempt(ctx, masks, self.settings.nav_timeout_ms, self.live_views)
-        identity = p.get("identity_id")
-        price = self.prices.persistent_session if identity else self.prices.burner_start
-        host = host_text(parse_web_url(p["url"])[1])
-        await ctx.charge(price, f"{'identity session' if identity else 'burner'} for login to {host}")
+        host = host_text(parse_web_url(req.url)[1])
+        await charge_browser(ctx, self.prices, identity=bool(req.identity_id), purpose=f"login to {host}")
         started = time.monotonic()
         try:
-            with anyio.fail_after(p["timeout_ms"] / 1000):
+            with anyio.fail_after(req.timeout_seconds):
                 async with self.browser_for(
-                    ctx.workspace_id, dict(p), policy=self._policy(p["url"]), on_block=attempt.on_block, job_id=ctx.id
+                    ctx.workspace_id,
+                    req.params(),
+                    policy=self._policy(req.url),
+                    on_block=attempt.on_block,
+                    job_id=ctx.id,
                 ) as burner:
                     return await attempt.run(burner, username, password)
         except TimeoutError:
-            return attempt.outcome(False, "TIMEOUT", f"the login did not finish within {p['timeout_ms'] / 1000:g} s")
+            return attempt.outcome(False, "TIMEOUT", f"the login did not finish within {req.timeout_seconds:g} s")
         except LoginFailed as failed:
             if failed.code == "CANCELLED":
                 return Outcome(JobStatus.CANCELLED, result=attempt.result, error_message=failed.message)
@@ -161,16 +133,8 @@ class LoginRunner:
         finally:
             with anyio.CancelScope(shield=True):
                 if attempt.blocked:
-                    await ctx.event(
-                        "blocked_requests", {"url": attempt.mask(p["url"]), "blocked": attempt.blocked[:50]}
-                    )
-                minutes = math.ceil(max(0.0, time.monotonic() - started) / 60.0)
-                if minutes > 1 and self.prices.burner_minute:
-                    await ctx.charge(
-                        (minutes - 1) * self.prices.burner_minute,
-                        f"login: {minutes} burner-minutes",
-                        allow_partial=True,
-                    )
+                    await ctx.event("blocked_requests", {"url": attempt.mask(req.url), "blocked": attempt.blocked[:50]})
+                await charge_minutes(ctx, self.prices, started, "login")
 
 
 class _Attempt:
@@ -186,7 +150,8 @@ class _Attempt:
         self.nav_timeout = nav_timeout_ms / 1000
         self.steps: list[str] = []
         self.blocked: list[dict[str, Any]] = []
-        self.result: dict[str, Any] = {"service": ctx.params["service"], "url": self.mask(ctx.params["url"])}
+        self.req = ctx.read(LoginRequest)
+        self.result: dict[str, Any] = {"service": self.req.service, "url": self.mask(self.req.url)}
 
     def mask(self, text: str) -> str:
         return mask_text(text, self.masks)
@@ -235,13 +200,13 @@ class _Attempt:
         return outcome
 
     def _refused_navigation(self) -> LoginFailed | None:
-        moved = refused_navigation(self.ctx.params["url"], self.blocked)
+        moved = refused_navigation(self.req.url, self.blocked)
         return None if moved is None else LoginFailed("BLOCKED", moved.message)
 
     async def _run(self, burner: Burner, username: str, password: str) -> Outcome:
         page = burner.page
         tabs = Tabs(burner.context)
-        url = self.ctx.params["url"]
+        url = self.req.url
         try:
             async with login_shown(self.views, self.ctx, tabs, self.masks) as self.view:
                 return await self._steps(page, tabs, url, username, password)
@@ -321,11 +286,10 @@ class _Attempt:
         await self.note(f"{what}: {how}{act.describe()}")
 
     async def _verdict(self, page: Page, login_url: str) -> Outcome:
-        params = self.ctx.params
         if not page.url.startswith(("http://", "https://")):
             self.result["final_url"] = self.mask(page.url)
             return self.outcome(False, "LOGIN_FAILED", "submitting the form led to a browser error page")
-        selector, text = params.get("success_selector"), params.get("success_text")
+        selector, text = self.req.success_selector, self.req.success_text
         if selector:
             ok = await _selector_shows(page, selector)
             why = f"success_selector {selector!r} {'appeared' if ok else 'did not appear'}"

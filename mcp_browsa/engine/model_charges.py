@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from mcp_browsa.engine.billing import charge_step
 from mcp_browsa.engine.context import JobContext
 from mcp_browsa.llm.base import ChatModel, Completion, Message, ToolChoice, ToolSpec
 from mcp_browsa.models import PriceTable
@@ -32,14 +33,7 @@ async def charge_model_call(
         )
 
     recorded = {**data, "model": completion.model, "tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
-    await ctx.charge(
-        prices.agent_step,
-        description,
-        usd=round(completion.cost_usd, 6),
-        allow_partial=True,
-        event=(event, recorded),
-        also=counters,
-    )
+    await charge_step(ctx, prices, description, usd=completion.cost_usd, event=(event, recorded), also=counters)
 
 
 class ChargedModel:

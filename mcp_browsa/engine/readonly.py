@@ -7,7 +7,6 @@ URL behind the URL guard and records what it saw. Safe to run again after a cras
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -23,25 +22,25 @@ from mcp_browsa.browser.guard import BlockedRequest
 from mcp_browsa.browser.pool import Burner, BurnerPool, browser_gone
 from mcp_browsa.browser.private_hint import private_network_hint
 from mcp_browsa.config import Settings
+from mcp_browsa.engine.billing import charge_browser, charge_minutes
 from mcp_browsa.engine.context import JobContext, Outcome, progress_write
-from mcp_browsa.engine.extraction import ExtractionFailed, extract_data
+from mcp_browsa.engine.extraction import ModelFor, extract_result, extract_with_model
 from mcp_browsa.engine.lanes import Lane, LaneGroup, OpenBurner
 from mcp_browsa.engine.media import skip_media, skips_media
 from mcp_browsa.engine.pdf import is_pdf, pdf_content, refetch_pdf
+from mcp_browsa.engine.requests import BatchJob, ExtractRequest, PageRequest
 from mcp_browsa.engine.scrape import NO_TARGET_STATUSES, PageFailure, navigate, page_content, refused_navigation
-from mcp_browsa.llm.base import ClosableChatModel, LLMError
 from mcp_browsa.models import JobStatus, PriceTable
 from mcp_browsa.storage.db import Conn, now
 from mcp_browsa.storage.rows import BatchRowRepo
 from mcp_browsa.storage.screenshots import ScreenshotRepo
 
-__all__ = ["ItemRunner", "ReadOnlyRunners", "cancel_rest", "extract_result", "item_finish", "row_outcome"]
+__all__ = ["ItemRunner", "ReadOnlyRunners", "cancel_rest", "item_finish", "row_outcome"]
 
 log = logging.getLogger(__name__)
 
 # A batch row runner: (ctx, row index, row params) -> (status, result, error_code, error_message)
 ItemRunner = Callable[[JobContext, int, dict[str, Any]], Awaitable[Outcome]]
-ModelFor = Callable[[JobContext, dict[str, Any]], Awaitable[ClosableChatModel | None]]
 PolicyFactory = Callable[[dict[str, Any]], Any]
 
 
@@ -75,12 +74,6 @@ class ReadOnlyRunners:
 
     def screenshot_path(self, job_id: str, n: int) -> Path:
         return self.settings.screenshots_dir / job_id / f"{n:04d}.png"
-
-    async def _charge_minutes(self, ctx: JobContext, started: float, label: str) -> None:
-        minutes = math.ceil(max(0.0, time.monotonic() - started) / 60.0)
-        extra = max(0, minutes - 1) * self.prices.burner_minute
-        if extra:
-            await ctx.charge(extra, f"{label}: {minutes} burner-minutes", allow_partial=True)
 
     def _opener(self, ctx: JobContext) -> OpenBurner:
         @asynccontextmanager
@@ -124,7 +117,7 @@ class ReadOnlyRunners:
         def on_block(b: BlockedRequest) -> None:
             blocked.append({"url": b.url_or_host, "rule": b.rule, "reason": b.reason, "navigation": b.navigation})
 
-        await ctx.charge(self.prices.burner_start, f"burner for {url[:80]}", also=also)
+        await charge_browser(ctx, self.prices, identity=False, purpose=url[:80], also=also)
         started = time.monotonic()
         try:
             for attempt in (1, 2):
@@ -145,7 +138,7 @@ class ReadOnlyRunners:
             with anyio.CancelScope(shield=True):
                 if blocked:
                     await ctx.event("blocked_requests", {"url": url, "blocked": blocked[:50]})
-                await self._charge_minutes(ctx, started, url[:80])
+                await charge_minutes(ctx, self.prices, started, url[:80])
 
     async def _visit(
         self,
@@ -158,7 +151,8 @@ class ReadOnlyRunners:
     ) -> dict[str, Any]:
         url = params["url"]
         formats: list[str] = list(params.get("formats") or ["markdown"])
-        timeout_ms = int(params.get("timeout_ms") or self.settings.nav_timeout_ms)
+        timeout = params.get("timeout_seconds")  # None (rows, extract, screenshot): the server's navigation timeout
+        timeout_ms = int(timeout * 1000) if timeout else self.settings.nav_timeout_ms
         lease = lane.lease if lane is not None else self._opener(ctx)
         async with lease(params, on_block) as burner:
             t0 = time.monotonic()
@@ -213,42 +207,19 @@ class ReadOnlyRunners:
                 content["blocked_requests"] = blocked[:50]
             return content
 
-    async def single(self, ctx: JobContext) -> Outcome:
-        """scrape / extract / screenshot: one URL, one burner."""
-        params = dict(ctx.params)
+    async def page(self, ctx: JobContext) -> Outcome:
+        """scrape / screenshot / extract: one URL, one burner; for extract with a model, the data read off it."""
+        req = ctx.read(PageRequest)
         try:
-            content = await self.fetch(ctx, params)
+            content = await self.fetch(ctx, req.page())
         except PageFailure as failure:
             return Outcome.fail(failure.code, failure.message)
-        if ctx.job.kind == "extract" and params.get("llm"):
-            return await self._extract_with_model(ctx, params, content)
-        if ctx.job.kind == "extract":
-            content = extract_result(content, params)
-        await ctx.progress(1, 1, last_action=f"loaded {content.get('final_url', params['url'])[:100]}")
+        if isinstance(req, ExtractRequest) and req.llm:
+            return await extract_with_model(ctx, self.model_for, self.prices, req, content)
+        await ctx.progress(1, 1, last_action=f"loaded {content.get('final_url', req.url)[:100]}")
+        if isinstance(req, ExtractRequest):
+            return Outcome.ok(extract_result(content, schema=req.data_schema, prompt=req.prompt))
         return Outcome.ok(content)
-
-    async def _extract_with_model(self, ctx: JobContext, params: dict[str, Any], content: dict[str, Any]) -> Outcome:
-        """extract with a model: `data` read off the page by the job's model (engine/extraction.py)."""
-        out: dict[str, Any] = {
-            k: content[k] for k in ("url", "final_url", "title", "status", "truncated") if k in content
-        }
-        try:
-            model = await self.model_for(ctx, params) if self.model_for is not None else None
-            if model is None:
-                return Outcome.fail("INTERRUPTED", "the API key given with this call died with the process that had it")
-            try:
-                out["data"] = await extract_data(
-                    ctx, model, self.prices, content, schema=params.get("schema"), prompt=params.get("prompt")
-                )
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await model.aclose()
-        except LLMError as exc:
-            return Outcome.fail(exc.code, exc.message)
-        except ExtractionFailed as exc:
-            return Outcome.fail(exc.code, exc.message)
-        await ctx.progress(1, 1, last_action=f"extracted from {out.get('final_url', params['url'])[:100]}")
-        return Outcome.ok(out)
 
     async def url_item(self, ctx: JobContext, idx: int, params: dict[str, Any], lane: Lane | None = None) -> Outcome:
         """One URL row of a batch or a crawl; what it costs is counted on the row as well as on the job."""
@@ -268,7 +239,7 @@ class ReadOnlyRunners:
         """Run the unfinished rows (all of them, or what a crash left), `concurrency` workers taking them in
         order, each in a tab of one shared burner kept from row to row (see engine/lanes.py)."""
         pending = iter(await ctx.engine.jobs.pending_items(ctx.id))
-        concurrency = max(1, min(int(ctx.params.get("concurrency") or self.pool.max), 20))
+        concurrency = max(1, min(ctx.read(BatchJob).concurrency or self.pool.max, 20))
         done = count(await _done_count(ctx) + 1)
 
         async def run_row(idx: int, item: dict[str, Any], lane: Lane) -> None:
@@ -356,20 +327,6 @@ def _same_target(blocked_url: str, url: str) -> bool:
 
     a, b = urlsplit(blocked_url if "://" in blocked_url else "http://" + blocked_url), urlsplit(url)
     return (a.hostname or "") == (b.hostname or "")
-
-
-def extract_result(content: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """The cleaned page text beside the caller's schema or prompt, ready for their own extraction."""
-    out: dict[str, Any] = {k: content[k] for k in ("url", "final_url", "title", "status", "truncated") if k in content}
-    out["content"] = content.get("markdown", "")
-    out["text"] = content.get("text", "")  # the documented field: the page's visible text, no markup
-    if params.get("schema") is not None:
-        out["schema"] = params["schema"]
-        out["instructions"] = "Fill the JSON Schema in `schema` from `content`; use null where the page has no value."
-    else:
-        out["prompt"] = params.get("prompt")
-        out["instructions"] = "Answer `prompt` using only `content`."
-    return out
 
 
 def _screenshot_row(job_id: str, n: int, path: Path, url: str) -> Callable[[Conn], Awaitable[None]]:

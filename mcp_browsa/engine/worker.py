@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
+from pydantic import ValidationError
 
 from mcp_browsa.engine.context import JobContext, LeaseLost, Outcome
 from mcp_browsa.engine.jobs import JobEngine
@@ -51,9 +52,10 @@ def _log_failure(what: str, exc: Exception) -> None:
         log.error("%s", what, exc_info=exc)
 
 
-def process_owner_id() -> str:
-    """host:pid:random — the pid lets a restart on this host rescue a dead process's jobs at once."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+def process_owner_id(name: str | None = None) -> str:
+    """host:pid:name (a random name by default) — the pid lets a restart on this host rescue a dead process's jobs
+    at once; the name is the operator's `--worker-id`, so logs and job events say which worker ran what."""
+    return f"{socket.gethostname()}:{os.getpid()}:{name or uuid.uuid4().hex[:8]}"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -73,13 +75,25 @@ class _Held:
 
 
 class WorkerPool:
-    def __init__(self, engine: JobEngine, *, slots: int, lease_seconds: float, sweep_interval: float) -> None:
+    def __init__(
+        self,
+        engine: JobEngine,
+        *,
+        slots: int,
+        lease_seconds: float,
+        sweep_interval: float,
+        name: str | None = None,
+    ) -> None:
         self.engine = engine
         self.slots = slots
         self.lease_seconds = lease_seconds
         self.sweep_interval = sweep_interval
-        self.owner = process_owner_id()
+        self.owner = process_owner_id(name)
         self.held: dict[str, _Held] = {}
+        self._claiming = anyio.CancelScope()
+        self._claim_stopped = anyio.Event()
+        self._claimed: set[str] = set()  # from the claim's commit until the job's end is written (or abandoned)
+        self._idle = anyio.Event()
         # A semaphore, not a CapacityLimiter: the claim loop acquires and the job's own task releases.
         self._limiter = anyio.Semaphore(slots)
         engine.bus.subscribe(self._on_event)
@@ -136,14 +150,47 @@ class WorkerPool:
         if await self.engine.jobs.next_queued_hint():
             self.engine.bus.work_available()
 
-    async def run(self, tg: TaskGroup) -> None:
-        """Start the claim loop, the heartbeat and the sweeper in `tg`."""
+    async def run(self, tg: TaskGroup, *, claim: bool = True) -> None:
+        """Start the claim loop, the heartbeat and the sweeper in `tg`; without `claim`, only the sweeper (a
+        front-end that runs no browsers still rescues the jobs of workers that died)."""
         await self.recover_dead()
-        tg.start_soon(self._claim_loop, tg)
-        tg.start_soon(self._heartbeat_loop)
+        if claim:
+            tg.start_soon(self._claim_loop, tg)
+            tg.start_soon(self._heartbeat_loop)
+        else:
+            self._claim_stopped.set()
         tg.start_soon(self._sweep_loop)
 
+    async def drain(self, grace: float) -> int:
+        """Stop claiming, and give the jobs running here up to `grace` seconds to end; returns how many are left.
+
+        What is left is cancelled when the process leaves `Browsa.running`, and `release_all` hands it back.
+        """
+        with anyio.move_on_after(grace):
+            await self.stop_claiming()
+            while self._claimed:
+                await self._idle.wait()
+                self._idle = anyio.Event()
+        return len(self._claimed)
+
+    async def stop_claiming(self) -> None:
+        """Claim nothing more; returns once a claim that was under way has returned (its job counts in `busy`)."""
+        self._claiming.cancel()
+        await self._claim_stopped.wait()
+
+    @property
+    def busy(self) -> int:
+        """Jobs this process has claimed and not yet ended."""
+        return len(self._claimed)
+
     async def _claim_loop(self, tg: TaskGroup) -> None:
+        try:
+            with self._claiming:
+                await self._claim_forever(tg)
+        finally:
+            self._claim_stopped.set()
+
+    async def _claim_forever(self, tg: TaskGroup) -> None:
         while True:
             await self._limiter.acquire()
             try:
@@ -157,6 +204,7 @@ class WorkerPool:
                 self._limiter.release()
                 await self.engine.bus.wait_for_work(self.engine.poll_interval * 2)
                 continue
+            self._claimed.add(claimed.id)
             tg.start_soon(self._run_job, claimed)
 
     async def _renew(self) -> None:
@@ -209,16 +257,26 @@ class WorkerPool:
             log.exception("finishing job %s failed", job.id)
         finally:
             self.held.pop(job.id, None)
+            self._claimed.discard(job.id)
             self._limiter.release()
+            self._idle.set()
 
     async def _execute(self, ctx: JobContext) -> Outcome:
-        runner = self.engine.runners.get(ctx.job.kind)
-        if runner is None:
+        kind = self.engine.kinds.get(ctx.job.kind)
+        if kind is None:
             return Outcome.fail("INTERNAL_ERROR", f"this server has no runner for {ctx.job.kind!r} jobs")
         if ctx.cancelled:
             return Outcome(JobStatus.CANCELLED, error_message="cancelled before it started")
         try:
-            return await runner(ctx)
+            ctx.request = kind.request.stored(ctx.job.params)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            where = ".".join(str(p) for p in problem["loc"]) or "params"
+            return Outcome.fail(
+                "BAD_REQUEST", f"this {ctx.job.kind} job's stored {where} cannot be read: {problem['msg']}"
+            )
+        try:
+            return await kind.runner(ctx)
         except LeaseLost:
             ctx.lost = True
             return Outcome.fail("INTERRUPTED", "lease lost")
@@ -249,9 +307,9 @@ class WorkerPool:
             data["error_message"] = outcome.error_message
         event = EngineEvent(event_type, ctx.job.workspace_id, data, job_id=ctx.job.id)
         with anyio.CancelScope(shield=True):
-            async with self.engine.db.transaction() as conn:
+            async with self.engine.outbox() as box:
                 done = await JobRepo.finish(
-                    conn,
+                    box.conn,
                     ctx.job.id,
                     ctx.job.token,
                     outcome.status,
@@ -262,6 +320,5 @@ class WorkerPool:
                 if not done:
                     log.warning("job %s was taken over before it finished here; result dropped", ctx.job.id)
                     return
-                await JobRepo.add_event(conn, ctx.job.id, event_type, data)
-                await self.engine.finish_event(conn, event)
-            await self.engine.bus.emit(event)
+                await JobRepo.add_event(box.conn, ctx.job.id, event_type, data)
+                await box.add(event)

@@ -9,7 +9,7 @@ import math
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -25,9 +25,10 @@ from mcp_browsa.browser.pool import BurnerPool
 from mcp_browsa.browser.trust import band_for
 from mcp_browsa.config import Settings
 from mcp_browsa.crypto import VaultKeyError, load_or_create_key, open_sealed, seal
+from mcp_browsa.engine.outbox import Outbox, committing
 from mcp_browsa.engine.takeover import ContextPages, LiveViews
 from mcp_browsa.errors import InternalError, TooManyRequests, UpstreamUnavailable
-from mcp_browsa.events import EngineEvent, EventBus
+from mcp_browsa.events import EventBus
 from mcp_browsa.identities.cdp import chromium_version
 from mcp_browsa.identities.live import LiveBrowser, start_live
 from mcp_browsa.identities.models import Identity, SessionInfo
@@ -35,8 +36,8 @@ from mcp_browsa.models import PriceTable
 from mcp_browsa.netpolicy import Policy
 from mcp_browsa.storage.db import Conn, Database, Row, dumps, loads, now
 from mcp_browsa.storage.identities import AgentRepo, json_list
+from mcp_browsa.storage.jobs import FinishHook
 from mcp_browsa.storage.ledger import LedgerRepo
-from mcp_browsa.webhooks.events import enqueue_event
 
 __all__ = [
     "DEFAULT_COUNTRY",
@@ -55,18 +56,6 @@ DEFAULT_COUNTRY = "US"  # the country a browser has without asking for one; othe
 
 class FingerprintFactory(Protocol):
     def __call__(self, *, os_type: OsType, country: str | None, chromium_version: str) -> Fingerprint: ...
-
-
-class Outbox:
-    """Webhook events written inside the current transaction, announced on the bus once it has committed."""
-
-    def __init__(self, conn: Conn) -> None:
-        self.conn = conn
-        self.events: list[EngineEvent] = []
-
-    async def emit(self, workspace_id: str, type_: str, data: dict[str, Any]) -> None:
-        await enqueue_event(self.conn, workspace_id, type_, data)
-        self.events.append(EngineEvent(type_, workspace_id, data))
 
 
 def event_data(row: Row | dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -103,6 +92,8 @@ class IdentityCore:
     # How fingerprints are made; tests swap it to give an identity a deliberate tell.
     fingerprint_factory: FingerprintFactory = _default_factory
     live_views: LiveViews | None = None  # where a running identity's browser is shown (set by the app)
+    # The engine's event hooks: an identity's events reach the webhook outbox in the transaction of its change.
+    hooks: Sequence[FinishHook] = ()
     _key: bytes | None = None
     _locks: dict[str, anyio.Lock] = field(default_factory=dict)
 
@@ -117,12 +108,8 @@ class IdentityCore:
 
     async def commit(self, fn: Callable[[Conn, Outbox], Awaitable[T]]) -> T:
         """Run `fn` in one durable transaction (charges are money); its events go out only if it commits."""
-        async with self.db.transaction(durable=True) as conn:
-            box = Outbox(conn)
-            value = await fn(conn, box)
-        for event in box.events:
-            await self.bus.emit(event)
-        return value
+        async with committing(self.db, self.bus, self.hooks, durable=True) as box:
+            return await fn(box.conn, box)
 
     @staticmethod
     async def charge(
@@ -198,11 +185,15 @@ class IdentityCore:
         return found.executable
 
     async def new_fingerprint(self, os_type: OsType, country: str | None) -> Fingerprint:
-        version = await anyio.to_thread.run_sync(chromium_version, await self.executable())
+        if self.host.remote is not None:  # the Chromium it will run in is remote: nothing here to ask
+            version = (await self.host.browser()).version
+        else:
+            version = await anyio.to_thread.run_sync(chromium_version, await self.executable())
         return self.fingerprint_factory(os_type=os_type, country=country, chromium_version=version)
 
     async def launch(self, agent_id: str, workspace_id: str, kind: str, fp: Fingerprint, policy: Policy) -> LiveBrowser:
         assert self.tg is not None and self.proxy is not None, "IdentityService.running() is not active"
+        self.host.refuse_own_chromium(f"a {kind} browser", "open it without cdp")
         executable = await self.executable()
         return await start_live(
             self.tg,

@@ -91,6 +91,9 @@ class IdentityService:
             if not decision.allowed:
                 raise Forbidden(f"initial_url is blocked by the URL guard ({decision.rule}): {decision.reason}")
         if spec.mode == "burner":
+            core.host.refuse_own_chromium(
+                "mode='burner' (a CDP URL)", "use mode='persistent': its jobs and sessions run on the remote browsers"
+            )
             core.reserve()  # before anything is written or charged
         else:
             self.sessions.check_pool_room()

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mcp_browsa.engine.requests import JobRequest
+
 __all__ = [
     "MAX_IDLE_SECONDS",
     "MAX_TTL_SECONDS",
@@ -26,7 +28,7 @@ MAX_TTL_SECONDS = 3600.0
 MAX_IDLE_SECONDS = 3600.0
 
 
-class SessionRequest(BaseModel):
+class SessionRequest(JobRequest):
     """What open_session asked for; once checked (allowed_domains filled in), stored as the job's params."""
 
     model_config = ConfigDict(extra="forbid")
@@ -73,6 +75,9 @@ class SessionView(_Model):
     )
     human_login: bool | None = Field(None, description="A person signs in through live_url; its page is not shown.")
     cdp_url: str | None = Field(None, description="CDP WebSocket URL (cdp=true only).")
+    served_by: str | None = Field(
+        None, description="The server process holding the browser (host:pid:worker); only it can drive the session."
+    )
     outcome: str | None = Field(None, description="What became of initial_url.")
     observation: str | None = Field(None, description="The page as the model reads it.")
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from mcp_browsa.engine.agent.steps import ScreenshotPlan, StepRecorder
+from mcp_browsa.engine.extraction import extract_result
 from mcp_browsa.engine.observation import mask_text
-from mcp_browsa.engine.readonly import extract_result
 from mcp_browsa.engine.scrape import PageFailure, page_content
 from mcp_browsa.errors import BadRequest, UpstreamUnavailable
 from mcp_browsa.models import PriceTable
@@ -24,9 +24,11 @@ def _no_dialog(live: LiveSession) -> None:
         raise BadRequest("a dialog is open and freezes the page: answer it with act accept_dialog or dismiss_dialog")
 
 
-async def extract_page(live: LiveSession, params: dict[str, Any], max_chars: int) -> dict[str, Any]:
+async def extract_page(
+    live: LiveSession, max_chars: int, *, schema: dict[str, Any] | None, prompt: str | None
+) -> dict[str, Any]:
     """The active tab's main content as markdown beside the caller's schema or prompt (as extract gives for a URL)."""
-    return extract_result(await read_page(live, max_chars), params)
+    return extract_result(await read_page(live, max_chars), schema=schema, prompt=prompt)
 
 
 async def read_page(live: LiveSession, max_chars: int) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from mcp_browsa.browser.pool import Burner
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.agent.runner import BrowserFor
 from mcp_browsa.engine.agent.walls import GuardWatch
+from mcp_browsa.engine.billing import charge_browser, charge_session_minute
 from mcp_browsa.engine.context import JobContext, LeaseLost, Outcome
 from mcp_browsa.engine.observation import mask_text
 from mcp_browsa.engine.scrape import PageFailure, load_page
@@ -91,15 +92,14 @@ class SessionRunner:
             self.slots.pop(ctx.id, None)
 
     async def _run(self, ctx: JobContext, slot: Slot) -> Outcome:
-        req = SessionRequest.model_validate(ctx.params)
+        req = ctx.read(SessionRequest)
         assert req.allowed_domains is not None, "open_session fills allowed_domains in before the job exists"
         policy: Policy = self.policy(req.allowed_domains, allow_writes=req.allow_writes)
         # The host's own model types secrets here, so it may fill any of the workspace's: the allowlist bounds
         # where a value can go, and every result, event and screenshot masks them all.
         names = list(await self.vault.values(ctx.workspace_id))
         secrets = await self.vault.resolver(ctx.workspace_id, job_id=ctx.id, fills=names)
-        price = self.prices.persistent_session if req.identity_id else self.prices.burner_start
-        await ctx.charge(price, "identity session" if req.identity_id else "session browser")
+        await charge_browser(ctx, self.prices, identity=bool(req.identity_id), purpose="a session")
         watch = GuardWatch()
         params = req.model_dump(include={"identity_id", "os_type", "country"})
         if req.cdp:
@@ -189,7 +189,7 @@ async def charge_minutes(live: LiveSession, prices: PriceTable) -> None:
         while live.minutes_paid < due and live.open:
             minute = live.minutes_paid + 1
             try:
-                paid = await live.ctx.charge(prices.burner_minute, f"session minute {minute}", allow_partial=True)
+                paid = await charge_session_minute(live.ctx, prices, minute)
             except (LeaseLost, BrowsaError) as exc:
                 live.end(f"its minutes could not be charged: {exc}")
                 return

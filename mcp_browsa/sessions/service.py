@@ -72,11 +72,19 @@ class SessionService:
         self.identity_check = identity_check
         self.identity_state = identity_state
         self.slots: dict[str, Slot] = {}
+        self.browsers = True  # False on a front-end started with --no-worker: it opens no browsers
 
     # -- opening -----------------------------------------------------------------------------------
 
     async def open(self, workspace_id: str, request_id: str | None, req: SessionRequest) -> SessionView:
         """Check the request, start its job, and answer once its browser shows the first page."""
+        if not self.browsers:
+            raise BadRequest(
+                "this server runs no browsers (--no-worker); a host-driven session lives in the process that opens"
+                " it, so open it on a server started without --no-worker, and drive it there"
+            )
+        if req.cdp:
+            self.pool.host.refuse_own_chromium("cdp=true", "open the session without cdp: the session tools drive it")
         if req.identity_id is not None:
             await self.identity_check(workspace_id, req.identity_id)
         url = session_url(req.initial_url, field="initial_url") if req.initial_url is not None else None
@@ -104,7 +112,7 @@ class SessionService:
             )
         req = req.model_copy(update={"initial_url": url, "allowed_domains": domains})
         job = await self.engine.submit(
-            workspace_id, "session", req.model_dump(), request_id=request_id, agent_id=req.identity_id, extra=self._pin
+            workspace_id, "session", req, request_id=request_id, agent_id=req.identity_id, extra=self._pin
         )
         slot = self.slots.setdefault(job.id, Slot())
         with anyio.move_on_after(OPEN_WAIT):
@@ -164,10 +172,13 @@ class SessionService:
             raise AgentNotRunning(
                 f"session {job.id} is still starting its browser; call again in a moment", job_id=job.id
             )
+        owner = await self.engine.jobs.lease_owner(job.id)
         raise AgentNotRunning(
-            f"session {job.id} is held by another server process on this data dir; drive it from the client that"
-            " opened it, or open a new one",
+            f"session {job.id} lives in another server process ({owner or 'one that has stopped'}), not this one"
+            f" ({self.owner}); drive it through the server that opened it (its open_session answer names it as"
+            " served_by), or open a new one here",
             job_id=job.id,
+            served_by=owner,
         )
 
     def _view(self, live: LiveSession) -> SessionView:
@@ -188,6 +199,7 @@ class SessionService:
             cdp_url=live.cdp_url,
             live_url=live.view.job_url if live.view is not None else None,
             human_login=req.human_login or None,
+            served_by=self.owner,
         )
 
     # -- driving -----------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from mcp_browsa.sessions.live import Inflight, LiveSession
 from mcp_browsa.sessions.models import Refused, StepResult
 from mcp_browsa.sessions.uploads import upload
 
-__all__ = ["ACT_ACTIONS", "look", "perform"]
+__all__ = ["ACT_ACTIONS", "SESSION_MAX_CHARS", "look", "perform"]
 
 ACT_ACTIONS = (
     *("click", "type", "select", "press", "scroll", "go_back", "switch_tab", "wait"),
@@ -30,6 +30,9 @@ ACT_ACTIONS = (
 )
 _STEP_ACTIONS = frozenset((*ACT_ACTIONS, "navigate"))
 _DOWNLOAD_WAIT = 30.0
+# The host's model pays for every step's page, and the budget is spent near the viewport first: past about two
+# screens of a long page, scrolling or `observe` is cheaper than carrying it on each call.
+SESSION_MAX_CHARS = 5000
 
 
 async def look(live: LiveSession) -> Observation:
@@ -47,7 +50,7 @@ async def look(live: LiveSession) -> Observation:
     else:
         try:
             with anyio.fail_after(20):
-                obs = await observe(live.tabs, mask_values=live.masks)
+                obs = await observe(live.tabs, max_chars=SESSION_MAX_CHARS, mask_values=live.masks)
         except (PageUnreadable, TimeoutError) as exc:
             text = f"URL: {mask_text(page.url, live.masks)}\n(the page could not be read: {exc or 'timed out'})"
             obs = Observation(text, page.url, "", 0, {}, f"unreadable:{page.url}", len(text), live.masks)

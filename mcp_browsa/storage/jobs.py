@@ -213,6 +213,11 @@ class JobRepo:
         row = await self.db.fetchone("SELECT MIN(created_at) FROM jobs WHERE status='queued'")
         return float(row[0]) if row and row[0] is not None else None
 
+    async def lease_owner(self, job_id: str) -> str | None:
+        """The process holding (or pinned to) the job, or None."""
+        row = await self.db.fetchone("SELECT lease_owner FROM jobs WHERE id=?", (job_id,))
+        return str(row["lease_owner"]) if row and row["lease_owner"] else None
+
     async def next_queued_hint(self) -> bool:
         return await self.db.fetchone("SELECT 1 FROM jobs WHERE status='queued' LIMIT 1") is not None
 

@@ -17,9 +17,11 @@ class LeaseRepo:
         self.db = db
 
     async def release(self, owner: str) -> None:
-        """Expire now every lease `owner` holds on running or waiting work (a question, a person in control)."""
+        """Expire now every lease `owner` holds on running or waiting work (a question, a person in control), and
+        the queued jobs pinned to it (they need what only its memory held, a key or a client: the sweep ends them)."""
         await self.db.execute(
-            "UPDATE jobs SET lease_expires_at=0 WHERE lease_owner=? AND status IN ('running','input_required','human_control')",
+            "UPDATE jobs SET lease_expires_at=0 WHERE lease_owner=?"
+            " AND status IN ('queued','running','input_required','human_control')",
             (owner,),
         )
 

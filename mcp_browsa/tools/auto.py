@@ -11,11 +11,11 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from mcp_browsa.app import Browsa
+from mcp_browsa.engine.requests import AllowedDomains, LlmKey, LlmSpec, ScrapeRequest, TaskRequest
 from mcp_browsa.engine.router import route
 from mcp_browsa.models import Job
 from mcp_browsa.server import BrowsaServer, caller_for
-from mcp_browsa.tools.params import LlmKey, LlmSpec
-from mcp_browsa.tools.quick import SYNC_WAIT_CAP, AllowedDomains, IdempotencyKey
+from mcp_browsa.tools.quick import SYNC_WAIT_CAP, IdempotencyKey
 from mcp_browsa.tools.results import job_result, progress_reporter, raise_if_failed
 from mcp_browsa.tools.sampling import model_choice
 
@@ -50,26 +50,20 @@ def register(server: BrowsaServer, app: Browsa) -> None:
 
         async def run() -> Job:
             if decision.kind == "scrape" and decision.url is not None:
-                job = await app.scrape(
-                    caller,
-                    decision.url,
-                    formats=decision.formats or ["markdown"],
-                    wait=SYNC_WAIT_CAP,
-                    allowed_domains=allowed_domains,
+                page = ScrapeRequest(
+                    url=decision.url, formats=decision.formats or ["markdown"], allowed_domains=allowed_domains
                 )
+                job = await app.scrape(caller, page, wait=SYNC_WAIT_CAP)
             else:
                 model, sampler = model_choice(app, ctx, llm, llm_api_key)
-                job = await app.run_task(
-                    caller,
-                    task,
+                req = TaskRequest(
+                    task=task,
                     llm=model,
-                    sampler=sampler,
                     llm_api_key=llm_api_key,
                     initial_url=decision.url,
                     allowed_domains=allowed_domains,
-                    wait=wait,
-                    on_progress=progress_reporter(ctx),
                 )
+                job = await app.run_task(caller, req, sampler=sampler, wait=wait, on_progress=progress_reporter(ctx))
             job.routed_via = decision.kind
             job.routing_reason = decision.reason
             return job

@@ -10,18 +10,10 @@ from pydantic import Field
 
 from mcp_browsa.app import Browsa
 from mcp_browsa.engine.crawl import DEFAULT_DELAY, MAX_CRAWL_PAGES, CrawlRequest, MapRequest
+from mcp_browsa.engine.requests import AllowedDomains, Format, LoadMedia, MainContent, Url
 from mcp_browsa.models import Job
 from mcp_browsa.server import BrowsaServer, caller_for
-from mcp_browsa.tools.quick import (
-    READ_ONLY,
-    SYNC_WAIT_CAP,
-    AllowedDomains,
-    Format,
-    IdempotencyKey,
-    LoadMedia,
-    MainContent,
-    Url,
-)
+from mcp_browsa.tools.quick import READ_ONLY, SYNC_WAIT_CAP, IdempotencyKey
 from mcp_browsa.tools.results import job_result, raise_if_failed
 
 __all__ = ["register"]

@@ -66,7 +66,7 @@ async def _model(
         local = caller_for(ctx).local
         named, key, _source = await app.tasks.llm(llm, api_key, local=local)
         spec = parse_llm_spec(named)
-        guard = app.tasks.guard_for(spec, {"llm_local": local})
+        guard = app.tasks.guard_for(spec, local=local)
         check = guard.check if guard is not None else None
         return await anyio.to_thread.run_sync(lambda: make_chat_model(spec, key, check=check))
     if ctx is not None and sampling_mode(ctx) == "request":

@@ -10,6 +10,16 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from mcp_browsa.app import Browsa
+from mcp_browsa.engine.requests.login import (
+    LoginIdentity,
+    LoginRequest,
+    LoginTimeout,
+    LoginUrl,
+    SecretName,
+    Service,
+    SuccessSelector,
+    SuccessText,
+)
 from mcp_browsa.models import TERMINAL, Job
 from mcp_browsa.server import BrowsaServer, caller_for
 from mcp_browsa.tools.params import keyword_param
@@ -23,66 +33,26 @@ SYNC_WAIT_CAP = 50.0
 # is a job result (status failed, error_code LOGIN_FAILED or CAPTCHA) whose evidence says what the page showed.
 _ERROR_CODES = frozenset({"BLOCKED", "INSUFFICIENT_CREDIT", "INTERNAL_ERROR"})
 
-SecretName = Annotated[
-    str | None,
-    Field(
-        min_length=1,
-        max_length=100,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
-        description="A vault secret's name (`mcp-browsa vault set NAME`).",
-    ),
-]
-
 
 def register(server: BrowsaServer, app: Browsa) -> None:
     @server.tool(annotations=ToolAnnotations(destructive_hint=False, open_world_hint=True))
     @keyword_param("async_", "async")
     async def login(
-        service: Annotated[
-            str,
-            Field(
-                min_length=1,
-                max_length=60,
-                pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
-                description="Site name (e.g. github): secrets {service}_username, {service}_password.",
-            ),
-        ],
-        url: Annotated[str, Field(max_length=4096, description="The login page's absolute http(s) URL.")],
+        service: Service,
+        url: LoginUrl,
         username_secret: SecretName = None,
         password_secret: SecretName = None,
-        identity_id: Annotated[
-            str | None,
-            Field(
-                max_length=100,
-                description="Log in on this persistent identity (default: a burner).",
-            ),
-        ] = None,
-        success_selector: Annotated[
-            str | None,
-            Field(max_length=500, description="CSS selector visible only once logged in."),
-        ] = None,
-        success_text: Annotated[
-            str | None, Field(max_length=500, description="Text the page shows only once logged in.")
-        ] = None,
-        timeout_seconds: Annotated[float, Field(ge=5, le=120, description="Limit for the whole login.")] = 45,
+        identity_id: LoginIdentity = None,
+        success_selector: SuccessSelector = None,
+        success_text: SuccessText = None,
+        timeout_seconds: LoginTimeout = 45,
         async_: Annotated[bool, Field(alias="async", description="Return the job at once; poll get_job.")] = False,
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
         """Log in with vaulted username and password (never returned); result.logged_in says with evidence."""
+        req = LoginRequest.pick({**locals(), "sync": not async_})
         caller = caller_for(ctx)
-        job = await app.logins.submit(
-            caller.workspace_id,
-            caller.request_id,
-            service=service,
-            url=url,
-            username_secret=username_secret,
-            password_secret=password_secret,
-            identity_id=identity_id,
-            success_selector=success_selector,
-            success_text=success_text,
-            timeout_seconds=timeout_seconds,
-            sync=not async_,
-        )
+        job = await app.logins.submit(caller.workspace_id, caller.request_id, req)
         if not async_:
             job = await app.get_job(caller, job.id, wait=min(SYNC_WAIT_CAP, timeout_seconds + 5))
             if job.status not in TERMINAL:  # handed back to poll: announced like an async job

@@ -11,26 +11,10 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import Field
 
-__all__ = ["Cursor", "LlmKey", "LlmSpec", "keyword_param"]
+__all__ = ["Cursor", "keyword_param"]
 
 # Paging of the list tools (list_jobs, list_identities, webhook_deliveries); see storage/paging.py.
 Cursor = Annotated[str | None, Field(max_length=500, description="The previous page's next_cursor.")]
-
-# The model and key of agent work, shared by run_task and batch (tasks).
-LlmSpec = Annotated[
-    str | None,
-    Field(
-        max_length=500,
-        description='"provider:model[@url]" or "client" (your model). Default: the server\'s.',
-    ),
-]
-LlmKey = Annotated[
-    str | None,
-    Field(
-        max_length=1000,
-        description="Vendor API key for this call only; never stored.",
-    ),
-]
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 

@@ -7,18 +7,37 @@ scrape/extract/screenshot answer in the same call when the page is ready in time
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import Field
 
 from mcp_browsa.app import Browsa
-from mcp_browsa.engine.agent.tasks import MAX_BATCH_TASKS, TaskRow
+from mcp_browsa.engine.requests import (
+    MAX_STEPS,
+    AllowedDomains,
+    ExtractRequest,
+    Format,
+    LlmKey,
+    LlmSpec,
+    LoadMedia,
+    MainContent,
+    MaxChars,
+    ScrapeRequest,
+    ScreenshotRequest,
+    TaskBatchRequest,
+    Url,
+    UrlBatchRequest,
+    WaitUntil,
+)
+from mcp_browsa.engine.requests.base import Concurrency
+from mcp_browsa.engine.requests.pages import Formats, PageTimeout, Urls
+from mcp_browsa.engine.requests.tasks import TaskRows
 from mcp_browsa.errors import BadRequest
 from mcp_browsa.models import Job
 from mcp_browsa.server import BrowsaServer, caller_for
-from mcp_browsa.tools.params import LlmKey, LlmSpec, keyword_param
+from mcp_browsa.tools.params import keyword_param
 from mcp_browsa.tools.results import job_result, raise_if_failed
 from mcp_browsa.tools.sampling import model_choice, sampling_mode
 from mcp_browsa.tools.session_pages import session_extract, session_screenshot
@@ -26,24 +45,13 @@ from mcp_browsa.tools.waiting import follow_job, job_call, resumed
 
 __all__ = ["register"]
 
-Format = Literal["html", "text", "links", "markdown", "screenshot"]
-WaitUntil = Literal["load", "domcontentloaded", "networkidle", "commit"]
 # Hosts cut tool calls near 60 s; an answer must come back before that.
 SYNC_WAIT_CAP = 50.0
 
-Url = Annotated[str, Field(description="The page's http(s) URL.", max_length=4096)]
 UrlOrSession = Annotated[str | None, Field(description="The page's http(s) URL.", max_length=4096)]
-MaxChars = Annotated[int, Field(ge=100, le=500_000, description="Cap per text format; longer is cut and marked.")]
 Async = Annotated[
     bool,
     Field(alias="async", description="Return the job at once; poll get_job."),
-]
-AllowedDomains = Annotated[
-    list[Annotated[str, Field(max_length=253)]] | None,
-    Field(
-        max_length=100,
-        description="Hosts it may contact (`*.x.com` wildcards); default any.",
-    ),
 ]
 IdempotencyKey = Annotated[
     str | None,
@@ -52,14 +60,6 @@ IdempotencyKey = Annotated[
         max_length=255,
         description="Retry key: replays the first response (24 h).",
     ),
-]
-MainContent = Annotated[
-    bool,
-    Field(description="Main content only (no navigation, headers, footers, sidebars)."),
-]
-LoadMedia = Annotated[
-    bool,
-    Field(description="Load images, media and fonts for text formats too."),
 ]
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 SessionPage = Annotated[
@@ -80,14 +80,11 @@ def register(server: BrowsaServer, app: Browsa) -> None:
     @keyword_param("async_", "async")
     async def scrape(
         url: Url,
-        formats: Annotated[
-            list[Format],
-            Field(min_length=1, max_length=5, description="What to return: html, text, links, markdown, screenshot."),
-        ] = ["markdown"],  # noqa: B006 - pydantic copies defaults
+        formats: Formats = ["markdown"],  # noqa: B006 - pydantic copies defaults
         max_chars: MaxChars = 50_000,
         full_page: Annotated[bool, Field(description="Screenshot the whole page, not only the viewport.")] = True,
         wait_until: Annotated[WaitUntil, Field(description="Load state to wait for before reading.")] = "load",
-        timeout_seconds: Annotated[float, Field(ge=1, le=120, description="Page load timeout.")] = 30,
+        timeout_seconds: PageTimeout = 30,
         async_: Async = False,
         allowed_domains: AllowedDomains = None,
         main_content: MainContent = True,
@@ -96,37 +93,14 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         ctx: Context[Any, Any] | None = None,
     ) -> Annotated[CallToolResult, Job]:
         """Load a page in a real browser; returns its content (markdown by default), or a job if it is slow."""
+        req = ScrapeRequest.pick(locals())
         caller = caller_for(ctx)
-        params = {
-            "url": url,
-            "formats": list(formats),
-            "max_chars": max_chars,
-            "full_page": full_page,
-            "wait_until": wait_until,
-            "timeout_seconds": timeout_seconds,
-            "async": async_,
-            "allowed_domains": allowed_domains,
-            "main_content": main_content,
-            "load_media": load_media,
-        }
         job = await app.idempotent(
             caller,
             "scrape",
             idempotency_key,
-            params,
-            lambda: app.scrape(
-                caller,
-                url,
-                formats=list(formats),
-                max_chars=max_chars,
-                full_page=full_page,
-                wait_until=wait_until,
-                timeout_seconds=timeout_seconds,
-                wait=sync_wait(async_, timeout_seconds),
-                allowed_domains=allowed_domains,
-                main_content=main_content,
-                load_media=load_media,
-            ),
+            {**req.params(), "async": async_},
+            lambda: app.scrape(caller, req, wait=sync_wait(async_, timeout_seconds)),
         )
         return await job_result(app, raise_if_failed(job), images="screenshot" in formats)
 
@@ -171,15 +145,7 @@ def register(server: BrowsaServer, app: Browsa) -> None:
                 llm_api_key=llm_api_key,
             )
         assert url is not None
-        params = {
-            "url": url,
-            "schema": schema,
-            "prompt": prompt,
-            "max_chars": max_chars,
-            "llm": llm,
-            "async": async_,
-            "allowed_domains": allowed_domains,
-        }
+        req = ExtractRequest.pick(locals())
         wait = sync_wait(async_, 30)
         until = time.time() + wait
         use_model = (
@@ -188,22 +154,11 @@ def register(server: BrowsaServer, app: Browsa) -> None:
 
         async def start() -> Job:
             model, sampler = model_choice(app, ctx, llm, llm_api_key) if use_model else (None, None)
-            job = await app.extract(
-                caller,
-                url,
-                schema=schema,
-                prompt=prompt,
-                max_chars=max_chars,
-                wait=0 if use_model else wait,
-                allowed_domains=allowed_domains,
-                model=use_model,
-                llm=model,
-                llm_api_key=llm_api_key,
-                sampler=sampler,
-            )
+            chosen = req.model_copy(update={"llm": model})
+            job = await app.extract(caller, chosen, wait=0 if use_model else wait, model=use_model, sampler=sampler)
             return await follow_job(app, ctx, caller, job.id, until=until) if use_model and wait > 0 else job
 
-        job = await app.idempotent(caller, "extract", idempotency_key, params, start)
+        job = await app.idempotent(caller, "extract", idempotency_key, {**req.params(), "async": async_}, start)
         return await job_call(app, ctx, caller, raise_if_failed(job), until=until)
 
     @server.tool(annotations=READ_ONLY)
@@ -223,46 +178,32 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         if session_id is not None:
             return await session_screenshot(app, caller, session_id, full_page=full_page)
         assert url is not None
-        params = {"url": url, "full_page": full_page, "async": async_, "allowed_domains": allowed_domains}
+        req = ScreenshotRequest.pick(locals())
         job = await app.idempotent(
             caller,
             "screenshot",
             idempotency_key,
-            params,
-            lambda: app.screenshot(
-                caller, url, full_page=full_page, wait=sync_wait(async_, 30), allowed_domains=allowed_domains
-            ),
+            {**req.params(), "async": async_},
+            lambda: app.screenshot(caller, req, wait=sync_wait(async_, 30)),
         )
         return await job_result(app, raise_if_failed(job), images=True)
 
     # Not read-only: a batch of agent tasks may submit forms.
     @server.tool(annotations=ToolAnnotations(open_world_hint=True))
     async def batch(
-        urls: Annotated[
-            list[Annotated[str, Field(max_length=4096)]] | None,
-            Field(min_length=1, max_length=1000, description="URLs to scrape, each in its own burner."),
-        ] = None,
+        urls: Urls | None = None,
         formats: Annotated[
             list[Format], Field(min_length=1, max_length=5, description="Formats per URL, as in scrape.")
         ] = ["markdown"],  # noqa: B006
         max_chars: MaxChars = 20_000,
-        concurrency: Annotated[
-            int | None, Field(ge=1, le=20, description="How many rows at once (capped by the burner limit).")
-        ] = None,
+        concurrency: Concurrency = None,
         allowed_domains: AllowedDomains = None,
         main_content: MainContent = True,
         load_media: LoadMedia = False,
-        tasks: Annotated[
-            list[TaskRow] | None,
-            Field(
-                min_length=1,
-                max_length=MAX_BATCH_TASKS,
-                description="Agent tasks instead of URLs, each its own browser agent.",
-            ),
-        ] = None,
+        tasks: TaskRows | None = None,
         llm: LlmSpec = None,
         llm_api_key: LlmKey = None,
-        max_steps: Annotated[int, Field(ge=1, le=100, description="Most steps per agent task.")] = 20,
+        max_steps: Annotated[int, Field(ge=1, le=MAX_STEPS, description="Most steps per agent task.")] = 20,
         allow_writes: Annotated[bool, Field(description="Let agent tasks submit forms and send writes.")] = True,
         idempotency_key: IdempotencyKey = None,
         ctx: Context[Any, Any] | None = None,
@@ -272,58 +213,18 @@ def register(server: BrowsaServer, app: Browsa) -> None:
         if (urls is None) == (tasks is None):
             raise BadRequest("give exactly one of `urls` (pages to scrape) or `tasks` (agent tasks)")
         if tasks is not None:
-            rows = list(tasks)
+            task_req = TaskBatchRequest.pick(locals())
             model, sampler = model_choice(app, ctx, llm, llm_api_key)
-            task_params = {
-                "tasks": [r.model_dump() for r in rows],
-                "llm": llm,
-                "max_steps": max_steps,
-                "concurrency": concurrency,
-                "allowed_domains": allowed_domains,
-                "allow_writes": allow_writes,
-            }
             job = await app.idempotent(
                 caller,
                 "batch",
                 idempotency_key,
-                task_params,
-                lambda: app.batch_tasks(
-                    caller,
-                    rows,
-                    llm=model,
-                    sampler=sampler,
-                    llm_api_key=llm_api_key,
-                    max_steps=max_steps,
-                    concurrency=concurrency,
-                    allowed_domains=allowed_domains,
-                    allow_writes=allow_writes,
-                ),
+                task_req.params(),
+                lambda: app.batch_tasks(caller, task_req.model_copy(update={"llm": model}), sampler=sampler),
             )
             return await job_result(app, job)
-        urls = list(urls or [])
-        params = {
-            "urls": list(urls),
-            "formats": list(formats),
-            "max_chars": max_chars,
-            "concurrency": concurrency,
-            "allowed_domains": allowed_domains,
-            "main_content": main_content,
-            "load_media": load_media,
-        }
+        url_req = UrlBatchRequest.pick(locals())
         job = await app.idempotent(
-            caller,
-            "batch",
-            idempotency_key,
-            params,
-            lambda: app.batch_urls(
-                caller,
-                list(urls),
-                formats=list(formats),
-                max_chars=max_chars,
-                concurrency=concurrency,
-                allowed_domains=allowed_domains,
-                main_content=main_content,
-                load_media=load_media,
-            ),
+            caller, "batch", idempotency_key, url_req.params(), lambda: app.batch_urls(caller, url_req)
         )
         return await job_result(app, job)

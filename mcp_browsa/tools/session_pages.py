@@ -38,9 +38,8 @@ async def session_extract(
     """With a model (named, the server's, or the client's), `data` read off the tab and checked against `schema`,
     each model call charged to the session's job; without one, the tab's markdown beside schema or prompt."""
     if not has_model(app, ctx, llm, llm_api_key):
-        params = {"schema": schema, "prompt": prompt}
         result = await app.sessions.use(
-            caller.workspace_id, session_id, lambda live: extract_page(live, params, max_chars)
+            caller.workspace_id, session_id, lambda live: extract_page(live, max_chars, schema=schema, prompt=prompt)
         )
         # The model reads the page and what to do with it; the job around it is in structuredContent.
         return await _answer(

@@ -13,13 +13,14 @@ from mcp_types import CallToolResult, InputRequiredResult, TextContent, ToolAnno
 from pydantic import Field
 
 from mcp_browsa.app import Browsa
+from mcp_browsa.engine.requests import AllowedDomains
 from mcp_browsa.errors import AgentNotRunning, BadRequest
 from mcp_browsa.identities import parse_ttl
 from mcp_browsa.identities.models import OsTypeName
 from mcp_browsa.server import BrowsaServer, caller_for
 from mcp_browsa.sessions import SessionEnded, SessionList, SessionRequest, SessionView, StepResult
 from mcp_browsa.tools.instructed import instructed_act, instructed_observe
-from mcp_browsa.tools.quick import AllowedDomains, IdempotencyKey
+from mcp_browsa.tools.quick import IdempotencyKey
 
 __all__ = ["register", "step_result"]
 

@@ -7,18 +7,17 @@ and jitter (≈ 5 s, 5 m, 30 m, 2 h, 5 h, 10 h, 10 h), or after the endpoint's R
 from __future__ import annotations
 
 import logging
-import os
 import random
 import ssl
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import anyio
 import httpx
 
 from mcp_browsa import __version__
-from mcp_browsa.durations import parse_duration, parse_retry_after
+from mcp_browsa.config import DEFAULT_RETRY_SCHEDULE, Settings, parse_schedule
+from mcp_browsa.durations import parse_retry_after
 from mcp_browsa.storage.webhooks import AttemptOutcome, ClaimedDelivery, WebhookRepo
 from mcp_browsa.webhooks.egress import Blocked, EgressRule
 from mcp_browsa.webhooks.signing import delivery_headers
@@ -27,26 +26,8 @@ __all__ = ["DEFAULT_SCHEDULE", "DeliveryConfig", "DeliveryWorker", "parse_retry_
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SCHEDULE: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+DEFAULT_SCHEDULE = DEFAULT_RETRY_SCHEDULE
 MAX_RETRY_AFTER = 24 * 3600.0
-
-
-def parse_schedule(raw: str) -> tuple[float, ...]:
-    """`5s,5m,30m,2h` or plain seconds `0.2,0.5`: the delays before retry 1, 2, …; ValueError when malformed."""
-    delays = []
-    for part in (p.strip() for p in raw.split(",")):
-        if not part:
-            continue
-        try:
-            value = parse_duration(part)
-        except ValueError as exc:
-            raise ValueError(f"BROWSA_WEBHOOK_RETRY_SCHEDULE: bad delay {part!r}") from exc
-        if value < 0:
-            raise ValueError(f"BROWSA_WEBHOOK_RETRY_SCHEDULE: negative delay {part!r}")
-        delays.append(value)
-    if not delays:
-        raise ValueError("BROWSA_WEBHOOK_RETRY_SCHEDULE is empty")
-    return tuple(delays)
 
 
 @dataclass(frozen=True)
@@ -73,13 +54,11 @@ class DeliveryConfig:
         return base * random.uniform(1 - self.jitter, 1 + self.jitter)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> DeliveryConfig:
-        env = os.environ if env is None else env
-        schedule = env.get("BROWSA_WEBHOOK_RETRY_SCHEDULE", "").strip()
+    def from_settings(cls, settings: Settings) -> DeliveryConfig:
         return cls(
-            retry_schedule=parse_schedule(schedule) if schedule else DEFAULT_SCHEDULE,
-            timeout=float(env.get("BROWSA_WEBHOOK_TIMEOUT") or 15.0),
-            poll_interval=float(env.get("BROWSA_WEBHOOK_POLL_INTERVAL") or 1.0),
+            retry_schedule=settings.webhook_retry_schedule,
+            timeout=settings.webhook_timeout,
+            poll_interval=settings.webhook_poll_interval,
         )
 
 

@@ -40,6 +40,8 @@ EVENT_TYPES: tuple[str, ...] = (
 # A job's result (a scraped page, a batch) can be large; past this the event carries a pointer, not the result.
 MAX_RESULT_BYTES = 64 * 1024
 _JOB_EVENTS = ("job.completed", "job.failed")
+# Events whose data is the webhook's data as emitted; job.input_required and webhook.test are written where they happen.
+_OWN_DATA_EVENTS = frozenset(t for t in EVENT_TYPES if t.startswith("agent."))
 
 
 def new_event_id() -> str:
@@ -101,12 +103,18 @@ def _wants(events: Any, type_: str, explicit: str | None) -> bool:
 
 
 async def job_finish_hook(conn: Conn, event: EngineEvent) -> None:
-    """JobEngine finish hook: job.completed / job.failed into the outbox, in the transaction that ended the job.
+    """The engine's event hook: every catalogue event into the outbox, in the transaction of the change it reports.
 
+    job.completed / job.failed are written in the transaction that ended the job, with the job's documented shape.
     Only work that runs apart from its call is announced: async one-call jobs, batches, tasks. A synchronous scrape,
-    extract or screenshot handed its result back in the call, so nobody is waiting for an event about it.
+    extract or screenshot handed its result back in the call, so nobody is waiting for an event about it. Other
+    catalogue events (agent.*) carry the data they were emitted with.
     """
-    if event.type not in _JOB_EVENTS or event.job_id is None:
+    if event.type not in _JOB_EVENTS:
+        if event.type in _OWN_DATA_EVENTS:
+            await enqueue_event(conn, event.workspace_id, event.type, event.data)
+        return
+    if event.job_id is None:
         return
     if not await OutboxRepo.anyone_listening(conn, event.workspace_id):
         return  # the common case: nobody listens, so do not even read the job

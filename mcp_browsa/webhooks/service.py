@@ -7,7 +7,6 @@ job finish hook), so a delivery never slows down or fails the work it reports.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 
 from anyio.abc import TaskGroup
 
@@ -46,23 +45,25 @@ class WebhookService:
         private_network: str,
         owner: str,
         config: DeliveryConfig | None = None,
-        env: Mapping[str, str] | None = None,
     ) -> None:
         self.db = db
         self.repo = WebhookRepo(db)
         self.secrets = WorkspaceSecrets(db)
         self.egress = EgressRule(private_network)
-        self.config = config or DeliveryConfig.from_env(env)
+        self.config = config or DeliveryConfig()
         self.worker = DeliveryWorker(self.repo, self.egress, self.config, owner=owner)
 
     def attach(self, finish_hooks: list[FinishHook], bus: EventBus) -> None:
         """Write job.completed / job.failed in the transaction that ends a job; wake the worker after commit."""
         finish_hooks.append(job_finish_hook)
-        bus.subscribe(self._on_bus_event)
+        # Every process delivering webhooks looks for due rows at once, whichever process wrote them.
+        bus.on_signal("webhook", self.worker.wake)
 
-    async def _on_bus_event(self, event: EngineEvent) -> None:
-        if event.type in EVENT_TYPES:
-            self.worker.wake()
+        async def on_event(event: EngineEvent) -> None:
+            if event.type in EVENT_TYPES:
+                bus.signal("webhook")
+
+        bus.subscribe(on_event)
 
     def start(self, tg: TaskGroup) -> None:
         tg.start_soon(self.worker.run)

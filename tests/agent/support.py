@@ -16,11 +16,10 @@ from http.server import SimpleHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
-import anyio
-
 from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.models import TERMINAL, Job
 from tests.support.fake_llm import PolicyReply, PolicyRequest, find_index
+from tests.support.waits import wait_until
 
 __all__ = [
     "CALLER",
@@ -75,14 +74,16 @@ async def ended(app: Browsa, job_id: str, timeout: float = 60) -> Job:
 
 
 async def until(app: Browsa, job_id: str, status: str, timeout: float = 60) -> Job:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = await app.get_job(CALLER, job_id, wait=min(2.0, max(0.1, deadline - time.monotonic())))
-        if job.status == status:
-            return job
-        assert job.status not in TERMINAL, f"job {job_id} ended {job.status} ({job.error_code}: {job.error_message})"
-        assert time.monotonic() < deadline, f"job {job_id} not {status} after {timeout} s (it is {job.status})"
-        await anyio.sleep(0.05)
+    """The job once it is in `status`; fails at once if it ends some other way."""
+
+    async def there() -> Job | None:
+        job = await app.get_job(CALLER, job_id)
+        assert job.status not in TERMINAL or job.status == status, (
+            f"job {job_id} ended {job.status} ({job.error_code}: {job.error_message})"
+        )
+        return job if job.status == status else None
+
+    return await wait_until(there, f"job {job_id} {status}", timeout=timeout)
 
 
 @dataclass

@@ -11,6 +11,7 @@ import re
 import pytest
 
 from mcp_browsa.app import Browsa
+from mcp_browsa.engine.requests import TaskRequest
 from tests.agent.support import CALLER, FormInbox, ended, index, page, page_url, tool
 from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
 from tests.support.sites import Site
@@ -52,10 +53,12 @@ async def test_search_open_a_result_and_extract_into_the_output_schema(
     fake.policy = policy
     job = await app.run_task(
         CALLER,
-        "Find the price of the Wireless Earbuds X",
-        llm=claude,
-        initial_url=shop.url("/agent/search.html"),
-        output=PRODUCT,
+        TaskRequest(
+            task="Find the price of the Wireless Earbuds X",
+            llm=claude,
+            initial_url=shop.url("/agent/search.html"),
+            output=PRODUCT,
+        ),
     )
     assert job.status in ("queued", "running") and job.progress_total == 20  # a free worker may claim it at once
     job = await ended(app, job.id)
@@ -120,11 +123,13 @@ async def test_fill_and_submit_a_form_with_a_select_and_a_checkbox(
     fake.policy = policy
     job = await app.run_task(
         CALLER,
-        "Send the contact form with my details; subscribe me to the newsletter.",
-        llm=gpt,
-        initial_url=shop.url("/agent/form.html"),
-        input=values,
-        screenshots={"mode": "every_step"},
+        TaskRequest(
+            task="Send the contact form with my details; subscribe me to the newsletter.",
+            llm=gpt,
+            initial_url=shop.url("/agent/form.html"),
+            input=values,
+            screenshots={"mode": "every_step"},
+        ),
     )
     job = await ended(app, job.id)
     assert job.status == "completed", job.error_message
@@ -153,7 +158,10 @@ async def test_pagination_collects_every_page(app: Browsa, fake: FakeLLM, shop: 
     fake.policy = policy
     schema = {"type": "object", "properties": {"orders": {"type": "array", "items": {"type": "string"}}}}
     job = await app.run_task(
-        CALLER, "List every order on all pages", llm=claude, initial_url=shop.url("/agent/list.html"), output=schema
+        CALLER,
+        TaskRequest(
+            task="List every order on all pages", llm=claude, initial_url=shop.url("/agent/list.html"), output=schema
+        ),
     )
     job = await ended(app, job.id)
     assert job.status == "completed", job.error_message
@@ -174,7 +182,8 @@ async def test_elements_inside_iframes_and_a_shadow_root(app: Browsa, fake: Fake
 
     fake.policy = policy
     job = await app.run_task(
-        CALLER, "Press every button on the page", llm=claude, initial_url=shop.url("/agent/frames.html")
+        CALLER,
+        TaskRequest(task="Press every button on the page", llm=claude, initial_url=shop.url("/agent/frames.html")),
     )
     job = await ended(app, job.id)
     assert job.status == "completed", job.error_message
@@ -192,7 +201,7 @@ async def test_a_link_that_opens_a_new_tab(app: Browsa, fake: FakeLLM, shop: Sit
 
     fake.policy = policy
     job = await app.run_task(
-        CALLER, "How much are the Earbuds Pro?", llm=gpt, initial_url=shop.url("/agent/newtab.html")
+        CALLER, TaskRequest(task="How much are the Earbuds Pro?", llm=gpt, initial_url=shop.url("/agent/newtab.html"))
     )
     job = await ended(app, job.id)
     assert job.status == "completed", job.error_message
@@ -211,7 +220,10 @@ async def test_a_select_that_reorders_the_page(app: Browsa, fake: FakeLLM, shop:
 
     fake.policy = policy
     job = await app.run_task(
-        CALLER, "Which earbuds are cheapest?", llm=claude, initial_url=shop.url("/agent/results.html?q=earbuds")
+        CALLER,
+        TaskRequest(
+            task="Which earbuds are cheapest?", llm=claude, initial_url=shop.url("/agent/results.html?q=earbuds")
+        ),
     )
     job = await ended(app, job.id)
     assert job.status == "completed", job.error_message

@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from mcp_browsa.app import Browsa
-from mcp_browsa.engine.agent.tasks import TaskRow
+from mcp_browsa.engine.requests import TaskBatchRequest, TaskRequest, TaskRow
 from tests.agent.support import CALLER, ended, page, released, tool
 from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
 from tests.support.sites import Site
@@ -39,7 +39,9 @@ async def test_fanout_the_first_success_wins_and_the_rest_are_cancelled(
             return tool("scroll", direction="down")
 
         fake.policy = policy
-        job = await app.run_task(CALLER, "Race for it", llm=claude, initial_url=shop.url(PRODUCT), fanout=3)
+        job = await app.run_task(
+            CALLER, TaskRequest(task="Race for it", llm=claude, initial_url=shop.url(PRODUCT), fanout=3)
+        )
         job = await ended(app, job.id)
     assert job.status == "completed", job.error_message
     assert job.result is not None and job.result["fanout"] == 3 and job.result["attempt"] in (0, 1, 2)
@@ -81,7 +83,7 @@ async def test_a_batch_of_agent_tasks_each_row_with_its_own_status(
         TaskRow(instruction="Find a bicycle", url=shop.url("/agent/search.html")),
         TaskRow(instruction="Count the orders on this page", url=shop.url("/agent/list.html")),
     ]
-    job = await app.batch_tasks(CALLER, rows, llm=gpt, concurrency=2)
+    job = await app.batch_tasks(CALLER, TaskBatchRequest(tasks=rows, llm=gpt, concurrency=2))
     assert job.kind == "batch" and job.progress_total == 3
     job = await ended(app, job.id)
     assert job.status == "completed", job.error_message

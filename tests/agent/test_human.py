@@ -11,6 +11,7 @@ import pytest
 
 from mcp_browsa.app import Browsa
 from mcp_browsa.engine.observation import MASK
+from mcp_browsa.engine.requests import TaskRequest
 from mcp_browsa.errors import AgentNotRunning
 from tests.agent.support import CALLER, ended, index, page, page_url, tool, until
 from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
@@ -32,7 +33,8 @@ async def test_ask_human_round_trip_through_respond_to_job(app: Browsa, fake: Fa
 
     fake.policy = policy
     job = await app.run_task(
-        CALLER, "Search for what the user wants", llm=claude, initial_url=shop.url("/agent/search.html")
+        CALLER,
+        TaskRequest(task="Search for what the user wants", llm=claude, initial_url=shop.url("/agent/search.html")),
     )
     asked = await until(app, job.id, "input_required")
     assert asked.question is not None and asked.question.startswith("Which product should I look up?")
@@ -78,7 +80,7 @@ async def test_a_secret_answer_is_typed_by_placeholder_and_never_seen_or_stored(
         return tool("done", result="typed it")
 
     fake.policy = policy
-    job = await app.run_task(CALLER, "Log in", llm=gpt, initial_url=shop.url("/agent/form.html"))
+    job = await app.run_task(CALLER, TaskRequest(task="Log in", llm=gpt, initial_url=shop.url("/agent/form.html")))
     await until(app, job.id, "input_required")
     await app.respond_to_job(CALLER, job.id, secret, secret=True)
     job = await ended(app, job.id)
@@ -100,7 +102,9 @@ async def test_a_secret_answer_is_typed_by_placeholder_and_never_seen_or_stored(
 
 async def test_cancel_while_waiting_for_the_human(app: Browsa, fake: FakeLLM, shop: Site, claude: str) -> None:
     fake.policy = lambda request: tool("ask_human", question="Shall I go on?")
-    job = await app.run_task(CALLER, "Ask first", llm=claude, initial_url=shop.url("/agent/cart.html"))
+    job = await app.run_task(
+        CALLER, TaskRequest(task="Ask first", llm=claude, initial_url=shop.url("/agent/cart.html"))
+    )
     await until(app, job.id, "input_required")
     await app.cancel_job(CALLER, job.id)
     job = await ended(app, job.id)

@@ -18,6 +18,7 @@ from mcp_browsa.app import Browsa
 from mcp_browsa.config import load_settings
 from mcp_browsa.engine.context import JobContext, Outcome
 from mcp_browsa.engine.jobs import JobEngine
+from mcp_browsa.engine.requests import TaskRequest
 from mcp_browsa.engine.worker import WorkerPool
 from mcp_browsa.events import EventBus
 from mcp_browsa.storage.db import Database
@@ -112,7 +113,9 @@ async def test_a_crash_ends_agent_work_interrupted_and_reruns_only_what_never_st
 async def test_a_task_whose_key_died_with_its_process_is_interrupted(tmp_path: Path) -> None:
     settings = load_settings({"BROWSA_HOME": str(tmp_path)})
     async with Browsa(settings).running(workers=False) as app:
-        job = await app.run_task(CALLER, "Anything", llm="openai:gpt-4.1-mini", llm_api_key="sk-only-in-memory")
+        job = await app.run_task(
+            CALLER, TaskRequest(task="Anything", llm="openai:gpt-4.1-mini", llm_api_key="sk-only-in-memory")
+        )
         row = await app.db.fetchone("SELECT params, lease_owner FROM jobs WHERE id=?", (job.id,))
         assert row is not None and row["lease_owner"] == app.workers.owner
         assert "sk-only-in-memory" not in row["params"] and '"key_source":"call"' in row["params"]

@@ -20,6 +20,7 @@ from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
 from tests.support.fake_sampling import CLIENT_MODEL, SAMPLING_WITH_TOOLS, sampling_callback, sampling_client
 from tests.support.mcp_server import envelope, finished, ok, spawn_http, stdio_client
 from tests.support.sites import Site
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -221,11 +222,11 @@ def instructed(request: PolicyRequest) -> PolicyReply:
 
 async def products_listed(client: Client, session: str) -> None:
     """Wait until the results page's script has drawn its product links (observing is what the host would do)."""
-    with anyio.fail_after(30):
-        while (
-            "/agent/product.html" not in ok(await client.call_tool("observe", {"session_id": session}))["observation"]
-        ):
-            await anyio.sleep(0.2)
+
+    async def drawn() -> bool:
+        return "/agent/product.html" in ok(await client.call_tool("observe", {"session_id": session}))["observation"]
+
+    await wait_until(drawn, "the product links in the observation", interval=0.2)
 
 
 async def test_act_and_observe_take_instructions_on_the_clients_model(home: Path, shop: Site, vendor: FakeLLM) -> None:

@@ -13,7 +13,7 @@ import anyio
 import pytest
 
 from mcp_browsa.app import Browsa
-from mcp_browsa.engine.agent.tasks import ScreenshotOptions
+from mcp_browsa.engine.requests import TaskRequest
 from tests.agent.support import CALLER, FormInbox, ended, index, page, page_url, released, tool, until
 from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
 from tests.support.guard_pages import AUTOPOST, LEAVING_LOGIN, add_guard_pages
@@ -28,7 +28,9 @@ async def test_the_same_click_on_an_unchanged_page_is_a_loop(
     app: Browsa, fake: FakeLLM, shop: Site, claude: str
 ) -> None:
     fake.policy = lambda request: tool("click", index=index(request, "Add to cart"))
-    job = await app.run_task(CALLER, "Add it to the cart", llm=claude, initial_url=shop.url(PRODUCT), max_steps=10)
+    job = await app.run_task(
+        CALLER, TaskRequest(task="Add it to the cart", llm=claude, initial_url=shop.url(PRODUCT), max_steps=10)
+    )
     job = await ended(app, job.id)
     assert job.status == "failed" and job.error_code == "LOOP", job.error_message
     assert job.error_message is not None and "3 times in a row" in job.error_message
@@ -39,7 +41,9 @@ async def test_the_same_click_on_an_unchanged_page_is_a_loop(
 async def test_steps_running_out_is_stalled(app: Browsa, fake: FakeLLM, shop: Site, claude: str) -> None:
     moves = iter(["down", "up"] * 5)
     fake.policy = lambda request: tool("scroll", direction=next(moves))
-    job = await app.run_task(CALLER, "Look around", llm=claude, initial_url=shop.url(PRODUCT), max_steps=3)
+    job = await app.run_task(
+        CALLER, TaskRequest(task="Look around", llm=claude, initial_url=shop.url(PRODUCT), max_steps=3)
+    )
     job = await ended(app, job.id)
     assert job.status == "failed" and job.error_code == "STALLED"
     assert job.error_message is not None and "steps ran out" in job.error_message and "3 steps" in job.error_message
@@ -50,7 +54,9 @@ async def test_a_model_that_gives_up_is_stalled_with_its_reason(
     app: Browsa, fake: FakeLLM, shop: Site, gpt: str
 ) -> None:
     fake.policy = lambda request: tool("done", result="this shop does not sell bicycles", success=False)
-    job = await app.run_task(CALLER, "Buy a bicycle", llm=gpt, initial_url=shop.url("/agent/search.html"))
+    job = await app.run_task(
+        CALLER, TaskRequest(task="Buy a bicycle", llm=gpt, initial_url=shop.url("/agent/search.html"))
+    )
     job = await ended(app, job.id)
     assert job.status == "failed" and job.error_code == "STALLED"
     assert job.error_message is not None and "gave up" in job.error_message and "bicycles" in job.error_message
@@ -74,7 +80,9 @@ async def test_an_invalid_done_goes_back_to_the_model_and_is_fixed(
         return tool("done", result="found it", data={"name": "Wireless Earbuds X"})
 
     fake.policy = policy
-    job = await app.run_task(CALLER, "Get name and price", llm=claude, initial_url=shop.url(PRODUCT), output=SCHEMA)
+    job = await app.run_task(
+        CALLER, TaskRequest(task="Get name and price", llm=claude, initial_url=shop.url(PRODUCT), output=SCHEMA)
+    )
     job = await ended(app, job.id)
     assert job.status == "completed", job.error_message
     assert job.result is not None and job.result["data"] == {"name": "Wireless Earbuds X", "price": 39.99}
@@ -86,7 +94,9 @@ async def test_a_done_that_never_fits_the_schema_fails_after_bounded_retries(
     app: Browsa, fake: FakeLLM, shop: Site, gpt: str
 ) -> None:
     fake.policy = lambda request: tool("done", result="no idea", data={"price": "cheap"})
-    job = await app.run_task(CALLER, "Get name and price", llm=gpt, initial_url=shop.url(PRODUCT), output=SCHEMA)
+    job = await app.run_task(
+        CALLER, TaskRequest(task="Get name and price", llm=gpt, initial_url=shop.url(PRODUCT), output=SCHEMA)
+    )
     job = await ended(app, job.id)
     assert job.status == "failed" and job.error_code == "LLM_ERROR"
     assert job.error_message is not None and "rejected 3 times" in job.error_message
@@ -113,10 +123,12 @@ async def test_the_success_condition_is_checked_against_the_final_page(
     fake.policy = policy
     job = await app.run_task(
         CALLER,
-        "Add the earbuds to the cart",
-        llm=claude,
-        initial_url=shop.url(PRODUCT),
-        success_condition="the page says the item was added",
+        TaskRequest(
+            task="Add the earbuds to the cart",
+            llm=claude,
+            initial_url=shop.url(PRODUCT),
+            success_condition="the page says the item was added",
+        ),
     )
     job = await ended(app, job.id)
     assert job.status == "completed", job.error_message
@@ -144,7 +156,9 @@ async def test_cancel_mid_run_stops_between_steps_and_bills_only_steps_taken(
             return tool("scroll", direction="down" if fake.calls % 2 else "up")
 
         fake.policy = policy
-        job = await app.run_task(CALLER, "Browse forever", llm=claude, initial_url=shop.url("/agent/long.html"))
+        job = await app.run_task(
+            CALLER, TaskRequest(task="Browse forever", llm=claude, initial_url=shop.url("/agent/long.html"))
+        )
         # The fake vendor answers from its own thread: wait for its event there, without polling.
         assert await anyio.to_thread.run_sync(in_step_two.wait, 20), "the task never reached step two"
         cancelling = await app.cancel_job(CALLER, job.id)
@@ -165,28 +179,10 @@ async def test_the_wallclock_timeout(app: Browsa, fake: FakeLLM, shop: Site, cla
             return tool("scroll", direction="down")
 
         fake.policy = policy
-        params, key = await app.tasks.task_params(
-            CALLER.workspace_id,
-            "Wait for nothing",
-            llm=claude,
-            llm_api_key=None,
-            local=True,
-            initial_url=shop.url(PRODUCT),
-            max_steps=5,
-            output=None,
-            input=None,
-            success_condition=None,
-            timeout_seconds=10,
-            screenshots=ScreenshotOptions(),
-            fanout=1,
-            max_credits=None,
-            allowed_domains=None,
-            allow_writes=True,
-            os_type=None,
-            country=None,
-            identity_id=None,
-        )
-        params["timeout_seconds"] = 1.5  # below what a caller may ask for, to keep the test short
+        req = TaskRequest(task="Wait for nothing", llm=claude, initial_url=shop.url(PRODUCT), max_steps=5)
+        params, key = await app.tasks.task_params(CALLER.workspace_id, req, local=True)
+        # Below what a caller may ask for, to keep the test short: stored bounds are not checked again when run.
+        params = params.model_copy(update={"timeout_seconds": 1.5})
         job = await app.tasks.submit(CALLER.workspace_id, None, "task", params, key, progress_total=5)
         job = await ended(app, job.id)
     assert job.status == "failed" and job.error_code == "TIMEOUT", job.error_message
@@ -196,7 +192,9 @@ async def test_the_wallclock_timeout(app: Browsa, fake: FakeLLM, shop: Site, cla
 async def test_max_credits_stops_the_task(app: Browsa, fake: FakeLLM, shop: Site, gpt: str) -> None:
     moves = iter(["down", "up"] * 10)
     fake.policy = lambda request: tool("scroll", direction=next(moves))
-    job = await app.run_task(CALLER, "Scroll", llm=gpt, initial_url=shop.url("/agent/long.html"), max_credits=3)
+    job = await app.run_task(
+        CALLER, TaskRequest(task="Scroll", llm=gpt, initial_url=shop.url("/agent/long.html"), max_credits=3)
+    )
     job = await ended(app, job.id)
     assert job.status == "failed" and job.error_code == "INSUFFICIENT_CREDIT"
     assert job.error_message is not None and "max_credits (3) reached" in job.error_message
@@ -208,7 +206,9 @@ async def test_a_wrong_key_is_invalid_api_key_and_the_key_is_never_stored(
 ) -> None:
     fake.valid_keys = {"sk-ant-right"}
     secret_key = "sk-ant-WRONG-0123456789abcdef"
-    job = await app.run_task(CALLER, "Anything", llm=claude, llm_api_key=secret_key, initial_url=shop.url(PRODUCT))
+    job = await app.run_task(
+        CALLER, TaskRequest(task="Anything", llm=claude, llm_api_key=secret_key, initial_url=shop.url(PRODUCT))
+    )
     job = await ended(app, job.id)
     assert job.status == "failed" and job.error_code == "INVALID_API_KEY", job.error_message
     assert job.error_message is not None and secret_key not in job.error_message
@@ -221,7 +221,7 @@ async def test_a_wrong_key_is_invalid_api_key_and_the_key_is_never_stored(
 
 async def test_a_rate_limit_that_persists_after_backoff(app: Browsa, fake: FakeLLM, shop: Site, gpt: str) -> None:
     fake.fail_next(429, times=10)
-    job = await app.run_task(CALLER, "Anything", llm=gpt, initial_url=shop.url(PRODUCT))
+    job = await app.run_task(CALLER, TaskRequest(task="Anything", llm=gpt, initial_url=shop.url(PRODUCT)))
     job = await ended(app, job.id)
     assert job.status == "failed" and job.error_code == "RATE_LIMIT"
     assert job.error_message is not None and "Rate limit reached" in job.error_message
@@ -232,7 +232,7 @@ async def test_other_vendor_errors_are_llm_error_with_the_vendors_message(
     app: Browsa, fake: FakeLLM, shop: Site, claude: str
 ) -> None:
     fake.fail_next(400, message="max_tokens: too large for this model")
-    job = await app.run_task(CALLER, "Anything", llm=claude, initial_url=shop.url(PRODUCT))
+    job = await app.run_task(CALLER, TaskRequest(task="Anything", llm=claude, initial_url=shop.url(PRODUCT)))
     job = await ended(app, job.id)
     assert job.status == "failed" and job.error_code == "LLM_ERROR"
     assert job.error_message is not None and "max_tokens: too large for this model" in job.error_message
@@ -243,10 +243,12 @@ async def test_a_captcha_ends_the_task_when_no_human_is_waiting(
 ) -> None:
     job = await app.run_task(
         CALLER,
-        "Get into the shop",
-        llm=claude,
-        initial_url=shop.url("/agent/captcha.html"),
-        allowed_domains=["127.0.0.1"],
+        TaskRequest(
+            task="Get into the shop",
+            llm=claude,
+            initial_url=shop.url("/agent/captcha.html"),
+            allowed_domains=["127.0.0.1"],
+        ),
     )
     job = await ended(app, job.id)
     assert job.status == "failed" and job.error_code == "CAPTCHA"
@@ -264,7 +266,7 @@ async def test_a_captcha_offers_ask_human_first_when_a_human_is_waiting(
         return tool("navigate", url=shop.url("/agent/captcha.html"))
 
     fake.policy = policy
-    job = await app.run_task(CALLER, "Get in", llm=claude, initial_url=shop.url(PRODUCT))
+    job = await app.run_task(CALLER, TaskRequest(task="Get in", llm=claude, initial_url=shop.url(PRODUCT)))
     with app.tasks.human_waiting(job.id):
         asked = await until(app, job.id, "input_required")
         assert asked.question is not None and asked.question.startswith(
@@ -283,10 +285,12 @@ async def test_a_navigation_outside_allowed_domains_ends_the_task_blocked(
     fake.policy = lambda request: tool("click", index=index(request, "Partner shop"))
     job = await app.run_task(
         CALLER,
-        "Visit the partner",
-        llm=gpt,
-        initial_url=shop.url("/agent/outlinks.html"),
-        allowed_domains=["127.0.0.1"],
+        TaskRequest(
+            task="Visit the partner",
+            llm=gpt,
+            initial_url=shop.url("/agent/outlinks.html"),
+            allowed_domains=["127.0.0.1"],
+        ),
     )
     job = await ended(app, job.id)
     assert job.status == "failed" and job.error_code == "BLOCKED"
@@ -299,7 +303,7 @@ async def test_a_navigation_to_a_private_address_ends_the_task_blocked(
     app: Browsa, fake: FakeLLM, shop: Site, claude: str
 ) -> None:
     fake.policy = lambda request: tool("navigate", url="http://169.254.169.254/latest/meta-data/")
-    job = await app.run_task(CALLER, "Read the metadata", llm=claude, initial_url=shop.url(PRODUCT))
+    job = await app.run_task(CALLER, TaskRequest(task="Read the metadata", llm=claude, initial_url=shop.url(PRODUCT)))
     job = await ended(app, job.id)
     assert job.status == "failed" and job.error_code == "BLOCKED"
     assert job.error_message is not None and "ssrf:" in job.error_message
@@ -319,7 +323,8 @@ async def test_a_blocked_write_is_told_to_the_model_and_recorded(
 
     fake.policy = policy
     job = await app.run_task(
-        CALLER, "Send the form", llm=claude, initial_url=shop.url("/agent/form.html"), allow_writes=False
+        CALLER,
+        TaskRequest(task="Send the form", llm=claude, initial_url=shop.url("/agent/form.html"), allow_writes=False),
     )
     job = await ended(app, job.id)
     assert job.status == "failed" and job.error_code == "STALLED", job.error_message
@@ -334,7 +339,7 @@ async def test_a_navigation_the_egress_proxy_refuses_ends_the_task_blocked(
 ) -> None:
     # A name, not an address: only the proxy, resolving it, sees that it points at a loopback port not exempted.
     fake.policy = lambda request: tool("navigate", url="http://localhost:8899/admin")
-    job = await app.run_task(CALLER, "Open the admin page", llm=gpt, initial_url=shop.url(PRODUCT))
+    job = await app.run_task(CALLER, TaskRequest(task="Open the admin page", llm=gpt, initial_url=shop.url(PRODUCT)))
     job = await ended(app, job.id)
     assert job.status == "failed" and job.error_code == "BLOCKED", job.error_message
     assert job.result is not None and job.result["blocked"]["rule"].startswith("ssrf")
@@ -354,7 +359,8 @@ async def test_a_page_submitting_its_own_form_under_read_only_is_told_not_a_cras
     fake.policy = policy
     shop.requests.clear()
     job = await app.run_task(
-        CALLER, "Read the page", llm=claude, initial_url=shop.url(AUTOPOST + "?form=1"), allow_writes=False
+        CALLER,
+        TaskRequest(task="Read the page", llm=claude, initial_url=shop.url(AUTOPOST + "?form=1"), allow_writes=False),
     )
     job = await ended(app, job.id)
     assert job.status == "completed", (job.error_code, job.error_message)
@@ -370,7 +376,7 @@ async def test_a_page_sending_itself_to_a_private_address_ends_the_task_blocked(
     fake.policy = lambda request: tool("wait", seconds=0.5)
     target = f"http://127.0.0.2:{shop.port}/admin"
     url = shop.url(f"{LEAVING_LOGIN}?to={target}")
-    job = await app.run_task(CALLER, "Sign in", llm=gpt, initial_url=url, max_steps=5)
+    job = await app.run_task(CALLER, TaskRequest(task="Sign in", llm=gpt, initial_url=url, max_steps=5))
     job = await ended(app, job.id)
     assert job.status == "failed" and job.error_code == "BLOCKED", (job.error_code, job.error_message)
     assert job.result is not None and job.result["blocked"]["rule"] == "ssrf:loopback"

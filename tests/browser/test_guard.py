@@ -35,6 +35,7 @@ from mcp_browsa.browser.guard import (
 from mcp_browsa.browser.intercept import guard_page, install_request_guard, refuse_websockets
 from mcp_browsa.netpolicy import IPAddress, Policy, PrivateNetworkRule
 from tests.support.sites import Site, serve_site
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -580,9 +581,7 @@ async def test_form_post_needs_allow_writes(browser: Browser, proxy: EgressProxy
         page = await open_page(context)
         await page.goto(f"http://shop.test:{site.port}/guard/form.html")
         await page.click("#send")
-        with anyio.fail_after(5):
-            while not blocked:
-                await anyio.sleep(0.05)
+        await wait_until(lambda: blocked, "the form's POST refused", timeout=5)
         page = await open_page(context)
         await page.goto(f"http://shop.test:{site.port}/guard/form.html")
         fetched = await page.evaluate("window.postWithFetch()")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
-import anyio
 import pytest
 from mcp import Client
 
@@ -16,6 +15,7 @@ from tests.support.db import query
 from tests.support.docs_site import add_docs_site
 from tests.support.mcp_server import call, finished, ok, spawn_http
 from tests.support.sites import serve_site
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -29,14 +29,18 @@ async def test_sigkill_mid_crawl_resumes_without_loading_a_finished_page_again(t
             async with Client(first.url) as client:
                 args = {"url": docs.url("/docs/p0.html"), "max_depth": 5, "concurrency": 2}
                 job = ok(await call(client, "crawl", args))
-                deadline = time.monotonic() + 60
-                while True:
-                    rows = query(tmp_path, "SELECT status, params FROM batch_items WHERE job_id=?", job["id"])
+                rows: list[Any] = []
+
+                def two_held_after_five() -> bool:
+                    rows[:] = query(tmp_path, "SELECT status, params FROM batch_items WHERE job_id=?", job["id"])
                     held = sum(1 for r in rows if r["status"] == "running")
-                    if held == 2 and sum(1 for r in rows if r["status"] == "completed") >= 5:
-                        break
-                    assert time.monotonic() < deadline, [tuple(r) for r in rows]
-                    await anyio.sleep(0.1)
+                    return held == 2 and sum(1 for r in rows if r["status"] == "completed") >= 5
+
+                await wait_until(
+                    two_held_after_five,
+                    lambda: f"two pages held after five done: {[tuple(r) for r in rows]}",
+                    timeout=60,
+                )
             first.proc.send_signal(signal.SIGKILL)
             first.proc.wait(10)
 

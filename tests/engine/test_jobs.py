@@ -19,6 +19,7 @@ from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.config import Settings, load_settings
 from mcp_browsa.engine.context import JobContext, LeaseLost, Outcome
 from mcp_browsa.engine.jobs import JobEngine
+from mcp_browsa.engine.requests import ScrapeRequest, UrlBatchRequest
 from mcp_browsa.engine.worker import WorkerPool
 from mcp_browsa.errors import AgentNotRunning, BadRequest, InsufficientCredit, NotFound
 from mcp_browsa.events import EventBus
@@ -27,6 +28,7 @@ from mcp_browsa.storage.db import Database, dumps, loads
 from mcp_browsa.storage.jobs import ClaimedJob, JobRepo
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo
 from tests.support.sites import Site, serve_site
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -211,7 +213,7 @@ async def test_two_processes_claiming_from_one_queue_take_each_job_once(tmp_path
         repo = JobRepo(database)
         while (claimed := await repo.claim(f"worker-{name}", LEASE)) is not None:
             taken[name].append(claimed.id)
-            await anyio.sleep(0.005)  # "working" on it lets the other process at the write lock
+            await anyio.sleep(0.005)  # time spent "working" on it, not a wait: lets the other process at the lock
 
     try:
         async with anyio.create_task_group() as tg:
@@ -236,8 +238,7 @@ async def test_wait_returns_the_moment_the_job_ends(db: Database, engine: JobEng
         seen.append(j.status)
 
     async def end_it_once_waited_on() -> None:
-        while job.id not in engine.bus._waiters:  # the waiter is parked on the event bus
-            await anyio.sleep(0.01)
+        await wait_until(lambda: job.id in engine.bus._waiters, "the waiter parked on the event bus", interval=0.01)
         ctx = JobContext(job=claimed, engine=engine)
         await ctx.progress(1, 1, last_action="half way")
         assert await finish(db, claimed)
@@ -309,9 +310,13 @@ async def test_a_zero_balance_refuses_work_before_any_browser_starts(
     settings = settings_for(tmp_path, BROWSA_INITIAL_CREDITS="0", BROWSA_WARM_SPARES="0", **database_env)
     async with Browsa(settings).running() as app:
         with pytest.raises(InsufficientCredit, match="credits add"):
-            await app.scrape(Caller(), pages.url("/foundation/details.html"), formats=["markdown"], wait=10)
+            await app.scrape(
+                Caller(), ScrapeRequest(url=pages.url("/foundation/details.html"), formats=["markdown"]), wait=10
+            )
         with pytest.raises(InsufficientCredit):
-            await app.batch_urls(Caller(), [pages.url("/foundation/details.html")], formats=["markdown"])
+            await app.batch_urls(
+                Caller(), UrlBatchRequest(urls=[pages.url("/foundation/details.html")], formats=["markdown"])
+            )
         assert app.host.launches == 0
         assert (await app.list_jobs(Caller())).count == 0
     assert pages.requests == []
@@ -324,8 +329,12 @@ async def test_credit_running_out_fails_the_next_job_before_its_browser_starts(
         tmp_path, BROWSA_INITIAL_CREDITS="1", BROWSA_WARM_SPARES="0", BROWSA_MAX_BURNERS="1", **database_env
     )
     async with Browsa(settings).running(workers=False) as app:
-        first = await app.scrape(Caller(), pages.url("/foundation/details.html?n=1"), formats=["markdown"])
-        second = await app.scrape(Caller(), pages.url("/foundation/details.html?n=2"), formats=["markdown"])
+        first = await app.scrape(
+            Caller(), ScrapeRequest(url=pages.url("/foundation/details.html?n=1"), formats=["markdown"])
+        )
+        second = await app.scrape(
+            Caller(), ScrapeRequest(url=pages.url("/foundation/details.html?n=2"), formats=["markdown"])
+        )
         assert app.tg is not None
         await app.workers.run(app.tg)
         first = await app.get_job(Caller(), first.id, wait=60)
@@ -349,7 +358,9 @@ async def test_a_browser_that_fails_to_start_is_upstream_unavailable_with_advice
     settings = settings_for(tmp_path, BROWSA_CHROMIUM=str(broken), BROWSA_WARM_SPARES="0")
     async with Browsa(settings).running() as app:
         before = await app.credits(Caller())
-        job = await app.scrape(Caller(), "http://127.0.0.1:9/never-loaded", formats=["markdown"], wait=60)
+        job = await app.scrape(
+            Caller(), ScrapeRequest(url="http://127.0.0.1:9/never-loaded", formats=["markdown"]), wait=60
+        )
         after = await app.credits(Caller())
     assert job.status == "failed"
     assert job.error_code == "UPSTREAM_UNAVAILABLE"
@@ -379,10 +390,12 @@ async def test_clean_shutdown_gives_running_work_back_at_once(
         try:
             app = Browsa(settings_for(tmp_path, **database_env))
             async with app.running():
-                job = await app.scrape(Caller(), site.url(GATED), formats=["text"])
-                with anyio.fail_after(60):
-                    while (await app.get_job(Caller(), job.id)).status != "running":
-                        await anyio.sleep(0.05)
+                job = await app.scrape(Caller(), ScrapeRequest(url=site.url(GATED), formats=["text"]))
+
+                async def running() -> bool:
+                    return (await app.get_job(Caller(), job.id)).status == "running"
+
+                await wait_until(running, "the gated scrape running", timeout=60)
             async with Browsa(settings_for(tmp_path, **database_env)).running(workers=False) as after:
                 again = await after.get_job(Caller(), job.id)
         finally:

@@ -20,8 +20,10 @@ import pytest
 from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.config import load_settings
 from mcp_browsa.engine import lanes
+from mcp_browsa.engine.requests import UrlBatchRequest
 from mcp_browsa.models import Job
 from tests.support.sites import Site, serve_site
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -82,9 +84,7 @@ def _sent(job: Job) -> list[str]:
 
 async def _tabs_once_settled(app: Browsa) -> list[int]:
     """Pages per open context, once no spare is half built (a context whose page is not there yet is no leftover)."""
-    with anyio.fail_after(30):
-        while app.pool.building:
-            await anyio.sleep(0.05)
+    await wait_until(lambda: not app.pool.building, "no spare context half built")
     return [len(c.pages) for c in (await app.host.browser()).contexts]
 
 
@@ -102,10 +102,12 @@ async def test_rows_share_a_burner_until_one_fails_or_opens_a_tab_and_batches_ne
         site.url("/visit?n=e"),
     ]
     async with Browsa(settings).running() as app:
-        job = await app.batch_urls(Caller(), urls, formats=["markdown"], concurrency=1)
+        job = await app.batch_urls(Caller(), UrlBatchRequest(urls=urls, formats=["markdown"], concurrency=1))
         job = await app.get_job(Caller(), job.id, wait=120)
         tabs = await _tabs_once_settled(app)
-        other = await app.batch_urls(Caller(), [site.url("/visit?n=f")], formats=["markdown"], concurrency=1)
+        other = await app.batch_urls(
+            Caller(), UrlBatchRequest(urls=[site.url("/visit?n=f")], formats=["markdown"], concurrency=1)
+        )
         other = await app.get_job(Caller(), other.id, wait=120)
     assert job.status == "completed" and other.status == "completed"
     *rows, last = _sent(job)
@@ -131,7 +133,7 @@ async def test_workers_are_tabs_of_one_burner_and_refusals_reach_their_own_row(
         site.url("/visit?n=f"),
     ]
     async with Browsa(settings).running() as app:
-        job = await app.batch_urls(Caller(), urls, formats=["markdown"], concurrency=3)
+        job = await app.batch_urls(Caller(), UrlBatchRequest(urls=urls, formats=["markdown"], concurrency=3))
         job = await app.get_job(Caller(), job.id, wait=120)
         tabs = await _tabs_once_settled(app)
         in_use = app.pool.in_use
@@ -168,11 +170,11 @@ async def test_tabs_hold_burner_slots_and_a_burner_retires_after_its_rows(
             nonlocal peak
             while True:
                 peak = max(peak, app.pool.in_use)
-                await anyio.sleep(0.005)
+                await anyio.sleep(0.005)  # a sampler, not a wait: it looks at the pool until the batch ends
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(watch)
-            job = await app.batch_urls(Caller(), urls, formats=["markdown"], concurrency=4)
+            job = await app.batch_urls(Caller(), UrlBatchRequest(urls=urls, formats=["markdown"], concurrency=4))
             job = await app.get_job(Caller(), job.id, wait=120)
             tg.cancel_scope.cancel()
         tabs = await _tabs_once_settled(app)

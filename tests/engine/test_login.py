@@ -16,6 +16,7 @@ import pytest
 
 from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.config import load_settings
+from mcp_browsa.engine.requests.login import LoginRequest
 from mcp_browsa.errors import BrowsaError, Forbidden, NotFound
 from mcp_browsa.identities.spec import build_spec
 from mcp_browsa.models import Job
@@ -58,7 +59,7 @@ async def app(
 
 
 async def login(app: Browsa, url: str, service: str = "site", **kw: Any) -> Job:
-    job = await app.logins.submit(Caller().workspace_id, None, service=service, url=url, **kw)
+    job = await app.logins.submit(Caller().workspace_id, None, LoginRequest(service=service, url=url, **kw))
     return await app.get_job(Caller(), job.id, wait=60)
 
 
@@ -173,7 +174,7 @@ async def test_a_missing_secret_is_named_before_any_browser_starts(app: Browsa, 
     pages, _log = site
     before = await app.list_jobs(Caller(), kind="login", limit=200)
     with pytest.raises(NotFound) as caught:
-        await app.logins.submit(Caller().workspace_id, None, service="github", url=pages.url("/login"))
+        await app.logins.submit(Caller().workspace_id, None, LoginRequest(service="github", url=pages.url("/login")))
     assert "github_username, github_password" in caught.value.message
     assert "mcp-browsa vault set NAME" in caught.value.message
     after = await app.list_jobs(Caller(), kind="login", limit=200)
@@ -182,10 +183,12 @@ async def test_a_missing_secret_is_named_before_any_browser_starts(app: Browsa, 
 
 async def test_a_login_url_the_guard_refuses_is_refused_at_once(app: Browsa) -> None:
     with pytest.raises(Forbidden) as caught:
-        await app.logins.submit(Caller().workspace_id, None, service="site", url="http://169.254.169.254/login")
+        await app.logins.submit(
+            Caller().workspace_id, None, LoginRequest(service="site", url="http://169.254.169.254/login")
+        )
     assert "ssrf:link-local" in caught.value.message
     with pytest.raises(BrowsaError) as bad:
-        await app.logins.submit(Caller().workspace_id, None, service="site", url="file:///etc/passwd")
+        await app.logins.submit(Caller().workspace_id, None, LoginRequest(service="site", url="file:///etc/passwd"))
     assert bad.value.code == "BAD_REQUEST"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -170,9 +169,10 @@ async def test_secrets_are_masked_everywhere_and_passwords_never_shown(tabs: Tab
     assert secret not in await read_page(tabs, mask_values=[secret])
 
 
-async def test_one_evaluate_per_frame_and_fast_on_a_thousand_elements(
+async def test_one_evaluate_per_frame_even_on_a_thousand_elements(
     tabs: Tabs, site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # How fast it is on that page is `python -m bench observation`'s to say (agent/big.html), not a test's.
     calls: list[Frame] = []
     original = Frame.evaluate
 
@@ -183,15 +183,11 @@ async def test_one_evaluate_per_frame_and_fast_on_a_thousand_elements(
     monkeypatch.setattr(Frame, "evaluate", counting)
     page = tabs.active
     await page.goto(site.url("/agent/big.html"))
-    timings = []
-    for _ in range(3):
+    for _ in range(2):  # the first look, and a later one once the script is in the page
         calls.clear()
-        started = time.perf_counter()
         obs = await observe(tabs)
-        timings.append(time.perf_counter() - started)
         assert obs.element_count == 1000
         assert calls == [page.main_frame]
-    assert min(timings) < 0.3, timings
 
     await page.goto(site.url("/agent/frames.html"))
     await page.frame_locator("#cross").locator("button").wait_for()
@@ -236,7 +232,7 @@ async def test_read_page_returns_all_visible_text_including_frames(tabs: Tabs, s
 
 # -- what a reader gets on real-looking pages: links in their sentences, tables as rows ---------------------
 
-ROW = re.compile(r"^\[(\d+)\]\[(\d+)\] \| (.+) \| \[(USA|Europe|Japan)\]\[(\d+)\]$", re.M)
+ROW = re.compile(r"^\[(\d+)\]\[(\d+)\]\|(.+)\|\[(USA|Europe|Japan)\]\[(\d+)\]$", re.M)
 
 
 async def test_link_text_stays_in_its_sentence_with_its_index(tabs: Tabs, site: Site) -> None:
@@ -251,7 +247,7 @@ async def test_link_text_stays_in_its_sentence_with_its_index(tabs: Tabs, site: 
     assert "While describes" not in obs.text
     # Code keeps the spaces between its tokens and its lines; a table's cells share their row's line.
     assert ">>> import sys\n>>> sys.platform\n'linux'" in text
-    assert "Platform | sys.platform\nLinux | 'linux'\nmacOS | 'darwin'" in text
+    assert "Platform|sys.platform\nLinux|'linux'\nmacOS|'darwin'" in text
     # Links that stand alone (a menu) are still element lines, with their address.
     assert re.search(r"^\[\d+\] <a href=/content/genindex.html> index$", obs.text, re.M)
 
@@ -266,8 +262,8 @@ async def test_a_hundred_row_table_shows_most_rows_and_every_link_is_reachable(t
     for rowid, index, _cells, origin, origin_index in rows:
         assert obs.elements[int(index)].attrs["href"] == f"/vega/cars/{rowid}"
         assert obs.elements[int(origin_index)].text == origin
-    assert "| chevrolet chevelle malibu | " in obs.text
-    assert "[Link][" in obs.text and "| [Origin][" in obs.text  # the header row, its sort links inline
+    assert "|chevrolet chevelle malibu|" in obs.text
+    assert "[Link][" in obs.text and "|[Origin][" in obs.text  # the header row, its sort links inline
     assert "This data as [json][" in obs.text and "], [CSV][" in obs.text
     assert re.search(r"^… \d+ more text lines below, scroll down$", obs.text, re.M)
 

@@ -6,7 +6,6 @@ with a Playwright of its own, as a customer's script would.
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import re
@@ -31,6 +30,7 @@ from mcp_browsa.sessions import SessionRequest
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE as WS
 from tests.identities.conftest import LOGIN, WHOAMI, AppFactory, record_events
 from tests.support.sites import Site, serve_site
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -113,18 +113,6 @@ def client_hints(seen: dict[str, str]) -> dict[str, str]:
     return dict(re.findall(r'"([^"]+)";v="([^"]+)"', seen["sec_ch_ua"]))
 
 
-async def until(predicate: Callable[[], Any], timeout: float = 20.0) -> None:
-    """Poll `predicate` (sync or async) until it is true; the test fails after `timeout` seconds."""
-    with anyio.fail_after(timeout):
-        while True:
-            value = predicate()
-            if inspect.isawaitable(value):
-                value = await value
-            if value:
-                return
-            await anyio.sleep(0.1)
-
-
 async def test_burner_is_driven_over_cdp_through_the_guard_and_destroyed(app: Browsa, id_site: Site) -> None:
     events = record_events(app)
     agent = await app.identities.create(WS, spec(ttl="5m", os_type="OS_TYPE_WINDOWS", country="DE"))
@@ -179,7 +167,7 @@ async def test_burner_is_driven_over_cdp_through_the_guard_and_destroyed(app: Br
 
     gone = await app.identities.destroy(WS, agent.id)
     assert gone.status == "destroyed" and gone.cdp_url is None and gone.destroyed_at is not None
-    await until(lambda: not pid_alive(row["pid"]))
+    await wait_until(lambda: not pid_alive(row["pid"]), "the browser process gone")
     assert not await anyio.Path(row["profile_dir"]).exists()
     with pytest.raises(AgentNotRunning):
         await app.identities.get(WS, agent.id, include=["trust"])
@@ -269,11 +257,11 @@ async def test_ttl_expiry_stops_the_browser_and_the_meter(app: Browsa) -> None:
         current = await app.identities.core.repo.get(agent.id)
         return current is not None and current["status"] == "destroyed"
 
-    await until(ended, timeout=30)
+    await wait_until(ended, "the burner destroyed at its TTL")
     final = await app.identities.get(WS, agent.id)
     assert final.error_message == "its TTL ended" and final.cdp_url is None
     assert final.destroyed_at is not None and final.destroyed_at >= (agent.expires_at or 0) - 0.5
-    await until(lambda: not pid_alive(row["pid"]))
+    await wait_until(lambda: not pid_alive(row["pid"]), "the browser process gone")
     assert agent.id not in app.identities.core.live
     assert [e.type for e in events if e.type.startswith("agent.")] == ["agent.provisioned", "agent.destroyed"]
     assert final.cost_credits == app.prices.burner_start  # five seconds: the first minute only

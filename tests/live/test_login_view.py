@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import SimpleHTTPRequestHandler
 from urllib.parse import quote
 
-import anyio
 import httpx
 import pytest
 from playwright.async_api import Page
@@ -16,9 +15,11 @@ from playwright.async_api import Page
 from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.config import load_settings
 from mcp_browsa.engine.observation import MASK
+from mcp_browsa.engine.requests.login import LoginRequest
 from mcp_browsa.models import Job
 from tests.support.login_site import LoginLog, add_login_pages
 from tests.support.sites import Site, respond, serve_site
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -64,13 +65,16 @@ async def app(
 
 
 async def until(app: Browsa, job_id: str, ok: Callable[[Job], bool], what: str) -> Job:
-    """The job once `ok(job)` holds (each look waits on the job's own changes)."""
-    with anyio.fail_after(60):
-        while True:
-            job = await app.get_job(Caller(), job_id, wait=1)
-            if ok(job):
-                return job
-            assert job.status in ("queued", "running", "human_control"), f"{what}: {job.status} {job.error_message}"
+    """The job once `ok(job)` holds; fails naming `what` if it ends first or not within a minute."""
+
+    async def there() -> Job | None:
+        job = await app.get_job(Caller(), job_id)
+        if ok(job):
+            return job
+        assert job.status in ("queued", "running", "human_control"), f"{what}: {job.status} {job.error_message}"
+        return None
+
+    return await wait_until(there, what, timeout=60)
 
 
 async def test_a_login_is_shown_live_with_its_secrets_hidden(
@@ -79,7 +83,9 @@ async def test_a_login_is_shown_live_with_its_secrets_hidden(
     pages, log, release = site
     # The address carries the username, as some sign-in links do: the view must not show it.
     url = pages.url(f"/held-login?login_hint={quote(USERNAME)}")
-    job = await app.logins.submit(Caller().workspace_id, None, service="site", url=url, timeout_seconds=120)
+    job = await app.logins.submit(
+        Caller().workspace_id, None, LoginRequest(service="site", url=url, timeout_seconds=120)
+    )
     job = await until(app, job.id, lambda j: j.live_url is not None, "no live_url while the login runs")
     assert job.status == "running" and job.live_url is not None and job.live_url.startswith("http://127.0.0.1:")
     live_url = job.live_url

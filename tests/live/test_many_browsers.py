@@ -9,7 +9,7 @@ import pytest
 from playwright.async_api import Page
 
 from mcp_browsa.app import Browsa
-from mcp_browsa.engine.agent.tasks import TaskRow
+from mcp_browsa.engine.requests import TaskBatchRequest, TaskRequest, TaskRow
 from tests.agent.support import CALLER, ended, page_url, tool
 from tests.live.test_takeover import WAIT, shown_url
 from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
@@ -32,7 +32,7 @@ async def test_each_batch_row_has_its_own_view(
         TaskRow(instruction="Look at the start", url=shop.url("/live/start.html")),
         TaskRow(instruction="Look at the form", url=shop.url("/live/form.html")),
     ]
-    job = await app.batch_tasks(CALLER, rows, llm=claude, concurrency=2)
+    job = await app.batch_tasks(CALLER, TaskBatchRequest(tasks=rows, llm=claude, concurrency=2))
     try:
         while True:
             job = await app.get_job(CALLER, job.id, wait=1)
@@ -62,7 +62,9 @@ async def test_fanout_attempts_are_views_of_the_job(
 ) -> None:
     release = threading.Event()
     fake.policy = lambda _r: (release.wait(WAIT), tool("done", result="ok"))[1]
-    job = await app.run_task(CALLER, "Race", llm=claude, initial_url=shop.url("/live/start.html"), fanout=2)
+    job = await app.run_task(
+        CALLER, TaskRequest(task="Race", llm=claude, initial_url=shop.url("/live/start.html"), fanout=2)
+    )
     try:
         target = None
         while target is None or len(target.views) < 2:

@@ -14,6 +14,7 @@ from websockets.exceptions import InvalidStatus
 
 from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.config import load_settings
+from mcp_browsa.engine.requests import TaskRequest
 from mcp_browsa.errors import NotFound
 from mcp_browsa.live.web import LiveServer, redact_tokens
 from tests.agent.support import CALLER, ended, page_url, tool, until
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.anyio
 
 async def running_job(app: Browsa, fake: FakeLLM, shop: Site, claude: str, caller: Caller = CALLER) -> tuple[str, str]:
     """A task held on its first step (until the test's fake policy is released); (job id, live_url)."""
-    job = await app.run_task(caller, "Hold", llm=claude, initial_url=shop.url("/live/start.html"))
+    job = await app.run_task(caller, TaskRequest(task="Hold", llm=claude, initial_url=shop.url("/live/start.html")))
     while True:
         job = await app.get_job(caller, job.id, wait=1)
         if job.live_url:
@@ -143,7 +144,9 @@ async def test_no_burner_reaches_the_live_server_even_with_private_networks_allo
             return tool("navigate", url=urls[0])  # the job's own live view, from inside its browser
 
         fake.policy = policy
-        job = await app.run_task(CALLER, "Open your live view", llm=claude, initial_url=shop.url("/live/start.html"))
+        job = await app.run_task(
+            CALLER, TaskRequest(task="Open your live view", llm=claude, initial_url=shop.url("/live/start.html"))
+        )
         job = await until(app, job.id, "running")
         while not job.live_url:
             job = await app.get_job(CALLER, job.id, wait=1)

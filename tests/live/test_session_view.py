@@ -11,6 +11,7 @@ import pytest
 from playwright.async_api import Page
 
 from mcp_browsa.app import Browsa
+from mcp_browsa.engine.requests import TaskRequest
 from mcp_browsa.errors import Forbidden
 from mcp_browsa.sessions import SessionRequest
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE as WS
@@ -109,7 +110,8 @@ async def test_human_login_signs_an_identity_in_that_a_later_task_uses(
 
     fake.policy = policy
     job = await app.run_task(
-        CALLER, "Who is signed in?", llm=claude, initial_url=shop.url("/account"), identity_id=identity.id
+        CALLER,
+        TaskRequest(task="Who is signed in?", llm=claude, initial_url=shop.url("/account"), identity_id=identity.id),
     )
     job = await ended(app, job.id)
     assert job.status == "completed", job.error_message

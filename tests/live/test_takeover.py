@@ -7,7 +7,6 @@ Two real Chromiums: the job's burner (behind the URL guard) and the person's own
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import httpx
@@ -15,10 +14,12 @@ import pytest
 from playwright.async_api import Page
 
 from mcp_browsa.app import Browsa
-from mcp_browsa.models import TERMINAL
+from mcp_browsa.engine.requests import TaskRequest
+from mcp_browsa.models import TERMINAL, Job
 from tests.agent.support import CALLER, ended, page, page_url, tool, until
 from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
 from tests.support.sites import Site
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -51,11 +52,14 @@ async def click_through_picture(app: Browsa, job_id: str, person: Page, selector
 
 async def reached(app: Browsa, job_id: str, event: threading.Event, timeout: float = 120) -> None:
     """Wait until the agent's policy set `event`; a job that ended instead fails with its own error."""
-    deadline = time.monotonic() + timeout
-    while not event.is_set():
-        job = await app.get_job(CALLER, job_id, wait=0.5)
+    last: list[Job] = []
+
+    async def there() -> bool:
+        last[:] = [job := await app.get_job(CALLER, job_id)]
         assert job.status not in TERMINAL, f"the job ended before getting there: {job.error_code} {job.error_message}"
-        assert time.monotonic() < deadline, f"the agent never got there ({job.status}, {job.last_action})"
+        return event.is_set()
+
+    await wait_until(there, lambda: f"the agent never got there ({last})", timeout=timeout, interval=0.1)
 
 
 async def test_watch_take_control_type_click_and_hand_back(
@@ -78,7 +82,9 @@ async def test_watch_take_control_type_click_and_hand_back(
         return tool("done", result="saw what the person did")
 
     fake.policy = policy
-    job = await app.run_task(CALLER, "Wait for the person", llm=claude, initial_url=shop.url("/live/start.html"))
+    job = await app.run_task(
+        CALLER, TaskRequest(task="Wait for the person", llm=claude, initial_url=shop.url("/live/start.html"))
+    )
     await reached(app, job.id, on_start)
     job = await app.get_job(CALLER, job.id)
     assert job.status == "running" and job.live_url is not None

@@ -1,11 +1,12 @@
 """What the reliability scenarios share: the data dir read from outside (ledger, job states, integrity), a
-server's idle state, a probe of how fast it answers, and polling with a deadline instead of sleeping.
+server's idle state, and a probe of how fast it answers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from tests.reliability.pages import TINY
 from tests.support.db import read_rows
 from tests.support.mcp_server import call, ok
 from tests.support.sites import Site
+from tests.support.waits import wait_until
 
 __all__ = [
     "Idle",
@@ -34,25 +36,12 @@ __all__ = [
     "settled",
     "site_env",
     "tiny_scrape",
-    "wait_until",
 ]
 
 
 def site_env(site: Site, **extra: str) -> dict[str, str]:
     """Server environment that lets the browser reach this site's port on loopback, and nothing else private."""
     return {"BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{site.port}", **extra}
-
-
-async def wait_until(
-    predicate: Callable[[], Awaitable[bool]], timeout: float, what: str | Callable[[], str], interval: float = 0.1
-) -> float:
-    """Poll an async predicate until it holds; returns the seconds it took, fails naming `what` after `timeout`."""
-    t0 = time.monotonic()
-    while not await predicate():
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"{what() if callable(what) else what}: not reached in {timeout} s")
-        await anyio.sleep(interval)
-    return time.monotonic() - t0
 
 
 # -- what the data dir holds -------------------------------------------------------------------
@@ -163,7 +152,7 @@ async def probing(client: Client, pid: int | None = None, interval: float = 0.5)
             prober.latencies.append(time.monotonic() - t0)
             if pid is not None:
                 prober.samples.append(await anyio.to_thread.run_sync(sample, pid))
-            await anyio.sleep(interval)
+            await anyio.sleep(interval)  # the probe's cadence: it samples for as long as the block runs
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(probe)
@@ -193,20 +182,19 @@ async def settled(client: Client, pid: int, like: Idle | None = None, timeout: f
             return False
         return like is None or cap["browser_contexts"] <= like.contexts
 
-    await wait_until(calm, timeout, lambda: f"the server idle again (last: {last})")
+    await wait_until(calm, lambda: f"the server idle again (last: {last})", timeout=timeout, interval=0.1)
     idle: Idle = last[0]
     if like is not None:
         # Closed contexts' renderers take a moment to exit, longer on a busy machine: give them that, then report
         # whatever is left. (Chromium may keep one spare renderer of its own, hence the one extra.)
-        deadline = time.monotonic() + 30
-
-        def extra() -> bool:
-            procs = idle.procs
-            return procs.chromium > like.procs.chromium + 1 or procs.renderers > like.procs.renderers + 1
-
-        while extra() and time.monotonic() < deadline:
-            await anyio.sleep(0.2)
+        async def exited() -> bool:
+            nonlocal idle
             idle = Idle(await anyio.to_thread.run_sync(sample, pid), idle.contexts)
+            procs = idle.procs
+            return procs.chromium <= like.procs.chromium + 1 and procs.renderers <= like.procs.renderers + 1
+
+        with contextlib.suppress(AssertionError):  # the caller judges what is left
+            await wait_until(exited, "closed contexts' renderers gone", timeout=30, interval=0.2)
     return idle
 
 

@@ -11,7 +11,7 @@ import json
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +21,7 @@ import anyio
 import anyio.to_thread
 from mcp import Client
 
-from tests.reliability.common import Idle, Ledger, db_state, ledger, settled, site_env, tiny_scrape, wait_until
+from tests.reliability.common import Idle, Ledger, db_state, ledger, settled, site_env, tiny_scrape
 from tests.reliability.faults import (
     browser_mains,
     fill_disk,
@@ -38,6 +38,7 @@ from tests.support.mcp_server import call, finished, ok, run_cli, spawn_stdio
 from tests.support.pages import GATED, add_pages
 from tests.support.procs import Proc, alive, processes_naming, wait_gone
 from tests.support.sites import Site, serve_site
+from tests.support.waits import wait_until
 from tests.webhooks.receiver import Reply, serve_receiver
 
 __all__ = [
@@ -84,11 +85,11 @@ def _hits(site: Site, needle: str) -> int:
     return sum(1 for _method, path in site.requests if needle in path)
 
 
-async def _until(predicate: Any, timeout: float, what: str) -> float:
-    async def check() -> bool:
-        return bool(predicate())
-
-    return await wait_until(check, timeout, what)
+async def _until(predicate: Callable[[], bool], timeout: float, what: str) -> float:
+    """Seconds until `predicate` held."""
+    t0 = time.monotonic()
+    await wait_until(predicate, what, timeout=timeout, interval=0.1)
+    return time.monotonic() - t0
 
 
 def _task(site: Site, words: str, tag: str) -> dict[str, Any]:

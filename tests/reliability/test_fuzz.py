@@ -10,15 +10,17 @@ generated value names can reach past this machine.
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.reliability.common import db_state, job_ids, ledger, wait_until
+from tests.reliability.common import db_state, job_ids, ledger
 from tests.reliability.faults import loopback_only
 from tests.reliability.fuzz import FUZZ_ENV, fuzz_tools, release_identities
 from tests.support.mcp_server import call, ok, spawn_stdio
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -52,7 +54,9 @@ async def test_every_tool_answers_generated_arguments_with_a_result_or_an_envelo
             cap: dict[str, Any] = ok(await call(client, "capacity"))
             return not (cap["queued"] or cap["running"] or cap["input_required"])
 
-        took = await wait_until(wound_down, 60, lambda: f"every fuzzed job ended (still open: {still_open})")
+        t0 = time.monotonic()
+        await wait_until(wound_down, lambda: f"every fuzzed job ended (still open: {still_open})", timeout=60)
+        took = time.monotonic() - t0
         print(f"fuzzed jobs ended {took:.1f} s after the cancels; slowest calls: {report.slow_calls}")
         assert server.process.returncode is None
 

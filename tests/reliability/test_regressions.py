@@ -24,6 +24,7 @@ from mcp_browsa.models import JobStatus
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo
 from mcp_browsa.storage.sqlite import SqliteBackend
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -79,9 +80,10 @@ async def test_a_stalled_process_does_not_rescue_its_own_running_jobs(db: Databa
             row = await db.fetchone("SELECT lease_expires_at FROM jobs WHERE id=?", (job.id,))
             return float(row[0] or 0) if row else 0.0
 
-        with anyio.fail_after(10):
-            while await lease() < time.time():  # the sweeper renews it before it judges anyone's lease
-                await anyio.sleep(0.02)
+        async def renewed() -> bool:  # the sweeper renews it before it judges anyone's lease
+            return await lease() >= time.time()
+
+        await wait_until(renewed, "the running job's lease renewed", timeout=10, interval=0.02)
         assert (await engine.get(WS, job.id)).status == JobStatus.RUNNING
         release.set()
         with anyio.fail_after(10):

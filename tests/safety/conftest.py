@@ -6,27 +6,25 @@ server; the private servers listen on other loopback ports and addresses and mus
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from mcp import Client, StdioServerParameters
-from mcp.client import Transport
-from mcp.client.stdio import stdio_client
+from mcp import Client
 
+from mcp_browsa.browser.discovery import FoundBrowser
 from tests.support.fake_llm import FakeLLM
 from tests.support.guard_pages import add_guard_pages
 from tests.support.login_site import LoginLog, add_login_pages
-from tests.support.mcp_server import server_env
+from tests.support.remote_browsers import free_port, playwright_server
 from tests.support.sites import Site, serve_site
+from tests.support.vault_server import exempt, vault_server
 from tests.support.websocket_site import WebSocketSite, serve_websockets
 from tests.webhooks.receiver import Receiver, serve_receiver
 
-__all__ = ["PASSWORD", "USERNAME", "Stack", "logged_stdio_client", "vault_set"]
+__all__ = ["PASSWORD", "USERNAME", "Stack", "serve_stack"]
 
 USERNAME = "grace.hopper+vault@example.com"
 PASSWORD = "open sesame&cobol=1959!"  # spaces, & and = take other spellings in URLs and form bodies
@@ -42,18 +40,6 @@ class Stack:
     fake: FakeLLM  # the LLM vendor the server talks to
     hooks: Receiver  # a webhook endpoint (public too)
     logins: LoginLog  # what the login pages on `public` received
-
-
-@asynccontextmanager
-async def logged_stdio_client(home: Path, log: Path, *args: str, **env: str) -> AsyncIterator[Client]:
-    """`python -m mcp_browsa ARGS` over stdio, its stderr written to `log` so a test can read what it logged."""
-    params = StdioServerParameters(
-        command=sys.executable, args=["-m", "mcp_browsa", *args], env=server_env(home, **env)
-    )
-    with log.open("w", encoding="utf-8") as errlog:
-        transport: Transport = stdio_client(params, errlog=errlog)  # type: ignore[assignment]
-        async with Client(transport, read_timeout_seconds=180) as client:
-            yield client
 
 
 @pytest.fixture(scope="package")
@@ -97,37 +83,58 @@ def hooks() -> Iterator[Receiver]:
         yield receiver
 
 
-def vault_set(home: Path, name: str, value: str) -> subprocess.CompletedProcess[str]:
-    """`mcp-browsa vault set NAME` with the value piped on stdin, as a script would do it."""
-    done = subprocess.run(
-        [sys.executable, "-m", "mcp_browsa", "vault", "set", name],
-        input=value,
-        env=server_env(home),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done
+@dataclass
+class Around:
+    """What every stack serves against: the sites, the webhook endpoint, and the login pages on `public`."""
+
+    public: Site
+    cdn: Site
+    hooks: Receiver
+    sockets: WebSocketSite
+    logins: LoginLog
 
 
 @pytest.fixture(scope="package")
-async def stack(
-    tmp_path_factory: pytest.TempPathFactory, public: Site, cdn: Site, hooks: Receiver, sockets: WebSocketSite
-) -> AsyncIterator[Stack]:
-    home = tmp_path_factory.mktemp("safety-home")
-    log = home.parent / "safety-server.log"
+def around(public: Site, cdn: Site, hooks: Receiver, sockets: WebSocketSite) -> Around:
     logins = add_login_pages(public, USERNAME, PASSWORD, exfil_to=cdn.url("/steal"))
-    for name, value in (("site_username", USERNAME), ("site_password", PASSWORD)):
-        vault_set(home, name, value)
+    return Around(public, cdn, hooks, sockets, logins)
+
+
+@asynccontextmanager
+async def serve_stack(home: Path, around: Around, **env: str) -> AsyncIterator[Stack]:
+    """The stdio server on `home` with the vault filled in; `env` adds to its environment."""
+    log = home.parent / f"{home.name}-server.log"
+    secrets = {"site_username": USERNAME, "site_password": PASSWORD}
+    public, cdn = around.public, around.cdn
     # Only `public` (by address and by name), `cdn`, the WebSocket server and the webhook endpoint count as public.
-    exempt = (
-        f"127.0.0.1:{public.port},localhost:{public.port},127.0.0.2:{cdn.port},127.0.0.1:{sockets.port},"
-        f"127.0.0.1:{hooks.port}"
-    )
+    others = (f"localhost:{public.port}", f"127.0.0.1:{around.sockets.port}", f"127.0.0.1:{around.hooks.port}")
     with FakeLLM() as fake:
-        env = {"BROWSA_ALLOW_PRIVATE_NETWORK": exempt, "BROWSA_LOG_LEVEL": "DEBUG", "ANTHROPIC_API_KEY": "sk-ant-test"}
-        async with logged_stdio_client(home, log, **env, **fake.env()) as client:
-            yield Stack(client, home, log, fake, hooks, logins)
-    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+        env = {
+            "BROWSA_ALLOW_PRIVATE_NETWORK": exempt(public, cdn, extra=others),
+            "BROWSA_LOG_LEVEL": "DEBUG",
+            "ANTHROPIC_API_KEY": "sk-ant-test",
+            **env,
+        }
+        async with vault_server(home, secrets, log=log, **env, **fake.env()) as client:
+            yield Stack(client, home, log, fake, around.hooks, around.logins)
+
+
+@pytest.fixture(scope="package")
+async def stack(tmp_path_factory: pytest.TempPathFactory, around: Around) -> AsyncIterator[Stack]:
+    async with serve_stack(tmp_path_factory.mktemp("safety-home"), around) as running:
+        yield running
+
+
+@pytest.fixture(scope="package")
+async def remote_stack(
+    tmp_path_factory: pytest.TempPathFactory, chromium: FoundBrowser, around: Around
+) -> AsyncIterator[Stack]:
+    """The same server on a remote Playwright server, its egress proxy on a shared address with credentials."""
+    assert chromium.executable is not None
+    home = tmp_path_factory.mktemp("safety-remote")
+    with playwright_server(chromium.executable) as ws:
+        listen = f"127.0.0.1:{free_port()}"
+        async with serve_stack(home, around, BROWSA_BROWSER_WS=ws, BROWSA_EGRESS_LISTEN=listen) as running:
+            yield running
+        # The positive control: the work ran on the remote browser, not on one the server launched itself.
+        assert "connected to remote browser ws://127.0.0.1:" in running.log.read_text()

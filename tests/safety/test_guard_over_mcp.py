@@ -1,6 +1,7 @@
 """The URL guard end to end: a real MCP client over stdio calls scrape against pages that try to reach private hosts.
 
-Only the `public` and `cdn` servers are exempted; `private` (127.0.0.1, another port) and `private_other`
+Each runs twice: on the server's own Chromium, and on a remote Playwright server whose contexts reach the egress proxy
+on a shared address with credentials of their own. Only the `public` and `cdn` servers are exempted; `private` (127.0.0.1, another port) and `private_other`
 (127.0.0.2, another port) must end every test with an empty request log.
 """
 
@@ -24,9 +25,11 @@ PROBE = "/guard/probe.html"
 ARTICLE = "/foundation/article.html"
 
 
-@pytest.fixture
-def client(stack: Stack) -> Client:
-    return stack.client
+@pytest.fixture(params=["local", "remote"])
+def client(request: pytest.FixtureRequest) -> Client:
+    """Each test runs on a browser of the server's own, then on a remote Playwright server (BROWSA_BROWSER_WS)."""
+    running: Stack = request.getfixturevalue("stack" if request.param == "local" else "remote_stack")
+    return running.client
 
 
 @pytest.fixture(autouse=True)

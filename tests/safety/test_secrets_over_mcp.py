@@ -18,10 +18,11 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from tests.safety.conftest import PASSWORD, USERNAME, Stack, vault_set
+from tests.safety.conftest import PASSWORD, USERNAME, Stack
 from tests.support.fake_llm import PolicyReply, PolicyRequest, find_index
 from tests.support.mcp_server import call, finished, ok, server_env
 from tests.support.sites import Site
+from tests.support.vault_server import vault_set
 
 pytestmark = pytest.mark.anyio
 

@@ -6,8 +6,6 @@ The site's port is exempted with BROWSA_ALLOW_PRIVATE_NETWORK (as for a local de
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler
@@ -16,10 +14,10 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from tests.support.mcp_server import server_env, stdio_client
 from tests.support.sites import Site, respond, serve_site
+from tests.support.vault_server import exempt, vault_server
 
-__all__ = ["REPORT", "SECRET", "Stack", "exempt", "vault_set"]
+__all__ = ["REPORT", "SECRET", "Stack"]
 
 SECRET = "hunter2&swordfish"
 REPORT = b"day,visits\nmon,12\ntue,30\n"
@@ -31,23 +29,6 @@ class Stack:
     home: Path
     uploads: Path
     posted: list[bytes]  # bodies the signup form's POST delivered
-
-
-def exempt(*sites: Site) -> str:
-    return ",".join(f"{s.host}:{s.port}" for s in sites)
-
-
-def vault_set(home: Path, name: str, value: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "mcp_browsa", "vault", "set", name],
-        input=value,
-        env=server_env(home),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
 
 
 def add_session_routes(site: Site, posted: list[bytes]) -> None:
@@ -92,7 +73,6 @@ async def stack(
     home = tmp_path_factory.mktemp("sessions-home")
     uploads = tmp_path_factory.mktemp("uploads")
     (uploads / "cv.txt").write_text("Ada Lovelace, analyst\n")
-    vault_set(home, "site_password", SECRET)
     env = {"BROWSA_ALLOW_PRIVATE_NETWORK": exempt(site, other), "BROWSA_UPLOAD_DIR": str(uploads)}
-    async with stdio_client(home, **env) as client:
+    async with vault_server(home, {"site_password": SECRET}, **env) as client:
         yield Stack(client, home, uploads, posted)

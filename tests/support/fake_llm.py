@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mcp_browsa.llm.base import Message, ToolCall
+from tests.support.waits import wait_until_sync
 
 __all__ = [
     "FakeLLM",
@@ -272,11 +273,13 @@ class FakeLLM:
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
         self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("fake LLM server did not start")
-            time.sleep(0.005)
+        server, thread = self._server, self._thread
+
+        def started() -> bool:
+            assert thread.is_alive(), "the fake LLM server's thread died"
+            return server.started
+
+        wait_until_sync(started, "the fake LLM server started", timeout=10, interval=0.005)
         return self
 
     def stop(self) -> None:

@@ -32,6 +32,7 @@ from mcp.shared.message import SessionMessage
 from mcp_types import CallToolResult
 
 from tests.support.procs import Proc, descendants, kill_all, processes_naming
+from tests.support.waits import wait_until_sync
 
 __all__ = [
     "HttpServer",
@@ -48,6 +49,7 @@ __all__ = [
     "spawn_http",
     "spawn_stdio",
     "stdio_client",
+    "stop_process",
 ]
 
 
@@ -176,14 +178,19 @@ class HttpServer:
         return f"http://127.0.0.1:{self.port}/sse"
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        return int(self.proc.returncode)
+        return stop_process(self.proc, sig, timeout)
+
+
+def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+    """Send `sig` to a process still running, SIGKILL it if it has not exited within `timeout`; its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return int(proc.returncode)
 
 
 @contextmanager
@@ -202,19 +209,20 @@ def spawn_http(home: Path, *serve_args: str, transport: str = "http", **env: str
         )
     server = HttpServer(proc, port, home, str(tmp), log)
     family: list[Proc] = []
-    deadline = time.monotonic() + 60
+
+    def listening() -> bool:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"server exited with {proc.returncode}: {tail}")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/mcp", timeout=1)
+        except httpx.HTTPError:
+            return False
+        return True
+
     try:
-        while True:
-            if proc.poll() is not None:
-                tail = log.read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"server exited with {proc.returncode}: {tail}")
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/mcp", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("server did not start listening in 60 s") from None
-                time.sleep(0.1)
+        # Two minutes: on a busy machine the server's imports alone can take most of one.
+        wait_until_sync(listening, "the server listening", timeout=120, interval=0.1)
         yield server
     finally:
         if proc.poll() is None:
@@ -293,8 +301,7 @@ class StdioServer:
     async def wait_exit(self, timeout: float) -> int | None:
         """The exit code, or None if the process is still running after `timeout` seconds."""
         with anyio.move_on_after(timeout):
-            while self.process.returncode is None:
-                await anyio.sleep(0.05)
+            await self.process.wait()
         return self.process.returncode
 
 

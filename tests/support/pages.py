@@ -50,7 +50,7 @@ def _stalled(handler: SimpleHTTPRequestHandler) -> None:
         handler.wfile.flush()
         deadline = time.monotonic() + _MAX_SECONDS
         while time.monotonic() < deadline:
-            time.sleep(0.25)
+            time.sleep(0.25)  # a page that never finishes loading, on purpose: a trickle keeps it open
             handler.wfile.write(b" ")  # fails once the browser closed the connection
             handler.wfile.flush()
     except OSError:
@@ -59,7 +59,7 @@ def _stalled(handler: SimpleHTTPRequestHandler) -> None:
 
 def _slow(handler: SimpleHTTPRequestHandler) -> None:
     seconds = float(_query(handler).get("s", "2"))
-    time.sleep(min(seconds, _MAX_SECONDS))
+    time.sleep(min(seconds, _MAX_SECONDS))  # slow on purpose: the page a timeout is tested against
     _page(handler, "Slow page")
 
 

@@ -2,7 +2,8 @@
 
 PostgreSQL refuses to run as root, so as root (CI) the cluster runs as the `postgres` system user. It is started on
 first use and stopped at the end of the session. Each test gets a database of its own (`fresh_database`).
-Missing binaries fail loudly: a PostgreSQL test that skipped would hide a backend nobody checked.
+Missing binaries are installed as the browser is (apt-get, where it is usable), and otherwise fail loudly: a
+PostgreSQL test that skipped would hide a backend nobody checked.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import psycopg
 
-__all__ = ["Cluster", "pg_bin", "running_cluster"]
+__all__ = ["Cluster", "ensure_postgresql", "pg_bin", "running_cluster"]
 
 _INSTALL_HINT = (
     "the PostgreSQL half of the storage tests needs PostgreSQL's server binaries in /usr/lib/postgresql/*/bin"
@@ -28,9 +29,25 @@ _INSTALL_HINT = (
 )
 
 
+def _installed() -> list[str]:
+    return sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parent.parent.name))
+
+
+def ensure_postgresql() -> None:
+    """Install Debian's PostgreSQL when it is missing and apt-get is usable (root); otherwise leave it to pg_bin."""
+    if _installed() or os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "postgresql"]):
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"installing PostgreSQL failed ({' '.join(argv)}): {done.stderr.strip()[-1000:]}")
+
+
 def pg_bin() -> Path:
-    """The newest installed server's bin directory."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parent.parent.name))
+    """The newest installed server's bin directory, installing PostgreSQL first where that can be done."""
+    ensure_postgresql()
+    found = _installed()
     if not found:
         raise RuntimeError(f"PostgreSQL is not installed: {_INSTALL_HINT}")
     return Path(found[-1]).parent

@@ -7,11 +7,13 @@ Chromium retitles its children and can cut their command lines short, so record 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.support.waits import wait_until_sync
 
 __all__ = ["Proc", "alive", "descendants", "kill_all", "processes_naming", "wait_gone"]
 
@@ -91,16 +93,19 @@ def alive(proc: Proc) -> bool:
 
 
 def wait_gone(procs: list[Proc], marker: str | None = None, timeout: float = 20.0) -> list[Proc]:
-    """Poll until none of `procs` (nor any process naming `marker`) is alive; returns the survivors."""
-    deadline = time.monotonic() + timeout
-    while True:
-        left = [p for p in procs if alive(p)]
+    """Wait until none of `procs` (nor any process naming `marker`) is alive; returns the survivors."""
+    left: list[Proc] = []
+
+    def none_left() -> bool:
+        left[:] = [p for p in procs if alive(p)]
         if marker is not None:
             known = {p.pid for p in left}
-            left += [p for p in processes_naming(marker) if p.pid not in known]
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(0.1)
+            left.extend(p for p in processes_naming(marker) if p.pid not in known)
+        return not left
+
+    with contextlib.suppress(AssertionError):  # the caller asserts on the survivors, naming them
+        wait_until_sync(none_left, "every process gone", timeout=timeout, interval=0.1)
+    return left
 
 
 def kill_all(procs: list[Proc]) -> None:

@@ -115,7 +115,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         reply = self.receiver.record(self.path, headers, body)
         if reply.delay:
-            time.sleep(reply.delay)
+            time.sleep(reply.delay)  # an endpoint slow on purpose, as the reply asked
         try:
             self.send_response(reply.status)
             for name, value in reply.headers.items():

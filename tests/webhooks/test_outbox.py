@@ -14,6 +14,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from mcp_browsa.config import load_settings
 from mcp_browsa.errors import BadRequest
 from mcp_browsa.events import EngineEvent
 from mcp_browsa.models import JobStatus
@@ -24,6 +25,7 @@ from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo
 from mcp_browsa.webhooks.delivery import DeliveryConfig, parse_retry_after, parse_schedule
 from mcp_browsa.webhooks.events import enqueue_event, job_finish_hook
 from mcp_browsa.webhooks.service import WebhookService
+from tests.support.waits import wait_until
 from tests.webhooks.receiver import Delivery, Receiver, Reply, serve_receiver
 
 pytestmark = pytest.mark.anyio
@@ -64,13 +66,13 @@ async def wait_for(receiver: Receiver, predicate: Callable[[list[Delivery]], boo
 
 async def settled_log(svc: WebhookService, webhook_id: str, attempts: int) -> WebhookDeliveries:
     """The delivery log once `attempts` attempts are recorded (the record lands just after the receiver answers)."""
-    deadline = time.monotonic() + 10
-    while True:
-        log = await svc.deliveries(WS, webhook_id, limit=200)
-        if log.count >= attempts and log.pending == 0:
-            return log
-        assert time.monotonic() < deadline, log
-        await anyio.sleep(0.05)
+    last: list[WebhookDeliveries] = []
+
+    async def recorded() -> WebhookDeliveries | None:
+        last[:] = [await svc.deliveries(WS, webhook_id, limit=200)]
+        return last[0] if last[0].count >= attempts and last[0].pending == 0 else None
+
+    return await wait_until(recorded, lambda: f"{attempts} attempts recorded (last: {last})", timeout=10)
 
 
 async def test_failing_endpoint_recovers_one_event_several_attempts(db: Database, receiver: Receiver) -> None:
@@ -139,7 +141,11 @@ def test_delivery_defaults_follow_the_design() -> None:
     # DESIGN.md: retried after ≈ 5 s, 5 m, 30 m, 2 h, 5 h, 10 h …
     assert config.retry_schedule[:6] == parse_schedule("5s,5m,30m,2h,5h,10h")
     assert set(config.retry_schedule[6:]) <= {parse_schedule("10h")[0]}
-    assert DeliveryConfig.from_env({}) == config
+    assert DeliveryConfig.from_settings(load_settings({"BROWSA_HOME": "/nonexistent"})) == config
+    configured = load_settings({"BROWSA_HOME": "/nonexistent", "BROWSA_WEBHOOK_RETRY_SCHEDULE": "1s, 2m"})
+    assert DeliveryConfig.from_settings(configured).retry_schedule == (1.0, 120.0)
+    with pytest.raises(ValueError, match="BROWSA_WEBHOOK_RETRY_SCHEDULE: bad delay 'soon'"):
+        load_settings({"BROWSA_HOME": "/nonexistent", "BROWSA_WEBHOOK_RETRY_SCHEDULE": "5s,soon"})
 
     for attempt, base in enumerate(config.retry_schedule, start=1):
         delays = [config.retry_delay(attempt) for _ in range(200)]

@@ -20,6 +20,7 @@ from mcp import Client
 
 from mcp_browsa.app import Browsa, Caller
 from mcp_browsa.config import load_settings
+from mcp_browsa.engine.requests import ScrapeRequest
 from tests.support.mcp_server import envelope, free_port, run_cli, spawn_http, stdio_client
 from tests.support.pages import GATED, add_pages
 from tests.support.sites import Site, respond
@@ -197,7 +198,7 @@ async def test_a_call_that_returns_before_its_page_is_read_is_announced(receiver
         async with Browsa(settings).running() as app:
             hook = await app.webhooks.create(Caller().workspace_id, receiver.url, ["job.completed"])
             receiver.secret = hook.secret
-            job = await app.scrape(Caller(), site.url(f"{GATED}?n=late"), formats=["text"], wait=0.5)
+            job = await app.scrape(Caller(), ScrapeRequest(url=site.url(f"{GATED}?n=late"), formats=["text"]), wait=0.5)
             assert job.status in ("queued", "running")  # the caller got a job to poll, not the page
             gate.set()
             await wait_for(receiver, 1, "job.completed")

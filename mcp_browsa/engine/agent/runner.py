@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -24,7 +23,9 @@ from mcp_browsa.engine.agent.loop import AgentAttempt
 from mcp_browsa.engine.agent.steps import ScreenshotPlan, StepRecorder
 from mcp_browsa.engine.agent.tasks import AgentTasks
 from mcp_browsa.engine.agent.walls import GuardWatch
+from mcp_browsa.engine.billing import charge_browser, charge_minutes
 from mcp_browsa.engine.context import JobContext, LeaseLost, Outcome
+from mcp_browsa.engine.requests import BatchJob, ModelChoice, TaskRequest, TaskRow
 from mcp_browsa.engine.tabs import Tabs
 from mcp_browsa.engine.takeover import LiveViews, ViewHandle, control_recorder
 from mcp_browsa.errors import BrowsaError
@@ -65,7 +66,9 @@ class BrowserFor(Protocol):
 
 
 class PolicyFor(Protocol):
-    def __call__(self, params: dict[str, Any]) -> Policy: ...
+    """`Browsa.policy`: the URL guard's policy for a job's domains and writes."""
+
+    def __call__(self, allowed_domains: list[str] | None, *, allow_writes: bool) -> Policy: ...
 
 
 class AgentRunner:
@@ -94,55 +97,60 @@ class AgentRunner:
     # -- jobs of kind "task" -----------------------------------------------------------------------------
 
     async def run(self, ctx: JobContext) -> Outcome:
-        params = ctx.params
+        req = ctx.read(TaskRequest)
         try:
-            model = await self.model_for(ctx, params)
+            model = await self.model_for(ctx, req)
         except LLMError as exc:
             self.tasks.keys.pop(ctx.id, None)
             return Outcome.fail(exc.code, exc.message)
         if model is None:
             return Outcome.fail("INTERRUPTED", KEY_LOST)
         try:
-            setup = _setup(params, self.settings, task=params["task"], url=params.get("initial_url"))
-            options = params.get("screenshots") or {}
+            setup = self._setup(
+                req,
+                task=req.task,
+                url=req.initial_url,
+                timeout_seconds=req.timeout_seconds,
+                screenshots=req.shots.mode,
+                fields=req,
+            )
             shots = ScreenshotPlan(
-                options.get("mode", "final_only"),
-                bool(options.get("full_page", False)),
+                req.shots.mode,
+                req.shots.full_page,
                 self.settings.screenshots_dir,
                 itertools.count(await _next_shot(ctx)),
             )
-            fanout = max(1, int(params.get("fanout") or 1))
-            if fanout == 1:
-                return await self._attempt(ctx, model, setup, params, shots=shots, human=True)
-            return await self._race(ctx, model, setup, params, shots, fanout)
+            if req.fanout == 1:
+                return await self._attempt(ctx, model, setup, req, shots=shots, human=True)
+            return await self._race(ctx, model, setup, req, shots, req.fanout)
         finally:
             self.tasks.keys.pop(ctx.id, None)
             with anyio.CancelScope(shield=True):
                 await model.aclose()
 
-    async def model_for(self, ctx: JobContext, params: dict[str, Any]) -> ClosableChatModel | None:
+    async def model_for(self, ctx: JobContext, choice: ModelChoice) -> ClosableChatModel | None:
         """The task's model, or None when its key died with another process. Raises LLMError without a key.
 
         Built in a worker thread: the first one imports its vendor's SDK, seconds in which the event loop would
         otherwise answer no call and run no other job.
         """
-        if params.get("key_source") == "client":
+        if choice.key_source == "client":
             sampler = self.tasks.samplers.get(ctx.id)
             if sampler is None:
                 raise LLMError("LLM_ERROR", CLIENT_LOST)
             return SamplingChatModel(sampler)
-        spec = parse_llm_spec(params["llm"])
-        key = self.tasks.key_for(ctx.id, spec, params.get("key_source", "env"))
-        if key is None and params.get("key_source") == "call":
+        spec = parse_llm_spec(choice.llm or self.tasks.default_llm)
+        key = self.tasks.key_for(ctx.id, spec, choice.key_source)
+        if key is None and choice.key_source == "call":
             return None
-        guard = self.tasks.guard_for(spec, params)
+        guard = self.tasks.guard_for(spec, local=choice.llm_local)
         check = guard.check if guard is not None else None
         return await anyio.to_thread.run_sync(
             lambda: make_chat_model(spec, key, timeout=self.llm_timeout, retry=self.retry, check=check)
         )
 
     async def _race(
-        self, ctx: JobContext, model: ClosableChatModel, setup: TaskSetup, params: dict[str, Any],
+        self, ctx: JobContext, model: ClosableChatModel, setup: TaskSetup, req: TaskRequest,
         shots: ScreenshotPlan, n: int,
     ) -> Outcome:  # fmt: skip
         outcomes: dict[int, Outcome] = {}
@@ -154,7 +162,7 @@ class AgentRunner:
             async def one(i: int) -> None:
                 nonlocal lease_lost
                 try:
-                    out = await self._attempt(ctx, model, setup, params, shots=shots, attempt=i, human=False)
+                    out = await self._attempt(ctx, model, setup, req, shots=shots, attempt=i, human=False)
                 except LeaseLost:
                     lease_lost = True
                     tg.cancel_scope.cancel()
@@ -188,18 +196,19 @@ class AgentRunner:
 
     async def batch_row(self, ctx: JobContext, idx: int, item: dict[str, Any]) -> Outcome:
         """One agent task of a batch: no human to ask, no screenshots; events and charges go to the batch job."""
-        params = ctx.params
+        batch = ctx.read(BatchJob)
         try:
-            model = await self.model_for(ctx, params)
+            model = await self.model_for(ctx, batch)
         except LLMError as exc:
             return Outcome.fail(exc.code, exc.message)
         if model is None:
             return Outcome.fail("INTERRUPTED", KEY_LOST)
         try:
-            setup = _setup(
-                {**params, **item}, self.settings, task=item["instruction"], url=item.get("url"), screenshots=False
+            row = TaskRow.model_validate(item)
+            setup = self._setup(
+                batch, task=row.instruction, url=row.url, timeout_seconds=row.timeout_seconds, fields=row
             )
-            return await self._attempt(ctx, model, setup, params, shots=None, row=idx, human=False)
+            return await self._attempt(ctx, model, setup, batch, shots=None, row=idx, human=False)
         finally:
             with anyio.CancelScope(shield=True):
                 await model.aclose()
@@ -211,27 +220,25 @@ class AgentRunner:
         ctx: JobContext,
         model: ClosableChatModel,
         setup: TaskSetup,
-        params: dict[str, Any],
+        req: TaskRequest | BatchJob,
         *,
         shots: ScreenshotPlan | None,
         human: bool,
         attempt: int | None = None,
         row: int | None = None,
     ) -> Outcome:
-        recorder = StepRecorder(
-            ctx, self.prices, shots=shots, attempt=attempt, row=row, max_credits=params.get("max_credits")
-        )
+        cap = req.max_credits if isinstance(req, TaskRequest) else None
+        recorder = StepRecorder(ctx, self.prices, shots=shots, attempt=attempt, row=row, max_credits=cap)
         watch = GuardWatch()
         channel = HumanChannel(ctx, poll_interval=ctx.engine.poll_interval) if human else None
         label = recorder.prefix()
-        identity = bool(params.get("identity_id"))
+        identity = isinstance(req, TaskRequest) and bool(req.identity_id)
         try:
-            policy = self.policy_for(params)
+            policy = self.policy_for(req.allowed_domains, allow_writes=req.allow_writes)
             secrets = await self.vault.resolver(
                 ctx.workspace_id, job_id=ctx.id, fills=task_secrets(setup.task, setup.input)
             )
-            price = self.prices.persistent_session if identity else self.prices.burner_start
-            await ctx.charge(price, f"{label}{'identity session' if identity else 'burner'} for an agent task")
+            await charge_browser(ctx, self.prices, identity=identity, purpose="an agent task", prefix=label)
         except BrowsaError as exc:
             return Outcome.fail(exc.code, exc.message)
         started = time.monotonic()
@@ -239,7 +246,7 @@ class AgentRunner:
         agents: list[AgentAttempt] = []  # what the crash handler below can still reach
         try:
             async with self.browser_for(
-                ctx.workspace_id, params, policy=policy, on_block=watch.on_block, job_id=ctx.id
+                ctx.workspace_id, req.params(), policy=policy, on_block=watch.on_block, job_id=ctx.id
             ) as burner:
                 held.append(burner)
                 tabs = await Tabs.create(burner.context)
@@ -274,7 +281,7 @@ class AgentRunner:
             return Outcome.crashed(exc, f"agent attempt of job {ctx.id}")
         finally:
             with anyio.CancelScope(shield=True):
-                await self._charge_minutes(ctx, started, label)
+                await charge_minutes(ctx, self.prices, started, f"{label}agent task")
 
     @asynccontextmanager
     async def _shown(
@@ -299,14 +306,27 @@ class AgentRunner:
                 await ctx.set_fields(live_url=view.job_url)
             yield view
 
-    async def _charge_minutes(self, ctx: JobContext, started: float, label: str) -> None:
-        minutes = math.ceil(max(0.0, time.monotonic() - started) / 60.0)
-        extra = max(0, minutes - 1) * self.prices.burner_minute
-        if extra and not ctx.lost:
-            try:
-                await ctx.charge(extra, f"{label}agent task: {minutes} burner-minutes", allow_partial=True)
-            except LeaseLost:
-                pass
+    def _setup(
+        self,
+        work: TaskRequest | BatchJob,
+        *,
+        task: str,
+        url: str | None,
+        timeout_seconds: float,
+        fields: TaskRequest | TaskRow,
+        screenshots: str | None = None,
+    ) -> TaskSetup:
+        return TaskSetup(
+            task=task,
+            max_steps=work.max_steps,
+            timeout_seconds=timeout_seconds,
+            initial_url=url,
+            input=fields.input,
+            output=fields.output,
+            success_condition=fields.success_condition,
+            screenshot_mode=screenshots,
+            nav_timeout_ms=min(self.settings.nav_timeout_ms, 20_000),
+        )
 
 
 def _browser_crashed(steps: int) -> Outcome:
@@ -315,23 +335,6 @@ def _browser_crashed(steps: int) -> Outcome:
         f"the browser crashed under this task after {steps} steps; it is relaunched for the next job, but an agent"
         " task is not re-run on its own because it may have changed something (submit it again if that is safe)",
         result={"steps": steps},
-    )
-
-
-def _setup(
-    params: dict[str, Any], settings: Settings, *, task: str, url: str | None, screenshots: bool = True
-) -> TaskSetup:
-    mode = (params.get("screenshots") or {}).get("mode", "final_only") if screenshots else None
-    return TaskSetup(
-        task=task,
-        max_steps=int(params.get("max_steps") or 20),
-        timeout_seconds=float(params.get("timeout_seconds") or 900),
-        initial_url=url,
-        input=params.get("input"),
-        output=params.get("output"),
-        success_condition=params.get("success_condition"),
-        screenshot_mode=mode,
-        nav_timeout_ms=min(settings.nav_timeout_ms, 20_000),
     )
 
 

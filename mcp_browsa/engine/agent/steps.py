@@ -16,6 +16,7 @@ import anyio
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 
+from mcp_browsa.engine.billing import charge_step
 from mcp_browsa.engine.context import JobContext, Outcome
 from mcp_browsa.engine.observation import mask_text
 from mcp_browsa.engine.screenshots import SecretsNotHidden, capture
@@ -150,13 +151,8 @@ class StepRecorder:
         event = ("step", self.label({"step": step, **data}))
         # A step that ran is paid for even if the task is being cancelled or timed out meanwhile.
         with anyio.CancelScope(shield=True):
-            await ctx.charge(
-                self.prices.agent_step,
-                f"{self.prefix()}agent step {step}",
-                usd=round(usd, 6),
-                allow_partial=True,
-                event=event,
-                also=counters,
+            await charge_step(
+                ctx, self.prices, f"{self.prefix()}agent step {step}", usd=usd, event=event, also=counters
             )
 
     async def event(self, type_: str, data: dict[str, Any]) -> None:

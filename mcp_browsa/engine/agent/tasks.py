@@ -8,18 +8,24 @@ process claims a task whose key it cannot have. A task whose process died ends I
 from __future__ import annotations
 
 import json
-import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
-
-from pydantic import BaseModel, Field
+from typing import Any
 
 from mcp_browsa.config import Settings
 from mcp_browsa.engine.agent.human import deliver_answer
 from mcp_browsa.engine.agent.output import check_output_schema
 from mcp_browsa.engine.jobs import JobEngine
+from mcp_browsa.engine.requests import (
+    MAX_TASK_CHARS,
+    MAX_TASK_SECONDS,
+    BatchJob,
+    JobRequest,
+    ModelChoice,
+    TaskBatchRequest,
+    TaskRequest,
+)
 from mcp_browsa.errors import AgentNotRunning, BadRequest, Forbidden
 from mcp_browsa.events import EngineEvent
 from mcp_browsa.llm import LLMSpec, parse_llm_spec, resolve_api_key
@@ -31,49 +37,15 @@ from mcp_browsa.storage.jobs import JobRepo
 from mcp_browsa.storage.progress import JobProgressRepo
 from mcp_browsa.workspace_secrets import Vault, task_secrets
 
-__all__ = [
-    "DEFAULT_LLM",
-    "MAX_BATCH_TASKS",
-    "MAX_FANOUT",
-    "MAX_STEPS",
-    "MAX_TASK_SECONDS",
-    "AgentTasks",
-    "ScreenshotOptions",
-    "TaskRow",
-]
+__all__ = ["DEFAULT_LLM", "AgentTasks"]
 
 DEFAULT_LLM = "anthropic:claude-haiku-4-5"
-MAX_STEPS = 100
-MAX_FANOUT = 10
-MAX_BATCH_TASKS = 1000
-MAX_TASK_SECONDS = 3 * 3600  # a task or a batch row may run up to three hours
-MAX_TASK_CHARS = 10_000
 MAX_INPUT_CHARS = 8_000
 MAX_ANSWER_CHARS = 10_000
 RESUME_WAIT = 5.0  # respond_to_job waits this long for the task to pick its answer up
-_ENV_NAMES = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", "BROWSA_LLM")
 _ENDED = ("job.completed", "job.failed", "job.cancelled")
 
 UrlCheck = Callable[[str, str], str]  # (url, field name) -> the checked URL, or BadRequest / Forbidden
-
-
-class ScreenshotOptions(BaseModel):
-    mode: Literal["final_only", "every_step", "on_navigation"] = Field(
-        "final_only",
-        description="final_only, every_step or on_navigation (each new page).",
-    )
-    full_page: bool = Field(False, description="Capture whole pages, not only the viewport.")
-
-
-class TaskRow(BaseModel):
-    """One agent task in a batch."""
-
-    instruction: str = Field(min_length=1, max_length=MAX_TASK_CHARS, description="What to do, in plain English.")
-    url: str | None = Field(None, max_length=4096, description="Page to start on (http or https).")
-    input: dict[str, Any] | None = Field(None, description="Values the task may use.")
-    output: dict[str, Any] | None = Field(None, description="JSON Schema the row's `data` must match.")
-    success_condition: str | None = Field(None, max_length=2000, description="What must hold on the final page.")
-    timeout_seconds: float = Field(300, ge=10, le=MAX_TASK_SECONDS, description="Wallclock limit for this row.")
 
 
 def _check_key_text(api_key: str | None) -> None:
@@ -98,23 +70,20 @@ class AgentTasks:
         settings: Settings,
         *,
         owner: str,
-        env: Mapping[str, str] | None = None,
     ) -> None:
         self.engine = engine
         self.vault = vault
         self.settings = settings
         self.owner = owner
-        source = os.environ if env is None else env
-        # Read once, like Settings: the vendors' variables decide which key a task gets when the call has none.
-        self.env: dict[str, str] = {k: source[k] for k in _ENV_NAMES if source.get(k)}
-        if settings.llm_api_key:
-            self.env["BROWSA_LLM_API_KEY"] = settings.llm_api_key
+        # The vendors' variables (read with the settings) decide which key a task gets when the call has none.
+        self.env: dict[str, str] = settings.vendor_env
         self.endpoints = EndpointPolicy.from_settings(
-            settings.allow_private_network, settings.llm_endpoints, self.env.get("BROWSA_LLM")
+            settings.allow_private_network, settings.llm_endpoints, settings.llm
         )
         self.keys: dict[str, str] = {}
         self.samplers: dict[str, Sampler] = {}  # jobs on the client's own model: the client serving them
         self._waiting: dict[str, int] = {}
+        self.runs_jobs = True  # False on a front-end started with --no-worker
         engine.bus.subscribe(self._on_event)
 
     # -- checking a task ----------------------------------------------------------------------------------
@@ -153,9 +122,9 @@ class AgentTasks:
             )
         return str(spec), key, "call" if api_key and api_key.strip() else "env"
 
-    def guard_for(self, spec: LLMSpec, params: dict[str, Any]) -> EndpointGuard | None:
-        """The address check a job's model calls pass; a job from before the flag existed counts as remote."""
-        return self.endpoints.guard_for(spec, local=bool(params.get("llm_local", False)))
+    def guard_for(self, spec: LLMSpec, *, local: bool) -> EndpointGuard | None:
+        """The address check the model calls of a job (local: from the machine's own user) pass."""
+        return self.endpoints.guard_for(spec, local=local)
 
     @staticmethod
     def task_fields(
@@ -192,83 +161,28 @@ class AgentTasks:
             "timeout_seconds": timeout_seconds,
         }
 
-    async def task_params(
-        self,
-        workspace_id: str,
-        task: str,
-        *,
-        llm: str | None,
-        llm_api_key: str | None,
-        local: bool,
-        initial_url: str | None,
-        max_steps: int,
-        output: dict[str, Any] | None,
-        input: dict[str, Any] | None,
-        success_condition: str | None,
-        timeout_seconds: float,
-        screenshots: ScreenshotOptions | dict[str, Any] | None,
-        fanout: int,
-        max_credits: int | None,
-        allowed_domains: list[str] | None,
-        allow_writes: bool,
-        os_type: str | None,
-        country: str | None,
-        identity_id: str | None,
-    ) -> tuple[dict[str, Any], str]:
-        """A run_task call as job params (no key in them) plus the key to hold in memory; BadRequest if wrong."""
-        spec, key, source = await self.llm(llm, llm_api_key, local=local)
-        if not 1 <= max_steps <= MAX_STEPS:
-            raise BadRequest(f"max_steps must be between 1 and {MAX_STEPS}")
-        if not 1 <= fanout <= MAX_FANOUT:
-            raise BadRequest(f"fanout must be between 1 and {MAX_FANOUT}")
-        if max_credits is not None and max_credits < 1:
-            raise BadRequest("max_credits must be at least 1")
+    async def task_params(self, workspace_id: str, req: TaskRequest, *, local: bool) -> tuple[TaskRequest, str]:
+        """A run_task request as the job stores it (its model resolved, no key in it) plus the key to hold in
+        memory; BadRequest if wrong."""
+        spec, key, source = await self.llm(req.llm, req.llm_api_key, local=local)
         fields = self.task_fields(
-            task, input=input, output=output, success_condition=success_condition, timeout_seconds=timeout_seconds
+            req.task,
+            input=req.input,
+            output=req.output,
+            success_condition=req.success_condition,
+            timeout_seconds=req.timeout_seconds,
         )
         await self._require_secrets(workspace_id, fields)
-        shots = ScreenshotOptions.model_validate(screenshots or {})
-        return {
-            **fields,
-            "llm": spec,
-            "key_source": source,
-            "llm_local": local,
-            "initial_url": initial_url,
-            "max_steps": max_steps,
-            "screenshots": shots.model_dump(),
-            "fanout": fanout,
-            "max_credits": max_credits,
-            "allowed_domains": allowed_domains,
-            "allow_writes": allow_writes,
-            "os_type": os_type,
-            "country": country,
-            "identity_id": identity_id,
-        }, key
+        resolved = {"llm": spec, "key_source": source, "llm_local": local, "llm_api_key": None}
+        return req.model_copy(update={**fields, **resolved, "screenshots": req.shots}), key
 
     async def batch_params(
-        self,
-        workspace_id: str,
-        rows: list[TaskRow],
-        *,
-        check_url: UrlCheck,
-        llm: str | None,
-        llm_api_key: str | None,
-        local: bool,
-        max_steps: int,
-        concurrency: int | None,
-        allowed_domains: list[str] | None,
-        allow_writes: bool,
-    ) -> tuple[dict[str, Any], list[dict[str, Any]], str]:
-        """(batch params, one item per row, key) for a batch of agent tasks."""
-        if not rows:
-            raise BadRequest("tasks is empty; give at least one task")
-        if len(rows) > MAX_BATCH_TASKS:
-            raise BadRequest(f"{len(rows)} tasks; a batch takes at most {MAX_BATCH_TASKS}")
-        spec, key, source = await self.llm(llm, llm_api_key, local=local)
-        if not 1 <= max_steps <= MAX_STEPS:
-            raise BadRequest(f"max_steps must be between 1 and {MAX_STEPS}")
+        self, workspace_id: str, req: TaskBatchRequest, *, check_url: UrlCheck, local: bool
+    ) -> tuple[BatchJob, list[dict[str, Any]], str]:
+        """(the batch job's params, one item per row, key) for a batch of agent tasks."""
+        spec, key, source = await self.llm(req.llm, req.llm_api_key, local=local)
         items: list[dict[str, Any]] = []
-        for i, row in enumerate(rows):
+        for i, row in enumerate(req.tasks):
             fields = self.task_fields(
                 row.instruction,
                 input=row.input,
@@ -286,18 +200,18 @@ class AgentTasks:
                     # As in URL batches, a refused URL fails its own row (BLOCKED), never the other rows.
                     item.update(url=row.url.strip(), blocked=exc.message)
             items.append(item)
-        params = {
-            "count": len(items),
-            "tasks": len(items),
-            "concurrency": concurrency,
-            "llm": spec,
-            "key_source": source,
-            "llm_local": local,
-            "max_steps": max_steps,
-            "allowed_domains": allowed_domains,
-            "allow_writes": allow_writes,
-        }
-        return params, items, key
+        job = BatchJob(
+            count=len(items),
+            tasks=len(items),
+            concurrency=req.concurrency,
+            llm=spec,
+            key_source=source,
+            llm_local=local,
+            max_steps=req.max_steps,
+            allowed_domains=req.allowed_domains,
+            allow_writes=req.allow_writes,
+        )
+        return job, items, key
 
     async def _require_secrets(self, workspace_id: str, fields: dict[str, Any]) -> None:
         # A task naming {{secret:NAME}} that the vault lacks fails now, before any browser or model call.
@@ -312,19 +226,28 @@ class AgentTasks:
         workspace_id: str,
         request_id: str | None,
         kind: str,
-        params: dict[str, Any],
+        params: JobRequest,
         key: str,
         *,
         progress_total: int,
         items: list[dict[str, Any]] | None = None,
         sampler: Sampler | None = None,
     ) -> Job:
-        """Queue the job pinned to this process, its key (or the client serving its model) held in memory from
-        the moment the row exists."""
+        """Queue the job. One whose key came with the call (or whose model is the calling client's) is pinned to
+        this process, its key or client held in memory from the moment the row exists; one on the server's key
+        may run on any worker sharing the database."""
         created: list[str] = []
+        pinned = isinstance(params, ModelChoice) and params.key_source in ("call", "client")
+        if pinned and not self.runs_jobs:
+            raise BadRequest(
+                "this server runs no jobs itself (--no-worker), and a task whose model key comes with the call, or"
+                " whose model is the client's own, can only run in the process that received it: give the workers"
+                " the key (BROWSA_LLM_API_KEY) and leave llm_api_key out, or call a server that runs jobs"
+            )
 
         async def pin(conn: Conn, job_id: str) -> None:
-            await JobRepo.pin(conn, job_id, self.owner)
+            if pinned:
+                await JobRepo.pin(conn, job_id, self.owner)
             # Before the commit: a worker may claim the job the moment it is visible.
             self.keys[job_id] = key
             if sampler is not None:
