@@ -2,6 +2,6 @@
 
 from mcp_browsa.cli import main
 
-# Guarded: worker processes (the markdown conversion's) load the parent's main module under another name.
+# Guarded: a process started with multiprocessing's spawn loads the parent's main module under another name.
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,6 +1,7 @@
 """Browser fingerprints: generating a coherent one, storing it, and applying it to a context.
 
-Owns the country table (locale, languages, time zones), the per-OS hardware tables and the init script.
+Owns the country table (locale, languages, time zones) and the init script; the per-OS hardware tables are in
+`fingerprint_tables.py`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,15 @@ from typing import Any, Literal, get_args
 from playwright.async_api import BrowserContext, CDPSession, Page
 from playwright.async_api import Error as PlaywrightError
 
+from mcp_browsa.browser.fingerprint_tables import (
+    GPUS,
+    NAV_PLATFORM,
+    PLATFORM_VERSIONS,
+    SCREENS,
+    UA_OS,
+    UA_PLATFORM,
+    UI_HEIGHTS,
+)
 from mcp_browsa.browser.workers import Command, configure_workers
 
 __all__ = [
@@ -62,56 +72,6 @@ _TZ_ALIASES = {
     "America/Argentina/Buenos_Aires": "America/Buenos_Aires",
     "Asia/Kathmandu": "Asia/Katmandu",
     "Etc/UTC": "UTC",
-}
-
-_UA_OS = {
-    "OS_TYPE_WINDOWS": "Windows NT 10.0; Win64; x64",
-    "OS_TYPE_MACOS": "Macintosh; Intel Mac OS X 10_15_7",  # frozen by UA reduction, even on Apple silicon
-    "OS_TYPE_LINUX": "X11; Linux x86_64",
-}
-_NAV_PLATFORM = {"OS_TYPE_WINDOWS": "Win32", "OS_TYPE_MACOS": "MacIntel", "OS_TYPE_LINUX": "Linux x86_64"}
-_UA_PLATFORM = {"OS_TYPE_WINDOWS": "Windows", "OS_TYPE_MACOS": "macOS", "OS_TYPE_LINUX": "Linux"}
-# Chromium reports "" for Linux; Windows 10 is "10.0.0", Windows 11 is 13+.
-_PLATFORM_VERSIONS = {
-    "OS_TYPE_WINDOWS": ("10.0.0", "15.0.0", "19.0.0"),
-    "OS_TYPE_MACOS": ("13.6.9", "14.6.1", "15.3.2"),
-    "OS_TYPE_LINUX": ("",),
-}
-# (CSS width, CSS height, device scale factor, bar height) of common desktop screens.
-_SCREENS: dict[str, tuple[tuple[int, int, float, int], ...]] = {
-    "OS_TYPE_WINDOWS": ((1920, 1080, 1.0, 40), (1536, 864, 1.25, 40), (1366, 768, 1.0, 40), (2560, 1440, 1.0, 48)),
-    "OS_TYPE_MACOS": ((1440, 900, 2.0, 25), (1512, 982, 2.0, 38), (1728, 1117, 2.0, 38), (1920, 1080, 1.0, 25)),
-    "OS_TYPE_LINUX": ((1920, 1080, 1.0, 32), (2560, 1440, 1.0, 32), (1366, 768, 1.0, 27), (1920, 1200, 1.0, 32)),
-}
-_UI_HEIGHTS = {"OS_TYPE_WINDOWS": (71, 103), "OS_TYPE_MACOS": (79, 111), "OS_TYPE_LINUX": (79, 85)}
-# (unmasked vendor, unmasked renderer, architecture, logical cores, device memory GB)
-_GPUS: dict[str, tuple[tuple[str, str, str, int, int], ...]] = {
-    "OS_TYPE_WINDOWS": (
-        ("Intel", "Intel(R) UHD Graphics 620 (0x00005917) Direct3D11 vs_5_0 ps_5_0, D3D11", "x86", 8, 8),
-        ("Intel", "Intel(R) Iris(R) Xe Graphics (0x00009A49) Direct3D11 vs_5_0 ps_5_0, D3D11", "x86", 8, 8),
-        ("NVIDIA", "NVIDIA GeForce RTX 3060 (0x00002504) Direct3D11 vs_5_0 ps_5_0, D3D11", "x86", 16, 8),
-        ("NVIDIA", "NVIDIA GeForce GTX 1650 (0x00001F82) Direct3D11 vs_5_0 ps_5_0, D3D11", "x86", 12, 8),
-        ("AMD", "AMD Radeon(TM) Graphics (0x00001638) Direct3D11 vs_5_0 ps_5_0, D3D11", "x86", 12, 8),
-    ),
-    "OS_TYPE_MACOS": (
-        ("Apple", "ANGLE Metal Renderer: Apple M1, Unspecified Version", "arm", 8, 8),
-        ("Apple", "ANGLE Metal Renderer: Apple M2, Unspecified Version", "arm", 8, 8),
-        ("Apple", "ANGLE Metal Renderer: Apple M1 Pro, Unspecified Version", "arm", 10, 8),
-        ("Apple", "ANGLE Metal Renderer: Apple M3 Pro, Unspecified Version", "arm", 12, 8),
-        ("Intel Inc.", "Intel(R) Iris(TM) Plus Graphics 655, OpenGL 4.1", "x86", 8, 8),
-    ),
-    "OS_TYPE_LINUX": (
-        ("Intel", "Mesa Intel(R) UHD Graphics 620 (KBL GT2), OpenGL 4.6", "x86", 8, 8),
-        ("Intel", "Mesa Intel(R) Xe Graphics (TGL GT2), OpenGL 4.6", "x86", 8, 8),
-        (
-            "AMD",
-            "AMD Radeon Graphics (radeonsi, renoir, LLVM 15.0.7, DRM 3.57, 6.8.0-45-generic), OpenGL 4.6",
-            "x86",
-            16,
-            8,
-        ),
-        ("NVIDIA Corporation", "NVIDIA GeForce GTX 1660 SUPER/PCIe/SSE2, OpenGL 4.5.0", "x86", 12, 8),
-    ),
 }
 
 _VERSION_RE = re.compile(r"^\d+(\.\d+){0,3}$")
@@ -312,10 +272,10 @@ def make_fingerprint(
         locale, zones = COUNTRIES[code]
         timezone = zones[0] if rng.random() < 0.6 else rng.choice(zones)
 
-    width, height, dsf, bar = rng.choice(_SCREENS[os_type])
+    width, height, dsf, bar = rng.choice(SCREENS[os_type])
     avail_w, avail_h = width, height - bar
-    ui = rng.choice(_UI_HEIGHTS[os_type])
-    vendor, renderer, arch, cores, memory = rng.choice(_GPUS[os_type])
+    ui = rng.choice(UI_HEIGHTS[os_type])
+    vendor, renderer, arch, cores, memory = rng.choice(GPUS[os_type])
     major = version.split(".")[0]
     return Fingerprint(
         os_type=os_type,
@@ -324,11 +284,11 @@ def make_fingerprint(
         chromium_version=version,
         brand="Google Chrome",
         user_agent=(
-            f"Mozilla/5.0 ({_UA_OS[os_type]}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{major}.0.0.0 Safari/537.36"
+            f"Mozilla/5.0 ({UA_OS[os_type]}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{major}.0.0.0 Safari/537.36"
         ),
-        platform=_NAV_PLATFORM[os_type],
-        ua_platform=_UA_PLATFORM[os_type],
-        ua_platform_version=rng.choice(_PLATFORM_VERSIONS[os_type]),
+        platform=NAV_PLATFORM[os_type],
+        ua_platform=UA_PLATFORM[os_type],
+        ua_platform_version=rng.choice(PLATFORM_VERSIONS[os_type]),
         architecture=arch,
         bitness="64",
         screen_width=width,

@@ -1,13 +1,13 @@
-"""The URL guard's enforcement: an egress proxy every browser context is forced through, and a route() hook.
+"""The URL guard's enforcement: an egress proxy every browser context is forced through.
 
-Why a proxy and not route() alone: route() sees URLs, not the addresses names resolve to (so no defence against DNS
-rebinding or a public name pointing at 10.0.0.1), is not called for redirect hops, and never sees WebSockets. The
-proxy resolves each host itself, refuses if any address is forbidden, connects to exactly the address it checked, and
-past the request head only copies bytes. route() keeps what TLS hides from the proxy: the scheme and the method.
-Under allow_writes=false a write is any method but GET/HEAD/OPTIONS or any request with a body, and no WebSocket
-may open at all: the proxy refuses every ws:// (upgrade or plaintext tunnel), `refuse_websockets` closes the pages'
-own, wss:// included, before they connect. A wss:// opened inside a web worker is the one left: to the proxy it is a
-TLS tunnel like any HTTPS one, and the stand-in does not reach workers.
+Why a proxy and not an in-browser hook alone: a hook sees URLs, not the addresses names resolve to (so no defence
+against DNS rebinding or a public name pointing at 10.0.0.1), and never sees WebSockets. The proxy resolves each
+host itself, refuses if any address is forbidden, connects to exactly the address it checked, and past the request
+head only copies bytes. The in-browser hook (`intercept.py`) keeps what TLS hides from the proxy: the scheme and
+the method. Under allow_writes=false a write is any method but GET/HEAD/OPTIONS or any request with a body, and no
+WebSocket may open at all: the proxy refuses every ws:// (upgrade or plaintext tunnel), `refuse_websockets` closes
+the pages' own, wss:// included, before they connect. A wss:// opened inside a web worker is the one left: to the
+proxy it is a TLS tunnel like any HTTPS one, and the stand-in does not reach workers.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 from anyio.abc import SocketStream
@@ -41,19 +41,14 @@ from mcp_browsa.browser.http1 import (
 from mcp_browsa.netpolicy import (
     Decision,
     IPAddress,
-    Policy,
     check_addresses,
     check_host,
-    check_url,
     check_websocket,
     check_write,
     normalize_host,
     parse_web_url,
     split_host_port,
 )
-
-if TYPE_CHECKING:
-    from playwright.async_api import BrowserContext, Request, Route, WebSocketRoute
 
 __all__ = [
     "GUARD_LAUNCH_ARGS",
@@ -63,8 +58,7 @@ __all__ = [
     "ProxyLease",
     "Resolver",
     "context_options",
-    "install_route_guard",
-    "refuse_websockets",
+    "report_block",
     "system_resolver",
 ]
 
@@ -83,19 +77,19 @@ _WEBSOCKET = "WEBSOCKET"  # the method a refused WebSocket is reported with: its
 class BlockedRequest:
     """One refused request: what was asked for, the rule that refused it, and why."""
 
-    url_or_host: str  # full URL when known (plain HTTP, route hook); host:port for a CONNECT tunnel
+    url_or_host: str  # full URL when known (plain HTTP, in-browser hook); host:port for a CONNECT tunnel
     rule: str
     reason: str
     method: str | None = None
-    source: str = "proxy"  # "proxy" | "route"
-    navigation: bool = False  # a main-frame navigation (known to the route hook only)
-    page: Any = field(default=None, compare=False, repr=False)  # the tab that asked (known to the route hook only)
+    source: str = "proxy"  # "proxy" | "route" (the in-browser hook)
+    navigation: bool = False  # a main-frame navigation (known to the in-browser hook only)
+    page: Any = field(default=None, compare=False, repr=False)  # the tab that asked (known to the in-browser hook only)
 
 
 OnBlock = Callable[[BlockedRequest], None]
 
 
-def _report(on_block: OnBlock | None, blocked: BlockedRequest) -> None:
+def report_block(on_block: OnBlock | None, blocked: BlockedRequest) -> None:
     # Without the query: a form sent with GET puts what was typed there, and logs are not masked.
     where = blocked.url_or_host.split("#", 1)[0].split("?", 1)[0]
     log.info("guard blocked %s (%s): %s", where, blocked.rule, blocked.reason)
@@ -189,7 +183,7 @@ class EgressProxy(ProxyAccess):
                 await self._forward(lease, client, method, target, version, headers)
 
     def _refuse(self, lease: ProxyLease, what: str, decision: Decision, method: str | None) -> Refused:
-        _report(lease.on_block, BlockedRequest(what, decision.rule, decision.reason, method=method))
+        report_block(lease.on_block, BlockedRequest(what, decision.rule, decision.reason, method=method))
         return Refused(403, f"blocked: {decision.reason}", decision)
 
     async def _open(self, lease: ProxyLease, host: str | IPAddress, port: int, what: str, method: str) -> SocketStream:
@@ -234,7 +228,7 @@ class EgressProxy(ProxyAccess):
                 # not open with a TLS record is a WebSocket, and read-only allows none. Nothing went upstream.
                 where = f"ws://{target}{request_path(client.buf)}"
                 refusal = check_websocket(where, lease.policy)
-                _report(lease.on_block, BlockedRequest(where, refusal.rule, refusal.reason, method=_WEBSOCKET))
+                report_block(lease.on_block, BlockedRequest(where, refusal.rule, refusal.reason, method=_WEBSOCKET))
                 return
             await splice(client, Buffered(upstream), self.linger)
 
@@ -311,72 +305,7 @@ class EgressProxy(ProxyAccess):
                 tg.cancel_scope.cancel()  # bytes after the body would be a second, unchecked request
 
 
-async def install_route_guard(
-    context: BrowserContext, policy: Policy | ProxyLease, on_block: OnBlock | None = None
-) -> None:
-    """Abort non-web schemes, denied hosts and (with allow_writes off) writes: non-GET/HEAD/OPTIONS, or any body.
-
-    Given a ProxyLease, the lease's current policy and on_block are read at each request, so a warm context
-    made ahead of time gets the job's policy at hand-over. route() is called for the first request only, not
-    for redirect hops, and never for WebSockets: the proxy re-checks those, and `refuse_websockets` stops
-    WebSockets under read-only policies. Install this after any other route so it runs first (the newest route
-    handler runs first).
-    """
-    from playwright.async_api import Error as PlaywrightError
-
-    async def guard(route: Route, request: Request) -> None:
-        current, report_to = _current(policy, on_block)
-        decision = check_url(request.url, current, method=request.method, has_body=bool(request.post_data_buffer))
-        try:
-            if decision.allowed:
-                await route.fallback()
-                return
-            try:
-                frame = request.frame
-                navigation, page = request.is_navigation_request() and frame.parent_frame is None, frame.page
-            except PlaywrightError:
-                navigation, page = False, None  # service-worker requests have no frame
-            blocked = BlockedRequest(
-                request.url, decision.rule, decision.reason, request.method, "route", navigation, page
-            )
-            _report(report_to, blocked)
-            await route.abort("blockedbyclient")
-        except PlaywrightError:
-            pass  # the page or context went away while the request was paused
-
-    await context.route("**/*", guard)
-
-
-async def refuse_websockets(
-    context: BrowserContext, policy: Policy | ProxyLease, on_block: OnBlock | None = None
-) -> None:
-    """Close every WebSocket a page or frame of a read-only context opens, before it connects; each is a blocked write.
-
-    Read-only means no WebSockets at all: once open, a socket carries whatever the page sends, past any method
-    check. The proxy refuses plain ws:// itself, but wss:// is a TLS tunnel it cannot tell from HTTPS, so pages get
-    Playwright's WebSocket stand-in here, which also refuses denied hosts with their own rule first. Install it on
-    read-only contexts only: the stand-in relays every message through this process and shows the page a binding,
-    a cost no writable job should pay.
-    """
-
-    async def refuse(ws: WebSocketRoute) -> None:
-        current, report_to = _current(policy, on_block)
-        decision = check_websocket(ws.url, current)
-        if decision.allowed:
-            ws.connect_to_server()
-            return
-        _report(report_to, BlockedRequest(ws.url, decision.rule, decision.reason, _WEBSOCKET, "route"))
-        await ws.close(code=1008, reason=f"refused by the URL guard ({decision.rule})")
-
-    await context.route_web_socket("**", refuse)
-
-
-def _current(policy: Policy | ProxyLease, on_block: OnBlock | None) -> tuple[Policy, OnBlock | None]:
-    if isinstance(policy, ProxyLease):
-        return policy.policy, policy.on_block
-    return policy, on_block
-
-
 def context_options(lease: ProxyLease) -> dict[str, Any]:
-    """Keyword arguments for `browser.new_context(**…)`: the lease's proxy, and no service workers to dodge route()."""
+    """Keyword arguments for `browser.new_context(**…)`: the lease's proxy, and no service workers to dodge the
+    request guard (their requests would pause in no page's session)."""
     return {"proxy": dict(lease.playwright_proxy), "service_workers": "block"}

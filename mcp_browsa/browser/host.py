@@ -131,12 +131,10 @@ class BrowserHost:
         self.generation += 1
 
     async def _launch(self) -> Browser:
-        pw = await self.playwright()
-        try:
-            # Off the event loop: discovery runs each new candidate once to see that it starts.
-            self.found = await anyio.to_thread.run_sync(find_chromium, self.settings.chromium)
-        except BrowserNotFound as exc:
-            raise UpstreamUnavailable(f"no browser to run this in: {exc}") from None
+        pw, found = await self._driver_and_discovery()
+        if isinstance(found, BrowserNotFound):
+            raise UpstreamUnavailable(f"no browser to run this in: {found}") from None
+        self.found = found
         try:
             return await pw.chromium.launch(
                 executable_path=self.found.executable,
@@ -160,6 +158,24 @@ class BrowserHost:
                 f"Chromium at {self.found.describe()} failed to start: {str(exc).splitlines()[0]}."
                 " Run `mcp-browsa doctor` to diagnose."
             ) from exc
+
+    async def _driver_and_discovery(self) -> tuple[Playwright, FoundBrowser | BrowserNotFound]:
+        """Start the driver while discovery runs each new candidate once (`--version`, in a thread) to see that it
+        starts: the two are a cold start's first half-second each, and neither needs the other."""
+        found: FoundBrowser | BrowserNotFound | None = None
+
+        async def discover() -> None:
+            nonlocal found
+            try:
+                found = await anyio.to_thread.run_sync(find_chromium, self.settings.chromium)
+            except BrowserNotFound as exc:
+                found = exc
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(discover)
+            pw = await self.playwright()
+        assert found is not None
+        return pw, found
 
     async def close(self) -> None:
         self._closing = True

@@ -60,6 +60,10 @@ class ContextWiring:
     async def attach(self, context: BrowserContext, handle: Any) -> None:
         return None
 
+    async def ready(self, page: Page) -> None:
+        """Called with each page the pool opens, before its first request."""
+        return None
+
     async def configure(
         self, context: BrowserContext, handle: Any, policy: Any, on_block: Callable[[Any], None] | None
     ) -> None:
@@ -151,6 +155,7 @@ class BurnerPool:
             page = await context.new_page()
             if fp is not None:
                 await fingerprint_page(page)
+            await self.wiring.ready(page)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await _close_quietly(context)

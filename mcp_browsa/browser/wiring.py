@@ -1,4 +1,4 @@
-"""Wiring every browser context to the URL guard: its own proxy port plus the route hook, before any page loads.
+"""Wiring every browser context to the URL guard: its own proxy port plus the request hook, before any page loads.
 
 Warm spares are wired with a deny-all policy; the job's policy is set on the lease at hand-over,
 so a spare can never load anything under another job's rules. A read-only job's context also gets its
@@ -10,16 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from playwright.async_api import BrowserContext
+from playwright.async_api import BrowserContext, Page
 
-from mcp_browsa.browser.guard import (
-    EgressProxy,
-    OnBlock,
-    ProxyLease,
-    context_options,
-    install_route_guard,
-    refuse_websockets,
-)
+from mcp_browsa.browser.guard import EgressProxy, OnBlock, ProxyLease, context_options
+from mcp_browsa.browser.intercept import guard_page, install_request_guard, refuse_websockets
 from mcp_browsa.browser.pool import ContextWiring
 from mcp_browsa.netpolicy import Policy, PrivateNetworkRule
 
@@ -46,7 +40,10 @@ class GuardWiring(ContextWiring):
         return context_options(lease), lease
 
     async def attach(self, context: BrowserContext, handle: Any) -> None:
-        await install_route_guard(context, handle)
+        await install_request_guard(context, handle)
+
+    async def ready(self, page: Page) -> None:
+        await guard_page(page)
 
     async def configure(
         self, context: BrowserContext, handle: Any, policy: Any, on_block: Callable[[Any], None] | None

@@ -32,6 +32,7 @@ from playwright.async_api import Page
 
 from mcp_browsa.browser.fingerprint import fingerprint_page
 from mcp_browsa.browser.guard import BlockedRequest
+from mcp_browsa.browser.intercept import guard_page
 from mcp_browsa.browser.pool import Burner
 from mcp_browsa.engine.media import skips_media
 
@@ -80,6 +81,7 @@ class _Shared:
         try:
             page = await self.burner.context.new_page()
             await fingerprint_page(page)  # before its first request, like the pool's own page
+            await guard_page(page)
             return page
         finally:
             self.opening -= 1

@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 from playwright.async_api import BrowserContext, Dialog, Page
 from playwright.async_api import Error as PlaywrightError
 
+from mcp_browsa.browser.intercept import guard_page
+
 __all__ = ["Tabs"]
 
 _MAX_DIALOGS = 5
@@ -83,6 +85,7 @@ class Tabs:
     async def new_tab(self) -> Page:
         """Open a blank tab; it becomes active."""
         page = await self.context.new_page()
+        await guard_page(page)  # before its first request
         self._track(page)  # idempotent: the "page" event may or may not have run yet
         self._activate(page)
         return page

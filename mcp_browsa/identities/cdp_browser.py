@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 
-from mcp_browsa.browser.guard import install_route_guard, refuse_websockets
+from mcp_browsa.browser.intercept import guard_page, install_request_guard, refuse_websockets
 from mcp_browsa.browser.pool import Burner
 from mcp_browsa.errors import BadRequest, NotFound
 from mcp_browsa.identities.live import LiveBrowser
@@ -73,10 +73,11 @@ async def cdp_browser(
     try:
         live.lease.policy, live.lease.on_block = policy, on_block
         context = live.context
-        await install_route_guard(context, live.lease)
+        await install_request_guard(context, live.lease)
         if not policy.allow_writes:
             await refuse_websockets(context, live.lease)
         page = context.pages[0] if context.pages else await context.new_page()
+        await guard_page(page)
         yield Burner(context=context, page=page, generation=-1, cdp_url=live.process.ws_url)
     finally:
         with anyio.CancelScope(shield=True):

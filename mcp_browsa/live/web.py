@@ -17,7 +17,6 @@ from importlib import resources
 from typing import Any
 
 import anyio
-import uvicorn
 from anyio.abc import TaskGroup
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
@@ -150,10 +149,17 @@ def _quiet_uvicorn_logs() -> None:
             logger.addFilter(_TokenRedaction())
 
 
-class _Uvicorn(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # the process's own handlers stay in charge
-        yield
+def _uvicorn_server(app: ASGIApp) -> Any:
+    """A uvicorn server for `app` that leaves signal handling to the process; uvicorn is imported only when a
+    standalone live view first starts, not on every cold start."""
+    import uvicorn
+
+    class _Uvicorn(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:  # the process's own handlers stay in charge
+            yield
+
+    return _Uvicorn(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, ws="auto"))
 
 
 class LiveServer:
@@ -201,8 +207,7 @@ class LiveServer:
         port = int(sock.getsockname()[1])
         self.own_ports.add(port)
         app = build_live_app(self.registry, live_security(self.host, port))
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, ws="auto")
-        server = _Uvicorn(config)
+        server = _uvicorn_server(app)
         self._standalone = True
 
         async def serve() -> None:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import tldextract
 
 from mcp_browsa.errors import BadRequest
 from mcp_browsa.netpolicy import normalize_host
 from mcp_browsa.validation import check_http_url
+
+if TYPE_CHECKING:
+    import tldextract
 
 __all__ = ["default_allowed_domains", "session_url"]
 
@@ -23,6 +25,9 @@ _HAS_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*:(?!\d)")  # "host:8080/x" h
 
 @cache
 def _extract() -> tldextract.TLDExtract:
+    # Imported here: with `requests` under it, it is a fifth of a second of every cold start otherwise.
+    import tldextract
+
     # The bundled snapshot only: no network fetch of the list, no cache written to disk.
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -89,23 +90,31 @@ def serve_in_thread(server: _Server, **serve_options: Any) -> Iterator[None]:
 
 
 def respond(
-    handler: SimpleHTTPRequestHandler, body: bytes, content_type: str = "text/html; charset=utf-8", status: int = 200
+    handler: SimpleHTTPRequestHandler,
+    body: bytes,
+    content_type: str = "text/html; charset=utf-8",
+    status: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> None:
-    """Send a whole response: status, type, length and body."""
+    """Send a whole response: status, type, any further `headers`, length and body."""
     handler.send_response(status)
     handler.send_header("Content-Type", content_type)
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
     handler.send_header("Content-Length", str(len(body)))
     handler.end_headers()
     handler.wfile.write(body)
 
 
 @contextmanager
-def serve_site(host: str = "127.0.0.1", port: int = 0) -> Iterator[Site]:
-    """Serve tests/sites on host (any free port by default) in a background thread."""
+def serve_site(host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None) -> Iterator[Site]:
+    """Serve tests/sites on host (any free port by default) in a background thread; over TLS given `tls`."""
     site = Site(host=host, port=0)
     handler = type("Handler", (_Handler,), {"site": site})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     site.port = server.server_address[1]
     with serve_in_thread(server, poll_interval=0.05):
         yield site
