@@ -113,6 +113,8 @@ async def test_a_crash_ends_agent_work_interrupted_and_reruns_only_what_never_st
 async def test_a_task_whose_key_died_with_its_process_is_interrupted(tmp_path: Path) -> None:
     settings = load_settings({"BROWSA_HOME": str(tmp_path)})
     async with Browsa(settings).running(workers=False) as app:
+        # A process that runs jobs and accepted this one, though its workers never got to it before it died.
+        app.tasks.runs_jobs = True
         job = await app.run_task(
             CALLER, TaskRequest(task="Anything", llm="openai:gpt-4.1-mini", llm_api_key="sk-only-in-memory")
         )

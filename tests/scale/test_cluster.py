@@ -16,13 +16,13 @@ import anyio
 import pytest
 from mcp import Client
 
-from tests.reliability.common import wait_until
 from tests.support.cluster import cluster
 from tests.support.databases import env_for, in_home
 from tests.support.db import read_rows
 from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
 from tests.support.mcp_server import call, ok, short_home
 from tests.support.sites import Site, respond, serve_site
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -90,8 +90,8 @@ async def test_two_workers_and_a_front_end_share_the_queue_and_survive_a_sigkill
                 victim, survivor = group.worker("w1"), group.worker("w2")
                 await wait_until(
                     lambda: anyio.to_thread.run_sync(lambda: _held_by(db, "w1") > 0 and _ended(db) >= 20),
-                    120,
                     "w1 running jobs after some have ended",
+                    timeout=120,
                     interval=0.02,
                 )
                 victim.kill()

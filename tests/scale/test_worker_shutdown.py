@@ -11,11 +11,12 @@ import anyio.to_thread
 import pytest
 from mcp import Client
 
-from tests.reliability.common import query, wait_until
+from tests.reliability.common import query
 from tests.support.cluster import Worker, cluster, spawn_worker
 from tests.support.mcp_server import call, finished, ok, short_home
 from tests.support.pages import GATED, SLOW, add_pages
 from tests.support.sites import Site
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -31,13 +32,13 @@ async def _holder(db: Path, job_id: str) -> str:
         found[:] = [str(r[0]).rsplit(":", 1)[1] for r in rows]
         return bool(found)
 
-    await wait_until(running, 120, f"job {job_id} running on a worker", interval=0.05)
+    await wait_until(running, f"job {job_id} running on a worker", timeout=120, interval=0.05)
     return found[0]
 
 
 async def _stopped(worker: Worker) -> tuple[int, str]:
     """Its exit code once it exited, and what it said."""
-    await wait_until(lambda: _exited(worker), 60, f"worker {worker.name} exited")
+    await wait_until(lambda: _exited(worker), f"worker {worker.name} exited", timeout=60)
     return int(worker.proc.returncode), worker.stderr()
 
 
@@ -60,7 +61,7 @@ async def test_sigterm_lets_running_work_finish_and_a_second_one_hands_it_to_ano
             gated = ok(await call(client, "scrape", {"url": site.url(GATED), "async": True}))
             first = group.worker(await _holder(db, gated["id"]))
             first.proc.send_signal(signal.SIGTERM)
-            await wait_until(lambda: _says(first, "stopping: claiming nothing more"), 30, "the worker draining")
+            await wait_until(lambda: _says(first, "stopping: claiming nothing more"), "the worker draining", timeout=30)
             assert first.proc.poll() is None  # still running its job
             gate.set()
             job = await finished(client, gated["id"], timeout=120)
@@ -76,7 +77,7 @@ async def test_sigterm_lets_running_work_finish_and_a_second_one_hands_it_to_ano
                 holder = group.worker(name) if (name := await _holder(db, slow["id"])) != fresh.name else fresh
                 taker = fresh if holder is other else other
                 holder.proc.send_signal(signal.SIGTERM)
-                await wait_until(lambda: _says(holder, "1 running job(s)"), 30, "the worker draining its job")
+                await wait_until(lambda: _says(holder, "1 running job(s)"), "the worker draining its job", timeout=30)
                 holder.proc.send_signal(signal.SIGTERM)
                 code, said = await _stopped(holder)
                 assert code == 0, said
