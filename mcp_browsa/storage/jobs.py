@@ -13,6 +13,7 @@ from typing import Any
 from mcp_browsa.events import EngineEvent
 from mcp_browsa.models import TERMINAL, BatchItem, Job, JobEvent, JobStatus
 from mcp_browsa.storage.db import Conn, Database, Row, dumps, loads, now
+from mcp_browsa.storage.job_rows import ClaimedJob, duration_ms, job_from_row
 from mcp_browsa.storage.paging import fetch_page
 
 # (conn, job_id, workspace_id, new_status) called inside the transaction that ends a rescued job.
@@ -32,34 +33,6 @@ _INTERRUPTED = (
     " because they may have changed something (submit it again if that is safe)"
 )
 _SESSION_GONE = "the server process holding this session stopped, and the session ended with it; open_session again"
-
-
-def job_from_row(row: Row) -> Job:
-    data = dict(row)
-    data["result"] = loads(data.get("result"))
-    return Job.model_validate(data)
-
-
-def _duration_ms(started: float | None, ended: float | None) -> int | None:
-    """How long a row ran: None while it runs, 0 for one that ended without starting (refused, cancelled)."""
-    if ended is None:
-        return None
-    return round((ended - started) * 1000) if started is not None else 0
-
-
-class ClaimedJob:
-    """A job this worker holds: its row at claim time plus the lease token proving ownership."""
-
-    def __init__(self, row: Row, token: str) -> None:
-        self.id: str = row["id"]
-        self.kind: str = row["kind"]
-        self.workspace_id: str = row["workspace_id"]
-        self.params: dict[str, Any] = loads(row["params"]) or {}
-        self.attempts: int = row["attempts"]
-        self.created_at: float = row["created_at"]
-        self.answer: str | None = row["answer"]
-        self.step_count: int = row["step_count"]
-        self.token = token
 
 
 class JobRepo:
@@ -173,7 +146,7 @@ class JobRepo:
                     error_code=r["error_code"],
                     error_message=r["error_message"],
                     credits_charged=r["credits_charged"],
-                    duration_ms=_duration_ms(r["started_at"], r["completed_at"]),
+                    duration_ms=duration_ms(r["started_at"], r["completed_at"]),
                 )
             )
         return out
