@@ -33,8 +33,8 @@ from mcp_browsa.llm.base import (
     vendor_http_client,
 )
 from mcp_browsa.llm.pricing import cost_usd
-from mcp_browsa.llm.replies import UNUSABLE, quote, refused, unusable
-from mcp_browsa.llm.retry import RetryPolicy, call_with_retries, redact, retry_after_seconds
+from mcp_browsa.llm.replies import UNUSABLE, by_status, quote, unreachable, unusable
+from mcp_browsa.llm.retry import RetryPolicy, call_with_retries, redact
 
 if TYPE_CHECKING:
     from mcp_browsa.llm.pinning import AddressCheck
@@ -137,23 +137,12 @@ class AnthropicChatModel(VendorModel):
                 message = redact(exc.api_message or exc.message, self._api_key)
             else:  # not the API's error format (an HTML error page, say): its start, not all of it
                 message = f"HTTP {status}: {quote(exc.response.text, self._api_key)}"
-            if status in (401, 403):
-                return LLMError("INVALID_API_KEY", message, status=status)
-            retry_after = retry_after_seconds(exc.response.headers)
-            if status == 429:
-                return LLMError("RATE_LIMIT", message, status=status, retryable=True, retry_after=retry_after)
-            transient = status in (408, 409) or status >= 500
-            return LLMError("LLM_ERROR", message, status=status, retryable=transient, retry_after=retry_after)
+            return by_status(status, message, exc.response.headers)
         if isinstance(exc, anthropic.APITimeoutError):
             # Not retried: a timeout already spent the whole budget once.
             return LLMError("LLM_ERROR", f"the model did not answer within {self._timeout:g} s")
         if isinstance(exc, anthropic.APIConnectionError):
-            forbidden = refused(exc)
-            if forbidden is not None:
-                return forbidden
-            cause = f" ({exc.__cause__})" if exc.__cause__ else ""
-            message = redact(f"cannot reach {self._client.base_url}: {exc.message}{cause}", self._api_key)
-            return LLMError("LLM_ERROR", message, retryable=True)
+            return unreachable(exc, exc.message, self._client.base_url, self._api_key)
         if isinstance(exc, anthropic.AnthropicError):
             return LLMError("LLM_ERROR", redact(str(exc), self._api_key))
         return None

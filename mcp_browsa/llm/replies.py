@@ -6,11 +6,13 @@ job ends LLM_ERROR quoting the start of what came back, so the user can see whic
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from mcp_browsa.llm.base import LLMError
 from mcp_browsa.llm.endpoint import EndpointRefused
-from mcp_browsa.llm.retry import redact
+from mcp_browsa.llm.retry import redact, retry_after_seconds
 
-__all__ = ["QUOTE_CHARS", "UNUSABLE", "quote", "refused", "unusable"]
+__all__ = ["QUOTE_CHARS", "UNUSABLE", "by_status", "quote", "refused", "unreachable", "unusable"]
 
 QUOTE_CHARS = 200
 # What a reply conversion meets on a body of the wrong shape (the SDKs build their models without validating).
@@ -39,3 +41,23 @@ def refused(exc: BaseException) -> LLMError | None:
             return LLMError("FORBIDDEN", f"{seen.reason} ({seen.rule})")
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def by_status(status: int, message: str, headers: Mapping[str, str]) -> LLMError:
+    """The error an HTTP status from the vendor amounts to: a bad key, a rate limit, or a (maybe passing) failure."""
+    if status in (401, 403):
+        return LLMError("INVALID_API_KEY", message, status=status)
+    retry_after = retry_after_seconds(headers)
+    if status == 429:
+        return LLMError("RATE_LIMIT", message, status=status, retryable=True, retry_after=retry_after)
+    transient = status in (408, 409) or status >= 500
+    return LLMError("LLM_ERROR", message, status=status, retryable=transient, retry_after=retry_after)
+
+
+def unreachable(exc: Exception, what: str, base_url: object, secret: str | None) -> LLMError:
+    """A connection that failed: FORBIDDEN when the endpoint check refused the address, else a retryable error."""
+    forbidden = refused(exc)
+    if forbidden is not None:
+        return forbidden
+    cause = f" ({exc.__cause__})" if exc.__cause__ else ""
+    return LLMError("LLM_ERROR", redact(f"cannot reach {base_url}: {what}{cause}", secret), retryable=True)

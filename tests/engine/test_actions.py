@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from http.server import SimpleHTTPRequestHandler
 from urllib.parse import parse_qs
 
 import pytest
-from playwright.async_api import Browser, async_playwright
 
-from mcp_browsa.browser.discovery import FoundBrowser, chromium_args
 from mcp_browsa.engine import actions
 from mcp_browsa.engine.action_specs import ACTION_NAMES, ACTION_SPECS
 from mcp_browsa.engine.actions import ActionResult, execute
@@ -19,23 +17,6 @@ from mcp_browsa.engine.tabs import Tabs
 from tests.support.sites import Site
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-async def browser(chromium: FoundBrowser) -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        launched = await p.chromium.launch(executable_path=chromium.executable, args=chromium_args(), headless=True)
-        yield launched
-        await launched.close()
-
-
-@pytest.fixture
-async def tabs(browser: Browser) -> AsyncIterator[Tabs]:
-    context = await browser.new_context(viewport={"width": 1280, "height": 800})
-    tracked = await Tabs.create(context)
-    yield tracked
-    tracked.close()
-    await context.close()
 
 
 def index_of(obs: Observation, pattern: str) -> int:

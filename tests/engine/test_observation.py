@@ -3,36 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Frame, async_playwright
+from playwright.async_api import Frame
 
-from mcp_browsa.browser.discovery import FoundBrowser, chromium_args
 from mcp_browsa.engine.actions import execute
 from mcp_browsa.engine.observation import DEFAULT_MAX_CHARS, MASK, Observation, observe, read_page
 from mcp_browsa.engine.tabs import Tabs
 from tests.support.sites import Site
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-async def browser(chromium: FoundBrowser) -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        launched = await p.chromium.launch(executable_path=chromium.executable, args=chromium_args(), headless=True)
-        yield launched
-        await launched.close()
-
-
-@pytest.fixture
-async def tabs(browser: Browser) -> AsyncIterator[Tabs]:
-    context = await browser.new_context(viewport={"width": 1280, "height": 800})
-    tracked = await Tabs.create(context)
-    yield tracked
-    tracked.close()
-    await context.close()
 
 
 def line_of(obs: Observation, pattern: str) -> tuple[int, str]:
