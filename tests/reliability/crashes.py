@@ -132,6 +132,7 @@ async def server_crash(home: Path, database: str | Path | None = None) -> Server
             "BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{site.port},127.0.0.1:{receiver.port}",
             "BROWSA_WEBHOOK_RETRY_SCHEDULE": ",".join([f"{RETRY_EVERY}s"] * 6),
             "BROWSA_WEBHOOK_TIMEOUT": "2",
+            "BROWSA_NAV_TIMEOUT_MS": "120000",  # the batch's held row, as the scrapes' timeout_seconds below
             **env_for(db),
         }
         roles: dict[str, str] = {}
@@ -145,7 +146,8 @@ async def server_crash(home: Path, database: str | Path | None = None) -> Server
             roles["task-before"] = (await finished(client, quick, 60))["id"]
             # In flight at the kill.
             for i in range(2):
-                args = {"url": site.url(f"{GATED}?n={i}"), "async": True}
+                # The held pages must outlast the wait below for the webhook worker to be between two attempts.
+                args = {"url": site.url(f"{GATED}?n={i}"), "async": True, "timeout_seconds": 120}
                 roles[f"read-{i}"] = ok(await call(client, "scrape", args))["id"]
             urls = [site.url("/tiny?n=row0"), site.url("/tiny?n=row1"), site.url(f"{GATED}?n=row2")]
             roles["batch"] = ok(await call(client, "batch", {"urls": urls}))["id"]
