@@ -1,9 +1,10 @@
 """Wake-ups across processes sharing one database: a job queued, a job changed or ended, an answer, a webhook due.
 
 On PostgreSQL they are NOTIFYs on one channel, sent in one transaction per burst and received through the
-process's one LISTEN connection (`Database.listen`). SQLite has no notifications. A signal is a row in `wakeups`; each process watches `PRAGMA data_version` on its
-own connection (a counter in the shared-memory header: no disk read while nothing changed) every few
-milliseconds and reads the new rows only when some other connection committed. Signals sent meanwhile are
+process's one LISTEN connection (`Database.listen`). SQLite has no notifications. A signal is a row in
+`wakeups`; each process watches `PRAGMA data_version` on its own connection (a counter in the shared-memory
+header: no disk read while nothing changed) every few milliseconds and reads the new rows only when some other
+connection committed. Signals sent meanwhile are
 written together, so a burst of progress costs one commit. The table holds seconds of history; it is pruned as
 it goes, and created here rather than by a migration because nothing in it outlives a restart.
 """
