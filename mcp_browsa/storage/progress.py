@@ -39,10 +39,14 @@ class JobProgressRepo:
         last_action: str | None,
         steps: int | None,
     ) -> None:
+        # Never backwards: rows of one batch finish in parallel transactions, and on PostgreSQL the row that took
+        # count 1 may commit after the one that took count 2; the later write must not undo the higher count (a crawl's total only grows too).
         await conn.execute(
-            "UPDATE jobs SET progress_done=?, progress_total=COALESCE(?, progress_total),"
+            "UPDATE jobs SET progress_done=CASE WHEN progress_done > ? THEN progress_done ELSE ? END,"
+            " progress_total=CASE WHEN progress_total > COALESCE(?, 0) THEN progress_total"
+            " ELSE COALESCE(?, progress_total) END,"
             " last_action=COALESCE(?, last_action), step_count=COALESCE(?, step_count) WHERE id=?",
-            (done, total, last_action, steps, job_id),
+            (done, done, total, total, last_action, steps, job_id),
         )
 
     @staticmethod

@@ -15,6 +15,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from mcp_browsa.engine.context import progress_write
 from mcp_browsa.errors import InsufficientCredit
 from mcp_browsa.storage.db import LATEST_VERSION, Database
 from mcp_browsa.storage.idempotency import IdempotencyRepo
@@ -170,3 +171,16 @@ async def test_a_channel_name_that_is_not_an_identifier_is_refused(database: str
         with pytest.raises(ValueError, match="channel"):
             await db.notify("jobs; DROP TABLE jobs", "")
         assert await db.fetchone("SELECT COUNT(*) FROM jobs") is not None
+
+
+async def test_a_batchs_progress_never_goes_back_when_its_rows_commit_out_of_order(database: str | Path) -> None:
+    # Rows of one batch take their counts in the order they finish, but commit in whatever order their
+    # transactions end: the row holding count 1 may land after the one holding count 2.
+    async with processes(database, 2) as dbs:
+        (job_id,) = await queue(dbs[0], 1)
+        for db, done, total in ((dbs[1], 2, 5), (dbs[0], 1, 3), (dbs[1], 3, None)):
+            async with db.transaction() as conn:
+                await progress_write(job_id, done, total, f"row {done}")(conn)
+        row = await dbs[0].fetchone("SELECT progress_done, progress_total, last_action FROM jobs WHERE id=?", (job_id,))
+        assert row is not None
+        assert (row["progress_done"], row["progress_total"], row["last_action"]) == (3, 5, "row 3")
