@@ -20,6 +20,7 @@ BENCHES = {
     "sessions": "bench.sessions",
     "steploop": "bench.steploop",
     "surface": "bench.surface",
+    "tunnel": "bench.tunnel",
 }
 GROUPS = {"agent": ("observation", "steploop")}
 

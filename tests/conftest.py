@@ -2,6 +2,7 @@
 
 The suite runs on pytest-xdist workers (`-n auto --dist loadfile` in pyproject.toml): a file's tests stay on one
 worker, so its module-scoped servers and browsers start once. Each worker has its own temp dirs and free ports.
+Files are handed out longest first (`LONGEST_FIRST`), so no long file starts last and runs alone at the end.
 """
 
 from __future__ import annotations
@@ -22,6 +23,28 @@ from tests.support.sites import Site, respond, serve_site
 # `database`, `database_env`: a test that asks for them runs once on SQLite and once on PostgreSQL.
 pytest_plugins = ["tests.support.databases"]
 
+# The files that took longest in a whole run (junit times, two workers), longest first. xdist hands files out in
+# collection order (`--no-loadscope-reorder`); its own order, by number of tests, put these few-test files last,
+# where each ran alone for minutes after the other worker had run out of work. A file missing here only costs time.
+LONGEST_FIRST = (
+    "tests/scale/test_cluster.py",
+    "tests/test_cli.py",
+    "tests/safety/test_guard_over_mcp.py",
+    "tests/reliability/test_fuzz.py",
+    "tests/reliability/test_load.py",
+    "tests/test_http_auth.py",
+    "tests/webhooks/test_webhook_tools.py",
+    "tests/reliability/test_crash.py",
+    "tests/agent/test_sampling.py",
+    "tests/reliability/test_soak.py",
+    "tests/test_idempotency.py",
+    "tests/sessions/test_sessions_over_http.py",
+    "tests/test_mcp_stdio.py",
+    "tests/live/test_http_transport.py",
+    "tests/reliability/test_browser_crash.py",
+    "tests/reliability/test_disk.py",
+)
+
 MAX_WORKERS = 4  # each worker starts servers with Chromiums of their own: more would trade memory for little time
 
 
@@ -41,6 +64,20 @@ def pytest_configure(config: pytest.Config) -> None:
     if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
         install_browser()
         ensure_postgresql()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The long files of LONGEST_FIRST first, then the rest by number of tests, most first (xdist's own order)."""
+    sizes: dict[str, int] = {}
+    for item in items:
+        sizes[item.nodeid.split("::", 1)[0]] = sizes.get(item.nodeid.split("::", 1)[0], 0) + 1
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+
+    def key(item: pytest.Item) -> tuple[int, int]:
+        path = item.nodeid.split("::", 1)[0]
+        return (rank.get(path, len(rank)), -sizes[path])
+
+    items.sort(key=key)  # stable: a file's tests keep their order
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ and as a 2026-07-28 client (input-required round trips), over HTTP up to the cli
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from mcp import Client
 from tests.agent.support import index, page, page_url, tool
 from tests.support.fake_llm import FakeLLM, PolicyReply, PolicyRequest
 from tests.support.fake_sampling import CLIENT_MODEL, SAMPLING_WITH_TOOLS, sampling_callback, sampling_client
-from tests.support.mcp_server import envelope, finished, ok, spawn_http, stdio_client
+from tests.support.mcp_server import envelope, finished, ok, short_home, spawn_http, stdio_client
 from tests.support.sites import Site
 from tests.support.waits import wait_until
 
@@ -47,6 +48,43 @@ def env(shop: Site) -> dict[str, str]:
     return {**NO_KEYS, "BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{shop.port}"}
 
 
+# One stdio server per kind of client, shared by the module's tests of that kind: a stdio server serves one client
+# for its life, and none of these tests reads state another leaves (each resets the vendor, counts only its own
+# jobs and closes its sessions), so a server spawned for each test only added its start-up and shut-down.
+@pytest.fixture(scope="module")
+async def handshake_era(shop: Site, vendor: FakeLLM) -> AsyncIterator[Client]:
+    """A handshake-era client that answers sampling over its back channel."""
+    with short_home() as home:
+        async with stdio_client(home, options=sampling_client(vendor), **env(shop)) as client:
+            yield client
+
+
+@pytest.fixture(scope="module")
+async def modern(shop: Site, vendor: FakeLLM) -> AsyncIterator[Client]:
+    """A 2026-07-28 client that answers sampling through input-required round trips."""
+    with short_home() as home:
+        async with stdio_client(home, options=sampling_client(vendor, legacy=False), **env(shop)) as client:
+            assert client.protocol_version == "2026-07-28"
+            yield client
+
+
+@pytest.fixture(scope="module")
+async def no_model(shop: Site) -> AsyncIterator[Client]:
+    """A client without sampling, on a server without any key."""
+    with short_home() as home:
+        async with stdio_client(home, options={"mode": "legacy"}, **env(shop)) as client:
+            yield client
+
+
+@pytest.fixture(scope="module")
+async def keyed(shop: Site, vendor: FakeLLM) -> AsyncIterator[Client]:
+    """A client without sampling, on a server holding a vendor key of its own."""
+    env_with_key = {**env(shop), **vendor.env(), "BROWSA_LLM_API_KEY": "sk-ant-test-extract"}
+    with short_home() as home:
+        async with stdio_client(home, options={"mode": "legacy"}, **env_with_key) as client:
+            yield client
+
+
 def task_args(shop: Site, **more: Any) -> dict[str, Any]:
     return {
         "task": "Find the earbuds and their price",
@@ -70,15 +108,14 @@ def assert_bought(job: dict[str, Any], vendor: FakeLLM) -> None:
 
 
 async def test_a_handshake_era_client_serves_a_multi_step_task_over_its_back_channel(
-    home: Path, shop: Site, vendor: FakeLLM
+    handshake_era: Client, shop: Site, vendor: FakeLLM
 ) -> None:
     vendor.reset(shopping)
-    options = sampling_client(vendor)
-    async with stdio_client(home, options=options, **env(shop)) as client:
-        job = ok(await client.call_tool("run_task", task_args(shop)))  # no llm, no key: the client's model
-        assert_bought(job, vendor)
-        [step] = [e for e in (await events(client, job["id"])) if e["type"] == "step"][:1]
-        assert step["data"]["model"] == CLIENT_MODEL
+    client = handshake_era
+    job = ok(await client.call_tool("run_task", task_args(shop)))  # no llm, no key: the client's model
+    assert_bought(job, vendor)
+    [step] = [e for e in (await events(client, job["id"])) if e["type"] == "step"][:1]
+    assert step["data"]["model"] == CLIENT_MODEL
 
 
 async def events(client: Client, job_id: str) -> list[dict[str, Any]]:
@@ -86,31 +123,28 @@ async def events(client: Client, job_id: str) -> list[dict[str, Any]]:
 
 
 async def test_a_2026_client_serves_the_task_through_input_required_round_trips(
-    home: Path, shop: Site, vendor: FakeLLM
+    modern: Client, shop: Site, vendor: FakeLLM
 ) -> None:
     vendor.reset(shopping)
-    options = sampling_client(vendor, legacy=False)
-    async with stdio_client(home, options=options, **env(shop)) as client:
-        assert client.protocol_version == "2026-07-28"
-        job = ok(await client.call_tool("run_task", task_args(shop, llm="client")))
-        assert_bought(job, vendor)
+    job = ok(await modern.call_tool("run_task", task_args(shop, llm="client")))
+    assert_bought(job, vendor)
 
-        # Started without waiting, the job advances while get_job waits on it.
-        vendor.reset(shopping)
-        started = ok(await client.call_tool("run_task", task_args(shop, wait=0)))
-        assert started["status"] in ("queued", "running")
-        assert_bought(await finished(client, started["id"]), vendor)
+    # Started without waiting, the job advances while get_job waits on it.
+    vendor.reset(shopping)
+    started = ok(await modern.call_tool("run_task", task_args(shop, wait=0)))
+    assert started["status"] in ("queued", "running")
+    assert_bought(await finished(modern, started["id"]), vendor)
 
 
-async def test_a_client_without_sampling_gets_the_no_api_key_error(home: Path, shop: Site) -> None:
-    async with stdio_client(home, options={"mode": "legacy"}, **env(shop)) as client:
-        refused = envelope(await client.call_tool("run_task", task_args(shop)))
-        assert refused["code"] == "BAD_REQUEST"
-        assert "no API key for anthropic" in refused["error"]
-        asked = envelope(await client.call_tool("run_task", task_args(shop, llm="client")))
-        assert asked["code"] == "BAD_REQUEST" and "sampling.tools" in asked["error"]
-        listed = ok(await client.call_tool("list_jobs", {}))
-        assert listed["count"] == 0  # refused before any job
+async def test_a_client_without_sampling_gets_the_no_api_key_error(no_model: Client, shop: Site) -> None:
+    before = ok(await no_model.call_tool("list_jobs", {}))["count"]
+    refused = envelope(await no_model.call_tool("run_task", task_args(shop)))
+    assert refused["code"] == "BAD_REQUEST"
+    assert "no API key for anthropic" in refused["error"]
+    asked = envelope(await no_model.call_tool("run_task", task_args(shop, llm="client")))
+    assert asked["code"] == "BAD_REQUEST" and "sampling.tools" in asked["error"]
+    listed = ok(await no_model.call_tool("list_jobs", {}))
+    assert listed["count"] == before  # refused before any job
 
 
 async def test_a_client_that_disconnects_mid_task_ends_the_job_llm_error(
@@ -159,48 +193,41 @@ def extracting(request: PolicyRequest) -> PolicyReply:
 
 
 async def test_extract_reads_schema_data_on_the_clients_model_with_a_re_ask(
-    home: Path, shop: Site, vendor: FakeLLM
+    handshake_era: Client, shop: Site, vendor: FakeLLM
 ) -> None:
     url = shop.url("/agent/product.html?id=101")
     vendor.reset(extracting)
-    options = sampling_client(vendor)
-    async with stdio_client(home, options=options, **env(shop)) as client:
-        result = await client.call_tool("extract", {"url": url, "schema": PRODUCT})
-        job = ok(result)
-        assert job["result"]["data"] == {"name": "Wireless Earbuds X", "price": 39.99}
-        assert vendor.calls == 2  # the first answer did not match the schema
-        fix = vendor.policy_requests[1].last_tool_result or ""
-        assert "does not match the schema" in fix and "data['price']" in fix
-        assert job["credits_charged"] >= 2 and job["input_tokens"] > 0
-        assert result.content[0].text.split("\n")[1] == '{"name":"Wireless Earbuds X","price":39.99}'  # type: ignore[union-attr]
+    result = await handshake_era.call_tool("extract", {"url": url, "schema": PRODUCT})
+    job = ok(result)
+    assert job["result"]["data"] == {"name": "Wireless Earbuds X", "price": 39.99}
+    assert vendor.calls == 2  # the first answer did not match the schema
+    fix = vendor.policy_requests[1].last_tool_result or ""
+    assert "does not match the schema" in fix and "data['price']" in fix
+    assert job["credits_charged"] >= 2 and job["input_tokens"] > 0
+    assert result.content[0].text.split("\n")[1] == '{"name":"Wireless Earbuds X","price":39.99}'  # type: ignore[union-attr]
 
 
 async def test_extract_answers_a_prompt_through_a_2026_clients_round_trip(
-    home: Path, shop: Site, vendor: FakeLLM
+    modern: Client, shop: Site, vendor: FakeLLM
 ) -> None:
     url = shop.url("/agent/product.html?id=101")
     vendor.reset(extracting)
-    options = sampling_client(vendor, legacy=False)
-    async with stdio_client(home, options=options, **env(shop)) as client:
-        job = ok(await client.call_tool("extract", {"url": url, "prompt": "What does it cost?"}))
-        assert job["result"]["data"] == "Wireless Earbuds X costs $39.99"
-        assert vendor.calls == 1
+    job = ok(await modern.call_tool("extract", {"url": url, "prompt": "What does it cost?"}))
+    assert job["result"]["data"] == "Wireless Earbuds X costs $39.99"
+    assert vendor.calls == 1
 
 
-async def test_extract_without_any_model_returns_the_page_beside_the_schema(home: Path, shop: Site) -> None:
+async def test_extract_without_any_model_returns_the_page_beside_the_schema(no_model: Client, shop: Site) -> None:
     url = shop.url("/agent/product.html?id=101")
-    async with stdio_client(home, options={"mode": "legacy"}, **env(shop)) as client:
-        job = ok(await client.call_tool("extract", {"url": url, "schema": PRODUCT}))
+    job = ok(await no_model.call_tool("extract", {"url": url, "schema": PRODUCT}))
     assert "data" not in job["result"] and job["result"]["schema"] == PRODUCT
     assert "Price: $39.99" in job["result"]["content"]
 
 
-async def test_extract_with_the_servers_key_uses_the_vendor_model(home: Path, shop: Site, vendor: FakeLLM) -> None:
+async def test_extract_with_the_servers_key_uses_the_vendor_model(keyed: Client, shop: Site, vendor: FakeLLM) -> None:
     url = shop.url("/agent/product.html?id=101")
     vendor.reset(extracting)
-    keyed = {**env(shop), **vendor.env(), "BROWSA_LLM_API_KEY": "sk-ant-test-extract"}
-    async with stdio_client(home, options={"mode": "legacy"}, **keyed) as client:
-        job = ok(await client.call_tool("extract", {"url": url, "schema": PRODUCT}))
+    job = ok(await keyed.call_tool("extract", {"url": url, "schema": PRODUCT}))
     assert job["result"]["data"] == {"name": "Wireless Earbuds X", "price": 39.99}
     assert [r.provider for r in vendor.policy_requests] == ["anthropic", "anthropic"]
     assert job["cost_usd"] > 0
@@ -229,59 +256,57 @@ async def products_listed(client: Client, session: str) -> None:
     await wait_until(drawn, "the product links in the observation", interval=0.2)
 
 
-async def test_act_and_observe_take_instructions_on_the_clients_model(home: Path, shop: Site, vendor: FakeLLM) -> None:
+async def test_act_and_observe_take_instructions_on_the_clients_model(
+    handshake_era: Client, shop: Site, vendor: FakeLLM
+) -> None:
     vendor.reset(instructed)
-    options = sampling_client(vendor)
-    async with stdio_client(home, options=options, **env(shop)) as client:
-        opened = ok(await client.call_tool("open_session", {"initial_url": shop.url("/agent/search.html")}))
-        session = opened["session_id"]
-        typed = ok(await client.call_tool("act", {"session_id": session, "instruction": "search for earbuds"}))
-        assert typed["outcome"].startswith('resolved to type {"index": ')
-        assert "/agent/results.html" in typed["url"]
-        await products_listed(client, session)
+    client = handshake_era
+    opened = ok(await client.call_tool("open_session", {"initial_url": shop.url("/agent/search.html")}))
+    session = opened["session_id"]
+    typed = ok(await client.call_tool("act", {"session_id": session, "instruction": "search for earbuds"}))
+    assert typed["outcome"].startswith('resolved to type {"index": ')
+    assert "/agent/results.html" in typed["url"]
+    await products_listed(client, session)
 
-        seen = await client.call_tool("observe", {"session_id": session, "instruction": "the product links"})
-        lines = ok(seen)["observation"].splitlines()
-        elements = [line for line in lines if line.startswith("[")]
-        assert elements and all("/agent/product.html" in line for line in elements)
-        assert not any(line.startswith("TEXT:") for line in lines)  # only the matching elements
-        assert seen.content[0].text.startswith(f"{len(elements)} element(s) match")  # type: ignore[union-attr]
+    seen = await client.call_tool("observe", {"session_id": session, "instruction": "the product links"})
+    lines = ok(seen)["observation"].splitlines()
+    elements = [line for line in lines if line.startswith("[")]
+    assert elements and all("/agent/product.html" in line for line in elements)
+    assert not any(line.startswith("TEXT:") for line in lines)  # only the matching elements
+    assert seen.content[0].text.startswith(f"{len(elements)} element(s) match")  # type: ignore[union-attr]
 
-        opened_product = ok(
-            await client.call_tool("act", {"session_id": session, "instruction": "open the first product"})
-        )
-        assert opened_product["outcome"].startswith("resolved to click")
-        assert "/agent/product.html" in opened_product["url"]
-        assert vendor.calls == 3
-        both = envelope(await client.call_tool("act", {"session_id": session, "action": "scroll", "instruction": "x"}))
-        assert both["code"] == "BAD_REQUEST"
-        await client.call_tool("close_session", {"session_id": session})
+    opened_product = ok(await client.call_tool("act", {"session_id": session, "instruction": "open the first product"}))
+    assert opened_product["outcome"].startswith("resolved to click")
+    assert "/agent/product.html" in opened_product["url"]
+    assert vendor.calls == 3
+    both = envelope(await client.call_tool("act", {"session_id": session, "action": "scroll", "instruction": "x"}))
+    assert both["code"] == "BAD_REQUEST"
+    await client.call_tool("close_session", {"session_id": session})
 
 
-async def test_an_instruction_without_any_model_is_refused_clearly(home: Path, shop: Site) -> None:
-    async with stdio_client(home, options={"mode": "legacy"}, **env(shop)) as client:
-        opened = ok(await client.call_tool("open_session", {"initial_url": shop.url("/agent/search.html")}))
-        refused = envelope(await client.call_tool("act", {"session_id": opened["session_id"], "instruction": "search"}))
-        assert refused["code"] == "BAD_REQUEST" and "needs a model" in refused["error"]
-        await client.call_tool("close_session", {"session_id": opened["session_id"]})
+async def test_an_instruction_without_any_model_is_refused_clearly(no_model: Client, shop: Site) -> None:
+    client = no_model
+    opened = ok(await client.call_tool("open_session", {"initial_url": shop.url("/agent/search.html")}))
+    refused = envelope(await client.call_tool("act", {"session_id": opened["session_id"], "instruction": "search"}))
+    assert refused["code"] == "BAD_REQUEST" and "needs a model" in refused["error"]
+    await client.call_tool("close_session", {"session_id": opened["session_id"]})
 
 
 async def test_a_2026_client_answers_an_instruction_through_a_round_trip(
-    home: Path, shop: Site, vendor: FakeLLM
+    modern: Client, shop: Site, vendor: FakeLLM
 ) -> None:
     vendor.reset(instructed)
-    async with stdio_client(home, options=sampling_client(vendor, legacy=False), **env(shop)) as client:
-        assert client.protocol_version == "2026-07-28"
-        opened = ok(await client.call_tool("open_session", {"initial_url": shop.url("/agent/search.html")}))
-        session = opened["session_id"]
-        typed = ok(await client.call_tool("act", {"session_id": session, "instruction": "search for earbuds"}))
-        assert typed["outcome"].startswith('resolved to type {"index": ')
-        assert "/agent/results.html" in typed["url"]
-        await products_listed(client, session)
-        seen = ok(await client.call_tool("observe", {"session_id": session, "instruction": "the product links"}))
-        assert [line for line in seen["observation"].splitlines() if line.startswith("[")]
-        assert vendor.calls == 2
-        await client.call_tool("close_session", {"session_id": session})
+    client = modern
+    opened = ok(await client.call_tool("open_session", {"initial_url": shop.url("/agent/search.html")}))
+    session = opened["session_id"]
+    typed = ok(await client.call_tool("act", {"session_id": session, "instruction": "search for earbuds"}))
+    assert typed["outcome"].startswith('resolved to type {"index": ')
+    assert "/agent/results.html" in typed["url"]
+    await products_listed(client, session)
+    seen = ok(await client.call_tool("observe", {"session_id": session, "instruction": "the product links"}))
+    assert [line for line in seen["observation"].splitlines() if line.startswith("[")]
+    assert vendor.calls == 2
+    await client.call_tool("close_session", {"session_id": session})
 
 
 async def session_on(client: Client, url: str) -> str:
@@ -297,97 +322,96 @@ def typed_events(job_events: list[dict[str, Any]], kind: str) -> list[dict[str, 
 
 
 async def test_extract_on_a_session_reads_schema_data_with_the_same_re_asks(
-    home: Path, shop: Site, vendor: FakeLLM
+    handshake_era: Client, shop: Site, vendor: FakeLLM
 ) -> None:
     vendor.reset(extracting)
-    async with stdio_client(home, options=sampling_client(vendor), **env(shop)) as client:
-        session = await session_on(client, shop.url("/agent/product.html?id=101"))
-        before = (await session_job(client, session))["credits_charged"]
-        result = await client.call_tool("extract", {"session_id": session, "schema": PRODUCT})
-        job = ok(result)
-        assert job["id"] == session and job["result"]["data"] == {"name": "Wireless Earbuds X", "price": 39.99}
-        assert vendor.calls == 2  # the first answer gave the price as text, which the schema refused
-        fix = vendor.policy_requests[1].last_tool_result or ""
-        assert "does not match the schema" in fix and "data['price']" in fix
-        assert result.content[0].text.split("\n")[1] == '{"name":"Wireless Earbuds X","price":39.99}'  # type: ignore[union-attr]
-        after = await session_job(client, session)
-        assert after["credits_charged"] == before + 2 and after["input_tokens"] > 0
-        calls = typed_events(await events(client, session), "extract.model")
-        assert [e["data"]["call"] for e in calls] == [1, 2] and calls[0]["data"]["model"] == CLIENT_MODEL
-        await client.call_tool("close_session", {"session_id": session})
+    client = handshake_era
+    session = await session_on(client, shop.url("/agent/product.html?id=101"))
+    before = (await session_job(client, session))["credits_charged"]
+    result = await client.call_tool("extract", {"session_id": session, "schema": PRODUCT})
+    job = ok(result)
+    assert job["id"] == session and job["result"]["data"] == {"name": "Wireless Earbuds X", "price": 39.99}
+    assert vendor.calls == 2  # the first answer gave the price as text, which the schema refused
+    fix = vendor.policy_requests[1].last_tool_result or ""
+    assert "does not match the schema" in fix and "data['price']" in fix
+    assert result.content[0].text.split("\n")[1] == '{"name":"Wireless Earbuds X","price":39.99}'  # type: ignore[union-attr]
+    after = await session_job(client, session)
+    assert after["credits_charged"] == before + 2 and after["input_tokens"] > 0
+    calls = typed_events(await events(client, session), "extract.model")
+    assert [e["data"]["call"] for e in calls] == [1, 2] and calls[0]["data"]["model"] == CLIENT_MODEL
+    await client.call_tool("close_session", {"session_id": session})
 
 
 async def test_extract_on_a_session_with_the_servers_key_or_a_2026_round_trip_or_no_model(
-    home: Path, shop: Site, vendor: FakeLLM
+    keyed: Client, modern: Client, no_model: Client, shop: Site, vendor: FakeLLM
 ) -> None:
     product = shop.url("/agent/product.html?id=101")
     vendor.reset(extracting)
-    keyed = {**env(shop), **vendor.env(), "BROWSA_LLM_API_KEY": "sk-ant-test-extract"}
-    async with stdio_client(home, options={"mode": "legacy"}, **keyed) as client:
-        session = await session_on(client, product)
-        job = ok(await client.call_tool("extract", {"session_id": session, "schema": PRODUCT}))
-        assert job["result"]["data"] == {"name": "Wireless Earbuds X", "price": 39.99}
-        assert [r.provider for r in vendor.policy_requests] == ["anthropic", "anthropic"]
-        assert (await session_job(client, session))["cost_usd"] > 0
-        await client.call_tool("close_session", {"session_id": session})
+    client = keyed
+    session = await session_on(client, product)
+    job = ok(await client.call_tool("extract", {"session_id": session, "schema": PRODUCT}))
+    assert job["result"]["data"] == {"name": "Wireless Earbuds X", "price": 39.99}
+    assert [r.provider for r in vendor.policy_requests] == ["anthropic", "anthropic"]
+    assert (await session_job(client, session))["cost_usd"] > 0
+    await client.call_tool("close_session", {"session_id": session})
 
     vendor.reset(extracting)
-    async with stdio_client(home, options=sampling_client(vendor, legacy=False), **env(shop)) as client:
-        session = await session_on(client, product)
-        job = ok(await client.call_tool("extract", {"session_id": session, "prompt": "What does it cost?"}))
-        assert job["result"]["data"] == "Wireless Earbuds X costs $39.99" and vendor.calls == 1
-        await client.call_tool("close_session", {"session_id": session})
+    client = modern
+    session = await session_on(client, product)
+    job = ok(await client.call_tool("extract", {"session_id": session, "prompt": "What does it cost?"}))
+    assert job["result"]["data"] == "Wireless Earbuds X costs $39.99" and vendor.calls == 1
+    await client.call_tool("close_session", {"session_id": session})
 
-    async with stdio_client(home, options={"mode": "legacy"}, **env(shop)) as client:
-        session = await session_on(client, product)
-        job = ok(await client.call_tool("extract", {"session_id": session, "schema": PRODUCT}))
-        assert "data" not in job["result"] and job["result"]["schema"] == PRODUCT
-        assert "Price: $39.99" in job["result"]["content"]
-        await client.call_tool("close_session", {"session_id": session})
+    client = no_model
+    session = await session_on(client, product)
+    job = ok(await client.call_tool("extract", {"session_id": session, "schema": PRODUCT}))
+    assert "data" not in job["result"] and job["result"]["schema"] == PRODUCT
+    assert "Price: $39.99" in job["result"]["content"]
+    await client.call_tool("close_session", {"session_id": session})
 
 
 async def test_instructions_are_charged_on_the_session_job_and_replayed_by_idempotency_key(
-    home: Path, shop: Site, vendor: FakeLLM
+    handshake_era: Client, shop: Site, vendor: FakeLLM
 ) -> None:
     vendor.reset(instructed)
-    async with stdio_client(home, options=sampling_client(vendor), **env(shop)) as client:
-        session = await session_on(client, shop.url("/agent/search.html"))
-        start = (await session_job(client, session))["credits_charged"]
-        args = {"session_id": session, "instruction": "search for earbuds", "idempotency_key": "search-1"}
-        typed = ok(await client.call_tool("act", args))
-        assert typed["outcome"].startswith("resolved to type") and not typed.get("idempotent_replay")
-        await products_listed(client, session)
-        ok(await client.call_tool("observe", {"session_id": session, "instruction": "the product links"}))
-        timeline = await events(client, session)
-        steps = len(typed_events(timeline, "step"))
-        job = await session_job(client, session)
-        assert job["credits_charged"] >= start + 2 and job["input_tokens"] > 0
-        [acted] = typed_events(timeline, "act.model")
-        [looked] = typed_events(timeline, "observe.model")
-        assert acted["data"]["instruction"] == "search for earbuds" and acted["data"]["model"] == CLIENT_MODEL
-        assert looked["data"]["instruction"] == "the product links"
-        assert vendor.calls == 2
+    client = handshake_era
+    session = await session_on(client, shop.url("/agent/search.html"))
+    start = (await session_job(client, session))["credits_charged"]
+    args = {"session_id": session, "instruction": "search for earbuds", "idempotency_key": "search-1"}
+    typed = ok(await client.call_tool("act", args))
+    assert typed["outcome"].startswith("resolved to type") and not typed.get("idempotent_replay")
+    await products_listed(client, session)
+    ok(await client.call_tool("observe", {"session_id": session, "instruction": "the product links"}))
+    timeline = await events(client, session)
+    steps = len(typed_events(timeline, "step"))
+    job = await session_job(client, session)
+    assert job["credits_charged"] >= start + 2 and job["input_tokens"] > 0
+    [acted] = typed_events(timeline, "act.model")
+    [looked] = typed_events(timeline, "observe.model")
+    assert acted["data"]["instruction"] == "search for earbuds" and acted["data"]["model"] == CLIENT_MODEL
+    assert looked["data"]["instruction"] == "the product links"
+    assert vendor.calls == 2
 
-        again = ok(await client.call_tool("act", args))  # the same key: the first result, nothing done again
-        assert again["idempotent_replay"] is True and again["outcome"] == typed["outcome"]
-        assert vendor.calls == 2
-        later = await events(client, session)
-        assert len(typed_events(later, "step")) == steps and len(typed_events(later, "act.model")) == 1
-        other = envelope(await client.call_tool("act", {**args, "instruction": "open the first product"}))
-        assert other["code"] == "IDEMPOTENCY_CONFLICT"
-        await client.call_tool("close_session", {"session_id": session})
+    again = ok(await client.call_tool("act", args))  # the same key: the first result, nothing done again
+    assert again["idempotent_replay"] is True and again["outcome"] == typed["outcome"]
+    assert vendor.calls == 2
+    later = await events(client, session)
+    assert len(typed_events(later, "step")) == steps and len(typed_events(later, "act.model")) == 1
+    other = envelope(await client.call_tool("act", {**args, "instruction": "open the first product"}))
+    assert other["code"] == "IDEMPOTENCY_CONFLICT"
+    await client.call_tool("close_session", {"session_id": session})
 
 
 async def test_a_2026_clients_instruction_with_an_idempotency_key_runs_once(
-    home: Path, shop: Site, vendor: FakeLLM
+    modern: Client, shop: Site, vendor: FakeLLM
 ) -> None:
     vendor.reset(instructed)
-    async with stdio_client(home, options=sampling_client(vendor, legacy=False), **env(shop)) as client:
-        session = await session_on(client, shop.url("/agent/search.html"))
-        args = {"session_id": session, "instruction": "search for earbuds", "idempotency_key": "search-2"}
-        typed = ok(await client.call_tool("act", args))
-        assert "/agent/results.html" in typed["url"]
-        again = ok(await client.call_tool("act", args))
-        assert again["idempotent_replay"] is True and vendor.calls == 1
-        assert len(typed_events(await events(client, session), "act.model")) == 1
-        await client.call_tool("close_session", {"session_id": session})
+    client = modern
+    session = await session_on(client, shop.url("/agent/search.html"))
+    args = {"session_id": session, "instruction": "search for earbuds", "idempotency_key": "search-2"}
+    typed = ok(await client.call_tool("act", args))
+    assert "/agent/results.html" in typed["url"]
+    again = ok(await client.call_tool("act", args))
+    assert again["idempotent_replay"] is True and vendor.calls == 1
+    assert len(typed_events(await events(client, session), "act.model")) == 1
+    await client.call_tool("close_session", {"session_id": session})

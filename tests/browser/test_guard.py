@@ -7,8 +7,10 @@ plays a public host; the `private` server listens on another port of 127.0.0.1 a
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import ipaddress
+import os
 import re
 import socket
 import time
@@ -417,27 +419,48 @@ async def test_a_failing_callback_does_not_open_the_gate(proxy: EgressProxy, pri
     assert private.requests == []
 
 
-async def test_tunnel_throughput(proxy: EgressProxy) -> None:
-    size, block = 128 * 1024 * 1024, b"x" * (1 << 20)
+async def test_a_tunnel_carries_every_byte_both_ways_in_order(proxy: EgressProxy) -> None:
+    # How fast the tunnel is (the 50 MB/s floor) is `python -m bench tunnel`'s to say: a speed asserted here failed
+    # on a loaded machine without anything being wrong. What a user relies on is checked here: 16 MiB of random
+    # bytes each way (several times what the sockets buffer, so the relay's back-pressure is crossed), unchanged.
+    size = 16 * 1024 * 1024
+    down, up = os.urandom(size), os.urandom(size)
+    heard: list[bytes] = []
 
-    async def firehose(stream: SocketStream) -> None:
+    async def echo_back(stream: SocketStream) -> None:
         async with stream:
-            for _ in range(size // len(block)):
-                await stream.send(block)
+            got = b""
+            async with anyio.create_task_group() as tg:
 
-    async with tcp_server(firehose) as port:
+                async def send_all() -> None:
+                    for at in range(0, size, 1 << 20):
+                        await stream.send(down[at : at + (1 << 20)])
+
+                tg.start_soon(send_all)
+                while len(got) < size:
+                    got += await stream.receive(1 << 20)
+            heard.append(got)
+
+    async with tcp_server(echo_back) as port:
         lease = await proxy.register(exempt(port))
         async with await anyio.connect_tcp("127.0.0.1", lease.port) as stream:
             await stream.send(f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n".encode())
-            received = len(await read_until(stream, b"\r\n\r\n")) - len(b"HTTP/1.1 200 Connection Established\r\n\r\n")
-            started = time.perf_counter()
-            with pytest.raises(anyio.EndOfStream):
-                while True:
-                    received += len(await stream.receive(1 << 20))
-            elapsed = time.perf_counter() - started
+            head = await read_until(stream, b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200")
+            received = head[head.index(b"\r\n\r\n") + 4 :]
+            async with anyio.create_task_group() as tg:
+
+                async def send_all() -> None:
+                    for at in range(0, size, 1 << 20):
+                        await stream.send(up[at : at + (1 << 20)])
+
+                tg.start_soon(send_all)
+                with anyio.fail_after(120), contextlib.suppress(anyio.EndOfStream):
+                    while True:  # the far end closes once it has sent its bytes and heard ours
+                        received += await stream.receive(1 << 20)
         await lease.close()
-    assert received == size
-    assert size / elapsed > 50e6, f"{size / elapsed / 1e6:.0f} MB/s through the tunnel"
+    assert len(received) == size and hashlib.sha256(received).digest() == hashlib.sha256(down).digest()
+    assert [len(h) for h in heard] == [size] and heard[0] == up
 
 
 # --------------------------------------------------------------------------- real Chromium through the guard

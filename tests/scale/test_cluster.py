@@ -1,5 +1,4 @@
-"""One front-end that runs no browsers and two `mcp-browsa worker`s on one database (SQLite, then PostgreSQL),
-driven over MCP HTTP.
+"""One front-end that runs no browsers and two `mcp-browsa worker`s on one PostgreSQL database, driven over MCP HTTP.
 
 230 jobs of three kinds; one worker is SIGKILLed mid-run. Every job ends exactly once, the other worker finishes
 the read-only work the dead one held, the ledger adds up, no row is lost, and no Chromium is left behind.
@@ -68,7 +67,14 @@ def _held_by(db: Location, name: str) -> int:
     return _count(db, "SELECT COUNT(*) FROM jobs WHERE status='running' AND lease_owner LIKE ?", f"%:{name}")
 
 
+# PostgreSQL only, as the issue asks: several worker processes is the deployment PostgreSQL exists for. SQLite's
+# side of the same guarantees has tests of its own: a front-end and two workers on one SQLite file, one of them
+# stopped mid-job (scale/test_worker_shutdown.py); two servers sharing one SQLite queue, each job run once, and one
+# SIGKILLed with its jobs rescued by the other (test_recovery.py); claims, rescues, charges and idempotency keys
+# from separate connections (storage/test_concurrency.py). Running these 230 jobs on SQLite as well added minutes
+# and checked nothing those do not.
 # About a minute on two idle cores; a shared, loaded machine takes several.
+@pytest.mark.parametrize("database_kind", ["postgresql"])
 @pytest.mark.timeout(900)
 async def test_two_workers_and_a_front_end_share_the_queue_and_survive_a_sigkill(
     site: Site, database: Location
