@@ -1,4 +1,4 @@
-"""Load: 50 run_task and 20 batch jobs submitted at once through one MCP client to a server with 4 burners.
+"""Load: 20 run_task and 8 batch jobs submitted at once through one MCP client to a server with 4 burners.
 
 Every job ends, none runs or ends twice, the ledger's running balance is the sum of its rows (and each job's
 credits are its rows), and the browser goes back to its idle processes and contexts afterwards.
@@ -19,10 +19,13 @@ from tests.support.sites import Site
 
 pytestmark = pytest.mark.anyio
 
-TASKS, BATCHES, URLS_PER_BATCH = 50, 20, 3
+# 28 jobs (44 pages) queued at once on 4 burners: seven jobs wait for every one that runs, as with the 50 and 20 that
+# `python -m bench reliability` still submits (and reports). Every check below holds per job, so what it proves
+# about a queue deeper than the pool is the same at this size; the larger one cost minutes of suite time.
+TASKS, BATCHES, URLS_PER_BATCH = 20, 8, 3
 
 
-async def test_fifty_tasks_and_twenty_batches_at_once_all_end_once_and_leave_nothing_behind(
+async def test_twenty_tasks_and_eight_batches_at_once_all_end_once_and_leave_nothing_behind(
     tmp_path: Path, pages: Site, vendor: FakeLLM
 ) -> None:
     env = site_env(pages, BROWSA_MAX_BURNERS="4", **vendor.env())
