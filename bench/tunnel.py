@@ -12,16 +12,16 @@ import argparse
 import statistics
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import anyio
-from anyio.abc import SocketAttribute, SocketStream
+from anyio.abc import SocketStream
 
 from bench.common import print_table, write_json
 from mcp_browsa.browser.guard import EgressProxy
 from mcp_browsa.netpolicy import Policy, PrivateNetworkRule
+from tests.support.tcp import tcp_server
 
 __all__ = ["main"]
 
@@ -29,22 +29,15 @@ TARGET_MB_S = 50.0
 BLOCK = b"x" * (1 << 20)
 
 
-@asynccontextmanager
-async def _firehose(size: int) -> AsyncIterator[int]:
-    """A loopback server that sends `size` bytes to each connection and closes; yields its port."""
+def _firehose(size: int) -> AbstractAsyncContextManager[int]:
+    """A loopback server that sends `size` bytes to each connection and closes; its port."""
 
     async def send(stream: SocketStream) -> None:
         async with stream:
             for _ in range(size // len(BLOCK)):
                 await stream.send(BLOCK)
 
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, send)
-        try:
-            yield listener.extra(SocketAttribute.local_port)
-        finally:
-            tg.cancel_scope.cancel()
+    return tcp_server(send)
 
 
 async def _drain(stream: SocketStream, received: int = 0) -> int:

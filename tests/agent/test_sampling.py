@@ -256,17 +256,23 @@ async def products_listed(client: Client, session: str) -> None:
     await wait_until(drawn, "the product links in the observation", interval=0.2)
 
 
+async def searched_by_instruction(client: Client, shop: Site) -> str:
+    """A session on the shop's search page, told in words to search for earbuds, once the results are drawn."""
+    opened = ok(await client.call_tool("open_session", {"initial_url": shop.url("/agent/search.html")}))
+    session = str(opened["session_id"])
+    typed = ok(await client.call_tool("act", {"session_id": session, "instruction": "search for earbuds"}))
+    assert typed["outcome"].startswith('resolved to type {"index": ')
+    assert "/agent/results.html" in typed["url"]
+    await products_listed(client, session)
+    return session
+
+
 async def test_act_and_observe_take_instructions_on_the_clients_model(
     handshake_era: Client, shop: Site, vendor: FakeLLM
 ) -> None:
     vendor.reset(instructed)
     client = handshake_era
-    opened = ok(await client.call_tool("open_session", {"initial_url": shop.url("/agent/search.html")}))
-    session = opened["session_id"]
-    typed = ok(await client.call_tool("act", {"session_id": session, "instruction": "search for earbuds"}))
-    assert typed["outcome"].startswith('resolved to type {"index": ')
-    assert "/agent/results.html" in typed["url"]
-    await products_listed(client, session)
+    session = await searched_by_instruction(client, shop)
 
     seen = await client.call_tool("observe", {"session_id": session, "instruction": "the product links"})
     lines = ok(seen)["observation"].splitlines()
@@ -297,12 +303,7 @@ async def test_a_2026_client_answers_an_instruction_through_a_round_trip(
 ) -> None:
     vendor.reset(instructed)
     client = modern
-    opened = ok(await client.call_tool("open_session", {"initial_url": shop.url("/agent/search.html")}))
-    session = opened["session_id"]
-    typed = ok(await client.call_tool("act", {"session_id": session, "instruction": "search for earbuds"}))
-    assert typed["outcome"].startswith('resolved to type {"index": ')
-    assert "/agent/results.html" in typed["url"]
-    await products_listed(client, session)
+    session = await searched_by_instruction(client, shop)
     seen = ok(await client.call_tool("observe", {"session_id": session, "instruction": "the product links"}))
     assert [line for line in seen["observation"].splitlines() if line.startswith("[")]
     assert vendor.calls == 2

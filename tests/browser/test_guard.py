@@ -14,7 +14,7 @@ import os
 import re
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from functools import partial
 from http.server import SimpleHTTPRequestHandler
@@ -22,7 +22,7 @@ from typing import Any
 
 import anyio
 import pytest
-from anyio.abc import SocketAttribute, SocketStream
+from anyio.abc import SocketStream
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
@@ -37,6 +37,7 @@ from mcp_browsa.browser.guard import (
 from mcp_browsa.browser.intercept import guard_page, install_request_guard, refuse_websockets
 from mcp_browsa.netpolicy import IPAddress, Policy, PrivateNetworkRule
 from tests.support.sites import Site, serve_site
+from tests.support.tcp import tcp_server
 from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.anyio
@@ -98,17 +99,6 @@ async def open_page(context: BrowserContext) -> Page:
     page = await context.new_page()
     await guard_page(page)
     return page
-
-
-@asynccontextmanager
-async def tcp_server(handler: Callable[[SocketStream], Awaitable[None]]) -> AsyncIterator[int]:
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, handler)
-        try:
-            yield listener.extra(SocketAttribute.local_port)
-        finally:
-            tg.cancel_scope.cancel()
 
 
 async def read_until(stream: SocketStream, marker: bytes, buf: bytes = b"") -> bytes:
@@ -425,11 +415,11 @@ async def test_a_tunnel_carries_every_byte_both_ways_in_order(proxy: EgressProxy
     # bytes each way (several times what the sockets buffer, so the relay's back-pressure is crossed), unchanged.
     size = 16 * 1024 * 1024
     down, up = os.urandom(size), os.urandom(size)
-    heard: list[bytes] = []
+    heard: list[bytearray] = []
 
     async def echo_back(stream: SocketStream) -> None:
         async with stream:
-            got = b""
+            got = bytearray()  # appended in place: bytes += bytes would copy all 16 MiB per chunk
             async with anyio.create_task_group() as tg:
 
                 async def send_all() -> None:
@@ -447,7 +437,7 @@ async def test_a_tunnel_carries_every_byte_both_ways_in_order(proxy: EgressProxy
             await stream.send(f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n".encode())
             head = await read_until(stream, b"\r\n\r\n")
             assert head.startswith(b"HTTP/1.1 200")
-            received = head[head.index(b"\r\n\r\n") + 4 :]
+            received = bytearray(head[head.index(b"\r\n\r\n") + 4 :])
             async with anyio.create_task_group() as tg:
 
                 async def send_all() -> None:
