@@ -1,0 +1,124 @@
+"""`python -m bench coldstart [--rounds N]`: spawn → first page through a real MCP client over stdio, ours against
+Playwright MCP on the same page, with the same Chromium, the two alternated round by round.
+
+Ours answers `scrape`; Playwright MCP answers `browser_navigate`. Both are driven the way a host drives them:
+`initialize`, `tools/list`, then the call. Each phase is timed from the spawn, so the table shows where a cold start
+goes. `python -m bench content` reports the same figures beside its other targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from bench.common import print_table, write_json
+from bench.observation import pw_workspace, serve_dir, setup_playwright_mcp, setup_pydoc
+from mcp_browsa.browser.discovery import find_chromium
+from tests.support.mcp_server import server_env
+
+__all__ = ["PHASES", "main", "measure"]
+
+ROUNDS = 5
+TARGET = 1.0  # our first scrape's time over Playwright MCP's first navigate's, at most
+PAGE = "library/json.html"
+PHASES = ("initialize", "tools_list", "first_result")
+
+
+async def _phases(client_for: Any, call: tuple[str, dict[str, Any]]) -> dict[str, float]:
+    """Seconds from the spawn to the answer of `initialize`, of `tools/list` and of the first call."""
+    t0 = time.perf_counter()
+    async with client_for() as client:
+        out = {"initialize": time.perf_counter() - t0}
+        await client.list_tools()
+        out["tools_list"] = time.perf_counter() - t0
+        result = await client.call_tool(*call)
+        out["first_result"] = time.perf_counter() - t0
+        if result.is_error:
+            raise RuntimeError(f"{call[0]} failed on a cold start: {result.content}")
+    return out
+
+
+async def cold_ours(url: str) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="bench-cold-") as home:
+        env = server_env(Path(home), BROWSA_ALLOW_PRIVATE_NETWORK="1")
+        params = StdioServerParameters(command=sys.executable, args=["-m", "mcp_browsa"], env=env)
+        return await _phases(
+            lambda: Client(stdio_client(params), mode="legacy", read_timeout_seconds=120), ("scrape", {"url": url})
+        )
+
+
+async def cold_playwright_mcp(cli: Path, executable: str, url: str) -> dict[str, float]:
+    with pw_workspace(executable) as (tmp, args, errlog):
+        params = StdioServerParameters(command=shutil.which("node") or "node", args=[str(cli), *args], cwd=str(tmp))
+        return await _phases(
+            lambda: Client(stdio_client(params, errlog=errlog), mode="legacy", read_timeout_seconds=120),
+            ("browser_navigate", {"url": url}),
+        )
+
+
+def _medians(samples: list[dict[str, float]]) -> dict[str, float]:
+    return {phase: round(statistics.median(s[phase] for s in samples), 3) for phase in PHASES}
+
+
+async def measure(executable: str, url: str, notes: list[str], rounds: int = ROUNDS) -> dict[str, Any]:
+    """Medians over `rounds` cold starts of each side, alternated (ours, theirs, ours…) so both meet the same load."""
+    cli = setup_playwright_mcp(notes)
+    ours: list[dict[str, float]] = []
+    theirs: list[dict[str, float]] = []
+    for _ in range(rounds):
+        ours.append(await cold_ours(url))
+        if cli is not None:
+            theirs.append(await cold_playwright_mcp(cli, executable, url))
+    out: dict[str, Any] = {"rounds": rounds, "ours": _medians(ours), "ours_samples": ours}
+    if theirs:
+        out |= {"playwright_mcp": _medians(theirs), "playwright_mcp_samples": theirs}
+        out["ratio"] = round(out["ours"]["first_result"] / out["playwright_mcp"]["first_result"], 2)
+    return out
+
+
+def phase_rows(cold: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per phase: seconds from the spawn, ours and Playwright MCP's, and their ratio."""
+    rows = []
+    theirs = cold.get("playwright_mcp", {})
+    for phase in PHASES:
+        ours = cold["ours"][phase]
+        pw = theirs.get(phase)
+        ratio = f"{ours / pw:.2f}×" if pw else "n/a"
+        rows.append({"phase (s from spawn)": phase, "ours": ours, "playwright_mcp": pw or "n/a", "ratio": ratio})
+    return rows
+
+
+async def run(rounds: int) -> dict[str, Any]:
+    notes = ["machine shared with other work while measuring: compare ratios, not absolute times"]
+    found = find_chromium()
+    if found is None:
+        raise SystemExit("no Chromium found; run `mcp-browsa install-browser`")
+    root = setup_pydoc(notes)
+    if root is None:
+        raise SystemExit("python3-doc is needed for this benchmark: " + "; ".join(notes))
+    with serve_dir(root) as base:
+        out = await measure(found.executable, f"{base}/{PAGE}", notes, rounds)
+    return {"notes": notes, "target": TARGET, **out}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench coldstart")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"cold starts of each side (default {ROUNDS})")
+    args = parser.parse_args(argv)
+    out = anyio.run(run, args.rounds)
+    title = f"cold start: spawn → first page, medians of {out['rounds']} alternated rounds (target ≤ {TARGET}×)"
+    print_table(title, phase_rows(out), ["phase (s from spawn)", "ours", "playwright_mcp", "ratio"])
+    for note in out["notes"]:
+        print(f"note: {note}")
+    write_json("coldstart", out)
+    return 0
