@@ -3,17 +3,21 @@ Playwright MCP on the same page, with the same Chromium, the two alternated roun
 
 Ours answers `scrape`; Playwright MCP answers `browser_navigate`. Both are driven the way a host drives them:
 `initialize`, `tools/list`, then the call. Each phase is timed from the spawn, so the table shows where a cold start
-goes. `python -m bench content` reports the same figures beside its other targets.
+goes; ours also says when its Chromium was up (from its log). `--baseline DIR` adds a third side, our server run
+from another checkout (say `git worktree add /tmp/base main`), for a before/after measured in the same run.
+`python -m bench content` reports the same figures beside its other targets.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,9 @@ ROUNDS = 5
 TARGET = 1.0  # our first scrape's time over Playwright MCP's first navigate's, at most
 PAGE = "library/json.html"
 PHASES = ("initialize", "tools_list", "first_result")
+BROWSER_UP = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO mcp_browsa\.browser\.host: Chromium \S+ up in", re.M
+)
 
 
 async def _phases(client_for: Any, call: tuple[str, dict[str, Any]]) -> dict[str, float]:
@@ -48,13 +55,25 @@ async def _phases(client_for: Any, call: tuple[str, dict[str, Any]]) -> dict[str
     return out
 
 
-async def cold_ours(url: str) -> dict[str, float]:
+async def cold_ours(url: str, checkout: Path | None = None) -> dict[str, float]:
+    """Our phases, plus `browser_up`: when the server's log says Chromium was up (0 when it does not say)."""
     with tempfile.TemporaryDirectory(prefix="bench-cold-") as home:
-        env = server_env(Path(home), BROWSA_ALLOW_PRIVATE_NETWORK="1")
-        params = StdioServerParameters(command=sys.executable, args=["-m", "mcp_browsa"], env=env)
-        return await _phases(
-            lambda: Client(stdio_client(params), mode="legacy", read_timeout_seconds=120), ("scrape", {"url": url})
-        )
+        env = server_env(Path(home), BROWSA_ALLOW_PRIVATE_NETWORK="1", BROWSA_LOG_LEVEL="INFO")
+        if checkout is not None:  # `-m` puts the working directory first on sys.path: run from the checkout too
+            env["PYTHONPATH"] = str(checkout)
+        cwd = str(checkout) if checkout is not None else None
+        params = StdioServerParameters(command=sys.executable, args=["-m", "mcp_browsa"], env=env, cwd=cwd)
+        log = Path(home) / "stderr.log"
+        with log.open("w+") as errlog:
+            spawned = time.time()
+            out = await _phases(
+                lambda: Client(stdio_client(params, errlog=errlog), mode="legacy", read_timeout_seconds=120),
+                ("scrape", {"url": url}),
+            )
+        up = BROWSER_UP.search(log.read_text())
+        stamp = datetime.strptime(up.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp() if up else None
+        out["browser_up"] = max(0.0, stamp - spawned) if stamp is not None else 0.0
+        return out
 
 
 async def cold_playwright_mcp(cli: Path, executable: str, url: str) -> dict[str, float]:
@@ -67,38 +86,48 @@ async def cold_playwright_mcp(cli: Path, executable: str, url: str) -> dict[str,
 
 
 def _medians(samples: list[dict[str, float]]) -> dict[str, float]:
-    return {phase: round(statistics.median(s[phase] for s in samples), 3) for phase in PHASES}
+    return {phase: round(statistics.median(s[phase] for s in samples), 3) for phase in samples[0]}
 
 
-async def measure(executable: str, url: str, notes: list[str], rounds: int = ROUNDS) -> dict[str, Any]:
-    """Medians over `rounds` cold starts of each side, alternated (ours, theirs, ours…) so both meet the same load."""
+async def measure(
+    executable: str, url: str, notes: list[str], rounds: int = ROUNDS, baseline: Path | None = None
+) -> dict[str, Any]:
+    """Medians over `rounds` cold starts of each side, alternated (ours, theirs, ours…) so all meet the same load."""
     cli = setup_playwright_mcp(notes)
-    ours: list[dict[str, float]] = []
-    theirs: list[dict[str, float]] = []
+    sides: dict[str, list[dict[str, float]]] = {"ours": [], "playwright_mcp": [], "baseline": []}
     for _ in range(rounds):
-        ours.append(await cold_ours(url))
+        sides["ours"].append(await cold_ours(url))
         if cli is not None:
-            theirs.append(await cold_playwright_mcp(cli, executable, url))
-    out: dict[str, Any] = {"rounds": rounds, "ours": _medians(ours), "ours_samples": ours}
-    if theirs:
-        out |= {"playwright_mcp": _medians(theirs), "playwright_mcp_samples": theirs}
+            sides["playwright_mcp"].append(await cold_playwright_mcp(cli, executable, url))
+        if baseline is not None:
+            sides["baseline"].append(await cold_ours(url, baseline))
+    out: dict[str, Any] = {"rounds": rounds}
+    for side, samples in sides.items():
+        if samples:
+            out |= {side: _medians(samples), f"{side}_samples": samples}
+    if "playwright_mcp" in out:
         out["ratio"] = round(out["ours"]["first_result"] / out["playwright_mcp"]["first_result"], 2)
+        if baseline is not None:
+            out["baseline_ratio"] = round(out["baseline"]["first_result"] / out["playwright_mcp"]["first_result"], 2)
     return out
 
 
 def phase_rows(cold: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per phase: seconds from the spawn, ours and Playwright MCP's, and their ratio."""
+    """One row per phase: seconds from the spawn for each side, and ours over Playwright MCP's."""
     rows = []
     theirs = cold.get("playwright_mcp", {})
-    for phase in PHASES:
+    for phase in (*PHASES, "browser_up"):
         ours = cold["ours"][phase]
         pw = theirs.get(phase)
-        ratio = f"{ours / pw:.2f}×" if pw else "n/a"
-        rows.append({"phase (s from spawn)": phase, "ours": ours, "playwright_mcp": pw or "n/a", "ratio": ratio})
+        row = {"phase (s from spawn)": phase, "ours": ours, "playwright_mcp": pw or "n/a"}
+        row["ratio"] = f"{ours / pw:.2f}×" if pw else ""
+        if "baseline" in cold:
+            row["baseline"] = cold["baseline"][phase]
+        rows.append(row)
     return rows
 
 
-async def run(rounds: int) -> dict[str, Any]:
+async def run(rounds: int, baseline: Path | None) -> dict[str, Any]:
     notes = ["machine shared with other work while measuring: compare ratios, not absolute times"]
     found = find_chromium()
     if found is None:
@@ -107,17 +136,21 @@ async def run(rounds: int) -> dict[str, Any]:
     if root is None:
         raise SystemExit("python3-doc is needed for this benchmark: " + "; ".join(notes))
     with serve_dir(root) as base:
-        out = await measure(found.executable, f"{base}/{PAGE}", notes, rounds)
+        out = await measure(found.executable, f"{base}/{PAGE}", notes, rounds, baseline)
     return {"notes": notes, "target": TARGET, **out}
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench coldstart")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"cold starts of each side (default {ROUNDS})")
+    parser.add_argument("--baseline", type=Path, help="also time our server from this checkout (a before/after)")
     args = parser.parse_args(argv)
-    out = anyio.run(run, args.rounds)
+    out = anyio.run(run, args.rounds, args.baseline)
     title = f"cold start: spawn → first page, medians of {out['rounds']} alternated rounds (target ≤ {TARGET}×)"
-    print_table(title, phase_rows(out), ["phase (s from spawn)", "ours", "playwright_mcp", "ratio"])
+    columns = ["phase (s from spawn)", "ours", "playwright_mcp", "ratio"] + (["baseline"] if args.baseline else [])
+    print_table(title, phase_rows(out), columns)
+    if args.baseline and "baseline_ratio" in out:
+        print(f"first result over Playwright MCP's: ours {out['ratio']}×, baseline {out['baseline_ratio']}×")
     for note in out["notes"]:
         print(f"note: {note}")
     write_json("coldstart", out)

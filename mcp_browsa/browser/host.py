@@ -6,6 +6,7 @@ With BROWSA_BROWSER_WS set, it hands out remote browsers in turn instead (see re
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import anyio
@@ -110,10 +111,12 @@ class BrowserHost:
         async with self._lock:
             if self._browser is not None and self._browser.is_connected():
                 return self._browser
+            started = time.monotonic()
             self._browser = await self._launch()
             self.launches += 1
             self.generation += 1
             self.version = self._browser.version
+            log.info("Chromium %s up in %.2f s (launch %d)", self.version, time.monotonic() - started, self.launches)
             self._browser.on("disconnected", lambda _b: self._on_disconnect())
             return self._browser
 

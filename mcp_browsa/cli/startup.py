@@ -9,8 +9,10 @@ browser (`jobs`, `credits`, `keys`…) start none.
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator
+import pkgutil
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 import anyio
 import anyio.to_thread
@@ -18,9 +20,12 @@ import anyio.to_thread
 from mcp_browsa.browser.host import BrowserHost
 from mcp_browsa.config import Settings
 
-__all__ = ["SERVER_MODULES", "WORKER_MODULES", "launching", "load"]
+__all__ = ["SERVER_MODULES", "WORKER_MODULES", "in_thread", "launching", "load"]
 
-# What a server imports before it can answer `initialize`: the app, the tools and their models, the SDK.
+T = TypeVar("T")
+
+# What a server imports before it can answer `initialize`: the app, the tools and their models, the SDK. A package
+# named here brings each of its modules (the tool groups, which `register_all` imports only when it runs).
 SERVER_MODULES = ("mcp_browsa.app", "mcp_browsa.tools.assemble", "mcp_browsa.tools")
 WORKER_MODULES = ("mcp_browsa.app",)
 
@@ -52,6 +57,13 @@ async def load(modules: tuple[str, ...]) -> None:
 
     def load_all() -> None:
         for name in modules:
-            importlib.import_module(name)
+            module = importlib.import_module(name)
+            for sub in pkgutil.iter_modules(getattr(module, "__path__", [])):
+                importlib.import_module(f"{name}.{sub.name}")
 
     await anyio.to_thread.run_sync(load_all)
+
+
+async def in_thread(build: Callable[[], T]) -> T:
+    """`build()` (CPU work with no event loop in it: the tools' schemas) in a worker thread, for the same reason."""
+    return await anyio.to_thread.run_sync(build)
