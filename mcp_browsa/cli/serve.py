@@ -12,7 +12,7 @@ import anyio
 
 from mcp_browsa import __version__
 from mcp_browsa.cli.output import say
-from mcp_browsa.cli.startup import SERVER_MODULES, in_thread, launching, load
+from mcp_browsa.cli.startup import SERVER_MODULES, launching, load
 from mcp_browsa.config import Settings
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ async def run_stdio_server(settings: Settings, groups: tuple[str, ...] | None, n
 
         app = Browsa(settings, early_host=host)
         # An unknown tool name stops here, before the database opens (a browser launching meanwhile is stopped).
-        server = await in_thread(lambda: build_server(app, groups=groups))
+        server = build_server(app, groups=groups)
         async with app.running(workers=not no_worker, background=True):
             # Returns when stdin reaches EOF (the host closed us) or on SIGTERM/SIGINT, even with stdin still open.
             # Leaving the block closes Chromium.
@@ -82,7 +82,7 @@ async def _serve_http(
         settings.max_http_sessions, settings.max_http_sessions_per_key, settings.http_session_idle_seconds
     )
     app = Browsa(settings, early_host=host)
-    server = await in_thread(lambda: build_server(app, groups=groups))
+    server = build_server(app, groups=groups)
     async with app.running(workers=not args.no_worker, background=True):
         keys = None if args.no_auth else app.keys
         mcp_app = build_http_app(

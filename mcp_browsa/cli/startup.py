@@ -10,24 +10,41 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TypeVar
 
 import anyio
-import anyio.to_thread
+import anyio.lowlevel
 
 from mcp_browsa.browser.host import BrowserHost
 from mcp_browsa.config import Settings
 
-__all__ = ["SERVER_MODULES", "WORKER_MODULES", "in_thread", "launching", "load"]
+__all__ = ["SERVER_MODULES", "WORKER_MODULES", "launching", "load"]
 
-T = TypeVar("T")
-
-# What a server imports before it can answer `initialize`: the app, the tools and their models, the SDK. A package
-# named here brings each of its modules (the tool groups, which `register_all` imports only when it runs).
-SERVER_MODULES = ("mcp_browsa.app", "mcp_browsa.tools.assemble", "mcp_browsa.tools")
-WORKER_MODULES = ("mcp_browsa.app",)
+# What a worker imports before it can run jobs, in steps of a tenth of a second or so (on this machine), leaves
+# first; a server adds the SDK, the tools and their models before it can answer `initialize`. A package named here
+# brings each of its modules: the tool groups, which `register_all` imports only when it runs.
+WORKER_MODULES = (
+    "mcp_browsa.storage.db",
+    "mcp_browsa.browser.pool",
+    "mcp_browsa.engine.requests",
+    "mcp_browsa.engine.jobs",
+    "mcp_browsa.engine.readonly",
+    "mcp_browsa.engine.agent.runner",
+    "mcp_browsa.identities",
+    "mcp_browsa.sessions",
+    "mcp_browsa.live",
+    "mcp_browsa.webhooks.service",
+    "mcp_browsa.app",
+)
+SERVER_MODULES = (
+    "mcp_types",
+    "mcp.server.mcpserver",
+    *WORKER_MODULES,
+    "mcp_browsa.server",
+    "mcp_browsa.tools",
+    "mcp_browsa.tools.assemble",
+)
 
 
 @asynccontextmanager
@@ -53,17 +70,12 @@ async def launching(settings: Settings, *, browser: bool = True) -> AsyncIterato
 
 
 async def load(modules: tuple[str, ...]) -> None:
-    """Import `modules` in a worker thread, so the event loop stays free to drive the browser launching meanwhile."""
-
-    def load_all() -> None:
-        for name in modules:
-            module = importlib.import_module(name)
-            for sub in pkgutil.iter_modules(getattr(module, "__path__", [])):
-                importlib.import_module(f"{name}.{sub.name}")
-
-    await anyio.to_thread.run_sync(load_all)
-
-
-async def in_thread(build: Callable[[], T]) -> T:
-    """`build()` (CPU work with no event loop in it: the tools' schemas) in a worker thread, for the same reason."""
-    return await anyio.to_thread.run_sync(build)
+    """Import `modules` one at a time, letting the event loop run in between: the launch under way gets its
+    messages answered within a step. Not a thread: on a busy machine each hand-over of the GIL between an importing
+    thread and the loop waits for the scheduler, and the imports came out slower than with no launch at all."""
+    for name in modules:
+        module = importlib.import_module(name)
+        await anyio.lowlevel.checkpoint()
+        for sub in pkgutil.iter_modules(getattr(module, "__path__", [])):
+            importlib.import_module(f"{name}.{sub.name}")
+            await anyio.lowlevel.checkpoint()
