@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import resource
 import shutil
 import statistics
 import sys
@@ -35,14 +36,21 @@ __all__ = ["PHASES", "main", "measure"]
 ROUNDS = 5
 TARGET = 1.0  # our first scrape's time over Playwright MCP's first navigate's, at most
 PAGE = "library/json.html"
-PHASES = ("initialize", "tools_list", "first_result")
+PHASES = ("initialize", "tools_list", "first_result", "cpu")
 BROWSER_UP = re.compile(
     r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO mcp_browsa\.browser\.host: Chromium \S+ up in", re.M
 )
 
 
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 async def _phases(client_for: Any, call: tuple[str, dict[str, Any]]) -> dict[str, float]:
-    """Seconds from the spawn to the answer of `initialize`, of `tools/list` and of the first call."""
+    """Seconds from the spawn to the answer of `initialize`, of `tools/list` and of the first call; and `cpu`, the
+    CPU seconds the server and its browser used from spawn to exit (on a busy machine, what the wall time follows)."""
+    cpu = _children_cpu()
     t0 = time.perf_counter()
     async with client_for() as client:
         out = {"initialize": time.perf_counter() - t0}
@@ -52,6 +60,7 @@ async def _phases(client_for: Any, call: tuple[str, dict[str, Any]]) -> dict[str
         out["first_result"] = time.perf_counter() - t0
         if result.is_error:
             raise RuntimeError(f"{call[0]} failed on a cold start: {result.content}")
+    out["cpu"] = _children_cpu() - cpu  # the client has reaped the server, which reaped its driver and browser
     return out
 
 
@@ -116,10 +125,11 @@ def phase_rows(cold: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per phase: seconds from the spawn for each side, and ours over Playwright MCP's."""
     rows = []
     theirs = cold.get("playwright_mcp", {})
-    for phase in (*PHASES, "browser_up"):
+    for phase in (*PHASES, "browser_up"):  # browser_up: when our log said Chromium was up
         ours = cold["ours"][phase]
         pw = theirs.get(phase)
-        row = {"phase (s from spawn)": phase, "ours": ours, "playwright_mcp": pw or "n/a"}
+        label = "cpu (s, server and browser)" if phase == "cpu" else phase
+        row = {"phase (s from spawn)": label, "ours": ours, "playwright_mcp": pw or "n/a"}
         row["ratio"] = f"{ours / pw:.2f}×" if pw else ""
         if "baseline" in cold:
             row["baseline"] = cold["baseline"][phase]
