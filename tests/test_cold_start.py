@@ -7,15 +7,17 @@ file, and while a `hold` file exists it waits before starting, which stands for 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import anyio
 import pytest
 
 from mcp_browsa.browser.discovery import FoundBrowser
-from tests.support.mcp_server import call, ok, run_cli, stdio_client
+from tests.support.mcp_server import call, ok, run_cli, server_env, stdio_client
 from tests.support.sites import Site
-from tests.support.waits import wait_until
+from tests.support.waits import wait_until, wait_until_sync
 
 LAUNCHED = "launched"
 
@@ -31,7 +33,7 @@ class Watched:
         self.exe.write_text(
             "#!/bin/sh\n"
             f'case " $* " in *" --version "*) exec {real} "$@";; esac\n'
-            f"echo {LAUNCHED} >> {self.log}\n"
+            f"echo {LAUNCHED} $$ >> {self.log}\n"
             f"while [ -e {self.hold} ]; do sleep 0.05; done\n"
             f'exec {real} "$@"\n'
         )
@@ -39,6 +41,18 @@ class Watched:
 
     def launches(self) -> int:
         return self.log.read_text().count(LAUNCHED)
+
+    def running(self) -> list[int]:
+        """The launched browsers still alive (the script keeps its pid when it becomes Chromium)."""
+        pids = [int(line.split()[1]) for line in self.log.read_text().splitlines()]
+        return [pid for pid in pids if Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)]
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
 
 
 @pytest.fixture
@@ -78,6 +92,21 @@ async def test_a_server_launches_its_browser_before_any_call_and_a_scrape_arrivi
         assert page["status"] == "completed"
         assert "markdown" in page["result"]  # type: ignore[operator]
     assert watched.launches() == 1  # the job took the browser launched early: no second launch
+
+
+def test_a_server_that_cannot_start_leaves_no_browser_behind(tmp_path: Path, watched: Watched) -> None:
+    watched.hold.touch()  # the launch is under way, held, when the unknown tool name stops the server
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcp_browsa", "--tools", "no_such_tool"],
+        env=server_env(tmp_path / "home", BROWSA_CHROMIUM=str(watched.exe)),
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "unknown tool group, tool or profile: no_such_tool" in stderr
+    assert "Traceback" not in stderr
+    wait_until_sync(lambda: not watched.running(), "the held browser stopped with the server", timeout=30)
 
 
 @pytest.mark.parametrize("command", [("jobs",), ("credits",), ("keys", "list"), ("webhooks", "list")])
