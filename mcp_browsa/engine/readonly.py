@@ -242,7 +242,7 @@ class ReadOnlyRunners:
         concurrency = max(1, min(ctx.read(BatchJob).concurrency or self.pool.max, 20))
         done = count(await _done_count(ctx) + 1)
 
-        async def run_row(idx: int, item: dict[str, Any], lane: Lane) -> Outcome:
+        async def run_row(idx: int, item: dict[str, Any], lane: Lane) -> None:
 
             async def attempt() -> Outcome:
                 if item.get("blocked"):  # refused by the URL guard at submit: the row ends without a browser
@@ -255,44 +255,28 @@ class ReadOnlyRunners:
                 with ctx.batch_row(idx):
                     return await self.task_item_runner(ctx, idx, item)
 
-            return await row_outcome(ctx, idx, attempt)
-
-        async def finish_row(idx: int, outcome: Outcome, written: anyio.Event) -> None:
+            outcome = await row_outcome(ctx, idx, attempt)
             finish = item_finish(ctx.id, idx, outcome)
             moved = progress_write(ctx.id, next(done), last_action=f"row {idx} {outcome.status.value}")
 
-            async def write(conn: Conn) -> None:
+            async def finish_row(conn: Conn) -> None:
                 await finish(conn)
                 await moved(conn)
 
-            try:
-                await ctx.write(
-                    write,
-                    event=(
-                        "batch.item",
-                        {"index": idx, "status": outcome.status.value, "error_code": outcome.error_code},
-                    ),
-                )
-            finally:
-                written.set()
+            await ctx.write(
+                finish_row,
+                event=("batch.item", {"index": idx, "status": outcome.status.value, "error_code": outcome.error_code}),
+            )
 
         lanes = self.lane_group(ctx)
 
         async def worker() -> None:
             lane = lanes.lane()
             try:
-                # A row's result is written while the lane's tab loads its next row: the tab would otherwise wait
-                # on the database between pages. One write at a time per lane, so they cannot pile up.
-                async with anyio.create_task_group() as writes:
-                    written: anyio.Event | None = None
-                    for idx, item in pending:  # one iterator shared by the workers: each row is taken once
-                        if ctx.cancelled:
-                            return
-                        outcome = await run_row(idx, item, lane)
-                        if written is not None:
-                            await written.wait()
-                        written = anyio.Event()
-                        writes.start_soon(finish_row, idx, outcome, written)
+                for idx, item in pending:  # one iterator shared by the workers: each row is taken once
+                    if ctx.cancelled:
+                        return
+                    await run_row(idx, item, lane)
             finally:
                 await lane.close()
 
