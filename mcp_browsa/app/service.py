@@ -169,6 +169,7 @@ class Browsa(JobCalls, JobReading):
             self.engine,
             self.pool,
             owner=self.workers.owner,
+            lease_seconds=s.lease_seconds,
             policy=self.policy,
             precheck=self.precheck,
             identity_check=self.identities.check_usable,
