@@ -236,9 +236,10 @@ class Browsa(JobCalls, JobReading):
                             self.pool.bind(tg)
                         self.sessions.browsers = self.tasks.runs_jobs = workers
                         if background:
-                            wakeups = open_wakeups(self.db, self.workers.owner)
-                            self.bus.connect(wakeups.publish)
-                            tg.start_soon(wakeups.run, self.bus.deliver)
+                            if self.settings.wakeups:
+                                wakeups = open_wakeups(self.db, self.workers.owner)
+                                self.bus.connect(wakeups.publish)
+                                tg.start_soon(wakeups.run, self.bus.deliver)
                             await self.workers.run(tg, claim=workers)
                             tg.start_soon(
                                 retention_loop,

@@ -194,6 +194,7 @@ class WorkerPool:
     async def _claim_forever(self, tg: TaskGroup) -> None:
         while True:
             await self._limiter.acquire()
+            signal = self.engine.bus.work_signal()
             try:
                 claimed = await self.engine.jobs.claim(self.owner, self.lease_seconds)
             except Exception as exc:
@@ -203,7 +204,7 @@ class WorkerPool:
                 continue
             if claimed is None:
                 self._limiter.release()
-                await self.engine.bus.wait_for_work(self.engine.poll_interval * 2)
+                await self.engine.bus.wait_for_work(self.engine.poll_interval * 2, signal)
                 continue
             self._claimed.add(claimed.id)
             tg.start_soon(self._run_job, claimed)

@@ -26,6 +26,15 @@ READ_ONLY_KINDS = ("scrape", "extract", "screenshot", "batch", "crawl", "map")
 # Kinds whose work is rows (batch_items): they stop between rows when cancelled, and show their rows.
 ROW_KINDS = ("batch", "crawl")
 _ACTIVE = ("queued", "running", "input_required", "human_control")
+_CLAIM_ONE_TRIP = (
+    "WITH claimed AS (UPDATE jobs SET status='running', lease_owner=?, lease_token=?, lease_expires_at=?,"
+    " started_at=COALESCE(started_at, ?), attempts=attempts+1"
+    " WHERE id=(SELECT id FROM jobs WHERE status='queued' AND (lease_owner IS NULL OR lease_owner=?)"
+    " ORDER BY created_at, rowid LIMIT 1 FOR UPDATE SKIP LOCKED) AND status='queued' RETURNING *),"
+    " started AS (INSERT INTO job_events(job_id, type, created_at, data) SELECT id, 'job.started', ?,"
+    " jsonb_build_object('attempt', attempts, 'worker', ?::text)::text FROM claimed)"
+    " SELECT * FROM claimed"
+)
 
 
 class JobRepo:
@@ -214,6 +223,11 @@ class JobRepo:
         """
         token = uuid.uuid4().hex
         t = now()
+        if self.db.notifies_other_processes:
+            # PostgreSQL: the claim and its job.started event in one statement, one round trip (a transaction
+            # took four) between an idle worker's wake-up and its job.
+            row = await self.db.fetchone(_CLAIM_ONE_TRIP, (owner, token, t + lease_seconds, t, owner, t, owner))
+            return ClaimedJob(row, token) if row is not None else None
         async with self.db.transaction() as conn:
             cur = await conn.execute(
                 "UPDATE jobs SET status='running', lease_owner=?, lease_token=?, lease_expires_at=?,"
