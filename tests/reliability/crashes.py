@@ -130,7 +130,9 @@ async def server_crash(home: Path, database: str | Path | None = None) -> Server
         env = {
             **site_env(site, **vendor.env()),
             "BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{site.port},127.0.0.1:{receiver.port}",
-            "BROWSA_WEBHOOK_RETRY_SCHEDULE": ",".join([f"{RETRY_EVERY}s"] * 6),
+            # Retries for two minutes: the early events are refused until the restart, and must not run out of
+            # attempts first while a loaded machine takes its time getting every job under way.
+            "BROWSA_WEBHOOK_RETRY_SCHEDULE": ",".join([f"{RETRY_EVERY}s"] * 30),
             "BROWSA_WEBHOOK_TIMEOUT": "2",
             "BROWSA_NAV_TIMEOUT_MS": "120000",  # the batch's held row, as the scrapes' timeout_seconds below
             # A browser slot for every page under way at the kill: two held scrapes, the task, the batch's three rows.
