@@ -127,11 +127,7 @@ class LeaseRepo:
     @staticmethod
     async def _requeue(conn: Conn, job_id: str, interrupted: str, t: float) -> None:
         # Agent task rows of a batch may have changed something: they end INTERRUPTED, never re-run.
-        await conn.execute(
-            "UPDATE batch_items SET status='failed', error_code='INTERRUPTED', error_message=?,"
-            " completed_at=? WHERE job_id=? AND status='running' AND json_extract(params, '$.kind')='task'",
-            (interrupted, t, job_id),
-        )
+        await _fail_rows(conn, job_id, interrupted, t, "status='running' AND json_extract(params, '$.kind')='task'")
         await conn.execute(
             "UPDATE jobs SET status='queued', lease_owner=NULL, lease_token=NULL, lease_expires_at=NULL,"
             " live_url=NULL WHERE id=?",
@@ -149,8 +145,13 @@ class LeaseRepo:
             (t, message, job_id),
         )
         # A batch's rows end with it rather than staying queued in a job that is over.
-        await conn.execute(
-            "UPDATE batch_items SET status='failed', error_code='INTERRUPTED', error_message=?, completed_at=?"
-            " WHERE job_id=? AND status IN ('queued','running')",
-            (message, t, job_id),
-        )
+        await _fail_rows(conn, job_id, message, t, "status IN ('queued','running')")
+
+
+async def _fail_rows(conn: Conn, job_id: str, message: str, t: float, which: str) -> None:
+    """End the batch rows of `job_id` that match `which` (a fixed condition, never user input) INTERRUPTED."""
+    await conn.execute(
+        "UPDATE batch_items SET status='failed', error_code='INTERRUPTED', error_message=?, completed_at=?"
+        f" WHERE job_id=? AND {which}",
+        (message, t, job_id),
+    )
