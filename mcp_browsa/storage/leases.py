@@ -79,8 +79,8 @@ class LeaseRepo:
             )
 
     async def recover_expired(self, on_end: EndHook | None = None) -> list[tuple[str, str, str]]:
-        """Jobs whose lease ran out: read-only kinds go back to the queue, agent tasks fail INTERRUPTED, and a
-        queued job pinned to a process that is gone fails INTERRUPTED too (nobody else can run it).
+        """Jobs whose lease ran out: read-only kinds go back to the queue, agent tasks fail INTERRUPTED, and so does
+        a queued task or session pinned to a process that is gone (nobody else can run it).
 
         `on_end(conn, job_id, workspace_id, new_status)` runs in the same transaction for each job that ends
         here, so whatever announces a job's end (the webhook outbox) commits with it. Returns
@@ -106,8 +106,11 @@ class LeaseRepo:
                         " lease_expires_at=NULL, live_url=NULL WHERE id=?",
                         (t, job_id),
                     )
-                elif row["status"] == "queued":
-                    new = "failed"  # pinned to a dead process: what it needed died with it
+                elif row["status"] == "queued" and kind not in READ_ONLY_KINDS:
+                    # Pinned to a dead process, and what it needed died with it. (A read-only job pinned so, a batch
+                    # with task rows on the call's key, goes back to the queue: its other rows run anywhere, and
+                    # each task row ends INTERRUPTED by itself, finding no key.)
+                    new = "failed"
                     message = _session_gone(owner) if kind == "session" else _owner_gone(owner)
                     await self._fail(conn, job_id, message, t)
                 elif kind in READ_ONLY_KINDS:

@@ -93,11 +93,13 @@ async def test_expired_leases_are_rescued_once_when_every_process_sweeps(databas
 
 async def test_queued_jobs_pinned_to_a_silent_process_end_once_however_many_sweep(database: str | Path) -> None:
     async with processes(database, 3) as dbs:
-        pinned = await queue(dbs[0], 10)
         free = await queue(dbs[0], 2)
         async with dbs[0].transaction() as conn:
-            for job_id in pinned:
+            pinned = []
+            for i in range(10):  # agent tasks whose model key only front-a held
+                job_id = await JobRepo.insert(conn, workspace_id=WS, kind="task", params={"i": i}, request_id=None)
                 await JobRepo.pin(conn, job_id, "elsewhere:41:front-a", 30)
+                pinned.append(job_id)
         # Renewed pins are left alone; the process then goes silent and its pins run out.
         await LeaseRepo(dbs[1]).renew_pins("elsewhere:41:front-a", 30)
         assert await LeaseRepo(dbs[1]).recover_expired() == []
