@@ -26,6 +26,10 @@ GROUPS = {"agent": ("observation", "steploop")}
 
 def main() -> int:
     args = sys.argv[1:]
+    if args[:1] in (["-h"], ["--help"]):
+        print(__doc__.strip())
+        print(f"\nbenchmarks: {', '.join(BENCHES)}; groups: {', '.join(GROUPS)}")
+        return 0
     name = args[0] if args and not args[0].startswith("-") else "foundation"
     if name not in BENCHES and name not in GROUPS:
         print(f"unknown benchmark {name!r}; choose from {', '.join([*BENCHES, *GROUPS])}", file=sys.stderr)
