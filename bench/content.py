@@ -8,7 +8,6 @@ comparison alternates the two sides ROUNDS times and reports medians and the rat
 from __future__ import annotations
 
 import re
-import shutil
 import statistics
 import sys
 import tempfile
@@ -23,8 +22,10 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from playwright.async_api import async_playwright
 
+from bench.coldstart import PAGE as COLD_PAGE
+from bench.coldstart import measure as cold_start
 from bench.common import print_table, write_json
-from bench.observation import pw_workspace, serve_dir, setup_playwright_mcp, setup_pydoc
+from bench.observation import serve_dir, setup_pydoc
 from mcp_browsa.browser.discovery import chromium_args, find_chromium
 from mcp_browsa.engine.observation import observe
 from mcp_browsa.engine.reader import read_markdown
@@ -109,30 +110,6 @@ async def crawl_rate(client: Client, start: str) -> tuple[float, int]:
     elapsed = time.perf_counter() - started
     ok = sum(1 for i in done.get("items", []) if i["status"] == "completed")
     return elapsed, ok
-
-
-async def cold_ours(url: str) -> tuple[float, float]:
-    """Spawn → initialize, and spawn → first scrape result, through the MCP SDK client over stdio."""
-    with tempfile.TemporaryDirectory(prefix="bench-cold-") as home:
-        t0 = time.perf_counter()
-        async with Client(stdio_client(_server(Path(home))), read_timeout_seconds=120) as client:
-            init = time.perf_counter() - t0
-            result = await client.call_tool("scrape", {"url": url})
-            first = time.perf_counter() - t0
-            assert not result.is_error, result.content
-    return init, first
-
-
-async def cold_playwright_mcp(cli: Path, executable: str, url: str) -> tuple[float, float]:
-    with pw_workspace(executable) as (tmp, args, errlog):
-        params = StdioServerParameters(command=shutil.which("node") or "node", args=[str(cli), *args], cwd=str(tmp))
-        t0 = time.perf_counter()
-        async with Client(stdio_client(params, errlog=errlog), mode="legacy", read_timeout_seconds=120) as client:
-            init = time.perf_counter() - t0
-            result = await client.call_tool("browser_navigate", {"url": url})
-            first = time.perf_counter() - t0
-            assert not result.is_error
-    return init, first
 
 
 async def markdown_cost(executable: str, base: str, root: Path) -> list[dict[str, Any]]:
@@ -223,18 +200,8 @@ async def run() -> dict[str, Any]:
         out["crawl"] = {"pages": int(pages), "seconds": round(elapsed, 2), "pages_per_s": round(pages / elapsed, 2)}
         out["markdown"] = await markdown_cost(executable, base, root)
 
-        cli = setup_playwright_mcp(notes)
-        first_page = f"{base}/library/json.html"
-        ours_cold = [await cold_ours(first_page) for _ in range(ROUNDS)]
-        cold: dict[str, Any] = {}
-        oi, of = _median_pair(ours_cold)
-        cold |= {"ours_initialize_s": round(oi, 2), "ours_first_result_s": round(of, 2)}
-        if cli is not None:
-            theirs = [await cold_playwright_mcp(cli, executable, first_page) for _ in range(ROUNDS)]
-            ti, tf = _median_pair(theirs)
-            cold |= {"pw_mcp_initialize_s": round(ti, 2), "pw_mcp_first_navigate_s": round(tf, 2)}
-            cold["ratio"] = round(of / tf, 2)
-        out["cold_start"] = cold
+        # `python -m bench coldstart` runs this part alone, with its per-phase table.
+        out["cold_start"] = await cold_start(executable, f"{base}/{COLD_PAGE}", notes, ROUNDS)
     out["datasette"] = await datasette_rows(executable)
     return out
 
@@ -260,7 +227,7 @@ def _report(out: dict[str, Any]) -> None:
         },
         {
             "figure": "cold start ours / PW MCP (s)",
-            "value": f"{cold['ours_first_result_s']} / {cold.get('pw_mcp_first_navigate_s', 'n/a')}",
+            "value": f"{cold['ours']['first_result']} / {cold.get('playwright_mcp', {}).get('first_result', 'n/a')}",
             "target": "",
         },
         {"figure": "markdown ms per 100 KB (in page)", "value": per100, "target": "off the server (0 ms of Python)"},
