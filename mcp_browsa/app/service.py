@@ -171,6 +171,7 @@ class Browsa(JobCalls, JobReading):
             self.engine,
             self.pool,
             owner=self.workers.owner,
+            lease_seconds=s.lease_seconds,
             policy=self.policy,
             precheck=self.precheck,
             identity_check=self.identities.check_usable,
@@ -237,9 +238,10 @@ class Browsa(JobCalls, JobReading):
                             self.pool.bind(tg)
                         self.sessions.browsers = self.tasks.runs_jobs = workers
                         if background:
-                            wakeups = open_wakeups(self.db, self.workers.owner)
-                            self.bus.connect(wakeups.publish)
-                            tg.start_soon(wakeups.run, self.bus.deliver)
+                            if self.settings.wakeups:
+                                wakeups = open_wakeups(self.db, self.workers.owner)
+                                self.bus.connect(wakeups.publish)
+                                tg.start_soon(wakeups.run, self.bus.deliver)
                             await self.workers.run(tg, claim=workers)
                             tg.start_soon(
                                 retention_loop,
