@@ -10,6 +10,7 @@ import importlib
 import sys
 
 BENCHES = {
+    "coldstart": "bench.coldstart",
     "content": "bench.content",
     "foundation": "bench.foundation",
     "identities": "bench.identities",

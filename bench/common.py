@@ -11,7 +11,17 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RESULTS_DIR", "descendants", "print_summary", "print_table", "pss_kib", "stats_ms", "write_json"]
+__all__ = [
+    "RESULTS_DIR",
+    "cpu_by_kind",
+    "cpu_delta",
+    "descendants",
+    "print_summary",
+    "print_table",
+    "pss_kib",
+    "stats_ms",
+    "write_json",
+]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -53,6 +63,32 @@ def descendants(pid: int) -> list[int]:
             out.append(child)
             stack.append(child)
     return out
+
+
+def cpu_by_kind(pids: Iterable[int]) -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) each live pid has used so far, with its kind: "browser" for Chromium's
+    processes, "driver" for Playwright's node driver, "python" for the rest (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[int, tuple[str, float]] = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")].lower()
+        fields = stat.rsplit(")", 1)[1].split()
+        kind = "browser" if "chrom" in name else "driver" if name.startswith("node") else "python"
+        out[pid] = (kind, (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def cpu_delta(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds used per kind between two `cpu_by_kind` readings (processes gone meanwhile are not counted)."""
+    used: dict[str, float] = {}
+    for pid, (kind, seconds) in after.items():
+        used[kind] = used.get(kind, 0.0) + seconds - before.get(pid, (kind, 0.0))[1]
+    return used
 
 
 def pss_kib(pids: Iterable[int]) -> int:

@@ -7,8 +7,8 @@ comparison alternates the two sides ROUNDS times and reports medians and the rat
 
 from __future__ import annotations
 
+import os
 import re
-import shutil
 import statistics
 import sys
 import tempfile
@@ -23,8 +23,10 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from playwright.async_api import async_playwright
 
-from bench.common import print_table, write_json
-from bench.observation import pw_workspace, serve_dir, setup_playwright_mcp, setup_pydoc
+from bench.coldstart import PAGE as COLD_PAGE
+from bench.coldstart import measure as cold_start
+from bench.common import cpu_by_kind, cpu_delta, descendants, print_table, write_json
+from bench.observation import serve_dir, setup_pydoc
 from mcp_browsa.browser.discovery import chromium_args, find_chromium
 from mcp_browsa.engine.observation import observe
 from mcp_browsa.engine.reader import read_markdown
@@ -68,24 +70,34 @@ async def _job_done(client: Client, job_id: str) -> dict[str, Any]:
             return job
 
 
-async def ours_batch(client: Client, urls: list[str], load_media: bool) -> tuple[float, int]:
+def _tree_cpu() -> dict[int, tuple[str, float]]:
+    """CPU so far of this process (the docs' server and the MCP or Playwright client: "bench") and its children."""
+    me = os.getpid()
+    return {p: ("bench" if p == me else kind, s) for p, (kind, s) in cpu_by_kind([me, *descendants(me)]).items()}
+
+
+async def ours_batch(client: Client, urls: list[str], load_media: bool) -> tuple[float, int, dict[str, float]]:
+    """(seconds, rows completed, CPU seconds per process kind of the server's tree and this process)."""
+    before = _tree_cpu()
     started = time.perf_counter()
     args = {"urls": urls, "formats": ["markdown"], "concurrency": TABS, "load_media": load_media}
     job = (await client.call_tool("batch", args)).structured_content or {}
     done = await _job_done(client, job["id"])
     elapsed = time.perf_counter() - started
     ok = sum(1 for i in done.get("items", []) if i["status"] == "completed")
-    return elapsed, ok
+    return elapsed, ok, cpu_delta(before, _tree_cpu())
 
 
-async def raw_batch(executable: str, urls: list[str]) -> float:
-    """Raw Playwright: one context, TABS tabs, each loading pages to `load` and reading their text."""
+async def raw_batch(executable: str, urls: list[str]) -> tuple[float, dict[str, float]]:
+    """Raw Playwright: one context, TABS tabs, each loading pages to `load` and reading their text; (seconds, CPU
+    seconds per process kind, read before its browser closes)."""
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=executable, args=chromium_args(), headless=True)
         try:
             context = await browser.new_context()
             pages = [await context.new_page() for _ in range(TABS)]
             queue = iter(urls)
+            before = _tree_cpu()
             started = time.perf_counter()
 
             async def tab(n: int) -> None:
@@ -96,7 +108,7 @@ async def raw_batch(executable: str, urls: list[str]) -> float:
             async with anyio.create_task_group() as tg:
                 for n in range(TABS):
                     tg.start_soon(tab, n)
-            return time.perf_counter() - started
+            return time.perf_counter() - started, cpu_delta(before, _tree_cpu())
         finally:
             await browser.close()
 
@@ -109,30 +121,6 @@ async def crawl_rate(client: Client, start: str) -> tuple[float, int]:
     elapsed = time.perf_counter() - started
     ok = sum(1 for i in done.get("items", []) if i["status"] == "completed")
     return elapsed, ok
-
-
-async def cold_ours(url: str) -> tuple[float, float]:
-    """Spawn → initialize, and spawn → first scrape result, through the MCP SDK client over stdio."""
-    with tempfile.TemporaryDirectory(prefix="bench-cold-") as home:
-        t0 = time.perf_counter()
-        async with Client(stdio_client(_server(Path(home))), read_timeout_seconds=120) as client:
-            init = time.perf_counter() - t0
-            result = await client.call_tool("scrape", {"url": url})
-            first = time.perf_counter() - t0
-            assert not result.is_error, result.content
-    return init, first
-
-
-async def cold_playwright_mcp(cli: Path, executable: str, url: str) -> tuple[float, float]:
-    with pw_workspace(executable) as (tmp, args, errlog):
-        params = StdioServerParameters(command=shutil.which("node") or "node", args=[str(cli), *args], cwd=str(tmp))
-        t0 = time.perf_counter()
-        async with Client(stdio_client(params, errlog=errlog), mode="legacy", read_timeout_seconds=120) as client:
-            init = time.perf_counter() - t0
-            result = await client.call_tool("browser_navigate", {"url": url})
-            first = time.perf_counter() - t0
-            assert not result.is_error
-    return init, first
 
 
 async def markdown_cost(executable: str, base: str, root: Path) -> list[dict[str, Any]]:
@@ -179,6 +167,12 @@ async def datasette_rows(executable: str) -> dict[str, Any]:
     return {"rows_shown": len(ROW.findall(obs.text)), "chars": obs.chars, "elements": obs.element_count}
 
 
+def _cpu_per_100(samples: list[dict[str, float]], pages: int) -> dict[str, float]:
+    """Median CPU seconds per 100 pages of each process kind over the rounds."""
+    kinds = sorted({kind for sample in samples for kind in sample})
+    return {kind: round(statistics.median(s.get(kind, 0.0) for s in samples) * 100 / pages, 2) for kind in kinds}
+
+
 def _median_pair(samples: list[tuple[float, float]]) -> tuple[float, float]:
     return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
 
@@ -197,18 +191,23 @@ async def run() -> dict[str, Any]:
         assert base is not None
         urls = [f"{base}/{p}" for p in _docs_pages(root)]
         batch: dict[str, list[float]] = {"raw": [], "ours_media": [], "ours_text": []}
+        cpu: dict[str, list[dict[str, float]]] = {key: [] for key in batch}
         crawls: list[tuple[float, int]] = []
         async with _ours() as client:
             await ours_batch(client, urls[:8], load_media=True)  # the browser starts; caches warm
             await raw_batch(executable, urls[:8])
             for _ in range(ROUNDS):
-                batch["raw"].append(len(urls) / await raw_batch(executable, urls))
+                elapsed, used = await raw_batch(executable, urls)
+                batch["raw"].append(len(urls) / elapsed)
+                cpu["raw"].append(used)
                 for key, media in (("ours_media", True), ("ours_text", False)):
-                    elapsed, ok = await ours_batch(client, urls, load_media=media)
+                    elapsed, ok, used = await ours_batch(client, urls, load_media=media)
                     if ok != len(urls):
                         notes.append(f"{key}: {len(urls) - ok} of {len(urls)} rows failed")
                     batch[key].append(len(urls) / elapsed)
+                    cpu[key].append(used)
                 crawls.append(await crawl_rate(client, f"{base}/library/index.html"))
+        out["cpu_per_100_pages"] = {key: _cpu_per_100(samples, len(urls)) for key, samples in cpu.items()}
         raw = statistics.median(batch["raw"])
         out["batch"] = {
             "pages": len(urls),
@@ -223,18 +222,8 @@ async def run() -> dict[str, Any]:
         out["crawl"] = {"pages": int(pages), "seconds": round(elapsed, 2), "pages_per_s": round(pages / elapsed, 2)}
         out["markdown"] = await markdown_cost(executable, base, root)
 
-        cli = setup_playwright_mcp(notes)
-        first_page = f"{base}/library/json.html"
-        ours_cold = [await cold_ours(first_page) for _ in range(ROUNDS)]
-        cold: dict[str, Any] = {}
-        oi, of = _median_pair(ours_cold)
-        cold |= {"ours_initialize_s": round(oi, 2), "ours_first_result_s": round(of, 2)}
-        if cli is not None:
-            theirs = [await cold_playwright_mcp(cli, executable, first_page) for _ in range(ROUNDS)]
-            ti, tf = _median_pair(theirs)
-            cold |= {"pw_mcp_initialize_s": round(ti, 2), "pw_mcp_first_navigate_s": round(tf, 2)}
-            cold["ratio"] = round(of / tf, 2)
-        out["cold_start"] = cold
+        # `python -m bench coldstart` runs this part alone, with its per-phase table.
+        out["cold_start"] = await cold_start(executable, f"{base}/{COLD_PAGE}", notes, ROUNDS)
     out["datasette"] = await datasette_rows(executable)
     return out
 
@@ -260,7 +249,7 @@ def _report(out: dict[str, Any]) -> None:
         },
         {
             "figure": "cold start ours / PW MCP (s)",
-            "value": f"{cold['ours_first_result_s']} / {cold.get('pw_mcp_first_navigate_s', 'n/a')}",
+            "value": f"{cold['ours']['first_result']} / {cold.get('playwright_mcp', {}).get('first_result', 'n/a')}",
             "target": "",
         },
         {"figure": "markdown ms per 100 KB (in page)", "value": per100, "target": "off the server (0 ms of Python)"},
@@ -268,6 +257,8 @@ def _report(out: dict[str, Any]) -> None:
     ]
     print_table("content: figures beside their targets (medians, same run)", rows, ["figure", "value", "target"])
     print_table("markdown in the page", md, ["page", "html_kb", "markdown_kb", "ms", "ms_per_100kb"])
+    cpu = [{"side": side, **used} for side, used in out["cpu_per_100_pages"].items()]
+    print_table("CPU seconds per 100 pages (medians)", cpu, ["side", "python", "driver", "browser", "bench"])
     for note in out["notes"]:
         print(f"note: {note}")
 

@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     lease_seconds: int = 30
     sweep_interval: float = 5.0
     poll_interval: float = 1.0
+    # BROWSA_WAKEUPS=0: no wake-ups between processes (NOTIFY, or SQLite's signal table); every waiter polls.
+    # For a connection pooler that cannot LISTEN (PgBouncer in transaction mode), at the cost of latency.
+    wakeups: bool = True
     warm_spares: int = 1
     nav_timeout_ms: int = 30_000
     # BROWSA_BROWSER_START_TIMEOUT: seconds a browser may take to start before the work fails UPSTREAM_TIMEOUT.

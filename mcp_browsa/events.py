@@ -101,9 +101,15 @@ class EventBus:
         self._queue_event.set()
         self._queue_event = anyio.Event()
 
-    async def wait_for_work(self, timeout: float) -> None:
+    def work_signal(self) -> anyio.Event:
+        """The event the next `work_available` (here or in another process) sets. Take it *before* looking at the
+        queue and wait on it after finding nothing (`wait_for_work(..., signal)`), so work queued while the
+        claim was under way is not missed until the slow poll."""
+        return self._queue_event
+
+    async def wait_for_work(self, timeout: float, signal: anyio.Event | None = None) -> None:
         with anyio.move_on_after(timeout):
-            await self._queue_event.wait()
+            await (signal or self._queue_event).wait()
 
     def watch(self, job_id: str) -> anyio.Event:
         """An event the next `job_changed(job_id)` sets. Take it *before* reading the job, then wait on it

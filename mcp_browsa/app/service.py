@@ -7,7 +7,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any, TypeVar, cast
 
 import anyio
@@ -69,6 +69,8 @@ M = TypeVar("M", bound=BaseModel)
 class Browsa(JobCalls, JobReading):
     settings: Settings
     prices: PriceTable = field(default_factory=lambda: PriceTable())
+    # A host whose browser is already launching (a server starts it before loading the rest); else one of its own.
+    early_host: InitVar[BrowserHost | None] = None
     db: Database = field(init=False)
     bus: EventBus = field(init=False)
     engine: JobEngine = field(init=False)
@@ -91,13 +93,13 @@ class Browsa(JobCalls, JobReading):
     live: LiveServer = field(init=False)
     browser_for: BrowserFor = field(init=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, early_host: BrowserHost | None) -> None:
         s = self.settings
         self.private = PrivateNetworkRule.parse(s.allow_private_network)
         self.db = Database(s.database)
         self.bus = EventBus()
         self.engine = JobEngine(self.db, self.bus, poll_interval=s.poll_interval)
-        self.host = BrowserHost(s)
+        self.host = early_host or BrowserHost(s)
         self.pool = BurnerPool(self.host, s)
         self.workers = WorkerPool(
             self.engine,
@@ -169,6 +171,7 @@ class Browsa(JobCalls, JobReading):
             self.engine,
             self.pool,
             owner=self.workers.owner,
+            lease_seconds=s.lease_seconds,
             policy=self.policy,
             precheck=self.precheck,
             identity_check=self.identities.check_usable,
@@ -235,9 +238,10 @@ class Browsa(JobCalls, JobReading):
                             self.pool.bind(tg)
                         self.sessions.browsers = self.tasks.runs_jobs = workers
                         if background:
-                            wakeups = open_wakeups(self.db, self.workers.owner)
-                            self.bus.connect(wakeups.publish)
-                            tg.start_soon(wakeups.run, self.bus.deliver)
+                            if self.settings.wakeups:
+                                wakeups = open_wakeups(self.db, self.workers.owner)
+                                self.bus.connect(wakeups.publish)
+                                tg.start_soon(wakeups.run, self.bus.deliver)
                             await self.workers.run(tg, claim=workers)
                             tg.start_soon(
                                 retention_loop,

@@ -6,6 +6,7 @@ With BROWSA_BROWSER_WS set, it hands out remote browsers in turn instead (see re
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import anyio
@@ -38,6 +39,7 @@ class BrowserHost:
         # Set when the browser goes away so holders of contexts can fail fast.
         self.generation = 0
         self._closing = False
+        self._early: anyio.CancelScope | None = None  # the launch_early in flight, which close() stops
         endpoints = parse_browser_endpoints(settings.browser_ws)
         self.remote = (
             RemoteBrowsers(
@@ -109,12 +111,28 @@ class BrowserHost:
         async with self._lock:
             if self._browser is not None and self._browser.is_connected():
                 return self._browser
+            started = time.monotonic()
             self._browser = await self._launch()
             self.launches += 1
             self.generation += 1
             self.version = self._browser.version
+            log.info("Chromium %s up in %.2f s (launch %d)", self.version, time.monotonic() - started, self.launches)
             self._browser.on("disconnected", lambda _b: self._on_disconnect())
             return self._browser
+
+    async def launch_early(self) -> None:
+        """Start the browser before any job asks for it, so that the first one finds it up.
+
+        A failure here is only logged: the first job tries again and fails with the error that tells its caller
+        what to do (UPSTREAM_UNAVAILABLE, or UPSTREAM_TIMEOUT); a server does not refuse to start over it.
+        """
+        with anyio.CancelScope() as self._early:
+            try:
+                await self.browser()
+            except Exception as exc:
+                if not self._closing:
+                    log.warning("the browser did not start ahead of the first job: %s", exc)
+        self._early = None
 
     def _connected(self, browser: Browser, endpoint: BrowserEndpoint) -> None:
         self.launches += 1
@@ -179,9 +197,13 @@ class BrowserHost:
 
     async def close(self) -> None:
         self._closing = True
+        if self._early is not None:
+            self._early.cancel()
         with anyio.CancelScope(shield=True):
             if self.remote is not None:
                 await self.remote.close()
+            async with self._lock:  # a launch under way ends (or is cancelled) first: what it started is closed here
+                pass
             if self._browser is not None:
                 try:
                     await self._browser.close()

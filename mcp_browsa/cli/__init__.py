@@ -20,9 +20,7 @@ from mcp_browsa.cli import identities as identities_cli
 from mcp_browsa.cli import live as live_cli
 from mcp_browsa.cli import vault as vault_cli
 from mcp_browsa.cli import worker as worker_cli
-from mcp_browsa.cli.jobs import cmd_batch, cmd_credits, cmd_job, cmd_jobs, cmd_scrape
 from mcp_browsa.cli.output import say
-from mcp_browsa.cli.serve import STDIO_AT_A_TERMINAL, run_http_server, run_stdio_server
 from mcp_browsa.cli.setup import cmd_demo, cmd_doctor, cmd_install_browser
 from mcp_browsa.config import Settings, load_settings
 from mcp_browsa.errors import BrowsaError
@@ -119,6 +117,20 @@ def _json_after_subcommands(parser: argparse.ArgumentParser) -> None:
                 _json_after_subcommands(child)
 
 
+async def _jobs_command(settings: Settings, args: argparse.Namespace) -> int:
+    """scrape, batch, jobs, job and credits, loaded when one runs: they bring the whole app with them."""
+    from mcp_browsa.cli import jobs
+
+    commands = {
+        "scrape": jobs.cmd_scrape,
+        "batch": jobs.cmd_batch,
+        "jobs": jobs.cmd_jobs,
+        "job": jobs.cmd_job,
+        "credits": jobs.cmd_credits,
+    }
+    return await commands[args.command](settings, args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     for name in ("json",):
@@ -142,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     groups = tuple(wanted + ([args.profile] if args.profile else [])) or None
     command = args.command
     try:
+        if command in (None, "serve"):
+            # Loaded only to serve: a server starts its browser before loading the rest (see cli/startup.py).
+            from mcp_browsa.cli.serve import STDIO_AT_A_TERMINAL, run_http_server, run_stdio_server
         if command is None or (command == "serve" and args.transport == "stdio"):
             if sys.stdin.isatty():
                 say(STDIO_AT_A_TERMINAL)
@@ -157,11 +172,11 @@ def main(argv: list[str] | None = None) -> int:
         if command == "install-browser":
             return cmd_install_browser(settings, args)
         handlers: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {
-            "scrape": cmd_scrape,
-            "batch": cmd_batch,
-            "jobs": cmd_jobs,
-            "job": cmd_job,
-            "credits": cmd_credits,
+            "scrape": _jobs_command,
+            "batch": _jobs_command,
+            "jobs": _jobs_command,
+            "job": _jobs_command,
+            "credits": _jobs_command,
             "doctor": cmd_doctor,
             "demo": cmd_demo,
             "keys": admin.run_keys,

@@ -16,15 +16,18 @@ from typing import Any
 
 from mcp_browsa.cli.output import emit
 from mcp_browsa.config import Settings
-from mcp_browsa.engine.worker import process_owner_id
 from mcp_browsa.errors import NotFound
-from mcp_browsa.models.webhooks import PingResult, WebhookCreated, WebhookDeliveries, WebhookList
+from mcp_browsa.models.webhooks import (
+    MAX_DELIVERIES_LIMIT,
+    PingResult,
+    WebhookCreated,
+    WebhookDeliveries,
+    WebhookList,
+)
 from mcp_browsa.storage.db import Database
 from mcp_browsa.storage.keys import ApiKey, ApiKeyRepo, check_workspace_id
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo
-from mcp_browsa.webhooks.delivery import DeliveryConfig
 from mcp_browsa.webhooks.events import EVENT_TYPES
-from mcp_browsa.webhooks.service import MAX_DELIVERIES_LIMIT, WebhookService
 
 __all__ = ["add_parsers", "is_loopback", "no_auth_refusal", "run_keys", "run_webhooks"]
 
@@ -116,6 +119,11 @@ async def run_keys(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def run_webhooks(settings: Settings, args: argparse.Namespace) -> int:
+    # Loaded here, not at import: every command's start (a server's included) skips the HTTP client they bring.
+    from mcp_browsa.engine.worker import process_owner_id
+    from mcp_browsa.webhooks.delivery import DeliveryConfig
+    from mcp_browsa.webhooks.service import WebhookService
+
     workspace = check_workspace_id(args.workspace)
     async with _database(settings) as db:
         if workspace == DEFAULT_WORKSPACE:

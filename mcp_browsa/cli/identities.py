@@ -9,15 +9,17 @@ import argparse
 import json
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import anyio
 
-from mcp_browsa.app import Browsa
+from mcp_browsa.browser.fingerprint import OsType
 from mcp_browsa.config import Settings
-from mcp_browsa.identities.models import Identity, IdentityList
-from mcp_browsa.identities.spec import OS_TYPES, build_spec
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
+
+if TYPE_CHECKING:
+    from mcp_browsa.app import Browsa
+    from mcp_browsa.identities.models import Identity, IdentityList
 
 __all__ = ["add_parser", "run"]
 
@@ -32,7 +34,7 @@ def add_parser(sub: Any) -> None:
     s = actions.add_parser("create", help="create one; a burner stays up (CDP URL printed) until its TTL or Ctrl-C")
     s.add_argument("--mode", choices=["burner", "persistent"])
     s.add_argument("--ttl", help='burner lifetime: "90s", "5m", "1h"')
-    s.add_argument("--os", dest="os_type", choices=OS_TYPES)
+    s.add_argument("--os", dest="os_type", choices=get_args(OsType))
     s.add_argument("--country", help="ISO country code, e.g. DE")
     s.add_argument("--persona")
     s.add_argument("--warmup", dest="warmup_recipe", help="a BROWSA_WARMUP_RECIPES name")
@@ -51,6 +53,8 @@ def _text(agent: Identity) -> str:
 
 
 def _emit(data: Identity | IdentityList, as_json: bool) -> None:
+    from mcp_browsa.identities.models import IdentityList
+
     if as_json:
         print(json.dumps(data.model_dump(mode="json", exclude_none=True), indent=2, ensure_ascii=False), flush=True)
     elif isinstance(data, IdentityList):
@@ -60,6 +64,10 @@ def _emit(data: Identity | IdentityList, as_json: bool) -> None:
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
+    # Loaded here, not at import: the CLI's start (and a server's, which launches its browser first) skips them.
+    from mcp_browsa.app import Browsa
+    from mcp_browsa.identities.spec import build_spec
+
     action = args.identities_action
     async with Browsa(settings).running(workers=False) as app:
         ws = args.workspace

@@ -11,7 +11,6 @@ import sys
 from typing import Any
 
 from mcp_browsa.config import Settings
-from mcp_browsa.live.web import url_host
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE
 
 __all__ = ["add_parser", "live_base_url", "run"]
@@ -20,6 +19,8 @@ __all__ = ["add_parser", "live_base_url", "run"]
 def live_base_url(host: str, port: int, extra_hosts: list[str] | None) -> str:
     """Where views are served beside the HTTP transport: the first --allowed-host if the operator named one (the
     address people reach it by), else the bound address."""
+    from mcp_browsa.live.web import url_host
+
     if extra_hosts:
         return f"http://{extra_hosts[0]}"
     return f"http://{url_host(host)}:{port}"

@@ -6,13 +6,17 @@ import argparse
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import anyio
 
 from mcp_browsa import __version__
-from mcp_browsa.app import Browsa
 from mcp_browsa.cli.output import say
+from mcp_browsa.cli.startup import SERVER_MODULES, launching, load
 from mcp_browsa.config import Settings
+
+if TYPE_CHECKING:
+    from mcp_browsa.browser.host import BrowserHost
 
 __all__ = ["STDIO_AT_A_TERMINAL", "run_http_server", "run_stdio_server"]
 
@@ -44,18 +48,31 @@ async def _run_until_signal(body: Callable[[], Awaitable[None]]) -> None:
 
 
 async def run_stdio_server(settings: Settings, groups: tuple[str, ...] | None, no_worker: bool = False) -> None:
-    from mcp_browsa.stdio import serve_stdio
-    from mcp_browsa.tools.assemble import build_server
+    async with launching(settings, browser=not no_worker) as host:
+        await load((*SERVER_MODULES, "mcp_browsa.stdio"))  # while Chromium starts
+        from mcp_browsa.app import Browsa
+        from mcp_browsa.stdio import serve_stdio
+        from mcp_browsa.tools.assemble import build_server
 
-    app = Browsa(settings)
-    server = build_server(app, groups=groups)  # an unknown tool name stops here, before anything starts
-    async with app.running(workers=not no_worker, background=True):
-        # Returns when stdin reaches EOF (the host closed us) or on SIGTERM/SIGINT, even with stdin still open.
-        # Leaving the block closes Chromium.
-        await _run_until_signal(lambda: serve_stdio(server))
+        app = Browsa(settings, early_host=host)
+        # An unknown tool name stops here, before the database opens (a browser launching meanwhile is stopped).
+        server = build_server(app, groups=groups)
+        async with app.running(workers=not no_worker, background=True):
+            # Returns when stdin reaches EOF (the host closed us) or on SIGTERM/SIGINT, even with stdin still open.
+            # Leaving the block closes Chromium.
+            await _run_until_signal(lambda: serve_stdio(server))
 
 
 async def run_http_server(settings: Settings, args: argparse.Namespace, groups: tuple[str, ...] | None) -> None:
+    async with launching(settings, browser=not args.no_worker) as host:
+        await load((*SERVER_MODULES, "mcp_browsa.http"))  # while Chromium starts
+        await _serve_http(settings, args, groups, host)
+
+
+async def _serve_http(
+    settings: Settings, args: argparse.Namespace, groups: tuple[str, ...] | None, host: BrowserHost
+) -> None:
+    from mcp_browsa.app import Browsa
     from mcp_browsa.cli.live import live_base_url
     from mcp_browsa.http import build_http_app, serve_http, transport_security
     from mcp_browsa.http_sessions import SessionLimits
@@ -64,7 +81,7 @@ async def run_http_server(settings: Settings, args: argparse.Namespace, groups: 
     sessions = SessionLimits(
         settings.max_http_sessions, settings.max_http_sessions_per_key, settings.http_session_idle_seconds
     )
-    app = Browsa(settings)
+    app = Browsa(settings, early_host=host)
     server = build_server(app, groups=groups)
     async with app.running(workers=not args.no_worker, background=True):
         keys = None if args.no_auth else app.keys

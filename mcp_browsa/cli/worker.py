@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import argparse
 import signal
+from typing import TYPE_CHECKING
 
 import anyio
 
 from mcp_browsa import __version__
-from mcp_browsa.app import Browsa
 from mcp_browsa.cli.output import say
-from mcp_browsa.cli.setup import ensure_browser
 from mcp_browsa.config import Settings
+
+if TYPE_CHECKING:
+    from mcp_browsa.browser.host import BrowserHost
 
 __all__ = ["DEFAULT_GRACE", "add_parser", "run"]
 
@@ -38,8 +40,19 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
+    from mcp_browsa.cli.setup import ensure_browser
+    from mcp_browsa.cli.startup import WORKER_MODULES, launching, load
+
     ensure_browser(settings)
-    app = Browsa(settings)
+    async with launching(settings) as host:
+        await load(WORKER_MODULES)  # while Chromium starts
+        return await _work(settings, args, host)
+
+
+async def _work(settings: Settings, args: argparse.Namespace, host: BrowserHost) -> int:
+    from mcp_browsa.app import Browsa
+
+    app = Browsa(settings, early_host=host)
     # Held until the process has handed everything back: a signal during that goes to the receiver, not to the
     # default handler, which would kill the process halfway through giving its leases up.
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:

@@ -6,6 +6,7 @@ a navigation, requests, a new tab.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
@@ -13,7 +14,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
-from jsonschema import Draft202012Validator
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator
 
@@ -25,7 +25,15 @@ from mcp_browsa.workspace_secrets import SecretNotAllowed
 
 __all__ = ["ActionResult", "execute"]
 
-_VALIDATORS = {spec["name"]: Draft202012Validator(spec["parameters"]) for spec in ACTION_SPECS}
+
+@functools.cache
+def _validator(name: str) -> Any:
+    """The JSON Schema validator of one action's arguments, built (and jsonschema loaded) when first needed."""
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(next(s["parameters"] for s in ACTION_SPECS if s["name"] == name))
+
+
 _ACT_TIMEOUT_MS = 2500  # actionability wait; a covered element is retried through script instead
 _HIDE_VALUE_JS = "el => el.style.setProperty('-webkit-text-security', 'disc', 'important')"
 
@@ -361,7 +369,7 @@ async def execute(
         known = ", ".join(n for n in ACTION_NAMES)
         return _fail(f"unknown action {name[:40]}", f"there is no action {name[:40]!r}; use one of {known}", "input")
     args = _coerce(name, args if isinstance(args, dict) else {})
-    problems = sorted(_VALIDATORS[name].iter_errors(args), key=lambda e: list(e.path))
+    problems = sorted(_validator(name).iter_errors(args), key=lambda e: list(e.path))
     if problems:
         where = ".".join(str(p) for p in problems[0].path)
         message = f"{name}: {where + ': ' if where else ''}{problems[0].message}"

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
-from jsonschema import Draft202012Validator
 
 from mcp_browsa.engine.context import JobContext, Outcome
 from mcp_browsa.engine.model_charges import ChargedModel
@@ -58,7 +57,9 @@ def _request(content: dict[str, Any], schema: dict[str, Any] | None, prompt: str
 
 
 def _problems(schema: dict[str, Any], data: Any) -> list[str]:
-    errors = sorted(Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
+    import jsonschema  # loaded with the first extraction, not at every start
+
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
     return [f"data{''.join(f'[{p!r}]' for p in e.absolute_path)}: {e.message}" for e in errors[:8]]
 
 

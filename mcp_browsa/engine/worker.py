@@ -125,7 +125,8 @@ class WorkerPool:
     async def recover_dead(self) -> None:
         """Expire the leases of dead processes on this host, then rescue every expired lease.
 
-        Queued jobs pinned to a dead process (agent tasks whose key it held) are rescued the same way.
+        Queued jobs pinned to a dead process (agent tasks whose key or client it held) end the same way, whether
+        it ran on this host (its pid is gone) or another (it stopped renewing their pins).
         """
         leases = LeaseRepo(self.engine.db)
         dead = []
@@ -141,7 +142,7 @@ class WorkerPool:
         async def announce_end(conn: Conn, job_id: str, workspace_id: str, new_status: str) -> None:
             await self.engine.finish_event(conn, _rescued_event(job_id, workspace_id, new_status))
 
-        for job_id, workspace_id, new_status in await self.engine.jobs.recover_expired(announce_end):
+        for job_id, workspace_id, new_status in await leases.recover_expired(announce_end):
             log.warning("recovered job %s from a dead worker: now %s", job_id, new_status)
             if new_status in ("failed", "cancelled"):
                 await self.engine.bus.emit(_rescued_event(job_id, workspace_id, new_status))
@@ -193,6 +194,7 @@ class WorkerPool:
     async def _claim_forever(self, tg: TaskGroup) -> None:
         while True:
             await self._limiter.acquire()
+            signal = self.engine.bus.work_signal()
             try:
                 claimed = await self.engine.jobs.claim(self.owner, self.lease_seconds)
             except Exception as exc:
@@ -202,13 +204,15 @@ class WorkerPool:
                 continue
             if claimed is None:
                 self._limiter.release()
-                await self.engine.bus.wait_for_work(self.engine.poll_interval * 2)
+                await self.engine.bus.wait_for_work(self.engine.poll_interval * 2, signal)
                 continue
             self._claimed.add(claimed.id)
             tg.start_soon(self._run_job, claimed)
 
     async def _renew(self) -> None:
-        """Extend the leases of the jobs running here; stop work on any that another worker has taken over."""
+        """Extend the leases of the jobs running here, and of the queued jobs pinned here; stop work on any that
+        another worker has taken over."""
+        await LeaseRepo(self.engine.db).renew_pins(self.owner, self.lease_seconds)
         held = [(job_id, h.ctx.job.token) for job_id, h in self.held.items()]
         lost = await self.engine.jobs.heartbeat(held, self.lease_seconds)
         for job_id in lost:

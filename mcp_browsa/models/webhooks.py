@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 __all__ = [
+    "MAX_DELIVERIES_LIMIT",
     "DeliveryAttempt",
     "PingResult",
     "Webhook",
@@ -18,6 +19,8 @@ __all__ = [
     "WebhookDeliveries",
     "WebhookList",
 ]
+
+MAX_DELIVERIES_LIMIT = 200  # attempts one delivery listing shows at most
 
 SIGNING_HELP = (
     "Every delivery is a POST of the JSON envelope {id, type, created_at, workspace_id, data}, signed twice: "

@@ -59,6 +59,7 @@ class SessionService:
         pool: BurnerPool,
         *,
         owner: str,
+        lease_seconds: float,
         policy: Callable[..., Policy],
         precheck: Callable[[str, Policy], None],
         identity_check: Callable[[str, str], Awaitable[None]],
@@ -67,6 +68,7 @@ class SessionService:
         self.engine = engine
         self.pool = pool
         self.owner = owner
+        self.lease_seconds = lease_seconds  # of the pin on a session's job until its browser is up
         self.policy = policy
         self.precheck = precheck
         self.identity_check = identity_check
@@ -129,7 +131,7 @@ class SessionService:
 
     async def _pin(self, conn: Conn, job_id: str) -> None:
         # Before the commit: only this process may claim it, and open() finds its slot from the first moment.
-        await JobRepo.pin(conn, job_id, self.owner)
+        await JobRepo.pin(conn, job_id, self.owner, self.lease_seconds)
         self.slots.setdefault(job_id, Slot())
 
     async def _not_opened(self, workspace_id: str, job_id: str, slot: Slot) -> SessionView:

@@ -130,9 +130,10 @@ class Database:
 
     # -- notifications: wake-ups for workers (see storage/sql.py) -------------------------------------------
 
-    async def notify(self, channel: str, payload: str = "") -> None:
-        """Wake listeners on `channel` now. Inside a transaction, use `conn.notify` (sent when it commits)."""
-        await self.backend.notify(check_channel(channel), payload)
+    async def notify(self, channel: str, *payloads: str) -> None:
+        """Wake listeners on `channel` now, once per payload (none: one empty payload), sent together. Inside a
+        transaction, use `conn.notify` (sent when it commits)."""
+        await self.backend.notify(check_channel(channel), payloads or ("",))
 
     @asynccontextmanager
     async def listen(self, *channels: str) -> AsyncIterator[AsyncIterator[Notification]]:

@@ -16,23 +16,25 @@ from mcp_browsa.storage.db import Conn, Database, Row, dumps, loads, now
 from mcp_browsa.storage.job_rows import ClaimedJob, duration_ms, job_from_row
 from mcp_browsa.storage.paging import fetch_page
 
-# (conn, job_id, workspace_id, new_status) called inside the transaction that ends a rescued job.
-EndHook = Callable[[Conn, str, str, str], Awaitable[None]]
 # Called inside the transaction that ends a job (the webhook outbox writes its rows there).
 FinishHook = Callable[[Conn, EngineEvent], Awaitable[None]]
 
-__all__ = ["READ_ONLY_KINDS", "ROW_KINDS", "ClaimedJob", "EndHook", "FinishHook", "JobRepo", "job_from_row"]
+__all__ = ["READ_ONLY_KINDS", "ROW_KINDS", "ClaimedJob", "FinishHook", "JobRepo", "job_from_row"]
 
 # Kinds that never change anything outside the browser: safe to run again after a crash.
 READ_ONLY_KINDS = ("scrape", "extract", "screenshot", "batch", "crawl", "map")
 # Kinds whose work is rows (batch_items): they stop between rows when cancelled, and show their rows.
 ROW_KINDS = ("batch", "crawl")
 _ACTIVE = ("queued", "running", "input_required", "human_control")
-_INTERRUPTED = (
-    "the server running this task stopped mid-run; agent tasks are not re-run automatically"
-    " because they may have changed something (submit it again if that is safe)"
+_CLAIM_ONE_TRIP = (
+    "WITH claimed AS (UPDATE jobs SET status='running', lease_owner=?, lease_token=?, lease_expires_at=?,"
+    " started_at=COALESCE(started_at, ?), attempts=attempts+1"
+    " WHERE id=(SELECT id FROM jobs WHERE status='queued' AND (lease_owner IS NULL OR lease_owner=?)"
+    " ORDER BY created_at, rowid LIMIT 1 FOR UPDATE SKIP LOCKED) AND status='queued' RETURNING *),"
+    " started AS (INSERT INTO job_events(job_id, type, created_at, data) SELECT id, 'job.started', ?,"
+    " jsonb_build_object('attempt', attempts, 'worker', ?::text)::text FROM claimed)"
+    " SELECT * FROM claimed"
 )
-_SESSION_GONE = "the server process holding this session stopped, and the session ended with it; open_session again"
 
 
 class JobRepo:
@@ -62,9 +64,15 @@ class JobRepo:
         return job_id
 
     @staticmethod
-    async def pin(conn: Conn, job_id: str, owner: str) -> None:
-        """Let only worker `owner` claim the queued job (it holds what the job needs in its memory)."""
-        await conn.execute("UPDATE jobs SET lease_owner=? WHERE id=?", (owner, job_id))
+    async def pin(conn: Conn, job_id: str, owner: str, lease_seconds: float) -> None:
+        """Let only worker `owner` claim the queued job (it holds what the job needs in its memory).
+
+        The pin is a lease like a running job's: `owner` renews it while it lives (`LeaseRepo.renew_pins`), and
+        once it runs out the sweep of any process ends the job, which nobody else can run.
+        """
+        await conn.execute(
+            "UPDATE jobs SET lease_owner=?, lease_expires_at=? WHERE id=?", (owner, now() + lease_seconds, job_id)
+        )
 
     @staticmethod
     async def insert_items(conn: Conn, job_id: str, items: list[dict[str, Any]]) -> None:
@@ -215,6 +223,11 @@ class JobRepo:
         """
         token = uuid.uuid4().hex
         t = now()
+        if self.db.notifies_other_processes:
+            # PostgreSQL: the claim and its job.started event in one statement, one round trip (a transaction
+            # took four) between an idle worker's wake-up and its job.
+            row = await self.db.fetchone(_CLAIM_ONE_TRIP, (owner, token, t + lease_seconds, t, owner, t, owner))
+            return ClaimedJob(row, token) if row is not None else None
         async with self.db.transaction() as conn:
             cur = await conn.execute(
                 "UPDATE jobs SET status='running', lease_owner=?, lease_token=?, lease_expires_at=?,"
@@ -314,64 +327,3 @@ class JobRepo:
     async def cancel_requested(self, job_id: str) -> bool:
         row = await self.db.fetchone("SELECT cancel_requested FROM jobs WHERE id=?", (job_id,))
         return bool(row and row["cancel_requested"])
-
-    async def recover_expired(self, on_end: EndHook | None = None) -> list[tuple[str, str, str]]:
-        """Jobs whose lease ran out: read-only kinds go back to the queue, agent tasks fail INTERRUPTED.
-
-        `on_end(conn, job_id, workspace_id, new_status)` runs in the same transaction for each job that ends
-        here, so whatever announces a job's end (the webhook outbox) commits with it.
-
-        A queued job pinned to a dead worker is included (its lease_expires_at is set to 0 by the sweeper),
-        as are the agent task rows a batch was running. Returns (job_id, workspace_id, new_status) per job.
-        """
-        touched: list[tuple[str, str, str]] = []
-        t = now()
-        async with self.db.transaction() as conn:
-            cur = await conn.execute(
-                "SELECT id, kind, workspace_id, cancel_requested, lease_owner FROM jobs"
-                " WHERE status IN ('queued','running','input_required','human_control') AND lease_expires_at < ?"
-                # Another process's sweeper may be rescuing the same jobs: each is rescued by one of them, once.
-                f"{conn.skip_locked}",
-                (t,),
-            )
-            for row in await cur.fetchall():
-                job_id, kind = row["id"], row["kind"]
-                if row["cancel_requested"]:
-                    new = "cancelled"
-                    await conn.execute(
-                        "UPDATE jobs SET status='cancelled', completed_at=?, lease_owner=NULL, lease_token=NULL,"
-                        " lease_expires_at=NULL, live_url=NULL WHERE id=?",
-                        (t, job_id),
-                    )
-                elif kind in READ_ONLY_KINDS:
-                    new = "queued"
-                    # Agent task rows of a batch may have changed something: they end INTERRUPTED, never re-run.
-                    await conn.execute(
-                        "UPDATE batch_items SET status='failed', error_code='INTERRUPTED', error_message=?,"
-                        " completed_at=? WHERE job_id=? AND status='running' AND json_extract(params, '$.kind')='task'",
-                        (_INTERRUPTED, t, job_id),
-                    )
-                    await conn.execute(
-                        "UPDATE jobs SET status='queued', lease_owner=NULL, lease_token=NULL, lease_expires_at=NULL,"
-                        " live_url=NULL WHERE id=?",
-                        (job_id,),
-                    )
-                    await conn.execute(
-                        "UPDATE batch_items SET status='queued', started_at=NULL WHERE job_id=? AND status='running'",
-                        (job_id,),
-                    )
-                else:
-                    new = "failed"
-                    await conn.execute(
-                        "UPDATE jobs SET status='failed', error_code='INTERRUPTED', completed_at=?,"
-                        " error_message=?, lease_owner=NULL, lease_token=NULL, lease_expires_at=NULL, live_url=NULL"
-                        " WHERE id=?",
-                        (t, _SESSION_GONE if kind == "session" else _INTERRUPTED, job_id),
-                    )
-                await self.add_event(
-                    conn, job_id, "job.recovered", {"new_status": new, "dead_owner": row["lease_owner"]}
-                )
-                if on_end is not None and new != "queued":
-                    await on_end(conn, job_id, row["workspace_id"], new)
-                touched.append((job_id, row["workspace_id"], new))
-        return touched

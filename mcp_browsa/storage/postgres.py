@@ -260,9 +260,11 @@ class PostgresBackend(Backend):
             await cur.execute(to_postgres(sql), tuple(params))
             return list(await cur.fetchall()) if cur.description is not None else []
 
-    async def notify(self, channel: str, payload: str) -> None:
+    async def notify(self, channel: str, payloads: Sequence[str]) -> None:
+        # One statement in its own (implicit) transaction: one round trip whatever the burst, where BEGIN, a
+        # pg_notify per payload and COMMIT took three or more.
         async with self._connection() as raw:
-            await raw.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+            await raw.execute("SELECT pg_notify(%s, p) FROM unnest(%s::text[]) AS p", (channel, list(payloads)))
 
     # -- LISTEN ----------------------------------------------------------------------------------------------
 
@@ -275,7 +277,7 @@ class PostgresBackend(Backend):
             if self._listener is None or self._listener.done():
                 self._listener = asyncio.create_task(self._listen_loop(), name="mcp-browsa LISTEN")
             elif not set(channels) <= self._listening:
-                await self.notify(_WAKE, "")
+                await self.notify(_WAKE, [""])
             with anyio.fail_after(15):
                 while not set(channels) <= self._listening:
                     changed = self._listen_changed

@@ -123,7 +123,8 @@ class Backend(ABC):
     async def server_version(self) -> str: ...
 
     @abstractmethod
-    async def notify(self, channel: str, payload: str) -> None: ...
+    async def notify(self, channel: str, payloads: Sequence[str]) -> None:
+        """Send every payload on `channel` now, together (one statement on PostgreSQL)."""
 
     @abstractmethod
     def listen(self, channels: Sequence[str]) -> AbstractAsyncContextManager[AsyncIterator[Notification]]: ...

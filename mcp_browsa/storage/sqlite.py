@@ -235,8 +235,8 @@ class SqliteBackend(Backend):
         rows = await self.fetchall("PRAGMA integrity_check", ())
         return str(rows[0][0]) if rows else "unknown"
 
-    async def notify(self, channel: str, payload: str) -> None:
-        self.hub.publish([Notification(channel, payload)])
+    async def notify(self, channel: str, payloads: Sequence[str]) -> None:
+        self.hub.publish(Notification(channel, payload) for payload in payloads)
 
     def listen(self, channels: Sequence[str]) -> AbstractAsyncContextManager[AsyncIterator[Notification]]:
         return self.hub.subscribe(channels)

@@ -11,6 +11,7 @@ it goes, and created here rather than by a migration because nothing in it outli
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import time
@@ -85,10 +86,9 @@ class NotifyWakeups(_Queue):
     async def _send_loop(self) -> None:
         while True:
             batch = await self._next_batch()
-            # One transaction per burst: PostgreSQL folds identical payloads of one transaction into one.
-            async with self.db.transaction() as conn:
-                for kind, ref in batch:
-                    conn.notify(CHANNEL, f"{self.origin}\t{kind}\t{ref}")
+            # One statement per burst, so one round trip before other processes hear of it (a job queued is claimed
+            # that much sooner); PostgreSQL folds identical payloads of one transaction into one.
+            await self.db.notify(CHANNEL, *(f"{self.origin}\t{kind}\t{ref}" for kind, ref in batch))
 
 
 class SqliteWakeups(_Queue):
@@ -147,7 +147,9 @@ class SqliteWakeups(_Queue):
                 await conn.execute("DELETE FROM wakeups WHERE created_at < ?", (t - _KEEP_SECONDS,))
             await conn.execute("COMMIT")
         except BaseException:
-            with anyio.CancelScope(shield=True):
+            # A cancel that lands while COMMIT runs in aiosqlite's thread sees the transaction still open, and the
+            # ROLLBACK then finds it committed: nothing to undo, and no reason to warn about it.
+            with anyio.CancelScope(shield=True), contextlib.suppress(sqlite3.OperationalError):
                 if conn.in_transaction:
                     await conn.execute("ROLLBACK")
             raise

@@ -13,6 +13,7 @@ from anyio.abc import TaskGroup
 from mcp_browsa.errors import BadRequest
 from mcp_browsa.events import EngineEvent, EventBus
 from mcp_browsa.models.webhooks import (
+    MAX_DELIVERIES_LIMIT,
     PingResult,
     WebhookCreated,
     WebhookDeleted,
@@ -34,7 +35,6 @@ __all__ = ["MAX_DELIVERIES_LIMIT", "MAX_WEBHOOKS", "WebhookService"]
 log = logging.getLogger(__name__)
 
 MAX_WEBHOOKS = 50  # per workspace
-MAX_DELIVERIES_LIMIT = 200
 
 
 class WebhookService:

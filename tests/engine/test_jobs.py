@@ -26,6 +26,7 @@ from mcp_browsa.events import EventBus
 from mcp_browsa.models import JobStatus
 from mcp_browsa.storage.db import Database, dumps, loads
 from mcp_browsa.storage.jobs import ClaimedJob, JobRepo
+from mcp_browsa.storage.leases import LeaseRepo
 from mcp_browsa.storage.ledger import DEFAULT_WORKSPACE, LedgerRepo
 from tests.support.sites import Site, serve_site
 from tests.support.waits import wait_until
@@ -126,7 +127,7 @@ async def test_a_rescued_job_is_completed_once_by_its_new_owner(db: Database, en
     slow = await repo.claim("worker-slow", LEASE)
     assert slow is not None
     await expire(db, job_id)
-    assert await repo.recover_expired() == [(job_id, WS, "queued")]
+    assert await LeaseRepo(db).recover_expired() == [(job_id, WS, "queued")]
     rescuer = await repo.claim("worker-rescuer", LEASE)
     assert rescuer is not None and rescuer.id == job_id and rescuer.attempts == 2
 
@@ -156,9 +157,9 @@ async def test_recovery_requeues_read_only_work_and_keeps_finished_batch_rows(db
             )
         await conn.execute("UPDATE batch_items SET status='running' WHERE job_id=? AND idx=2", (job_id,))
 
-    assert await repo.recover_expired() == []  # a live lease is left alone
+    assert await LeaseRepo(db).recover_expired() == []  # a live lease is left alone
     await expire(db, job_id)
-    assert await repo.recover_expired() == [(job_id, WS, "queued")]
+    assert await LeaseRepo(db).recover_expired() == [(job_id, WS, "queued")]
     job = await repo.get(job_id)
     assert job is not None and job.status == "queued"
     items = await repo.items(job_id)
@@ -172,7 +173,7 @@ async def test_recovery_fails_an_agent_task_as_interrupted_instead_of_rerunning_
     job_id = await add_job(db, "task")
     assert await repo.claim("worker-a", LEASE) is not None
     await expire(db, job_id)
-    assert await repo.recover_expired() == [(job_id, WS, "failed")]
+    assert await LeaseRepo(db).recover_expired() == [(job_id, WS, "failed")]
     job = await repo.get(job_id)
     assert job is not None and job.status == "failed" and job.error_code == "INTERRUPTED"
     assert "not re-run automatically" in (job.error_message or "")
@@ -185,7 +186,7 @@ async def test_recovery_honours_a_cancel_requested_before_the_owner_died(db: Dat
     assert await repo.claim("worker-a", LEASE) is not None
     await repo.request_cancel(job_id)
     await expire(db, job_id)
-    assert await repo.recover_expired() == [(job_id, WS, "cancelled")]
+    assert await LeaseRepo(db).recover_expired() == [(job_id, WS, "cancelled")]
 
 
 async def test_a_dead_process_on_this_host_is_rescued_at_once(db: Database, engine: JobEngine) -> None:

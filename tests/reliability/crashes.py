@@ -21,7 +21,7 @@ import anyio
 import anyio.to_thread
 from mcp import Client
 
-from tests.reliability.common import Idle, Ledger, db_state, ledger, settled, site_env, tiny_scrape
+from tests.reliability.common import Idle, Ledger, db_state, ledger, query, settled, site_env, tiny_scrape
 from tests.reliability.faults import (
     browser_mains,
     fill_disk,
@@ -85,7 +85,7 @@ def _hits(site: Site, needle: str) -> int:
     return sum(1 for _method, path in site.requests if needle in path)
 
 
-async def _until(predicate: Callable[[], bool], timeout: float, what: str) -> float:
+async def _until(predicate: Callable[[], bool], timeout: float, what: str | Callable[[], str]) -> float:
     """Seconds until `predicate` held."""
     t0 = time.monotonic()
     await wait_until(predicate, what, timeout=timeout, interval=0.1)
@@ -130,9 +130,16 @@ async def server_crash(home: Path, database: str | Path | None = None) -> Server
         env = {
             **site_env(site, **vendor.env()),
             "BROWSA_ALLOW_PRIVATE_NETWORK": f"127.0.0.1:{site.port},127.0.0.1:{receiver.port}",
-            "BROWSA_WEBHOOK_RETRY_SCHEDULE": ",".join([f"{RETRY_EVERY}s"] * 6),
+            # Retries for two minutes: the early events are refused until the restart, and must not run out of
+            # attempts first while a loaded machine takes its time getting every job under way.
+            "BROWSA_WEBHOOK_RETRY_SCHEDULE": ",".join([f"{RETRY_EVERY}s"] * 30),
             "BROWSA_WEBHOOK_TIMEOUT": "2",
             "BROWSA_NAV_TIMEOUT_MS": "120000",  # the batch's held row, as the scrapes' timeout_seconds below
+            # A browser slot for every page under way at the kill: two held scrapes, the task, the batch's three rows.
+            # With fewer, the held row may take the last slot before rows 0 and 1 (the rows' start order is not
+            # their index order; on PostgreSQL it is the order their first writes get pool connections), and they
+            # wait for it: the scenario would stall until its gate opened.
+            "BROWSA_MAX_BURNERS": "6",
             **env_for(db),
         }
         roles: dict[str, str] = {}
@@ -152,11 +159,24 @@ async def server_crash(home: Path, database: str | Path | None = None) -> Server
             urls = [site.url("/tiny?n=row0"), site.url("/tiny?n=row1"), site.url(f"{GATED}?n=row2")]
             roles["batch"] = ok(await call(client, "batch", {"urls": urls}))["id"]
             roles["task"] = ok(await call(client, "run_task", _task(site, "hold on", "held")))["id"]
-            await _until(
-                lambda: _hits(site, GATED) == 3 and _hits(site, "n=row1") == 1 and model.held.is_set(),
-                60,
-                "every job of the crash scenario under way",
-            )
+
+            def rows_done() -> list[int]:
+                done = query(db, "SELECT idx FROM batch_items WHERE job_id=? AND status='completed'", roles["batch"])
+                return sorted(int(r["idx"]) for r in done)
+
+            def under_way() -> bool:
+                # Rows 0 and 1 recorded as done (not only fetched: a row killed before its end is written runs
+                # again, as it should), row 2 and both scrapes holding their pages, the task waiting on its model.
+                return _hits(site, GATED) == 3 and rows_done() == [0, 1] and model.held.is_set()
+
+            def not_under_way() -> str:
+                seen = [p for _m, p in list(site.requests) if GATED in p or "n=row" in p]
+                return (
+                    f"every job of the crash scenario under way (pages asked for: {seen}; rows done: {rows_done()};"
+                    f" model held: {model.held.is_set()})"
+                )
+
+            await _until(under_way, 60, not_under_way)
             early = {roles["scrape-before"], roles["task-before"]}
 
             def between_attempts() -> bool:

@@ -20,6 +20,7 @@ from mcp_browsa.errors import InsufficientCredit
 from mcp_browsa.storage.db import LATEST_VERSION, Database
 from mcp_browsa.storage.idempotency import IdempotencyRepo
 from mcp_browsa.storage.jobs import JobRepo
+from mcp_browsa.storage.leases import LeaseRepo
 from mcp_browsa.storage.ledger import LedgerRepo
 
 pytestmark = pytest.mark.anyio
@@ -79,7 +80,7 @@ async def test_expired_leases_are_rescued_once_when_every_process_sweeps(databas
         rescued: list[str] = []
 
         async def sweep(db: Database) -> None:
-            rescued.extend(job_id for job_id, _ws, _status in await JobRepo(db).recover_expired())
+            rescued.extend(job_id for job_id, _ws, _status in await LeaseRepo(db).recover_expired())
 
         async with anyio.create_task_group() as tg:
             for db in dbs:
@@ -88,6 +89,39 @@ async def test_expired_leases_are_rescued_once_when_every_process_sweeps(databas
         events = await dbs[0].fetchall("SELECT job_id FROM job_events WHERE type='job.recovered'")
         assert Counter(r["job_id"] for r in events) == dict.fromkeys(queued, 1)
         assert {r["status"] for r in await dbs[0].fetchall("SELECT status FROM jobs")} == {"queued"}
+
+
+async def test_queued_jobs_pinned_to_a_silent_process_end_once_however_many_sweep(database: str | Path) -> None:
+    async with processes(database, 3) as dbs:
+        free = await queue(dbs[0], 2)
+        async with dbs[0].transaction() as conn:
+            pinned = []
+            for i in range(10):  # agent tasks whose model key only front-a held
+                job_id = await JobRepo.insert(conn, workspace_id=WS, kind="task", params={"i": i}, request_id=None)
+                await JobRepo.pin(conn, job_id, "elsewhere:41:front-a", 30)
+                pinned.append(job_id)
+        # Renewed pins are left alone; the process then goes silent and its pins run out.
+        await LeaseRepo(dbs[1]).renew_pins("elsewhere:41:front-a", 30)
+        assert await LeaseRepo(dbs[1]).recover_expired() == []
+        await dbs[0].execute("UPDATE jobs SET lease_expires_at=1 WHERE lease_owner IS NOT NULL")
+        ended: list[tuple[str, str]] = []
+
+        async def sweep(db: Database) -> None:
+            ended.extend((job_id, status) for job_id, _ws, status in await LeaseRepo(db).recover_expired())
+
+        async with anyio.create_task_group() as tg:
+            for db in dbs:
+                tg.start_soon(sweep, db)
+        assert sorted(ended) == sorted((job_id, "failed") for job_id in pinned)
+        events = await dbs[0].fetchall("SELECT job_id FROM job_events WHERE type='job.recovered'")
+        assert Counter(r["job_id"] for r in events) == dict.fromkeys(pinned, 1)
+        rows = await dbs[0].fetchall("SELECT id, status, error_code, error_message FROM jobs")
+        for r in rows:
+            if r["id"] in free:
+                assert r["status"] == "queued"  # anyone may still run these
+            else:
+                assert (r["status"], r["error_code"]) == ("failed", "INTERRUPTED")
+                assert "elsewhere:41:front-a" in r["error_message"] and "submit it again" in r["error_message"]
 
 
 async def test_concurrent_charges_from_two_processes_never_overspend(database: str | Path) -> None:

@@ -11,8 +11,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator, SchemaError
-
 from mcp_browsa.engine.agent.prompt import VERDICT_TOOL, VERIFY_SYSTEM, verify_message
 from mcp_browsa.llm import ChatModel, Completion, Message
 
@@ -29,9 +27,11 @@ def check_output_schema(schema: Any) -> dict[str, Any]:
     size = len(json.dumps(schema, ensure_ascii=False, default=str))
     if size > MAX_SCHEMA_CHARS:
         raise ValueError(f"output schema is {size:,} characters as JSON; the limit is {MAX_SCHEMA_CHARS:,}")
+    import jsonschema  # loaded with the first schema a task brings, not at every start
+
     try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
         raise ValueError(f"output is not a valid JSON Schema: {exc.message}") from exc
     return schema
 
@@ -69,9 +69,13 @@ def parse_done(args: dict[str, Any], schema: dict[str, Any] | None) -> DoneCall:
         data = _json_or(result) if schema.get("type") != "string" else result
     if data is None:
         return DoneCall(success, result, None, ("data is missing: pass the extracted values as `data`",))
+    import jsonschema
+
     problems = [
         f"data{''.join(f'[{p!r}]' for p in err.absolute_path)}: {err.message}"
-        for err in sorted(Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
+        for err in sorted(
+            jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path)
+        )
     ]
     return DoneCall(success, result, data, tuple(problems[:_MAX_PROBLEMS]))
 

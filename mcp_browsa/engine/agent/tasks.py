@@ -247,7 +247,7 @@ class AgentTasks:
 
         async def pin(conn: Conn, job_id: str) -> None:
             if pinned:
-                await JobRepo.pin(conn, job_id, self.owner)
+                await JobRepo.pin(conn, job_id, self.owner, self.settings.lease_seconds)
             # Before the commit: a worker may claim the job the moment it is visible.
             self.keys[job_id] = key
             if sampler is not None:

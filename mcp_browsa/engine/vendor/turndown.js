@@ -40,8 +40,12 @@ function isMeaningfulWhenBlank(node) {
 function hasMeaningfulWhenBlank(node) {
   return has(node, meaningfulWhenBlankElements);
 }
+// Local change (mcp-browsa): tag lists are looked up as sets, once per list; called for every node converted.
+var tagSets = new Map();
 function is(node, tagNames) {
-  return tagNames.indexOf(node.nodeName) >= 0;
+  var set = tagSets.get(tagNames);
+  if (!set) tagSets.set(tagNames, set = new Set(tagNames));
+  return set.has(node.nodeName);
 }
 function has(node, tagNames) {
   return node.getElementsByTagName && tagNames.some(function (tagName) {
@@ -531,8 +535,19 @@ function Node(node, options) {
   node.flankingWhitespace = flankingWhitespace(node, options);
   return node;
 }
+// Local change (mcp-browsa): whether a node's text is blank, stopping at its first non-blank text node. Reading
+// `textContent` of every node built the text of each container again at every level of the tree.
+var NOT_BLANK = /\S/;
+function blankText(node) {
+  if (node.nodeType !== 1) return !NOT_BLANK.test(node.textContent);
+  var walker = node.ownerDocument.createTreeWalker(node, 4 | 8); // NodeFilter.SHOW_TEXT | SHOW_CDATA_SECTION
+  for (var text = walker.nextNode(); text; text = walker.nextNode()) {
+    if (NOT_BLANK.test(text.nodeValue)) return false;
+  }
+  return true;
+}
 function isBlank(node) {
-  return !isVoid(node) && !isMeaningfulWhenBlank(node) && /^\s*$/i.test(node.textContent) && !hasVoid(node) && !hasMeaningfulWhenBlank(node);
+  return !isVoid(node) && !isMeaningfulWhenBlank(node) && blankText(node) && !hasVoid(node) && !hasMeaningfulWhenBlank(node);
 }
 function flankingWhitespace(node, options) {
   if (node.isBlock || options.preformattedCode && node.isCode) {
