@@ -45,6 +45,7 @@ LOGIN_STEPS = 4  # open, fill, submit, verify: the job's progress_total
 _FORM_WAIT = 5.0  # seconds for a script-built form to appear
 _PASSWORD_STEP_WAIT = 10.0  # seconds for the password step of a two-step login to show up
 _VERDICT_WAIT = 5.0  # seconds for a success marker, an error message or the page change to show
+_SILENT_VERDICT_WAIT = 15.0  # at most this long for the form to go when no marker says what success looks like
 _ACT_TIMEOUT_MS = 5000
 
 
@@ -299,7 +300,11 @@ class _Attempt:
             why = f"success_text {text!r} {'appeared' if ok else 'did not appear'}"
             form = await read_form(page)
         else:
-            form = await _wait_for(page, lambda f: f.password is None or bool(f.errors), _VERDICT_WAIT)
+            # With no marker to wait for, the only sign of success is the form going away, which on a busy
+            # machine can come well after the submit: a success gets the navigation's time, a failure that shows
+            # an error still ends at once, and only a silent failure pays the longer wait.
+            patience = max(_VERDICT_WAIT, min(self.nav_timeout, _SILENT_VERDICT_WAIT))
+            form = await _wait_for(page, lambda f: f.password is None or bool(f.errors), patience)
             ok = form.password is None and not form.errors
             why = (
                 "the password field is gone and the page shows no error" if ok else "the password field is still there"
