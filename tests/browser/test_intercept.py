@@ -8,7 +8,6 @@ import ssl
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler
 
-import anyio
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -21,6 +20,7 @@ from mcp_browsa.browser.intercept import skip_media
 from tests.browser import test_guard
 from tests.browser.test_guard import exempt, guarded, open_page, thank_you
 from tests.support.sites import Site, respond, serve_site
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -91,9 +91,7 @@ async def test_a_cross_site_frames_post_is_refused_in_the_browser(
         await frame.locator("#send").wait_for()
         inner = next(f for f in page.frames if "evil.test" in f.url)
         fetched = await inner.evaluate("window.postWithFetch()")
-        with anyio.fail_after(5):
-            while not blocked:
-                await anyio.sleep(0.05)
+        await wait_until(lambda: blocked, "the iframe's POST reported as refused", timeout=5)
     assert fetched == "error"
     assert ("POST", "/guard/submit") not in site.requests
     assert [(b.rule, b.method, b.source) for b in blocked] == [("writes", "POST", "route")]
@@ -193,9 +191,7 @@ async def test_a_popups_first_post_over_https_is_refused_in_the_browser(
                 await page.click("#send")
         popup = await popup_info.value
         await popup.wait_for_load_state()
-        with anyio.fail_after(5):
-            while not blocked:
-                await anyio.sleep(0.05)
+        await wait_until(lambda: blocked, "the popup's first request reported as refused", timeout=5)
         assert await page.title() == "opener"
         assert await popup.title() != "thanks"
     assert ("POST", "/guard/submit") not in tls_site.requests
