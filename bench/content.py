@@ -41,7 +41,7 @@ TABS = 4
 BATCH_PAGES = 60
 CRAWL_PAGES = 60
 TARGETS = {"batch_with_media": 0.9, "batch_text_only": 1.2, "cold_start": 1.0, "datasette_rows": 40}
-ROW = re.compile(r"^\[\d+\]\[\d+\] \| ", re.M)
+ROW = re.compile(r"^\[\d+\]\[\d+\] ?\|", re.M)  # a row whose first cell is a link: "[1][26]|…"
 MARKDOWN_PAGES = ("library/stdtypes.html", "library/functions.html", "library/re.html", "tutorial/introduction.html")
 
 
