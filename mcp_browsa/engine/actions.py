@@ -20,6 +20,7 @@ from playwright.async_api import Locator
 from mcp_browsa.engine.action_specs import ACTION_NAMES, ACTION_SPECS, LOOP_ACTIONS, SECRET_PATTERN
 from mcp_browsa.engine.activity import EXPECTING_GRACE, GRACE, Activity, short_url
 from mcp_browsa.engine.observation import ElementRef, Observation, PageUnreadable, mask_text, read_page
+from mcp_browsa.engine.page_scripts import SCROLL_JS, covered
 from mcp_browsa.engine.tabs import Tabs
 from mcp_browsa.workspace_secrets import SecretNotAllowed
 
@@ -143,7 +144,9 @@ async def _click(call: _Call, args: dict[str, Any]) -> ActionResult:
             await loc.click(timeout=_ACT_TIMEOUT_MS)
         except PlaywrightError as exc:
             reason = _reason(exc)
-            if "covers" not in reason and "not visible" not in reason:
+            # Playwright names the overlay in its log only if it got that far before the timeout; on a busy
+            # machine it may not have, so the page is asked what sits on the element's centre.
+            if "covers" not in reason and "not visible" not in reason and not await covered(loc, _ACT_TIMEOUT_MS):
                 return _fail(f"could not click {ref.describe()}", reason)
             # An overlay or a styled proxy sits on top; the element itself still takes a click from script.
             try:
@@ -241,31 +244,11 @@ async def _press(call: _Call, args: dict[str, Any]) -> ActionResult:
     return ActionResult(ok=True, summary=f"pressed {args['key']}{act.describe()}", navigated=act.navigated)
 
 
-# Scrolls the document, or, where the document itself cannot scroll, its largest scrollable box.
-_SCROLL_JS = """(screens) => {
-  let box = document.scrollingElement || document.documentElement;
-  if (box.scrollHeight <= box.clientHeight + 1) {
-    let best = 0;
-    for (const el of document.querySelectorAll('body *')) {
-      const oy = getComputedStyle(el).overflowY;
-      if ((oy === 'auto' || oy === 'scroll') && el.scrollHeight > el.clientHeight + 1) {
-        const area = el.clientWidth * el.clientHeight;
-        if (area > best) { best = area; box = el; }
-      }
-    }
-  }
-  const view = box === document.scrollingElement ? window.innerHeight : box.clientHeight;
-  const before = box.scrollTop;
-  box.scrollBy({ top: screens * view, behavior: 'instant' });
-  return [before, box.scrollTop, box.scrollHeight, view];
-}"""
-
-
 async def _scroll(call: _Call, args: dict[str, Any]) -> ActionResult:
     amount = float(args.get("amount", 1.0))
     sign = -1 if args["direction"] == "up" else 1
     with Activity(call.tabs) as act:
-        before, after, height, view = await call.tabs.active.evaluate(_SCROLL_JS, sign * amount)
+        before, after, height, view = await call.tabs.active.evaluate(SCROLL_JS, sign * amount)
         await act.settle(call.nav_timeout)  # lazy loaders fetch more as the page moves
     where = f"{round(100 * after / max(1, height - view))}% of {height / max(1, view):.1f} screens"
     if height <= view + 1:

@@ -80,9 +80,10 @@ class Takeover:
         """End `holder`'s control (a closed viewer hands back too); the paused driver goes on."""
         if self.holder is not holder:
             return
+        # Recorded before the driver goes on, so its next answer already finds the job running again.
+        await self._changed(False)
         self.holder = None
         self._released.set()
-        await self._changed(False)
 
     def close(self) -> None:
         """The browser is going away: nobody holds it, nothing waits for it."""
