@@ -8,12 +8,13 @@ Files are handed out longest first (`LONGEST_FIRST`), so no long file starts las
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Browser, async_playwright
 
-from mcp_browsa.browser.discovery import FoundBrowser
+from mcp_browsa.browser.discovery import FoundBrowser, chromium_args
 from mcp_browsa.browser.install import install_browser
 from mcp_browsa.config import load_settings
 from tests.support.mcp_server import short_home
@@ -91,6 +92,15 @@ def chromium() -> FoundBrowser:
     """A Chromium on this machine, installed on first use exactly as `mcp-browsa install-browser` would."""
     found, _log = install_browser(chromium=load_settings().chromium)
     return found
+
+
+@pytest.fixture(scope="module")
+async def browser(chromium: FoundBrowser) -> AsyncIterator[Browser]:
+    """One Chromium for a module's tests, launched as the product launches it; a module may launch its own."""
+    async with async_playwright() as p:
+        launched = await p.chromium.launch(executable_path=chromium.executable, args=chromium_args(), headless=True)
+        yield launched
+        await launched.close()
 
 
 @pytest.fixture

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler
 from typing import Any
 
 import anyio
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
-from mcp_browsa.browser.discovery import FoundBrowser, chromium_args
 from mcp_browsa.browser.fingerprint import (
     COUNTRIES,
     Fingerprint,
@@ -32,14 +31,6 @@ OS_TYPES: tuple[OsType, ...] = ("OS_TYPE_WINDOWS", "OS_TYPE_MACOS", "OS_TYPE_LIN
 PLATFORMS = {"OS_TYPE_WINDOWS": "Win32", "OS_TYPE_MACOS": "MacIntel", "OS_TYPE_LINUX": "Linux x86_64"}
 HINT_PLATFORMS = {"OS_TYPE_WINDOWS": "Windows", "OS_TYPE_MACOS": "macOS", "OS_TYPE_LINUX": "Linux"}
 VERSION = "156.0.8078.79"
-
-
-@pytest.fixture(scope="module")
-async def browser(chromium: FoundBrowser) -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=chromium.executable, args=chromium_args(), headless=True)
-        yield b
-        await b.close()
 
 
 @pytest.fixture(scope="module")

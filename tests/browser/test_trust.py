@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler
 from typing import Any, cast
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page
 
-from mcp_browsa.browser.discovery import FoundBrowser, chromium_args
 from mcp_browsa.browser.fingerprint import (
     Fingerprint,
     apply_fingerprint,
@@ -25,14 +24,6 @@ pytestmark = pytest.mark.anyio
 WINDOWS_UA = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{}.0.0.0 Safari/537.36"
 )
-
-
-@pytest.fixture(scope="module")
-async def browser(chromium: FoundBrowser) -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=chromium.executable, args=chromium_args(), headless=True)
-        yield b
-        await b.close()
 
 
 @pytest.fixture(scope="module")
